@@ -1,0 +1,230 @@
+//! The shapes every part of rosterd speaks: people from the roster, accounts on platforms,
+//! and the field-level changes between them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// One email address of a person, as SCIM carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Email {
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// A person of the authoritative roster, keyed by the source's stable `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Person {
+    /// The source's stable id: links hang on it, so a rename never looks like a new person.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub user_name: String,
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub family_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<Email>,
+    /// SCIM's `active`; absent at the source means true.
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Group display names.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The SCIM schema URN of the enterprise user extension.
+pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+impl Person {
+    /// The primary email, else the first one.
+    pub fn email(&self) -> Option<&str> {
+        self.emails
+            .iter()
+            .find(|e| e.primary)
+            .or_else(|| self.emails.first())
+            .map(|e| e.value.as_str())
+    }
+
+    /// A short label for tables and the audit trail: the email, else the user name.
+    pub fn label(&self) -> &str {
+        self.email().unwrap_or(&self.user_name)
+    }
+
+    /// The person as a SCIM User resource: what scope filters, role rules and field
+    /// templates are evaluated against, whatever the source was.
+    pub fn scim_view(&self) -> Value {
+        let groups: Vec<Value> = self.groups.iter().map(|g| json!({ "display": g, "value": g })).collect();
+        let mut view = json!({
+            "id": self.id,
+            "externalId": self.external_id,
+            "userName": self.user_name,
+            "name": { "givenName": self.given_name, "familyName": self.family_name },
+            "displayName": self.display_name,
+            "emails": self.emails,
+            "email": self.email(),
+            "active": self.active,
+            "groups": groups,
+            "title": self.title,
+            "meta": { "lastModified": self.last_modified },
+        });
+        view[ENTERPRISE_URN] = json!({
+            "employeeNumber": self.employee_number,
+            "department": self.department,
+            "organization": self.organization,
+            "manager": { "value": self.manager },
+        });
+        view
+    }
+}
+
+/// The roster as read from the identity source.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    pub people: Vec<Person>,
+    /// Only a complete roster may remove access: a short read must never look like leavers.
+    pub complete: bool,
+    /// Why the roster is incomplete, for the run summary.
+    pub incomplete_reason: Option<String>,
+}
+
+impl Roster {
+    pub fn complete(people: Vec<Person>) -> Self {
+        Roster { people, complete: true, incomplete_reason: None }
+    }
+
+    pub fn incomplete(people: Vec<Person>, reason: impl Into<String>) -> Self {
+        Roster { people, complete: false, incomplete_reason: Some(reason.into()) }
+    }
+}
+
+/// Whether an account may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Inactive,
+}
+
+/// An account as a platform lists it, reduced to what rosterd compares. Secrets that
+/// platforms return in user records are dropped by the connector before this exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The platform's own id (CAKE `user_id`, Affise 24-hex id, Client Toolbox user name).
+    pub id: String,
+    /// The platform's match key, normalised (trimmed, lower-cased).
+    pub key: String,
+    /// Comparable fields by the platform's own names (`first_name`, `email`, ...).
+    pub fields: BTreeMap<String, String>,
+    /// The role as the connector compares it (a CAKE role name, a sorted Affise role list, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub status: AccountStatus,
+}
+
+/// The account a person should have on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredAccount {
+    pub person_id: String,
+    /// The person's label (email or user name), for people reading plans.
+    pub label: String,
+    /// The match key, normalised.
+    pub key: String,
+    pub fields: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// One field's value before and after a change; `None` is "absent".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// The name of the role pseudo-field in a change list.
+pub const ROLE_FIELD: &str = "role";
+
+/// Normalise a match key: trimmed and lower-cased, as every platform compares them.
+pub fn normalize_key(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+#[cfg(test)]
+pub mod fixtures {
+    //! Builders that read like prose: `Person::test("p1").in_group("Finance").inactive()`.
+    use super::*;
+
+    impl Person {
+        pub fn test(id: &str) -> Person {
+            Person {
+                id: id.to_string(),
+                user_name: format!("{id}@example.com"),
+                given_name: format!("Given{id}"),
+                family_name: format!("Family{id}"),
+                emails: vec![Email { value: format!("{id}@example.com"), kind: Some("work".into()), primary: true }],
+                active: true,
+                ..Person::default()
+            }
+        }
+        pub fn inactive(mut self) -> Person {
+            self.active = false;
+            self
+        }
+        pub fn in_group(mut self, group: &str) -> Person {
+            self.groups.push(group.to_string());
+            self
+        }
+        pub fn with_email(mut self, email: &str) -> Person {
+            self.emails = vec![Email { value: email.to_string(), kind: Some("work".into()), primary: true }];
+            self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primary_email_wins_over_first() {
+        let mut p = Person::test("a");
+        p.emails.insert(0, Email { value: "other@x.com".into(), kind: None, primary: false });
+        assert_eq!(p.email(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn scim_view_carries_groups_and_enterprise_fields() {
+        let mut p = Person::test("a").in_group("Sales");
+        p.department = Some("Finance".into());
+        let v = p.scim_view();
+        assert_eq!(v["groups"][0]["display"], "Sales");
+        assert_eq!(v[ENTERPRISE_URN]["department"], "Finance");
+    }
+}

@@ -1,0 +1,195 @@
+//! The HTTP plumbing every connector shares: time-outs, pacing to the platform's request
+//! budget, retries with backoff on transient failures, and errors that never carry a secret.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::PlatformError;
+
+/// How hard to try before giving up on one request.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No retry starts after this much time has passed since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Request budget: a pacing limiter that spaces requests `1 / per_second` apart, with a burst.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    burst: u32,
+    /// The earliest instant the next request may start, minus the burst allowance.
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
+        Pacer { interval, burst: burst.max(1), next: Mutex::new(None) }
+    }
+
+    /// Wait until this request fits the budget.
+    pub async fn wait(&self) {
+        if self.interval.is_zero() {
+            return;
+        }
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            // A quiet spell earns up to `burst` immediate requests, never more.
+            let floor = now.checked_sub(self.interval * (self.burst - 1)).unwrap_or(now);
+            let slot = next.map_or(floor, |n| n.max(floor));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// A platform's HTTP client: one per connector.
+#[derive(Debug)]
+pub struct PlatformHttp {
+    pub platform: String,
+    pub client: reqwest::Client,
+    pub retry: RetryPolicy,
+    pub pacer: Pacer,
+}
+
+/// An answer: its status and its body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
+    pub retry_after: Option<Duration>,
+}
+
+impl PlatformHttp {
+    pub fn new(platform: &str, timeout: Duration, per_second: f64, burst: u32) -> Result<Self, PlatformError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PlatformError::Unsupported { platform: platform.into(), message: format!("cannot build an HTTP client: {e}") })?;
+        Ok(PlatformHttp { platform: platform.into(), client, retry: RetryPolicy::default(), pacer: Pacer::new(per_second, burst) })
+    }
+
+    /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,
+    /// 5xx) with jittered exponential backoff that honours `Retry-After`. Other statuses
+    /// are returned to the caller, which knows the platform's error dialect.
+    pub async fn send(&self, operation: &str, build: impl Fn() -> RequestBuilder) -> Result<Answer, PlatformError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.pacer.wait().await;
+            let outcome = self.send_once(operation, build()).await;
+            let wait = match &outcome {
+                Ok(a) if is_transient_status(a.status) => a.retry_after,
+                Ok(_) => return outcome,
+                Err(e) if e.is_transient() => None,
+                Err(_) => return outcome,
+            };
+            let delay = wait.unwrap_or_else(|| self.backoff(attempt));
+            if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_elapsed {
+                return outcome;
+            }
+            tracing::debug!(platform = %self.platform, operation, attempt, delay_ms = delay.as_millis() as u64, "transient failure, retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(&self, operation: &str, request: RequestBuilder) -> Result<Answer, PlatformError> {
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        tracing::trace!(platform = %self.platform, operation, status = status.as_u16(), "answer");
+        Ok(Answer { status, body, retry_after })
+    }
+
+    /// Full jitter: a random delay up to the exponential bound, so retries of many
+    /// records do not arrive together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.min(16));
+        let bound = exp.min(self.retry.max_delay);
+        let jitter: f64 = rand::random();
+        bound.mul_f64(0.5 + jitter / 2.0)
+    }
+
+    /// A transport error, stripped of its URL: CAKE's key travels in the query string.
+    pub fn transport(&self, e: reqwest::Error) -> PlatformError {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else if e.is_body() || e.is_decode() {
+            "answer cut short"
+        } else {
+            "request failed"
+        };
+        let e = e.without_url();
+        PlatformError::Transport { platform: self.platform.clone(), detail: format!("{kind}: {e}") }
+    }
+}
+
+fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored), capped at 5 minutes.
+fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(300.0)))
+}
+
+/// The first 200 characters of a body, for error messages about answers that did not parse.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_spaces_requests_after_the_burst() {
+        let pacer = Pacer::new(10.0, 2);
+        let start = Instant::now();
+        for _ in 0..4 {
+            pacer.wait().await;
+        }
+        // Two in the burst, then two more at 100 ms spacing.
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_read() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(2)));
+    }
+}

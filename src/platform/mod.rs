@@ -1,0 +1,99 @@
+//! Platform connectors: one file per platform behind the small [`Connector`] trait.
+//!
+//! A connector knows its platform's HTTP dialect and nothing else: it lists accounts,
+//! and creates, updates, deactivates and reactivates one account at a time. It never
+//! decides *what* to change; that is the diff's job.
+
+pub mod cake;
+pub mod http;
+
+use async_trait::async_trait;
+
+use crate::model::{Account, DesiredAccount, FieldChange};
+
+/// What can go wrong talking to a platform. Messages never carry a secret or a URL
+/// with a query string (CAKE puts its key there).
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The request never got an answer (connect error, time-out, reset).
+    #[error("{platform}: no answer ({detail}); check the base_url and the network, it will be retried")]
+    Transport { platform: String, detail: String },
+    /// The platform answered with an HTTP error status.
+    #[error("{platform}: HTTP {status} on {operation}: {message}")]
+    Status { platform: String, operation: String, status: u16, message: String },
+    /// The credentials were refused: nothing on this platform can proceed.
+    #[error("{platform}: credentials refused on {operation}: {message}; check the platform's api key setting")]
+    Auth { platform: String, operation: String, message: String },
+    /// The platform answered but said no (CAKE's failure body, a duplicate, a bad field).
+    #[error("{platform}: {operation} refused: {message}")]
+    Rejected { platform: String, operation: String, message: String },
+    /// The answer could not be understood: a listing that does not parse never reads as "no users".
+    #[error("{platform}: malformed answer to {operation}: {detail}")]
+    Malformed { platform: String, operation: String, detail: String },
+    /// The plan or config asks for something this platform cannot do.
+    #[error("{platform}: {message}")]
+    Unsupported { platform: String, message: String },
+}
+
+impl PlatformError {
+    /// Transient errors are retried with backoff; permanent ones fail the record.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PlatformError::Transport { .. } => true,
+            PlatformError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// A bounded label for metrics and summaries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PlatformError::Transport { .. } => "transport",
+            PlatformError::Status { .. } => "http_status",
+            PlatformError::Auth { .. } => "auth",
+            PlatformError::Rejected { .. } => "rejected",
+            PlatformError::Malformed { .. } => "malformed",
+            PlatformError::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+/// Facts about a platform that the diff needs, so it never has to know which platform it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traits {
+    /// The field that holds the match key (compared case-insensitively).
+    pub key_field: &'static str,
+    /// Whether a deactivated account can be reactivated through the API.
+    pub can_reactivate: bool,
+}
+
+/// One platform's API, as rosterd uses it.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The platform's name in config (`cake`, `affise-eu`, ...).
+    fn name(&self) -> &str;
+
+    /// What the diff needs to know about this platform.
+    fn traits(&self) -> Traits;
+
+    /// Called once per run before anything else (CAKE resolves role names to ids here).
+    async fn prepare(&self) -> Result<(), PlatformError>;
+
+    /// Every account the credentials can see. Fails rather than returning a short list.
+    async fn list(&self) -> Result<Vec<Account>, PlatformError>;
+
+    /// Create the account; returns it as the platform now holds it.
+    async fn create(&self, desired: &DesiredAccount) -> Result<Account, PlatformError>;
+
+    /// Change only the given fields (the role is the pseudo-field `role`).
+    async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError>;
+
+    /// Remove the person's access in the platform's own way.
+    async fn deactivate(&self, account: &Account) -> Result<(), PlatformError>;
+
+    /// Restore access, applying `changes` in the same call where the platform allows it.
+    async fn reactivate(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError>;
+
+    /// The role values this platform accepts, for `check-config` (`None`: not checkable).
+    async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError>;
+}
