@@ -2,11 +2,28 @@
 //!
 //! # Layout
 //! - [`model`]: people, accounts and field changes, the shapes every part speaks.
+//! - [`config`]: the YAML config, validated with every problem reported at once.
+//! - [`filter`] and [`template`]: SCIM filters for scope and role rules; field templates.
+//! - [`source`]: identity sources (SCIM 2.0, roster file) behind the `Source` trait.
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
+//! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
+//! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail.
 //! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
+//! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod filter;
 pub mod model;
 pub mod platform;
+pub mod reconcile;
 pub mod sandbox;
+pub mod setup;
+pub mod source;
+pub mod store;
+pub mod template;

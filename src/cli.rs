@@ -1,0 +1,388 @@
+//! Command-line parsing and dispatch: flags are parsed and validated here, then handed to
+//! the library. Each command returns an exit code from [`crate::exit`].
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::audit;
+use crate::config::Config;
+use crate::exit;
+use crate::reconcile::plan::Plan;
+use crate::reconcile::{Engine, RunSummary};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rosterd",
+    version,
+    about = "Keeps SaaS platform accounts in line with one authoritative roster (SCIM 2.0 or a roster file).",
+    long_about = "rosterd reads the roster from an identity source, lists each platform's users, plans the \
+smallest set of create / update / deactivate calls that makes each platform match, applies them safely \
+and records every change in an audit trail.\n\nTry it with no setup: `rosterd demo`.",
+    after_help = exit::HELP
+)]
+pub struct Cli {
+    /// The config file (YAML). See config/rosterd.example.yaml.
+    #[arg(short, long, global = true, env = "ROSTERD_CONFIG", default_value = "/etc/rosterd/rosterd.yaml")]
+    pub config: PathBuf,
+    /// Log format on stderr: text on a terminal and JSON elsewhere, unless set.
+    #[arg(long, global = true, env = "ROSTERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. `rosterd=debug`.
+    #[arg(long, global = true, env = "ROSTERD_LOG", default_value = "rosterd=info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Try rosterd: start a sandbox CAKE on loopback, reconcile the example roster into it,
+    /// print the plan and the outcome, then show that a second pass changes nothing.
+    Demo {
+        /// Keep the demo's state (store, audit trail) in this folder instead of a temporary one.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate the config and the presence of every credential; list every problem at once.
+    CheckConfig {
+        /// Do not contact the platforms (by default their roles are checked against the config).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Read the roster and the platforms, and print what a run would change. Changes nothing.
+    Plan {
+        /// Plan only this platform (its config name).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Also save the plan as JSON, for review and `rosterd apply`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Apply exactly a reviewed plan file; a platform that changed since is refused.
+    Apply {
+        /// A plan saved by `rosterd plan --out`.
+        plan: PathBuf,
+    },
+    /// Read, plan and apply once, then exit.
+    Reconcile {
+        /// Run once and exit (the daemon is `rosterd run`).
+        #[arg(long, required = true)]
+        once: bool,
+        /// Plan and print, but change nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show the audit trail, filtered; or verify its hash chain.
+    Audit {
+        /// A person's id, email or account id.
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long)]
+        platform: Option<String>,
+        /// Only records since this long ago (7d, 12h, 30m) or this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records up to this long ago or this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only records of this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Check that no line was edited, deleted, inserted or reordered.
+        #[arg(long)]
+        verify: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Entry point for the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_logging(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rosterd: cannot start the async runtime: {e}");
+            return exit::code(exit::ERROR);
+        }
+    };
+    exit::code(runtime.block_on(dispatch(cli)))
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("rosterd=info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Demo { state_dir } => crate::demo::run(state_dir).await,
+        Command::CheckConfig { offline } => check_config(&cli.config, offline).await,
+        Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
+        Command::Apply { plan } => apply(&cli.config, &plan).await,
+        Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Audit { person, platform, since, until, run, verify, format } => {
+            audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, u8> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        exit::USAGE
+    })
+}
+
+fn engine(path: &std::path::Path) -> Result<Engine, u8> {
+    let config = load(path)?;
+    crate::setup::engine(config).map_err(|e| {
+        eprintln!("rosterd: {e}");
+        exit::ERROR
+    })
+}
+
+async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !offline {
+        let problems = crate::setup::online_checks(&config).await;
+        if !problems.is_empty() {
+            eprintln!("{} has {} problem(s):", path.display(), problems.len());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            return exit::USAGE;
+        }
+    }
+    println!("{}: ok ({} platform(s))", path.display(), config.platforms.len());
+    exit::OK
+}
+
+async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<PathBuf>, format: Format) -> u8 {
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let planned = match engine.plan(platform.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return exit::ERROR;
+        }
+    };
+    if let Some(out) = out {
+        if let Err(e) = std::fs::write(&out, planned.plan.to_json()) {
+            eprintln!("rosterd: cannot write the plan to {}: {e}", out.display());
+            return exit::ERROR;
+        }
+        eprintln!("plan saved to {}; apply it with: rosterd apply {}", out.display(), out.display());
+    }
+    print_plan(&planned.plan, format);
+    plan_code(&planned.plan)
+}
+
+fn print_plan(plan: &Plan, format: Format) {
+    match format {
+        Format::Table => print!("{}", plan.to_table()),
+        Format::Json => println!("{}", plan.to_json()),
+    }
+}
+
+fn plan_code(plan: &Plan) -> u8 {
+    if plan.platforms.iter().any(|p| p.error.is_some()) {
+        exit::PARTIAL
+    } else if plan.held_count() + plan.conflict_count() > 0 {
+        exit::ATTENTION
+    } else {
+        exit::OK
+    }
+}
+
+fn run_code(summary: &RunSummary) -> u8 {
+    if summary.failed() > 0 {
+        exit::PARTIAL
+    } else if summary.held() > 0 {
+        exit::ATTENTION
+    } else {
+        exit::OK
+    }
+}
+
+async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
+    let plan: Plan = match std::fs::read(plan_path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rosterd: {} is not a readable plan ({e}); make one with `rosterd plan --out FILE`", plan_path.display());
+            return exit::USAGE;
+        }
+    };
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match engine.apply_reviewed(plan, "cli-apply").await {
+        Ok(summary) => {
+            print!("{}", summary.to_table());
+            let stale = summary.record.platforms.iter().any(|p| p.error.as_deref().is_some_and(|e| e.contains("changed since")));
+            if stale { exit::STALE_PLAN } else { run_code(&summary) }
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 {
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match engine.reconcile("cli", dry_run).await {
+        Ok((plan, None)) => {
+            print_plan(&plan, format);
+            plan_code(&plan)
+        }
+        Ok((plan, Some(summary))) => {
+            print_plan(&plan, format);
+            match format {
+                Format::Table => print!("\n{}", summary.to_table()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&summary.record).unwrap_or_default()),
+            }
+            run_code(&summary)
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+struct AuditArgs {
+    person: Option<String>,
+    platform: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    run: Option<String>,
+    verify: bool,
+    format: Format,
+}
+
+fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let file = config.audit_path();
+    if args.verify {
+        return match audit::verify(&file) {
+            Ok(Ok(n)) => {
+                println!("{}: {n} line(s), hash chain intact", file.display());
+                exit::OK
+            }
+            Ok(Err(f)) => {
+                eprintln!("{}: line {}: {}", file.display(), f.line, f.reason);
+                exit::ATTENTION
+            }
+            Err(e) => {
+                eprintln!("rosterd: {e}");
+                exit::ERROR
+            }
+        };
+    }
+    let now = chrono::Utc::now();
+    let parse = |s: &Option<String>| s.as_deref().map(|t| audit::parse_since(t, now)).transpose();
+    let (since, until) = match (parse(&args.since), parse(&args.until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("rosterd: {e}");
+            return exit::USAGE;
+        }
+    };
+    let query = audit::Query { person: args.person, platform: args.platform, since, until, run_id: args.run };
+    print_audit(&file, &query, args.format)
+}
+
+fn print_audit(file: &std::path::Path, query: &audit::Query, format: Format) -> u8 {
+    let records = match audit::read_records(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return exit::ERROR;
+        }
+    };
+    for (i, rec) in records.enumerate() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("rosterd: {} line {}: {e}; run `rosterd audit --verify`", file.display(), i + 1);
+                return exit::ERROR;
+            }
+        };
+        if !query.matches(&rec) {
+            continue;
+        }
+        match format {
+            Format::Json => println!("{}", serde_json::to_string(&rec).unwrap_or_default()),
+            Format::Table => println!("{}", audit_line(&rec)),
+        }
+    }
+    exit::OK
+}
+
+fn audit_line(r: &audit::AuditRecord) -> String {
+    let changes: Vec<String> = r
+        .changes
+        .iter()
+        .map(|c| format!("{}: {} -> {}", c.field, c.before.as_deref().unwrap_or("-"), c.after.as_deref().unwrap_or("-")))
+        .collect();
+    let detail = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    format!(
+        "{} {} {} {} {} [{}] {}{} {{{}}}",
+        r.time,
+        r.run_id,
+        r.platform,
+        r.action,
+        r.person,
+        r.account_id.as_deref().unwrap_or("-"),
+        r.outcome,
+        detail,
+        changes.join("; ")
+    )
+}

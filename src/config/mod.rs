@@ -1,0 +1,478 @@
+//! The config model: loading the YAML file, validating it with every problem reported at
+//! once under its key path, and reading the secrets it points to.
+
+mod raw;
+pub mod secret;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+use url::Url;
+
+use crate::filter::Filter;
+use crate::reconcile::desired::{Mapping, RoleRule};
+use crate::template::Template;
+use raw::*;
+use secret::SecretRef;
+
+/// One problem in a config file, under its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} has {} problem(s):", self.file.display(), self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        write!(f, "see config/rosterd.example.yaml for a commented example")
+    }
+}
+
+/// The platform kinds rosterd can converge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformKind {
+    Cake,
+}
+
+impl PlatformKind {
+    pub const ALL: &'static [&'static str] = &["cake"];
+
+    fn parse(s: &str) -> Option<PlatformKind> {
+        match s {
+            "cake" => Some(PlatformKind::Cake),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformKind::Cake => "cake",
+        }
+    }
+
+    /// The vendor's own name, for messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            PlatformKind::Cake => "CAKE",
+        }
+    }
+
+    /// The field templates a kind starts from; config `fields` override them one by one.
+    fn default_fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            PlatformKind::Cake => &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
+        }
+    }
+
+    fn fields_allowed(self) -> &'static [&'static str] {
+        match self {
+            PlatformKind::Cake => &["first_name", "last_name", "email"],
+        }
+    }
+
+    fn default_match_key(self) -> &'static str {
+        match self {
+            PlatformKind::Cake => "{email}",
+        }
+    }
+}
+
+/// How to reach the identity source.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Scim(ScimConfig),
+    File { path: PathBuf, complete: Option<bool> },
+}
+
+#[derive(Debug, Clone)]
+pub struct ScimConfig {
+    pub url: Url,
+    pub auth: ScimAuthConfig,
+    pub page_size: u32,
+    pub max_pages: u32,
+    /// `auto`, `user` or `endpoint`.
+    pub groups: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum ScimAuthConfig {
+    Bearer(SecretString),
+    Basic { username: String, password: SecretString },
+}
+
+/// Limits on removals, and accounts never touched.
+#[derive(Debug, Clone, Default)]
+pub struct Safety {
+    pub max_removals_count: Option<usize>,
+    pub max_removals_percent: Option<f64>,
+    pub protected: BTreeSet<String>,
+}
+
+/// One platform, validated.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    pub name: String,
+    pub kind: PlatformKind,
+    pub enabled: bool,
+    pub base_url: Url,
+    pub api_key: SecretString,
+    pub page_size: Option<u32>,
+    pub mapping: Mapping,
+    /// Platform protection plus the global list, normalised.
+    pub protected: BTreeSet<String>,
+    pub per_second: f64,
+    pub burst: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+}
+
+/// The whole validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_capacity: u64,
+    pub source: SourceConfig,
+    pub safety: Safety,
+    pub platforms: Vec<PlatformConfig>,
+}
+
+impl Config {
+    /// Read and validate a config file; every problem is reported at once.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError { file: path.to_path_buf(), problems };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(vec![Problem { path: "(file)".into(), message: format!("cannot read: {e}") }]))?;
+        Self::parse(&text, path).map_err(fail)
+    }
+
+    /// Validate config text; relative paths are taken from `path`'s folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Problem>> {
+        let root: Value = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut v = Validator { problems: Vec::new(), base };
+        let config = v.config(&root, path);
+        match config {
+            Some(c) if v.problems.is_empty() => Ok(c),
+            _ => Err(v.problems),
+        }
+    }
+
+    pub fn platform(&self, name: &str) -> Option<&PlatformConfig> {
+        self.platforms.iter().find(|p| p.name == name)
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.state_dir.join("audit.jsonl")
+    }
+}
+
+fn yaml_problem(e: &serde_yaml::Error) -> Problem {
+    let at = e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_else(|| "(yaml)".into());
+    Problem { path: at, message: format!("not valid YAML: {e}") }
+}
+
+/// A relative path is taken from the config file's folder, so an example config works
+/// from wherever rosterd is started.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+const TOP_KEYS: &[&str] = &["state_dir", "store", "source", "safety", "platforms"];
+
+/// Collects problems while building the validated config.
+struct Validator {
+    problems: Vec<Problem>,
+    base: PathBuf,
+}
+
+impl Validator {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    /// Deserialise one section, reporting a type error under its full key path.
+    fn section<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let full = match (path, inner.as_str()) {
+                    (p, ".") => p.to_string(),
+                    ("", i) => i.to_string(),
+                    (p, i) if i.starts_with('[') => format!("{p}{i}"),
+                    (p, i) => format!("{p}.{i}"),
+                };
+                self.problem(full, e.into_inner().to_string());
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, root: &Value, path: &Path) -> Option<Config> {
+        let Some(map) = root.as_mapping() else {
+            self.problem("(top)", "the config must be a YAML mapping (see config/rosterd.example.yaml)");
+            return None;
+        };
+        for k in map.keys() {
+            let name = k.as_str().unwrap_or("?");
+            if !TOP_KEYS.contains(&name) {
+                self.problem(name, format!("unknown key (known: {})", TOP_KEYS.join(", ")));
+            }
+        }
+        let state_dir = self.state_dir(root.get("state_dir"));
+        let store: RawStore = root.get("store").and_then(|v| self.section(v, "store")).unwrap_or_default();
+        let source = self.source(root.get("source"));
+        let safety = self.safety(root.get("safety"));
+        let platforms = self.platforms(root.get("platforms"), &safety);
+        Some(Config {
+            path: path.to_path_buf(),
+            state_dir: state_dir?,
+            cache_capacity: store.cache_capacity_mb.unwrap_or(64) * 1024 * 1024,
+            source: source?,
+            safety,
+            platforms,
+        })
+    }
+
+    fn state_dir(&mut self, value: Option<&Value>) -> Option<PathBuf> {
+        let raw: Option<PathBuf> = value.and_then(|v| self.section(v, "state_dir"));
+        let from_env = std::env::var_os("STATE_DIRECTORY").map(PathBuf::from);
+        Some(raw.map(|p| resolve(&self.base, &p)).or(from_env).unwrap_or_else(|| PathBuf::from("/var/lib/rosterd")))
+    }
+
+    fn source(&mut self, value: Option<&Value>) -> Option<SourceConfig> {
+        let Some(value) = value else {
+            self.problem("source", "missing: set source.scim (an identity provider) or source.file (a roster file)");
+            return None;
+        };
+        let raw: RawSource = self.section(value, "source")?;
+        match (raw.scim, raw.file) {
+            (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
+            (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),
+            (Some(_), Some(_)) => {
+                self.problem("source", "set one of source.scim and source.file, not both");
+                None
+            }
+            (None, None) => {
+                self.problem("source", "set source.scim (an identity provider) or source.file (a roster file)");
+                None
+            }
+        }
+    }
+
+    fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
+        let url = self.url(&s.url, "source.scim.url");
+        let auth = self.scim_auth(&s);
+        let groups = s.groups.unwrap_or_else(|| "auto".into());
+        if !["auto", "user", "endpoint"].contains(&groups.as_str()) {
+            self.problem("source.scim.groups", format!("{groups:?} is not one of auto, user, endpoint"));
+        }
+        let page_size = s.page_size.unwrap_or(200);
+        if page_size == 0 {
+            self.problem("source.scim.page_size", "must be at least 1");
+        }
+        Some(ScimConfig {
+            url: url?,
+            auth: auth?,
+            page_size,
+            max_pages: s.max_pages.unwrap_or(10_000),
+            groups,
+            timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
+        })
+    }
+
+    fn scim_auth(&mut self, s: &RawScim) -> Option<ScimAuthConfig> {
+        if let Some(b) = &s.basic {
+            if s.token_env.is_some() || s.token_file.is_some() {
+                self.problem("source.scim", "set either a bearer token (token_env/token_file) or basic, not both");
+            }
+            let r = SecretRef::from_pair("password", b.password_env.as_ref(), b.password_file.as_ref(), b.password.is_some(), &self.base);
+            let password = self.secret(r, "source.scim.basic.password")?;
+            return Some(ScimAuthConfig::Basic { username: b.username.clone(), password });
+        }
+        let r = SecretRef::from_pair("token", s.token_env.as_ref(), s.token_file.as_ref(), s.token.is_some(), &self.base);
+        self.secret(r, "source.scim.token").map(ScimAuthConfig::Bearer)
+    }
+
+    fn secret(&mut self, r: Result<SecretRef, String>, path: &str) -> Option<SecretString> {
+        match r.and_then(|r| r.load()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(path, e);
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, raw: &str, path: &str) -> Option<Url> {
+        match Url::parse(raw) {
+            Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(u),
+            Ok(u) => {
+                self.problem(path, format!("scheme {:?} is not http or https", u.scheme()));
+                None
+            }
+            Err(e) => {
+                self.problem(path, format!("{raw:?} is not a URL: {e}"));
+                None
+            }
+        }
+    }
+
+    fn safety(&mut self, value: Option<&Value>) -> Safety {
+        let raw: RawSafety = value.and_then(|v| self.section(v, "safety")).unwrap_or_default();
+        let max = raw.max_removals.unwrap_or(RawMaxRemovals { count: Some(25), percent: Some(10.0) });
+        if let Some(p) = max.percent {
+            if !(0.0..=100.0).contains(&p) {
+                self.problem("safety.max_removals.percent", format!("{p} is not between 0 and 100"));
+            }
+        }
+        Safety {
+            max_removals_count: max.count,
+            max_removals_percent: max.percent,
+            protected: raw.protected.iter().map(|s| crate::model::normalize_key(s)).collect(),
+        }
+    }
+
+    fn platforms(&mut self, value: Option<&Value>, safety: &Safety) -> Vec<PlatformConfig> {
+        let Some(list) = value.and_then(Value::as_sequence) else {
+            self.problem("platforms", "missing: list at least one platform (see config/rosterd.example.yaml)");
+            return Vec::new();
+        };
+        let mut names = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, entry) in list.iter().enumerate() {
+            let path = format!("platforms[{i}]");
+            let Some(raw) = self.section::<RawPlatform>(entry, &path) else { continue };
+            if !names.insert(raw.name.clone()) {
+                self.problem(format!("{path}.name"), format!("{:?} is used by another platform; names must be unique", raw.name));
+            }
+            if let Some(p) = self.platform(raw, &path, safety) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    fn platform(&mut self, raw: RawPlatform, path: &str, safety: &Safety) -> Option<PlatformConfig> {
+        let Some(kind) = PlatformKind::parse(&raw.kind) else {
+            self.problem(format!("{path}.kind"), format!("unknown kind {:?} (known: {})", raw.kind, PlatformKind::ALL.join(", ")));
+            return None;
+        };
+        if raw.name.is_empty() || raw.name.contains(['\0', '/']) {
+            self.problem(format!("{path}.name"), "must be non-empty, without '/' or NUL");
+        }
+        let base_url = match &raw.base_url {
+            Some(u) => self.url(u, &format!("{path}.base_url")),
+            None => {
+                self.problem(format!("{path}.base_url"), "missing: the platform's API address");
+                None
+            }
+        };
+        let key_ref = SecretRef::from_pair("api_key", raw.api_key_env.as_ref(), raw.api_key_file.as_ref(), raw.api_key.is_some(), &self.base);
+        let api_key = if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
+        let mapping = self.mapping(&raw, kind, path);
+        let limit = raw.rate_limit.unwrap_or_default();
+        let mut protected = safety.protected.clone();
+        protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s)));
+        Some(PlatformConfig {
+            name: raw.name,
+            kind,
+            enabled: raw.enabled,
+            base_url: base_url?,
+            api_key: api_key?,
+            page_size: raw.page_size,
+            mapping: mapping?,
+            protected,
+            per_second: limit.per_second.unwrap_or(10.0),
+            burst: limit.burst.unwrap_or(10),
+            concurrency: limit.concurrency.unwrap_or(4).max(1),
+            timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
+        })
+    }
+
+    fn mapping(&mut self, raw: &RawPlatform, kind: PlatformKind, path: &str) -> Option<Mapping> {
+        let scope = raw.scope.as_deref().and_then(|s| self.filter(s, &format!("{path}.scope")));
+        let scope_ok = raw.scope.is_none() || scope.is_some();
+        let mut roles = Vec::new();
+        for (i, r) in raw.roles.iter().enumerate() {
+            let when = match &r.when {
+                Some(w) => Some(self.filter(w, &format!("{path}.roles[{i}].when"))?),
+                None => None,
+            };
+            roles.push(RoleRule { when, role: r.role.clone() });
+        }
+        let fields = self.fields(raw, kind, path)?;
+        let key = self.template(raw.match_key.as_deref().unwrap_or(kind.default_match_key()), &format!("{path}.match_key"))?;
+        scope_ok.then_some(Mapping { scope, roles, fields, key })
+    }
+
+    fn fields(&mut self, raw: &RawPlatform, kind: PlatformKind, path: &str) -> Option<std::collections::BTreeMap<String, Template>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut ok = true;
+        for (f, t) in kind.default_fields() {
+            out.insert(f.to_string(), Template::parse(t).ok()?);
+        }
+        for (f, t) in &raw.fields {
+            if !kind.fields_allowed().contains(&f.as_str()) {
+                self.problem(format!("{path}.fields.{f}"), format!("not a {} field (known: {})", kind.as_str(), kind.fields_allowed().join(", ")));
+                ok = false;
+                continue;
+            }
+            match self.template(t, &format!("{path}.fields.{f}")) {
+                Some(t) => {
+                    out.insert(f.clone(), t);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn filter(&mut self, text: &str, path: &str) -> Option<Filter> {
+        match Filter::parse(text) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.problem(path, format!("bad filter {text:?}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, text: &str, path: &str) -> Option<Template> {
+        match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problem(path, e.to_string());
+                None
+            }
+        }
+    }
+}

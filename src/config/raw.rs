@@ -1,0 +1,113 @@
+//! The config file as written: serde structs that mirror the YAML, before validation.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// sled's page cache, in MiB.
+    pub cache_capacity_mb: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub scim: Option<RawScim>,
+    pub file: Option<RawFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScim {
+    pub url: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub basic: Option<RawBasic>,
+    pub page_size: Option<u32>,
+    pub max_pages: Option<u32>,
+    /// `auto`, `user` or `endpoint`.
+    pub groups: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    /// Inline secrets are refused with a message saying what to use instead.
+    pub token: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub username: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub path: PathBuf,
+    pub complete: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSafety {
+    pub max_removals: Option<RawMaxRemovals>,
+    /// Emails, user names or account ids that rosterd never touches, on every platform.
+    #[serde(default)]
+    pub protected: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaxRemovals {
+    pub count: Option<usize>,
+    pub percent: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoleRule {
+    pub when: Option<String>,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+    pub concurrency: Option<usize>,
+}
+
+/// One platform entry. Settings of every kind live here; validation rejects those that
+/// do not belong to the entry's kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlatform {
+    pub name: String,
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub api_key: Option<serde_yaml::Value>,
+    pub page_size: Option<u32>,
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<RawRoleRule>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    pub match_key: Option<String>,
+    #[serde(default)]
+    pub protected: Vec<String>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub timeout_seconds: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,58 @@
+//! Secrets in config: only ever by reference (`*_env` or `*_file`), read into `SecretString`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretRef {
+    /// From the `X_env` / `X_file` pair of a config entry: exactly one must be set, and an
+    /// inline `X` is refused outright so secrets never sit in a config file.
+    pub fn from_pair(
+        name: &str,
+        env: Option<&String>,
+        file: Option<&PathBuf>,
+        inline: bool,
+        base: &Path,
+    ) -> Result<SecretRef, String> {
+        if inline {
+            return Err(format!(
+                "inline secrets are not accepted; put it in an environment variable ({name}_env) or a file readable only by rosterd ({name}_file)"
+            ));
+        }
+        match (env, file) {
+            (Some(e), None) if !e.trim().is_empty() => Ok(SecretRef::Env(e.clone())),
+            (None, Some(f)) => Ok(SecretRef::File(super::resolve(base, f))),
+            (Some(_), Some(_)) => Err(format!("set one of {name}_env and {name}_file, not both")),
+            _ => Err(format!("missing: set {name}_env (an environment variable) or {name}_file (a file holding it)")),
+        }
+    }
+
+    /// Read the secret now. Errors name the variable or file, never the value.
+    pub fn load(&self) -> Result<SecretString, String> {
+        let value = match self {
+            SecretRef::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
+            SecretRef::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        };
+        // A trailing newline is an artefact of `echo key > file`, never part of a key.
+        let trimmed = value.trim_end_matches(['\n', '\r']).to_string();
+        if trimmed.trim().is_empty() {
+            return Err(format!("{} is empty", self.describe()));
+        }
+        Ok(SecretString::from(trimmed))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SecretRef::Env(v) => format!("environment variable {v}"),
+            SecretRef::File(p) => format!("file {}", p.display()),
+        }
+    }
+}

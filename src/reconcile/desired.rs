@@ -1,0 +1,135 @@
+//! Desired accounts: which roster people a platform should have, with which fields and
+//! which role, computed from the platform's mapping in config.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::diff::Exclusion;
+use crate::filter::Filter;
+use crate::model::{normalize_key, DesiredAccount, Person};
+use crate::template::Template;
+
+/// A role rule: the first rule whose `when` matches (or that has none) gives the role.
+#[derive(Debug, Clone)]
+pub struct RoleRule {
+    pub when: Option<Filter>,
+    pub role: String,
+}
+
+/// How the roster maps onto one platform.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Who belongs on the platform; `None` means everyone active.
+    pub scope: Option<Filter>,
+    pub roles: Vec<RoleRule>,
+    /// Platform field → template.
+    pub fields: BTreeMap<String, Template>,
+    /// The match key template (e.g. `{email}`).
+    pub key: Template,
+}
+
+/// A roster person next to their SCIM view, computed once per run and shared by platforms.
+pub struct Viewed<'a> {
+    pub person: &'a Person,
+    pub view: Value,
+}
+
+pub fn view_all(people: &[Person]) -> Vec<Viewed<'_>> {
+    people.iter().map(|p| Viewed { person: p, view: p.scim_view() }).collect()
+}
+
+/// The platform's desired accounts, and why everyone else is left out.
+#[derive(Debug, Default)]
+pub struct Target {
+    pub desired: Vec<DesiredAccount>,
+    pub excluded: BTreeMap<String, Exclusion>,
+}
+
+pub fn desired_accounts(people: &[Viewed<'_>], mapping: &Mapping) -> Target {
+    let mut target = Target::default();
+    for v in people {
+        match desired_one(v, mapping) {
+            Ok(d) => target.desired.push(d),
+            Err(why) => {
+                target.excluded.insert(v.person.id.clone(), why);
+            }
+        }
+    }
+    target
+}
+
+fn desired_one(v: &Viewed<'_>, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
+    if !v.person.active {
+        return Err(Exclusion::Inactive);
+    }
+    if let Some(scope) = &mapping.scope {
+        if !scope.matches(&v.view) {
+            return Err(Exclusion::OutOfScope(format!("does not match scope {scope}")));
+        }
+    }
+    let role = pick_role(&mapping.roles, &v.view)?;
+    let key = normalize_key(&mapping.key.render(&v.view));
+    if key.is_empty() {
+        return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
+    }
+    let fields = mapping
+        .fields
+        .iter()
+        .map(|(f, t)| (f.clone(), t.render(&v.view)))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    Ok(DesiredAccount { person_id: v.person.id.clone(), label: v.person.label().to_string(), key, fields, role })
+}
+
+/// The first matching rule's role; no rules means no role is managed.
+fn pick_role(rules: &[RoleRule], view: &Value) -> Result<Option<String>, Exclusion> {
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    rules
+        .iter()
+        .find(|r| r.when.as_ref().is_none_or(|f| f.matches(view)))
+        .map(|r| Some(r.role.clone()))
+        .ok_or_else(|| Exclusion::OutOfScope("no role rule matches".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping() -> Mapping {
+        Mapping {
+            scope: Some(Filter::parse(r#"groups.display eq "cake-users""#).unwrap()),
+            roles: vec![
+                RoleRule { when: Some(Filter::parse(r#"groups.display eq "Finance""#).unwrap()), role: "Finance".into() },
+                RoleRule { when: None, role: "Account Manager".into() },
+            ],
+            fields: [("email".to_string(), Template::parse("{email}").unwrap())].into_iter().collect(),
+            key: Template::parse("{email}").unwrap(),
+        }
+    }
+
+    #[test]
+    fn scope_roles_and_exclusions() {
+        let people = vec![
+            Person::test("a").in_group("cake-users").in_group("Finance"),
+            Person::test("b").in_group("cake-users"),
+            Person::test("c"),
+            Person::test("d").in_group("cake-users").inactive(),
+        ];
+        let t = desired_accounts(&view_all(&people), &mapping());
+        let roles: Vec<_> = t.desired.iter().map(|d| d.role.clone().unwrap()).collect();
+        assert_eq!(roles, ["Finance", "Account Manager"]);
+        assert!(matches!(t.excluded["c"], Exclusion::OutOfScope(_)));
+        assert_eq!(t.excluded["d"], Exclusion::Inactive);
+    }
+
+    #[test]
+    fn a_person_without_an_email_is_unmappable_not_removed() {
+        let mut p = Person::test("a").in_group("cake-users");
+        p.emails.clear();
+        let t = desired_accounts(&view_all(&[p]), &mapping());
+        assert!(matches!(t.excluded["a"], Exclusion::Unmappable(_)));
+    }
+}

@@ -1,0 +1,258 @@
+//! The diff: a pure function from (desired, actual, links, protection) to a platform plan.
+//!
+//! No I/O and no clock: the same inputs give the same plan, byte for byte. Links decide
+//! first, the match key second; a key two people share is a conflict for both, never a
+//! merge; and access is removed only from accounts rosterd has linked.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Action, Conflict, PlatformPlan, Step};
+use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
+use crate::platform::Traits;
+
+/// How rosterd came to own an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkOrigin {
+    Created,
+    Adopted,
+}
+
+/// A person's account on one platform, as rosterd remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub account_id: String,
+    pub origin: LinkOrigin,
+}
+
+/// Why a roster person has no desired account on a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// `active` is false at the source: access goes.
+    Inactive,
+    /// The scope filter or the role rules leave the person out: access goes.
+    OutOfScope(String),
+    /// The person cannot be mapped (no email, a bad template): leave everything as it is.
+    Unmappable(String),
+}
+
+/// Everything the diff looks at for one platform.
+pub struct DiffInput<'a> {
+    pub platform: &'a str,
+    pub traits: &'a Traits,
+    pub desired: &'a [DesiredAccount],
+    /// Roster people with no desired account here, and why.
+    pub excluded: &'a BTreeMap<String, Exclusion>,
+    pub actual: &'a [Account],
+    /// person id → link.
+    pub links: &'a BTreeMap<String, Link>,
+    /// Match keys and account ids that rosterd never touches.
+    pub protected: &'a BTreeSet<String>,
+}
+
+/// Index of the actual accounts, by id and by normalised key.
+struct Actual<'a> {
+    by_id: HashMap<&'a str, &'a Account>,
+    by_key: HashMap<String, Vec<&'a Account>>,
+    /// account id → person id, for links whose account still exists.
+    owner: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Actual<'a> {
+    fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>) -> Self {
+        let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
+        let mut by_key: HashMap<String, Vec<&Account>> = HashMap::new();
+        for a in actual {
+            by_key.entry(normalize_key(&a.key)).or_default().push(a);
+        }
+        let owner = links
+            .iter()
+            .filter(|(_, l)| by_id.contains_key(l.account_id.as_str()))
+            .map(|(p, l)| (l.account_id.as_str(), p.as_str()))
+            .collect();
+        Actual { by_id, by_key, owner }
+    }
+}
+
+/// Plan one platform.
+pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
+    let mut plan = PlatformPlan::new(input.platform);
+    let actual = Actual::index(input.actual, input.links);
+    let shared = shared_keys(input.desired);
+    let mut desired: Vec<&DesiredAccount> = input.desired.iter().collect();
+    desired.sort_by(|a, b| a.person_id.cmp(&b.person_id));
+    for d in desired {
+        if shared.contains(d.key.as_str()) {
+            plan.conflicts.push(conflict(d, "another person in the roster has the same match key; fix the source so each key belongs to one person"));
+            continue;
+        }
+        plan_person(input, &actual, d, &mut plan);
+    }
+    plan_removals(input, &actual, &mut plan);
+    plan
+}
+
+/// Keys that more than one desired person maps to.
+fn shared_keys(desired: &[DesiredAccount]) -> BTreeSet<&str> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for d in desired {
+        *seen.entry(d.key.as_str()).or_default() += 1;
+    }
+    seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect()
+}
+
+fn conflict(d: &DesiredAccount, reason: &str) -> Conflict {
+    Conflict { person_id: d.person_id.clone(), label: d.label.clone(), key: d.key.clone(), reason: reason.to_string() }
+}
+
+fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> bool {
+    input.protected.contains(key) || account_id.is_some_and(|id| input.protected.contains(id))
+}
+
+/// One desired person: update the linked account, adopt a matching one, or create.
+fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, plan: &mut PlatformPlan) {
+    let linked = input.links.get(&d.person_id).and_then(|l| actual.by_id.get(l.account_id.as_str()).copied());
+    let (account, adopt) = match linked {
+        Some(a) => (a, false),
+        None => match find_by_key(actual, d) {
+            Ok(Some(a)) => (a, true),
+            Ok(None) => {
+                if is_protected(input, &d.key, None) {
+                    plan.notes.push(format!("{}: protected, not created", d.label));
+                } else {
+                    plan.steps.push(create_step(d));
+                }
+                return;
+            }
+            Err(reason) => return plan.conflicts.push(conflict(d, &reason)),
+        },
+    };
+    if is_protected(input, &d.key, Some(&account.id)) || is_protected(input, &account.key, None) {
+        plan.notes.push(format!("{}: protected account {} left untouched", d.label, account.id));
+        return;
+    }
+    if let Some(step) = converge_step(input.traits, d, account, adopt) {
+        plan.steps.push(step);
+    } else if account.status == AccountStatus::Inactive && !input.traits.can_reactivate {
+        plan.conflicts.push(conflict(d, &format!("account {} is removed and the platform cannot restore it; a person must resolve it", account.id)));
+    }
+}
+
+/// The unlinked account that carries the person's key, if exactly one does.
+fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, String> {
+    let Some(candidates) = actual.by_key.get(&d.key) else { return Ok(None) };
+    if candidates.len() > 1 {
+        let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
+        return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
+    }
+    let account = candidates[0];
+    match actual.owner.get(account.id.as_str()) {
+        Some(other) if *other != d.person_id => {
+            Err(format!("account {} with this key is linked to another person ({other})", account.id))
+        }
+        _ => Ok(Some(account)),
+    }
+}
+
+fn create_step(d: &DesiredAccount) -> Step {
+    let mut changes: Vec<FieldChange> =
+        d.fields.iter().map(|(f, v)| FieldChange { field: f.clone(), before: None, after: Some(v.clone()) }).collect();
+    if let Some(role) = &d.role {
+        changes.push(FieldChange { field: ROLE_FIELD.into(), before: None, after: Some(role.clone()) });
+    }
+    Step {
+        action: Action::Create,
+        person_id: d.person_id.clone(),
+        label: d.label.clone(),
+        key: d.key.clone(),
+        account_id: None,
+        changes,
+        adopt: false,
+        reason: None,
+        held: None,
+    }
+}
+
+/// The step that makes `account` match `d`, or none when it already does.
+fn converge_step(traits: &Traits, d: &DesiredAccount, account: &Account, adopt: bool) -> Option<Step> {
+    let changes = field_changes(traits, d, account);
+    let inactive = account.status == AccountStatus::Inactive;
+    let action = match (inactive, changes.is_empty()) {
+        (true, _) if traits.can_reactivate => Action::Reactivate,
+        (true, _) => return None,
+        (false, false) => Action::Update,
+        (false, true) if adopt => Action::Link,
+        (false, true) => return None,
+    };
+    Some(Step {
+        action,
+        person_id: d.person_id.clone(),
+        label: d.label.clone(),
+        key: d.key.clone(),
+        account_id: Some(account.id.clone()),
+        changes,
+        adopt,
+        reason: None,
+        held: None,
+    })
+}
+
+/// Desired fields that differ from the account; the key field and the role compare
+/// case-insensitively because platforms do.
+pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    for (field, want) in &d.fields {
+        let have = account.fields.get(field);
+        let same = match have {
+            Some(h) if field == traits.key_field => h.trim().eq_ignore_ascii_case(want.trim()),
+            Some(h) => h == want,
+            None => false,
+        };
+        if !same {
+            changes.push(FieldChange { field: field.clone(), before: have.cloned(), after: Some(want.clone()) });
+        }
+    }
+    if let Some(want) = &d.role {
+        if !account.role.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
+            changes.push(FieldChange { field: ROLE_FIELD.into(), before: account.role.clone(), after: Some(want.clone()) });
+        }
+    }
+    changes
+}
+
+/// Linked people with no desired account lose access, if their account is still active.
+fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut PlatformPlan) {
+    let desired: BTreeSet<&str> = input.desired.iter().map(|d| d.person_id.as_str()).collect();
+    for (person_id, link) in input.links {
+        if desired.contains(person_id.as_str()) {
+            continue;
+        }
+        let reason = match input.excluded.get(person_id) {
+            Some(Exclusion::Unmappable(_)) => continue,
+            Some(Exclusion::Inactive) => "inactive at the source".to_string(),
+            Some(Exclusion::OutOfScope(why)) => format!("out of scope: {why}"),
+            None => "no longer in the roster".to_string(),
+        };
+        let Some(account) = actual.by_id.get(link.account_id.as_str()) else { continue };
+        if account.status == AccountStatus::Inactive {
+            continue;
+        }
+        if is_protected(input, &account.key, Some(&account.id)) {
+            plan.notes.push(format!("{}: protected account {} keeps its access", account.key, account.id));
+            continue;
+        }
+        plan.steps.push(Step {
+            action: Action::Deactivate,
+            person_id: person_id.clone(),
+            label: account.key.clone(),
+            key: account.key.clone(),
+            account_id: Some(account.id.clone()),
+            changes: vec![FieldChange { field: "status".into(), before: Some("active".into()), after: Some("inactive".into()) }],
+            adopt: false,
+            reason: Some(reason),
+            held: None,
+        });
+    }
+}

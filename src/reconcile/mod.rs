@@ -1,0 +1,317 @@
+//! One reconcile run: read the roster, plan every platform (desired → diff → guards),
+//! apply, and record the outcome. The engine owns the store, the audit trail, the source
+//! and the connectors; everything it decides comes from the pure parts below it.
+
+pub mod apply;
+pub mod desired;
+pub mod diff;
+pub mod guard;
+pub mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditError, AuditLog};
+use crate::config::{Config, PlatformConfig};
+use crate::model::{Account, AccountStatus, Roster};
+use crate::platform::{Connector, PlatformError};
+use crate::source::{Source, SourceError};
+use crate::store::{OpenOutcome, RunRecord, Store, StoreError};
+use apply::{apply_platform, ApplyContext, PlatformSummary};
+use desired::{desired_accounts, view_all, Viewed};
+use diff::{diff, DiffInput};
+use guard::{apply_guards, GuardPolicy};
+use plan::{Plan, PlatformPlan, PLAN_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("identity source: {0}; nothing was changed")]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("the plan file is version {found}, this rosterd reads version {PLAN_VERSION}; plan again")]
+    PlanVersion { found: u32 },
+    #[error("platform {0:?} is not in the config")]
+    UnknownPlatform(String),
+}
+
+/// A platform as the engine drives it.
+pub struct PlatformRuntime {
+    pub config: PlatformConfig,
+    pub connector: Box<dyn Connector>,
+}
+
+/// A plan with the listings it was made from (needed to apply it in the same run).
+pub struct Planned {
+    pub plan: Plan,
+    pub actual: HashMap<String, Vec<Account>>,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub record: RunRecord,
+}
+
+impl RunSummary {
+    pub fn failed(&self) -> usize {
+        self.record.platforms.iter().map(|p| p.failed + usize::from(p.error.is_some())).sum()
+    }
+
+    pub fn held(&self) -> usize {
+        self.record.platforms.iter().map(|p| p.held + p.conflicts).sum()
+    }
+
+    /// The summary as a table: created / updated / deactivated / held / failed per platform.
+    pub fn to_table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6}\n",
+            "platform", "created", "updated", "linked", "reactivated", "deactivated", "held", "conflicts", "failed"
+        );
+        for p in &self.record.platforms {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6}",
+                p.platform, p.created, p.updated, p.linked, p.reactivated, p.deactivated, p.held, p.conflicts, p.failed
+            );
+            if let Some(e) = &p.error {
+                let _ = writeln!(out, "  ! {e}");
+            }
+        }
+        out
+    }
+}
+
+/// Owns everything a run touches.
+pub struct Engine {
+    pub config: Config,
+    pub store: Store,
+    pub audit: AuditLog,
+    pub source: Box<dyn Source>,
+    pub platforms: Vec<PlatformRuntime>,
+}
+
+/// A time-sortable run id: runs list in order in the store and the audit trail.
+pub fn new_run_id() -> String {
+    let suffix: u16 = rand::random();
+    format!("{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+impl Engine {
+    /// Open the store and the audit trail under the config's state_dir.
+    pub fn new(config: Config, source: Box<dyn Source>, platforms: Vec<PlatformRuntime>) -> Result<Engine, EngineError> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| EngineError::Setup(format!("cannot create state_dir {}: {e}", config.state_dir.display())))?;
+        let (store, outcome) = Store::open(&config.state_dir, config.cache_capacity)?;
+        if let OpenOutcome::Rebuilt { moved_to, cause } = &outcome {
+            tracing::warn!(moved_to = %moved_to.display(), cause, "the store would not open: moved it aside and started a new one; links are re-made by matching keys on the next run");
+        }
+        let audit = AuditLog::open(&config.audit_path())?;
+        Ok(Engine { config, store, audit, source, platforms })
+    }
+
+    fn runtime(&self, name: &str) -> Option<&PlatformRuntime> {
+        self.platforms.iter().find(|p| p.config.name == name)
+    }
+
+    /// Read the roster and plan every enabled platform (or just `only`).
+    pub async fn plan(&self, only: Option<&str>) -> Result<Planned, EngineError> {
+        if let Some(name) = only {
+            self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
+        }
+        let roster = self.source.read().await?;
+        if let Some(why) = &roster.incomplete_reason {
+            tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
+        }
+        let views = view_all(&roster.people);
+        let selected = self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name));
+        let planned = futures::future::join_all(selected.map(|p| self.plan_platform(p, &roster, &views))).await;
+        let mut actual = HashMap::new();
+        let mut platforms = Vec::new();
+        for (plan, accounts) in planned {
+            actual.insert(plan.platform.clone(), accounts);
+            platforms.push(plan);
+        }
+        let plan = Plan {
+            version: PLAN_VERSION,
+            run_id: new_run_id(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            source: self.source.describe(),
+            roster_complete: roster.complete,
+            roster_incomplete_reason: roster.incomplete_reason.clone(),
+            people: roster.people.len(),
+            platforms,
+        };
+        Ok(Planned { plan, actual })
+    }
+
+    async fn plan_platform(&self, p: &PlatformRuntime, roster: &Roster, views: &[Viewed<'_>]) -> (PlatformPlan, Vec<Account>) {
+        let name = &p.config.name;
+        let actual = match self.read_platform(p).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(platform = %name, error = %e, "platform not planned");
+                return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, Vec::new());
+            }
+        };
+        let target = desired_accounts(views, &p.config.mapping);
+        if let Err(e) = check_roles(p, &target.desired).await {
+            return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual);
+        }
+        let links = match self.store.links(name) {
+            Ok(l) => l,
+            Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
+        };
+        let traits = p.connector.traits();
+        let input = DiffInput {
+            platform: name,
+            traits: &traits,
+            desired: &target.desired,
+            excluded: &target.excluded,
+            actual: &actual,
+            links: &links,
+            protected: &p.config.protected,
+        };
+        let mut plan = diff(&input);
+        apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
+        plan.fingerprint = fingerprint(&plan, &actual);
+        (plan, actual)
+    }
+
+    async fn read_platform(&self, p: &PlatformRuntime) -> Result<Vec<Account>, PlatformError> {
+        p.connector.prepare().await?;
+        let accounts = p.connector.list().await?;
+        if let Err(e) = self.store.replace_cache(&p.config.name, &accounts) {
+            tracing::warn!(platform = %p.config.name, error = %e, "could not cache the listing");
+        }
+        Ok(accounts)
+    }
+
+    fn guard_policy(&self, roster: &Roster) -> GuardPolicy {
+        GuardPolicy {
+            roster_incomplete: (!roster.complete).then(|| roster.incomplete_reason.clone().unwrap_or_else(|| "reason unknown".into())),
+            max_removals_count: self.config.safety.max_removals_count,
+            max_removals_percent: self.config.safety.max_removals_percent,
+        }
+    }
+
+    /// Apply a plan made in this process, with the listings it was made from.
+    pub async fn apply(&self, planned: &Planned, trigger: &str) -> Result<RunSummary, EngineError> {
+        let started = chrono::Utc::now();
+        let plan = &planned.plan;
+        let ctx_for = |p: &PlatformRuntime| ApplyContext {
+            run_id: &plan.run_id,
+            trigger,
+            store: &self.store,
+            audit: &self.audit,
+            concurrency: p.config.concurrency,
+        };
+        let work = plan.platforms.iter().map(|pp| async {
+            let Some(rt) = self.runtime(&pp.platform) else {
+                return PlatformSummary { platform: pp.platform.clone(), error: Some("not in the config".into()), ..Default::default() };
+            };
+            if let Some(e) = &pp.error {
+                return PlatformSummary { platform: pp.platform.clone(), error: Some(e.clone()), ..Default::default() };
+            }
+            let actual = planned.actual.get(&pp.platform).map(Vec::as_slice).unwrap_or_default();
+            apply_platform(&ctx_for(rt), rt.connector.as_ref(), pp, actual).await
+        });
+        let summaries = futures::future::join_all(work).await;
+        self.finish(plan, trigger, started, summaries)
+    }
+
+    fn finish(&self, plan: &Plan, trigger: &str, started: chrono::DateTime<chrono::Utc>, platforms: Vec<PlatformSummary>) -> Result<RunSummary, EngineError> {
+        let failed = platforms.iter().any(|p| p.failed > 0 || p.error.is_some());
+        let record = RunRecord {
+            run_id: plan.run_id.clone(),
+            trigger: trigger.to_string(),
+            started_at: started.to_rfc3339(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            people: plan.people,
+            roster_complete: plan.roster_complete,
+            result: if failed { "partial".into() } else { "ok".into() },
+            platforms,
+        };
+        self.store.record_run(&record)?;
+        self.store.flush()?;
+        self.audit.sync()?;
+        Ok(RunSummary { record })
+    }
+
+    /// Apply a reviewed plan file: each platform is listed again and refused if the
+    /// accounts the plan touches have changed since it was made.
+    pub async fn apply_reviewed(&self, mut plan: Plan, trigger: &str) -> Result<RunSummary, EngineError> {
+        if plan.version != PLAN_VERSION {
+            return Err(EngineError::PlanVersion { found: plan.version });
+        }
+        let mut actual = HashMap::new();
+        for pp in &mut plan.platforms {
+            let Some(rt) = self.runtime(&pp.platform) else {
+                return Err(EngineError::UnknownPlatform(pp.platform.clone()));
+            };
+            match self.read_platform(rt).await {
+                Ok(accounts) if fingerprint(pp, &accounts) == pp.fingerprint => {
+                    actual.insert(pp.platform.clone(), accounts);
+                }
+                Ok(_) => pp.error = Some("the platform changed since this plan was made; nothing applied here: plan again and review".into()),
+                Err(e) => pp.error = Some(e.to_string()),
+            }
+        }
+        self.apply(&Planned { plan, actual }, trigger).await
+    }
+
+    /// Read, plan, and (unless `dry_run`) apply.
+    pub async fn reconcile(&self, trigger: &str, dry_run: bool) -> Result<(Plan, Option<RunSummary>), EngineError> {
+        let planned = self.plan(None).await?;
+        if dry_run {
+            return Ok((planned.plan, None));
+        }
+        let summary = self.apply(&planned, trigger).await?;
+        Ok((planned.plan, Some(summary)))
+    }
+}
+
+/// Refuse a platform whose config names roles it does not have.
+async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccount]) -> Result<(), PlatformError> {
+    let Some(known) = p.connector.known_roles().await? else { return Ok(()) };
+    let configured = p.config.mapping.roles.iter().map(|r| r.role.as_str());
+    let wanted = desired.iter().filter_map(|d| d.role.as_deref());
+    for role in configured.chain(wanted) {
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(role)) {
+            return Err(PlatformError::Unsupported {
+                platform: p.config.name.clone(),
+                message: format!("unknown role {role:?} (roles here: {}); fix the platform's roles in the config", known.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Active accounts rosterd has linked: the base for the removal percentage.
+fn managed_active(links: &BTreeMap<String, diff::Link>, actual: &[Account]) -> usize {
+    let active: HashMap<&str, bool> = actual.iter().map(|a| (a.id.as_str(), a.status == AccountStatus::Active)).collect();
+    links.values().filter(|l| active.get(l.account_id.as_str()).copied().unwrap_or(false)).count()
+}
+
+/// A hash of what the plan's steps depend on: each touched account as listed, and for
+/// creates whether the key is still free.
+pub fn fingerprint(plan: &PlatformPlan, actual: &[Account]) -> String {
+    let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
+    let keys: std::collections::HashSet<String> = actual.iter().map(|a| crate::model::normalize_key(&a.key)).collect();
+    let mut h = Sha256::new();
+    for s in &plan.steps {
+        match s.account_id.as_deref() {
+            Some(id) => h.update(by_id.get(id).map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"missing".to_vec())),
+            None => h.update(if keys.contains(&s.key) { b"taken:".as_slice() } else { b"free:".as_slice() }),
+        }
+        h.update(s.key.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}

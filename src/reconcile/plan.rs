@@ -1,0 +1,222 @@
+//! The plan: a value that says what a run will do, per platform, printable as a table or
+//! JSON, saved for review and applied later exactly as reviewed.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{FieldChange, ROLE_FIELD};
+
+/// The plan format's version: `apply` refuses a plan file of another version.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What one step does to one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create an account for a person who has none.
+    Create,
+    /// Adopt an existing account that matches the person's key: rosterd records the link, no write.
+    Link,
+    /// Change some fields (or the role) of a linked account.
+    Update,
+    /// Restore access (with any field changes in the same call).
+    Reactivate,
+    /// Remove access the platform's way.
+    Deactivate,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Link => "=",
+            Action::Update => "~",
+            Action::Reactivate => "^",
+            Action::Deactivate => "-",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Link => "link",
+            Action::Update => "update",
+            Action::Reactivate => "reactivate",
+            Action::Deactivate => "deactivate",
+        }
+    }
+
+    /// Whether the step calls the platform (a link only writes to rosterd's store).
+    pub fn writes(self) -> bool {
+        self != Action::Link
+    }
+
+    pub fn removes_access(self) -> bool {
+        self == Action::Deactivate
+    }
+}
+
+/// One change to one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub action: Action,
+    pub person_id: String,
+    /// The person's email or user name, for people reading the plan.
+    pub label: String,
+    /// The match key the account has or will have.
+    pub key: String,
+    /// The platform account (absent for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Field-level before/after; for a create every field with no `before`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// The account is adopted by this step: its link is recorded when the step succeeds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// Why (for removals: inactive at the source, left the roster, out of scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set by a guard: a held step is reported and never applied without approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+}
+
+/// A person for whom rosterd will not act until someone resolves something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub person_id: String,
+    pub label: String,
+    pub key: String,
+    pub reason: String,
+}
+
+/// The plan for one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PlatformPlan {
+    pub platform: String,
+    pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+    /// Things worth knowing that need no action (protected accounts left alone, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// A hash of the accounts the steps touch, as listed when planning: `apply` refuses
+    /// the plan when the platform has changed under it since.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Set when the platform could not be planned at all (listing failed, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PlatformPlan {
+    pub fn new(platform: &str) -> Self {
+        PlatformPlan { platform: platform.to_string(), ..Default::default() }
+    }
+
+    /// Steps that will be applied: not held.
+    pub fn runnable(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.held.is_none())
+    }
+
+    pub fn held(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.held.is_some())
+    }
+
+    /// Number of platform write steps that would run.
+    pub fn change_count(&self) -> usize {
+        self.runnable().count()
+    }
+}
+
+/// A whole plan: every platform of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    pub run_id: String,
+    pub created_at: String,
+    /// The identity source, described (never a secret).
+    pub source: String,
+    pub roster_complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster_incomplete_reason: Option<String>,
+    pub people: usize,
+    pub platforms: Vec<PlatformPlan>,
+}
+
+impl Plan {
+    pub fn change_count(&self) -> usize {
+        self.platforms.iter().map(PlatformPlan::change_count).sum()
+    }
+
+    pub fn held_count(&self) -> usize {
+        self.platforms.iter().map(|p| p.held().count()).sum()
+    }
+
+    pub fn conflict_count(&self) -> usize {
+        self.platforms.iter().map(|p| p.conflicts.len()).sum()
+    }
+
+    pub fn to_json(&self) -> String {
+        // A Plan is plain data: serialising it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The plan as a table, in the spirit of `terraform plan`.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        if !self.roster_complete {
+            let why = self.roster_incomplete_reason.as_deref().unwrap_or("unknown reason");
+            let _ = writeln!(out, "! roster incomplete ({why}): no access will be removed");
+        }
+        for p in &self.platforms {
+            write_platform(&mut out, p);
+        }
+        let _ = writeln!(
+            out,
+            "Plan: {} change(s), {} held, {} conflict(s) across {} platform(s) for {} people.",
+            self.change_count(),
+            self.held_count(),
+            self.conflict_count(),
+            self.platforms.len(),
+            self.people
+        );
+        out
+    }
+}
+
+fn write_platform(out: &mut String, p: &PlatformPlan) {
+    let _ = writeln!(out, "\n{}:", p.platform);
+    if let Some(e) = &p.error {
+        let _ = writeln!(out, "  ! not planned: {e}");
+        return;
+    }
+    if p.steps.is_empty() && p.conflicts.is_empty() {
+        let _ = writeln!(out, "  no changes");
+    }
+    for s in &p.steps {
+        write_step(out, s);
+    }
+    for c in &p.conflicts {
+        let _ = writeln!(out, "  ! conflict {} ({}): {}", c.label, c.key, c.reason);
+    }
+    for n in &p.notes {
+        let _ = writeln!(out, "  · {n}");
+    }
+}
+
+fn write_step(out: &mut String, s: &Step) {
+    let id = s.account_id.as_deref().map(|i| format!(" [{i}]")).unwrap_or_default();
+    let adopt = if s.adopt { " (adopt existing account)" } else { "" };
+    let held = s.held.as_deref().map(|h| format!("  HELD: {h}")).unwrap_or_default();
+    let reason = s.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+    let _ = writeln!(out, "  {} {} {}{}{}{}{}", s.action.symbol(), s.action.as_str(), s.label, id, adopt, reason, held);
+    for c in &s.changes {
+        let name = if c.field == ROLE_FIELD { "role" } else { c.field.as_str() };
+        let before = c.before.as_deref().map(|b| format!("{b:?} -> ")).unwrap_or_default();
+        let after = c.after.as_deref().map(|a| format!("{a:?}")).unwrap_or_else(|| "(none)".into());
+        let _ = writeln!(out, "      {name}: {before}{after}");
+    }
+}

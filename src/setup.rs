@@ -1,0 +1,99 @@
+//! Wiring: turns a validated config into a ready engine (source, connectors, store,
+//! audit trail), and runs the checks that need the network for `check-config`.
+
+use crate::config::{Config, PlatformConfig, PlatformKind, ScimAuthConfig, SourceConfig};
+use crate::platform::cake::{CakeConnector, CakeSettings};
+use crate::platform::{Connector, PlatformError};
+use crate::reconcile::{Engine, EngineError, PlatformRuntime};
+use crate::source::file::{FileSettings, FileSource};
+use crate::source::scim::{GroupsFrom, ScimAuth, ScimSettings, ScimSource};
+use crate::source::Source;
+
+/// Build the engine the config describes.
+pub fn engine(config: Config) -> Result<Engine, EngineError> {
+    let source = source(&config.source)?;
+    let mut platforms = Vec::new();
+    for p in config.platforms.iter().filter(|p| p.enabled) {
+        let connector = connector(p).map_err(|e| EngineError::Setup(e.to_string()))?;
+        platforms.push(PlatformRuntime { config: p.clone(), connector });
+    }
+    Engine::new(config, source, platforms)
+}
+
+pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
+    match config {
+        SourceConfig::Scim(s) => {
+            let auth = match &s.auth {
+                ScimAuthConfig::Bearer(t) => ScimAuth::Bearer(t.clone()),
+                ScimAuthConfig::Basic { username, password } => ScimAuth::Basic { username: username.clone(), password: password.clone() },
+            };
+            let groups = match s.groups.as_str() {
+                "user" => GroupsFrom::User,
+                "endpoint" => GroupsFrom::GroupsEndpoint,
+                _ => GroupsFrom::Auto,
+            };
+            let settings = ScimSettings {
+                base_url: s.url.clone(),
+                auth,
+                page_size: s.page_size,
+                max_pages: s.max_pages,
+                groups,
+                timeout: s.timeout,
+                retry: Default::default(),
+                filter: None,
+            };
+            Ok(Box::new(ScimSource::new(settings).map_err(|e| EngineError::Setup(e.to_string()))?))
+        }
+        SourceConfig::File { path, complete } => {
+            Ok(Box::new(FileSource::new(FileSettings { path: path.clone(), complete: *complete })))
+        }
+    }
+}
+
+pub fn connector(p: &PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
+    match p.kind {
+        PlatformKind::Cake => {
+            let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
+            settings.timeout = p.timeout;
+            settings.per_second = p.per_second;
+            settings.burst = p.burst;
+            if let Some(size) = p.page_size {
+                settings.page_size = size;
+            }
+            Ok(Box::new(CakeConnector::new(settings)?))
+        }
+    }
+}
+
+/// Checks that need the platforms: the credentials work and every configured role exists.
+pub async fn online_checks(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, p) in config.platforms.iter().enumerate().filter(|(_, p)| p.enabled) {
+        let connector = match connector(p) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("platforms[{i}]: {e}"));
+                continue;
+            }
+        };
+        let known = match connector.known_roles().await {
+            Ok(Some(k)) => k,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(format!("platforms[{i}]: cannot check roles: {e} (use --offline to skip)"));
+                continue;
+            }
+        };
+        for (j, rule) in p.mapping.roles.iter().enumerate() {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(&rule.role)) {
+                problems.push(format!(
+                    "platforms[{i}].roles[{j}].role: unknown role {:?} ({} roles: {})",
+                    rule.role,
+                    p.kind.display_name(),
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,192 @@
+//! Field templates: `"{name.givenName} {name.familyName}"`, `"{email|localpart|word|max:20}"`,
+//! rendered against a person's SCIM view to compute platform fields and match keys.
+
+use serde_json::Value;
+
+/// A parsed template: literal text and placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Value { path: Vec<String>, transforms: Vec<Transform> },
+}
+
+/// Transforms applied left to right after a placeholder's value is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Transform {
+    Lower,
+    Upper,
+    Trim,
+    /// The part of an email before `@`.
+    LocalPart,
+    /// Every character outside `[A-Za-z0-9_]` becomes `_` (Client Toolbox user names).
+    Word,
+    /// At most N characters.
+    Max(usize),
+}
+
+/// What is wrong with a template, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {template:?} at position {position}: {message}")]
+pub struct TemplateError {
+    pub template: String,
+    pub position: usize,
+    pub message: String,
+}
+
+impl Template {
+    pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        let err = |position: usize, message: String| TemplateError { template: source.to_string(), position, message };
+        let mut parts = Vec::new();
+        let mut rest = source;
+        let mut offset = 0;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let close = rest[open..].find('}').ok_or_else(|| err(offset + open, "unclosed '{'".into()))? + open;
+            let inner = &rest[open + 1..close];
+            parts.push(parse_placeholder(inner).map_err(|m| err(offset + open, m))?);
+            offset += close + 1;
+            rest = &rest[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(err(offset + rest.find('}').unwrap_or(0), "'}' without '{'".into()));
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Template { source: source.to_string(), parts })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Render against a SCIM view. A placeholder whose value is absent renders empty.
+    pub fn render(&self, view: &Value) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Value { path, transforms } => {
+                    let mut v = lookup(view, path).unwrap_or_default();
+                    for t in transforms {
+                        v = t.apply(v);
+                    }
+                    out.push_str(&v);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn parse_placeholder(inner: &str) -> Result<Part, String> {
+    let mut pieces = inner.split('|');
+    let path_text = pieces.next().unwrap_or_default().trim();
+    if path_text.is_empty() {
+        return Err("empty placeholder; write an attribute path such as {email} or {name.givenName}".into());
+    }
+    let transforms = pieces.map(Transform::parse).collect::<Result<Vec<_>, _>>()?;
+    Ok(Part::Value { path: split_path(path_text), transforms })
+}
+
+/// `urn:...:User:department` → [urn..User, department]; `name.givenName` → [name, givenName].
+fn split_path(path: &str) -> Vec<String> {
+    if let Some(idx) = path.rfind(':') {
+        let (urn, attr) = (&path[..idx], &path[idx + 1..]);
+        let mut out = vec![urn.to_string()];
+        out.extend(attr.split('.').map(str::to_string));
+        return out;
+    }
+    path.split('.').map(str::to_string).collect()
+}
+
+impl Transform {
+    fn parse(text: &str) -> Result<Transform, String> {
+        let text = text.trim();
+        Ok(match text {
+            "lower" => Transform::Lower,
+            "upper" => Transform::Upper,
+            "trim" => Transform::Trim,
+            "localpart" => Transform::LocalPart,
+            "word" => Transform::Word,
+            _ => match text.strip_prefix("max:").map(str::parse::<usize>) {
+                Some(Ok(n)) if n > 0 => Transform::Max(n),
+                _ => return Err(format!("unknown transform {text:?} (known: lower, upper, trim, localpart, word, max:N)")),
+            },
+        })
+    }
+
+    fn apply(&self, v: String) -> String {
+        match self {
+            Transform::Lower => v.to_lowercase(),
+            Transform::Upper => v.to_uppercase(),
+            Transform::Trim => v.trim().to_string(),
+            Transform::LocalPart => v.split('@').next().unwrap_or_default().to_string(),
+            Transform::Word => v.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect(),
+            Transform::Max(n) => v.chars().take(*n).collect(),
+        }
+    }
+}
+
+/// Follow a path through objects with case-insensitive keys; arrays yield their first element.
+fn lookup(view: &Value, path: &[String]) -> Option<String> {
+    let mut cur = view;
+    for seg in path {
+        if let Value::Array(items) = cur {
+            cur = items.first()?;
+        }
+        let obj = cur.as_object()?;
+        cur = obj.get(seg.as_str()).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v))?;
+    }
+    match cur {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Person;
+
+    fn render(t: &str, p: &Person) -> String {
+        Template::parse(t).unwrap().render(&p.scim_view())
+    }
+
+    #[test]
+    fn renders_paths_case_insensitively() {
+        let p = Person::test("ana");
+        assert_eq!(render("{name.GIVENNAME} {name.familyName}", &p), "Givenana Familyana");
+        assert_eq!(render("{email}", &p), "ana@example.com");
+    }
+
+    #[test]
+    fn client_toolbox_default_user_name() {
+        let p = Person::test("x").with_email("Jean-Luc.Picard.the.captain@ent.example");
+        assert_eq!(render("{email|localpart|word|max:20}", &p), "Jean_Luc_Picard_the_");
+    }
+
+    #[test]
+    fn enterprise_urn_paths_resolve() {
+        let mut p = Person::test("a");
+        p.department = Some("Finance".into());
+        assert_eq!(render("{urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department}", &p), "Finance");
+    }
+
+    #[test]
+    fn errors_say_where() {
+        assert_eq!(Template::parse("ab {email").unwrap_err().position, 3);
+        assert!(Template::parse("{email|shout}").unwrap_err().message.contains("unknown transform"));
+        assert!(Template::parse("{}").is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! Config validation: every problem at once, each under its key path, never a panic.
+
+use std::path::Path;
+
+use rosterd::config::Config;
+
+fn problems(yaml: &str) -> Vec<String> {
+    match Config::parse(yaml, Path::new("/tmp/rosterd-test/rosterd.yaml")) {
+        Ok(_) => vec![],
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_has(problems: &[String], needle: &str) {
+    assert!(problems.iter().any(|p| p.contains(needle)), "no problem contains {needle:?} in {problems:#?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key_path() {
+    std::env::set_var("ROSTERD_TEST_KEY_SET", "k");
+    let p = problems(
+        r#"
+state_dir: /tmp/x
+colour: blue
+source:
+  scim: { url: "not a url", token_env: ROSTERD_TEST_UNSET_TOKEN }
+safety: { max_removals: { count: 5, percent: 150 } }
+platforms:
+  - name: cake
+    kind: cake
+    base_url: https://acme.example
+    api_key: "inline-secret"
+    scope: 'groups.display equals "x"'
+    roles:
+      - { role: Finance }
+      - { when: 'title eq "x', role: Admin }
+  - name: cake
+    kind: cakery
+  - name: other
+    kind: cake
+    base_url: https://acme.example
+    api_key_env: ROSTERD_TEST_KEY_SET
+    fields: { nickname: "{name.givenName}" }
+    rate_limit: { per_second: fast }
+"#,
+    );
+    assert_has(&p, "colour: unknown key");
+    assert_has(&p, "source.scim.url: \"not a url\" is not a URL");
+    assert_has(&p, "source.scim.token: environment variable ROSTERD_TEST_UNSET_TOKEN is not set");
+    assert_has(&p, "safety.max_removals.percent: 150 is not between 0 and 100");
+    assert_has(&p, "platforms[0].api_key: inline secrets are not accepted");
+    assert_has(&p, "platforms[0].scope: bad filter");
+    assert_has(&p, "platforms[0].roles[1].when: bad filter");
+    assert_has(&p, "platforms[1].name: \"cake\" is used by another platform");
+    assert_has(&p, "platforms[1].kind: unknown kind \"cakery\"");
+    assert_has(&p, "platforms[2].rate_limit.per_second");
+    assert!(p.len() >= 10, "{p:#?}");
+}
+
+#[test]
+fn a_filter_error_names_its_position() {
+    let p = problems(
+        r#"
+source: { file: { path: roster.yaml } }
+platforms:
+  - { name: c, kind: cake, base_url: "https://a.example", api_key_env: PATH, scope: 'title zz "x"' }
+"#,
+    );
+    assert_has(&p, "platforms[0].scope: bad filter \"title zz \\\"x\\\"\": at position 6");
+}
+
+#[test]
+fn unknown_platform_fields_and_bad_templates_are_named() {
+    let p = problems(
+        r#"
+source: { file: { path: roster.yaml } }
+platforms:
+  - name: c
+    kind: cake
+    base_url: "https://a.example"
+    api_key_env: PATH
+    fields: { nickname: "{x}", first_name: "{name.givenName" }
+"#,
+    );
+    assert_has(&p, "platforms[0].fields.nickname: not a cake field");
+    assert_has(&p, "platforms[0].fields.first_name: template");
+}
+
+#[test]
+fn broken_yaml_names_the_line() {
+    let p = problems("source:\n  scim: [unclosed\n");
+    assert_has(&p, "line ");
+    assert_has(&p, "not valid YAML");
+}
+
+#[test]
+fn wrong_shapes_never_panic() {
+    for text in ["", "[]", "42", "platforms: 3", "source: []\nplatforms: [1, 2]", "platforms:\n  - {}\n", "~"] {
+        let p = problems(text);
+        assert!(!p.is_empty(), "{text:?} was accepted");
+    }
+}
+
+#[test]
+fn secrets_load_from_env_and_file_and_never_show_in_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "sEcReT-FROM-FILE-123\n").unwrap();
+    std::fs::write(dir.path().join("roster.yaml"), "complete: true\npeople: []\n").unwrap();
+    std::env::set_var("ROSTERD_TEST_SCIM_TOKEN", "sEcReT-FROM-ENV-456");
+    let yaml = r#"
+source: { scim: { url: "https://idp.example/scim/v2", token_env: ROSTERD_TEST_SCIM_TOKEN } }
+platforms:
+  - { name: c, kind: cake, base_url: "https://a.example", api_key_file: key }
+"#;
+    let config = Config::parse(yaml, &dir.path().join("rosterd.yaml")).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("sEcReT"), "{debug}");
+}
