@@ -6,6 +6,7 @@
 //! usable is an error.
 
 pub mod file;
+pub mod scim;
 
 use async_trait::async_trait;
 
