@@ -1,0 +1,75 @@
+//! Identity sources: where the authoritative roster comes from (SCIM or a file), behind one small trait.
+//!
+//! A source reads the whole roster and says whether the read was complete. Only a complete
+//! roster may remove access, so a source never hands back a short list as if it were whole:
+//! a read that fails part-way is an *incomplete* roster, and only a read that yields nothing
+//! usable is an error.
+
+pub mod file;
+pub mod scim;
+
+use async_trait::async_trait;
+
+use crate::model::Roster;
+
+/// An identity source, as the reconcile run uses it.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Read the whole roster. A read that fails part-way returns an *incomplete* roster
+    /// (never a short complete one); only a read that yields nothing usable is an Err.
+    async fn read(&self) -> Result<Roster, SourceError>;
+
+    /// A short description for logs and the run summary (never a secret), e.g. "SCIM https://idp/scim/v2".
+    fn describe(&self) -> String;
+}
+
+/// Why a source yielded nothing usable. Each message says where (the page and its
+/// `startIndex`, or the file and its line) and what to do next; none carries a secret or a
+/// URL with credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source refused the credentials (HTTP 401 or 403).
+    #[error("{at}: HTTP {status}, credentials refused: {detail}; check the SCIM source's token (or user name and password) and that it may read Users and Groups")]
+    Auth {
+        at: String,
+        status: u16,
+        detail: String,
+    },
+    /// The request never got an answer (connect error, time-out, reset), after retries.
+    #[error("{at}: no answer ({detail}); check the SCIM source url and the network, the next run will try again")]
+    Transport { at: String, detail: String },
+    /// The source answered with an HTTP error status, after retries for the transient ones.
+    #[error("{at}: HTTP {status}: {detail}; check the SCIM source url and the identity provider's status")]
+    Status {
+        at: String,
+        status: u16,
+        detail: String,
+    },
+    /// The answer could not be understood: it never reads as "no users".
+    #[error("{at}: malformed answer: {detail}; check that the url is the SCIM base (e.g. https://idp.example.com/scim/v2)")]
+    Malformed { at: String, detail: String },
+    /// A roster file could not be read at all.
+    #[error("{path}: cannot read the roster file: {detail}; check the path and its permissions")]
+    Io { path: String, detail: String },
+    /// A roster file is wrong at a place (`roster.csv line 4`, `roster.yaml people[3]`).
+    #[error("{at}: {message}; fix the roster file and run again")]
+    File { at: String, message: String },
+    /// The source's settings cannot work.
+    #[error("source settings: {message}")]
+    Settings { message: String },
+}
+
+impl SourceError {
+    /// A bounded label for metrics and summaries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SourceError::Auth { .. } => "auth",
+            SourceError::Transport { .. } => "transport",
+            SourceError::Status { .. } => "http_status",
+            SourceError::Malformed { .. } => "malformed",
+            SourceError::Io { .. } => "io",
+            SourceError::File { .. } => "file",
+            SourceError::Settings { .. } => "settings",
+        }
+    }
+}

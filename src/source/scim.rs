@@ -1,0 +1,739 @@
+//! The SCIM 2.0 identity source: pages `GET /Users` (and `GET /Groups`) into a roster that says whether it is complete.
+//!
+//! The read follows `platforms/scim.md`: page by `startIndex` until the held resources reach
+//! `totalResults`, advancing by what each page actually held (servers may return fewer than
+//! `count`), stop on an empty page, cap the pages. The roster is complete only when every page
+//! was read, the unique ids held equal `totalResults`, and no id repeated. A page that fails
+//! after the first one ends the read there: the people of the earlier pages are kept in an
+//! incomplete roster (the pages after it are not read, because where they start is no longer
+//! known once a page is missing). Only a failing *first* page is an error.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::ACCEPT;
+use reqwest::RequestBuilder;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use super::{Source, SourceError};
+use crate::model::{Email, Person, Roster};
+use crate::platform::http::{snippet, PlatformHttp, RetryPolicy};
+use crate::platform::PlatformError;
+
+/// The name `PlatformHttp` uses in its own messages.
+const PLATFORM: &str = "scim source";
+/// RFC 7644 §3.1: SCIM's media type, with plain JSON accepted too.
+const ACCEPTED: &str = "application/scim+json, application/json";
+const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:error";
+
+/// How rosterd proves itself to the SCIM source. Secrets never show in `Debug`.
+#[derive(Debug, Clone)]
+pub enum ScimAuth {
+    Bearer(SecretString),
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+}
+
+/// Where group memberships come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupsFrom {
+    /// `User.groups` when any user carries it, else `GET /Groups`.
+    #[default]
+    Auto,
+    /// Only `User.groups`.
+    User,
+    /// Only `GET /Groups` (`members[].value`), for servers that do not fill `User.groups`.
+    GroupsEndpoint,
+}
+
+/// Everything the SCIM source needs; build with [`ScimSettings::new`] and adjust.
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    /// The SCIM base, e.g. `https://idp.example.com/scim/v2` (no credentials, no query).
+    pub base_url: Url,
+    pub auth: ScimAuth,
+    /// The `count` asked for; servers may cap it, which the paging copes with.
+    pub page_size: u32,
+    /// A bound on pages per listing, so a server that never ends cannot hold a run forever.
+    pub max_pages: u32,
+    pub groups: GroupsFrom,
+    /// A SCIM filter sent with `GET /Users`: such a read is never a complete roster.
+    pub filter: Option<String>,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ScimSettings {
+    pub const DEFAULT_PAGE_SIZE: u32 = 200;
+    pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+
+    /// Settings with the defaults: 200 per page, 10 000 pages, groups `Auto`, 30 s time-out.
+    pub fn new(base_url: Url, auth: ScimAuth) -> Self {
+        ScimSettings {
+            base_url,
+            auth,
+            page_size: Self::DEFAULT_PAGE_SIZE,
+            max_pages: Self::DEFAULT_MAX_PAGES,
+            groups: GroupsFrom::Auto,
+            filter: None,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Refuse settings that cannot work, without echoing the url (it might hold a password).
+    fn validate(&self) -> Result<(), SourceError> {
+        let url = &self.base_url;
+        let problem = if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            "base_url must be an http:// or https:// URL"
+        } else if !url.username().is_empty() || url.password().is_some() {
+            "base_url must not carry credentials: give them as the token (or user name and password)"
+        } else if url.query().is_some() || url.fragment().is_some() {
+            "base_url must not have a query string or a fragment"
+        } else if self.page_size == 0 || self.max_pages == 0 {
+            "page_size and max_pages must be at least 1"
+        } else if self.filter.as_deref().is_some_and(|f| f.trim().is_empty()) {
+            "filter is empty: leave it out for a full read"
+        } else {
+            return Ok(());
+        };
+        Err(SourceError::Settings {
+            message: format!("SCIM source: {problem}"),
+        })
+    }
+}
+
+/// The SCIM 2.0 identity source.
+#[derive(Debug)]
+pub struct ScimSource {
+    settings: ScimSettings,
+    http: PlatformHttp,
+}
+
+#[async_trait]
+impl Source for ScimSource {
+    async fn read(&self) -> Result<Roster, SourceError> {
+        let users = self.list::<ListedUser>(Kind::Users).await?;
+        let mut problems: Vec<String> = Vec::new();
+        if self.settings.filter.is_some() {
+            problems.push("filtered read".into());
+        }
+        problems.extend(users.problem);
+        let carried = users.items.iter().any(|u| u.carries_groups);
+        let mut people: Vec<Person> = users.items.into_iter().map(|u| u.person).collect();
+        if self.groups_from_endpoint(carried) {
+            problems.extend(self.fill_groups(&mut people).await);
+        }
+        if problems.is_empty() {
+            return Ok(Roster::complete(people));
+        }
+        Ok(Roster::incomplete(people, problems.join("; ")))
+    }
+
+    fn describe(&self) -> String {
+        let base = self.settings.base_url.as_str().trim_end_matches('/');
+        match &self.settings.filter {
+            Some(filter) => format!("SCIM {base} (filter: {filter})"),
+            None => format!("SCIM {base}"),
+        }
+    }
+}
+
+impl ScimSource {
+    pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
+        settings.validate()?;
+        // No pacing: a source read is a few sequential pages, not a burst of writes.
+        let mut http = PlatformHttp::new(PLATFORM, settings.timeout, 0.0, 1).map_err(|e| {
+            SourceError::Settings {
+                message: e.to_string(),
+            }
+        })?;
+        http.retry = settings.retry.clone();
+        Ok(ScimSource { settings, http })
+    }
+
+    /// The settings this source was built with.
+    pub fn settings(&self) -> &ScimSettings {
+        &self.settings
+    }
+
+    fn groups_from_endpoint(&self, users_carry_groups: bool) -> bool {
+        match self.settings.groups {
+            GroupsFrom::Auto => !users_carry_groups,
+            GroupsFrom::User => false,
+            GroupsFrom::GroupsEndpoint => true,
+        }
+    }
+
+    /// Fill each person's groups from `GET /Groups`. Membership decides scope, so a
+    /// listing that fails or is short makes the roster incomplete: the reason is returned.
+    async fn fill_groups(&self, people: &mut [Person]) -> Option<String> {
+        let listing = match self.list::<ListedGroup>(Kind::Groups).await {
+            Ok(listing) => listing,
+            Err(e) => return Some(format!("{e}; group memberships are unknown")),
+        };
+        assign_groups(people, &listing.items);
+        listing
+            .problem
+            .map(|p| format!("{p}; group memberships are partial"))
+    }
+
+    /// Read every page of a listing. Err only when the first page fails: later failures end
+    /// the listing with a problem, keeping what the earlier pages held.
+    async fn list<T: Listed>(&self, kind: Kind) -> Result<Listing<T>, SourceError> {
+        let mut paging = Paging::new(kind);
+        for page in 1..=self.settings.max_pages {
+            let start = paging.received + 1;
+            let at = kind.at(page, start);
+            match self.fetch_page::<T>(kind, &at, start).await {
+                Ok(answer) => {
+                    if paging.take(&at, answer) {
+                        return Ok(paging.finish());
+                    }
+                }
+                Err(e) if page == 1 => return Err(e),
+                Err(e) => {
+                    paging.note(e.to_string());
+                    return Ok(paging.finish());
+                }
+            }
+        }
+        let max = self.settings.max_pages;
+        paging.note(format!(
+            "{}: stopped after max_pages={max} pages; raise page_size or max_pages",
+            kind.name()
+        ));
+        Ok(paging.finish())
+    }
+
+    async fn fetch_page<T: Listed>(
+        &self,
+        kind: Kind,
+        at: &str,
+        start: u64,
+    ) -> Result<Page<T>, SourceError> {
+        let url = self.page_url(kind, start);
+        let build = || self.authorize(self.http.client.get(url.clone()).header(ACCEPT, ACCEPTED));
+        let answer = self
+            .http
+            .send(at, build)
+            .await
+            .map_err(|e| SourceError::Transport {
+                at: at.to_string(),
+                detail: self.redact(&transport_detail(e)),
+            })?;
+        if !answer.status.is_success() {
+            return Err(self.status_error(at, answer.status.as_u16(), &answer.body));
+        }
+        parse_page(at, &answer.body).map_err(|detail| SourceError::Malformed {
+            at: at.to_string(),
+            detail: self.redact(&detail),
+        })
+    }
+
+    /// `{base}/Users?startIndex=S&count=N[&filter=F]`. The filter is percent-encoded with
+    /// `%20` for spaces: `+` means a space only to form decoders, and not every server is one.
+    fn page_url(&self, kind: Kind, start: u64) -> Url {
+        let mut url = self.settings.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(kind.name());
+        }
+        let mut query = format!("startIndex={start}&count={}", self.settings.page_size);
+        if let (Kind::Users, Some(filter)) = (kind, &self.settings.filter) {
+            let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            query.push_str(&format!("&filter={}", encoded.replace('+', "%20")));
+        }
+        url.set_query(Some(&query));
+        url
+    }
+
+    fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
+        match &self.settings.auth {
+            ScimAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+            ScimAuth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+        }
+    }
+
+    fn status_error(&self, at: &str, status: u16, body: &[u8]) -> SourceError {
+        let detail = self.redact(&error_detail(body));
+        let at = at.to_string();
+        match status {
+            401 | 403 => SourceError::Auth { at, status, detail },
+            _ => SourceError::Status { at, status, detail },
+        }
+    }
+
+    /// Remove the credential from text the server sent back: a server that echoes the
+    /// request (or its Authorization header) must not put the secret into our messages.
+    fn redact(&self, text: &str) -> String {
+        let secrets = match &self.settings.auth {
+            ScimAuth::Bearer(token) => vec![token.expose_secret().to_string()],
+            ScimAuth::Basic { username, password } => {
+                let pair = format!("{username}:{}", password.expose_secret());
+                vec![
+                    password.expose_secret().to_string(),
+                    base64(pair.as_bytes()),
+                ]
+            }
+        };
+        secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |acc, s| {
+                acc.replace(s.as_str(), "[redacted]")
+            })
+    }
+}
+
+/// The two listings the source reads.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Users,
+    Groups,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Users => "Users",
+            Kind::Groups => "Groups",
+        }
+    }
+
+    /// Where a page is, for messages: `Users page 3 (startIndex=101)`.
+    fn at(self, page: u32, start: u64) -> String {
+        format!("{} page {page} (startIndex={start})", self.name())
+    }
+}
+
+/// A resource a listing holds.
+trait Listed: Sized + Send {
+    /// Parse one resource whose keys are already lower-cased; Err makes the page malformed.
+    fn from_scim(resource: Value) -> Result<Self, String>;
+    fn id(&self) -> &str;
+}
+
+/// One page of a ListResponse.
+struct Page<T> {
+    total: u64,
+    items: Vec<T>,
+}
+
+/// A whole listing: what it held, and why it is not complete (if it is not).
+struct Listing<T> {
+    items: Vec<T>,
+    problem: Option<String>,
+}
+
+/// The state of a listing while its pages come in.
+struct Paging<T> {
+    kind: Kind,
+    items: Vec<T>,
+    ids: HashSet<String>,
+    /// Resources received, repeats included: the next `startIndex` is this plus one.
+    received: u64,
+    total: Option<u64>,
+    /// The first reason the listing is not complete; later ones add nothing an operator needs.
+    problem: Option<String>,
+}
+
+impl<T: Listed> Paging<T> {
+    fn new(kind: Kind) -> Self {
+        Paging {
+            kind,
+            items: Vec::new(),
+            ids: HashSet::new(),
+            received: 0,
+            total: None,
+            problem: None,
+        }
+    }
+
+    /// Take one page in; true when the listing is over.
+    fn take(&mut self, at: &str, page: Page<T>) -> bool {
+        if let Some(before) = self.total.filter(|t| *t != page.total) {
+            self.note(format!(
+                "{at}: totalResults changed from {before} to {} during the read",
+                page.total
+            ));
+        }
+        self.total = Some(page.total);
+        if page.items.is_empty() {
+            if self.received < page.total {
+                self.note(format!(
+                    "{at}: empty page after {} of totalResults {}",
+                    self.received, page.total
+                ));
+            }
+            return true;
+        }
+        self.received += page.items.len() as u64;
+        for item in page.items {
+            self.keep(at, item);
+        }
+        self.received >= page.total
+    }
+
+    fn keep(&mut self, at: &str, item: T) {
+        if self.ids.insert(item.id().to_string()) {
+            self.items.push(item);
+        } else {
+            self.note(format!(
+                "{at}: id \"{}\" repeated (the listing shifted while it was read)",
+                item.id()
+            ));
+        }
+    }
+
+    fn note(&mut self, problem: String) {
+        self.problem.get_or_insert(problem);
+    }
+
+    fn finish(mut self) -> Listing<T> {
+        let (held, total) = (self.items.len() as u64, self.total.unwrap_or(0));
+        if held != total {
+            self.note(format!(
+                "{}: held {held} of totalResults {total}",
+                self.kind.name()
+            ));
+        }
+        Listing {
+            items: self.items,
+            problem: self.problem,
+        }
+    }
+}
+
+/// Parse a ListResponse. SCIM attribute names are case-insensitive (RFC 7643 §2.1), so
+/// every key is lower-cased first and the structs below use lower-case names.
+fn parse_page<T: Listed>(at: &str, body: &[u8]) -> Result<Page<T>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", snippet(body)))?;
+    let mut value = lowercase_keys(value);
+    let total = value
+        .get("totalresults")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            format!(
+                "not a SCIM ListResponse (no totalResults): {}",
+                snippet(body)
+            )
+        })?;
+    let resources = match value.get_mut("resources").map(Value::take) {
+        Some(Value::Array(list)) => list,
+        None | Some(Value::Null) if total == 0 => Vec::new(),
+        _ => {
+            return Err(format!(
+                "no Resources list although totalResults is {total}"
+            ))
+        }
+    };
+    let mut items = Vec::with_capacity(resources.len());
+    for (i, resource) in resources.into_iter().enumerate() {
+        items.push(T::from_scim(resource).map_err(|e| format!("resource {} of {at}: {e}", i + 1))?);
+    }
+    Ok(Page { total, items })
+}
+
+fn lowercase_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.to_lowercase(), lowercase_keys(v)))
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.into_iter().map(lowercase_keys).collect()),
+        other => other,
+    }
+}
+
+fn required_id(resource: &Value) -> Result<String, String> {
+    match resource.get("id") {
+        Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
+        _ => Err("no id".into()),
+    }
+}
+
+/// A SCIM User as listed, with whether it carried a `groups` attribute at all.
+struct ListedUser {
+    person: Person,
+    carries_groups: bool,
+}
+
+impl Listed for ListedUser {
+    fn from_scim(resource: Value) -> Result<Self, String> {
+        let id = required_id(&resource)?;
+        let user: ScimUser =
+            serde_json::from_value(resource).map_err(|e| format!("id \"{id}\": {e}"))?;
+        let user_name = user.user_name.clone().filter(|u| !u.is_empty());
+        let user_name = user_name
+            .ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
+        let carries_groups = user.groups.is_some();
+        Ok(ListedUser {
+            person: user.into_person(id, user_name),
+            carries_groups,
+        })
+    }
+
+    fn id(&self) -> &str {
+        &self.person.id
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScimUser {
+    #[serde(rename = "externalid")]
+    external_id: Option<String>,
+    #[serde(rename = "username")]
+    user_name: Option<String>,
+    name: Option<ScimName>,
+    #[serde(rename = "displayname")]
+    display_name: Option<String>,
+    emails: Option<Vec<ScimEmail>>,
+    active: Option<bool>,
+    groups: Option<Vec<ScimRef>>,
+    title: Option<String>,
+    /// The enterprise extension, its URN lower-cased like every key once a page is read.
+    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user")]
+    enterprise: Option<Enterprise>,
+    meta: Option<Meta>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScimName {
+    #[serde(rename = "givenname")]
+    given_name: Option<String>,
+    #[serde(rename = "familyname")]
+    family_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScimEmail {
+    value: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    primary: Option<bool>,
+}
+
+/// A multi-valued reference (`groups[]`, `members[]`, `manager`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScimRef {
+    value: Option<String>,
+    display: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Enterprise {
+    #[serde(rename = "employeenumber")]
+    employee_number: Option<String>,
+    department: Option<String>,
+    organization: Option<String>,
+    manager: Option<ScimRef>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Meta {
+    #[serde(rename = "lastmodified")]
+    last_modified: Option<String>,
+}
+
+impl ScimUser {
+    fn into_person(self, id: String, user_name: String) -> Person {
+        let name = self.name.unwrap_or_default();
+        let enterprise = self.enterprise.unwrap_or_default();
+        let groups = self
+            .groups
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| g.display.or(g.value));
+        Person {
+            id,
+            external_id: self.external_id,
+            user_name,
+            given_name: name.given_name.unwrap_or_default(),
+            family_name: name.family_name.unwrap_or_default(),
+            display_name: self.display_name,
+            emails: self
+                .emails
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(ScimEmail::into_email)
+                .collect(),
+            active: self.active.unwrap_or(true),
+            groups: sorted_unique(groups),
+            title: self.title,
+            employee_number: enterprise.employee_number,
+            department: enterprise.department,
+            organization: enterprise.organization,
+            manager: enterprise.manager.and_then(|m| m.value),
+            last_modified: self.meta.and_then(|m| m.last_modified),
+        }
+    }
+}
+
+impl ScimEmail {
+    /// An entry without a value says nothing and is skipped.
+    fn into_email(self) -> Option<Email> {
+        let value = self.value.filter(|v| !v.is_empty())?;
+        Some(Email {
+            value,
+            kind: self.kind,
+            primary: self.primary.unwrap_or(false),
+        })
+    }
+}
+
+/// Group names sorted and once each, so the roster does not depend on the server's order.
+fn sorted_unique(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut names: Vec<String> = names.collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A SCIM Group as listed: its display name and the ids of its direct members.
+struct ListedGroup {
+    id: String,
+    name: String,
+    members: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScimGroup {
+    #[serde(rename = "displayname")]
+    display_name: Option<String>,
+    members: Option<Vec<ScimRef>>,
+}
+
+impl Listed for ListedGroup {
+    fn from_scim(resource: Value) -> Result<Self, String> {
+        let id = required_id(&resource)?;
+        let group: ScimGroup =
+            serde_json::from_value(resource).map_err(|e| format!("group id \"{id}\": {e}"))?;
+        // Scope rules name groups by display name: a group without one cannot be placed.
+        let name = group.display_name.filter(|n| !n.is_empty());
+        let name = name.ok_or_else(|| {
+            format!("group id \"{id}\": no displayName (RFC 7643 makes it required)")
+        })?;
+        let members = group
+            .members
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.value)
+            .collect();
+        Ok(ListedGroup { id, name, members })
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Set each person's groups from the groups' members, replacing what `User.groups` said.
+/// A member that is itself a group passes its members on, as `User.groups` would count
+/// nested membership (RFC 7643 §4.1.2).
+fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
+    let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    let mut of_user: HashMap<&str, Vec<String>> = HashMap::new();
+    for group in groups {
+        for user in users_in(group, &by_id) {
+            of_user.entry(user).or_default().push(group.name.clone());
+        }
+    }
+    for person in people {
+        let names = of_user.remove(person.id.as_str()).unwrap_or_default();
+        person.groups = sorted_unique(names.into_iter());
+    }
+}
+
+/// The user ids in a group, through nested groups, each group visited once (cycles end).
+fn users_in<'a>(
+    group: &'a ListedGroup,
+    by_id: &HashMap<&str, &'a ListedGroup>,
+) -> HashSet<&'a str> {
+    let (mut users, mut seen, mut todo) = (
+        HashSet::new(),
+        HashSet::from([group.id.as_str()]),
+        vec![group],
+    );
+    while let Some(current) = todo.pop() {
+        for member in &current.members {
+            match by_id.get(member.as_str()) {
+                Some(nested) if seen.insert(nested.id.as_str()) => todo.push(nested),
+                Some(_) => {}
+                None => {
+                    users.insert(member.as_str());
+                }
+            }
+        }
+    }
+    users
+}
+
+fn transport_detail(e: PlatformError) -> String {
+    match e {
+        PlatformError::Transport { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
+/// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), quoted,
+/// else the start of the body.
+fn error_detail(body: &[u8]) -> String {
+    let value = serde_json::from_slice::<Value>(body)
+        .map(lowercase_keys)
+        .unwrap_or(Value::Null);
+    let is_scim_error = value["schemas"].as_array().is_some_and(|s| {
+        s.iter().any(|u| {
+            u.as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(ERROR_URN))
+        })
+    });
+    match value["detail"].as_str() {
+        Some(detail) if is_scim_error || value["status"].is_string() => {
+            match value["scimtype"].as_str() {
+                Some(kind) => format!("SCIM error ({kind}) \"{detail}\""),
+                None => format!("SCIM error \"{detail}\""),
+            }
+        }
+        _ if body.is_empty() => "empty answer".into(),
+        _ => format!("answer: {}", snippet(body)),
+    }
+}
+
+/// Standard base64, only to recognise an echoed HTTP Basic credential in server text.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            let sextet = (n >> (18 - 6 * i)) & 63;
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[sextet as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
