@@ -45,7 +45,8 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
             Ok(Box::new(ScimSource::new(settings).map_err(|e| EngineError::Setup(e.to_string()))?))
         }
         SourceConfig::File { path, complete } => {
-            Ok(Box::new(FileSource::new(FileSettings { path: path.clone(), complete: *complete })))
+            let source = FileSource::new(FileSettings { path: path.clone(), complete: *complete });
+            Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
         }
     }
 }

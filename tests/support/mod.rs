@@ -3,3 +3,4 @@
 #![allow(dead_code)]
 
 pub mod scim_server;
+pub mod rig;
