@@ -48,6 +48,9 @@ pub enum SourceError {
     /// The answer could not be understood: it never reads as "no users".
     #[error("{at}: malformed answer: {detail}; check that the url is the SCIM base (e.g. https://idp.example.com/scim/v2)")]
     Malformed { at: String, detail: String },
+    /// Group memberships could not be read whole: scope and roles depend on them.
+    #[error("{detail}; group memberships decide scope and roles, so nothing is changed until /Groups reads whole")]
+    Groups { detail: String },
     /// A roster file could not be read at all.
     #[error("{path}: cannot read the roster file: {detail}; check the path and its permissions")]
     Io { path: String, detail: String },
@@ -67,6 +70,7 @@ impl SourceError {
             SourceError::Transport { .. } => "transport",
             SourceError::Status { .. } => "http_status",
             SourceError::Malformed { .. } => "malformed",
+            SourceError::Groups { .. } => "groups",
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",

@@ -128,7 +128,7 @@ impl Source for ScimSource {
         let carried = users.items.iter().any(|u| u.carries_groups);
         let mut people: Vec<Person> = users.items.into_iter().map(|u| u.person).collect();
         if self.groups_from_endpoint(carried) {
-            problems.extend(self.fill_groups(&mut people).await);
+            self.fill_groups(&mut people).await?;
         }
         if problems.is_empty() {
             return Ok(Roster::complete(people));
@@ -171,17 +171,19 @@ impl ScimSource {
         }
     }
 
-    /// Fill each person's groups from `GET /Groups`. Membership decides scope, so a
-    /// listing that fails or is short makes the roster incomplete: the reason is returned.
-    async fn fill_groups(&self, people: &mut [Person]) -> Option<String> {
-        let listing = match self.list::<ListedGroup>(Kind::Groups).await {
-            Ok(listing) => listing,
-            Err(e) => return Some(format!("{e}; group memberships are unknown")),
-        };
+    /// Fill each person's groups from `GET /Groups`. Membership decides scope *and* roles:
+    /// acting on people whose groups are unknown could create an account with the wrong
+    /// role or downgrade one, so a listing that fails or is short fails the whole read.
+    async fn fill_groups(&self, people: &mut [Person]) -> Result<(), SourceError> {
+        let listing = self
+            .list::<ListedGroup>(Kind::Groups)
+            .await
+            .map_err(|e| SourceError::Groups { detail: e.to_string() })?;
+        if let Some(problem) = listing.problem {
+            return Err(SourceError::Groups { detail: problem });
+        }
         assign_groups(people, &listing.items);
-        listing
-            .problem
-            .map(|p| format!("{p}; group memberships are partial"))
+        Ok(())
     }
 
     /// Read every page of a listing. Err only when the first page fails: later failures end

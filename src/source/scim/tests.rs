@@ -146,7 +146,9 @@ async fn a_total_larger_than_the_listing_is_incomplete() {
     let (base, _) = serve(move |req| {
         let (status, body) = users_only(req, &all, 100);
         let mut v: Value = serde_json::from_str(&body).unwrap();
-        v["totalResults"] = json!(12);
+        if req.path.ends_with("/Users") {
+            v["totalResults"] = json!(12);
+        }
         (status, v.to_string())
     })
     .await;
@@ -466,21 +468,18 @@ async fn auto_reads_groups_from_the_groups_endpoint_with_nesting() {
 }
 
 #[tokio::test]
-async fn a_failing_groups_page_makes_the_roster_incomplete() {
+async fn a_failing_groups_page_fails_the_read() {
     let (base, _) = serve(groups_server(true)).await;
-    let roster = read(settings(base, 2)).await.unwrap();
-    assert!(!roster.complete);
-    assert_eq!(roster.people.len(), 4);
-    let reason = roster.incomplete_reason.unwrap();
+    let err = read(settings(base, 2)).await.unwrap_err().to_string();
     assert!(
-        reason.starts_with("Groups page 2 (startIndex=3): HTTP 500")
-            && reason.ends_with("group memberships are partial"),
-        "{reason}"
+        err.starts_with("Groups page 2 (startIndex=3): HTTP 500")
+            && err.contains("group memberships decide scope and roles"),
+        "{err}"
     );
 }
 
 #[tokio::test]
-async fn a_refused_groups_listing_makes_the_roster_incomplete() {
+async fn a_refused_groups_listing_fails_the_read() {
     let users: Vec<Value> = (1..=2).map(user).collect();
     let (base, _) = serve(move |req| {
         if req.path.ends_with("/Groups") {
@@ -492,8 +491,7 @@ async fn a_refused_groups_listing_makes_the_roster_incomplete() {
     .await;
     let mut s = settings(base, 10);
     s.groups = GroupsFrom::GroupsEndpoint;
-    let roster = read(s).await.unwrap();
-    let reason = roster.incomplete_reason.unwrap();
+    let reason = read(s).await.unwrap_err().to_string();
     assert!(
         reason.starts_with("Groups page 1 (startIndex=1): HTTP 403")
             && reason.contains("check the SCIM source's token"),
