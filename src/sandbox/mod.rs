@@ -2,3 +2,4 @@
 //! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
 
 pub mod cake;
+pub mod faults;
