@@ -2,4 +2,5 @@
 //! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
 
 pub mod cake;
+pub mod faults;
 pub mod proxy;

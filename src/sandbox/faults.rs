@@ -1,0 +1,412 @@
+//! Fault injection shared by every sandbox emulator: scripted failures chosen per route label.
+//!
+//! An emulator wraps each handler in [`Faults::run`] with a route label (`"list"`,
+//! `"create"`, ...). Tests script [`FaultRule`]s that pick which requests fail and how:
+//! an HTTP status (429 with `Retry-After`, 503), a garbage body, a delay that trips the
+//! client's time-out, an answer lost after the write took effect, or a truncated page.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A body that is no platform's format: what a proxy's maintenance page looks like.
+pub const GARBAGE_BODY: &str = "<html><head><title>Service Temporarily Unavailable</title></head>\
+<body><h1>We'll be back soon</h1></body></html>";
+
+/// What goes wrong with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer at once with this status (and `Retry-After` seconds, when given); the request
+    /// is not processed. A body starting with `{` is sent as JSON.
+    Status {
+        code: u16,
+        retry_after: Option<u32>,
+        body: String,
+    },
+    /// Answer 200 with [`GARBAGE_BODY`]; the request is not processed.
+    Garbage,
+    /// Wait this long, then process the request normally (trips client time-outs).
+    Delay(Duration),
+    /// Process the request (the write takes effect), then lose the answer.
+    LoseAnswer(LostAs),
+    /// Process the request but tell the handler to send fewer rows than it claims.
+    Truncate,
+}
+
+/// How an answer is lost after the write took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostAs {
+    /// A 500 with an empty body.
+    ServerError,
+    /// A 200 header whose body breaks off: the client sees the connection drop.
+    Disconnect,
+}
+
+impl Fault {
+    /// A status with an empty body.
+    pub fn status(code: u16) -> Fault {
+        Fault::Status {
+            code,
+            retry_after: None,
+            body: String::new(),
+        }
+    }
+
+    /// 429 Too Many Requests with `Retry-After: secs`.
+    pub fn too_many(retry_after_secs: u32) -> Fault {
+        Fault::Status {
+            code: 429,
+            retry_after: Some(retry_after_secs),
+            body: String::new(),
+        }
+    }
+}
+
+/// Which of the matching requests a rule fires on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Occurrence {
+    /// The nth matching request after the rule was scripted (1-based), once.
+    Nth(usize),
+    /// The next k matching requests.
+    Next(usize),
+    /// Every matching request.
+    Always,
+    /// Each matching request with probability p, drawn from an RNG seeded with `seed`
+    /// so that a failing test replays exactly.
+    Probability { p: f64, seed: u64 },
+}
+
+/// One scripted fault: which route, which occurrence(s), what goes wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    /// The route label this rule applies to; `None` for every route.
+    pub route: Option<String>,
+    pub occurrence: Occurrence,
+    pub fault: Fault,
+}
+
+impl FaultRule {
+    /// The fault on the next request to `route`; refine with [`nth`](Self::nth) and friends.
+    pub fn on(route: &str, fault: Fault) -> FaultRule {
+        FaultRule {
+            route: Some(route.to_string()),
+            occurrence: Occurrence::Next(1),
+            fault,
+        }
+    }
+
+    /// The fault on the next request to any route.
+    pub fn any(fault: Fault) -> FaultRule {
+        FaultRule {
+            route: None,
+            occurrence: Occurrence::Next(1),
+            fault,
+        }
+    }
+
+    pub fn nth(mut self, n: usize) -> FaultRule {
+        self.occurrence = Occurrence::Nth(n);
+        self
+    }
+
+    pub fn next(mut self, k: usize) -> FaultRule {
+        self.occurrence = Occurrence::Next(k);
+        self
+    }
+
+    pub fn always(mut self) -> FaultRule {
+        self.occurrence = Occurrence::Always;
+        self
+    }
+
+    pub fn with_probability(mut self, p: f64, seed: u64) -> FaultRule {
+        self.occurrence = Occurrence::Probability { p, seed };
+        self
+    }
+}
+
+/// What the handler must do differently, when the fault lets it run at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// Send a listing page with fewer rows than it claims.
+    pub truncate: bool,
+}
+
+/// A rule and its progress: how many matching requests it has seen, its own RNG.
+#[derive(Debug)]
+struct Armed {
+    rule: FaultRule,
+    seen: usize,
+    rng: Option<StdRng>,
+}
+
+impl Armed {
+    fn new(rule: FaultRule) -> Armed {
+        let rng = match rule.occurrence {
+            Occurrence::Probability { seed, .. } => Some(StdRng::seed_from_u64(seed)),
+            _ => None,
+        };
+        Armed { rule, seen: 0, rng }
+    }
+
+    fn matches(&self, route: &str) -> bool {
+        self.rule.route.as_deref().is_none_or(|r| r == route)
+    }
+
+    /// Count one matching request and say whether the rule fires on it.
+    fn fires(&mut self) -> bool {
+        self.seen += 1;
+        match self.rule.occurrence {
+            Occurrence::Nth(n) => self.seen == n,
+            Occurrence::Next(k) => self.seen <= k,
+            Occurrence::Always => true,
+            Occurrence::Probability { p, .. } => self
+                .rng
+                .as_mut()
+                .is_some_and(|rng| rng.gen_bool(p.clamp(0.0, 1.0))),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    rules: Vec<Armed>,
+    counts: HashMap<String, usize>,
+    injected: usize,
+}
+
+/// The fault script of one emulator, shared by its handlers and the test that drives it.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    // A std Mutex: it is held only to pick a fault, never across an `.await`.
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Faults {
+    pub fn new() -> Faults {
+        Faults::default()
+    }
+
+    /// Add a rule; rules are consulted in the order they were scripted.
+    pub fn script(&self, rule: FaultRule) {
+        self.lock().rules.push(Armed::new(rule));
+    }
+
+    /// Remove every rule (request counts are kept).
+    pub fn clear(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// How many requests reached `route`, faulted or not.
+    pub fn count(&self, route: &str) -> usize {
+        self.lock().counts.get(route).copied().unwrap_or(0)
+    }
+
+    /// How many faults have been injected so far.
+    pub fn injected(&self) -> usize {
+        self.lock().injected
+    }
+
+    /// Count a request to `route` and pick its fault: every matching rule sees the request
+    /// (so `nth` counts stay true), the first that fires wins.
+    pub fn pick(&self, route: &str) -> Option<Fault> {
+        let mut inner = self.lock();
+        *inner.counts.entry(route.to_string()).or_default() += 1;
+        let mut chosen = None;
+        for armed in inner.rules.iter_mut().filter(|a| a.matches(route)) {
+            if armed.fires() && chosen.is_none() {
+                chosen = Some(armed.rule.fault.clone());
+            }
+        }
+        if chosen.is_some() {
+            inner.injected += 1;
+        }
+        chosen
+    }
+
+    /// Run one request of `route` through the script: `handler` does the real work and is
+    /// told what to alter; faults that replace the answer never call it.
+    pub async fn run<F, Fut>(&self, route: &str, handler: F) -> Response
+    where
+        F: FnOnce(Injected) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let Some(fault) = self.pick(route) else {
+            return handler(Injected::default()).await;
+        };
+        tracing::debug!(route, ?fault, "sandbox injects a fault");
+        match fault {
+            Fault::Status {
+                code,
+                retry_after,
+                body,
+            } => status_response(code, retry_after, body),
+            Fault::Garbage => garbage_response(),
+            Fault::Delay(wait) => {
+                tokio::time::sleep(wait).await;
+                handler(Injected::default()).await
+            }
+            Fault::LoseAnswer(how) => {
+                // The write happens; only its answer is thrown away.
+                let _ = handler(Injected::default()).await;
+                lost_response(how)
+            }
+            Fault::Truncate => handler(Injected { truncate: true }).await,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A test that panicked mid-request must not wedge the other requests.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn status_response(code: u16, retry_after: Option<u32>, body: String) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let kind = if body.trim_start().starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let mut response = (status, [(header::CONTENT_TYPE, kind)], body).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn garbage_response() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html")],
+        GARBAGE_BODY,
+    )
+        .into_response()
+}
+
+fn lost_response(how: LostAs) -> Response {
+    match how {
+        LostAs::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        LostAs::Disconnect => {
+            // A first chunk, then an error: hyper closes the connection mid-body, which is
+            // what the client sees when a proxy or the server dies after the write.
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"{\"request_status\":")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "sandbox hangs up",
+                )),
+            ];
+            let body = Body::from_stream(futures::stream::iter(chunks));
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(faults: &Faults, route: &str, times: usize) -> Vec<bool> {
+        (0..times).map(|_| faults.pick(route).is_some()).collect()
+    }
+
+    #[test]
+    fn nth_fires_once_on_the_nth_matching_request() {
+        let faults = Faults::new();
+        faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
+        assert!(
+            faults.pick("create").is_none(),
+            "other routes do not advance the rule"
+        );
+        assert_eq!(fired(&faults, "list", 4), vec![false, true, false, false]);
+        assert_eq!(faults.count("list"), 4);
+        assert_eq!(faults.count("create"), 1);
+        assert_eq!(faults.injected(), 1);
+    }
+
+    #[test]
+    fn next_k_fires_k_times_then_stops() {
+        let faults = Faults::new();
+        faults.script(FaultRule::any(Fault::status(503)).next(2));
+        assert_eq!(fired(&faults, "update", 3), vec![true, true, false]);
+    }
+
+    #[test]
+    fn first_firing_rule_wins_and_every_rule_counts() {
+        let faults = Faults::new();
+        faults.script(FaultRule::on("list", Fault::too_many(1)));
+        faults.script(FaultRule::on("list", Fault::Garbage).nth(1));
+        assert_eq!(faults.pick("list"), Some(Fault::too_many(1)));
+        // The second rule saw request 1 as well, so it is spent.
+        assert_eq!(faults.pick("list"), None);
+    }
+
+    #[test]
+    fn probability_is_replayable_from_its_seed() {
+        let run = || {
+            let faults = Faults::new();
+            faults.script(FaultRule::any(Fault::Garbage).with_probability(0.5, 7));
+            fired(&faults, "list", 64)
+        };
+        let first = run();
+        assert_eq!(first, run());
+        let hits = first.iter().filter(|f| **f).count();
+        assert!(
+            (10..54).contains(&hits),
+            "about half should fire, got {hits}"
+        );
+    }
+
+    #[test]
+    fn clear_removes_rules_but_keeps_counts() {
+        let faults = Faults::new();
+        faults.script(FaultRule::any(Fault::Garbage).always());
+        faults.pick("roles");
+        faults.clear();
+        assert!(faults.pick("roles").is_none());
+        assert_eq!(faults.count("roles"), 2);
+    }
+
+    #[tokio::test]
+    async fn run_skips_the_handler_on_a_status_fault_and_calls_it_when_losing_the_answer() {
+        let faults = Faults::new();
+        faults.script(FaultRule::on("create", Fault::too_many(3)));
+        faults.script(FaultRule::on("create", Fault::LoseAnswer(LostAs::ServerError)).nth(2));
+        let calls = Arc::new(Mutex::new(0));
+        for expected in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::OK,
+        ] {
+            let calls = calls.clone();
+            let answer = faults
+                .run("create", |_| async move {
+                    *calls.lock().unwrap() += 1;
+                    StatusCode::OK.into_response()
+                })
+                .await;
+            assert_eq!(answer.status(), expected);
+        }
+        assert_eq!(
+            *calls.lock().unwrap(),
+            2,
+            "the 429 never reached the handler"
+        );
+    }
+}
