@@ -148,12 +148,18 @@ pub fn verify(path: &Path) -> Result<Result<usize, VerifyFailure>, AuditError> {
             Err(e) => return Ok(Err(VerifyFailure { line, reason: format!("not an audit record: {e}") })),
         };
         if rec.prev != prev {
-            return Ok(Err(VerifyFailure { line, reason: "does not chain to the line before it (a line was deleted, inserted or moved)".into() }));
+            return Ok(Err(VerifyFailure {
+                line,
+                reason: "does not chain to the line before it (a line was deleted, inserted or moved)".into(),
+            }));
         }
         let mut unhashed = rec.clone();
         unhashed.hash = String::new();
         if hash_of(&unhashed) != rec.hash {
-            return Ok(Err(VerifyFailure { line, reason: "its content does not match its hash (the line was edited)".into() }));
+            return Ok(Err(VerifyFailure {
+                line,
+                reason: "its content does not match its hash (the line was edited)".into(),
+            }));
         }
         prev = rec.hash;
         count += 1;
@@ -175,7 +181,9 @@ pub struct Query {
 impl Query {
     pub fn matches(&self, r: &AuditRecord) -> bool {
         let person_ok = self.person.as_ref().is_none_or(|p| {
-            r.person_id.eq_ignore_ascii_case(p) || r.person.eq_ignore_ascii_case(p) || r.account_id.as_deref() == Some(p.as_str())
+            r.person_id.eq_ignore_ascii_case(p)
+                || r.person.eq_ignore_ascii_case(p)
+                || r.account_id.as_deref() == Some(p.as_str())
         });
         let platform_ok = self.platform.as_ref().is_none_or(|p| r.platform.eq_ignore_ascii_case(p));
         let run_ok = self.run_id.as_ref().is_none_or(|id| &r.run_id == id);
@@ -192,7 +200,8 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Stri
         return Ok(t.with_timezone(&Utc));
     }
     let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| format!("{text:?} is neither a duration like 7d / 12h / 30m nor an RFC 3339 time"))?;
+    let n: i64 =
+        num.parse().map_err(|_| format!("{text:?} is neither a duration like 7d / 12h / 30m nor an RFC 3339 time"))?;
     let d = match unit {
         "d" => chrono::Duration::days(n),
         "h" => chrono::Duration::hours(n),
@@ -217,7 +226,11 @@ mod tests {
             person: format!("p{n}@example.com"),
             account_id: Some(n.to_string()),
             action: "create".into(),
-            changes: vec![FieldChange { field: "email".into(), before: None, after: Some(format!("p{n}@example.com")) }],
+            changes: vec![FieldChange {
+                field: "email".into(),
+                before: None,
+                after: Some(format!("p{n}@example.com")),
+            }],
             outcome: "ok".into(),
             detail: None,
             prev: String::new(),

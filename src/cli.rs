@@ -137,7 +137,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("rosterd=info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("rosterd=info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -245,10 +246,16 @@ fn run_code(summary: &RunSummary) -> u8 {
 }
 
 async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
-    let plan: Plan = match std::fs::read(plan_path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+    let plan: Plan = match std::fs::read(plan_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("rosterd: {} is not a readable plan ({e}); make one with `rosterd plan --out FILE`", plan_path.display());
+            eprintln!(
+                "rosterd: {} is not a readable plan ({e}); make one with `rosterd plan --out FILE`",
+                plan_path.display()
+            );
             return exit::USAGE;
         }
     };
@@ -259,8 +266,16 @@ async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
     match engine.apply_reviewed(plan, "cli-apply").await {
         Ok(summary) => {
             print!("{}", summary.to_table());
-            let stale = summary.record.platforms.iter().any(|p| p.error.as_deref().is_some_and(|e| e.contains("changed since")));
-            if stale { exit::STALE_PLAN } else { run_code(&summary) }
+            let stale = summary
+                .record
+                .platforms
+                .iter()
+                .any(|p| p.error.as_deref().is_some_and(|e| e.contains("changed since")));
+            if stale {
+                exit::STALE_PLAN
+            } else {
+                run_code(&summary)
+            }
         }
         Err(e) => {
             eprintln!("rosterd: {e}");
@@ -370,7 +385,9 @@ fn audit_line(r: &audit::AuditRecord) -> String {
     let changes: Vec<String> = r
         .changes
         .iter()
-        .map(|c| format!("{}: {} -> {}", c.field, c.before.as_deref().unwrap_or("-"), c.after.as_deref().unwrap_or("-")))
+        .map(|c| {
+            format!("{}: {} -> {}", c.field, c.before.as_deref().unwrap_or("-"), c.after.as_deref().unwrap_or("-"))
+        })
         .collect();
     let detail = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     format!(

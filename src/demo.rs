@@ -41,9 +41,14 @@ fn sandbox_options() -> CakeSandboxOptions {
 }
 
 async fn demo(dir: &Path) -> Result<u8, String> {
-    let sandbox = CakeSandbox::start(sandbox_options()).await.map_err(|e| format!("cannot start the sandbox CAKE: {e}"))?;
+    let sandbox =
+        CakeSandbox::start(sandbox_options()).await.map_err(|e| format!("cannot start the sandbox CAKE: {e}"))?;
     let config = write_files(dir, &sandbox)?;
-    println!("rosterd demo: sandbox CAKE at {} holding {} accounts; roster of 8 people", sandbox.base_url(), sandbox.users().len());
+    println!(
+        "rosterd demo: sandbox CAKE at {} holding {} accounts; roster of 8 people",
+        sandbox.base_url(),
+        sandbox.users().len()
+    );
     println!("state (store, audit trail) in {}\n", dir.display());
     let engine = crate::setup::engine(config).map_err(|e| e.to_string())?;
 
@@ -63,7 +68,11 @@ async fn demo(dir: &Path) -> Result<u8, String> {
         println!("  {:<28} {:<10} role {}", u.email, u.user_status, u.role_id);
     }
     let audit = engine.config.audit_path();
-    println!("\naudit trail: {} (see it with: rosterd audit -c {})", audit.display(), dir.join("rosterd.yaml").display());
+    println!(
+        "\naudit trail: {} (see it with: rosterd audit -c {})",
+        audit.display(),
+        dir.join("rosterd.yaml").display()
+    );
     sandbox.shutdown().await;
     if changes == 0 && summary.failed() == 0 {
         println!("demo converged: the second pass plans zero changes.");

@@ -54,10 +54,7 @@ pub struct FilterError {
 
 impl FilterError {
     fn new(position: usize, message: impl Into<String>) -> Self {
-        FilterError {
-            position,
-            message: message.into(),
-        }
+        FilterError { position, message: message.into() }
     }
 }
 
@@ -67,10 +64,7 @@ impl Filter {
     pub fn parse(input: &str) -> Result<Filter> {
         let tokens = lex(input)?;
         let expr = Parser::new(tokens, input.chars().count()).parse_filter()?;
-        Ok(Filter {
-            text: input.to_owned(),
-            expr,
-        })
+        Ok(Filter { text: input.to_owned(), expr })
     }
 
     /// True when the SCIM resource (a JSON object shaped like a SCIM User) matches.
@@ -234,10 +228,7 @@ fn lex(input: &str) -> Result<Vec<Token>> {
         tokens.push(Token { tok, pos: i });
         i = next;
     }
-    tokens.push(Token {
-        tok: Tok::End,
-        pos: chars.len(),
-    });
+    tokens.push(Token { tok: Tok::End, pos: chars.len() });
     Ok(tokens)
 }
 
@@ -260,13 +251,9 @@ fn lex_number(chars: &[char], start: usize) -> Result<(Tok, usize)> {
     let text = collect(chars, start, end);
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Number(n)) => Ok((Tok::Num(n), end)),
-        _ => Err(FilterError::new(
-            start,
-            format!(
-                "invalid number {} (numbers look like 42, -7 or 3.5e2)",
-                quote(&text)
-            ),
-        )),
+        _ => {
+            Err(FilterError::new(start, format!("invalid number {} (numbers look like 42, -7 or 3.5e2)", quote(&text))))
+        }
     }
 }
 
@@ -276,12 +263,7 @@ fn lex_string(chars: &[char], start: usize) -> Result<(Tok, usize)> {
     let mut i = start + 1;
     loop {
         match chars.get(i) {
-            None => {
-                return Err(FilterError::new(
-                    start,
-                    "unterminated string: this \" has no closing \"",
-                ))
-            }
+            None => return Err(FilterError::new(start, "unterminated string: this \" has no closing \"")),
             Some('"') => return Ok((Tok::Str(out), i + 1)),
             Some('\\') => i = lex_escape(chars, i, &mut out)?,
             Some(&c) => {
@@ -307,17 +289,10 @@ fn lex_escape(chars: &[char], at: usize, out: &mut String) -> Result<usize> {
         Some(c) => {
             return Err(FilterError::new(
                 at,
-                format!(
-                    "invalid escape \\{c} in string (allowed: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"
-                ),
+                format!("invalid escape \\{c} in string (allowed: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"),
             ))
         }
-        None => {
-            return Err(FilterError::new(
-                at,
-                "unterminated string: it ends with a lone \\",
-            ))
-        }
+        None => return Err(FilterError::new(at, "unterminated string: it ends with a lone \\")),
     };
     out.push(decoded);
     Ok(at + 2)
@@ -346,9 +321,7 @@ fn lex_unicode_escape(chars: &[char], at: usize, out: &mut String) -> Result<usi
 
 fn hex4(chars: &[char], at: usize) -> Option<u32> {
     let digits = chars.get(at..at + 4)?;
-    digits
-        .iter()
-        .try_fold(0u32, |acc, c| Some(acc * 16 + c.to_digit(16)?))
+    digits.iter().try_fold(0u32, |acc, c| Some(acc * 16 + c.to_digit(16)?))
 }
 
 // ---------------------------------------------------------------------------
@@ -367,16 +340,7 @@ struct Parser {
 
 impl Parser {
     fn new(tokens: Vec<Token>, input_chars: usize) -> Self {
-        Parser {
-            tokens,
-            idx: 0,
-            depth: 0,
-            in_value_filter: false,
-            end: Token {
-                tok: Tok::End,
-                pos: input_chars,
-            },
-        }
+        Parser { tokens, idx: 0, depth: 0, in_value_filter: false, end: Token { tok: Tok::End, pos: input_chars } }
     }
 
     fn peek(&self) -> &Token {
@@ -399,14 +363,8 @@ impl Parser {
         let token = self.peek();
         match token.tok {
             Tok::End => Ok(expr),
-            Tok::RParen => Err(FilterError::new(
-                token.pos,
-                "unbalanced parenthesis: this \")\" has no matching \"(\"",
-            )),
-            Tok::RBracket => Err(FilterError::new(
-                token.pos,
-                "unbalanced bracket: this \"]\" has no matching \"[\"",
-            )),
+            Tok::RParen => Err(FilterError::new(token.pos, "unbalanced parenthesis: this \")\" has no matching \"(\"")),
+            Tok::RBracket => Err(FilterError::new(token.pos, "unbalanced bracket: this \"]\" has no matching \"[\"")),
             _ => Err(expected("\"and\", \"or\" or the end of the filter", token)),
         }
     }
@@ -456,10 +414,7 @@ impl Parser {
         self.advance();
         let token = self.peek().clone();
         if token.tok != Tok::LParen {
-            return Err(expected(
-                "\"(\" after \"not\" (write: not (expression))",
-                &token,
-            ));
+            return Err(expected("\"(\" after \"not\" (write: not (expression))", &token));
         }
         Ok(Expr::Not(Box::new(self.parse_group(token.pos)?)))
     }
@@ -469,9 +424,7 @@ impl Parser {
         if self.depth > MAX_DEPTH {
             return Err(FilterError::new(
                 open,
-                format!(
-                    "filter is nested too deeply (more than {MAX_DEPTH} levels of \"(\", \"not (\" and \"[\")"
-                ),
+                format!("filter is nested too deeply (more than {MAX_DEPTH} levels of \"(\", \"not (\" and \"[\")"),
             ));
         }
         Ok(())
@@ -489,10 +442,7 @@ impl Parser {
             _ => ("parenthesis", "(", ")"),
         };
         if token.tok == Tok::End {
-            return Err(FilterError::new(
-                open,
-                format!("unbalanced {kind}: this \"{opener}\" is never closed"),
-            ));
+            return Err(FilterError::new(open, format!("unbalanced {kind}: this \"{opener}\" is never closed")));
         }
         Err(expected(&format!("\"and\", \"or\" or \"{closer}\""), token))
     }
@@ -523,11 +473,7 @@ impl Parser {
         self.close(&Tok::RBracket, open)?;
         self.depth -= 1;
         let sub = self.parse_value_path_sub()?;
-        Ok(Expr::ValuePath {
-            path,
-            filter: Box::new(filter),
-            sub,
-        })
+        Ok(Expr::ValuePath { path, filter: Box::new(filter), sub })
     }
 
     /// The optional `.sub pr` / `.sub op value` after a value filter's `]`.
@@ -590,9 +536,7 @@ fn collapse(mut items: Vec<Expr>, wrap: fn(Vec<Expr>) -> Expr) -> Expr {
 /// `and`, `or` and `not` are reserved: treating them as attribute names would turn
 /// typos like `a pr and and b pr` into confusing errors.
 fn is_logical(word: &str) -> bool {
-    ["and", "or", "not"]
-        .iter()
-        .any(|k| word.eq_ignore_ascii_case(k))
+    ["and", "or", "not"].iter().any(|k| word.eq_ignore_ascii_case(k))
 }
 
 fn keyword_literal(word: &str) -> Option<Value> {
@@ -609,26 +553,18 @@ fn check_operand(op: CompareOp, value: &Value, pos: usize) -> Result<()> {
     let kw = op.keyword();
     match (op, value) {
         (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, Value::String(_)) => Ok(()),
-        (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, other) => Err(FilterError::new(
-            pos,
-            format!("\"{kw}\" needs a quoted string value, found {other}"),
-        )),
-        (
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le,
-            Value::Bool(_) | Value::Null,
-        ) => Err(FilterError::new(
-            pos,
-            format!("\"{kw}\" compares only strings and numbers, found {value}"),
-        )),
+        (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, other) => {
+            Err(FilterError::new(pos, format!("\"{kw}\" needs a quoted string value, found {other}")))
+        }
+        (CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le, Value::Bool(_) | Value::Null) => {
+            Err(FilterError::new(pos, format!("\"{kw}\" compares only strings and numbers, found {value}")))
+        }
         _ => Ok(()),
     }
 }
 
 fn operator_error(token: &Token) -> FilterError {
-    let mut message = format!(
-        "expected a comparison operator ({OPERATORS}), found {}",
-        describe(&token.tok)
-    );
+    let mut message = format!("expected a comparison operator ({OPERATORS}), found {}", describe(&token.tok));
     if let Tok::Word(w) = &token.tok {
         if w.chars().all(|c| "=!<>~".contains(c)) {
             message.push_str(" (SCIM writes operators as words, e.g. eq instead of =)");
@@ -650,10 +586,7 @@ fn value_error(op: CompareOp, token: &Token) -> FilterError {
 }
 
 fn expected(what: &str, token: &Token) -> FilterError {
-    FilterError::new(
-        token.pos,
-        format!("expected {what}, found {}", describe(&token.tok)),
-    )
+    FilterError::new(token.pos, format!("expected {what}, found {}", describe(&token.tok)))
 }
 
 fn describe(tok: &Tok) -> String {
@@ -686,14 +619,9 @@ fn quote(text: &str) -> String {
 /// (`urn:...:enterprise:2.0:User:department`).
 fn parse_attr_path(word: &str, pos: usize) -> Result<AttrPath> {
     let Some((schema, rest)) = word.rsplit_once(':') else {
-        return Ok(AttrPath {
-            schema: None,
-            names: parse_names(word, pos, word)?,
-        });
+        return Ok(AttrPath { schema: None, names: parse_names(word, pos, word)? });
     };
-    let is_urn = word
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+    let is_urn = word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
     if !is_urn {
         return Err(FilterError::new(
             pos,
@@ -704,10 +632,7 @@ fn parse_attr_path(word: &str, pos: usize) -> Result<AttrPath> {
         ));
     }
     let names = parse_names(rest, pos + schema.chars().count() + 1, word)?;
-    Ok(AttrPath {
-        schema: Some(schema.to_ascii_lowercase()),
-        names,
-    })
+    Ok(AttrPath { schema: Some(schema.to_ascii_lowercase()), names })
 }
 
 /// Splits `text` (found at `pos` within `word`) on dots and validates each name.
@@ -726,12 +651,7 @@ fn parse_names(text: &str, pos: usize, word: &str) -> Result<Vec<String>> {
 fn check_name(name: &str, pos: usize, word: &str) -> Result<()> {
     let mut chars = name.chars();
     match chars.next() {
-        None => {
-            return Err(FilterError::new(
-                pos,
-                format!("expected an attribute name in {}", quote(word)),
-            ))
-        }
+        None => return Err(FilterError::new(pos, format!("expected an attribute name in {}", quote(word)))),
         Some(c) if c.is_ascii_alphabetic() || c == '$' || c == '_' => {}
         Some(c) => return Err(bad_name_char(c, pos, word)),
     }
@@ -770,15 +690,8 @@ fn eval(expr: &Expr, node: &Value) -> bool {
 
 /// The inner filter is evaluated per element, so `emails[type eq "work" and primary eq true]`
 /// needs one element satisfying both (unlike `emails.type eq ... and emails.primary eq ...`).
-fn eval_value_path(
-    node: &Value,
-    path: &AttrPath,
-    filter: &Expr,
-    sub: Option<&(Vec<String>, Test)>,
-) -> bool {
-    let mut elements = resolve(node, path)
-        .into_iter()
-        .filter(|element| eval(filter, element));
+fn eval_value_path(node: &Value, path: &AttrPath, filter: &Expr, sub: Option<&(Vec<String>, Test)>) -> bool {
+    let mut elements = resolve(node, path).into_iter().filter(|element| eval(filter, element));
     match sub {
         None => elements.next().is_some(),
         Some((names, test)) => {
@@ -799,10 +712,7 @@ fn resolve<'a>(node: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
 
 /// Extension attributes live under their URN key; core ones at the top level.
 fn schema_root<'a>(node: &'a Value, urn: &str) -> Option<&'a Value> {
-    let nested = node
-        .as_object()
-        .and_then(|map| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(urn)))
-        .map(|(_, v)| v);
+    let nested = node.as_object().and_then(|map| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(urn))).map(|(_, v)| v);
     nested.or_else(|| urn.starts_with(CORE_SCHEMA_PREFIX).then_some(node))
 }
 
@@ -848,9 +758,7 @@ fn is_present(value: &Value) -> bool {
 fn compare(op: CompareOp, actual: &Value, operand: &Value) -> bool {
     match (actual, operand) {
         (Value::String(a), Value::String(b)) => compare_strings(op, a, b),
-        (Value::Number(a), Value::Number(b)) => {
-            compare_numbers(a, b).is_some_and(|ord| ordering_matches(op, ord))
-        }
+        (Value::Number(a), Value::Number(b)) => compare_numbers(a, b).is_some_and(|ord| ordering_matches(op, ord)),
         (Value::Bool(a), Value::Bool(b)) => op == CompareOp::Eq && a == b,
         _ => false,
     }
@@ -868,11 +776,7 @@ fn compare_strings(op: CompareOp, actual: &str, operand: &str) -> bool {
 
 /// Integers compare exactly (so large IDs are not rounded through f64); otherwise as f64.
 fn compare_numbers(a: &Number, b: &Number) -> Option<Ordering> {
-    let as_int = |n: &Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-    };
+    let as_int = |n: &Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
     match (as_int(a), as_int(b)) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
         _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
@@ -1041,9 +945,7 @@ mod tests {
         assert!(m("loginCount le 42"));
         assert!(m("loginCount eq 42.0"));
         assert!(m("score gt 3.25 and score lt 3.75 and score ge -1e3"));
-        assert!(m(
-            "bigId eq 18446744073709551615 and bigId gt 18446744073709551614"
-        ));
+        assert!(m("bigId eq 18446744073709551615 and bigId gt 18446744073709551614"));
     }
 
     #[test]
@@ -1059,11 +961,7 @@ mod tests {
         assert!(m("active eq true"));
         assert!(!m("active eq false"));
         assert!(m("active ne false"));
-        assert_err(
-            "active gt true",
-            10,
-            "\"gt\" compares only strings and numbers",
-        );
+        assert_err("active gt true", 10, "\"gt\" compares only strings and numbers");
     }
 
     #[test]
@@ -1111,9 +1009,7 @@ mod tests {
         assert!(m(r#"groups.display eq "marketing""#));
         assert!(!m(r#"groups.display eq "HR""#));
         assert!(m(r#"emails.value ew "@jensen.org""#));
-        assert!(m(
-            r#"schemas eq "urn:ietf:params:scim:schemas:core:2.0:User""#
-        ));
+        assert!(m(r#"schemas eq "urn:ietf:params:scim:schemas:core:2.0:User""#));
     }
 
     #[test]
@@ -1127,9 +1023,7 @@ mod tests {
 
     #[test]
     fn parentheses_override_precedence() {
-        assert!(!m(
-            r#"(active eq true or title eq "x") and loginCount eq 0"#
-        ));
+        assert!(!m(r#"(active eq true or title eq "x") and loginCount eq 0"#));
         assert!(m(r#"(((active eq true)))"#));
         let f = Filter::parse("(a pr or b pr) and c pr").unwrap();
         assert_eq!(render(&f.expr), "(a pr or b pr) and c pr");
@@ -1160,9 +1054,7 @@ mod tests {
         assert!(!m(r#"emails[type eq "home" and primary eq true]"#));
         // ... unlike two independent paths.
         assert!(m(r#"emails.type eq "home" and emails.primary eq true"#));
-        assert!(m(
-            r#"emails[not (type eq "work")] and groups[display sw "mark"]"#
-        ));
+        assert!(m(r#"emails[not (type eq "work")] and groups[display sw "mark"]"#));
         assert!(!m(r#"phoneNumbers[type eq "work"]"#));
     }
 
@@ -1171,20 +1063,13 @@ mod tests {
         let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
         assert!(m(&format!(r#"{ent}:department eq "Finance""#)));
         assert!(m(&format!(r#"{ent}:manager.displayName co "smith""#)));
-        assert!(m(&format!(
-            r#"{}:DEPARTMENT eq "finance""#,
-            ent.to_uppercase()
-        )));
+        assert!(m(&format!(r#"{}:DEPARTMENT eq "finance""#, ent.to_uppercase())));
         assert!(!m(&format!(r#"{ent}:department eq "Sales""#)));
         // An extension attribute is not looked for at the top level.
         assert!(!m(&format!(r#"{ent}:userName pr"#)));
         // Core schema attributes live at the top level.
-        assert!(m(
-            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen""#
-        ));
-        assert!(m(
-            r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#
-        ));
+        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen""#));
+        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#));
         let f = Filter::parse(&format!("{ent}:department pr")).unwrap();
         assert!(!f.matches(&json!({"department": "Finance"})));
     }
@@ -1231,10 +1116,7 @@ mod tests {
     fn error_unterminated_string() {
         let e = err(r#"title eq "Tour"#);
         assert_eq!(e.position, 9);
-        assert_eq!(
-            e.to_string(),
-            r#"at position 9: unterminated string: this " has no closing ""#
-        );
+        assert_eq!(e.to_string(), r#"at position 9: unterminated string: this " has no closing ""#);
         assert_err(r#"title eq "abc\"#, 13, "lone \\");
     }
 
@@ -1248,33 +1130,17 @@ mod tests {
 
     #[test]
     fn error_trailing_garbage() {
-        assert_err(
-            r#"title pr active"#,
-            9,
-            r#"expected "and", "or" or the end of the filter, found "active""#,
-        );
+        assert_err(r#"title pr active"#, 9, r#"expected "and", "or" or the end of the filter, found "active""#);
         assert_err(r#"title eq "a" "b""#, 13, "found the string \"b\"");
         assert_err(r#"emails[type eq "work"] eq "x""#, 23, "found \"eq\"");
     }
 
     #[test]
     fn error_unbalanced_parentheses() {
-        assert_err(
-            "(title pr",
-            0,
-            "unbalanced parenthesis: this \"(\" is never closed",
-        );
+        assert_err("(title pr", 0, "unbalanced parenthesis: this \"(\" is never closed");
         assert_err("not (title pr and (a pr)", 4, "unbalanced parenthesis");
-        assert_err(
-            "title pr)",
-            8,
-            "unbalanced parenthesis: this \")\" has no matching \"(\"",
-        );
-        assert_err(
-            "(title pr b pr)",
-            10,
-            r#"expected "and", "or" or ")", found "b""#,
-        );
+        assert_err("title pr)", 8, "unbalanced parenthesis: this \")\" has no matching \"(\"");
+        assert_err("(title pr b pr)", 10, r#"expected "and", "or" or ")", found "b""#);
         assert_err("()", 1, "expected an attribute path");
     }
 
@@ -1282,11 +1148,7 @@ mod tests {
     fn error_unbalanced_brackets() {
         assert_err(r#"emails[type eq "work""#, 6, "unbalanced bracket");
         assert_err(r#"title pr]"#, 8, "unbalanced bracket");
-        assert_err(
-            r#"emails[type eq "work")"#,
-            21,
-            r#"expected "and", "or" or "]""#,
-        );
+        assert_err(r#"emails[type eq "work")"#, 21, r#"expected "and", "or" or "]""#);
     }
 
     #[test]
@@ -1297,11 +1159,7 @@ mod tests {
 
     #[test]
     fn error_missing_operands() {
-        assert_err(
-            "title pr and",
-            12,
-            "expected an attribute path, \"(\" or \"not\", found the end",
-        );
+        assert_err("title pr and", 12, "expected an attribute path, \"(\" or \"not\", found the end");
         assert_err("or title pr", 0, "found \"or\"");
         assert_err("title pr and and a pr", 13, "found \"and\"");
         assert_err("not title pr", 4, "expected \"(\" after \"not\"");
@@ -1311,11 +1169,7 @@ mod tests {
     fn error_bad_values() {
         assert_err("title eq Tour", 9, "text values must be in double quotes");
         assert_err("title eq", 8, "expected a value after \"eq\"");
-        assert_err(
-            "loginCount co 4",
-            14,
-            "\"co\" needs a quoted string value, found 4",
-        );
+        assert_err("loginCount co 4", 14, "\"co\" needs a quoted string value, found 4");
         assert_err("title lt null", 9, "compares only strings and numbers");
         assert_err("loginCount gt 12ab", 14, "invalid number \"12ab\"");
         assert_err("loginCount gt 01", 14, "invalid number");
@@ -1348,11 +1202,7 @@ mod tests {
     fn error_nesting_depth() {
         let ok = format!("{}title pr{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert!(m(&ok));
-        let deep = format!(
-            "{}title pr{}",
-            "(".repeat(MAX_DEPTH + 1),
-            ")".repeat(MAX_DEPTH + 1)
-        );
+        let deep = format!("{}title pr{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
         assert_err(&deep, MAX_DEPTH, "nested too deeply");
         let nots = "not (".repeat(MAX_DEPTH + 1);
         assert_err(&nots, 4 + 5 * MAX_DEPTH, "nested too deeply");

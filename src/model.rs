@@ -62,11 +62,7 @@ pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterpr
 impl Person {
     /// The primary email, else the first one.
     pub fn email(&self) -> Option<&str> {
-        self.emails
-            .iter()
-            .find(|e| e.primary)
-            .or_else(|| self.emails.first())
-            .map(|e| e.value.as_str())
+        self.emails.iter().find(|e| e.primary).or_else(|| self.emails.first()).map(|e| e.value.as_str())
     }
 
     /// A short label for tables and the audit trail: the email, else the user name.

@@ -25,7 +25,9 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
         SourceConfig::Scim(s) => {
             let auth = match &s.auth {
                 ScimAuthConfig::Bearer(t) => ScimAuth::Bearer(t.clone()),
-                ScimAuthConfig::Basic { username, password } => ScimAuth::Basic { username: username.clone(), password: password.clone() },
+                ScimAuthConfig::Basic { username, password } => {
+                    ScimAuth::Basic { username: username.clone(), password: password.clone() }
+                }
             };
             let groups = match s.groups.as_str() {
                 "user" => GroupsFrom::User,

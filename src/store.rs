@@ -21,7 +21,9 @@ pub enum StoreError {
     Sled { path: PathBuf, source: sled::Error },
     #[error("the store at {path} could not be moved aside: {source}")]
     MoveAside { path: PathBuf, source: std::io::Error },
-    #[error("the store at {path} has schema version {found}, newer than this rosterd ({SCHEMA_VERSION}); upgrade rosterd")]
+    #[error(
+        "the store at {path} has schema version {found}, newer than this rosterd ({SCHEMA_VERSION}); upgrade rosterd"
+    )]
     TooNew { path: PathBuf, found: u32 },
     #[error("the store holds an unreadable {what}: {detail}")]
     Decode { what: String, detail: String },
@@ -61,7 +63,10 @@ pub enum OpenOutcome {
     Opened,
     Created,
     /// The old store would not open; it now lives at this path and a fresh one was made.
-    Rebuilt { moved_to: PathBuf, cause: String },
+    Rebuilt {
+        moved_to: PathBuf,
+        cause: String,
+    },
 }
 
 impl Store {
@@ -74,7 +79,8 @@ impl Store {
             Err(e @ (StoreError::Locked { .. } | StoreError::TooNew { .. })) => Err(e),
             Err(e) => {
                 let moved_to = dir.join(format!("store.broken-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")));
-                std::fs::rename(&path, &moved_to).map_err(|source| StoreError::MoveAside { path: path.clone(), source })?;
+                std::fs::rename(&path, &moved_to)
+                    .map_err(|source| StoreError::MoveAside { path: path.clone(), source })?;
                 let store = Self::open_at(&path, cache_capacity)?;
                 Ok((store, OpenOutcome::Rebuilt { moved_to, cause: e.to_string() }))
             }
@@ -83,7 +89,9 @@ impl Store {
 
     fn open_at(path: &Path, cache_capacity: u64) -> Result<Store, StoreError> {
         let sled_err = |source: sled::Error| match &source {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Locked { path: path.to_path_buf() },
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                StoreError::Locked { path: path.to_path_buf() }
+            }
             _ => StoreError::Sled { path: path.to_path_buf(), source },
         };
         let db = sled::Config::new().path(path).cache_capacity(cache_capacity).open().map_err(sled_err)?;
@@ -109,7 +117,10 @@ impl Store {
         match found {
             SCHEMA_VERSION => Ok(()),
             f if f > SCHEMA_VERSION => Err(StoreError::TooNew { path: self.path.clone(), found: f }),
-            f => Err(StoreError::Decode { what: "schema version".into(), detail: format!("version {f} is not readable") }),
+            f => Err(StoreError::Decode {
+                what: "schema version".into(),
+                detail: format!("version {f} is not readable"),
+            }),
         }
     }
 
@@ -178,7 +189,12 @@ impl Store {
         Ok(())
     }
 
-    fn scan<T: DeserializeOwned>(&self, tree: &sled::Tree, platform: &str, what: &str) -> Result<BTreeMap<String, T>, StoreError> {
+    fn scan<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        platform: &str,
+        what: &str,
+    ) -> Result<BTreeMap<String, T>, StoreError> {
         let skip = prefix(platform).len();
         let mut out = BTreeMap::new();
         for item in tree.scan_prefix(prefix(platform)) {
@@ -189,7 +205,11 @@ impl Store {
         Ok(out)
     }
 
-    fn decode_value<T: DeserializeOwned>(&self, item: sled::Result<(sled::IVec, sled::IVec)>, what: &str) -> Result<T, StoreError> {
+    fn decode_value<T: DeserializeOwned>(
+        &self,
+        item: sled::Result<(sled::IVec, sled::IVec)>,
+        what: &str,
+    ) -> Result<T, StoreError> {
         let (_, v) = item.map_err(|e| self.err(e))?;
         decode(&v, what)
     }

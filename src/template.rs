@@ -119,7 +119,11 @@ impl Transform {
             "word" => Transform::Word,
             _ => match text.strip_prefix("max:").map(str::parse::<usize>) {
                 Some(Ok(n)) if n > 0 => Transform::Max(n),
-                _ => return Err(format!("unknown transform {text:?} (known: lower, upper, trim, localpart, word, max:N)")),
+                _ => {
+                    return Err(format!(
+                        "unknown transform {text:?} (known: lower, upper, trim, localpart, word, max:N)"
+                    ))
+                }
             },
         })
     }
@@ -144,7 +148,8 @@ fn lookup(view: &Value, path: &[String]) -> Option<String> {
             cur = items.first()?;
         }
         let obj = cur.as_object()?;
-        cur = obj.get(seg.as_str()).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v))?;
+        cur =
+            obj.get(seg.as_str()).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v))?;
     }
     match cur {
         Value::String(s) => Some(s.clone()),

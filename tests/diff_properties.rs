@@ -105,7 +105,8 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
                 role: d.role.clone(),
                 status: AccountStatus::Active,
             });
-            w.links.insert(step.person_id.clone(), Link { account_id: format!("a{next}"), origin: LinkOrigin::Created });
+            w.links
+                .insert(step.person_id.clone(), Link { account_id: format!("a{next}"), origin: LinkOrigin::Created });
             continue;
         }
         let id = step.account_id.clone().expect("non-create steps name their account");

@@ -31,10 +31,7 @@ fn settings(base: Url, page_size: u32) -> ScimSettings {
 }
 
 async fn read(settings: ScimSettings) -> Result<Roster, SourceError> {
-    ScimSource::new(settings)
-        .expect("valid settings")
-        .read()
-        .await
+    ScimSource::new(settings).expect("valid settings").read().await
 }
 
 /// Which seeded users are where: user `i` (1-based) is inactive when `i % 10 == 0`, in
@@ -67,16 +64,10 @@ async fn seed(server: &ScimServer) -> Vec<String> {
         ids.push(id);
     }
     let members = |keep: fn(usize) -> bool| -> Vec<String> {
-        ids.iter()
-            .enumerate()
-            .filter(|(n, _)| keep(n + 1))
-            .map(|(_, id)| id.clone())
-            .collect()
+        ids.iter().enumerate().filter(|(n, _)| keep(n + 1)).map(|(_, id)| id.clone()).collect()
     };
     server.create_group("Sales", &members(|i| i % 3 == 0)).await;
-    server
-        .create_group("Engineering", &members(|i| i % 5 == 0))
-        .await;
+    server.create_group("Engineering", &members(|i| i % 5 == 0)).await;
     server.create_group("Everyone", &members(|_| true)).await;
     ids
 }
@@ -84,22 +75,10 @@ async fn seed(server: &ScimServer) -> Vec<String> {
 fn check_people(roster: &Roster) {
     assert_eq!(roster.people.len(), 250);
     for person in &roster.people {
-        let i: usize = person
-            .user_name
-            .trim_start_matches("user")
-            .parse()
-            .expect("a seeded user name");
+        let i: usize = person.user_name.trim_start_matches("user").parse().expect("a seeded user name");
         assert_eq!(person.active, i % 10 != 0, "{}", person.user_name);
-        assert_eq!(
-            person.groups.iter().cloned().collect::<BTreeSet<_>>(),
-            expected_groups(i),
-            "{}",
-            person.user_name
-        );
-        assert_eq!(
-            person.email(),
-            Some(format!("user{i:03}@example.com").as_str())
-        );
+        assert_eq!(person.groups.iter().cloned().collect::<BTreeSet<_>>(), expected_groups(i), "{}", person.user_name);
+        assert_eq!(person.email(), Some(format!("user{i:03}@example.com").as_str()));
         assert_eq!(person.given_name, format!("Given{i}"));
     }
 }
@@ -114,9 +93,7 @@ async fn reads_250_users_whole_then_a_503_on_page_3_makes_it_incomplete() {
     let ids = seed(&server).await;
 
     // scim2-server does not fill User.groups, so Auto reads /Groups.
-    let roster = read(settings(server.base.clone(), 50))
-        .await
-        .expect("a roster");
+    let roster = read(settings(server.base.clone(), 50)).await.expect("a roster");
     assert!(roster.complete, "{:?}", roster.incomplete_reason);
     check_people(&roster);
     let mut explicit = settings(server.base.clone(), 50);
@@ -124,50 +101,27 @@ async fn reads_250_users_whole_then_a_503_on_page_3_makes_it_incomplete() {
     check_people(&read(explicit).await.expect("a roster"));
 
     // Page 3 of 5 fails on every try: the read stops there, holding pages 1 and 2.
-    let proxy = FaultProxy::start(server.base.clone())
-        .await
-        .expect("the proxy");
+    let proxy = FaultProxy::start(server.base.clone()).await.expect("the proxy");
     proxy.fail_when(|r| users_page(r, "101"), Fault::Status(503));
-    let roster = read(settings(proxy.url(), 50))
-        .await
-        .expect("an incomplete roster, not an error");
+    let roster = read(settings(proxy.url(), 50)).await.expect("an incomplete roster, not an error");
     assert!(!roster.complete);
     let reason = roster.incomplete_reason.clone().expect("a reason");
-    assert!(
-        reason.starts_with("Users page 3 (startIndex=101): HTTP 503"),
-        "{reason}"
-    );
-    assert!(
-        reason.contains("\"fault injected by the test proxy\""),
-        "the SCIM error detail is quoted: {reason}"
-    );
+    assert!(reason.starts_with("Users page 3 (startIndex=101): HTTP 503"), "{reason}");
+    assert!(reason.contains("\"fault injected by the test proxy\""), "the SCIM error detail is quoted: {reason}");
     assert_eq!(roster.people.len(), 100);
     let first_pages: BTreeSet<&String> = roster.people.iter().map(|p| &p.id).collect();
     let mut expected: Vec<&String> = ids.iter().collect();
     expected.sort(); // the server lists by id
     assert_eq!(first_pages, expected[..100].iter().copied().collect());
-    assert_eq!(
-        proxy
-            .requests()
-            .iter()
-            .filter(|r| users_page(r, "101"))
-            .count(),
-        2,
-        "retried per the policy"
-    );
-    assert!(
-        !proxy.requests().iter().any(|r| users_page(r, "151")),
-        "pages after a failed one are not read"
-    );
+    assert_eq!(proxy.requests().iter().filter(|r| users_page(r, "101")).count(), 2, "retried per the policy");
+    assert!(!proxy.requests().iter().any(|r| users_page(r, "151")), "pages after a failed one are not read");
     proxy.shutdown().await;
 }
 
 #[tokio::test]
 async fn changes_made_through_scim_show_in_the_next_read() {
     let server = ScimServer::start(TOKEN).await;
-    let ada = server
-        .create_user("ada", "Ada", "Lovelace", "ada@example.com", true)
-        .await;
+    let ada = server.create_user("ada", "Ada", "Lovelace", "ada@example.com", true).await;
     let bob = server
         .create_user_json(json!({
             "userName": "bob", "externalId": "emp-2", "title": "Engineer",
@@ -176,28 +130,16 @@ async fn changes_made_through_scim_show_in_the_next_read() {
         .await;
     server.patch_user_active(&ada, false).await;
     server.replace_email(&ada, "ada@new.example.com").await;
-    let roster = read(settings(server.base.clone(), 1))
-        .await
-        .expect("a roster");
+    let roster = read(settings(server.base.clone(), 1)).await.expect("a roster");
     assert!(roster.complete, "{:?}", roster.incomplete_reason);
-    let find = |id: &str| {
-        roster
-            .people
-            .iter()
-            .find(|p| p.id == id)
-            .expect("the person")
-    };
+    let find = |id: &str| roster.people.iter().find(|p| p.id == id).expect("the person");
     assert!(!find(&ada).active);
     assert_eq!(find(&ada).email(), Some("ada@new.example.com"));
     assert!(find(&ada).last_modified.is_some());
     let bob = find(&bob);
     assert!(bob.active, "absent active reads as true");
     assert_eq!(
-        (
-            bob.external_id.as_deref(),
-            bob.title.as_deref(),
-            bob.department.as_deref()
-        ),
+        (bob.external_id.as_deref(), bob.title.as_deref(), bob.department.as_deref()),
         (Some("emp-2"), Some("Engineer"), Some("R&D"))
     );
     assert_eq!(bob.manager.as_deref(), Some(ada.as_str()));
@@ -206,14 +148,11 @@ async fn changes_made_through_scim_show_in_the_next_read() {
 #[tokio::test]
 async fn user_groups_are_taken_when_the_server_fills_them() {
     let server = ScimServer::start_with_writable_groups(TOKEN).await;
-    let with_groups = json!({ "userName": "carol", "groups": [{ "value": "g-1", "display": "Finance" }, { "value": "g-2" }] });
+    let with_groups =
+        json!({ "userName": "carol", "groups": [{ "value": "g-1", "display": "Finance" }, { "value": "g-2" }] });
     let carol = server.create_user_json(with_groups).await;
-    server
-        .create_user("dan", "Dan", "D", "dan@example.com", true)
-        .await;
-    let proxy = FaultProxy::start(server.base.clone())
-        .await
-        .expect("the proxy");
+    server.create_user("dan", "Dan", "D", "dan@example.com", true).await;
+    let proxy = FaultProxy::start(server.base.clone()).await.expect("the proxy");
     for mode in [GroupsFrom::Auto, GroupsFrom::User] {
         let mut s = settings(proxy.url(), 10);
         s.groups = mode;
@@ -222,34 +161,18 @@ async fn user_groups_are_taken_when_the_server_fills_them() {
         let carol = roster.people.iter().find(|p| p.id == carol).expect("carol");
         assert_eq!(carol.groups, ["Finance", "g-2"], "display, else value");
     }
-    assert!(
-        !proxy.requests().iter().any(|r| r.path.ends_with("/Groups")),
-        "/Groups is not read"
-    );
+    assert!(!proxy.requests().iter().any(|r| r.path.ends_with("/Groups")), "/Groups is not read");
 }
 
 #[tokio::test]
 async fn a_failing_groups_read_fails_and_a_garbage_page_makes_the_roster_incomplete() {
     let server = ScimServer::start(TOKEN).await;
     for i in 0..5 {
-        server
-            .create_user(
-                &format!("u{i}"),
-                "G",
-                "F",
-                &format!("u{i}@example.com"),
-                true,
-            )
-            .await;
+        server.create_user(&format!("u{i}"), "G", "F", &format!("u{i}@example.com"), true).await;
     }
-    let proxy = FaultProxy::start(server.base.clone())
-        .await
-        .expect("the proxy");
+    let proxy = FaultProxy::start(server.base.clone()).await.expect("the proxy");
     proxy.fail_when(|r| r.path.ends_with("/Groups"), Fault::Status(503));
-    let reason = read(settings(proxy.url(), 2))
-        .await
-        .expect_err("unknown groups fail the read")
-        .to_string();
+    let reason = read(settings(proxy.url(), 2)).await.expect_err("unknown groups fail the read").to_string();
     assert!(
         reason.starts_with("Groups page 1 (startIndex=1): HTTP 503")
             && reason.contains("group memberships decide scope and roles"),
@@ -273,14 +196,8 @@ async fn a_wrong_token_is_an_error_that_shows_neither_token() {
     s.auth = ScimAuth::Bearer(SecretString::from("wrong-token-0d1e2f"));
     let source = ScimSource::new(s).expect("valid settings");
     let err = source.read().await.expect_err("refused");
-    assert!(
-        matches!(err, SourceError::Auth { status: 401, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, SourceError::Auth { status: 401, .. }), "{err:?}");
     let shown = format!("{err} {err:?} {source:?} {}", source.describe());
     assert!(shown.contains("check the SCIM source's token"), "{shown}");
-    assert!(
-        !shown.contains("wrong-token-0d1e2f") && !shown.contains(TOKEN),
-        "{shown}"
-    );
+    assert!(!shown.contains("wrong-token-0d1e2f") && !shown.contains(TOKEN), "{shown}");
 }

@@ -37,7 +37,8 @@ fn role_id(i: usize) -> u64 {
 async fn seed(server: &ScimServer) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 1..=250 {
-        let id = server.create_user(&email(i), &format!("Given{i}"), &format!("Family{i}"), &email(i), i % 10 != 0).await;
+        let id =
+            server.create_user(&email(i), &format!("Given{i}"), &format!("Family{i}"), &email(i), i % 10 != 0).await;
         ids.push(id);
     }
     let members = |keep: fn(usize) -> bool| -> Vec<String> {
@@ -68,9 +69,15 @@ fn cake_state(rig: &Rig) -> BTreeMap<String, (String, u64)> {
 async fn a_real_scim_roster_converges_into_cake_and_stays_converged() {
     let server = ScimServer::start(TOKEN).await;
     let ids = seed(&server).await;
-    let rig = Rig::start(CakeSandboxOptions::default().with_user(CakeUser::new("Api", "Owner", "owner@acme.example", 1))).await;
+    let rig =
+        Rig::start(CakeSandboxOptions::default().with_user(CakeUser::new("Api", "Owner", "owner@acme.example", 1)))
+            .await;
     std::fs::write(rig.path("scim-token"), TOKEN).unwrap();
-    rig.write_config(&source(&server.base), "  max_removals: { count: 25, percent: 10 }\n  protected: [owner@acme.example]", PLATFORM);
+    rig.write_config(
+        &source(&server.base),
+        "  max_removals: { count: 25, percent: 10 }\n  protected: [owner@acme.example]",
+        PLATFORM,
+    );
 
     // First run: exactly the in-scope people, with their mapped roles.
     let (plan, summary) = rig.reconcile().await;

@@ -82,7 +82,9 @@ impl PlatformKind {
     /// The field templates a kind starts from; config `fields` override them one by one.
     fn default_fields(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            PlatformKind::Cake => &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
+            PlatformKind::Cake => {
+                &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")]
+            }
         }
     }
 
@@ -191,7 +193,8 @@ impl Config {
 }
 
 fn yaml_problem(e: &serde_yaml::Error) -> Problem {
-    let at = e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_else(|| "(yaml)".into());
+    let at =
+        e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_else(|| "(yaml)".into());
     Problem { path: at, message: format!("not valid YAML: {e}") }
 }
 
@@ -314,11 +317,18 @@ impl Validator {
             if s.token_env.is_some() || s.token_file.is_some() {
                 self.problem("source.scim", "set either a bearer token (token_env/token_file) or basic, not both");
             }
-            let r = SecretRef::from_pair("password", b.password_env.as_ref(), b.password_file.as_ref(), b.password.is_some(), &self.base);
+            let r = SecretRef::from_pair(
+                "password",
+                b.password_env.as_ref(),
+                b.password_file.as_ref(),
+                b.password.is_some(),
+                &self.base,
+            );
             let password = self.secret(r, "source.scim.basic.password")?;
             return Some(ScimAuthConfig::Basic { username: b.username.clone(), password });
         }
-        let r = SecretRef::from_pair("token", s.token_env.as_ref(), s.token_file.as_ref(), s.token.is_some(), &self.base);
+        let r =
+            SecretRef::from_pair("token", s.token_env.as_ref(), s.token_file.as_ref(), s.token.is_some(), &self.base);
         self.secret(r, "source.scim.token").map(ScimAuthConfig::Bearer)
     }
 
@@ -372,7 +382,10 @@ impl Validator {
             let path = format!("platforms[{i}]");
             let Some(raw) = self.section::<RawPlatform>(entry, &path) else { continue };
             if !names.insert(raw.name.clone()) {
-                self.problem(format!("{path}.name"), format!("{:?} is used by another platform; names must be unique", raw.name));
+                self.problem(
+                    format!("{path}.name"),
+                    format!("{:?} is used by another platform; names must be unique", raw.name),
+                );
             }
             if let Some(p) = self.platform(raw, &path, safety) {
                 out.push(p);
@@ -383,7 +396,10 @@ impl Validator {
 
     fn platform(&mut self, raw: RawPlatform, path: &str, safety: &Safety) -> Option<PlatformConfig> {
         let Some(kind) = PlatformKind::parse(&raw.kind) else {
-            self.problem(format!("{path}.kind"), format!("unknown kind {:?} (known: {})", raw.kind, PlatformKind::ALL.join(", ")));
+            self.problem(
+                format!("{path}.kind"),
+                format!("unknown kind {:?} (known: {})", raw.kind, PlatformKind::ALL.join(", ")),
+            );
             return None;
         };
         if raw.name.is_empty() || raw.name.contains(['\0', '/']) {
@@ -396,8 +412,15 @@ impl Validator {
                 None
             }
         };
-        let key_ref = SecretRef::from_pair("api_key", raw.api_key_env.as_ref(), raw.api_key_file.as_ref(), raw.api_key.is_some(), &self.base);
-        let api_key = if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
+        let key_ref = SecretRef::from_pair(
+            "api_key",
+            raw.api_key_env.as_ref(),
+            raw.api_key_file.as_ref(),
+            raw.api_key.is_some(),
+            &self.base,
+        );
+        let api_key =
+            if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
         let limit = raw.rate_limit.unwrap_or_default();
         let mut protected = safety.protected.clone();
@@ -430,11 +453,17 @@ impl Validator {
             roles.push(RoleRule { when, role: r.role.clone() });
         }
         let fields = self.fields(raw, kind, path)?;
-        let key = self.template(raw.match_key.as_deref().unwrap_or(kind.default_match_key()), &format!("{path}.match_key"))?;
+        let key =
+            self.template(raw.match_key.as_deref().unwrap_or(kind.default_match_key()), &format!("{path}.match_key"))?;
         scope_ok.then_some(Mapping { scope, roles, fields, key })
     }
 
-    fn fields(&mut self, raw: &RawPlatform, kind: PlatformKind, path: &str) -> Option<std::collections::BTreeMap<String, Template>> {
+    fn fields(
+        &mut self,
+        raw: &RawPlatform,
+        kind: PlatformKind,
+        path: &str,
+    ) -> Option<std::collections::BTreeMap<String, Template>> {
         let mut out = std::collections::BTreeMap::new();
         let mut ok = true;
         for (f, t) in kind.default_fields() {
@@ -442,7 +471,10 @@ impl Validator {
         }
         for (f, t) in &raw.fields {
             if !kind.fields_allowed().contains(&f.as_str()) {
-                self.problem(format!("{path}.fields.{f}"), format!("not a {} field (known: {})", kind.as_str(), kind.fields_allowed().join(", ")));
+                self.problem(
+                    format!("{path}.fields.{f}"),
+                    format!("not a {} field (known: {})", kind.as_str(), kind.fields_allowed().join(", ")),
+                );
                 ok = false;
                 continue;
             }

@@ -38,8 +38,9 @@ impl SecretRef {
     pub fn load(&self) -> Result<SecretString, String> {
         let value = match self {
             SecretRef::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
-            SecretRef::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            SecretRef::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            }
         };
         // A trailing newline is an artefact of `echo key > file`, never part of a key.
         let trimmed = value.trim_end_matches(['\n', '\r']).to_string();

@@ -87,8 +87,16 @@ impl PlatformHttp {
             .timeout(timeout)
             .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| PlatformError::Unsupported { platform: platform.into(), message: format!("cannot build an HTTP client: {e}") })?;
-        Ok(PlatformHttp { platform: platform.into(), client, retry: RetryPolicy::default(), pacer: Pacer::new(per_second, burst) })
+            .map_err(|e| PlatformError::Unsupported {
+                platform: platform.into(),
+                message: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(PlatformHttp {
+            platform: platform.into(),
+            client,
+            retry: RetryPolicy::default(),
+            pacer: Pacer::new(per_second, burst),
+        })
     }
 
     /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,

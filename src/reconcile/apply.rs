@@ -56,8 +56,14 @@ pub struct ApplyContext<'a> {
 }
 
 /// Apply one platform's plan. `actual` is the listing the steps refer to by account id.
-pub async fn apply_platform(ctx: &ApplyContext<'_>, connector: &dyn Connector, plan: &PlatformPlan, actual: &[Account]) -> PlatformSummary {
-    let mut summary = PlatformSummary { platform: plan.platform.clone(), conflicts: plan.conflicts.len(), ..Default::default() };
+pub async fn apply_platform(
+    ctx: &ApplyContext<'_>,
+    connector: &dyn Connector,
+    plan: &PlatformPlan,
+    actual: &[Account],
+) -> PlatformSummary {
+    let mut summary =
+        PlatformSummary { platform: plan.platform.clone(), conflicts: plan.conflicts.len(), ..Default::default() };
     for step in plan.held() {
         summary.held += 1;
         audit(ctx, &plan.platform, step, "held", step.held.clone());
@@ -106,7 +112,13 @@ impl ApplyContext<'_> {
 
 /// Run one step; returns whether it succeeded. Failures are logged and audited here,
 /// once, at the step boundary.
-async fn run_step(ctx: &ApplyContext<'_>, connector: &dyn Connector, platform: &str, step: &Step, actual: &HashMap<&str, &Account>) -> bool {
+async fn run_step(
+    ctx: &ApplyContext<'_>,
+    connector: &dyn Connector,
+    platform: &str,
+    step: &Step,
+    actual: &HashMap<&str, &Account>,
+) -> bool {
     let outcome = execute(ctx, connector, platform, step, actual).await;
     match outcome {
         Ok(account_id) => {
@@ -125,7 +137,13 @@ async fn run_step(ctx: &ApplyContext<'_>, connector: &dyn Connector, platform: &
 }
 
 /// The platform call for a step, then the store's record of it. Returns the account id.
-async fn execute(ctx: &ApplyContext<'_>, connector: &dyn Connector, platform: &str, step: &Step, actual: &HashMap<&str, &Account>) -> Result<Option<String>, StepError> {
+async fn execute(
+    ctx: &ApplyContext<'_>,
+    connector: &dyn Connector,
+    platform: &str,
+    step: &Step,
+    actual: &HashMap<&str, &Account>,
+) -> Result<Option<String>, StepError> {
     if step.action == Action::Create {
         let created = connector.create(&desired_from(step)).await?;
         let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created };

@@ -102,7 +102,10 @@ mod tests {
         Mapping {
             scope: Some(Filter::parse(r#"groups.display eq "cake-users""#).unwrap()),
             roles: vec![
-                RoleRule { when: Some(Filter::parse(r#"groups.display eq "Finance""#).unwrap()), role: "Finance".into() },
+                RoleRule {
+                    when: Some(Filter::parse(r#"groups.display eq "Finance""#).unwrap()),
+                    role: "Finance".into(),
+                },
                 RoleRule { when: None, role: "Account Manager".into() },
             ],
             fields: [("email".to_string(), Template::parse("{email}").unwrap())].into_iter().collect(),

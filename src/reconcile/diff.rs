@@ -85,7 +85,10 @@ pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
     desired.sort_by(|a, b| a.person_id.cmp(&b.person_id));
     for d in desired {
         if shared.contains(d.key.as_str()) {
-            plan.conflicts.push(conflict(d, "another person in the roster has the same match key; fix the source so each key belongs to one person"));
+            plan.conflicts.push(conflict(
+                d,
+                "another person in the roster has the same match key; fix the source so each key belongs to one person",
+            ));
             continue;
         }
         plan_person(input, &actual, d, &mut plan);
@@ -136,7 +139,10 @@ fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, p
     if let Some(step) = converge_step(input.traits, d, account, adopt) {
         plan.steps.push(step);
     } else if account.status == AccountStatus::Inactive && !input.traits.can_reactivate {
-        plan.conflicts.push(conflict(d, &format!("account {} is removed and the platform cannot restore it; a person must resolve it", account.id)));
+        plan.conflicts.push(conflict(
+            d,
+            &format!("account {} is removed and the platform cannot restore it; a person must resolve it", account.id),
+        ));
     }
 }
 
@@ -216,7 +222,11 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
     }
     if let Some(want) = &d.role {
         if !account.role.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
-            changes.push(FieldChange { field: ROLE_FIELD.into(), before: account.role.clone(), after: Some(want.clone()) });
+            changes.push(FieldChange {
+                field: ROLE_FIELD.into(),
+                before: account.role.clone(),
+                after: Some(want.clone()),
+            });
         }
     }
     changes
@@ -249,7 +259,11 @@ fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut Platform
             label: account.key.clone(),
             key: account.key.clone(),
             account_id: Some(account.id.clone()),
-            changes: vec![FieldChange { field: "status".into(), before: Some("active".into()), after: Some("inactive".into()) }],
+            changes: vec![FieldChange {
+                field: "status".into(),
+                before: Some("active".into()),
+                after: Some("inactive".into()),
+            }],
             adopt: false,
             reason: Some(reason),
             held: None,

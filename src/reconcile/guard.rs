@@ -34,7 +34,9 @@ fn threshold_breach(policy: &GuardPolicy, removals: usize, managed_active: usize
     }
     if let Some(max) = policy.max_removals_count {
         if removals > max {
-            return Some(format!("{removals} removals exceed the limit of {max} per run; approve them if they are intended"));
+            return Some(format!(
+                "{removals} removals exceed the limit of {max} per run; approve them if they are intended"
+            ));
         }
     }
     let pct = policy.max_removals_percent?;
@@ -78,7 +80,11 @@ mod tests {
     #[test]
     fn incomplete_roster_holds_every_removal() {
         let mut plan = removals(3);
-        apply_guards(&mut plan, &GuardPolicy { roster_incomplete: Some("page 3 failed".into()), ..Default::default() }, 100);
+        apply_guards(
+            &mut plan,
+            &GuardPolicy { roster_incomplete: Some("page 3 failed".into()), ..Default::default() },
+            100,
+        );
         assert_eq!(plan.held().count(), 3);
         assert!(plan.steps[0].held.as_deref().unwrap_or_default().contains("page 3 failed"));
     }
@@ -94,7 +100,8 @@ mod tests {
     #[test]
     fn removals_within_limits_run() {
         let mut plan = removals(3);
-        let policy = GuardPolicy { max_removals_count: Some(5), max_removals_percent: Some(10.0), ..Default::default() };
+        let policy =
+            GuardPolicy { max_removals_count: Some(5), max_removals_percent: Some(10.0), ..Default::default() };
         apply_guards(&mut plan, &policy, 100);
         assert_eq!(plan.held().count(), 0);
     }
@@ -102,7 +109,8 @@ mod tests {
     #[test]
     fn count_limit_holds_even_under_the_percentage() {
         let mut plan = removals(30);
-        let policy = GuardPolicy { max_removals_count: Some(25), max_removals_percent: Some(50.0), ..Default::default() };
+        let policy =
+            GuardPolicy { max_removals_count: Some(25), max_removals_percent: Some(50.0), ..Default::default() };
         apply_guards(&mut plan, &policy, 1000);
         assert_eq!(plan.held().count(), 30);
     }

@@ -105,7 +105,11 @@ pub fn new_run_id() -> String {
 
 impl Engine {
     /// Open the store and the audit trail under the config's state_dir.
-    pub fn new(config: Config, source: Box<dyn Source>, platforms: Vec<PlatformRuntime>) -> Result<Engine, EngineError> {
+    pub fn new(
+        config: Config,
+        source: Box<dyn Source>,
+        platforms: Vec<PlatformRuntime>,
+    ) -> Result<Engine, EngineError> {
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| EngineError::Setup(format!("cannot create state_dir {}: {e}", config.state_dir.display())))?;
         let (store, outcome) = Store::open(&config.state_dir, config.cache_capacity)?;
@@ -151,7 +155,12 @@ impl Engine {
         Ok(Planned { plan, actual })
     }
 
-    async fn plan_platform(&self, p: &PlatformRuntime, roster: &Roster, views: &[Viewed<'_>]) -> (PlatformPlan, Vec<Account>) {
+    async fn plan_platform(
+        &self,
+        p: &PlatformRuntime,
+        roster: &Roster,
+        views: &[Viewed<'_>],
+    ) -> (PlatformPlan, Vec<Account>) {
         let name = &p.config.name;
         let actual = match self.read_platform(p).await {
             Ok(a) => a,
@@ -195,7 +204,8 @@ impl Engine {
 
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {
         GuardPolicy {
-            roster_incomplete: (!roster.complete).then(|| roster.incomplete_reason.clone().unwrap_or_else(|| "reason unknown".into())),
+            roster_incomplete: (!roster.complete)
+                .then(|| roster.incomplete_reason.clone().unwrap_or_else(|| "reason unknown".into())),
             max_removals_count: self.config.safety.max_removals_count,
             max_removals_percent: self.config.safety.max_removals_percent,
         }
@@ -214,7 +224,11 @@ impl Engine {
         };
         let work = plan.platforms.iter().map(|pp| async {
             let Some(rt) = self.runtime(&pp.platform) else {
-                return PlatformSummary { platform: pp.platform.clone(), error: Some("not in the config".into()), ..Default::default() };
+                return PlatformSummary {
+                    platform: pp.platform.clone(),
+                    error: Some("not in the config".into()),
+                    ..Default::default()
+                };
             };
             if let Some(e) = &pp.error {
                 return PlatformSummary { platform: pp.platform.clone(), error: Some(e.clone()), ..Default::default() };
@@ -226,7 +240,13 @@ impl Engine {
         self.finish(plan, trigger, started, summaries)
     }
 
-    fn finish(&self, plan: &Plan, trigger: &str, started: chrono::DateTime<chrono::Utc>, platforms: Vec<PlatformSummary>) -> Result<RunSummary, EngineError> {
+    fn finish(
+        &self,
+        plan: &Plan,
+        trigger: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        platforms: Vec<PlatformSummary>,
+    ) -> Result<RunSummary, EngineError> {
         let failed = platforms.iter().any(|p| p.failed > 0 || p.error.is_some());
         let record = RunRecord {
             run_id: plan.run_id.clone(),
@@ -259,7 +279,12 @@ impl Engine {
                 Ok(accounts) if fingerprint(pp, &accounts) == pp.fingerprint => {
                     actual.insert(pp.platform.clone(), accounts);
                 }
-                Ok(_) => pp.error = Some("the platform changed since this plan was made; nothing applied here: plan again and review".into()),
+                Ok(_) => {
+                    pp.error = Some(
+                        "the platform changed since this plan was made; nothing applied here: plan again and review"
+                            .into(),
+                    )
+                }
                 Err(e) => pp.error = Some(e.to_string()),
             }
         }
@@ -286,7 +311,10 @@ async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccoun
         if !known.iter().any(|k| k.eq_ignore_ascii_case(role)) {
             return Err(PlatformError::Unsupported {
                 platform: p.config.name.clone(),
-                message: format!("unknown role {role:?} (roles here: {}); fix the platform's roles in the config", known.join(", ")),
+                message: format!(
+                    "unknown role {role:?} (roles here: {}); fix the platform's roles in the config",
+                    known.join(", ")
+                ),
             });
         }
     }
@@ -295,7 +323,8 @@ async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccoun
 
 /// Active accounts rosterd has linked: the base for the removal percentage.
 fn managed_active(links: &BTreeMap<String, diff::Link>, actual: &[Account]) -> usize {
-    let active: HashMap<&str, bool> = actual.iter().map(|a| (a.id.as_str(), a.status == AccountStatus::Active)).collect();
+    let active: HashMap<&str, bool> =
+        actual.iter().map(|a| (a.id.as_str(), a.status == AccountStatus::Active)).collect();
     links.values().filter(|l| active.get(l.account_id.as_str()).copied().unwrap_or(false)).count()
 }
 
@@ -307,7 +336,9 @@ pub fn fingerprint(plan: &PlatformPlan, actual: &[Account]) -> String {
     let mut h = Sha256::new();
     for s in &plan.steps {
         match s.account_id.as_deref() {
-            Some(id) => h.update(by_id.get(id).map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"missing".to_vec())),
+            Some(id) => h.update(
+                by_id.get(id).map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"missing".to_vec()),
+            ),
             None => h.update(if keys.contains(&s.key) { b"taken:".as_slice() } else { b"free:".as_slice() }),
         }
         h.update(s.key.as_bytes());

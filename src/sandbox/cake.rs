@@ -26,22 +26,8 @@ use super::faults::{Faults, Injected};
 const MAX_ROW_LIMIT: u64 = 10_000;
 /// CAKE's default `row_limit` when none is sent.
 const DEFAULT_ROW_LIMIT: u64 = 100;
-const CREATE_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "email",
-    "role_id",
-    "user_status",
-    "password",
-];
-const UPDATE_FIELDS: &[&str] = &[
-    "user_id",
-    "first_name",
-    "last_name",
-    "email",
-    "user_status",
-    "role_id",
-];
+const CREATE_FIELDS: &[&str] = &["first_name", "last_name", "email", "role_id", "user_status", "password"];
+const UPDATE_FIELDS: &[&str] = &["user_id", "first_name", "last_name", "email", "user_status", "role_id"];
 
 /// A role as `roles.json` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,10 +98,7 @@ pub struct CakeSandboxOptions {
 impl Default for CakeSandboxOptions {
     /// The roles and account managers of the vendor document's samples, no users.
     fn default() -> Self {
-        let role = |id, name: &str| CakeRole {
-            role_id: id,
-            role_name: name.into(),
-        };
+        let role = |id, name: &str| CakeRole { role_id: id, role_name: name.into() };
         let manager = |id, first: &str, last: &str, email: &str| CakeManager {
             account_manager_id: id,
             first_name: first.into(),
@@ -170,11 +153,7 @@ impl Store {
     fn stamp(&mut self) -> String {
         self.stamps += 1;
         // CAKE answers `created` in two formats; a connector must take both.
-        let format = if self.stamps % 2 == 1 {
-            "%Y-%m-%dT%H:%M:%S"
-        } else {
-            "%Y-%m-%d %H:%M:%S"
-        };
+        let format = if self.stamps % 2 == 1 { "%Y-%m-%dT%H:%M:%S" } else { "%Y-%m-%d %H:%M:%S" };
         chrono::Utc::now().naive_utc().format(format).to_string()
     }
 
@@ -193,14 +172,9 @@ impl Store {
     /// Emails are the login: unique across users, compared case-insensitively.
     fn ensure_unique(&self, email: &str, except: Option<u64>) -> Result<(), Failure> {
         let wanted = email.trim().to_lowercase();
-        let taken = self
-            .users
-            .values()
-            .any(|u| Some(u.user_id) != except && u.email.trim().to_lowercase() == wanted);
+        let taken = self.users.values().any(|u| Some(u.user_id) != except && u.email.trim().to_lowercase() == wanted);
         if taken {
-            return Err(Failure::bad(format!(
-                "A user with the email address {email} already exists"
-            )));
+            return Err(Failure::bad(format!("A user with the email address {email} already exists")));
         }
         Ok(())
     }
@@ -227,27 +201,17 @@ struct Failure {
 impl Failure {
     /// CAKE answers most failures with HTTP 200.
     fn bad(message: impl Into<String>) -> Failure {
-        Failure {
-            status: StatusCode::OK,
-            message: message.into(),
-        }
+        Failure { status: StatusCode::OK, message: message.into() }
     }
 
     fn auth() -> Failure {
-        Failure {
-            status: StatusCode::UNAUTHORIZED,
-            message: "Invalid API Key".into(),
-        }
+        Failure { status: StatusCode::UNAUTHORIZED, message: "Invalid API Key".into() }
     }
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "request_status": "Failure", "message": self.message })),
-        )
-            .into_response()
+        (self.status, Json(json!({ "request_status": "Failure", "message": self.message }))).into_response()
     }
 }
 
@@ -267,11 +231,7 @@ type Params = HashMap<String, String>;
 /// An optional integer query parameter; a malformed one is a failure, not a silent default.
 fn query_int(q: &Params, name: &str) -> Result<Option<u64>, Failure> {
     q.get(name)
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| Failure::bad(format!("{name} must be an integer")))
-        })
+        .map(|v| v.trim().parse::<u64>().map_err(|_| Failure::bad(format!("{name} must be an integer"))))
         .transpose()
 }
 
@@ -297,10 +257,7 @@ fn body_str(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, F
 fn body_int(fields: &Map<String, Value>, name: &str) -> Result<Option<u64>, Failure> {
     match fields.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| Failure::bad(format!("{name} must be an integer"))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| Failure::bad(format!("{name} must be an integer"))),
     }
 }
 
@@ -312,9 +269,7 @@ fn check_email(email: &str) -> Result<(), Failure> {
     if email.contains('@') {
         Ok(())
     } else {
-        Err(Failure::bad(format!(
-            "{email} is not a valid email address"
-        )))
+        Err(Failure::bad(format!("{email} is not a valid email address")))
     }
 }
 
@@ -327,9 +282,7 @@ fn paging(q: &Params) -> Result<(usize, usize), Failure> {
         return Err(Failure::bad("start_at_row starts at 1"));
     }
     if !(1..=MAX_ROW_LIMIT).contains(&limit) {
-        return Err(Failure::bad(format!(
-            "row_limit must be between 1 and {MAX_ROW_LIMIT}"
-        )));
+        return Err(Failure::bad(format!("row_limit must be between 1 and {MAX_ROW_LIMIT}")));
     }
     let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
     Ok((skip, usize::try_from(limit).unwrap_or(usize::MAX)))
@@ -375,10 +328,7 @@ impl Shared {
     }
 
     fn role_name(&self, role_id: u64) -> Option<&str> {
-        self.roles
-            .iter()
-            .find(|r| r.role_id == role_id)
-            .map(|r| r.role_name.as_str())
+        self.roles.iter().find(|r| r.role_id == role_id).map(|r| r.role_name.as_str())
     }
 
     fn check_role(&self, role_id: u64) -> Result<(), Failure> {
@@ -393,10 +343,7 @@ impl Shared {
         if q.get("api_key").map(String::as_str) != Some(self.api_key.as_str()) {
             return Err(Failure::auth());
         }
-        match q
-            .keys()
-            .find(|k| *k != "api_key" && !allowed.contains(&k.as_str()))
-        {
+        match q.keys().find(|k| *k != "api_key" && !allowed.contains(&k.as_str())) {
             Some(unknown) => Err(Failure::bad(format!("Unknown parameter: {unknown}"))),
             None => Ok(()),
         }
@@ -415,9 +362,7 @@ impl Shared {
         if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(Failure::bad(format!("Unknown parameter: {unknown}")));
         }
-        self.lock()
-            .write_fields
-            .push(fields.keys().cloned().collect());
+        self.lock().write_fields.push(fields.keys().cloned().collect());
         Ok(fields)
     }
 
@@ -435,31 +380,14 @@ impl Shared {
     }
 
     fn list_users(&self, q: &Params, injected: Injected) -> Result<Value, Failure> {
-        self.authorize_query(
-            q,
-            &[
-                "user_id",
-                "user_status",
-                "role_id",
-                "start_at_row",
-                "row_limit",
-            ],
-        )?;
+        self.authorize_query(q, &["user_id", "user_status", "role_id", "start_at_row", "row_limit"])?;
         let (skip, take) = paging(q)?;
         let filter = UserFilter::parse(q)?;
         let mut store = self.lock();
-        let query = q
-            .iter()
-            .filter(|(k, _)| *k != "api_key")
-            .map(|(k, v)| (k.clone(), v.clone()));
+        let query = q.iter().filter(|(k, _)| *k != "api_key").map(|(k, v)| (k.clone(), v.clone()));
         store.list_queries.push(query.collect());
         let matching: Vec<&CakeUser> = store.users.values().filter(|u| filter.keeps(u)).collect();
-        let mut users: Vec<Value> = matching
-            .iter()
-            .skip(skip)
-            .take(take)
-            .map(|u| self.user_json(u))
-            .collect();
+        let mut users: Vec<Value> = matching.iter().skip(skip).take(take).map(|u| self.user_json(u)).collect();
         if injected.truncate {
             // The page claims the same total but is one row short.
             users.pop();
@@ -473,9 +401,7 @@ impl Shared {
         let last_name = required(body_str(&fields, "last_name")?, "last_name")?;
         let email = required(body_str(&fields, "email")?, "email")?;
         let role_id = required(body_int(&fields, "role_id")?, "role_id")?;
-        let status = body_str(&fields, "user_status")?
-            .map(|s| check_status(&s, "user_status"))
-            .transpose()?;
+        let status = body_str(&fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?;
         // A password is optional; without one CAKE mails a set-password link. Never stored here.
         body_str(&fields, "password")?;
         check_email(&email)?;
@@ -493,9 +419,7 @@ impl Shared {
             first_name: body_str(fields, "first_name")?,
             last_name: body_str(fields, "last_name")?,
             email: body_str(fields, "email")?,
-            user_status: body_str(fields, "user_status")?
-                .map(|s| check_status(&s, "user_status"))
-                .transpose()?,
+            user_status: body_str(fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?,
             role_id: body_int(fields, "role_id")?,
         };
         if let Some(email) = &patch.email {
@@ -560,10 +484,7 @@ impl Shared {
             .roles
             .iter()
             .filter(|r| role_id.is_none_or(|id| r.role_id == id))
-            .filter(|r| {
-                name.as_ref()
-                    .is_none_or(|n| &r.role_name.to_lowercase() == n)
-            })
+            .filter(|r| name.as_ref().is_none_or(|n| &r.role_name.to_lowercase() == n))
             .collect();
         Ok(json!({ "roles": roles }))
     }
@@ -586,52 +507,34 @@ type AppState = State<Arc<Shared>>;
 
 async fn users_route(State(s): AppState, Query(q): Query<Params>) -> Response {
     let faults = s.faults.clone();
-    faults
-        .run("list", |injected| async move {
-            answer(s.list_users(&q, injected))
-        })
-        .await
+    faults.run("list", |injected| async move { answer(s.list_users(&q, injected)) }).await
 }
 
 async fn create_route(State(s): AppState, body: Bytes) -> Response {
     let faults = s.faults.clone();
-    faults
-        .run("create", |_| async move { answer(s.create_user(&body)) })
-        .await
+    faults.run("create", |_| async move { answer(s.create_user(&body)) }).await
 }
 
 async fn update_route(State(s): AppState, body: Bytes) -> Response {
     let faults = s.faults.clone();
-    faults
-        .run("update", |_| async move { answer(s.update_user(&body)) })
-        .await
+    faults.run("update", |_| async move { answer(s.update_user(&body)) }).await
 }
 
 async fn roles_route(State(s): AppState, Query(q): Query<Params>) -> Response {
     let faults = s.faults.clone();
-    faults
-        .run("roles", |_| async move { answer(s.list_roles(&q)) })
-        .await
+    faults.run("roles", |_| async move { answer(s.list_roles(&q)) }).await
 }
 
 async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response {
     let faults = s.faults.clone();
-    faults
-        .run("account_managers", |_| async move {
-            answer(s.list_managers(&q))
-        })
-        .await
+    faults.run("account_managers", |_| async move { answer(s.list_managers(&q)) }).await
 }
 
 /// There is no delete, nor anything else outside the contract.
 async fn unknown_route(State(s): AppState) -> Response {
     s.faults
         .run("unknown", |_| async {
-            Failure {
-                status: StatusCode::NOT_FOUND,
-                message: "No such API method".into(),
-            }
-            .into_response()
+            Failure { status: StatusCode::NOT_FOUND, message: "No such API method".into() }.into_response()
         })
         .await
 }
@@ -661,12 +564,8 @@ impl CakeSandbox {
     pub async fn start(options: CakeSandboxOptions) -> std::io::Result<CakeSandbox> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr: SocketAddr = listener.local_addr()?;
-        let base_url =
-            url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
-        let mut store = Store {
-            next_id: 1000,
-            ..Store::default()
-        };
+        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
+        let mut store = Store { next_id: 1000, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
@@ -687,12 +586,7 @@ impl CakeSandbox {
                 tracing::warn!(error = %e, "cake sandbox stopped with an error");
             }
         });
-        Ok(CakeSandbox {
-            shared,
-            base_url,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(CakeSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -715,12 +609,7 @@ impl CakeSandbox {
     /// The user with this email (case-insensitive), if any.
     pub fn user_by_email(&self, email: &str) -> Option<CakeUser> {
         let wanted = email.trim().to_lowercase();
-        self.shared
-            .lock()
-            .users
-            .values()
-            .find(|u| u.email.to_lowercase() == wanted)
-            .cloned()
+        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing account (an admin, one rosterd never created). Not validated, so
@@ -760,10 +649,7 @@ impl CakeSandbox {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
                 task.abort();
             }
         }
@@ -793,10 +679,7 @@ mod tests {
 
     impl Client {
         async fn start(options: CakeSandboxOptions) -> Client {
-            Client {
-                http: reqwest::Client::new(),
-                sandbox: CakeSandbox::start(options).await.unwrap(),
-            }
+            Client { http: reqwest::Client::new(), sandbox: CakeSandbox::start(options).await.unwrap() }
         }
 
         fn url(&self, path: &str) -> url::Url {
@@ -806,25 +689,13 @@ mod tests {
         async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
             let mut q = vec![("api_key", self.sandbox.api_key())];
             q.extend_from_slice(query);
-            let r = self
-                .http
-                .get(self.url(path))
-                .query(&q)
-                .send()
-                .await
-                .unwrap();
+            let r = self.http.get(self.url(path)).query(&q).send().await.unwrap();
             (r.status().as_u16(), r.json().await.unwrap())
         }
 
         async fn post(&self, path: &str, mut body: Value) -> (u16, Value) {
             body["api_key"] = json!(self.sandbox.api_key());
-            let r = self
-                .http
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = self.http.post(self.url(path)).json(&body).send().await.unwrap();
             (r.status().as_u16(), r.json().await.unwrap())
         }
     }
@@ -836,23 +707,11 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_or_missing_key_is_a_401_failure_on_every_route() {
         let c = Client::start(CakeSandboxOptions::default()).await;
-        let r = c
-            .http
-            .get(c.url("api/2/roles.json"))
-            .query(&[("api_key", "nope")])
-            .send()
-            .await
-            .unwrap();
+        let r = c.http.get(c.url("api/2/roles.json")).query(&[("api_key", "nope")]).send().await.unwrap();
         assert_eq!(r.status(), 401);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["request_status"], "Failure");
-        let r = c
-            .http
-            .post(c.url("api/2/user.json"))
-            .json(&alex())
-            .send()
-            .await
-            .unwrap();
+        let r = c.http.post(c.url("api/2/user.json")).json(&alex()).send().await.unwrap();
         assert_eq!(r.status(), 401);
         assert!(c.sandbox.users().is_empty());
     }
@@ -861,34 +720,17 @@ mod tests {
     async fn listing_pages_with_one_based_rows_and_refuses_oversized_pages() {
         let mut options = CakeSandboxOptions::default();
         for i in 0..5 {
-            options = options.with_user(CakeUser::new(
-                "U",
-                &format!("{i}"),
-                &format!("u{i}@x.com"),
-                2,
-            ));
+            options = options.with_user(CakeUser::new("U", &format!("{i}"), &format!("u{i}@x.com"), 2));
         }
         let c = Client::start(options).await;
-        let (_, page) = c
-            .get(
-                "api/2/users.json",
-                &[("start_at_row", "4"), ("row_limit", "2")],
-            )
-            .await;
+        let (_, page) = c.get("api/2/users.json", &[("start_at_row", "4"), ("row_limit", "2")]).await;
         assert_eq!(page["request_status"], "Success");
         assert_eq!(page["response"]["total_rows"], 5);
-        let emails: Vec<&str> = page["response"]["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["email"].as_str().unwrap())
-            .collect();
+        let emails: Vec<&str> =
+            page["response"]["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
         assert_eq!(emails, ["u3@x.com", "u4@x.com"]);
         let (status, failure) = c.get("api/2/users.json", &[("row_limit", "10001")]).await;
-        assert_eq!(
-            (status, failure["request_status"].as_str()),
-            (200, Some("Failure"))
-        );
+        assert_eq!((status, failure["request_status"].as_str()), (200, Some("Failure")));
         let (_, failure) = c.get("api/2/users.json", &[("start_row", "1")]).await;
         assert_eq!(failure["message"], "Unknown parameter: start_row");
     }
@@ -914,16 +756,8 @@ mod tests {
         shouting["email"] = json!("A.CHEN@yournetwork.com");
         let (_, dup) = c.post("api/2/user.json", shouting).await;
         assert_eq!(dup["request_status"], "Failure");
-        assert!(dup["message"]
-            .as_str()
-            .unwrap()
-            .contains("A.CHEN@yournetwork.com"));
-        let (_, missing) = c
-            .post(
-                "api/2/user.json",
-                json!({"first_name": "X", "last_name": "Y", "role_id": 3}),
-            )
-            .await;
+        assert!(dup["message"].as_str().unwrap().contains("A.CHEN@yournetwork.com"));
+        let (_, missing) = c.post("api/2/user.json", json!({"first_name": "X", "last_name": "Y", "role_id": 3})).await;
         assert_eq!(missing["message"], "email is required");
         let mut bad_role = alex();
         bad_role["email"] = json!("z@x.com");
@@ -936,40 +770,16 @@ mod tests {
     #[tokio::test]
     async fn update_applies_only_given_fields_and_answers_partially() {
         let c = Client::start(CakeSandboxOptions::default()).await;
-        let user = c
-            .sandbox
-            .insert_user(CakeUser::new("Sarah", "Mendez", "s.mendez@x.com", 3));
-        let (_, updated) = c
-            .post(
-                "api/2/update_user.json",
-                json!({"user_id": user.user_id, "user_status": "inactive"}),
-            )
-            .await;
+        let user = c.sandbox.insert_user(CakeUser::new("Sarah", "Mendez", "s.mendez@x.com", 3));
+        let (_, updated) =
+            c.post("api/2/update_user.json", json!({"user_id": user.user_id, "user_status": "inactive"})).await;
         assert_eq!(updated["request_status"], "Success");
         assert_eq!(updated["user"]["user_status"], "inactive");
-        assert!(
-            updated["user"].get("email").is_none(),
-            "partial answer, as the seed's sample"
-        );
+        assert!(updated["user"].get("email").is_none(), "partial answer, as the seed's sample");
         let stored = c.sandbox.user_by_email("S.Mendez@x.com").unwrap();
-        assert_eq!(
-            (
-                stored.user_status.as_str(),
-                stored.role_id,
-                stored.first_name.as_str()
-            ),
-            ("inactive", 3, "Sarah")
-        );
-        assert_eq!(
-            c.sandbox.last_write_fields().unwrap(),
-            ["user_id", "user_status"]
-        );
-        let (_, unknown) = c
-            .post(
-                "api/2/update_user.json",
-                json!({"user_id": 1, "first_name": "X"}),
-            )
-            .await;
+        assert_eq!((stored.user_status.as_str(), stored.role_id, stored.first_name.as_str()), ("inactive", 3, "Sarah"));
+        assert_eq!(c.sandbox.last_write_fields().unwrap(), ["user_id", "user_status"]);
+        let (_, unknown) = c.post("api/2/update_user.json", json!({"user_id": 1, "first_name": "X"})).await;
         assert_eq!(unknown["message"], "User 1 not found");
     }
 
@@ -978,29 +788,15 @@ mod tests {
         let c = Client::start(CakeSandboxOptions::default()).await;
         c.sandbox.insert_user(CakeUser::new("A", "A", "a@x.com", 1));
         let b = c.sandbox.insert_user(CakeUser::new("B", "B", "b@x.com", 1));
-        let (_, failure) = c
-            .post(
-                "api/2/update_user.json",
-                json!({"user_id": b.user_id, "email": "A@x.com"}),
-            )
-            .await;
+        let (_, failure) = c.post("api/2/update_user.json", json!({"user_id": b.user_id, "email": "A@x.com"})).await;
         assert_eq!(failure["request_status"], "Failure");
-        assert_eq!(
-            c.sandbox.user_by_email("b@x.com").unwrap().user_id,
-            b.user_id
-        );
+        assert_eq!(c.sandbox.user_by_email("b@x.com").unwrap().user_id, b.user_id);
     }
 
     #[tokio::test]
     async fn there_is_no_delete_and_unknown_routes_are_404() {
         let c = Client::start(CakeSandboxOptions::default()).await;
-        let r = c
-            .http
-            .post(c.url("api/2/delete_user.json"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let r = c.http.post(c.url("api/2/delete_user.json")).json(&json!({})).send().await.unwrap();
         assert_eq!(r.status(), 404);
         assert_eq!(c.sandbox.faults().count("unknown"), 1);
     }
@@ -1009,20 +805,9 @@ mod tests {
     async fn roles_and_account_managers_filter() {
         let c = Client::start(CakeSandboxOptions::default()).await;
         let (_, roles) = c.get("api/2/roles.json", &[("role_name", "finance")]).await;
-        assert_eq!(
-            roles["roles"],
-            json!([{"role_id": 4, "role_name": "Finance"}])
-        );
-        let (_, managers) = c
-            .get(
-                "api/2/account_managers.json",
-                &[("account_manager_id", "7")],
-            )
-            .await;
-        assert_eq!(
-            managers["account_managers"][0]["email"],
-            "m.johnson@yournetwork.com"
-        );
+        assert_eq!(roles["roles"], json!([{"role_id": 4, "role_name": "Finance"}]));
+        let (_, managers) = c.get("api/2/account_managers.json", &[("account_manager_id", "7")]).await;
+        assert_eq!(managers["account_managers"][0]["email"], "m.johnson@yournetwork.com");
         assert_eq!(managers["account_managers"].as_array().unwrap().len(), 1);
     }
 
@@ -1033,15 +818,8 @@ mod tests {
             .with_user(CakeUser::new("A", "A", "a@x.com", 1))
             .with_user(CakeUser::new("B", "B", "b@x.com", 1));
         let c = Client::start(options).await;
-        c.sandbox
-            .faults()
-            .script(FaultRule::on("list", Fault::Truncate));
-        let (_, page) = c
-            .get(
-                "api/2/users.json",
-                &[("start_at_row", "1"), ("row_limit", "10")],
-            )
-            .await;
+        c.sandbox.faults().script(FaultRule::on("list", Fault::Truncate));
+        let (_, page) = c.get("api/2/users.json", &[("start_at_row", "1"), ("row_limit", "10")]).await;
         assert_eq!(page["response"]["total_rows"], 2);
         assert_eq!(page["response"]["users"].as_array().unwrap().len(), 1);
     }

@@ -26,11 +26,7 @@ pub const GARBAGE_BODY: &str = "<html><head><title>Service Temporarily Unavailab
 pub enum Fault {
     /// Answer at once with this status (and `Retry-After` seconds, when given); the request
     /// is not processed. A body starting with `{` is sent as JSON.
-    Status {
-        code: u16,
-        retry_after: Option<u32>,
-        body: String,
-    },
+    Status { code: u16, retry_after: Option<u32>, body: String },
     /// Answer 200 with [`GARBAGE_BODY`]; the request is not processed.
     Garbage,
     /// Wait this long, then process the request normally (trips client time-outs).
@@ -53,20 +49,12 @@ pub enum LostAs {
 impl Fault {
     /// A status with an empty body.
     pub fn status(code: u16) -> Fault {
-        Fault::Status {
-            code,
-            retry_after: None,
-            body: String::new(),
-        }
+        Fault::Status { code, retry_after: None, body: String::new() }
     }
 
     /// 429 Too Many Requests with `Retry-After: secs`.
     pub fn too_many(retry_after_secs: u32) -> Fault {
-        Fault::Status {
-            code: 429,
-            retry_after: Some(retry_after_secs),
-            body: String::new(),
-        }
+        Fault::Status { code: 429, retry_after: Some(retry_after_secs), body: String::new() }
     }
 }
 
@@ -96,20 +84,12 @@ pub struct FaultRule {
 impl FaultRule {
     /// The fault on the next request to `route`; refine with [`nth`](Self::nth) and friends.
     pub fn on(route: &str, fault: Fault) -> FaultRule {
-        FaultRule {
-            route: Some(route.to_string()),
-            occurrence: Occurrence::Next(1),
-            fault,
-        }
+        FaultRule { route: Some(route.to_string()), occurrence: Occurrence::Next(1), fault }
     }
 
     /// The fault on the next request to any route.
     pub fn any(fault: Fault) -> FaultRule {
-        FaultRule {
-            route: None,
-            occurrence: Occurrence::Next(1),
-            fault,
-        }
+        FaultRule { route: None, occurrence: Occurrence::Next(1), fault }
     }
 
     pub fn nth(mut self, n: usize) -> FaultRule {
@@ -168,10 +148,7 @@ impl Armed {
             Occurrence::Nth(n) => self.seen == n,
             Occurrence::Next(k) => self.seen <= k,
             Occurrence::Always => true,
-            Occurrence::Probability { p, .. } => self
-                .rng
-                .as_mut()
-                .is_some_and(|rng| rng.gen_bool(p.clamp(0.0, 1.0))),
+            Occurrence::Probability { p, .. } => self.rng.as_mut().is_some_and(|rng| rng.gen_bool(p.clamp(0.0, 1.0))),
         }
     }
 }
@@ -244,11 +221,7 @@ impl Faults {
         };
         tracing::debug!(route, ?fault, "sandbox injects a fault");
         match fault {
-            Fault::Status {
-                code,
-                retry_after,
-                body,
-            } => status_response(code, retry_after, body),
+            Fault::Status { code, retry_after, body } => status_response(code, retry_after, body),
             Fault::Garbage => garbage_response(),
             Fault::Delay(wait) => {
                 tokio::time::sleep(wait).await;
@@ -271,27 +244,16 @@ impl Faults {
 
 fn status_response(code: u16, retry_after: Option<u32>, body: String) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let kind = if body.trim_start().starts_with('{') {
-        "application/json"
-    } else {
-        "text/plain"
-    };
+    let kind = if body.trim_start().starts_with('{') { "application/json" } else { "text/plain" };
     let mut response = (status, [(header::CONTENT_TYPE, kind)], body).into_response();
     if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
 
 fn garbage_response() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html")],
-        GARBAGE_BODY,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], GARBAGE_BODY).into_response()
 }
 
 fn lost_response(how: LostAs) -> Response {
@@ -302,18 +264,10 @@ fn lost_response(how: LostAs) -> Response {
             // what the client sees when a proxy or the server dies after the write.
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
                 Ok(Bytes::from_static(b"{\"request_status\":")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "sandbox hangs up",
-                )),
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox hangs up")),
             ];
             let body = Body::from_stream(futures::stream::iter(chunks));
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
     }
 }
@@ -330,10 +284,7 @@ mod tests {
     fn nth_fires_once_on_the_nth_matching_request() {
         let faults = Faults::new();
         faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-        assert!(
-            faults.pick("create").is_none(),
-            "other routes do not advance the rule"
-        );
+        assert!(faults.pick("create").is_none(), "other routes do not advance the rule");
         assert_eq!(fired(&faults, "list", 4), vec![false, true, false, false]);
         assert_eq!(faults.count("list"), 4);
         assert_eq!(faults.count("create"), 1);
@@ -367,10 +318,7 @@ mod tests {
         let first = run();
         assert_eq!(first, run());
         let hits = first.iter().filter(|f| **f).count();
-        assert!(
-            (10..54).contains(&hits),
-            "about half should fire, got {hits}"
-        );
+        assert!((10..54).contains(&hits), "about half should fire, got {hits}");
     }
 
     #[test]
@@ -389,11 +337,7 @@ mod tests {
         faults.script(FaultRule::on("create", Fault::too_many(3)));
         faults.script(FaultRule::on("create", Fault::LoseAnswer(LostAs::ServerError)).nth(2));
         let calls = Arc::new(Mutex::new(0));
-        for expected in [
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            StatusCode::OK,
-        ] {
+        for expected in [StatusCode::TOO_MANY_REQUESTS, StatusCode::INTERNAL_SERVER_ERROR, StatusCode::OK] {
             let calls = calls.clone();
             let answer = faults
                 .run("create", |_| async move {
@@ -403,10 +347,6 @@ mod tests {
                 .await;
             assert_eq!(answer.status(), expected);
         }
-        assert_eq!(
-            *calls.lock().unwrap(),
-            2,
-            "the 429 never reached the handler"
-        );
+        assert_eq!(*calls.lock().unwrap(), 2, "the 429 never reached the handler");
     }
 }

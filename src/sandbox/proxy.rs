@@ -41,10 +41,7 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// The first value of a query parameter (names compared exactly).
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -107,12 +104,7 @@ impl FaultProxy {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(std::io::Error::other)?;
-        let shared = Arc::new(Shared {
-            upstream,
-            client,
-            rules: Mutex::new(Vec::new()),
-            seen: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(Shared { upstream, client, rules: Mutex::new(Vec::new()), seen: Mutex::new(Vec::new()) });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let url = Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
@@ -126,13 +118,7 @@ impl FaultProxy {
                 tracing::warn!(error = %e, "fault proxy stopped");
             }
         });
-        Ok(FaultProxy {
-            addr,
-            url,
-            shared,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(FaultProxy { addr, url, shared, stop: Some(stop), task: Some(task) })
     }
 
     /// The proxy's base URL, `http://127.0.0.1:PORT/`.
@@ -145,21 +131,12 @@ impl FaultProxy {
     }
 
     /// Spoil every request that matches, from now on. The first matching rule wins.
-    pub fn fail_when(
-        &self,
-        when: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
-        fault: Fault,
-    ) {
+    pub fn fail_when(&self, when: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static, fault: Fault) {
         self.add_rule(Box::new(when), fault, None);
     }
 
     /// Spoil only the next `times` requests that match (e.g. one 503 that a retry gets past).
-    pub fn fail_times(
-        &self,
-        times: usize,
-        when: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static,
-        fault: Fault,
-    ) {
+    pub fn fail_times(&self, times: usize, when: impl Fn(&RequestInfo) -> bool + Send + Sync + 'static, fault: Fault) {
         self.add_rule(Box::new(when), fault, Some(times));
     }
 
@@ -184,21 +161,14 @@ impl FaultProxy {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
                 task.abort();
             }
         }
     }
 
     fn add_rule(&self, when: Predicate, fault: Fault, remaining: Option<usize>) {
-        lock(&self.shared.rules).push(Rule {
-            when,
-            fault,
-            remaining,
-        });
+        lock(&self.shared.rules).push(Rule { when, fault, remaining });
     }
 }
 
@@ -215,9 +185,7 @@ impl Drop for FaultProxy {
 
 /// A poisoned lock only means a test panicked elsewhere; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -225,9 +193,7 @@ impl Shared {
     fn fault_for(&self, info: &RequestInfo) -> Option<Fault> {
         lock(&self.seen).push(info.clone());
         let mut rules = lock(&self.rules);
-        let rule = rules
-            .iter_mut()
-            .find(|r| r.remaining != Some(0) && (r.when)(info))?;
+        let rule = rules.iter_mut().find(|r| r.remaining != Some(0) && (r.when)(info))?;
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;
         }
@@ -250,25 +216,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(Fault::Garbage) => garbage(),
         fault => match forward(&shared, request).await {
             Ok(answer) => spoil(answer, fault),
-            Err(detail) => (
-                StatusCode::BAD_GATEWAY,
-                format!("fault proxy: upstream failed: {detail}"),
-            )
-                .into_response(),
+            Err(detail) => (StatusCode::BAD_GATEWAY, format!("fault proxy: upstream failed: {detail}")).into_response(),
         },
     }
 }
 
 fn request_info(request: &Request) -> RequestInfo {
     let uri = request.uri();
-    let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    RequestInfo {
-        method: request.method().to_string(),
-        path: uri.path().to_string(),
-        query,
-    }
+    let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    RequestInfo { method: request.method().to_string(), path: uri.path().to_string(), query }
 }
 
 /// The upstream's answer, held whole so a fault can rewrite it.
@@ -280,45 +236,22 @@ struct Upstream {
 
 async fn forward(shared: &Shared, request: Request) -> Result<Upstream, String> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| e.to_string())?;
     let url = shared.target(parts.uri.path(), parts.uri.query());
     let mut outgoing = shared.client.request(parts.method, url).body(body);
-    for (name, value) in parts
-        .headers
-        .iter()
-        .filter(|(n, _)| passes(n) && *n != axum::http::header::HOST)
-    {
+    for (name, value) in parts.headers.iter().filter(|(n, _)| passes(n) && *n != axum::http::header::HOST) {
         outgoing = outgoing.header(name, value);
     }
-    let answer = outgoing
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
+    let answer = outgoing.send().await.map_err(|e| e.without_url().to_string())?;
     let status = answer.status();
     let headers = answer.headers().clone();
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    Ok(Upstream {
-        status,
-        headers,
-        body,
-    })
+    let body = answer.bytes().await.map_err(|e| e.without_url().to_string())?;
+    Ok(Upstream { status, headers, body })
 }
 
 /// Hop-by-hop headers and the length (a fault may change the body) are not passed on.
 fn passes(name: &HeaderName) -> bool {
-    const HOP: [&str; 6] = [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "upgrade",
-        "content-length",
-    ];
+    const HOP: [&str; 6] = ["connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length"];
     !HOP.contains(&name.as_str())
 }
 
@@ -368,22 +301,12 @@ fn scim_error(status: u16) -> Response {
         "status": code.as_u16().to_string(),
         "detail": "fault injected by the test proxy",
     });
-    (
-        code,
-        [(axum::http::header::CONTENT_TYPE, "application/scim+json")],
-        body.to_string(),
-    )
-        .into_response()
+    (code, [(axum::http::header::CONTENT_TYPE, "application/scim+json")], body.to_string()).into_response()
 }
 
 fn garbage() -> Response {
     let body = "<html><body>502 Bad Gateway (but sent as 200)</body>";
-    (
-        StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/scim+json")],
-        body,
-    )
-        .into_response()
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/scim+json")], body).into_response()
 }
 
 #[cfg(test)]
@@ -396,12 +319,7 @@ mod tests {
         let body = json!({ "totalResults": n, "itemsPerPage": n, "startIndex": 1, "Resources": resources }).to_string();
         let app = Router::new().fallback(move || {
             let body = body.clone();
-            async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/scim+json")],
-                    body,
-                )
-            }
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/scim+json")], body) }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -410,14 +328,7 @@ mod tests {
     }
 
     async fn get(url: Url) -> (u16, String) {
-        let answer = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .unwrap();
+        let answer = reqwest::Client::builder().no_proxy().build().unwrap().get(url).send().await.unwrap();
         (answer.status().as_u16(), answer.text().await.unwrap())
     }
 
@@ -426,13 +337,7 @@ mod tests {
         let proxy = FaultProxy::start(listing_upstream(3).await).await.unwrap();
         let (status, body) = get(proxy.url().join("Users?startIndex=1").unwrap()).await;
         assert_eq!(status, 200);
-        assert_eq!(
-            serde_json::from_str::<Value>(&body).unwrap()["Resources"]
-                .as_array()
-                .unwrap()
-                .len(),
-            3
-        );
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["Resources"].as_array().unwrap().len(), 3);
         assert_eq!(proxy.request_count(), 1);
         assert_eq!(proxy.requests()[0].query_param("startIndex"), Some("1"));
         proxy.shutdown().await;
@@ -441,32 +346,16 @@ mod tests {
     #[tokio::test]
     async fn faults_match_and_wear_out() {
         let proxy = FaultProxy::start(listing_upstream(5).await).await.unwrap();
-        proxy.fail_times(
-            1,
-            |r| r.query_param("startIndex") == Some("6"),
-            Fault::Status(503),
-        );
+        proxy.fail_times(1, |r| r.query_param("startIndex") == Some("6"), Fault::Status(503));
         proxy.fail_when(|r| r.path.ends_with("/Users"), Fault::Truncate(2));
         proxy.fail_when(|r| r.path.ends_with("/Groups"), Fault::InflateTotal(4));
         proxy.fail_when(|r| r.path.ends_with("/Bad"), Fault::Garbage);
-        assert_eq!(
-            get(proxy.url().join("Users?startIndex=6").unwrap()).await.0,
-            503
-        );
+        assert_eq!(get(proxy.url().join("Users?startIndex=6").unwrap()).await.0, 503);
         let (_, body) = get(proxy.url().join("Users?startIndex=6").unwrap()).await;
         let page: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            (
-                page["totalResults"].as_u64(),
-                page["Resources"].as_array().map(Vec::len)
-            ),
-            (Some(5), Some(3))
-        );
+        assert_eq!((page["totalResults"].as_u64(), page["Resources"].as_array().map(Vec::len)), (Some(5), Some(3)));
         let (_, body) = get(proxy.url().join("Groups").unwrap()).await;
-        assert_eq!(
-            serde_json::from_str::<Value>(&body).unwrap()["totalResults"],
-            9
-        );
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["totalResults"], 9);
         let (status, body) = get(proxy.url().join("Bad").unwrap()).await;
         assert!(status == 200 && serde_json::from_str::<Value>(&body).is_err());
         proxy.clear_faults();

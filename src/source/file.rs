@@ -39,10 +39,7 @@ impl Source for FileSource {
     async fn read(&self) -> Result<Roster, SourceError> {
         let text = tokio::fs::read_to_string(&self.settings.path)
             .await
-            .map_err(|e| SourceError::Io {
-                path: self.settings.path.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| SourceError::Io { path: self.settings.path.display().to_string(), detail: e.to_string() })?;
         self.parse(&text)
     }
 
@@ -84,26 +81,17 @@ impl FileSource {
     }
 
     fn error(&self, place: Option<String>, message: impl Into<String>) -> SourceError {
-        SourceError::File {
-            at: self.at(place),
-            message: message.into(),
-        }
+        SourceError::File { at: self.at(place), message: message.into() }
     }
 }
 
 fn format_of(path: &Path) -> Result<Format, SourceError> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension.as_deref() {
         Some("yaml" | "yml") => Ok(Format::Yaml),
         Some("csv") => Ok(Format::Csv),
         _ => Err(SourceError::Settings {
-            message: format!(
-                "{}: a roster file must end in .yaml, .yml or .csv",
-                path.display()
-            ),
+            message: format!("{}: a roster file must end in .yaml, .yml or .csv", path.display()),
         }),
     }
 }
@@ -165,9 +153,7 @@ impl FileSource {
             let line = e.location().map(|l| format!("line {}", l.line()));
             // The message ends with "at line L column C": the line is already in front.
             let message = e.to_string();
-            let message = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(m, _)| m);
+            let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
             self.error(line, message)
         })?;
         if let Some(said) = self.settings.complete.filter(|c| *c != file.complete) {
@@ -181,14 +167,9 @@ impl FileSource {
         let mut people = Vec::with_capacity(file.people.len());
         for (i, entry) in file.people.into_iter().enumerate() {
             let place = Some(format!("people[{i}]"));
-            let person = entry
-                .into_person()
-                .map_err(|m| self.error(place.clone(), m))?;
+            let person = entry.into_person().map_err(|m| self.error(place.clone(), m))?;
             if let Some(first) = seen.insert(person.id.clone(), i) {
-                return Err(self.error(
-                    place,
-                    format!("id \"{}\" repeats the id of people[{first}]", person.id),
-                ));
+                return Err(self.error(place, format!("id \"{}\" repeats the id of people[{first}]", person.id)));
             }
             people.push(person);
         }
@@ -199,25 +180,13 @@ impl FileSource {
 impl YamlPerson {
     fn into_person(self) -> Result<Person, String> {
         let id = non_empty(&self.id).ok_or("id is empty")?;
-        let user_name =
-            non_empty(&self.user_name).ok_or_else(|| format!("id \"{id}\": user_name is empty"))?;
+        let user_name = non_empty(&self.user_name).ok_or_else(|| format!("id \"{id}\": user_name is empty"))?;
         let emails = match (self.email, self.emails) {
-            (Some(_), Some(_)) => {
-                return Err(format!("id \"{id}\": give email or emails, not both"))
+            (Some(_), Some(_)) => return Err(format!("id \"{id}\": give email or emails, not both")),
+            (Some(email), None) => vec![Email { value: email, kind: None, primary: true }],
+            (None, Some(list)) => {
+                list.into_iter().map(|e| Email { value: e.value, kind: e.kind, primary: e.primary }).collect()
             }
-            (Some(email), None) => vec![Email {
-                value: email,
-                kind: None,
-                primary: true,
-            }],
-            (None, Some(list)) => list
-                .into_iter()
-                .map(|e| Email {
-                    value: e.value,
-                    kind: e.kind,
-                    primary: e.primary,
-                })
-                .collect(),
             (None, None) => Vec::new(),
         };
         Ok(Person {
@@ -270,9 +239,7 @@ struct Columns(HashMap<&'static str, usize>);
 impl FileSource {
     fn parse_csv(&self, text: &str) -> Result<Roster, SourceError> {
         let complete = self.settings.complete.unwrap_or(false);
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
+        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
         let headers = reader.headers().map_err(|e| self.csv_error(&e))?.clone();
         let columns = Columns::new(&headers).map_err(|m| self.error(Some("line 1".into()), m))?;
         let mut seen: HashMap<String, u64> = HashMap::new();
@@ -281,14 +248,9 @@ impl FileSource {
             let record = record.map_err(|e| self.csv_error(&e))?;
             let line = record.position().map_or(0, csv::Position::line);
             let place = Some(format!("line {line}"));
-            let person = columns
-                .person(&record)
-                .map_err(|m| self.error(place.clone(), m))?;
+            let person = columns.person(&record).map_err(|m| self.error(place.clone(), m))?;
             if let Some(first) = seen.insert(person.id.clone(), line) {
-                return Err(self.error(
-                    place,
-                    format!("id \"{}\" repeats the id on line {first}", person.id),
-                ));
+                return Err(self.error(place, format!("id \"{}\" repeats the id on line {first}", person.id)));
             }
             people.push(person);
         }
@@ -307,24 +269,15 @@ impl Columns {
         let mut unknown = Vec::new();
         for (i, name) in headers.iter().enumerate() {
             match CSV_COLUMNS.iter().find(|c| **c == name) {
-                Some(known) if at.insert(*known, i).is_some() => {
-                    return Err(format!("column {name} appears twice"))
-                }
+                Some(known) if at.insert(*known, i).is_some() => return Err(format!("column {name} appears twice")),
                 Some(_) => {}
                 None => unknown.push(format!("\"{name}\"")),
             }
         }
         if !unknown.is_empty() {
-            return Err(format!(
-                "unknown column(s) {}; the columns are {}",
-                unknown.join(", "),
-                CSV_COLUMNS.join(",")
-            ));
+            return Err(format!("unknown column(s) {}; the columns are {}", unknown.join(", "), CSV_COLUMNS.join(",")));
         }
-        let missing: Vec<&str> = ["id", "user_name"]
-            .into_iter()
-            .filter(|c| !at.contains_key(c))
-            .collect();
+        let missing: Vec<&str> = ["id", "user_name"].into_iter().filter(|c| !at.contains_key(c)).collect();
         if !missing.is_empty() {
             return Err(format!("missing required column(s) {}", missing.join(", ")));
         }
@@ -343,22 +296,15 @@ impl Columns {
 
     fn person(&self, record: &csv::StringRecord) -> Result<Person, String> {
         let id = self.text(record, "id").ok_or("id is empty")?;
-        let user_name = self
-            .text(record, "user_name")
-            .ok_or_else(|| format!("id \"{id}\": user_name is empty"))?;
+        let user_name = self.text(record, "user_name").ok_or_else(|| format!("id \"{id}\": user_name is empty"))?;
         let active = match self.get(record, "active") {
             None => true,
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| format!("id \"{id}\": active must be true or false, not \"{v}\""))?,
+            Some(v) => {
+                parse_bool(v).ok_or_else(|| format!("id \"{id}\": active must be true or false, not \"{v}\""))?
+            }
         };
-        let groups = self
-            .get(record, "groups")
-            .map_or_else(Vec::new, split_groups);
-        let emails = self.text(record, "email").map(|value| Email {
-            value,
-            kind: None,
-            primary: true,
-        });
+        let groups = self.get(record, "groups").map_or_else(Vec::new, split_groups);
+        let emails = self.text(record, "email").map(|value| Email { value, kind: None, primary: true });
         Ok(Person {
             id,
             user_name,
@@ -387,11 +333,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 /// `Sales; Finance` → `["Sales", "Finance"]`.
 fn split_groups(cell: &str) -> Vec<String> {
-    cell.split(';')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_string)
-        .collect()
+    cell.split(';').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]

@@ -30,23 +30,17 @@ pub trait Source: Send + Sync {
 pub enum SourceError {
     /// The source refused the credentials (HTTP 401 or 403).
     #[error("{at}: HTTP {status}, credentials refused: {detail}; check the SCIM source's token (or user name and password) and that it may read Users and Groups")]
-    Auth {
-        at: String,
-        status: u16,
-        detail: String,
-    },
+    Auth { at: String, status: u16, detail: String },
     /// The request never got an answer (connect error, time-out, reset), after retries.
     #[error("{at}: no answer ({detail}); check the SCIM source url and the network, the next run will try again")]
     Transport { at: String, detail: String },
     /// The source answered with an HTTP error status, after retries for the transient ones.
     #[error("{at}: HTTP {status}: {detail}; check the SCIM source url and the identity provider's status")]
-    Status {
-        at: String,
-        status: u16,
-        detail: String,
-    },
+    Status { at: String, status: u16, detail: String },
     /// The answer could not be understood: it never reads as "no users".
-    #[error("{at}: malformed answer: {detail}; check that the url is the SCIM base (e.g. https://idp.example.com/scim/v2)")]
+    #[error(
+        "{at}: malformed answer: {detail}; check that the url is the SCIM base (e.g. https://idp.example.com/scim/v2)"
+    )]
     Malformed { at: String, detail: String },
     /// Group memberships could not be read whole: scope and roles depend on them.
     #[error("{detail}; group memberships decide scope and roles, so nothing is changed until /Groups reads whole")]

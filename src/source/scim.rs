@@ -34,10 +34,7 @@ const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:error";
 #[derive(Debug, Clone)]
 pub enum ScimAuth {
     Bearer(SecretString),
-    Basic {
-        username: String,
-        password: SecretString,
-    },
+    Basic { username: String, password: SecretString },
 }
 
 /// Where group memberships come from.
@@ -103,9 +100,7 @@ impl ScimSettings {
         } else {
             return Ok(());
         };
-        Err(SourceError::Settings {
-            message: format!("SCIM source: {problem}"),
-        })
+        Err(SourceError::Settings { message: format!("SCIM source: {problem}") })
     }
 }
 
@@ -149,11 +144,8 @@ impl ScimSource {
     pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
         settings.validate()?;
         // No pacing: a source read is a few sequential pages, not a burst of writes.
-        let mut http = PlatformHttp::new(PLATFORM, settings.timeout, 0.0, 1).map_err(|e| {
-            SourceError::Settings {
-                message: e.to_string(),
-            }
-        })?;
+        let mut http = PlatformHttp::new(PLATFORM, settings.timeout, 0.0, 1)
+            .map_err(|e| SourceError::Settings { message: e.to_string() })?;
         http.retry = settings.retry.clone();
         Ok(ScimSource { settings, http })
     }
@@ -175,10 +167,8 @@ impl ScimSource {
     /// acting on people whose groups are unknown could create an account with the wrong
     /// role or downgrade one, so a listing that fails or is short fails the whole read.
     async fn fill_groups(&self, people: &mut [Person]) -> Result<(), SourceError> {
-        let listing = self
-            .list::<ListedGroup>(Kind::Groups)
-            .await
-            .map_err(|e| SourceError::Groups { detail: e.to_string() })?;
+        let listing =
+            self.list::<ListedGroup>(Kind::Groups).await.map_err(|e| SourceError::Groups { detail: e.to_string() })?;
         if let Some(problem) = listing.problem {
             return Err(SourceError::Groups { detail: problem });
         }
@@ -207,36 +197,23 @@ impl ScimSource {
             }
         }
         let max = self.settings.max_pages;
-        paging.note(format!(
-            "{}: stopped after max_pages={max} pages; raise page_size or max_pages",
-            kind.name()
-        ));
+        paging.note(format!("{}: stopped after max_pages={max} pages; raise page_size or max_pages", kind.name()));
         Ok(paging.finish())
     }
 
-    async fn fetch_page<T: Listed>(
-        &self,
-        kind: Kind,
-        at: &str,
-        start: u64,
-    ) -> Result<Page<T>, SourceError> {
+    async fn fetch_page<T: Listed>(&self, kind: Kind, at: &str, start: u64) -> Result<Page<T>, SourceError> {
         let url = self.page_url(kind, start);
         let build = || self.authorize(self.http.client.get(url.clone()).header(ACCEPT, ACCEPTED));
         let answer = self
             .http
             .send(at, build)
             .await
-            .map_err(|e| SourceError::Transport {
-                at: at.to_string(),
-                detail: self.redact(&transport_detail(e)),
-            })?;
+            .map_err(|e| SourceError::Transport { at: at.to_string(), detail: self.redact(&transport_detail(e)) })?;
         if !answer.status.is_success() {
             return Err(self.status_error(at, answer.status.as_u16(), &answer.body));
         }
-        parse_page(at, &answer.body).map_err(|detail| SourceError::Malformed {
-            at: at.to_string(),
-            detail: self.redact(&detail),
-        })
+        parse_page(at, &answer.body)
+            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
     }
 
     /// `{base}/Users?startIndex=S&count=N[&filter=F]`. The filter is percent-encoded with
@@ -258,9 +235,7 @@ impl ScimSource {
     fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
         match &self.settings.auth {
             ScimAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
-            ScimAuth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose_secret()))
-            }
+            ScimAuth::Basic { username, password } => request.basic_auth(username, Some(password.expose_secret())),
         }
     }
 
@@ -280,18 +255,10 @@ impl ScimSource {
             ScimAuth::Bearer(token) => vec![token.expose_secret().to_string()],
             ScimAuth::Basic { username, password } => {
                 let pair = format!("{username}:{}", password.expose_secret());
-                vec![
-                    password.expose_secret().to_string(),
-                    base64(pair.as_bytes()),
-                ]
+                vec![password.expose_secret().to_string(), base64(pair.as_bytes())]
             }
         };
-        secrets
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(text.to_string(), |acc, s| {
-                acc.replace(s.as_str(), "[redacted]")
-            })
+        secrets.iter().filter(|s| !s.is_empty()).fold(text.to_string(), |acc, s| acc.replace(s.as_str(), "[redacted]"))
     }
 }
 
@@ -349,31 +316,18 @@ struct Paging<T> {
 
 impl<T: Listed> Paging<T> {
     fn new(kind: Kind) -> Self {
-        Paging {
-            kind,
-            items: Vec::new(),
-            ids: HashSet::new(),
-            received: 0,
-            total: None,
-            problem: None,
-        }
+        Paging { kind, items: Vec::new(), ids: HashSet::new(), received: 0, total: None, problem: None }
     }
 
     /// Take one page in; true when the listing is over.
     fn take(&mut self, at: &str, page: Page<T>) -> bool {
         if let Some(before) = self.total.filter(|t| *t != page.total) {
-            self.note(format!(
-                "{at}: totalResults changed from {before} to {} during the read",
-                page.total
-            ));
+            self.note(format!("{at}: totalResults changed from {before} to {} during the read", page.total));
         }
         self.total = Some(page.total);
         if page.items.is_empty() {
             if self.received < page.total {
-                self.note(format!(
-                    "{at}: empty page after {} of totalResults {}",
-                    self.received, page.total
-                ));
+                self.note(format!("{at}: empty page after {} of totalResults {}", self.received, page.total));
             }
             return true;
         }
@@ -388,10 +342,7 @@ impl<T: Listed> Paging<T> {
         if self.ids.insert(item.id().to_string()) {
             self.items.push(item);
         } else {
-            self.note(format!(
-                "{at}: id \"{}\" repeated (the listing shifted while it was read)",
-                item.id()
-            ));
+            self.note(format!("{at}: id \"{}\" repeated (the listing shifted while it was read)", item.id()));
         }
     }
 
@@ -402,41 +353,25 @@ impl<T: Listed> Paging<T> {
     fn finish(mut self) -> Listing<T> {
         let (held, total) = (self.items.len() as u64, self.total.unwrap_or(0));
         if held != total {
-            self.note(format!(
-                "{}: held {held} of totalResults {total}",
-                self.kind.name()
-            ));
+            self.note(format!("{}: held {held} of totalResults {total}", self.kind.name()));
         }
-        Listing {
-            items: self.items,
-            problem: self.problem,
-        }
+        Listing { items: self.items, problem: self.problem }
     }
 }
 
 /// Parse a ListResponse. SCIM attribute names are case-insensitive (RFC 7643 §2.1), so
 /// every key is lower-cased first and the structs below use lower-case names.
 fn parse_page<T: Listed>(at: &str, body: &[u8]) -> Result<Page<T>, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", snippet(body)))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", snippet(body)))?;
     let mut value = lowercase_keys(value);
     let total = value
         .get("totalresults")
         .and_then(Value::as_u64)
-        .ok_or_else(|| {
-            format!(
-                "not a SCIM ListResponse (no totalResults): {}",
-                snippet(body)
-            )
-        })?;
+        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", snippet(body)))?;
     let resources = match value.get_mut("resources").map(Value::take) {
         Some(Value::Array(list)) => list,
         None | Some(Value::Null) if total == 0 => Vec::new(),
-        _ => {
-            return Err(format!(
-                "no Resources list although totalResults is {total}"
-            ))
-        }
+        _ => return Err(format!("no Resources list although totalResults is {total}")),
     };
     let mut items = Vec::with_capacity(resources.len());
     for (i, resource) in resources.into_iter().enumerate() {
@@ -447,11 +382,9 @@ fn parse_page<T: Listed>(at: &str, body: &[u8]) -> Result<Page<T>, String> {
 
 fn lowercase_keys(value: Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.to_lowercase(), lowercase_keys(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), lowercase_keys(v))).collect())
+        }
         Value::Array(list) => Value::Array(list.into_iter().map(lowercase_keys).collect()),
         other => other,
     }
@@ -473,16 +406,11 @@ struct ListedUser {
 impl Listed for ListedUser {
     fn from_scim(resource: Value) -> Result<Self, String> {
         let id = required_id(&resource)?;
-        let user: ScimUser =
-            serde_json::from_value(resource).map_err(|e| format!("id \"{id}\": {e}"))?;
+        let user: ScimUser = serde_json::from_value(resource).map_err(|e| format!("id \"{id}\": {e}"))?;
         let user_name = user.user_name.clone().filter(|u| !u.is_empty());
-        let user_name = user_name
-            .ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
+        let user_name = user_name.ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
         let carries_groups = user.groups.is_some();
-        Ok(ListedUser {
-            person: user.into_person(id, user_name),
-            carries_groups,
-        })
+        Ok(ListedUser { person: user.into_person(id, user_name), carries_groups })
     }
 
     fn id(&self) -> &str {
@@ -557,11 +485,7 @@ impl ScimUser {
     fn into_person(self, id: String, user_name: String) -> Person {
         let name = self.name.unwrap_or_default();
         let enterprise = self.enterprise.unwrap_or_default();
-        let groups = self
-            .groups
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|g| g.display.or(g.value));
+        let groups = self.groups.unwrap_or_default().into_iter().filter_map(|g| g.display.or(g.value));
         Person {
             id,
             external_id: self.external_id,
@@ -569,12 +493,7 @@ impl ScimUser {
             given_name: name.given_name.unwrap_or_default(),
             family_name: name.family_name.unwrap_or_default(),
             display_name: self.display_name,
-            emails: self
-                .emails
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(ScimEmail::into_email)
-                .collect(),
+            emails: self.emails.unwrap_or_default().into_iter().filter_map(ScimEmail::into_email).collect(),
             active: self.active.unwrap_or(true),
             groups: sorted_unique(groups),
             title: self.title,
@@ -591,11 +510,7 @@ impl ScimEmail {
     /// An entry without a value says nothing and is skipped.
     fn into_email(self) -> Option<Email> {
         let value = self.value.filter(|v| !v.is_empty())?;
-        Some(Email {
-            value,
-            kind: self.kind,
-            primary: self.primary.unwrap_or(false),
-        })
+        Some(Email { value, kind: self.kind, primary: self.primary.unwrap_or(false) })
     }
 }
 
@@ -625,19 +540,11 @@ struct ScimGroup {
 impl Listed for ListedGroup {
     fn from_scim(resource: Value) -> Result<Self, String> {
         let id = required_id(&resource)?;
-        let group: ScimGroup =
-            serde_json::from_value(resource).map_err(|e| format!("group id \"{id}\": {e}"))?;
+        let group: ScimGroup = serde_json::from_value(resource).map_err(|e| format!("group id \"{id}\": {e}"))?;
         // Scope rules name groups by display name: a group without one cannot be placed.
         let name = group.display_name.filter(|n| !n.is_empty());
-        let name = name.ok_or_else(|| {
-            format!("group id \"{id}\": no displayName (RFC 7643 makes it required)")
-        })?;
-        let members = group
-            .members
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| m.value)
-            .collect();
+        let name = name.ok_or_else(|| format!("group id \"{id}\": no displayName (RFC 7643 makes it required)"))?;
+        let members = group.members.unwrap_or_default().into_iter().filter_map(|m| m.value).collect();
         Ok(ListedGroup { id, name, members })
     }
 
@@ -664,15 +571,8 @@ fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
 }
 
 /// The user ids in a group, through nested groups, each group visited once (cycles end).
-fn users_in<'a>(
-    group: &'a ListedGroup,
-    by_id: &HashMap<&str, &'a ListedGroup>,
-) -> HashSet<&'a str> {
-    let (mut users, mut seen, mut todo) = (
-        HashSet::new(),
-        HashSet::from([group.id.as_str()]),
-        vec![group],
-    );
+fn users_in<'a>(group: &'a ListedGroup, by_id: &HashMap<&str, &'a ListedGroup>) -> HashSet<&'a str> {
+    let (mut users, mut seen, mut todo) = (HashSet::new(), HashSet::from([group.id.as_str()]), vec![group]);
     while let Some(current) = todo.pop() {
         for member in &current.members {
             match by_id.get(member.as_str()) {
@@ -697,22 +597,15 @@ fn transport_detail(e: PlatformError) -> String {
 /// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), quoted,
 /// else the start of the body.
 fn error_detail(body: &[u8]) -> String {
-    let value = serde_json::from_slice::<Value>(body)
-        .map(lowercase_keys)
-        .unwrap_or(Value::Null);
-    let is_scim_error = value["schemas"].as_array().is_some_and(|s| {
-        s.iter().any(|u| {
-            u.as_str()
-                .is_some_and(|u| u.eq_ignore_ascii_case(ERROR_URN))
-        })
-    });
+    let value = serde_json::from_slice::<Value>(body).map(lowercase_keys).unwrap_or(Value::Null);
+    let is_scim_error = value["schemas"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(ERROR_URN))));
     match value["detail"].as_str() {
-        Some(detail) if is_scim_error || value["status"].is_string() => {
-            match value["scimtype"].as_str() {
-                Some(kind) => format!("SCIM error ({kind}) \"{detail}\""),
-                None => format!("SCIM error \"{detail}\""),
-            }
-        }
+        Some(detail) if is_scim_error || value["status"].is_string() => match value["scimtype"].as_str() {
+            Some(kind) => format!("SCIM error ({kind}) \"{detail}\""),
+            None => format!("SCIM error \"{detail}\""),
+        },
         _ if body.is_empty() => "empty answer".into(),
         _ => format!("answer: {}", snippet(body)),
     }
@@ -727,11 +620,7 @@ fn base64(bytes: &[u8]) -> String {
         let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
         for i in 0..4 {
             let sextet = (n >> (18 - 6 * i)) & 63;
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[sextet as usize])
-            } else {
-                '='
-            });
+            out.push(if i <= chunk.len() { char::from(ALPHABET[sextet as usize]) } else { '=' });
         }
     }
     out

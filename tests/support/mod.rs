@@ -2,5 +2,5 @@
 // Each test binary uses a different part of the helpers.
 #![allow(dead_code)]
 
-pub mod scim_server;
 pub mod rig;
+pub mod scim_server;

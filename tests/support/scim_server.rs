@@ -65,8 +65,7 @@ impl ScimServer {
         let schemas = plain.get_json("Schemas").await;
         drop(plain);
         let file = tempfile::NamedTempFile::new().expect("a temp file");
-        std::fs::write(file.path(), writable_groups(schemas).to_string())
-            .expect("the schema file written");
+        std::fs::write(file.path(), writable_groups(schemas).to_string()).expect("the schema file written");
         Self::start_with(token, Some(file)).await
     }
 
@@ -86,38 +85,16 @@ impl ScimServer {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a temp file");
         let mut command = Command::new(binary());
-        command.args([
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--bearer-token",
-            token,
-        ]);
+        command.args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token]);
         if let Some(schema) = schema {
             command.arg("--schema").arg(schema);
         }
         let stderr = log.reopen().expect("the log file");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("scim2-server starts");
+        let child =
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("scim2-server starts");
         let base = Url::parse(&format!("http://127.0.0.1:{port}/v2")).expect("a url");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("a client");
-        ScimServer {
-            child,
-            base,
-            token: token.to_string(),
-            client,
-            log,
-            _schema: None,
-        }
+        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("a client");
+        ScimServer { child, base, token: token.to_string(), client, log, _schema: None }
     }
 
     /// Poll until it answers; false if it died (its port was taken) or never answered.
@@ -125,18 +102,10 @@ impl ScimServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                eprintln!(
-                    "scim2-server exited: {}",
-                    std::fs::read_to_string(self.log.path()).unwrap_or_default()
-                );
+                eprintln!("scim2-server exited: {}", std::fs::read_to_string(self.log.path()).unwrap_or_default());
                 return false;
             }
-            let probe = self
-                .client
-                .get(self.url("ServiceProviderConfig"))
-                .bearer_auth(&self.token)
-                .send()
-                .await;
+            let probe = self.client.get(self.url("ServiceProviderConfig")).bearer_auth(&self.token).send().await;
             if probe.is_ok_and(|r| r.status().is_success()) {
                 return true;
             }
@@ -151,12 +120,8 @@ impl ScimServer {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Value {
-        let answer = request
-            .bearer_auth(&self.token)
-            .header("Content-Type", "application/scim+json")
-            .send()
-            .await
-            .expect(what);
+        let answer =
+            request.bearer_auth(&self.token).header("Content-Type", "application/scim+json").send().await.expect(what);
         let status = answer.status();
         let body = answer.text().await.expect(what);
         assert!(status.is_success(), "{what}: HTTP {status}: {body}");
@@ -170,27 +135,12 @@ impl ScimServer {
     /// Create a user from a whole SCIM resource; returns its id.
     pub async fn create_user_json(&self, mut user: Value) -> String {
         user["schemas"] = json!([USER_URN]);
-        let created = self
-            .send(
-                self.client.post(self.url("Users")).json(&user),
-                "POST /Users",
-            )
-            .await;
-        created["id"]
-            .as_str()
-            .expect("the new user's id")
-            .to_string()
+        let created = self.send(self.client.post(self.url("Users")).json(&user), "POST /Users").await;
+        created["id"].as_str().expect("the new user's id").to_string()
     }
 
     /// Create a user with the usual fields; returns its id.
-    pub async fn create_user(
-        &self,
-        user_name: &str,
-        given: &str,
-        family: &str,
-        email: &str,
-        active: bool,
-    ) -> String {
+    pub async fn create_user(&self, user_name: &str, given: &str, family: &str, email: &str, active: bool) -> String {
         self.create_user_json(json!({
             "userName": user_name,
             "name": { "givenName": given, "familyName": family },
@@ -202,68 +152,36 @@ impl ScimServer {
 
     /// Create a group holding these users; returns its id.
     pub async fn create_group(&self, name: &str, member_ids: &[String]) -> String {
-        let members: Vec<Value> = member_ids
-            .iter()
-            .map(|id| json!({ "value": id, "type": "User" }))
-            .collect();
+        let members: Vec<Value> = member_ids.iter().map(|id| json!({ "value": id, "type": "User" })).collect();
         let group = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members });
-        let created = self
-            .send(
-                self.client.post(self.url("Groups")).json(&group),
-                "POST /Groups",
-            )
-            .await;
-        created["id"]
-            .as_str()
-            .expect("the new group's id")
-            .to_string()
+        let created = self.send(self.client.post(self.url("Groups")).json(&group), "POST /Groups").await;
+        created["id"].as_str().expect("the new group's id").to_string()
     }
 
     pub async fn patch_user_active(&self, id: &str, active: bool) {
-        self.patch(
-            id,
-            json!({ "op": "replace", "path": "active", "value": active }),
-        )
-        .await;
+        self.patch(id, json!({ "op": "replace", "path": "active", "value": active })).await;
     }
 
     pub async fn replace_email(&self, id: &str, email: &str) {
         let emails = json!([{ "value": email, "type": "work", "primary": true }]);
-        self.patch(
-            id,
-            json!({ "op": "replace", "path": "emails", "value": emails }),
-        )
-        .await;
+        self.patch(id, json!({ "op": "replace", "path": "emails", "value": emails })).await;
     }
 
     async fn patch(&self, id: &str, operation: Value) {
         let body = json!({ "schemas": [PATCH_URN], "Operations": [operation] });
-        self.send(
-            self.client
-                .patch(self.url(&format!("Users/{id}")))
-                .json(&body),
-            "PATCH /Users/{id}",
-        )
-        .await;
+        self.send(self.client.patch(self.url(&format!("Users/{id}"))).json(&body), "PATCH /Users/{id}").await;
     }
 }
 
 /// The server's own schemas, with `User.groups` (and its sub-attributes) made readWrite.
 fn writable_groups(schemas: Value) -> Value {
-    let mut list = schemas["Resources"]
-        .as_array()
-        .cloned()
-        .expect("the schemas");
+    let mut list = schemas["Resources"].as_array().cloned().expect("the schemas");
     for schema in &mut list {
         schema.as_object_mut().expect("a schema").remove("meta");
         let attributes = schema["attributes"].as_array_mut().expect("attributes");
         for attribute in attributes.iter_mut().filter(|a| a["name"] == "groups") {
             attribute["mutability"] = json!("readWrite");
-            for sub in attribute["subAttributes"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
+            for sub in attribute["subAttributes"].as_array_mut().into_iter().flatten() {
                 sub["mutability"] = json!("readWrite");
             }
         }

@@ -24,9 +24,7 @@ struct Req {
 type Handler = Arc<dyn Fn(&Req) -> (u16, String) + Send + Sync>;
 
 /// Serve `handler` on loopback; returns the SCIM base URL and the log of requests.
-async fn serve(
-    handler: impl Fn(&Req) -> (u16, String) + Send + Sync + 'static,
-) -> (Url, Arc<Mutex<Vec<Req>>>) {
+async fn serve(handler: impl Fn(&Req) -> (u16, String) + Send + Sync + 'static) -> (Url, Arc<Mutex<Vec<Req>>>) {
     let handler: Handler = Arc::new(handler);
     let log = Arc::new(Mutex::new(Vec::new()));
     let seen = log.clone();
@@ -36,11 +34,7 @@ async fn serve(
             let req = request(&uri, &headers);
             seen.lock().unwrap().push(req.clone());
             let (status, body) = handler(&req);
-            (
-                StatusCode::from_u16(status).unwrap(),
-                [(header::CONTENT_TYPE, "application/scim+json")],
-                body,
-            )
+            (StatusCode::from_u16(status).unwrap(), [(header::CONTENT_TYPE, "application/scim+json")], body)
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -51,19 +45,9 @@ async fn serve(
 
 fn request(uri: &Uri, headers: &HeaderMap) -> Req {
     let raw_query = uri.query().unwrap_or("").to_string();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
-        .into_owned()
-        .collect();
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.parse().unwrap())
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.parse().unwrap());
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     Req {
         path: uri.path().to_string(),
         start: param("startIndex").unwrap_or(1),
@@ -125,19 +109,10 @@ async fn short_pages_advance_by_what_was_received() {
     let roster = read(settings(base, 5)).await.unwrap();
     assert!(roster.complete, "{:?}", roster.incomplete_reason);
     assert_eq!(roster.people.len(), 10);
-    let starts: Vec<usize> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.path.ends_with("/Users"))
-        .map(|r| r.start)
-        .collect();
+    let starts: Vec<usize> =
+        log.lock().unwrap().iter().filter(|r| r.path.ends_with("/Users")).map(|r| r.start).collect();
     assert_eq!(starts, vec![1, 4, 7, 10]);
-    assert!(log
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|r| r.authorization == format!("Bearer {TOKEN}")));
+    assert!(log.lock().unwrap().iter().all(|r| r.authorization == format!("Bearer {TOKEN}")));
 }
 
 #[tokio::test]
@@ -156,10 +131,7 @@ async fn a_total_larger_than_the_listing_is_incomplete() {
     assert!(!roster.complete);
     assert_eq!(roster.people.len(), 10);
     let reason = roster.incomplete_reason.unwrap();
-    assert!(
-        reason.contains("Users page 4 (startIndex=11): empty page after 10 of totalResults 12"),
-        "{reason}"
-    );
+    assert!(reason.contains("Users page 4 (startIndex=11): empty page after 10 of totalResults 12"), "{reason}");
 }
 
 #[tokio::test]
@@ -167,20 +139,14 @@ async fn a_repeated_id_is_incomplete() {
     // The second page starts one early, as if a user was removed while the listing was read.
     let all: Vec<Value> = (1..=6).map(user).collect();
     let (base, _) = serve(move |req| {
-        let shifted = Req {
-            start: if req.start > 1 { req.start - 1 } else { 1 },
-            ..req.clone()
-        };
+        let shifted = Req { start: if req.start > 1 { req.start - 1 } else { 1 }, ..req.clone() };
         users_only(&shifted, &all, 100)
     })
     .await;
     let roster = read(settings(base, 3)).await.unwrap();
     assert!(!roster.complete);
     let reason = roster.incomplete_reason.unwrap();
-    assert!(
-        reason.contains("Users page 2 (startIndex=4): id \"u003\" repeated"),
-        "{reason}"
-    );
+    assert!(reason.contains("Users page 2 (startIndex=4): id \"u003\" repeated"), "{reason}");
     let ids: HashSet<&str> = roster.people.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids.len(), roster.people.len(), "a repeat is held once");
 }
@@ -199,9 +165,7 @@ async fn a_malformed_page_2_is_incomplete_naming_page_2() {
     assert_eq!(roster.people.len(), 3, "the people of page 1 are kept");
     let reason = roster.incomplete_reason.unwrap();
     assert!(
-        reason.starts_with(
-            "Users page 2 (startIndex=4): malformed answer: resource 2 of Users page 2"
-        ),
+        reason.starts_with("Users page 2 (startIndex=4): malformed answer: resource 2 of Users page 2"),
         "{reason}"
     );
     assert!(reason.contains("no id"), "{reason}");
@@ -211,34 +175,16 @@ async fn a_malformed_page_2_is_incomplete_naming_page_2() {
 async fn a_first_page_401_is_an_error_saying_check_the_token() {
     let (base, _) = serve(|req| {
         // A careless server that echoes the credential back.
-        let detail = format!(
-            "token {} is not valid",
-            req.authorization.trim_start_matches("Bearer ")
-        );
-        (
-            401,
-            json!({ "schemas": [ERROR_URN], "status": "401", "detail": detail }).to_string(),
-        )
+        let detail = format!("token {} is not valid", req.authorization.trim_start_matches("Bearer "));
+        (401, json!({ "schemas": [ERROR_URN], "status": "401", "detail": detail }).to_string())
     })
     .await;
     let err = read(settings(base, 3)).await.unwrap_err();
     let message = err.to_string();
-    assert!(
-        matches!(err, SourceError::Auth { status: 401, .. }),
-        "{err:?}"
-    );
-    assert!(
-        message.starts_with("Users page 1 (startIndex=1): HTTP 401"),
-        "{message}"
-    );
-    assert!(
-        message.contains("check the SCIM source's token"),
-        "{message}"
-    );
-    assert!(
-        message.contains("SCIM error \"token [redacted] is not valid\""),
-        "{message}"
-    );
+    assert!(matches!(err, SourceError::Auth { status: 401, .. }), "{err:?}");
+    assert!(message.starts_with("Users page 1 (startIndex=1): HTTP 401"), "{message}");
+    assert!(message.contains("check the SCIM source's token"), "{message}");
+    assert!(message.contains("SCIM error \"token [redacted] is not valid\""), "{message}");
     assert!(!message.contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
 }
 
@@ -247,11 +193,7 @@ async fn a_garbage_first_page_is_an_error_naming_page_1() {
     let (base, _) = serve(|_| (200, "<html>sign in</html>".into())).await;
     let err = read(settings(base, 3)).await.unwrap_err();
     assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .starts_with("Users page 1 (startIndex=1): malformed answer: not JSON"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("Users page 1 (startIndex=1): malformed answer: not JSON"), "{err}");
 }
 
 #[tokio::test]
@@ -267,10 +209,7 @@ async fn garbage_later_and_odd_answers_never_panic() {
     for body in bodies {
         let (base, _) = serve(move |_| (200, body.to_string())).await;
         let err = read(settings(base, 3)).await.unwrap_err();
-        assert!(
-            matches!(err, SourceError::Malformed { .. }),
-            "{body}: {err:?}"
-        );
+        assert!(matches!(err, SourceError::Malformed { .. }), "{body}: {err:?}");
     }
 }
 
@@ -289,54 +228,27 @@ async fn a_server_error_after_retries_is_incomplete_and_a_passing_blip_is_not() 
         }
     })
     .await;
-    assert!(
-        read(settings(base.clone(), 3)).await.unwrap().complete,
-        "one 503 is retried"
-    );
+    assert!(read(settings(base.clone(), 3)).await.unwrap().complete, "one 503 is retried");
 
     let all: Vec<Value> = (1..=9).map(user).collect();
-    let (base, log) = serve(move |req| {
-        if req.start == 4 {
-            (503, "busy".into())
-        } else {
-            users_only(req, &all, 100)
-        }
-    })
-    .await;
+    let (base, log) =
+        serve(move |req| if req.start == 4 { (503, "busy".into()) } else { users_only(req, &all, 100) }).await;
     let roster = read(settings(base, 3)).await.unwrap();
     assert_eq!(roster.people.len(), 3);
     let reason = roster.incomplete_reason.unwrap();
-    assert!(
-        reason.starts_with("Users page 2 (startIndex=4): HTTP 503: answer: busy"),
-        "{reason}"
-    );
-    assert_eq!(
-        log.lock().unwrap().iter().filter(|r| r.start == 4).count(),
-        2,
-        "retried per the policy"
-    );
-    assert!(
-        !log.lock().unwrap().iter().any(|r| r.start == 7),
-        "the pages after a failed one are not read"
-    );
+    assert!(reason.starts_with("Users page 2 (startIndex=4): HTTP 503: answer: busy"), "{reason}");
+    assert_eq!(log.lock().unwrap().iter().filter(|r| r.start == 4).count(), 2, "retried per the policy");
+    assert!(!log.lock().unwrap().iter().any(|r| r.start == 7), "the pages after a failed one are not read");
 }
 
 #[tokio::test]
 async fn an_unreachable_source_is_a_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = Url::parse(&format!(
-        "http://{}/scim/v2",
-        listener.local_addr().unwrap()
-    ))
-    .unwrap();
+    let base = Url::parse(&format!("http://{}/scim/v2", listener.local_addr().unwrap())).unwrap();
     drop(listener);
     let err = read(settings(base, 3)).await.unwrap_err();
     assert!(matches!(err, SourceError::Transport { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("Users page 1 (startIndex=1): no answer"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("Users page 1 (startIndex=1): no answer"), "{err}");
 }
 
 #[tokio::test]
@@ -347,10 +259,7 @@ async fn max_pages_caps_the_read() {
     s.max_pages = 3;
     let roster = read(s).await.unwrap();
     assert_eq!(roster.people.len(), 6);
-    assert!(roster
-        .incomplete_reason
-        .unwrap()
-        .starts_with("Users: stopped after max_pages=3 pages"));
+    assert!(roster.incomplete_reason.unwrap().starts_with("Users: stopped after max_pages=3 pages"));
 }
 
 #[tokio::test]
@@ -369,66 +278,37 @@ async fn every_field_is_mapped_and_keys_are_case_insensitive() {
     assert!(roster.complete);
     let p = &roster.people[0];
     assert_eq!(
-        (
-            p.id.as_str(),
-            p.external_id.as_deref(),
-            p.user_name.as_str()
-        ),
+        (p.id.as_str(), p.external_id.as_deref(), p.user_name.as_str()),
         ("abc", Some("ext-1"), "ada@example.com")
     );
     assert_eq!(
-        (
-            p.given_name.as_str(),
-            p.family_name.as_str(),
-            p.display_name.as_deref()
-        ),
+        (p.given_name.as_str(), p.family_name.as_str(), p.display_name.as_deref()),
         ("Ada", "Lovelace", Some("Ada L"))
     );
     assert_eq!(p.emails.len(), 2, "an email without a value is skipped");
     assert_eq!(p.email(), Some("ada@example.com"));
     assert_eq!(p.emails[0].kind.as_deref(), Some("home"));
     assert!(p.active, "absent active means true");
+    assert_eq!(p.groups, vec!["Sales".to_string(), "g2".to_string()], "display, else value");
     assert_eq!(
-        p.groups,
-        vec!["Sales".to_string(), "g2".to_string()],
-        "display, else value"
-    );
-    assert_eq!(
-        (
-            p.title.as_deref(),
-            p.employee_number.as_deref(),
-            p.department.as_deref()
-        ),
+        (p.title.as_deref(), p.employee_number.as_deref(), p.department.as_deref()),
         (Some("Countess"), Some("42"), Some("Maths"))
     );
-    assert_eq!(
-        (p.organization.as_deref(), p.manager.as_deref()),
-        (Some("AE"), Some("m-7"))
-    );
+    assert_eq!((p.organization.as_deref(), p.manager.as_deref()), (Some("AE"), Some("m-7")));
     assert_eq!(p.last_modified.as_deref(), Some("2024-01-02T03:04:05Z"));
 }
 
 #[tokio::test]
 async fn a_user_without_user_name_or_with_a_wrong_type_makes_the_page_malformed() {
-    for resource in [
-        json!({ "id": "x" }),
-        json!({ "id": "x", "userName": "x", "active": "yes" }),
-    ] {
-        let (base, _) =
-            serve(move |req| users_only(req, std::slice::from_ref(&resource), 100)).await;
+    for resource in [json!({ "id": "x" }), json!({ "id": "x", "userName": "x", "active": "yes" })] {
+        let (base, _) = serve(move |req| users_only(req, std::slice::from_ref(&resource), 100)).await;
         let err = read(settings(base, 10)).await.unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("resource 1 of Users page 1 (startIndex=1): id \"x\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("resource 1 of Users page 1 (startIndex=1): id \"x\""), "{err}");
     }
 }
 
 /// Users without `groups`, and a /Groups listing with a nested group.
-fn groups_server(
-    fail_groups_page_2: bool,
-) -> impl Fn(&Req) -> (u16, String) + Send + Sync + 'static {
+fn groups_server(fail_groups_page_2: bool) -> impl Fn(&Req) -> (u16, String) + Send + Sync + 'static {
     let users: Vec<Value> = (1..=4).map(user).collect();
     let groups = vec![
         json!({ "id": "g-sales", "displayName": "Sales", "members": [{ "value": "u001" }, { "value": "g-emea", "type": "Group" }] }),
@@ -457,14 +337,7 @@ async fn auto_reads_groups_from_the_groups_endpoint_with_nesting() {
     assert_eq!(groups_of(&roster, "u002"), ["All", "EMEA", "Sales"]);
     assert_eq!(groups_of(&roster, "u003"), ["All"]);
     assert!(groups_of(&roster, "u004").is_empty());
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.path.ends_with("/Groups"))
-            .count(),
-        2
-    );
+    assert_eq!(log.lock().unwrap().iter().filter(|r| r.path.ends_with("/Groups")).count(), 2);
 }
 
 #[tokio::test]
@@ -481,14 +354,9 @@ async fn a_failing_groups_page_fails_the_read() {
 #[tokio::test]
 async fn a_refused_groups_listing_fails_the_read() {
     let users: Vec<Value> = (1..=2).map(user).collect();
-    let (base, _) = serve(move |req| {
-        if req.path.ends_with("/Groups") {
-            (403, "{}".into())
-        } else {
-            page_of(&users, req, 100)
-        }
-    })
-    .await;
+    let (base, _) =
+        serve(move |req| if req.path.ends_with("/Groups") { (403, "{}".into()) } else { page_of(&users, req, 100) })
+            .await;
     let mut s = settings(base, 10);
     s.groups = GroupsFrom::GroupsEndpoint;
     let reason = read(s).await.unwrap_err().to_string();
@@ -513,11 +381,7 @@ async fn auto_and_user_take_user_groups_when_users_carry_them() {
         assert!(roster.complete);
         assert_eq!(groups_of(&roster, "a"), ["Ops"]);
     }
-    assert!(!log
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|r| r.path.ends_with("/Groups")));
+    assert!(!log.lock().unwrap().iter().any(|r| r.path.ends_with("/Groups")));
 }
 
 #[tokio::test]
@@ -535,18 +399,11 @@ async fn a_filtered_read_is_encoded_and_never_complete() {
 #[tokio::test]
 async fn basic_auth_is_sent_and_its_secrets_are_redacted() {
     let (base, log) = serve(|req| {
-        (
-            401,
-            json!({ "detail": format!("bad header {}", req.authorization), "status": "401" })
-                .to_string(),
-        )
+        (401, json!({ "detail": format!("bad header {}", req.authorization), "status": "401" }).to_string())
     })
     .await;
     let mut s = settings(base, 10);
-    s.auth = ScimAuth::Basic {
-        username: "rosterd".into(),
-        password: SecretString::from("pa55word-xyz"),
-    };
+    s.auth = ScimAuth::Basic { username: "rosterd".into(), password: SecretString::from("pa55word-xyz") };
     let err = read(s).await.unwrap_err().to_string();
     let sent = log.lock().unwrap()[0].authorization.clone();
     assert_eq!(sent, format!("Basic {}", base64(b"rosterd:pa55word-xyz")));
@@ -559,16 +416,9 @@ async fn truncated_and_inflated_listings_through_the_proxy() {
     let (upstream, _) = serve(move |req| users_only(req, &all, 100)).await;
     let proxy = FaultProxy::start(upstream).await.unwrap();
     // Short pages are fine as long as the listing adds up: the next page starts where this one ended.
-    proxy.fail_when(
-        |r| r.path == "/Users" && r.query_param("startIndex") != Some("10"),
-        Fault::Truncate(1),
-    );
+    proxy.fail_when(|r| r.path == "/Users" && r.query_param("startIndex") != Some("10"), Fault::Truncate(1));
     let roster = read(settings(proxy.url(), 4)).await.unwrap();
-    assert!(
-        roster.complete && roster.people.len() == 10,
-        "{:?}",
-        roster.incomplete_reason
-    );
+    assert!(roster.complete && roster.people.len() == 10, "{:?}", roster.incomplete_reason);
     proxy.clear_faults();
     // Every page cut short, keeping totalResults: the last one comes back empty, one short.
     proxy.fail_when(|r| r.path == "/Users", Fault::Truncate(1));
@@ -580,15 +430,8 @@ async fn truncated_and_inflated_listings_through_the_proxy() {
         .contains("Users page 4 (startIndex=10): empty page after 9 of totalResults 10"));
     proxy.clear_faults();
     proxy.fail_when(|r| r.path == "/Users", Fault::InflateTotal(3));
-    let reason = read(settings(proxy.url(), 4))
-        .await
-        .unwrap()
-        .incomplete_reason
-        .unwrap();
-    assert!(
-        reason.contains("empty page after 10 of totalResults 13"),
-        "{reason}"
-    );
+    let reason = read(settings(proxy.url(), 4)).await.unwrap().incomplete_reason.unwrap();
+    assert!(reason.contains("empty page after 10 of totalResults 13"), "{reason}");
     proxy.shutdown().await;
 }
 
@@ -600,30 +443,18 @@ fn secrets_never_show_in_debug_of_settings_or_source() {
     let source = ScimSource::new(s.clone()).unwrap();
     assert!(!format!("{source:?}").contains(TOKEN));
     assert_eq!(source.describe(), "SCIM https://idp.example.com/scim/v2");
-    s.auth = ScimAuth::Basic {
-        username: "u".into(),
-        password: SecretString::from("pa55word-xyz"),
-    };
+    s.auth = ScimAuth::Basic { username: "u".into(), password: SecretString::from("pa55word-xyz") };
     assert!(!format!("{s:?}").contains("pa55word-xyz"));
 }
 
 #[test]
 fn settings_that_cannot_work_are_refused_without_echoing_the_url() {
     let with_password = Url::parse("https://u:hunter2@idp.example.com/scim/v2").unwrap();
-    let err = ScimSource::new(ScimSettings::new(
-        with_password,
-        ScimAuth::Bearer(SecretString::from(TOKEN)),
-    ))
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("must not carry credentials")
-            && !err.to_string().contains("hunter2"),
-        "{err}"
-    );
-    let mut s = ScimSettings::new(
-        Url::parse("https://idp.example.com/").unwrap(),
-        ScimAuth::Bearer(SecretString::from(TOKEN)),
-    );
+    let err =
+        ScimSource::new(ScimSettings::new(with_password, ScimAuth::Bearer(SecretString::from(TOKEN)))).unwrap_err();
+    assert!(err.to_string().contains("must not carry credentials") && !err.to_string().contains("hunter2"), "{err}");
+    let mut s =
+        ScimSettings::new(Url::parse("https://idp.example.com/").unwrap(), ScimAuth::Bearer(SecretString::from(TOKEN)));
     s.page_size = 0;
     assert!(ScimSource::new(s).is_err());
 }
