@@ -54,7 +54,8 @@ const PLATFORM: &str = r#"    scope: 'groups.display eq "cake-users"'
     roles:
       - { when: 'groups.display eq "Finance"', role: Finance }
       - { when: 'groups.display eq "Sales"', role: Account Manager }
-      - { role: Media Buyer }"#;
+      - { role: Media Buyer }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }"#;
 
 fn source(url: &url::Url) -> String {
     format!("  scim: {{ url: \"{url}\", token_file: scim-token, page_size: 50 }}")

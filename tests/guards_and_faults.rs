@@ -1,0 +1,123 @@
+//! Guards and bad answers at the level of a whole run: a removal spike is held and
+//! reported, a malformed CAKE answer fails that platform's run with a clear error naming
+//! the page, and neither ever panics or removes anyone.
+
+mod support;
+
+use rosterd::audit;
+use rosterd::sandbox::cake::CakeSandboxOptions;
+use rosterd::sandbox::faults::{Fault, FaultRule};
+use support::rig::Rig;
+
+/// A roster file of `n` people, those in `inactive` marked inactive.
+fn roster(n: usize, inactive: &[usize]) -> String {
+    let mut out = String::from("complete: true\npeople:\n");
+    for i in 1..=n {
+        let active = !inactive.contains(&i);
+        out.push_str(&format!(
+            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
+        ));
+    }
+    out
+}
+
+const SOURCE: &str = "  file: { path: roster.yaml }";
+const PLATFORM: &str =
+    "    roles: [ { role: Account Manager } ]\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }";
+
+#[tokio::test]
+async fn removing_40_of_100_at_a_10_percent_threshold_holds_every_removal_and_reports_them() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 1000, percent: 10 }", PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(100, &[])).unwrap();
+    let (_, first) = rig.reconcile().await;
+    assert_eq!(first.record.platforms[0].created, 100);
+
+    let leaving: Vec<usize> = (1..=40).collect();
+    std::fs::write(rig.path("roster.yaml"), roster(100, &leaving)).unwrap();
+    let writes = rig.cake.write_calls();
+    let (plan, summary) = rig.reconcile().await;
+
+    let held: Vec<_> = plan.platforms[0].held().collect();
+    assert_eq!(held.len(), 40);
+    assert!(held[0]
+        .held
+        .as_deref()
+        .unwrap_or_default()
+        .contains("40 removals are 40% of 100 managed accounts, above the 10% limit"));
+    assert_eq!(summary.record.platforms[0].held, 40);
+    assert_eq!(summary.record.platforms[0].deactivated, 0);
+    assert_eq!(rig.cake.write_calls(), writes, "a held removal reached CAKE");
+    assert!(rig.cake.users().iter().all(|u| u.user_status == "active"));
+    let table = plan.to_table();
+    assert_eq!(table.matches("HELD:").count(), 40, "{table}");
+    let held_lines = audit::read_records(&rig.audit_path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|r| r.outcome == "held" && r.run_id == plan.run_id)
+        .count();
+    assert_eq!(held_lines, 40);
+    assert_eq!(audit::verify(&rig.audit_path()).unwrap(), Ok(140));
+}
+
+#[tokio::test]
+async fn removals_under_the_threshold_go_through() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 25, percent: 10 }", PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(100, &[])).unwrap();
+    rig.reconcile().await;
+    std::fs::write(rig.path("roster.yaml"), roster(100, &[7, 8])).unwrap();
+    let (_, summary) = rig.reconcile().await;
+    assert_eq!(summary.record.platforms[0].deactivated, 2);
+    let inactive: Vec<String> =
+        rig.cake.users().into_iter().filter(|u| u.user_status == "inactive").map(|u| u.email).collect();
+    assert_eq!(inactive, ["p7@acme.example", "p8@acme.example"]);
+}
+
+#[tokio::test]
+async fn an_incomplete_roster_file_removes_nobody() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 1000, percent: 100 }", PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(10, &[])).unwrap();
+    rig.reconcile().await;
+    let partial = roster(5, &[]).replace("complete: true", "complete: false");
+    std::fs::write(rig.path("roster.yaml"), partial).unwrap();
+    let (plan, summary) = rig.reconcile().await;
+    assert_eq!(plan.platforms[0].held().count(), 5);
+    assert_eq!(summary.record.platforms[0].deactivated, 0);
+    assert!(rig.cake.users().iter().all(|u| u.user_status == "active"));
+}
+
+#[tokio::test]
+async fn a_malformed_cake_page_fails_that_platform_clearly_and_changes_nothing() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(
+        SOURCE,
+        "  max_removals: { count: 1000, percent: 100 }",
+        &format!("    page_size: 10\n{PLATFORM}"),
+    );
+    std::fs::write(rig.path("roster.yaml"), roster(30, &[])).unwrap();
+    rig.reconcile().await;
+    // Everyone leaves, and CAKE's second listing page is garbage: were the listing read as
+    // short, the plan would be built on a wrong picture.
+    std::fs::write(rig.path("roster.yaml"), roster(30, &(1..=30).collect::<Vec<_>>())).unwrap();
+    rig.cake.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
+    let writes = rig.cake.write_calls();
+    let (plan, summary) = rig.reconcile().await;
+    let error = plan.platforms[0].error.clone().expect("the platform is not planned");
+    assert!(error.contains("malformed") && error.contains("row 11"), "{error}");
+    assert!(summary.record.platforms[0].error.is_some());
+    assert_eq!(rig.cake.write_calls(), writes);
+    assert!(plan.to_table().contains("not planned"));
+}
+
+#[tokio::test]
+async fn an_unknown_role_fails_the_platform_and_names_the_known_ones() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 25, percent: 10 }", "    roles: [ { role: Fnance } ]");
+    std::fs::write(rig.path("roster.yaml"), roster(3, &[])).unwrap();
+    let (plan, _) = rig.reconcile().await;
+    let error = plan.platforms[0].error.clone().unwrap_or_default();
+    assert!(error.contains("unknown role \"Fnance\"") && error.contains("Finance"), "{error}");
+    assert_eq!(rig.cake.write_calls(), 0);
+}
