@@ -92,6 +92,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The daemon: reconcile at start-up, on the schedule, on SIGUSR1 and on `POST /v1/reconcile`;
+    /// reload on SIGHUP or when the config file changes; stop gracefully on SIGTERM.
+    Run,
     /// Show the audit trail, filtered; or verify its hash chain.
     Audit {
         /// A person's id, email or account id.
@@ -155,6 +158,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
         Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Run => crate::daemon::run(&cli.config).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
             audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
         }

@@ -8,6 +8,7 @@
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
 //! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
 //! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail.
+//! - [`daemon`]: `rosterd run`: schedule, signals, HTTP, metrics, systemd notify, reloads.
 //! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
@@ -16,6 +17,7 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod exit;
 pub mod filter;
