@@ -6,6 +6,7 @@
 
 pub mod cake;
 pub mod http;
+pub mod kind;
 
 use async_trait::async_trait;
 
