@@ -633,7 +633,7 @@ impl Connector for CakeConnector {
     }
 
     fn traits(&self) -> Traits {
-        Traits { key_field: "email", can_reactivate: true }
+        Traits::new("email")
     }
 
     /// Resolve role names to ids afresh for this run.

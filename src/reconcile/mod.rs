@@ -178,6 +178,7 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         };
         let traits = p.connector.traits();
+        let actual = if traits.status_from_links { status_from_links(actual, &links) } else { actual };
         let input = DiffInput {
             platform: name,
             traits: &traits,
@@ -188,6 +189,9 @@ impl Engine {
             protected: &p.config.protected,
         };
         let mut plan = diff(&input);
+        if let Some(why) = traits.removals_held {
+            guard::hold_removals(&mut plan, why);
+        }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
         plan.fingerprint = fingerprint(&plan, &actual);
         (plan, actual)
@@ -319,6 +323,17 @@ async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccoun
         }
     }
     Ok(())
+}
+
+/// For platforms whose listing cannot show access (Affise), an account rosterd removed
+/// reads as inactive, and any other as active.
+fn status_from_links(mut actual: Vec<Account>, links: &BTreeMap<String, diff::Link>) -> Vec<Account> {
+    let removed: std::collections::HashSet<&str> =
+        links.values().filter(|l| l.removed).map(|l| l.account_id.as_str()).collect();
+    for a in &mut actual {
+        a.status = if removed.contains(a.id.as_str()) { AccountStatus::Inactive } else { AccountStatus::Active };
+    }
+    actual
 }
 
 /// Active accounts rosterd has linked: the base for the removal percentage.
