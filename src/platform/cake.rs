@@ -697,6 +697,31 @@ impl Connector for CakeConnector {
     }
 }
 
+/// What config needs to know about CAKE.
+pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
+    kind: "cake",
+    vendor: "CAKE",
+    default_base_url: None,
+    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
+    fields_allowed: &NAME_FIELDS,
+    default_match_key: "{email}",
+    option_keys: &[],
+    check_options: super::kind::no_options,
+    role: super::kind::string_role,
+    build: build_from_config,
+};
+
+fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
+    let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
+    settings.timeout = p.timeout;
+    settings.per_second = p.per_second;
+    settings.burst = p.burst;
+    if let Some(size) = p.page_size {
+        settings.page_size = size;
+    }
+    Ok(Box::new(CakeConnector::new(settings)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1090,29 +1115,4 @@ mod tests {
             assert!(!text.contains(KEY), "key leaked: {text}");
         }
     }
-}
-
-/// What config needs to know about CAKE.
-pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
-    kind: "cake",
-    vendor: "CAKE",
-    default_base_url: None,
-    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
-    fields_allowed: &NAME_FIELDS,
-    default_match_key: "{email}",
-    option_keys: &[],
-    check_options: super::kind::no_options,
-    role: super::kind::string_role,
-    build: build_from_config,
-};
-
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
-    if let Some(size) = p.page_size {
-        settings.page_size = size;
-    }
-    Ok(Box::new(CakeConnector::new(settings)?))
 }
