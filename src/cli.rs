@@ -92,6 +92,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Who has access where, with role and status; orphans (no person in the roster),
+    /// accounts rosterd does not manage, and inactive people who still have active accounts.
+    Report {
+        /// Only this platform (its config name).
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show the audit trail, filtered; or verify its hash chain.
     Audit {
         /// A person's id, email or account id.
@@ -155,6 +164,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
         Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Report { platform, format } => report(&cli.config, platform, format).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
             audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
         }
@@ -301,6 +311,30 @@ async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 
                 Format::Json => println!("{}", serde_json::to_string_pretty(&summary.record).unwrap_or_default()),
             }
             run_code(&summary)
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+async fn report(path: &std::path::Path, platform: Option<String>, format: Format) -> u8 {
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match engine.report(platform.as_deref()).await {
+        Ok(report) => {
+            match format {
+                Format::Table => print!("{}", report.to_table()),
+                Format::Json => println!("{}", report.to_json()),
+            }
+            if report.errors.is_empty() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            }
         }
         Err(e) => {
             eprintln!("rosterd: {e}");

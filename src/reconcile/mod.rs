@@ -295,6 +295,46 @@ impl Engine {
         self.apply(&Planned { plan, actual }, trigger).await
     }
 
+    /// The access report: every account of every enabled platform (or just `only`), with
+    /// the person it belongs to and what is wrong with it. Changes nothing.
+    pub async fn report(&self, only: Option<&str>) -> Result<crate::report::Report, EngineError> {
+        if let Some(name) = only {
+            self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
+        }
+        let roster = self.source.read().await?;
+        let views = view_all(&roster.people);
+        let mut report = crate::report::Report {
+            roster_complete: roster.complete,
+            people: roster.people.len(),
+            ..Default::default()
+        };
+        for p in self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name)) {
+            match self.report_platform(p, &roster, &views).await {
+                Ok(rows) => report.rows.extend(rows),
+                Err(e) => {
+                    report.errors.insert(p.config.name.clone(), e);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn report_platform(
+        &self,
+        p: &PlatformRuntime,
+        roster: &Roster,
+        views: &[Viewed<'_>],
+    ) -> Result<Vec<crate::report::Row>, String> {
+        let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
+        let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
+        let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
+        let keys: Vec<(String, &crate::model::Person)> =
+            views.iter().map(|v| (p.config.mapping.key.render(&v.view), v.person)).collect();
+        let input =
+            crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
+        Ok(crate::report::platform_rows(&input, &roster.people))
+    }
+
     /// Read, plan, and (unless `dry_run`) apply.
     pub async fn reconcile(&self, trigger: &str, dry_run: bool) -> Result<(Plan, Option<RunSummary>), EngineError> {
         let planned = self.plan(None).await?;
