@@ -13,6 +13,8 @@ use crate::exit;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, RunSummary};
 
+const DEFAULT_LOG: &str = "rosterd=info";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rosterd",
@@ -31,7 +33,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "ROSTERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `rosterd=debug`.
-    #[arg(long, global = true, env = "ROSTERD_LOG", default_value = "rosterd=info")]
+    #[arg(long, global = true, env = "ROSTERD_LOG", default_value = DEFAULT_LOG)]
     pub log: String,
     #[command(subcommand)]
     pub command: Command,
@@ -134,7 +136,9 @@ pub fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    init_logging(cli.log_format, &cli.log);
+    // The demo prints its own story; only warnings belong beside it unless asked for more.
+    let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == DEFAULT_LOG;
+    init_logging(cli.log_format, if quiet_demo { "rosterd=warn" } else { &cli.log });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
