@@ -44,7 +44,11 @@ fn check_config_exits_2_and_lists_every_problem() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_applies_as_reviewed_and_is_refused_once_stale() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config("  file: { path: roster.yaml }", "  max_removals: { count: 25, percent: 50 }", "    roles: [ { role: Finance } ]");
+    rig.write_config(
+        "  file: { path: roster.yaml }",
+        "  max_removals: { count: 25, percent: 50 }",
+        "    roles: [ { role: Finance } ]",
+    );
     std::fs::write(
         rig.path("roster.yaml"),
         "complete: true\npeople:\n  - { id: \"1\", user_name: a@x.example, given_name: A, family_name: B, email: a@x.example }\n",
@@ -63,7 +67,8 @@ async fn a_saved_plan_applies_as_reviewed_and_is_refused_once_stale() {
     // Someone creates the same account by hand before the plan is applied: refused.
     rig.cake.insert_user(CakeUser::new("A", "B", "a@x.example", 4));
     let d = dir.clone();
-    let stale = tokio::task::spawn_blocking(move || rosterd(&d, &["apply", "plan.json", "-c", "rosterd.yaml"])).await.unwrap();
+    let stale =
+        tokio::task::spawn_blocking(move || rosterd(&d, &["apply", "plan.json", "-c", "rosterd.yaml"])).await.unwrap();
     assert_eq!(stale.status.code(), Some(5), "{}", text(&stale));
     assert_eq!(rig.cake.users().len(), 1);
 
