@@ -41,12 +41,50 @@ pub struct PlatformInput<'a> {
     pub keys: &'a [(String, &'a Person)],
 }
 
+/// A platform's designation (an account manager) and whether its person is still in the roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesignationRow {
+    pub platform: String,
+    #[serde(flatten)]
+    pub designation: crate::platform::Designation,
+    /// The roster person with that email, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    /// That person is active at the source.
+    pub person_active: bool,
+}
+
+/// Match designations to roster people by email.
+pub fn designation_rows(
+    platform: &str,
+    designations: Vec<crate::platform::Designation>,
+    roster: &[Person],
+) -> Vec<DesignationRow> {
+    let by_email: HashMap<String, &Person> =
+        roster.iter().flat_map(|p| p.emails.iter().map(move |e| (normalize_key(&e.value), p))).collect();
+    designations
+        .into_iter()
+        .map(|d| {
+            let person = by_email.get(&normalize_key(&d.email)).copied();
+            DesignationRow {
+                platform: platform.to_string(),
+                person_id: person.map(|p| p.id.clone()),
+                person_active: person.is_some_and(|p| p.active),
+                designation: d,
+            }
+        })
+        .collect()
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub roster_complete: bool,
     pub people: usize,
     pub rows: Vec<Row>,
+    /// Account managers and the like, and whether each is still in the roster.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub designations: Vec<DesignationRow>,
     /// Platforms that could not be read, and why.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, String>,
@@ -119,6 +157,9 @@ impl Report {
         for r in &self.rows {
             let _ = writeln!(out, "{}", table_row(r));
         }
+        for d in &self.designations {
+            let _ = writeln!(out, "{}", designation_line(d));
+        }
         for (p, e) in &self.errors {
             let _ = writeln!(out, "! {p}: not read: {e}");
         }
@@ -132,6 +173,16 @@ impl Report {
         );
         out
     }
+}
+
+fn designation_line(d: &DesignationRow) -> String {
+    let standing = match (&d.person_id, d.person_active) {
+        (Some(_), true) => "in the roster",
+        (Some(_), false) => "INACTIVE at the source",
+        (None, _) => "NOT IN THE ROSTER",
+    };
+    let g = &d.designation;
+    format!("{:<14} {} {} <{}> [{}]: {standing}", d.platform, g.what, g.name, g.email, g.id)
 }
 
 fn table_row(r: &Row) -> String {

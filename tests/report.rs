@@ -56,6 +56,10 @@ async fn the_report_names_orphans_unmanaged_and_stale_accounts() {
     let stale_line = table.lines().find(|l| l.contains("p3@acme.example")).unwrap();
     assert!(stale_line.contains("INACTIVE-PERSON-ACTIVE-ACCOUNT") && stale_line.contains(" yes "), "{stale_line}");
 
+    // CAKE's account managers: is each still in the roster?
+    assert_eq!(report.designations.len(), 2);
+    assert!(table.contains("account manager Jordan Lee <j.lee@yournetwork.com> [42]: NOT IN THE ROSTER"), "{table}");
+
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 5);

@@ -315,6 +315,12 @@ impl Engine {
                     report.errors.insert(p.config.name.clone(), e);
                 }
             }
+            match p.connector.designations().await {
+                Ok(d) => report.designations.extend(crate::report::designation_rows(&p.config.name, d, &roster.people)),
+                Err(e) => {
+                    report.errors.insert(format!("{} designations", p.config.name), e.to_string());
+                }
+            }
         }
         Ok(report)
     }
