@@ -1,8 +1,7 @@
 //! Wiring: turns a validated config into a ready engine (source, connectors, store,
 //! audit trail), and runs the checks that need the network for `check-config`.
 
-use crate::config::{Config, PlatformConfig, PlatformKind, ScimAuthConfig, SourceConfig};
-use crate::platform::cake::{CakeConnector, CakeSettings};
+use crate::config::{Config, PlatformConfig, ScimAuthConfig, SourceConfig};
 use crate::platform::{Connector, PlatformError};
 use crate::reconcile::{Engine, EngineError, PlatformRuntime};
 use crate::source::file::{FileSettings, FileSource};
@@ -54,18 +53,7 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
 }
 
 pub fn connector(p: &PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    match p.kind {
-        PlatformKind::Cake => {
-            let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
-            settings.timeout = p.timeout;
-            settings.per_second = p.per_second;
-            settings.burst = p.burst;
-            if let Some(size) = p.page_size {
-                settings.page_size = size;
-            }
-            Ok(Box::new(CakeConnector::new(settings)?))
-        }
-    }
+    (p.kind.build)(p)
 }
 
 /// Checks that need the platforms: the credentials work and every configured role exists.
@@ -92,7 +80,7 @@ pub async fn online_checks(config: &Config) -> Vec<String> {
                 problems.push(format!(
                     "platforms[{i}].roles[{j}].role: unknown role {:?} ({} roles: {})",
                     rule.role,
-                    p.kind.display_name(),
+                    p.kind.vendor,
                     known.join(", ")
                 ));
             }

@@ -247,7 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, outcome) = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(outcome, OpenOutcome::Created);
-        let link = Link { account_id: "42".into(), origin: LinkOrigin::Created };
+        let link = Link { account_id: "42".into(), origin: LinkOrigin::Created, removed: false };
         store.set_link("cake", "p1", &link).unwrap();
         store.set_link("cakeshop", "p2", &link).unwrap();
         assert_eq!(store.links("cake").unwrap().len(), 1);

@@ -80,8 +80,12 @@ platforms:
     base_url: "https://a.example"
     api_key_env: PATH
     fields: { nickname: "{x}", first_name: "{name.givenName" }
+    allowed_campaigns: all
+    roles: [ { role: Finance, colour: red } ]
 "#,
     );
+    assert_has(&p, "platforms[0].allowed_campaigns: unknown key for kind cake");
+    assert_has(&p, "platforms[0].roles[0].role: unknown key \"colour\" in a role rule");
     assert_has(&p, "platforms[0].fields.nickname: not a cake field");
     assert_has(&p, "platforms[0].fields.first_name: template");
 }

@@ -12,7 +12,9 @@ use rosterd::reconcile::diff::{diff, field_changes, DiffInput, Exclusion, Link, 
 use rosterd::reconcile::guard::{apply_guards, GuardPolicy};
 use rosterd::reconcile::plan::{Action, PlatformPlan};
 
-const TRAITS: Traits = Traits { key_field: "email", can_reactivate: true };
+fn traits() -> Traits {
+    Traits::new("email")
+}
 
 /// A whole platform world: what the roster wants, what the platform holds, what rosterd knows.
 #[derive(Debug, Clone)]
@@ -71,7 +73,7 @@ prop_compose! {
         for (i, choice) in link_choices.iter().enumerate().take(people.len()) {
             if let Some(a) = choice {
                 if used.insert(*a) {
-                    links.insert(format!("p{i}"), Link { account_id: format!("a{a}"), origin: LinkOrigin::Created });
+                    links.insert(format!("p{i}"), Link { account_id: format!("a{a}"), origin: LinkOrigin::Created, removed: false });
                 }
             }
         }
@@ -82,7 +84,7 @@ prop_compose! {
 fn plan(w: &World, protected: &BTreeSet<String>) -> PlatformPlan {
     diff(&DiffInput {
         platform: "p",
-        traits: &TRAITS,
+        traits: &traits(),
         desired: &w.desired,
         excluded: &w.excluded,
         actual: &w.actual,
@@ -105,8 +107,10 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
                 role: d.role.clone(),
                 status: AccountStatus::Active,
             });
-            w.links
-                .insert(step.person_id.clone(), Link { account_id: format!("a{next}"), origin: LinkOrigin::Created });
+            w.links.insert(
+                step.person_id.clone(),
+                Link { account_id: format!("a{next}"), origin: LinkOrigin::Created, removed: false },
+            );
             continue;
         }
         let id = step.account_id.clone().expect("non-create steps name their account");
@@ -115,7 +119,8 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
         after.key = normalize_key(&after.fields["email"]);
         w.actual[idx] = after;
         if step.adopt {
-            w.links.insert(step.person_id.clone(), Link { account_id: id, origin: LinkOrigin::Adopted });
+            w.links
+                .insert(step.person_id.clone(), Link { account_id: id, origin: LinkOrigin::Adopted, removed: false });
         }
     }
 }
@@ -144,7 +149,7 @@ proptest! {
             let link = state.links.get(&d.person_id).expect("every desired person is linked");
             let acc = state.actual.iter().find(|a| a.id == link.account_id).expect("linked account exists");
             prop_assert_eq!(acc.status, AccountStatus::Active);
-            prop_assert!(field_changes(&TRAITS, d, acc).is_empty());
+            prop_assert!(field_changes(&traits(), d, acc).is_empty());
         }
         let desired_ids: BTreeSet<&str> = state.desired.iter().map(|d| d.person_id.as_str()).collect();
         for (person, link) in &state.links {

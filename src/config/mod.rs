@@ -16,6 +16,7 @@ use serde_yaml::Value;
 use url::Url;
 
 use crate::filter::Filter;
+use crate::platform::kind::{self, KindSpec};
 use crate::reconcile::desired::{Mapping, RoleRule};
 use crate::template::Template;
 use raw::*;
@@ -48,57 +49,6 @@ impl fmt::Display for ConfigError {
             writeln!(f, "  {p}")?;
         }
         write!(f, "see config/rosterd.example.yaml for a commented example")
-    }
-}
-
-/// The platform kinds rosterd can converge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlatformKind {
-    Cake,
-}
-
-impl PlatformKind {
-    pub const ALL: &'static [&'static str] = &["cake"];
-
-    fn parse(s: &str) -> Option<PlatformKind> {
-        match s {
-            "cake" => Some(PlatformKind::Cake),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlatformKind::Cake => "cake",
-        }
-    }
-
-    /// The vendor's own name, for messages.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            PlatformKind::Cake => "CAKE",
-        }
-    }
-
-    /// The field templates a kind starts from; config `fields` override them one by one.
-    fn default_fields(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            PlatformKind::Cake => {
-                &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")]
-            }
-        }
-    }
-
-    fn fields_allowed(self) -> &'static [&'static str] {
-        match self {
-            PlatformKind::Cake => &["first_name", "last_name", "email"],
-        }
-    }
-
-    fn default_match_key(self) -> &'static str {
-        match self {
-            PlatformKind::Cake => "{email}",
-        }
     }
 }
 
@@ -138,7 +88,9 @@ pub struct Safety {
 #[derive(Debug, Clone)]
 pub struct PlatformConfig {
     pub name: String,
-    pub kind: PlatformKind,
+    pub kind: &'static KindSpec,
+    /// The kind's own settings, checked by the kind; its connector reads them.
+    pub options: serde_yaml::Mapping,
     pub enabled: bool,
     pub base_url: Url,
     pub api_key: SecretString,
@@ -253,6 +205,24 @@ const TOP_KEYS: &[&str] = &[
     "http",
     "readiness",
     "shutdown_grace_seconds",
+];
+
+/// The keys every platform entry may have, whatever its kind.
+const COMMON_PLATFORM_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "enabled",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "page_size",
+    "scope",
+    "roles",
+    "fields",
+    "match_key",
+    "protected",
+    "rate_limit",
+    "timeout_seconds",
 ];
 
 /// Collects problems while building the validated config.
@@ -442,17 +412,18 @@ impl Validator {
     }
 
     fn platform(&mut self, raw: RawPlatform, path: &str, safety: &Safety) -> Option<PlatformConfig> {
-        let Some(kind) = PlatformKind::parse(&raw.kind) else {
+        let Some(kind) = kind::find(&raw.kind) else {
             self.problem(
                 format!("{path}.kind"),
-                format!("unknown kind {:?} (known: {})", raw.kind, PlatformKind::ALL.join(", ")),
+                format!("unknown kind {:?} (known: {})", raw.kind, kind::names().join(", ")),
             );
             return None;
         };
+        self.options(&raw.options, kind, path);
         if raw.name.is_empty() || raw.name.contains(['\0', '/']) {
             self.problem(format!("{path}.name"), "must be non-empty, without '/' or NUL");
         }
-        let base_url = match &raw.base_url {
+        let base_url = match raw.base_url.as_deref().or(kind.default_base_url) {
             Some(u) => self.url(u, &format!("{path}.base_url")),
             None => {
                 self.problem(format!("{path}.base_url"), "missing: the platform's API address");
@@ -475,6 +446,7 @@ impl Validator {
         Some(PlatformConfig {
             name: raw.name,
             kind,
+            options: raw.options,
             enabled: raw.enabled,
             base_url: base_url?,
             api_key: api_key?,
@@ -488,39 +460,62 @@ impl Validator {
         })
     }
 
-    fn mapping(&mut self, raw: &RawPlatform, kind: PlatformKind, path: &str) -> Option<Mapping> {
+    /// The kind's own settings: unknown keys by name, then the kind's checks.
+    fn options(&mut self, options: &serde_yaml::Mapping, kind: &KindSpec, path: &str) {
+        for k in options.keys() {
+            let key = k.as_str().unwrap_or("?");
+            if !kind.option_keys.contains(&key) {
+                let known: Vec<&str> = COMMON_PLATFORM_KEYS.iter().chain(kind.option_keys).copied().collect();
+                self.problem(
+                    format!("{path}.{key}"),
+                    format!("unknown key for kind {} (known: {})", kind.kind, known.join(", ")),
+                );
+            }
+        }
+        for (key, message) in (kind.check_options)(options) {
+            let at = if key.is_empty() { path.to_string() } else { format!("{path}.{key}") };
+            self.problem(at, message);
+        }
+    }
+
+    fn mapping(&mut self, raw: &RawPlatform, kind: &KindSpec, path: &str) -> Option<Mapping> {
         let scope = raw.scope.as_deref().and_then(|s| self.filter(s, &format!("{path}.scope")));
         let scope_ok = raw.scope.is_none() || scope.is_some();
         let mut roles = Vec::new();
+        let before = self.problems.len();
         for (i, r) in raw.roles.iter().enumerate() {
             let when = match &r.when {
-                Some(w) => Some(self.filter(w, &format!("{path}.roles[{i}].when"))?),
+                Some(w) => self.filter(w, &format!("{path}.roles[{i}].when")),
                 None => None,
             };
-            roles.push(RoleRule { when, role: r.role.clone() });
+            match (kind.role)(&r.role, &r.extra) {
+                Ok(v) => roles.push(RoleRule { when, role: v.role, fields: v.fields }),
+                Err(e) => self.problem(format!("{path}.roles[{i}].role"), e),
+            }
         }
+        let roles_ok = self.problems.len() == before;
         let fields = self.fields(raw, kind, path)?;
         let key =
-            self.template(raw.match_key.as_deref().unwrap_or(kind.default_match_key()), &format!("{path}.match_key"))?;
-        scope_ok.then_some(Mapping { scope, roles, fields, key })
+            self.template(raw.match_key.as_deref().unwrap_or(kind.default_match_key), &format!("{path}.match_key"))?;
+        (scope_ok && roles_ok).then_some(Mapping { scope, roles, fields, key })
     }
 
     fn fields(
         &mut self,
         raw: &RawPlatform,
-        kind: PlatformKind,
+        kind: &KindSpec,
         path: &str,
     ) -> Option<std::collections::BTreeMap<String, Template>> {
         let mut out = std::collections::BTreeMap::new();
         let mut ok = true;
-        for (f, t) in kind.default_fields() {
+        for (f, t) in kind.default_fields {
             out.insert(f.to_string(), Template::parse(t).ok()?);
         }
         for (f, t) in &raw.fields {
-            if !kind.fields_allowed().contains(&f.as_str()) {
+            if !kind.fields_allowed.contains(&f.as_str()) {
                 self.problem(
                     format!("{path}.fields.{f}"),
-                    format!("not a {} field (known: {})", kind.as_str(), kind.fields_allowed().join(", ")),
+                    format!("not a {} field (known: {})", kind.kind, kind.fields_allowed.join(", ")),
                 );
                 ok = false;
                 continue;

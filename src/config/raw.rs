@@ -67,11 +67,15 @@ pub struct RawMaxRemovals {
     pub percent: Option<f64>,
 }
 
+/// A role rule: `when` (a filter) and `role`, whose shape depends on the platform kind
+/// (a name, a list of Affise roles, a Client Toolbox letter with `allowed_campaigns`, ...).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRoleRule {
     pub when: Option<String>,
-    pub role: String,
+    pub role: serde_yaml::Value,
+    /// Other keys of the rule, checked by the platform kind.
+    #[serde(flatten)]
+    pub extra: serde_yaml::Mapping,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -82,10 +86,9 @@ pub struct RawRateLimit {
     pub concurrency: Option<usize>,
 }
 
-/// One platform entry. Settings of every kind live here; validation rejects those that
-/// do not belong to the entry's kind.
+/// One platform entry: the keys every kind shares, and the kind's own settings in
+/// `options` (checked by the kind, so an unknown key is still reported by name).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawPlatform {
     pub name: String,
     pub kind: String,
@@ -106,6 +109,8 @@ pub struct RawPlatform {
     pub protected: Vec<String>,
     pub rate_limit: Option<RawRateLimit>,
     pub timeout_seconds: Option<u64>,
+    #[serde(flatten)]
+    pub options: serde_yaml::Mapping,
 }
 
 fn yes() -> bool {

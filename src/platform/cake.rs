@@ -633,7 +633,7 @@ impl Connector for CakeConnector {
     }
 
     fn traits(&self) -> Traits {
-        Traits { key_field: "email", can_reactivate: true }
+        Traits::new("email")
     }
 
     /// Resolve role names to ids afresh for this run.
@@ -695,6 +695,45 @@ impl Connector for CakeConnector {
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(Some(self.roles().await?.names()))
     }
+
+    async fn designations(&self) -> Result<Vec<super::Designation>, PlatformError> {
+        let managers = self.account_managers().await?;
+        Ok(managers
+            .into_iter()
+            .map(|m| super::Designation {
+                what: "account manager".into(),
+                id: m.id.to_string(),
+                name: format!("{} {}", m.first_name, m.last_name),
+                email: m.email,
+                status: m.status,
+            })
+            .collect())
+    }
+}
+
+/// What config needs to know about CAKE.
+pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
+    kind: "cake",
+    vendor: "CAKE",
+    default_base_url: None,
+    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
+    fields_allowed: &NAME_FIELDS,
+    default_match_key: "{email}",
+    option_keys: &[],
+    check_options: super::kind::no_options,
+    role: super::kind::string_role,
+    build: build_from_config,
+};
+
+fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
+    let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
+    settings.timeout = p.timeout;
+    settings.per_second = p.per_second;
+    settings.burst = p.burst;
+    if let Some(size) = p.page_size {
+        settings.page_size = size;
+    }
+    Ok(Box::new(CakeConnector::new(settings)?))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod cake;
 pub mod http;
+pub mod kind;
 
 use async_trait::async_trait;
 
@@ -59,12 +60,44 @@ impl PlatformError {
 }
 
 /// Facts about a platform that the diff needs, so it never has to know which platform it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Traits {
     /// The field that holds the match key (compared case-insensitively).
     pub key_field: &'static str,
     /// Whether a deactivated account can be reactivated through the API.
     pub can_reactivate: bool,
+    /// A linked account that no longer lists was removed for good. `true`: the person
+    /// gets a new account (AgencyAnalytics deletes); `false`: a conflict for a person to
+    /// resolve (Client Toolbox keeps soft-deleted names taken).
+    pub recreate_removed: bool,
+    /// Set when removals cannot run on this platform as configured (AgencyAnalytics
+    /// without `allow_delete`): every removal is held with this reason.
+    pub removals_held: Option<&'static str>,
+    /// Whether a role may change from one value to another; `Err(why)` makes the change a
+    /// conflict that is reported and never sent (AgencyAnalytics staff ↔ client).
+    pub role_change: fn(&str, &str) -> Result<(), String>,
+    /// The listing cannot show whether an account may sign in (Affise lock-out): the
+    /// status comes from rosterd's links instead.
+    pub status_from_links: bool,
+}
+
+impl Traits {
+    /// The common case: deactivate/reactivate by a flag, any role change allowed.
+    pub fn new(key_field: &'static str) -> Traits {
+        Traits {
+            key_field,
+            can_reactivate: true,
+            recreate_removed: true,
+            removals_held: None,
+            role_change: any_role_change,
+            status_from_links: false,
+        }
+    }
+}
+
+/// Every role change is allowed.
+pub fn any_role_change(_from: &str, _to: &str) -> Result<(), String> {
+    Ok(())
 }
 
 /// One platform's API, as rosterd uses it.
@@ -96,4 +129,21 @@ pub trait Connector: Send + Sync {
 
     /// The role values this platform accepts, for `check-config` (`None`: not checkable).
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError>;
+
+    /// People the platform designates for something beyond an account (CAKE's account
+    /// managers), for the access report: is each still in the roster?
+    async fn designations(&self) -> Result<Vec<Designation>, PlatformError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Someone a platform designates for a duty (an account manager), by email.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Designation {
+    /// What the designation is, e.g. `account manager`.
+    pub what: String,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub status: crate::model::AccountStatus,
 }

@@ -155,7 +155,7 @@ async fn execute(
 ) -> Result<Option<String>, StepError> {
     if step.action == Action::Create {
         let created = connector.create(&desired_from(step)).await?;
-        let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created };
+        let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created, removed: false };
         ctx.store.set_link(platform, &step.person_id, &link).map_err(|e| StepError::Store(e.to_string()))?;
         ctx.store.cache_account(platform, &created).map_err(|e| StepError::Store(e.to_string()))?;
         return Ok(Some(created.id));
@@ -168,13 +168,30 @@ async fn execute(
         Action::Deactivate => connector.deactivate(account).await?,
         Action::Link | Action::Create => {}
     }
-    if step.adopt {
-        let link = Link { account_id: account.id.clone(), origin: LinkOrigin::Adopted };
-        ctx.store.set_link(platform, &step.person_id, &link).map_err(|e| StepError::Store(e.to_string()))?;
-    }
+    record_link(ctx, platform, step, account)?;
     let after = account_after(account, step);
     ctx.store.cache_account(platform, &after).map_err(|e| StepError::Store(e.to_string()))?;
     Ok(Some(account.id.clone()))
+}
+
+/// Keep the link in step with what the step did: adopted, removed, or restored.
+fn record_link(ctx: &ApplyContext<'_>, platform: &str, step: &Step, account: &Account) -> Result<(), StepError> {
+    let store_err = |e: crate::store::StoreError| StepError::Store(e.to_string());
+    let existing = ctx.store.links(platform).map_err(store_err)?.remove(&step.person_id);
+    let origin = match (&existing, step.adopt) {
+        (Some(l), false) if l.account_id == account.id => l.origin,
+        _ => LinkOrigin::Adopted,
+    };
+    let removed = match step.action {
+        Action::Deactivate => true,
+        Action::Reactivate => false,
+        _ => existing.as_ref().is_some_and(|l| l.removed),
+    };
+    if step.adopt || existing.as_ref().is_some_and(|l| l.removed != removed) {
+        let link = Link { account_id: account.id.clone(), origin, removed };
+        ctx.store.set_link(platform, &step.person_id, &link).map_err(store_err)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

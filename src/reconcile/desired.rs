@@ -15,6 +15,8 @@ use crate::template::Template;
 pub struct RoleRule {
     pub when: Option<Filter>,
     pub role: String,
+    /// Fields the role implies (Client Toolbox's `allowed_campaigns`).
+    pub fields: BTreeMap<String, String>,
 }
 
 /// How the roster maps onto one platform.
@@ -68,29 +70,33 @@ fn desired_one(v: &Viewed<'_>, mapping: &Mapping) -> Result<DesiredAccount, Excl
             return Err(Exclusion::OutOfScope(format!("does not match scope {scope}")));
         }
     }
-    let role = pick_role(&mapping.roles, &v.view)?;
+    let rule = pick_role(&mapping.roles, &v.view)?;
     let key = normalize_key(&mapping.key.render(&v.view));
     if key.is_empty() {
         return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
     }
-    let fields = mapping
+    let mut fields: BTreeMap<String, String> = mapping
         .fields
         .iter()
         .map(|(f, t)| (f.clone(), t.render(&v.view)))
         .filter(|(_, value)| !value.is_empty())
         .collect();
+    if let Some(rule) = rule {
+        fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let role = rule.map(|r| r.role.clone());
     Ok(DesiredAccount { person_id: v.person.id.clone(), label: v.person.label().to_string(), key, fields, role })
 }
 
-/// The first matching rule's role; no rules means no role is managed.
-fn pick_role(rules: &[RoleRule], view: &Value) -> Result<Option<String>, Exclusion> {
+/// The first matching rule; no rules means no role is managed.
+fn pick_role<'a>(rules: &'a [RoleRule], view: &Value) -> Result<Option<&'a RoleRule>, Exclusion> {
     if rules.is_empty() {
         return Ok(None);
     }
     rules
         .iter()
         .find(|r| r.when.as_ref().is_none_or(|f| f.matches(view)))
-        .map(|r| Some(r.role.clone()))
+        .map(Some)
         .ok_or_else(|| Exclusion::OutOfScope("no role rule matches".into()))
 }
 
@@ -105,8 +111,9 @@ mod tests {
                 RoleRule {
                     when: Some(Filter::parse(r#"groups.display eq "Finance""#).unwrap()),
                     role: "Finance".into(),
+                    fields: BTreeMap::new(),
                 },
-                RoleRule { when: None, role: "Account Manager".into() },
+                RoleRule { when: None, role: "Account Manager".into(), fields: BTreeMap::new() },
             ],
             fields: [("email".to_string(), Template::parse("{email}").unwrap())].into_iter().collect(),
             key: Template::parse("{email}").unwrap(),

@@ -25,6 +25,10 @@ pub enum LinkOrigin {
 pub struct Link {
     pub account_id: String,
     pub origin: LinkOrigin,
+    /// rosterd removed this account's access (and has not restored it since). Platforms
+    /// whose listing cannot show it (Affise lock-out) take the account's status from here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 /// Why a roster person has no desired account on a platform.
@@ -116,7 +120,12 @@ fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> b
 
 /// One desired person: update the linked account, adopt a matching one, or create.
 fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, plan: &mut PlatformPlan) {
-    let linked = input.links.get(&d.person_id).and_then(|l| actual.by_id.get(l.account_id.as_str()).copied());
+    let link = input.links.get(&d.person_id);
+    let linked = link.and_then(|l| actual.by_id.get(l.account_id.as_str()).copied());
+    if let (Some(l), None, false) = (link, linked, input.traits.recreate_removed) {
+        let why = format!("account {} was removed and no longer lists; this platform cannot restore it and keeps its name taken: a person must resolve it", l.account_id);
+        return plan.conflicts.push(conflict(d, &why));
+    }
     let (account, adopt) = match linked {
         Some(a) => (a, false),
         None => match find_by_key(actual, d) {
@@ -136,7 +145,7 @@ fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, p
         plan.notes.push(format!("{}: protected account {} left untouched", d.label, account.id));
         return;
     }
-    if let Some(step) = converge_step(input.traits, d, account, adopt) {
+    if let Some(step) = converge_step(input.traits, d, account, adopt, plan) {
         plan.steps.push(step);
     } else if account.status == AccountStatus::Inactive && !input.traits.can_reactivate {
         plan.conflicts.push(conflict(
@@ -182,8 +191,18 @@ fn create_step(d: &DesiredAccount) -> Step {
 }
 
 /// The step that makes `account` match `d`, or none when it already does.
-fn converge_step(traits: &Traits, d: &DesiredAccount, account: &Account, adopt: bool) -> Option<Step> {
-    let changes = field_changes(traits, d, account);
+fn converge_step(
+    traits: &Traits,
+    d: &DesiredAccount,
+    account: &Account,
+    adopt: bool,
+    plan: &mut PlatformPlan,
+) -> Option<Step> {
+    let mut changes = field_changes(traits, d, account);
+    if let Some(refused) = refused_role_change(traits, &changes) {
+        changes.retain(|c| c.field != ROLE_FIELD);
+        plan.conflicts.push(conflict(d, &refused));
+    }
     let inactive = account.status == AccountStatus::Inactive;
     let action = match (inactive, changes.is_empty()) {
         (true, _) if traits.can_reactivate => Action::Reactivate,
@@ -203,6 +222,13 @@ fn converge_step(traits: &Traits, d: &DesiredAccount, account: &Account, adopt: 
         reason: None,
         held: None,
     })
+}
+
+/// Why the plan's role change may not be sent, if it may not.
+fn refused_role_change(traits: &Traits, changes: &[FieldChange]) -> Option<String> {
+    let c = changes.iter().find(|c| c.field == ROLE_FIELD)?;
+    let (from, to) = (c.before.as_deref()?, c.after.as_deref()?);
+    (traits.role_change)(from, to).err().map(|why| format!("role {from:?} -> {to:?} not sent: {why}"))
 }
 
 /// Desired fields that differ from the account; the key field and the role compare
@@ -268,5 +294,89 @@ fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut Platform
             reason: Some(reason),
             held: None,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AccountStatus;
+
+    fn desired(id: &str, email: &str, role: &str) -> DesiredAccount {
+        DesiredAccount {
+            person_id: id.into(),
+            label: email.into(),
+            key: email.into(),
+            fields: [("email".to_string(), email.to_string()), ("first_name".to_string(), "New".to_string())].into(),
+            role: Some(role.into()),
+        }
+    }
+
+    fn account(id: &str, email: &str, role: &str) -> Account {
+        Account {
+            id: id.into(),
+            key: email.into(),
+            fields: [("email".to_string(), email.to_string()), ("first_name".to_string(), "Old".to_string())].into(),
+            role: Some(role.into()),
+            status: AccountStatus::Active,
+        }
+    }
+
+    fn link(id: &str) -> Link {
+        Link { account_id: id.into(), origin: LinkOrigin::Created, removed: false }
+    }
+
+    fn run(
+        traits: &Traits,
+        desired: &[DesiredAccount],
+        actual: &[Account],
+        links: &BTreeMap<String, Link>,
+    ) -> PlatformPlan {
+        let excluded = BTreeMap::new();
+        let protected = BTreeSet::new();
+        diff(&DiffInput { platform: "p", traits, desired, excluded: &excluded, actual, links, protected: &protected })
+    }
+
+    fn staff_client(from: &str, to: &str) -> Result<(), String> {
+        if (from == "client") == (to == "client") {
+            Ok(())
+        } else {
+            Err("staff and client sides differ".into())
+        }
+    }
+
+    #[test]
+    fn a_refused_role_change_is_a_conflict_and_other_fields_still_update() {
+        let traits = Traits { role_change: staff_client, ..Traits::new("email") };
+        let links = [("p1".to_string(), link("7"))].into();
+        let plan = run(&traits, &[desired("p1", "a@x.com", "staff")], &[account("7", "a@x.com", "client")], &links);
+        assert_eq!(plan.conflicts.len(), 1);
+        assert!(plan.conflicts[0].reason.contains("\"client\" -> \"staff\" not sent"));
+        assert_eq!(plan.steps.len(), 1);
+        assert!(plan.steps[0].changes.iter().all(|c| c.field != ROLE_FIELD));
+    }
+
+    #[test]
+    fn a_removed_account_that_cannot_come_back_is_a_conflict_not_a_create() {
+        let traits = Traits { recreate_removed: false, can_reactivate: false, ..Traits::new("user_name") };
+        let links = [("p1".to_string(), link("jdoe"))].into();
+        let plan = run(&traits, &[desired("p1", "jdoe", "K")], &[], &links);
+        assert!(plan.steps.is_empty());
+        assert!(plan.conflicts[0].reason.contains("cannot restore it"));
+        let recreating = run(&Traits::new("email"), &[desired("p1", "jdoe", "K")], &[], &links);
+        assert_eq!(recreating.steps[0].action, Action::Create);
+    }
+
+    #[test]
+    fn two_people_on_one_key_are_both_conflicts_never_merged() {
+        let plan = run(
+            &Traits::new("email"),
+            &[desired("p1", "a@x.com", "r"), desired("p2", "a@x.com", "r")],
+            &[account("7", "a@x.com", "r")],
+            &BTreeMap::new(),
+        );
+        assert!(plan.steps.is_empty());
+        let people: Vec<&str> = plan.conflicts.iter().map(|c| c.person_id.as_str()).collect();
+        assert_eq!(people, ["p1", "p2"]);
     }
 }

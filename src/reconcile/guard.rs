@@ -48,7 +48,8 @@ fn threshold_breach(policy: &GuardPolicy, removals: usize, managed_active: usize
     })
 }
 
-fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
+/// Hold every removal of the plan with this reason.
+pub fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
     for step in plan.steps.iter_mut().filter(|s| s.action.removes_access() && s.held.is_none()) {
         step.held = Some(reason.to_string());
     }

@@ -228,6 +228,7 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         };
         let traits = p.connector.traits();
+        let actual = if traits.status_from_links { status_from_links(actual, &links) } else { actual };
         let input = DiffInput {
             platform: name,
             traits: &traits,
@@ -238,6 +239,9 @@ impl Engine {
             protected: &p.config.protected,
         };
         let mut plan = diff(&input);
+        if let Some(why) = traits.removals_held {
+            guard::hold_removals(&mut plan, why);
+        }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
         plan.fingerprint = fingerprint(&plan, &actual);
         (plan, actual)
@@ -351,6 +355,52 @@ impl Engine {
         self.apply(&Planned { plan, actual }, trigger).await
     }
 
+    /// The access report: every account of every enabled platform (or just `only`), with
+    /// the person it belongs to and what is wrong with it. Changes nothing.
+    pub async fn report(&self, only: Option<&str>) -> Result<crate::report::Report, EngineError> {
+        if let Some(name) = only {
+            self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
+        }
+        let roster = self.source.read().await?;
+        let views = view_all(&roster.people);
+        let mut report = crate::report::Report {
+            roster_complete: roster.complete,
+            people: roster.people.len(),
+            ..Default::default()
+        };
+        for p in self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name)) {
+            match self.report_platform(p, &roster, &views).await {
+                Ok(rows) => report.rows.extend(rows),
+                Err(e) => {
+                    report.errors.insert(p.config.name.clone(), e);
+                }
+            }
+            match p.connector.designations().await {
+                Ok(d) => report.designations.extend(crate::report::designation_rows(&p.config.name, d, &roster.people)),
+                Err(e) => {
+                    report.errors.insert(format!("{} designations", p.config.name), e.to_string());
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn report_platform(
+        &self,
+        p: &PlatformRuntime,
+        roster: &Roster,
+        views: &[Viewed<'_>],
+    ) -> Result<Vec<crate::report::Row>, String> {
+        let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
+        let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
+        let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
+        let keys: Vec<(String, &crate::model::Person)> =
+            views.iter().map(|v| (p.config.mapping.key.render(&v.view), v.person)).collect();
+        let input =
+            crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
+        Ok(crate::report::platform_rows(&input, &roster.people))
+    }
+
     /// Read, plan, and (unless `dry_run`) apply, in one span that carries the run id.
     pub async fn reconcile(&self, trigger: &str, dry_run: bool) -> Result<(Plan, Option<RunSummary>), EngineError> {
         let run_id = new_run_id();
@@ -390,6 +440,17 @@ async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccoun
         }
     }
     Ok(())
+}
+
+/// For platforms whose listing cannot show access (Affise), an account rosterd removed
+/// reads as inactive, and any other as active.
+fn status_from_links(mut actual: Vec<Account>, links: &BTreeMap<String, diff::Link>) -> Vec<Account> {
+    let removed: std::collections::HashSet<&str> =
+        links.values().filter(|l| l.removed).map(|l| l.account_id.as_str()).collect();
+    for a in &mut actual {
+        a.status = if removed.contains(a.id.as_str()) { AccountStatus::Inactive } else { AccountStatus::Active };
+    }
+    actual
 }
 
 /// Active accounts rosterd has linked: the base for the removal percentage.
