@@ -321,7 +321,7 @@ impl ClientToolboxConnector {
         }
     }
 
-    fn from_answer_error(&self, operation: &str, error: AnswerError) -> PlatformError {
+    fn answer_error(&self, operation: &str, error: AnswerError) -> PlatformError {
         match error {
             AnswerError::Refused(message) => self.refused(operation, &message),
             AnswerError::Malformed(detail) => self.malformed(operation, detail),
@@ -371,7 +371,7 @@ impl ClientToolboxConnector {
     /// A write call whose answer only has to say success.
     async fn write(&self, operation: &str, kind: &str, form: Form) -> Result<(), PlatformError> {
         let body = self.call(operation, kind, &self.settings.write_api_version, form).await?;
-        xml::parse_status(&body).map_err(|e| self.from_answer_error(operation, e))
+        xml::parse_status(&body).map_err(|e| self.answer_error(operation, e))
     }
 
     // ---- Listing.

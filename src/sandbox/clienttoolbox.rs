@@ -764,7 +764,7 @@ mod tests {
         Some(body[start..body.find("</error>")?].to_string())
     }
 
-    fn new_user<'a>(name: &'a str) -> Vec<(&'a str, &'a str)> {
+    fn new_user(name: &str) -> Vec<(&str, &str)> {
         vec![
             ("user_name", name),
             ("user_new_password", "Secret123x"),
