@@ -18,14 +18,8 @@ async fn the_report_names_orphans_unmanaged_and_stale_accounts() {
         .with_user(CakeUser::new("G", "F", "p2@acme.example", 3));
     let rig = Rig::start(options).await;
     // No removal may run (count 0): p3's removal is held, so p3 keeps an active account.
-    rig.write_config(
-        "  file: { path: roster.yaml }",
-        "  max_removals: { count: 0 }\n  protected: [admin@acme.example]",
-        "    roles: [ { role: Account Manager } ]",
-    );
-    let roster = |p3_active: bool| {
-        format!("complete: true\npeople:\n{}{}{}", person(1, true), person(2, false), person(3, p3_active))
-    };
+    rig.write_config("  file: { path: roster.yaml }", "  max_removals: { count: 0 }\n  protected: [admin@acme.example]", "    roles: [ { role: Account Manager } ]");
+    let roster = |p3_active: bool| format!("complete: true\npeople:\n{}{}{}", person(1, true), person(2, false), person(3, p3_active));
     std::fs::write(rig.path("roster.yaml"), roster(true)).unwrap();
     rig.reconcile().await;
     std::fs::write(rig.path("roster.yaml"), roster(false)).unwrap();
@@ -34,8 +28,11 @@ async fn the_report_names_orphans_unmanaged_and_stale_accounts() {
 
     let engine = rosterd::setup::engine(rig.config()).unwrap();
     let report = engine.report(None).await.unwrap();
-    let flags: Vec<(&str, bool, bool, bool)> =
-        report.rows.iter().map(|r| (r.key.as_str(), r.managed, r.orphan, r.inactive_person_active_account)).collect();
+    let flags: Vec<(&str, bool, bool, bool)> = report
+        .rows
+        .iter()
+        .map(|r| (r.key.as_str(), r.managed, r.orphan, r.inactive_person_active_account))
+        .collect();
     assert_eq!(
         flags,
         [
@@ -47,10 +44,7 @@ async fn the_report_names_orphans_unmanaged_and_stale_accounts() {
         ]
     );
     let table = report.to_table();
-    assert!(
-        table.contains("5 account(s): 2 orphan(s), 3 not managed by rosterd, 2 inactive people with active accounts."),
-        "{table}"
-    );
+    assert!(table.contains("5 account(s): 2 orphan(s), 3 not managed by rosterd, 2 inactive people with active accounts."), "{table}");
     let orphan_line = table.lines().find(|l| l.starts_with("cake") && l.contains("orphan@acme.example")).unwrap();
     assert!(orphan_line.contains("ORPHAN,UNMANAGED") && orphan_line.contains("Media Buyer"), "{orphan_line}");
     let stale_line = table.lines().find(|l| l.contains("p3@acme.example")).unwrap();
