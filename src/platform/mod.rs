@@ -5,6 +5,7 @@
 //! decides *what* to change; that is the diff's job.
 
 pub mod cake;
+pub mod clienttoolbox;
 pub mod http;
 pub mod kind;
 

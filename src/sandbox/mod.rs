@@ -2,5 +2,6 @@
 //! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
 
 pub mod cake;
+pub mod clienttoolbox;
 pub mod faults;
 pub mod proxy;
