@@ -1277,8 +1277,6 @@ mod tests {
         errors.push(wrong.list().await.unwrap_err());
         sandbox.shutdown().await;
         errors.push(affise.list().await.unwrap_err());
-        errors.push(PlatformError::Unsupported { platform: "x".into(), message: user_key.clone() });
-        errors.pop();
         errors
     }
 
