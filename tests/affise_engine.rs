@@ -52,8 +52,9 @@ fn roster(n: usize, inactive: &[usize]) -> String {
         let active = !inactive.contains(&i);
         let groups = if i == 1 { "[Admins]" } else { "[]" };
         out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active}, groups: {groups} }}\n"
+            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, "
         ));
+        out.push_str(&format!("email: p{i}@acme.example, active: {active}, groups: {groups} }}\n"));
     }
     out
 }

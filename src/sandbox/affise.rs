@@ -941,7 +941,8 @@ mod tests {
         assert_eq!(user.permissions["users"]["entity-affiliate"]["exceptions"]["ints"]["read"], json!([5]));
         let (_, read) = c.get(&format!("3.0/admin/user/{}", user.id), &[]).await;
         assert_eq!(read["user"]["permissions"], user.permissions);
-        let deny = json!({"permissions": {"users": {"entity-affiliate": {"level": "deny"}}, "stats": {"clicks-list": {"level": "deny"}}}});
+        let deny = json!({"level": "deny"});
+        let deny = json!({"permissions": {"users": {"entity-affiliate": deny}, "stats": {"clicks-list": deny}}});
         let (status, _) = c.json(&format!("3.1/user/{}/permissions", user.id), deny).await;
         assert_eq!(status, 200);
         let stored = c.sandbox.user_by_email("a@x.com").unwrap();
