@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Every test of rosterd, from a fresh clone: installs what the tests need (a real
-# scim2-server from PyPI, in a venv under target/), builds once, runs every test.
+# scim2-server, the Prometheus text parser and kubernetes-validate from PyPI, in a venv
+# under target/; systemd-analyze from Debian when missing), builds once, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/scim-venv
-if [ ! -x "$venv/bin/scim2-server" ]; then
-  echo "== installing scim2-server (PyPI) into $venv"
+if [ ! -x "$venv/bin/scim2-server" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
+  || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  echo "== installing scim2-server, prometheus-client, kubernetes-validate (PyPI) into $venv"
   mkdir -p target
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'scim2-server==0.8.3'
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    'scim2-server==0.8.3' 'prometheus-client==0.21.1' 'kubernetes-validate==1.32.0'
 fi
 export ROSTERD_SCIM2_SERVER="$PWD/$venv/bin/scim2-server"
+export ROSTERD_TEST_PYTHON="$PWD/$venv/bin/python"
+export ROSTERD_KUBERNETES_VALIDATE="$PWD/$venv/bin/kubernetes-validate"
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "== installing systemd-analyze (Debian's systemd package)"
+  apt-get install -y -qq systemd >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq systemd >/dev/null; }
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -13,6 +13,8 @@ use crate::exit;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, RunSummary};
 
+const DEFAULT_LOG: &str = "rosterd=info";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rosterd",
@@ -31,7 +33,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "ROSTERD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `rosterd=debug`.
-    #[arg(long, global = true, env = "ROSTERD_LOG", default_value = "rosterd=info")]
+    #[arg(long, global = true, env = "ROSTERD_LOG", default_value = DEFAULT_LOG)]
     pub log: String,
     #[command(subcommand)]
     pub command: Command,
@@ -92,6 +94,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The daemon: reconcile at start-up, on the schedule, on SIGUSR1 and on `POST /v1/reconcile`;
+    /// reload on SIGHUP or when the config file changes; stop gracefully on SIGTERM.
+    Run,
+    /// Who has access where, with role and status; orphans (no person in the roster),
+    /// accounts rosterd does not manage, and inactive people who still have active accounts.
+    Report {
+        /// Only this platform (its config name).
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show the audit trail, filtered; or verify its hash chain.
     Audit {
         /// A person's id, email or account id.
@@ -125,7 +139,9 @@ pub fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    init_logging(cli.log_format, &cli.log);
+    // The demo prints its own story; only warnings belong beside it unless asked for more.
+    let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == DEFAULT_LOG;
+    init_logging(cli.log_format, if quiet_demo { "rosterd=warn" } else { &cli.log });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -155,6 +171,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
         Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Run => crate::daemon::run(&cli.config).await,
+        Command::Report { platform, format } => report(&cli.config, platform, format).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
             audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
         }
@@ -301,6 +319,30 @@ async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 
                 Format::Json => println!("{}", serde_json::to_string_pretty(&summary.record).unwrap_or_default()),
             }
             run_code(&summary)
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+async fn report(path: &std::path::Path, platform: Option<String>, format: Format) -> u8 {
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match engine.report(platform.as_deref()).await {
+        Ok(report) => {
+            match format {
+                Format::Table => print!("{}", report.to_table()),
+                Format::Json => println!("{}", report.to_json()),
+            }
+            if report.errors.is_empty() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            }
         }
         Err(e) => {
             eprintln!("rosterd: {e}");

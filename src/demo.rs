@@ -12,6 +12,7 @@ const CONFIG: &str = include_str!("../config/demo/rosterd.yaml");
 
 /// Run the demo; the state lives in `state_dir` or a temporary folder removed at the end.
 pub async fn run(state_dir: Option<PathBuf>) -> u8 {
+    let keep = state_dir.is_some();
     let temp = match state_dir {
         Some(_) => None,
         None => match tempfile::Builder::new().prefix("rosterd-demo-").tempdir() {
@@ -23,7 +24,7 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
         },
     };
     let dir = state_dir.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
-    match demo(&dir).await {
+    match demo(&dir, keep).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rosterd demo: {e}");
@@ -40,7 +41,7 @@ fn sandbox_options() -> CakeSandboxOptions {
         .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2))
 }
 
-async fn demo(dir: &Path) -> Result<u8, String> {
+async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     let sandbox =
         CakeSandbox::start(sandbox_options()).await.map_err(|e| format!("cannot start the sandbox CAKE: {e}"))?;
     let config = write_files(dir, &sandbox)?;
@@ -49,7 +50,8 @@ async fn demo(dir: &Path) -> Result<u8, String> {
         sandbox.base_url(),
         sandbox.users().len()
     );
-    println!("state (store, audit trail) in {}\n", dir.display());
+    let kept = if keep { "" } else { " (temporary: use --state-dir DIR to keep it)" };
+    println!("state (store, audit trail) in {}{kept}\n", dir.display());
     let engine = crate::setup::engine(config).map_err(|e| e.to_string())?;
 
     println!("== first pass: plan");
@@ -64,15 +66,15 @@ async fn demo(dir: &Path) -> Result<u8, String> {
     print!("{}", again.plan.to_table());
     let changes = again.plan.change_count();
     println!("\nCAKE now holds:");
+    let roles = CakeSandboxOptions::default().roles;
     for u in sandbox.users() {
-        println!("  {:<28} {:<10} role {}", u.email, u.user_status, u.role_id);
+        let role = roles.iter().find(|r| r.role_id == u.role_id).map_or("?", |r| r.role_name.as_str());
+        println!("  {:<28} {:<9} {role}", u.email, u.user_status);
     }
-    let audit = engine.config.audit_path();
-    println!(
-        "\naudit trail: {} (see it with: rosterd audit -c {})",
-        audit.display(),
-        dir.join("rosterd.yaml").display()
-    );
+    print_audit(&engine.config.audit_path());
+    if keep {
+        println!("(see it again with: rosterd audit -c {})", dir.join("rosterd.yaml").display());
+    }
     sandbox.shutdown().await;
     if changes == 0 && summary.failed() == 0 {
         println!("demo converged: the second pass plans zero changes.");
@@ -80,6 +82,22 @@ async fn demo(dir: &Path) -> Result<u8, String> {
     } else {
         println!("demo did NOT converge: {changes} change(s) left, {} failure(s).", summary.failed());
         Ok(exit::ERROR)
+    }
+}
+
+/// The audit trail the first pass wrote, one line a change.
+fn print_audit(path: &Path) {
+    println!("\naudit trail ({}):", path.display());
+    let Ok(records) = crate::audit::read_records(path) else { return };
+    for r in records.flatten() {
+        println!(
+            "  {} {:<10} {:<28} [{}] {}",
+            r.platform,
+            r.action,
+            r.person,
+            r.account_id.as_deref().unwrap_or("-"),
+            r.outcome
+        );
     }
 }
 

@@ -7,7 +7,9 @@
 //! - [`source`]: identity sources (SCIM 2.0, roster file) behind the `Source` trait.
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
 //! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
+//! - [`report`]: the access report (who has access where; orphans; stale accounts).
 //! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail.
+//! - [`daemon`]: `rosterd run`: schedule, signals, HTTP, metrics, systemd notify, reloads.
 //! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
@@ -16,12 +18,14 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod exit;
 pub mod filter;
 pub mod model;
 pub mod platform;
 pub mod reconcile;
+pub mod report;
 pub mod sandbox;
 pub mod setup;
 pub mod source;

@@ -121,3 +121,55 @@ async fn an_unknown_role_fails_the_platform_and_names_the_known_ones() {
     assert!(error.contains("unknown role \"Fnance\"") && error.contains("Finance"), "{error}");
     assert_eq!(rig.cake.write_calls(), 0);
 }
+
+#[tokio::test]
+async fn one_failing_record_is_recorded_and_the_run_goes_on() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 25, percent: 10 }", PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(10, &[])).unwrap();
+    // The third create is refused for good (a 400 is not retried).
+    rig.cake.faults().script(FaultRule::on("create", Fault::status(400)).nth(3));
+    let (_, summary) = rig.reconcile().await;
+    let s = &summary.record.platforms[0];
+    assert_eq!((s.created, s.failed), (9, 1), "{s:?}");
+    assert_eq!(rig.cake.users().len(), 9);
+    let failed: Vec<_> = audit::read_records(&rig.audit_path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|r| r.outcome == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].detail.as_deref().unwrap_or_default().contains("HTTP 400"), "{:?}", failed[0].detail);
+    // The next run picks the missing person up.
+    let (_, again) = rig.reconcile().await;
+    assert_eq!(again.record.platforms[0].created, 1);
+    assert_eq!(rig.cake.users().len(), 10);
+}
+
+#[tokio::test]
+async fn a_lost_store_is_rebuilt_from_the_platform_without_a_second_account() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, "  max_removals: { count: 25, percent: 10 }", PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(20, &[])).unwrap();
+    rig.reconcile().await;
+    // The store is damaged beyond opening.
+    let store = rig.path("state").join("store");
+    for entry in std::fs::read_dir(&store).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::write(entry.path(), vec![0xA5u8; 512]).unwrap();
+        }
+    }
+    let writes = rig.cake.write_calls();
+    let (plan, summary) = rig.reconcile().await;
+    assert!(std::fs::read_dir(rig.path("state"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("store.broken-")));
+    // Every account is adopted again by its email: no create, no write.
+    assert_eq!(summary.record.platforms[0].linked, 20, "{}", plan.to_table());
+    assert_eq!(summary.record.platforms[0].created, 0);
+    assert_eq!(rig.cake.write_calls(), writes);
+    assert_eq!(rig.cake.users().len(), 20);
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.change_count(), 0);
+}

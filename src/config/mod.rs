@@ -6,6 +6,7 @@ pub mod secret;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -112,6 +113,39 @@ pub struct Config {
     pub source: SourceConfig,
     pub safety: Safety,
     pub platforms: Vec<PlatformConfig>,
+    /// `rosterd run` only: schedule, HTTP, readiness and shutdown.
+    pub daemon: DaemonConfig,
+}
+
+/// How `rosterd run` behaves; ignored by the one-shot commands.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Cron with seconds (`sec min hour day-of-month month day-of-week`).
+    pub schedule: String,
+    pub timezone: chrono_tz::Tz,
+    pub http_listen: SocketAddr,
+    /// `POST /v1/reconcile` is off without one.
+    pub trigger_token: Option<SecretString>,
+    /// `/readyz` fails once runs have been failing for longer than this.
+    pub max_failure_age: Duration,
+    /// How long in-flight platform calls may take to finish on SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl DaemonConfig {
+    pub const DEFAULT_SCHEDULE: &'static str = "0 */15 * * * *";
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:9464";
+}
+
+/// The cron dialect tokio-cron-scheduler runs: seconds required, day-of-month and
+/// day-of-week both honoured.
+pub fn parse_schedule(text: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(text)
+        .map_err(|e| format!("{text:?} is not a cron schedule with seconds (e.g. \"0 */15 * * * *\"): {e}"))
 }
 
 impl Config {
@@ -160,7 +194,18 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-const TOP_KEYS: &[&str] = &["state_dir", "store", "source", "safety", "platforms"];
+const TOP_KEYS: &[&str] = &[
+    "state_dir",
+    "store",
+    "source",
+    "safety",
+    "platforms",
+    "schedule",
+    "timezone",
+    "http",
+    "readiness",
+    "shutdown_grace_seconds",
+];
 
 /// The keys every platform entry may have, whatever its kind.
 const COMMON_PLATFORM_KEYS: &[&str] = &[
@@ -225,6 +270,7 @@ impl Validator {
         let source = self.source(root.get("source"));
         let safety = self.safety(root.get("safety"));
         let platforms = self.platforms(root.get("platforms"), &safety);
+        let daemon = self.daemon(root);
         Some(Config {
             path: path.to_path_buf(),
             state_dir: state_dir?,
@@ -232,6 +278,7 @@ impl Validator {
             source: source?,
             safety,
             platforms,
+            daemon: daemon?,
         })
     }
 
@@ -501,5 +548,42 @@ impl Validator {
                 None
             }
         }
+    }
+
+    /// The daemon's sections: `schedule`, `timezone`, `http`, `readiness`, `shutdown_grace_seconds`.
+    fn daemon(&mut self, root: &Value) -> Option<DaemonConfig> {
+        let schedule: Option<String> = root.get("schedule").and_then(|v| self.section(v, "schedule"));
+        let schedule = schedule.unwrap_or_else(|| DaemonConfig::DEFAULT_SCHEDULE.into());
+        if let Err(e) = parse_schedule(&schedule) {
+            self.problem("schedule", e);
+        }
+        let tz: String = root.get("timezone").and_then(|v| self.section(v, "timezone")).unwrap_or("UTC".into());
+        let timezone = tz
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| self.problem("timezone", format!("{tz:?} is not an IANA time zone (e.g. UTC, Europe/Paris)")));
+        let http: RawHttp = root.get("http").and_then(|v| self.section(v, "http")).unwrap_or_default();
+        let listen = http.listen.as_deref().unwrap_or(DaemonConfig::DEFAULT_LISTEN);
+        let http_listen = listen.parse::<SocketAddr>().map_err(|_| {
+            self.problem("http.listen", format!("{listen:?} is not an address:port (e.g. 127.0.0.1:9464)"))
+        });
+        let trigger_token = match (&http.trigger_token_file, http.trigger_token.is_some()) {
+            (None, false) => None,
+            (file, inline) => {
+                let r = SecretRef::from_pair("trigger_token", None, file.as_ref(), inline, &self.base);
+                Some(self.secret(r, "http.trigger_token")?)
+            }
+        };
+        let readiness: RawReadiness =
+            root.get("readiness").and_then(|v| self.section(v, "readiness")).unwrap_or_default();
+        let grace: u64 =
+            root.get("shutdown_grace_seconds").and_then(|v| self.section(v, "shutdown_grace_seconds")).unwrap_or(20);
+        Some(DaemonConfig {
+            schedule,
+            timezone: timezone.ok()?,
+            http_listen: http_listen.ok()?,
+            trigger_token,
+            max_failure_age: Duration::from_secs(readiness.max_failure_age_seconds.unwrap_or(3600)),
+            shutdown_grace: Duration::from_secs(grace),
+        })
     }
 }

@@ -116,3 +116,20 @@ pub struct RawPlatform {
 fn yes() -> bool {
     true
 }
+
+/// `http:`: the daemon's listener and its trigger token.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+    pub trigger_token_file: Option<PathBuf>,
+    /// Inline tokens are refused with a message saying what to use instead.
+    pub trigger_token: Option<serde_yaml::Value>,
+}
+
+/// `readiness:`: when `/readyz` stops answering ready.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawReadiness {
+    pub max_failure_age_seconds: Option<u64>,
+}

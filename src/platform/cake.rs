@@ -695,6 +695,20 @@ impl Connector for CakeConnector {
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(Some(self.roles().await?.names()))
     }
+
+    async fn designations(&self) -> Result<Vec<super::Designation>, PlatformError> {
+        let managers = self.account_managers().await?;
+        Ok(managers
+            .into_iter()
+            .map(|m| super::Designation {
+                what: "account manager".into(),
+                id: m.id.to_string(),
+                name: format!("{} {}", m.first_name, m.last_name),
+                email: m.email,
+                status: m.status,
+            })
+            .collect())
+    }
 }
 
 /// What config needs to know about CAKE.

@@ -130,4 +130,21 @@ pub trait Connector: Send + Sync {
 
     /// The role values this platform accepts, for `check-config` (`None`: not checkable).
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError>;
+
+    /// People the platform designates for something beyond an account (CAKE's account
+    /// managers), for the access report: is each still in the roster?
+    async fn designations(&self) -> Result<Vec<Designation>, PlatformError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Someone a platform designates for a duty (an account manager), by email.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Designation {
+    /// What the designation is, e.g. `account manager`.
+    pub what: String,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub status: crate::model::AccountStatus,
 }

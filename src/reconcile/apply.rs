@@ -25,6 +25,9 @@ pub struct PlatformSummary {
     pub held: usize,
     pub conflicts: usize,
     pub failed: usize,
+    /// Steps not started because rosterd was stopping (they run again next time).
+    #[serde(default)]
+    pub skipped: usize,
     /// Set when the platform could not be planned or applied at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -53,6 +56,8 @@ pub struct ApplyContext<'a> {
     pub store: &'a Store,
     pub audit: &'a AuditLog,
     pub concurrency: usize,
+    /// Set on a graceful stop: steps not yet started are skipped.
+    pub stopping: &'a std::sync::atomic::AtomicBool,
 }
 
 /// Apply one platform's plan. `actual` is the listing the steps refer to by account id.
@@ -72,16 +77,16 @@ pub async fn apply_platform(
         ctx.audit_conflict(&plan.platform, c);
     }
     let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
-    let results: Vec<(Action, bool)> = stream::iter(plan.runnable())
+    let results: Vec<(Action, Option<bool>)> = stream::iter(plan.runnable())
         .map(|step| async { (step.action, run_step(ctx, connector, &plan.platform, step, &by_id).await) })
         .buffer_unordered(ctx.concurrency.max(1))
         .collect()
         .await;
-    for (action, ok) in results {
-        if ok {
-            summary.count(action);
-        } else {
-            summary.failed += 1;
+    for (action, ran) in results {
+        match ran {
+            Some(true) => summary.count(action),
+            Some(false) => summary.failed += 1,
+            None => summary.skipped += 1,
         }
     }
     summary
@@ -104,21 +109,25 @@ impl ApplyContext<'_> {
             prev: String::new(),
             hash: String::new(),
         };
+        crate::daemon::metrics::step(platform, "none", "conflict");
         if let Err(e) = self.audit.append(record) {
             tracing::error!(error = %e, "audit write failed");
         }
     }
 }
 
-/// Run one step; returns whether it succeeded. Failures are logged and audited here,
-/// once, at the step boundary.
+/// Run one step; returns whether it succeeded, or None when it was not started because
+/// rosterd is stopping. Failures are logged and audited here, once, at the step boundary.
 async fn run_step(
     ctx: &ApplyContext<'_>,
     connector: &dyn Connector,
     platform: &str,
     step: &Step,
     actual: &HashMap<&str, &Account>,
-) -> bool {
+) -> Option<bool> {
+    if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
     let outcome = execute(ctx, connector, platform, step, actual).await;
     match outcome {
         Ok(account_id) => {
@@ -126,12 +135,12 @@ async fn run_step(
             step.account_id = account_id;
             tracing::info!(platform, person = %step.label, action = step.action.as_str(), "applied");
             audit(ctx, platform, &step, "ok", None);
-            true
+            Some(true)
         }
         Err(e) => {
             tracing::warn!(platform, person = %step.label, action = step.action.as_str(), error = %e, "step failed");
             audit(ctx, platform, step, "failed", Some(e.to_string()));
-            false
+            Some(false)
         }
     }
 }
@@ -238,7 +247,9 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
     }
 }
 
+/// The one place a step's outcome is recorded: the audit trail and the metrics.
 fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
+    crate::daemon::metrics::step(platform, step.action.as_str(), outcome);
     let record = AuditRecord {
         time: chrono::Utc::now().to_rfc3339(),
         run_id: ctx.run_id.into(),

@@ -9,8 +9,10 @@ pub mod guard;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::{Config, PlatformConfig};
@@ -83,6 +85,9 @@ impl RunSummary {
             if let Some(e) = &p.error {
                 let _ = writeln!(out, "  ! {e}");
             }
+            if p.skipped > 0 {
+                let _ = writeln!(out, "  ! {} step(s) not started: rosterd was stopping", p.skipped);
+            }
         }
         out
     }
@@ -95,6 +100,8 @@ pub struct Engine {
     pub audit: AuditLog,
     pub source: Box<dyn Source>,
     pub platforms: Vec<PlatformRuntime>,
+    /// Set on a graceful stop: steps not yet started are skipped, calls in flight finish.
+    stopping: AtomicBool,
 }
 
 /// A time-sortable run id: runs list in order in the store and the audit trail.
@@ -117,7 +124,43 @@ impl Engine {
             tracing::warn!(moved_to = %moved_to.display(), cause, "the store would not open: moved it aside and started a new one; links are re-made by matching keys on the next run");
         }
         let audit = AuditLog::open(&config.audit_path())?;
-        Ok(Engine { config, store, audit, source, platforms })
+        Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false) })
+    }
+
+    /// Swap the config, source and connectors between runs (a reload). The store and the
+    /// audit trail stay open, so a changed `state_dir` or cache size waits for a restart;
+    /// the returned notes say what was kept.
+    pub fn reconfigure(
+        &mut self,
+        mut config: Config,
+        source: Box<dyn Source>,
+        platforms: Vec<PlatformRuntime>,
+    ) -> Vec<String> {
+        let mut kept = Vec::new();
+        if config.state_dir != self.config.state_dir {
+            kept.push(format!("state_dir stays {} until rosterd restarts", self.config.state_dir.display()));
+            config.state_dir = self.config.state_dir.clone();
+        }
+        if config.cache_capacity != self.config.cache_capacity {
+            kept.push("store.cache_capacity_mb takes effect when rosterd restarts".to_string());
+            config.cache_capacity = self.config.cache_capacity;
+        }
+        self.config = config;
+        self.source = source;
+        self.platforms = platforms;
+        kept
+    }
+
+    /// A graceful stop: no new step starts; steps already calling a platform finish.
+    pub fn stop_new_steps(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Make the store and the audit trail durable (end of the daemon).
+    pub fn close(&self) -> Result<(), EngineError> {
+        self.store.flush()?;
+        self.audit.sync()?;
+        Ok(())
     }
 
     fn runtime(&self, name: &str) -> Option<&PlatformRuntime> {
@@ -126,6 +169,10 @@ impl Engine {
 
     /// Read the roster and plan every enabled platform (or just `only`).
     pub async fn plan(&self, only: Option<&str>) -> Result<Planned, EngineError> {
+        self.plan_as(only, new_run_id()).await
+    }
+
+    async fn plan_as(&self, only: Option<&str>, run_id: String) -> Result<Planned, EngineError> {
         if let Some(name) = only {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
@@ -135,7 +182,10 @@ impl Engine {
         }
         let views = view_all(&roster.people);
         let selected = self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name));
-        let planned = futures::future::join_all(selected.map(|p| self.plan_platform(p, &roster, &views))).await;
+        let planned = futures::future::join_all(
+            selected.map(|p| self.plan_platform(p, &roster, &views).instrument(platform_span(&p.config.name))),
+        )
+        .await;
         let mut actual = HashMap::new();
         let mut platforms = Vec::new();
         for (plan, accounts) in planned {
@@ -144,7 +194,7 @@ impl Engine {
         }
         let plan = Plan {
             version: PLAN_VERSION,
-            run_id: new_run_id(),
+            run_id,
             created_at: chrono::Utc::now().to_rfc3339(),
             source: self.source.describe(),
             roster_complete: roster.complete,
@@ -225,6 +275,7 @@ impl Engine {
             store: &self.store,
             audit: &self.audit,
             concurrency: p.config.concurrency,
+            stopping: &self.stopping,
         };
         let work = plan.platforms.iter().map(|pp| async {
             let Some(rt) = self.runtime(&pp.platform) else {
@@ -238,7 +289,9 @@ impl Engine {
                 return PlatformSummary { platform: pp.platform.clone(), error: Some(e.clone()), ..Default::default() };
             }
             let actual = planned.actual.get(&pp.platform).map(Vec::as_slice).unwrap_or_default();
-            apply_platform(&ctx_for(rt), rt.connector.as_ref(), pp, actual).await
+            apply_platform(&ctx_for(rt), rt.connector.as_ref(), pp, actual)
+                .instrument(platform_span(&pp.platform))
+                .await
         });
         let summaries = futures::future::join_all(work).await;
         self.finish(plan, trigger, started, summaries)
@@ -252,6 +305,7 @@ impl Engine {
         platforms: Vec<PlatformSummary>,
     ) -> Result<RunSummary, EngineError> {
         let failed = platforms.iter().any(|p| p.failed > 0 || p.error.is_some());
+        let interrupted = platforms.iter().any(|p| p.skipped > 0);
         let record = RunRecord {
             run_id: plan.run_id.clone(),
             trigger: trigger.to_string(),
@@ -259,7 +313,13 @@ impl Engine {
             finished_at: chrono::Utc::now().to_rfc3339(),
             people: plan.people,
             roster_complete: plan.roster_complete,
-            result: if failed { "partial".into() } else { "ok".into() },
+            result: if interrupted {
+                "interrupted".into()
+            } else if failed {
+                "partial".into()
+            } else {
+                "ok".into()
+            },
             platforms,
         };
         self.store.record_run(&record)?;
@@ -295,15 +355,72 @@ impl Engine {
         self.apply(&Planned { plan, actual }, trigger).await
     }
 
-    /// Read, plan, and (unless `dry_run`) apply.
-    pub async fn reconcile(&self, trigger: &str, dry_run: bool) -> Result<(Plan, Option<RunSummary>), EngineError> {
-        let planned = self.plan(None).await?;
-        if dry_run {
-            return Ok((planned.plan, None));
+    /// The access report: every account of every enabled platform (or just `only`), with
+    /// the person it belongs to and what is wrong with it. Changes nothing.
+    pub async fn report(&self, only: Option<&str>) -> Result<crate::report::Report, EngineError> {
+        if let Some(name) = only {
+            self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
-        let summary = self.apply(&planned, trigger).await?;
-        Ok((planned.plan, Some(summary)))
+        let roster = self.source.read().await?;
+        let views = view_all(&roster.people);
+        let mut report = crate::report::Report {
+            roster_complete: roster.complete,
+            people: roster.people.len(),
+            ..Default::default()
+        };
+        for p in self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name)) {
+            match self.report_platform(p, &roster, &views).await {
+                Ok(rows) => report.rows.extend(rows),
+                Err(e) => {
+                    report.errors.insert(p.config.name.clone(), e);
+                }
+            }
+            match p.connector.designations().await {
+                Ok(d) => report.designations.extend(crate::report::designation_rows(&p.config.name, d, &roster.people)),
+                Err(e) => {
+                    report.errors.insert(format!("{} designations", p.config.name), e.to_string());
+                }
+            }
+        }
+        Ok(report)
     }
+
+    async fn report_platform(
+        &self,
+        p: &PlatformRuntime,
+        roster: &Roster,
+        views: &[Viewed<'_>],
+    ) -> Result<Vec<crate::report::Row>, String> {
+        let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
+        let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
+        let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
+        let keys: Vec<(String, &crate::model::Person)> =
+            views.iter().map(|v| (p.config.mapping.key.render(&v.view), v.person)).collect();
+        let input =
+            crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
+        Ok(crate::report::platform_rows(&input, &roster.people))
+    }
+
+    /// Read, plan, and (unless `dry_run`) apply, in one span that carries the run id.
+    pub async fn reconcile(&self, trigger: &str, dry_run: bool) -> Result<(Plan, Option<RunSummary>), EngineError> {
+        let run_id = new_run_id();
+        let span = tracing::info_span!("run", run_id = %run_id, trigger);
+        async move {
+            let planned = self.plan_as(None, run_id).await?;
+            if dry_run {
+                return Ok((planned.plan, None));
+            }
+            let summary = self.apply(&planned, trigger).await?;
+            Ok((planned.plan, Some(summary)))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The child span of a run for one platform's work.
+fn platform_span(name: &str) -> tracing::Span {
+    tracing::info_span!("platform", platform = %name)
 }
 
 /// Refuse a platform whose config names roles it does not have.

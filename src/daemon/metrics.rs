@@ -1,0 +1,91 @@
+//! Metrics: every metric's name, help and labels, and one function per event that counts it.
+//!
+//! The `metrics` facade is a no-op until a recorder is installed, so the reconcile code calls
+//! these functions unconditionally and only `rosterd run` pays for them. Label values are
+//! bounded: triggers, results, actions and outcomes are fixed words; platforms come from
+//! the config.
+
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::store::RunRecord;
+
+pub const RUNS: &str = "rosterd_runs_total";
+pub const RUN_DURATION: &str = "rosterd_run_duration_seconds";
+pub const OPERATIONS: &str = "rosterd_platform_operations_total";
+pub const LAST_SUCCESS: &str = "rosterd_platform_last_success_timestamp_seconds";
+pub const HELD_REMOVALS: &str = "rosterd_held_removals";
+pub const QUARANTINED: &str = "rosterd_quarantined_records";
+pub const STORE_SIZE: &str = "rosterd_store_size_bytes";
+pub const RELOADS: &str = "rosterd_config_reloads_total";
+
+/// Run durations span a tiny file roster to thousands of paced API calls.
+const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0];
+
+/// Install the Prometheus recorder for this process and describe every metric.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(RUN_DURATION.into()), DURATION_BUCKETS)
+        .and_then(|b| b.install_recorder())
+        .map_err(|e| e.to_string())?;
+    describe();
+    // Gauges that exist before the first run, so dashboards and alerts see a value.
+    gauge!(QUARANTINED).set(0.0);
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(RUNS, "Reconcile runs, by trigger and result (ok, partial, interrupted, error).");
+    describe_histogram!(RUN_DURATION, Unit::Seconds, "Duration of reconcile runs.");
+    describe_counter!(OPERATIONS, "Platform operations by platform, kind (create, update, ...) and outcome.");
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the last run that converged the platform without error."
+    );
+    describe_gauge!(HELD_REMOVALS, "Removals held by a guard in the last run, per platform.");
+    describe_gauge!(QUARANTINED, "Quarantined records; always 0: rosterd does not quarantine records yet.");
+    describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the sled store on disk.");
+    describe_counter!(RELOADS, "Config reloads, by result (ok, refused).");
+}
+
+/// One step's outcome on a platform (`ok`, `failed`, `held`, `conflict`).
+pub fn step(platform: &str, kind: &'static str, outcome: &str) {
+    let outcome = match outcome {
+        "ok" => "ok",
+        "failed" => "failed",
+        "held" => "held",
+        "conflict" => "conflict",
+        _ => "other",
+    };
+    counter!(OPERATIONS, "platform" => platform.to_string(), "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// A run ended: `record` is None when it failed before recording anything.
+pub fn run_finished(trigger: &'static str, result: &str, took: Duration, record: Option<&RunRecord>) {
+    let result = match result {
+        "ok" => "ok",
+        "partial" => "partial",
+        "interrupted" => "interrupted",
+        _ => "error",
+    };
+    counter!(RUNS, "trigger" => trigger, "result" => result).increment(1);
+    histogram!(RUN_DURATION).record(took.as_secs_f64());
+    let now = chrono::Utc::now().timestamp() as f64;
+    for p in record.map(|r| r.platforms.as_slice()).unwrap_or_default() {
+        gauge!(HELD_REMOVALS, "platform" => p.platform.clone()).set(p.held as f64);
+        if p.error.is_none() && p.failed == 0 && p.skipped == 0 {
+            gauge!(LAST_SUCCESS, "platform" => p.platform.clone()).set(now);
+        }
+    }
+}
+
+pub fn store_size(bytes: u64) {
+    gauge!(STORE_SIZE).set(bytes as f64);
+}
+
+pub fn reload(ok: bool) {
+    counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
+}

@@ -1,0 +1,214 @@
+//! The access report: who has access where, with role and status; accounts with no
+//! person in the roster (orphans); accounts rosterd does not manage; inactive people who
+//! still have active accounts. A pure function over what a run reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::model::{normalize_key, Account, AccountStatus, Person};
+use crate::reconcile::diff::Link;
+
+/// One account on one platform, as the report sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub platform: String,
+    pub account_id: String,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub status: AccountStatus,
+    /// The roster person this account belongs to (by link, else by match key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// rosterd created or adopted the account.
+    pub managed: bool,
+    /// No person of the roster owns it.
+    pub orphan: bool,
+    /// Its person is inactive at the source, yet the account can still sign in.
+    pub inactive_person_active_account: bool,
+}
+
+/// What the report is built from, for one platform.
+pub struct PlatformInput<'a> {
+    pub platform: &'a str,
+    pub accounts: &'a [Account],
+    pub links: &'a BTreeMap<String, Link>,
+    /// Each roster person's match key on this platform (empty when it renders empty).
+    pub keys: &'a [(String, &'a Person)],
+}
+
+/// A platform's designation (an account manager) and whether its person is still in the roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesignationRow {
+    pub platform: String,
+    #[serde(flatten)]
+    pub designation: crate::platform::Designation,
+    /// The roster person with that email, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    /// That person is active at the source.
+    pub person_active: bool,
+}
+
+/// Match designations to roster people by email.
+pub fn designation_rows(
+    platform: &str,
+    designations: Vec<crate::platform::Designation>,
+    roster: &[Person],
+) -> Vec<DesignationRow> {
+    let by_email: HashMap<String, &Person> =
+        roster.iter().flat_map(|p| p.emails.iter().map(move |e| (normalize_key(&e.value), p))).collect();
+    designations
+        .into_iter()
+        .map(|d| {
+            let person = by_email.get(&normalize_key(&d.email)).copied();
+            DesignationRow {
+                platform: platform.to_string(),
+                person_id: person.map(|p| p.id.clone()),
+                person_active: person.is_some_and(|p| p.active),
+                designation: d,
+            }
+        })
+        .collect()
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub roster_complete: bool,
+    pub people: usize,
+    pub rows: Vec<Row>,
+    /// Account managers and the like, and whether each is still in the roster.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub designations: Vec<DesignationRow>,
+    /// Platforms that could not be read, and why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, String>,
+}
+
+/// Build the rows of one platform.
+pub fn platform_rows(input: &PlatformInput<'_>, roster: &[Person]) -> Vec<Row> {
+    let by_id: HashMap<&str, &Person> = roster.iter().map(|p| (p.id.as_str(), p)).collect();
+    let by_key: HashMap<String, &Person> =
+        input.keys.iter().filter(|(k, _)| !k.is_empty()).map(|(k, p)| (normalize_key(k), *p)).collect();
+    let owner: HashMap<&str, &str> = input.links.iter().map(|(p, l)| (l.account_id.as_str(), p.as_str())).collect();
+    let mut rows: Vec<Row> = input.accounts.iter().map(|a| row(input.platform, a, &owner, &by_id, &by_key)).collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key).then(a.account_id.cmp(&b.account_id)));
+    rows
+}
+
+fn row(
+    platform: &str,
+    a: &Account,
+    owner: &HashMap<&str, &str>,
+    by_id: &HashMap<&str, &Person>,
+    by_key: &HashMap<String, &Person>,
+) -> Row {
+    let linked = owner.get(a.id.as_str()).copied();
+    let person = match linked {
+        Some(pid) => by_id.get(pid).copied(),
+        None => by_key.get(&normalize_key(&a.key)).copied(),
+    };
+    Row {
+        platform: platform.to_string(),
+        account_id: a.id.clone(),
+        key: a.key.clone(),
+        role: a.role.clone(),
+        status: a.status,
+        person_id: person.map(|p| p.id.clone()).or_else(|| linked.map(str::to_string)),
+        person: person.map(|p| p.label().to_string()),
+        managed: linked.is_some(),
+        orphan: person.is_none(),
+        inactive_person_active_account: person.is_some_and(|p| !p.active) && a.status == AccountStatus::Active,
+    }
+}
+
+impl Report {
+    pub fn orphans(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.orphan)
+    }
+
+    pub fn unmanaged(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| !r.managed)
+    }
+
+    pub fn stale(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.inactive_person_active_account)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        if !self.roster_complete {
+            let _ = writeln!(out, "! the roster read was incomplete: people missing from it may show as orphans");
+        }
+        let _ = writeln!(
+            out,
+            "{:<14} {:<32} {:<12} {:<18} {:<9} {:<8} {:<28} flags",
+            "platform", "account", "id", "role", "status", "managed", "person"
+        );
+        for r in &self.rows {
+            let _ = writeln!(out, "{}", table_row(r));
+        }
+        for d in &self.designations {
+            let _ = writeln!(out, "{}", designation_line(d));
+        }
+        for (p, e) in &self.errors {
+            let _ = writeln!(out, "! {p}: not read: {e}");
+        }
+        let _ = writeln!(
+            out,
+            "\n{} account(s): {} orphan(s), {} not managed by rosterd, {} inactive people with active accounts.",
+            self.rows.len(),
+            self.orphans().count(),
+            self.unmanaged().count(),
+            self.stale().count()
+        );
+        out
+    }
+}
+
+fn designation_line(d: &DesignationRow) -> String {
+    let standing = match (&d.person_id, d.person_active) {
+        (Some(_), true) => "in the roster",
+        (Some(_), false) => "INACTIVE at the source",
+        (None, _) => "NOT IN THE ROSTER",
+    };
+    let g = &d.designation;
+    format!("{:<14} {} {} <{}> [{}]: {standing}", d.platform, g.what, g.name, g.email, g.id)
+}
+
+fn table_row(r: &Row) -> String {
+    let mut flags = Vec::new();
+    if r.orphan {
+        flags.push("ORPHAN");
+    }
+    if !r.managed {
+        flags.push("UNMANAGED");
+    }
+    if r.inactive_person_active_account {
+        flags.push("INACTIVE-PERSON-ACTIVE-ACCOUNT");
+    }
+    let status = match r.status {
+        AccountStatus::Active => "active",
+        AccountStatus::Inactive => "inactive",
+    };
+    format!(
+        "{:<14} {:<32} {:<12} {:<18} {:<9} {:<8} {:<28} {}",
+        r.platform,
+        r.key,
+        r.account_id,
+        r.role.as_deref().unwrap_or("-"),
+        status,
+        if r.managed { "yes" } else { "no" },
+        r.person.as_deref().unwrap_or("-"),
+        flags.join(",")
+    )
+}
