@@ -1,6 +1,7 @@
 //! Strict in-process emulators of every platform, served on loopback: used by the tests,
 //! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
 
+pub mod affise;
 pub mod cake;
 pub mod clienttoolbox;
 pub mod faults;
