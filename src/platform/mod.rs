@@ -4,6 +4,7 @@
 //! and creates, updates, deactivates and reactivates one account at a time. It never
 //! decides *what* to change; that is the diff's job.
 
+pub mod agencyanalytics;
 pub mod cake;
 pub mod http;
 pub mod kind;
