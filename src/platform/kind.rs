@@ -43,7 +43,7 @@ pub struct KindSpec {
 
 /// Every kind rosterd knows.
 pub fn all() -> &'static [&'static KindSpec] {
-    &[&super::cake::SPEC, &super::agencyanalytics::SPEC]
+    &[&super::cake::SPEC, &super::agencyanalytics::SPEC, &super::filespin::SPEC]
 }
 
 pub fn find(kind: &str) -> Option<&'static KindSpec> {

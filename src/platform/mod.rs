@@ -6,6 +6,7 @@
 
 pub mod agencyanalytics;
 pub mod cake;
+pub mod filespin;
 pub mod http;
 pub mod kind;
 

@@ -4,4 +4,5 @@
 pub mod agencyanalytics;
 pub mod cake;
 pub mod faults;
+pub mod filespin;
 pub mod proxy;
