@@ -104,6 +104,19 @@ impl std::io::Write for Sink {
     }
 }
 
+/// None of `secrets` (nor the key) is in the captured logs or any file under `state`.
+fn assert_nowhere(secrets: &[String], logs: &[u8], state: &std::path::Path) {
+    assert!(contains(logs, "p3@agency.example"), "the logs were captured");
+    let files = all_files(state);
+    assert!(files.iter().any(|(_, bytes)| contains(bytes, "p3@agency.example")), "the state was written");
+    for secret in secrets.iter().map(String::as_str).chain([KEY]) {
+        assert!(!contains(logs, secret), "a secret reached the logs");
+        for (path, bytes) in &files {
+            assert!(!contains(bytes, secret), "a secret reached {}", path.display());
+        }
+    }
+}
+
 const TEAM: [Who<'static>; 5] =
     [(1, &["Clients"], true), (2, &[], true), (3, &[], true), (4, &["Admins"], true), (5, &["Clients"], true)];
 
@@ -143,13 +156,7 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
     let passwords = rig.aa.passwords();
     assert_eq!(passwords.len(), 6);
     let logged = logs.lock().expect("logs").clone();
-    assert!(contains(&logged, "p3@agency.example"), "the logs were captured");
-    for secret in passwords.iter().map(String::as_str).chain([KEY]) {
-        assert!(!contains(&logged, secret), "a secret reached the logs");
-        for (path, bytes) in all_files(&rig.path("state")) {
-            assert!(!contains(&bytes, secret), "a secret reached {}", path.display());
-        }
-    }
+    assert_nowhere(&passwords, &logged, &rig.path("state"));
 }
 
 #[tokio::test]
@@ -201,4 +208,27 @@ async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
 
     let (plan, _) = rig.reconcile().await;
     assert_eq!((plan.change_count(), plan.conflict_count()), (0, 1), "reported again, still never sent");
+}
+
+#[test]
+fn config_problems_of_the_kind_are_reported_under_their_keys() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
+    let text = r#"source: { file: { path: roster.yaml } }
+platforms:
+  - name: agency
+    kind: agencyanalytics
+    api_key_file: aa-key
+    allow_delete: maybe
+    roles: [ { role: owner } ]
+    fields: { title: "{title}" }
+"#;
+    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
+    assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
+    let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
+    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    assert_eq!(config.platforms[0].base_url.as_str(), "https://api.clientseoreport.com/");
+    assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
 }

@@ -145,10 +145,16 @@ async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secre
     let secrets = rig.fs.secrets();
     assert_eq!(secrets.len(), 75 * 3);
     assert!(ADMIN_SECRETS.iter().all(|s| secrets.contains(&s.to_string())));
-    // As text once, then searched 225 times: sled's files are megabytes.
-    let logged = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    let logged = logs.lock().expect("logs").clone();
+    assert_nowhere(&secrets, &logged, &rig.path("state"));
+}
+
+/// None of `secrets` (nor the key) is in the captured logs or any file under `state`.
+fn assert_nowhere(secrets: &[String], logs: &[u8], state: &std::path::Path) {
+    // As text once, then searched 226 times: sled's files are megabytes.
+    let logged = String::from_utf8_lossy(logs);
     assert!(logged.contains("p5@assets.example"), "the logs were captured");
-    let files: Vec<(PathBuf, String)> = all_files(&rig.path("state"))
+    let files: Vec<(PathBuf, String)> = all_files(state)
         .into_iter()
         .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
         .collect();
@@ -163,4 +169,26 @@ async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secre
 
 fn last_write(rig: &Rig) -> Value {
     Value::Object(rig.fs.writes().pop().expect("a write"))
+}
+
+#[test]
+fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
+    let text = r#"source: { file: { path: roster.yaml } }
+platforms:
+  - name: assets
+    kind: filespin
+    api_key_file: fs-key
+    update_path: /api/v1/user
+    roles: [ { role: Owner }, { role: manager }, { role: 1 } ]
+"#;
+    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
+    let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
+    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    assert_eq!(config.platforms[0].base_url.as_str(), "https://app.filespin.io/");
+    let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
+    assert_eq!(roles, ["2", "1"]);
 }
