@@ -590,6 +590,10 @@ impl Connector for AgencyAnalyticsConnector {
             tracing::debug!(platform = %self.settings.name, user = id, "already deleted");
             return Ok(());
         }
+        if answer.status.is_success() {
+            // 204 as documented; any other success has nothing in it rosterd needs.
+            return Ok(());
+        }
         self.interpret("delete", answer).map(|_| ())
     }
 
