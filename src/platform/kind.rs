@@ -43,7 +43,13 @@ pub struct KindSpec {
 
 /// Every kind rosterd knows.
 pub fn all() -> &'static [&'static KindSpec] {
-    &[&super::cake::SPEC, &super::affise::SPEC, &super::clienttoolbox::SPEC]
+    &[
+        &super::cake::SPEC,
+        &super::affise::SPEC,
+        &super::agencyanalytics::SPEC,
+        &super::filespin::SPEC,
+        &super::clienttoolbox::SPEC,
+    ]
 }
 
 pub fn find(kind: &str) -> Option<&'static KindSpec> {

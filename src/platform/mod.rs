@@ -5,8 +5,10 @@
 //! decides *what* to change; that is the diff's job.
 
 pub mod affise;
+pub mod agencyanalytics;
 pub mod cake;
 pub mod clienttoolbox;
+pub mod filespin;
 pub mod http;
 pub mod kind;
 

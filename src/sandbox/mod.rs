@@ -2,7 +2,9 @@
 //! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
 
 pub mod affise;
+pub mod agencyanalytics;
 pub mod cake;
 pub mod clienttoolbox;
 pub mod faults;
+pub mod filespin;
 pub mod proxy;
