@@ -43,7 +43,7 @@ pub struct KindSpec {
 
 /// Every kind rosterd knows.
 pub fn all() -> &'static [&'static KindSpec] {
-    &[&super::cake::SPEC]
+    &[&super::cake::SPEC, &super::scim::SPEC]
 }
 
 pub fn find(kind: &str) -> Option<&'static KindSpec> {

@@ -7,6 +7,7 @@
 pub mod cake;
 pub mod http;
 pub mod kind;
+pub mod scim;
 
 use async_trait::async_trait;
 
