@@ -4,3 +4,4 @@
 pub mod cake;
 pub mod faults;
 pub mod proxy;
+pub mod scim;
