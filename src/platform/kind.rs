@@ -49,6 +49,7 @@ pub fn all() -> &'static [&'static KindSpec] {
         &super::agencyanalytics::SPEC,
         &super::filespin::SPEC,
         &super::clienttoolbox::SPEC,
+        &super::scim::SPEC,
     ]
 }
 

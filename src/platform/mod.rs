@@ -11,6 +11,7 @@ pub mod clienttoolbox;
 pub mod filespin;
 pub mod http;
 pub mod kind;
+pub mod scim;
 
 use async_trait::async_trait;
 

@@ -8,3 +8,4 @@ pub mod clienttoolbox;
 pub mod faults;
 pub mod filespin;
 pub mod proxy;
+pub mod scim;
