@@ -1,11 +1,16 @@
-//! `rosterd demo`: a sandbox CAKE on loopback, the embedded example roster, one
+//! `rosterd demo`: six sandbox platforms on loopback, the embedded example roster, one
 //! reconcile that creates and adopts accounts, and a second pass that plans nothing.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::exit;
+use crate::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions};
+use crate::sandbox::agencyanalytics::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions};
 use crate::sandbox::cake::{CakeSandbox, CakeSandboxOptions, CakeUser};
+use crate::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
+use crate::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions};
+use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
 
 const ROSTER: &str = include_str!("../config/demo/roster.yaml");
 const CONFIG: &str = include_str!("../config/demo/rosterd.yaml");
@@ -33,23 +38,63 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
     }
 }
 
-/// The accounts CAKE holds before rosterd first runs.
-fn sandbox_options() -> CakeSandboxOptions {
-    CakeSandboxOptions::default()
-        .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
-        .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
-        .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2))
+/// The six sandbox platforms, as they stand before rosterd first runs.
+struct Sandboxes {
+    cake: CakeSandbox,
+    affise: AffiseSandbox,
+    agency: AgencyAnalyticsSandbox,
+    filespin: FileSpinSandbox,
+    loyalty: CtSandbox,
+    scim: ScimSandbox,
+}
+
+impl Sandboxes {
+    async fn start() -> std::io::Result<Sandboxes> {
+        // CAKE already holds its admin (protected), an account made by hand for a roster
+        // person (adopted), and a contractor rosterd has never heard of (left alone).
+        let cake = CakeSandboxOptions::default()
+            .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
+            .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
+            .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
+        Ok(Sandboxes {
+            cake: CakeSandbox::start(cake).await?,
+            affise: AffiseSandbox::start(AffiseSandboxOptions::default()).await?,
+            agency: AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default()).await?,
+            filespin: FileSpinSandbox::start(FileSpinSandboxOptions::default()).await?,
+            loyalty: CtSandbox::start(CtSandboxOptions::default()).await?,
+            scim: ScimSandbox::start(ScimSandboxOptions::default()).await?,
+        })
+    }
+
+    /// (placeholder, URL, key file, key) for each platform of the demo config.
+    fn wiring(&self) -> [(&'static str, url::Url, &'static str, String); 6] {
+        [
+            ("{cake_url}", self.cake.base_url(), "cake-api-key", self.cake.api_key().to_string()),
+            ("{affise_url}", self.affise.base_url(), "affise-api-key", self.affise.api_key().to_string()),
+            ("{agency_url}", self.agency.base_url(), "agency-api-key", self.agency.api_key().to_string()),
+            ("{filespin_url}", self.filespin.base_url(), "filespin-api-key", self.filespin.api_key().to_string()),
+            ("{loyalty_url}", self.loyalty.base_url(), "loyalty-api-key", SANDBOX_OWNER_KEY.to_string()),
+            ("{scim_url}", self.scim.base_url(), "scim-token", self.scim.token().to_string()),
+        ]
+    }
+
+    async fn shutdown(self) {
+        self.cake.shutdown().await;
+        self.affise.shutdown().await;
+        self.agency.shutdown().await;
+        self.filespin.shutdown().await;
+        self.loyalty.shutdown().await;
+        self.scim.shutdown().await;
+    }
 }
 
 async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
-    let sandbox =
-        CakeSandbox::start(sandbox_options()).await.map_err(|e| format!("cannot start the sandbox CAKE: {e}"))?;
-    let config = write_files(dir, &sandbox)?;
-    println!(
-        "rosterd demo: sandbox CAKE at {} holding {} accounts; roster of 8 people",
-        sandbox.base_url(),
-        sandbox.users().len()
-    );
+    let sandboxes = Sandboxes::start().await.map_err(|e| format!("cannot start the sandbox platforms: {e}"))?;
+    let config = write_files(dir, &sandboxes)?;
+    println!("rosterd demo: six sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)");
+    for (placeholder, url, _, _) in sandboxes.wiring() {
+        println!("  {:<16} {url}", placeholder.trim_matches(['{', '}']).trim_end_matches("_url"));
+    }
     let kept = if keep { "" } else { " (temporary: use --state-dir DIR to keep it)" };
     println!("state (store, audit trail) in {}{kept}\n", dir.display());
     let engine = crate::setup::engine(config).map_err(|e| e.to_string())?;
@@ -65,52 +110,38 @@ async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     let again = engine.plan(None).await.map_err(|e| e.to_string())?;
     print!("{}", again.plan.to_table());
     let changes = again.plan.change_count();
-    println!("\nCAKE now holds:");
-    let roles = CakeSandboxOptions::default().roles;
-    for u in sandbox.users() {
-        let role = roles.iter().find(|r| r.role_id == u.role_id).map_or("?", |r| r.role_name.as_str());
-        println!("  {:<28} {:<9} {role}", u.email, u.user_status);
-    }
-    print_audit(&engine.config.audit_path());
+
+    println!("\n== who has access where (rosterd report)");
+    let report = engine.report(None).await.map_err(|e| e.to_string())?;
+    print!("{}", report.to_table());
     if keep {
-        println!("(see it again with: rosterd audit -c {})", dir.join("rosterd.yaml").display());
+        println!(
+            "\naudit trail: {} (rosterd audit -c {})",
+            engine.config.audit_path().display(),
+            dir.join("rosterd.yaml").display()
+        );
     }
-    sandbox.shutdown().await;
+    sandboxes.shutdown().await;
     if changes == 0 && summary.failed() == 0 {
-        println!("demo converged: the second pass plans zero changes.");
+        println!("\ndemo converged: the second pass plans zero changes on all six platforms.");
         Ok(exit::OK)
     } else {
-        println!("demo did NOT converge: {changes} change(s) left, {} failure(s).", summary.failed());
+        println!("\ndemo did NOT converge: {changes} change(s) left, {} failure(s).", summary.failed());
         Ok(exit::ERROR)
     }
 }
 
-/// The audit trail the first pass wrote, one line a change.
-fn print_audit(path: &Path) {
-    println!("\naudit trail ({}):", path.display());
-    let Ok(records) = crate::audit::read_records(path) else { return };
-    for r in records.flatten() {
-        println!(
-            "  {} {:<10} {:<28} [{}] {}",
-            r.platform,
-            r.action,
-            r.person,
-            r.account_id.as_deref().unwrap_or("-"),
-            r.outcome
-        );
-    }
-}
-
-/// Write the roster, the key file and the config into the demo's folder, and load it the
-/// way a user's config is loaded.
-fn write_files(dir: &Path, sandbox: &CakeSandbox) -> Result<Config, String> {
+/// Write the roster, the key files and the config into the demo's folder, and load it
+/// the way a user's config is loaded.
+fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, String> {
     let io = |what: &str, e: std::io::Error| format!("cannot write {what} in {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| io("the folder", e))?;
     std::fs::write(dir.join("roster.yaml"), ROSTER).map_err(|e| io("roster.yaml", e))?;
-    write_private(&dir.join("cake-api-key"), sandbox.api_key()).map_err(|e| io("cake-api-key", e))?;
-    let text = CONFIG
-        .replace("{state_dir}", &dir.join("state").display().to_string())
-        .replace("{cake_url}", sandbox.base_url().as_str());
+    let mut text = CONFIG.replace("{state_dir}", &dir.join("state").display().to_string());
+    for (placeholder, url, key_file, key) in sandboxes.wiring() {
+        text = text.replace(placeholder, url.as_str());
+        write_private(&dir.join(key_file), &key).map_err(|e| io(key_file, e))?;
+    }
     let path = dir.join("rosterd.yaml");
     std::fs::write(&path, &text).map_err(|e| io("rosterd.yaml", e))?;
     Config::load(&path).map_err(|e| e.to_string())

@@ -149,14 +149,7 @@ impl Report {
         if !self.roster_complete {
             let _ = writeln!(out, "! the roster read was incomplete: people missing from it may show as orphans");
         }
-        let _ = writeln!(
-            out,
-            "{:<14} {:<32} {:<12} {:<18} {:<9} {:<8} {:<28} flags",
-            "platform", "account", "id", "role", "status", "managed", "person"
-        );
-        for r in &self.rows {
-            let _ = writeln!(out, "{}", table_row(r));
-        }
+        out.push_str(&self.rows_table());
         for d in &self.designations {
             let _ = writeln!(out, "{}", designation_line(d));
         }
@@ -182,10 +175,11 @@ fn designation_line(d: &DesignationRow) -> String {
         (None, _) => "NOT IN THE ROSTER",
     };
     let g = &d.designation;
-    format!("{:<14} {} {} <{}> [{}]: {standing}", d.platform, g.what, g.name, g.email, g.id)
+    format!("{}: {} {} <{}> [{}]: {standing}", d.platform, g.what, g.name, g.email, g.id)
 }
 
-fn table_row(r: &Row) -> String {
+/// The cells of one row: platform, account, id, role, status, managed, person, flags.
+fn cells(r: &Row) -> [String; 8] {
     let mut flags = Vec::new();
     if r.orphan {
         flags.push("ORPHAN");
@@ -200,15 +194,34 @@ fn table_row(r: &Row) -> String {
         AccountStatus::Active => "active",
         AccountStatus::Inactive => "inactive",
     };
-    format!(
-        "{:<14} {:<32} {:<12} {:<18} {:<9} {:<8} {:<28} {}",
-        r.platform,
-        r.key,
-        r.account_id,
-        r.role.as_deref().unwrap_or("-"),
-        status,
-        if r.managed { "yes" } else { "no" },
-        r.person.as_deref().unwrap_or("-"),
-        flags.join(",")
-    )
+    [
+        r.platform.clone(),
+        r.key.clone(),
+        r.account_id.clone(),
+        r.role.clone().unwrap_or_else(|| "-".into()),
+        status.into(),
+        if r.managed { "yes" } else { "no" }.into(),
+        r.person.clone().unwrap_or_else(|| "-".into()),
+        flags.join(","),
+    ]
+}
+
+impl Report {
+    /// The account rows with columns as wide as their widest cell.
+    fn rows_table(&self) -> String {
+        let header = ["platform", "account", "id", "role", "status", "managed", "person", "flags"].map(String::from);
+        let rows: Vec<[String; 8]> = std::iter::once(header).chain(self.rows.iter().map(cells)).collect();
+        let mut widths = [0usize; 8];
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &rows {
+            let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let _ = writeln!(out, "{}", line.join(" ").trim_end());
+        }
+        out
+    }
 }

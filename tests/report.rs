@@ -58,7 +58,10 @@ async fn the_report_names_orphans_unmanaged_and_stale_accounts() {
 
     // CAKE's account managers: is each still in the roster?
     assert_eq!(report.designations.len(), 2);
-    assert!(table.contains("account manager Jordan Lee <j.lee@yournetwork.com> [42]: NOT IN THE ROSTER"), "{table}");
+    assert!(
+        table.contains("cake: account manager Jordan Lee <j.lee@yournetwork.com> [42]: NOT IN THE ROSTER"),
+        "{table}"
+    );
 
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     let rows = json["rows"].as_array().unwrap();
