@@ -120,3 +120,30 @@ platforms:
     let debug = format!("{config:?}");
     assert!(!debug.contains("sEcReT"), "{debug}");
 }
+
+/// The commented example in config/ is the documentation: it must stay a valid config.
+#[test]
+fn the_commented_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k").unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/rosterd.example.yaml")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        // Point every /etc/rosterd/<file> at one key file that exists.
+        let fixed = match line.find("/etc/rosterd/") {
+            Some(i) => {
+                let end =
+                    line[i..].find(|c: char| c.is_whitespace() || c == ',' || c == '}').map_or(line.len(), |e| i + e);
+                format!("{}{}{}", &line[..i], key.display(), &line[end..])
+            }
+            None => line.to_string(),
+        };
+        out.push_str(&fixed.replace("/var/lib/rosterd", &dir.path().join("state").display().to_string()));
+        out.push('\n');
+    }
+    match Config::parse(&out, &dir.path().join("rosterd.yaml")) {
+        Ok(c) => assert_eq!(c.platforms.len(), 6),
+        Err(p) => panic!("{p:#?}"),
+    }
+}
