@@ -7,9 +7,7 @@
 //! (returned in records, as the real API does) and a password, and consults [`Faults`] on every route.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,10 +18,9 @@ use bytes::Bytes;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Faults, Injected};
+use super::server::LoopbackServer;
 
 /// Affise's largest `limit`.
 const MAX_LIMIT: usize = 500;
@@ -658,32 +655,21 @@ const WRITE_ROUTES: [&str; 5] = ["create", "update", "api_key", "password", "per
 pub struct AffiseSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl AffiseSandbox {
     /// Bind a free loopback port and serve.
     pub async fn start(options: AffiseSandboxOptions) -> std::io::Result<AffiseSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let mut store = Store::default();
         for user in options.users {
             store.insert(user);
         }
         let shared = Arc::new(Shared { api_key: options.api_key, store: Mutex::new(store), faults: Faults::new() });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "affise sandbox stopped with an error");
-            }
-        });
-        Ok(AffiseSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "affise").await?;
+        let base_url = server.url("/")?;
+        Ok(AffiseSandbox { shared, base_url, server })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -750,27 +736,8 @@ impl AffiseSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for AffiseSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

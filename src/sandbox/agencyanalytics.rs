@@ -7,9 +7,7 @@
 //! every route. Every authenticated request lands in a log (passwords masked) for tests.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -19,10 +17,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Faults, Injected};
+use super::server::LoopbackServer;
 
 /// `limit` when none is sent.
 const DEFAULT_LIMIT: u64 = 25;
@@ -584,16 +581,12 @@ fn router(shared: Arc<Shared>) -> Router {
 pub struct AgencyAnalyticsSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl AgencyAnalyticsSandbox {
     /// Bind a free loopback port and serve.
     pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<AgencyAnalyticsSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let mut store = Store { next_id: 100, ..Store::default() };
         for user in options.users {
             store.insert(user);
@@ -606,17 +599,10 @@ impl AgencyAnalyticsSandbox {
             store: Mutex::new(store),
             faults: Faults::new(),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "agencyanalytics sandbox stopped with an error");
-            }
-        });
-        Ok(AgencyAnalyticsSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "agencyanalytics").await?;
+        let base_url = server.url("/")?;
+        Ok(AgencyAnalyticsSandbox { shared, base_url, server })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -673,27 +659,8 @@ impl AgencyAnalyticsSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for AgencyAnalyticsSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

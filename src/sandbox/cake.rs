@@ -5,9 +5,7 @@
 //! that a connector typo shows up in tests, and consults [`Faults`] on every route.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -17,10 +15,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Faults, Injected};
+use super::server::LoopbackServer;
 
 /// CAKE's documented maximum `row_limit`.
 const MAX_ROW_LIMIT: u64 = 10_000;
@@ -555,16 +552,12 @@ fn router(shared: Arc<Shared>) -> Router {
 pub struct CakeSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl CakeSandbox {
     /// Bind a free loopback port and serve.
     pub async fn start(options: CakeSandboxOptions) -> std::io::Result<CakeSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let mut store = Store { next_id: 1000, ..Store::default() };
         for user in options.users {
             store.insert(user);
@@ -576,17 +569,10 @@ impl CakeSandbox {
             store: Mutex::new(store),
             faults: Faults::new(),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "cake sandbox stopped with an error");
-            }
-        });
-        Ok(CakeSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "cake").await?;
+        let base_url = server.url("/")?;
+        Ok(CakeSandbox { shared, base_url, server })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -644,27 +630,8 @@ impl CakeSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for CakeSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

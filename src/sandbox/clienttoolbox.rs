@@ -9,19 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Faults, Injected};
+use super::server::LoopbackServer;
 
 /// Fields every call may carry.
 const COMMON: &[&str] = &["API", "user_id", "account_id", "type", "output", "user_api_key"];
@@ -611,32 +608,21 @@ async fn api_route(State(s): State<Arc<Shared>>, method: Method, headers: Header
 pub struct CtSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl CtSandbox {
     /// Bind a free loopback port and serve the one API URL (any path).
     pub async fn start(options: CtSandboxOptions) -> std::io::Result<CtSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let mut store = Store::default();
         for user in &options.users {
             store.users.insert(user.user_name.to_lowercase(), user.clone());
         }
         let shared = Arc::new(Shared { options, store: Mutex::new(store), faults: Faults::new() });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = Router::new().fallback(api_route).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "client toolbox sandbox stopped with an error");
-            }
-        });
-        Ok(CtSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "clienttoolbox").await?;
+        let base_url = server.url("/")?;
+        Ok(CtSandbox { shared, base_url, server })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -701,27 +687,8 @@ impl CtSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for CtSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

@@ -7,9 +7,7 @@
 //! as FileSpin does, and consults [`Faults`] on every route.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,10 +17,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Fault, Faults, Injected};
+use super::server::LoopbackServer;
 
 /// Users per listing answer: FileSpin's fixed page.
 pub const PAGE: usize = 30;
@@ -446,16 +443,12 @@ fn router(shared: Arc<Shared>) -> Router {
 pub struct FileSpinSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl FileSpinSandbox {
     /// Bind a free loopback port and serve.
     pub async fn start(options: FileSpinSandboxOptions) -> std::io::Result<FileSpinSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let mut store = Store { next_id: 101, ..Store::default() };
         for user in options.users {
             store.insert(user);
@@ -466,17 +459,10 @@ impl FileSpinSandbox {
             store: Mutex::new(store),
             faults: Faults::new(),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "filespin sandbox stopped with an error");
-            }
-        });
-        Ok(FileSpinSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "filespin").await?;
+        let base_url = server.url("/")?;
+        Ok(FileSpinSandbox { shared, base_url, server })
     }
 
     pub fn base_url(&self) -> url::Url {
@@ -533,27 +519,8 @@ impl FileSpinSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for FileSpinSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

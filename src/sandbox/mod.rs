@@ -9,3 +9,4 @@ pub mod faults;
 pub mod filespin;
 pub mod proxy;
 pub mod scim;
+pub mod server;

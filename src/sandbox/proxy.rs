@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,9 +20,9 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
+
+use super::server::LoopbackServer;
 
 /// Request bodies larger than this are refused: the proxy is for tests, not uploads.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -78,17 +77,15 @@ struct Shared {
 
 /// The running proxy. Stops on [`FaultProxy::shutdown`] or when dropped.
 pub struct FaultProxy {
-    addr: SocketAddr,
     url: Url,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl std::fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaultProxy")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("upstream", &self.shared.upstream.as_str())
             .finish()
     }
@@ -105,20 +102,10 @@ impl FaultProxy {
             .build()
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared { upstream, client, rules: Mutex::new(Vec::new()), seen: Mutex::new(Vec::new()) });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let url = Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "fault proxy stopped");
-            }
-        });
-        Ok(FaultProxy { addr, url, shared, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "fault proxy").await?;
+        let url = server.url("/")?;
+        Ok(FaultProxy { url, shared, server })
     }
 
     /// The proxy's base URL, `http://127.0.0.1:PORT/`.
@@ -127,7 +114,7 @@ impl FaultProxy {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Spoil every request that matches, from now on. The first matching rule wins.
@@ -156,30 +143,12 @@ impl FaultProxy {
     }
 
     /// Stop taking requests and wait (briefly: clients may hold idle connections open) for the server to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     fn add_rule(&self, when: Predicate, fault: Fault, remaining: Option<usize>) {
         lock(&self.shared.rules).push(Rule { when, fault, remaining });
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

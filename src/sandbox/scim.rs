@@ -9,9 +9,7 @@
 //! [`Faults`] on every route. Passwords are write-only: stored, never returned.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,10 +19,9 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::faults::{Faults, Injected};
+use super::server::LoopbackServer;
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -703,33 +700,22 @@ fn router(shared: Arc<Shared>) -> Router {
 pub struct ScimSandbox {
     shared: Arc<Shared>,
     base_url: url::Url,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl ScimSandbox {
     /// Bind a free loopback port and serve.
     pub async fn start(options: ScimSandboxOptions) -> std::io::Result<ScimSandbox> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr: SocketAddr = listener.local_addr()?;
-        let base_url = url::Url::parse(&format!("http://{addr}{BASE_PATH}")).map_err(std::io::Error::other)?;
         let mut store = Store::default();
         let mut options = options;
         for user in std::mem::take(&mut options.users) {
             store.insert(user);
         }
         let shared = Arc::new(Shared { options, store: Mutex::new(store), faults: Faults::new() });
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "scim sandbox stopped with an error");
-            }
-        });
-        Ok(ScimSandbox { shared, base_url, stop: Some(stop), task: Some(task) })
+        let server = LoopbackServer::start(app, "scim").await?;
+        let base_url = server.url(BASE_PATH)?;
+        Ok(ScimSandbox { shared, base_url, server })
     }
 
     /// The SCIM base, `http://127.0.0.1:PORT/scim/v2` (`/Users` goes under it).
@@ -800,27 +786,8 @@ impl ScimSandbox {
     }
 
     /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(1), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for ScimSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A dropped sandbox must not outlive its test, even with a request hanging.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
