@@ -867,15 +867,6 @@ mod tests {
     const KEY: &str = "af-LEAKCHECK-93c1d7e5a2";
     const MANAGER: &str = "ROLE_MANAGER_AFFILIATE,ROLE_SECTION_STATS";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     /// What config grants a returning affiliate manager.
     fn manager_permissions() -> Permissions {
         let v = json!({"general": {"marketplace": {"level": "read"}},
@@ -895,7 +886,8 @@ mod tests {
 
     async fn start(options: AffiseSandboxOptions, page_size: u32) -> (AffiseSandbox, AffiseConnector) {
         let sandbox = AffiseSandbox::start(options.with_api_key(KEY)).await.unwrap();
-        let connector = AffiseConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(fast_retry());
+        let connector =
+            AffiseConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
         (sandbox, connector)
     }
 

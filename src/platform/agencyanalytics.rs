@@ -676,15 +676,6 @@ mod tests {
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     fn settings_for(sandbox: &AgencyAnalyticsSandbox, key: &str, page_size: u32) -> AgencyAnalyticsSettings {
         let mut settings =
             AgencyAnalyticsSettings::new("agencyanalytics", sandbox.base_url(), SecretString::from(key.to_string()));
@@ -697,8 +688,9 @@ mod tests {
 
     async fn start(options: Options, page_size: u32) -> (AgencyAnalyticsSandbox, AgencyAnalyticsConnector) {
         let sandbox = AgencyAnalyticsSandbox::start(options.with_api_key(KEY)).await.unwrap();
-        let connector =
-            AgencyAnalyticsConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(fast_retry());
+        let connector = AgencyAnalyticsConnector::new(settings_for(&sandbox, KEY, page_size))
+            .unwrap()
+            .with_retry(RetryPolicy::quick());
         (sandbox, connector)
     }
 

@@ -745,15 +745,6 @@ mod tests {
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "ck-LEAKCHECK-7f3a9e21b04d";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     fn settings_for(sandbox: &CakeSandbox, key: &str, page_size: u32) -> CakeSettings {
         let mut settings = CakeSettings::new("cake", sandbox.base_url(), SecretString::from(key.to_string()));
         settings.timeout = Duration::from_secs(5);
@@ -764,7 +755,8 @@ mod tests {
 
     async fn start(options: CakeSandboxOptions, page_size: u32) -> (CakeSandbox, CakeConnector) {
         let sandbox = CakeSandbox::start(options.with_api_key(KEY)).await.unwrap();
-        let connector = CakeConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(fast_retry());
+        let connector =
+            CakeConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
         (sandbox, connector)
     }
 
@@ -909,7 +901,8 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_key_is_an_auth_error() {
         let (sandbox, _) = start(people(1), 500).await;
-        let cake = CakeConnector::new(settings_for(&sandbox, "not-the-key", 500)).unwrap().with_retry(fast_retry());
+        let cake =
+            CakeConnector::new(settings_for(&sandbox, "not-the-key", 500)).unwrap().with_retry(RetryPolicy::quick());
         assert!(matches!(cake.prepare().await, Err(PlatformError::Auth { .. })));
         assert!(matches!(cake.list().await, Err(PlatformError::Auth { .. })));
         assert_eq!(sandbox.list_calls(), 0, "listing never starts without roles");
@@ -1027,7 +1020,8 @@ mod tests {
         let sandbox = CakeSandbox::start(people(1).with_api_key(KEY)).await.unwrap();
         let mut settings = settings_for(&sandbox, KEY, 500);
         settings.timeout = Duration::from_millis(200);
-        let cake = CakeConnector::new(settings).unwrap().with_retry(RetryPolicy { max_attempts: 1, ..fast_retry() });
+        let cake =
+            CakeConnector::new(settings).unwrap().with_retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::quick() });
         sandbox.faults().script(FaultRule::on("roles", Fault::Delay(Duration::from_secs(2))));
         assert!(matches!(cake.prepare().await, Err(PlatformError::Transport { .. })));
     }

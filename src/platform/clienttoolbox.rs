@@ -689,15 +689,6 @@ mod tests {
     const USER_KEY: &str = "ct-USERKEY-LEAK-5d0b";
     const USER_PASSWORD: &str = "pw-LEAK-p4sf8nvrdr8vhsd98";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     fn settings_for(sandbox: &CtSandbox, key: &str, page_size: u32) -> ClientToolboxSettings {
         let key = SecretString::from(key.to_string());
         let mut s = ClientToolboxSettings::new("ct", sandbox.base_url(), key, sandbox.owner(), sandbox.account_id());
@@ -709,7 +700,9 @@ mod tests {
 
     async fn start(options: CtSandboxOptions, page_size: u32) -> (CtSandbox, ClientToolboxConnector) {
         let sandbox = CtSandbox::start(options.with_owner_key(KEY)).await.unwrap();
-        let ct = ClientToolboxConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(fast_retry());
+        let ct = ClientToolboxConnector::new(settings_for(&sandbox, KEY, page_size))
+            .unwrap()
+            .with_retry(RetryPolicy::quick());
         (sandbox, ct)
     }
 

@@ -640,15 +640,6 @@ mod tests {
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "fs-LEAKCHECK-5a0c9d71e3";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     fn settings_for(sandbox: &FileSpinSandbox, key: &str) -> FileSpinSettings {
         let mut settings = FileSpinSettings::new("filespin", sandbox.base_url(), SecretString::from(key.to_string()));
         settings.timeout = Duration::from_secs(5);
@@ -658,7 +649,7 @@ mod tests {
 
     async fn start(options: Options) -> (FileSpinSandbox, FileSpinConnector) {
         let sandbox = FileSpinSandbox::start(options.with_api_key(KEY)).await.unwrap();
-        let connector = FileSpinConnector::new(settings_for(&sandbox, KEY)).unwrap().with_retry(fast_retry());
+        let connector = FileSpinConnector::new(settings_for(&sandbox, KEY)).unwrap().with_retry(RetryPolicy::quick());
         (sandbox, connector)
     }
 

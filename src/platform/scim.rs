@@ -917,15 +917,6 @@ mod tests {
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const TOKEN: &str = "scim-LEAKCHECK-4be01f9c77";
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-
     fn settings_for(sandbox: &ScimSandbox, token: &str, page_size: u32) -> ScimTargetSettings {
         let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(token.to_string()));
         settings.timeout = Duration::from_secs(5);
@@ -936,8 +927,9 @@ mod tests {
 
     async fn start(options: ScimSandboxOptions, page_size: u32) -> (ScimSandbox, ScimTargetConnector) {
         let sandbox = ScimSandbox::start(options.with_token(TOKEN)).await.unwrap();
-        let connector =
-            ScimTargetConnector::new(settings_for(&sandbox, TOKEN, page_size)).unwrap().with_retry(fast_retry());
+        let connector = ScimTargetConnector::new(settings_for(&sandbox, TOKEN, page_size))
+            .unwrap()
+            .with_retry(RetryPolicy::quick());
         (sandbox, connector)
     }
 
