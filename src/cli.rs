@@ -54,8 +54,9 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Try rosterd: start a sandbox CAKE on loopback, reconcile the example roster into it,
-    /// print the plan and the outcome, then show that a second pass changes nothing.
+    /// Try rosterd: start sandboxes of all six platforms on loopback, reconcile the example
+    /// roster into them, print the plan and the outcome, show that a second pass changes
+    /// nothing, and print the access report.
     Demo {
         /// Keep the demo's state (store, audit trail) in this folder instead of a temporary one.
         #[arg(long)]
