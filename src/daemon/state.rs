@@ -13,6 +13,9 @@ use crate::store::RunRecord;
 /// How many runs `/v1/status` lists.
 pub const RECENT_RUNS: usize = 20;
 
+/// How many quarantined records `/v1/status` lists (the count is always complete).
+pub const QUARANTINE_SHOWN: usize = 100;
+
 /// Shared by the worker (writer) and the HTTP handlers (readers). A std `Mutex`: every
 /// critical section is a few field copies and none spans an `.await`.
 #[derive(Debug)]
@@ -30,6 +33,8 @@ struct Inner {
     store_open: bool,
     stopping: bool,
     settings: Settings,
+    /// Records set aside after failing for good, as the store held them after the last run.
+    quarantined: Vec<crate::reconcile::journal::Quarantined>,
 }
 
 /// The settings of `DaemonConfig` that take effect on a reload.
@@ -80,6 +85,7 @@ impl State {
                 store_open: true,
                 stopping: false,
                 settings: Settings::from(config),
+                quarantined: Vec::new(),
             }),
         }
     }
@@ -115,6 +121,11 @@ impl State {
         let mut s = self.lock();
         s.running = None;
         s.note_outcome(Some(error));
+    }
+
+    /// The quarantine as the store holds it (after each run).
+    pub fn set_quarantined(&self, entries: Vec<crate::reconcile::journal::Quarantined>) {
+        self.lock().quarantined = entries;
     }
 
     pub fn set_stopping(&self) {
@@ -160,10 +171,10 @@ impl State {
             "timezone": s.settings.timezone,
             "config_loaded_at": s.settings.config_loaded_at,
             "held_removals": held_removals,
-            // rosterd does not quarantine records yet (a failing record is retried on the
-            // next run); the field is here so that clients need not change when it does.
-            "quarantined_records": 0,
-            "quarantine_implemented": false,
+            // Records that failed for good: set aside, retried with growing intervals.
+            "quarantined_records": s.quarantined.len(),
+            "quarantine_implemented": true,
+            "quarantine": s.quarantined.iter().take(QUARANTINE_SHOWN).collect::<Vec<_>>(),
             "last_runs": s.recent_runs,
         })
     }
