@@ -75,7 +75,9 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
         assert!(creates.values().all(|lines| lines.len() == 1 && lines[0].outcome == "ok"), "{lost:?}");
         let found = records
             .iter()
-            .filter(|r| r.detail.as_deref().is_some_and(|d| d.contains("answer lost") && d.contains("found on the platform")))
+            .filter(|r| {
+                r.detail.as_deref().is_some_and(|d| d.contains("answer lost") && d.contains("found on the platform"))
+            })
             .count();
         assert_eq!(found, lost_answers, "{lost:?}: every lost answer resolved by reading");
         assert_eq!(audit::verify(&rig.audit_path()).unwrap(), Ok(200));

@@ -229,6 +229,29 @@ mod tests {
     }
 
     #[test]
+    fn status_shows_the_quarantine() {
+        let state = State::new(&config(Duration::from_secs(60)), vec![]);
+        assert_eq!(state.status()["quarantined_records"], 0);
+        let entry = crate::reconcile::journal::Quarantined {
+            platform: "cake".into(),
+            person_id: "4".into(),
+            label: "p4@acme.example".into(),
+            action: crate::reconcile::plan::Action::Create,
+            reason: "cake: HTTP 400 on create: bad".into(),
+            attempts: 2,
+            since: "2024-01-01T00:00:00+00:00".into(),
+            last_failed: "2024-01-01T00:15:00+00:00".into(),
+            next_attempt: "2024-01-01T00:30:00+00:00".into(),
+        };
+        state.set_quarantined(vec![entry]);
+        let status = state.status();
+        assert_eq!(status["quarantined_records"], 1);
+        assert_eq!(status["quarantine_implemented"], true);
+        assert_eq!(status["quarantine"][0]["label"], "p4@acme.example");
+        assert_eq!(status["quarantine"][0]["attempts"], 2);
+    }
+
+    #[test]
     fn readiness_fails_only_after_failing_longer_than_the_bound() {
         let state = State::new(&config(Duration::from_millis(50)), vec![]);
         assert!(state.readiness().ready);

@@ -241,7 +241,7 @@ async fn create(connector: &dyn Connector, step: &Step) -> Result<(Account, Opti
                 tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
             }
             Ok(None) => return Err(e.into()),
-            Err(read) => return Err(StepError::Unresolved { write: e, read }),
+            Err(read) => return Err(StepError::Unresolved { write: Box::new(e), read: Box::new(read) }),
         }
     }
 }
@@ -306,7 +306,7 @@ enum StepError {
     #[error("the write was not sent: its intent could not be journaled: {0}")]
     Journal(String),
     #[error("{write}; and the platform could not be read to see whether it was made ({read})")]
-    Unresolved { write: PlatformError, read: PlatformError },
+    Unresolved { write: Box<PlatformError>, read: Box<PlatformError> },
 }
 
 /// Rebuild the desired account a create step was planned from.
