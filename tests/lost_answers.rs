@@ -178,6 +178,7 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
     assert_eq!(plan.platforms[0].quarantined.len(), 1);
     assert!(plan.to_table().contains("QUARANTINED after 2 failure(s)"), "{}", plan.to_table());
     assert!(summary.to_table().contains("quarantined"), "{}", summary.to_table());
+    assert_eq!(summary.quarantined(), 1);
 
     // Due again (the wait has passed) and CAKE accepts it now: created and released.
     let store = open_store(&rig);

@@ -200,7 +200,7 @@ pub fn summary_line(r: &RunRecord) -> String {
     let sum = |f: fn(&crate::reconcile::apply::PlatformSummary) -> usize| r.platforms.iter().map(f).sum::<usize>();
     let errors = r.platforms.iter().filter(|p| p.error.is_some()).count();
     format!(
-        "last run {} ({}, {}): {} created, {} updated, {} deactivated, {} held, {} failed, {} platform error(s)",
+        "last run {} ({}, {}): {} created, {} updated, {} deactivated, {} held, {} failed, {} quarantined, {} platform error(s)",
         r.run_id,
         r.trigger,
         r.result,
@@ -209,6 +209,7 @@ pub fn summary_line(r: &RunRecord) -> String {
         sum(|p| p.deactivated),
         sum(|p| p.held),
         sum(|p| p.failed),
+        sum(|p| p.quarantined),
         errors
     )
 }

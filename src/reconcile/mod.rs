@@ -70,6 +70,11 @@ impl RunSummary {
         self.record.platforms.iter().map(|p| p.held + p.conflicts).sum()
     }
 
+    /// Steps of quarantined records set aside this run.
+    pub fn quarantined(&self) -> usize {
+        self.record.platforms.iter().map(|p| p.quarantined).sum()
+    }
+
     /// The summary as a table: created / updated / deactivated / held / failed per platform.
     pub fn to_table(&self) -> String {
         use std::fmt::Write as _;
