@@ -257,7 +257,7 @@ fn plan_code(plan: &Plan) -> u8 {
 fn run_code(summary: &RunSummary) -> u8 {
     if summary.failed() > 0 {
         exit::PARTIAL
-    } else if summary.held() > 0 {
+    } else if summary.held() > 0 || summary.quarantined() > 0 {
         exit::ATTENTION
     } else {
         exit::OK

@@ -10,7 +10,7 @@ pub const ERROR: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The run finished, but some records or platforms failed (see the summary and the audit trail).
 pub const PARTIAL: u8 = 3;
-/// The run finished, but steps were held by a guard or people are in conflict: a person must look.
+/// The run finished, but steps were held by a guard, people are in conflict or records are quarantined: a person must look.
 pub const ATTENTION: u8 = 4;
 /// `apply` refused a plan because a platform changed since it was made.
 pub const STALE_PLAN: u8 = 5;
@@ -24,5 +24,5 @@ pub const HELP: &str = "Exit codes:
   1  error: the identity source, the store or the audit trail failed; nothing unsafe was done
   2  bad command line or config (check-config lists every problem)
   3  finished, but some records or platforms failed (see the summary and `rosterd audit`)
-  4  finished, but steps were held by a guard or people are in conflict: a person must look
+  4  finished, but steps were held by a guard, people are in conflict or records are quarantined: a person must look
   5  apply refused: a platform changed since the plan was made; plan again";

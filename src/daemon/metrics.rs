@@ -46,7 +46,10 @@ fn describe() {
         "Unix time of the last run that converged the platform without error."
     );
     describe_gauge!(HELD_REMOVALS, "Removals held by a guard in the last run, per platform.");
-    describe_gauge!(QUARANTINED, "Quarantined records; always 0: rosterd does not quarantine records yet.");
+    describe_gauge!(
+        QUARANTINED,
+        "Records quarantined after failing for good (set aside, retried with growing intervals)."
+    );
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the sled store on disk.");
     describe_counter!(RELOADS, "Config reloads, by result (ok, refused).");
 }
@@ -80,6 +83,11 @@ pub fn run_finished(trigger: &'static str, result: &str, took: Duration, record:
             gauge!(LAST_SUCCESS, "platform" => p.platform.clone()).set(now);
         }
     }
+}
+
+/// Records in quarantine now.
+pub fn quarantined(count: usize) {
+    gauge!(QUARANTINED).set(count as f64);
 }
 
 pub fn store_size(bytes: u64) {

@@ -13,6 +13,9 @@ use crate::store::RunRecord;
 /// How many runs `/v1/status` lists.
 pub const RECENT_RUNS: usize = 20;
 
+/// How many quarantined records `/v1/status` lists (the count is always complete).
+pub const QUARANTINE_SHOWN: usize = 100;
+
 /// Shared by the worker (writer) and the HTTP handlers (readers). A std `Mutex`: every
 /// critical section is a few field copies and none spans an `.await`.
 #[derive(Debug)]
@@ -30,6 +33,8 @@ struct Inner {
     store_open: bool,
     stopping: bool,
     settings: Settings,
+    /// Records set aside after failing for good, as the store held them after the last run.
+    quarantined: Vec<crate::reconcile::journal::Quarantined>,
 }
 
 /// The settings of `DaemonConfig` that take effect on a reload.
@@ -80,6 +85,7 @@ impl State {
                 store_open: true,
                 stopping: false,
                 settings: Settings::from(config),
+                quarantined: Vec::new(),
             }),
         }
     }
@@ -115,6 +121,11 @@ impl State {
         let mut s = self.lock();
         s.running = None;
         s.note_outcome(Some(error));
+    }
+
+    /// The quarantine as the store holds it (after each run).
+    pub fn set_quarantined(&self, entries: Vec<crate::reconcile::journal::Quarantined>) {
+        self.lock().quarantined = entries;
     }
 
     pub fn set_stopping(&self) {
@@ -160,10 +171,10 @@ impl State {
             "timezone": s.settings.timezone,
             "config_loaded_at": s.settings.config_loaded_at,
             "held_removals": held_removals,
-            // rosterd does not quarantine records yet (a failing record is retried on the
-            // next run); the field is here so that clients need not change when it does.
-            "quarantined_records": 0,
-            "quarantine_implemented": false,
+            // Records that failed for good: set aside, retried with growing intervals.
+            "quarantined_records": s.quarantined.len(),
+            "quarantine_implemented": true,
+            "quarantine": s.quarantined.iter().take(QUARANTINE_SHOWN).collect::<Vec<_>>(),
             "last_runs": s.recent_runs,
         })
     }
@@ -189,7 +200,7 @@ pub fn summary_line(r: &RunRecord) -> String {
     let sum = |f: fn(&crate::reconcile::apply::PlatformSummary) -> usize| r.platforms.iter().map(f).sum::<usize>();
     let errors = r.platforms.iter().filter(|p| p.error.is_some()).count();
     format!(
-        "last run {} ({}, {}): {} created, {} updated, {} deactivated, {} held, {} failed, {} platform error(s)",
+        "last run {} ({}, {}): {} created, {} updated, {} deactivated, {} held, {} failed, {} quarantined, {} platform error(s)",
         r.run_id,
         r.trigger,
         r.result,
@@ -198,6 +209,7 @@ pub fn summary_line(r: &RunRecord) -> String {
         sum(|p| p.deactivated),
         sum(|p| p.held),
         sum(|p| p.failed),
+        sum(|p| p.quarantined),
         errors
     )
 }
@@ -215,6 +227,29 @@ mod tests {
             max_failure_age,
             shutdown_grace: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn status_shows_the_quarantine() {
+        let state = State::new(&config(Duration::from_secs(60)), vec![]);
+        assert_eq!(state.status()["quarantined_records"], 0);
+        let entry = crate::reconcile::journal::Quarantined {
+            platform: "cake".into(),
+            person_id: "4".into(),
+            label: "p4@acme.example".into(),
+            action: crate::reconcile::plan::Action::Create,
+            reason: "cake: HTTP 400 on create: bad".into(),
+            attempts: 2,
+            since: "2024-01-01T00:00:00+00:00".into(),
+            last_failed: "2024-01-01T00:15:00+00:00".into(),
+            next_attempt: "2024-01-01T00:30:00+00:00".into(),
+        };
+        state.set_quarantined(vec![entry]);
+        let status = state.status();
+        assert_eq!(status["quarantined_records"], 1);
+        assert_eq!(status["quarantine_implemented"], true);
+        assert_eq!(status["quarantine"][0]["label"], "p4@acme.example");
+        assert_eq!(status["quarantine"][0]["attempts"], 2);
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub struct Worker {
 impl Worker {
     /// Run until the stop; then make the store and the audit trail durable.
     pub async fn run(mut self) -> Result<(), String> {
+        self.publish_quarantine();
         loop {
             let trigger = tokio::select! {
                 biased;
@@ -142,6 +143,18 @@ impl Worker {
             }
         }
         metrics::store_size(self.engine.store.size_on_disk());
+        self.publish_quarantine();
+    }
+
+    /// The quarantine, for `/v1/status` and the metrics.
+    pub fn publish_quarantine(&self) {
+        match self.engine.store.quarantined() {
+            Ok(entries) => {
+                metrics::quarantined(entries.len());
+                self.state.set_quarantined(entries);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the quarantine"),
+        }
     }
 
     /// One run. On a stop, no new step starts and the steps already calling a platform get

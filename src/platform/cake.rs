@@ -1035,7 +1035,8 @@ mod tests {
             let outcome = cake.create(&desired("new@yournetwork.com", "Finance")).await;
             assert!(outcome.is_err(), "{lost:?}: the connector never learnt of the write");
             let created: Vec<_> = sandbox.users().into_iter().filter(|u| u.email == "new@yournetwork.com").collect();
-            assert_eq!(created.len(), 1, "{lost:?}: created once, the retry hit the duplicate check");
+            assert_eq!(created.len(), 1, "{lost:?}: created once");
+            assert_eq!(sandbox.faults().count("create"), 1, "{lost:?}: the create is not sent again blindly");
         }
     }
 

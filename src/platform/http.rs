@@ -115,19 +115,37 @@ impl PlatformHttp {
     /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,
     /// 5xx) with jittered exponential backoff that honours `Retry-After`. Other statuses
     /// are returned to the caller, which knows the platform's error dialect.
+    ///
+    /// An operation named `create` is not idempotent: it is retried only when the platform
+    /// cannot have acted on it (see [`RetryMode::for_operation`]). Every connector names its
+    /// create `create`, so no connector can forget this.
     pub async fn send(&self, operation: &str, build: impl Fn() -> RequestBuilder) -> Result<Answer, PlatformError> {
+        self.send_with(RetryMode::for_operation(operation), operation, build).await
+    }
+
+    /// [`send`](Self::send) with an explicit retry mode.
+    pub async fn send_with(
+        &self,
+        mode: RetryMode,
+        operation: &str,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Answer, PlatformError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.pacer.wait().await;
-            let outcome = self.send_once(operation, build()).await;
+            let (outcome, reached) = self.send_once(operation, build()).await;
             let wait = match &outcome {
                 Ok(a) if is_transient_status(a.status) => a.retry_after,
                 Ok(_) => return outcome,
                 Err(e) if e.is_transient() => None,
                 Err(_) => return outcome,
             };
+            if !mode.may_retry(&outcome, reached) {
+                tracing::debug!(platform = %self.platform, operation, attempt, "a write that may have taken effect is not sent again");
+                return outcome;
+            }
             let delay = wait.unwrap_or_else(|| self.backoff(attempt));
             if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_elapsed {
                 return outcome;
@@ -137,13 +155,24 @@ impl PlatformHttp {
         }
     }
 
-    async fn send_once(&self, operation: &str, request: RequestBuilder) -> Result<Answer, PlatformError> {
-        let response = request.send().await.map_err(|e| self.transport(e))?;
+    /// One attempt, and whether the request may have reached the platform (false only
+    /// when the connection could not be made).
+    async fn send_once(&self, operation: &str, request: RequestBuilder) -> (Result<Answer, PlatformError>, bool) {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let reached = !e.is_connect();
+                return (Err(self.transport(e)), reached);
+            }
+        };
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return (Err(self.transport(e)), true),
+        };
         tracing::trace!(platform = %self.platform, operation, status = status.as_u16(), "answer");
-        Ok(Answer { status, body, retry_after })
+        (Ok(Answer { status, body, retry_after }), true)
     }
 
     /// Full jitter: a random delay up to the exponential bound, so retries of many
@@ -168,6 +197,37 @@ impl PlatformHttp {
         };
         let e = e.without_url();
         PlatformError::Transport { platform: self.platform.clone(), detail: format!("{kind}: {e}") }
+    }
+}
+
+/// When a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
+    /// Reads and idempotent writes: every transient failure is retried.
+    Always,
+    /// Writes that are not idempotent (creates): retried only when the platform cannot
+    /// have acted: the connection was never made, or a 429 said nothing was done. A 5xx,
+    /// a time-out or an answer cut short after sending is returned to the caller, which
+    /// reads the platform before it writes again.
+    NotAfterSend,
+}
+
+impl RetryMode {
+    /// The mode for an operation: `create` is the one write that is not idempotent.
+    pub fn for_operation(operation: &str) -> RetryMode {
+        if operation == "create" {
+            RetryMode::NotAfterSend
+        } else {
+            RetryMode::Always
+        }
+    }
+
+    fn may_retry(self, outcome: &Result<Answer, PlatformError>, reached: bool) -> bool {
+        match (self, outcome) {
+            (RetryMode::Always, _) => true,
+            (RetryMode::NotAfterSend, Ok(a)) => a.status == StatusCode::TOO_MANY_REQUESTS,
+            (RetryMode::NotAfterSend, Err(_)) => !reached,
+        }
     }
 }
 
@@ -205,6 +265,24 @@ mod tests {
         }
         // Two in the burst, then two more at 100 ms spacing.
         assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    fn answer(code: u16) -> Result<Answer, PlatformError> {
+        Ok(Answer { status: StatusCode::from_u16(code).unwrap(), body: bytes::Bytes::new(), retry_after: None })
+    }
+
+    #[test]
+    fn a_create_is_retried_only_when_the_platform_cannot_have_acted() {
+        let create = RetryMode::for_operation("create");
+        assert_eq!(create, RetryMode::NotAfterSend);
+        assert_eq!(RetryMode::for_operation("update"), RetryMode::Always);
+        let lost = || Err(PlatformError::Transport { platform: "p".into(), detail: "reset".into() });
+        assert!(create.may_retry(&answer(429), true));
+        assert!(!create.may_retry(&answer(500), true));
+        assert!(!create.may_retry(&answer(503), true));
+        assert!(!create.may_retry(&lost(), true), "an answer lost after sending");
+        assert!(create.may_retry(&lost(), false), "a connection never made");
+        assert!(RetryMode::Always.may_retry(&answer(500), true));
     }
 
     #[test]

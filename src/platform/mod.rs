@@ -120,7 +120,9 @@ pub trait Connector: Send + Sync {
     /// Every account the credentials can see. Fails rather than returning a short list.
     async fn list(&self) -> Result<Vec<Account>, PlatformError>;
 
-    /// Create the account; returns it as the platform now holds it.
+    /// Create the account; returns it as the platform now holds it. Its HTTP operation
+    /// must be named `create`: a create is not idempotent and is never re-sent blindly
+    /// once it may have reached the platform (see [`http::RetryMode`]).
     async fn create(&self, desired: &DesiredAccount) -> Result<Account, PlatformError>;
 
     /// Change only the given fields (the role is the pseudo-field `role`).
@@ -131,6 +133,13 @@ pub trait Connector: Send + Sync {
 
     /// Restore access, applying `changes` in the same call where the platform allows it.
     async fn reactivate(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError>;
+
+    /// The account holding this match key, if any: how a create whose answer was lost is
+    /// found again. By default a full listing; a platform with a search may do better.
+    async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        let wanted = crate::model::normalize_key(key);
+        Ok(self.list().await?.into_iter().find(|a| crate::model::normalize_key(&a.key) == wanted))
+    }
 
     /// The role values this platform accepts, for `check-config` (`None`: not checkable).
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError>;

@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::diff::{Link, LinkOrigin};
+use super::journal::{is_ambiguous, is_permanent, Intent, Quarantined};
 use super::plan::{Action, PlatformPlan, Step};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -25,6 +26,9 @@ pub struct PlatformSummary {
     pub held: usize,
     pub conflicts: usize,
     pub failed: usize,
+    /// Steps of quarantined records set aside this run (not applied, not failed again).
+    #[serde(default)]
+    pub quarantined: usize,
     /// Steps not started because rosterd was stopping (they run again next time).
     #[serde(default)]
     pub skipped: usize,
@@ -76,6 +80,8 @@ pub async fn apply_platform(
     for c in &plan.conflicts {
         ctx.audit_conflict(&plan.platform, c);
     }
+    summary.quarantined = plan.quarantined.len();
+    release_settled(ctx, plan);
     let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
     let results: Vec<(Action, Option<bool>)> = stream::iter(plan.runnable())
         .map(|step| async { (step.action, run_step(ctx, connector, &plan.platform, step, &by_id).await) })
@@ -117,7 +123,9 @@ impl ApplyContext<'_> {
 }
 
 /// Run one step; returns whether it succeeded, or None when it was not started because
-/// rosterd is stopping. Failures are logged and audited here, once, at the step boundary.
+/// rosterd is stopping. Failures are logged and audited here, once, at the step boundary,
+/// with the step's final outcome. A write's intent is journaled before it is sent and
+/// cleared once its outcome is audited.
 async fn run_step(
     ctx: &ApplyContext<'_>,
     connector: &dyn Connector,
@@ -128,19 +136,112 @@ async fn run_step(
     if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         return None;
     }
-    let outcome = execute(ctx, connector, platform, step, actual).await;
-    match outcome {
-        Ok(account_id) => {
+    let journaled = step.action.writes();
+    let outcome = match journaled {
+        true => match ctx.store.record_intent(&Intent::of(ctx.run_id, ctx.trigger, platform, step)) {
+            Ok(()) => execute(ctx, connector, platform, step, actual).await,
+            Err(e) => Err(StepError::Journal(e.to_string())),
+        },
+        false => execute(ctx, connector, platform, step, actual).await,
+    };
+    let succeeded = match outcome {
+        Ok(done) => {
             let mut step = step.clone();
-            step.account_id = account_id;
+            step.account_id = done.account_id;
             tracing::info!(platform, person = %step.label, action = step.action.as_str(), "applied");
-            audit(ctx, platform, &step, "ok", None);
-            Some(true)
+            audit(ctx, platform, &step, "ok", done.detail);
+            if let Err(e) = ctx.store.release(platform, &step.person_id) {
+                tracing::warn!(platform, person = %step.label, error = %e, "could not release the record from quarantine");
+            }
+            true
+        }
+        Err(StepError::Unresolved { write, read }) => {
+            // Neither the answer nor a listing: the intent stays, and the next run reads
+            // the platform before it plans; that resolution is the step's one audit line.
+            tracing::warn!(platform, person = %step.label, action = step.action.as_str(), error = %write, read_error = %read, "outcome unknown: resolved at the next run");
+            return Some(false);
         }
         Err(e) => {
             tracing::warn!(platform, person = %step.label, action = step.action.as_str(), error = %e, "step failed");
             audit(ctx, platform, step, "failed", Some(e.to_string()));
-            Some(false)
+            if let StepError::Platform(pe) = &e {
+                if is_permanent(step.action, pe) {
+                    quarantine(ctx, platform, step, pe);
+                }
+            }
+            false
+        }
+    };
+    if journaled {
+        if let Err(e) = ctx.store.clear_intent(platform, &step.person_id) {
+            tracing::warn!(platform, person = %step.label, error = %e, "could not clear the write's intent; the next run re-checks it");
+        }
+    }
+    Some(succeeded)
+}
+
+/// Put a record that failed for good in quarantine (or keep it there, waiting longer).
+fn quarantine(ctx: &ApplyContext<'_>, platform: &str, step: &Step, e: &PlatformError) {
+    let recorded = ctx.store.quarantine_entry(platform, &step.person_id).and_then(|previous| {
+        let entry = Quarantined::after_failure(previous, platform, step, e.to_string(), chrono::Utc::now());
+        tracing::warn!(platform, person = %step.label, attempts = entry.attempts, next_attempt = %entry.next_attempt, "record quarantined");
+        ctx.store.set_quarantined(&entry)
+    });
+    if let Err(e) = recorded {
+        tracing::error!(platform, person = %step.label, error = %e, "could not quarantine the record");
+    }
+}
+
+/// Release quarantined records that need nothing any more: no step for them in this plan.
+fn release_settled(ctx: &ApplyContext<'_>, plan: &PlatformPlan) {
+    let Ok(entries) = ctx.store.quarantined_in(&plan.platform) else { return };
+    let planned: std::collections::HashSet<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.person_id.as_str())
+        .chain(plan.quarantined.iter().map(|q| q.step.person_id.as_str()))
+        .collect();
+    for person in entries.keys().filter(|p| !planned.contains(p.as_str())) {
+        if let Err(e) = ctx.store.release(&plan.platform, person) {
+            tracing::warn!(platform = %plan.platform, error = %e, "could not release a settled record from quarantine");
+        }
+    }
+}
+
+/// What a step that succeeded did.
+struct Done {
+    account_id: Option<String>,
+    /// For the audit line: how the outcome was learnt, when not from the answer.
+    detail: Option<String>,
+}
+
+/// A create's tries: a create whose answer may have been lost is looked for on the
+/// platform before it is sent again.
+const CREATE_TRIES: u32 = 3;
+
+/// Create the account. When the answer is lost (no answer, a server error, a garbled
+/// answer), the platform is read first: found, it is the account; not found, the create
+/// did not happen and is sent again, up to [`CREATE_TRIES`] times.
+async fn create(connector: &dyn Connector, step: &Step) -> Result<(Account, Option<String>), StepError> {
+    let desired = desired_from(step);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let e = match connector.create(&desired).await {
+            Ok(account) => return Ok((account, None)),
+            Err(e) if is_ambiguous(&e) => e,
+            Err(e) => return Err(e.into()),
+        };
+        match connector.find(&step.key).await {
+            Ok(Some(account)) => {
+                return Ok((account, Some(format!("answer lost ({e}); found on the platform"))));
+            }
+            Ok(None) if tries < CREATE_TRIES => {
+                tracing::debug!(person = %step.label, error = %e, "a create that failed is not on the platform: sending it again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            Ok(None) => return Err(e.into()),
+            Err(read) => return Err(StepError::Unresolved { write: Box::new(e), read: Box::new(read) }),
         }
     }
 }
@@ -152,13 +253,13 @@ async fn execute(
     platform: &str,
     step: &Step,
     actual: &HashMap<&str, &Account>,
-) -> Result<Option<String>, StepError> {
+) -> Result<Done, StepError> {
     if step.action == Action::Create {
-        let created = connector.create(&desired_from(step)).await?;
+        let (created, detail) = create(connector, step).await?;
         let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created, removed: false };
         ctx.store.set_link(platform, &step.person_id, &link).map_err(|e| StepError::Store(e.to_string()))?;
         ctx.store.cache_account(platform, &created).map_err(|e| StepError::Store(e.to_string()))?;
-        return Ok(Some(created.id));
+        return Ok(Done { account_id: Some(created.id), detail });
     }
     let id = step.account_id.as_deref().ok_or(StepError::NoAccount)?;
     let account = *actual.get(id).ok_or(StepError::NoAccount)?;
@@ -171,7 +272,7 @@ async fn execute(
     record_link(ctx, platform, step, account)?;
     let after = account_after(account, step);
     ctx.store.cache_account(platform, &after).map_err(|e| StepError::Store(e.to_string()))?;
-    Ok(Some(account.id.clone()))
+    Ok(Done { account_id: Some(account.id.clone()), detail: None })
 }
 
 /// Keep the link in step with what the step did: adopted, removed, or restored.
@@ -202,6 +303,10 @@ enum StepError {
     NoAccount,
     #[error("the change was made but rosterd's store could not record it: {0}")]
     Store(String),
+    #[error("the write was not sent: its intent could not be journaled: {0}")]
+    Journal(String),
+    #[error("{write}; and the platform could not be read to see whether it was made ({read})")]
+    Unresolved { write: Box<PlatformError>, read: Box<PlatformError> },
 }
 
 /// Rebuild the desired account a create step was planned from.
@@ -248,7 +353,7 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
 }
 
 /// The one place a step's outcome is recorded: the audit trail and the metrics.
-fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
+pub(crate) fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
     crate::daemon::metrics::step(platform, step.action.as_str(), outcome);
     let record = AuditRecord {
         time: chrono::Utc::now().to_rfc3339(),

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod desired;
 pub mod diff;
 pub mod guard;
+pub mod journal;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -69,18 +70,41 @@ impl RunSummary {
         self.record.platforms.iter().map(|p| p.held + p.conflicts).sum()
     }
 
+    /// Steps of quarantined records set aside this run.
+    pub fn quarantined(&self) -> usize {
+        self.record.platforms.iter().map(|p| p.quarantined).sum()
+    }
+
     /// The summary as a table: created / updated / deactivated / held / failed per platform.
     pub fn to_table(&self) -> String {
         use std::fmt::Write as _;
         let mut out = format!(
-            "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6}\n",
-            "platform", "created", "updated", "linked", "reactivated", "deactivated", "held", "conflicts", "failed"
+            "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6} {:>11}\n",
+            "platform",
+            "created",
+            "updated",
+            "linked",
+            "reactivated",
+            "deactivated",
+            "held",
+            "conflicts",
+            "failed",
+            "quarantined"
         );
         for p in &self.record.platforms {
             let _ = writeln!(
                 out,
-                "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6}",
-                p.platform, p.created, p.updated, p.linked, p.reactivated, p.deactivated, p.held, p.conflicts, p.failed
+                "{:<16} {:>7} {:>7} {:>6} {:>11} {:>11} {:>5} {:>9} {:>6} {:>11}",
+                p.platform,
+                p.created,
+                p.updated,
+                p.linked,
+                p.reactivated,
+                p.deactivated,
+                p.held,
+                p.conflicts,
+                p.failed,
+                p.quarantined
             );
             if let Some(e) = &p.error {
                 let _ = writeln!(out, "  ! {e}");
@@ -243,6 +267,10 @@ impl Engine {
             guard::hold_removals(&mut plan, why);
         }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
+        match self.store.quarantined_in(name) {
+            Ok(q) => journal::set_aside(&mut plan, &q, chrono::Utc::now()),
+            Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
+        }
         plan.fingerprint = fingerprint(&plan, &actual);
         (plan, actual)
     }
@@ -334,6 +362,7 @@ impl Engine {
         if plan.version != PLAN_VERSION {
             return Err(EngineError::PlanVersion { found: plan.version });
         }
+        self.resolve_pending(trigger).await?;
         let mut actual = HashMap::new();
         for pp in &mut plan.platforms {
             let Some(rt) = self.runtime(&pp.platform) else {
@@ -353,6 +382,63 @@ impl Engine {
             }
         }
         self.apply(&Planned { plan, actual }, trigger).await
+    }
+
+    /// Resolve the writes whose outcome an earlier run never learnt (rosterd stopped
+    /// between sending and the answer), by reading the platform, never by writing: a
+    /// create found by its key is linked, one not found is planned again; any other write
+    /// is re-checked by this run's plan. Each gets its one audit line here. An intent whose
+    /// platform cannot be read stays for the next run.
+    pub async fn resolve_pending(&self, trigger: &str) -> Result<usize, EngineError> {
+        let mut resolved = 0;
+        for intent in self.store.pending_intents()? {
+            let Some(rt) = self.runtime(&intent.platform) else { continue };
+            let ctx = ApplyContext {
+                run_id: &intent.run_id,
+                trigger: &intent.trigger,
+                store: &self.store,
+                audit: &self.audit,
+                concurrency: 1,
+                stopping: &self.stopping,
+            };
+            let stopped = format!("rosterd stopped before the answer (run {}, trigger {trigger})", intent.run_id);
+            let mut step = intent.step();
+            let (outcome, detail) = if intent.action == plan::Action::Create {
+                let found = match rt.connector.prepare().await {
+                    Ok(()) => rt.connector.find(&intent.key).await,
+                    Err(e) => Err(e),
+                };
+                match found {
+                    Ok(Some(account)) => {
+                        let link = diff::Link {
+                            account_id: account.id.clone(),
+                            origin: diff::LinkOrigin::Created,
+                            removed: false,
+                        };
+                        self.store.set_link(&intent.platform, &intent.person_id, &link)?;
+                        self.store.cache_account(&intent.platform, &account)?;
+                        step.account_id = Some(account.id);
+                        ("ok", format!("{stopped}; found on the platform"))
+                    }
+                    Ok(None) => ("failed", format!("{stopped}; not on the platform, so it is planned again")),
+                    Err(e) => {
+                        tracing::warn!(platform = %intent.platform, person = %intent.label, error = %e, "a write of an earlier run is still unresolved: the platform cannot be read");
+                        continue;
+                    }
+                }
+            } else {
+                ("unknown", format!("{stopped}; this run's plan checks the account again"))
+            };
+            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome, "resolved a write of an earlier run");
+            apply::audit(&ctx, &intent.platform, &step, outcome, Some(detail));
+            self.store.clear_intent(&intent.platform, &intent.person_id)?;
+            resolved += 1;
+        }
+        if resolved > 0 {
+            self.store.flush()?;
+            self.audit.sync()?;
+        }
+        Ok(resolved)
     }
 
     /// The access report: every account of every enabled platform (or just `only`), with
@@ -406,6 +492,9 @@ impl Engine {
         let run_id = new_run_id();
         let span = tracing::info_span!("run", run_id = %run_id, trigger);
         async move {
+            if !dry_run {
+                self.resolve_pending(trigger).await?;
+            }
             let planned = self.plan_as(None, run_id).await?;
             if dry_run {
                 return Ok((planned.plan, None));

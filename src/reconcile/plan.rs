@@ -92,6 +92,17 @@ pub struct Conflict {
     pub reason: String,
 }
 
+/// A step not applied this run: its record is quarantined and its next attempt not yet due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub step: Step,
+    /// The platform's last refusal.
+    pub reason: String,
+    pub attempts: u32,
+    /// RFC 3339.
+    pub next_attempt: String,
+}
+
 /// The plan for one platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PlatformPlan {
@@ -99,6 +110,9 @@ pub struct PlatformPlan {
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
+    /// Steps of quarantined records, not applied this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<SetAside>,
     /// Things worth knowing that need no action (protected accounts left alone, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -193,7 +207,7 @@ fn write_platform(out: &mut String, p: &PlatformPlan) {
         let _ = writeln!(out, "  ! not planned: {e}");
         return;
     }
-    if p.steps.is_empty() && p.conflicts.is_empty() {
+    if p.steps.is_empty() && p.conflicts.is_empty() && p.quarantined.is_empty() {
         let _ = writeln!(out, "  no changes");
     }
     for s in &p.steps {
@@ -201,6 +215,18 @@ fn write_platform(out: &mut String, p: &PlatformPlan) {
     }
     for c in &p.conflicts {
         let _ = writeln!(out, "  ! conflict {} ({}): {}", c.label, c.key, c.reason);
+    }
+    for q in &p.quarantined {
+        let s = &q.step;
+        let _ = writeln!(
+            out,
+            "  ? {} {} QUARANTINED after {} failure(s), next attempt {}: {}",
+            s.action.as_str(),
+            s.label,
+            q.attempts,
+            q.next_attempt,
+            q.reason
+        );
     }
     for n in &p.notes {
         let _ = writeln!(out, "  · {n}");
