@@ -64,10 +64,11 @@ pub fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
 
 /// Why the roster's shrink against the last complete one is too large, if it is.
 /// `previous` is the active size of the last complete roster whose removals ran; an empty
-/// roster after a non-empty one is always too large (a 100% shrink).
+/// roster after a non-empty one is always too large (a 100% shrink); one person fewer never
+/// is (in a team of three, one leaver is a third of the roster, not a fault of the source).
 pub fn shrink_reason(previous: Option<usize>, current: usize, limit_percent: f64) -> Option<String> {
     let prev = previous.filter(|p| *p > 0)?;
-    if current >= prev {
+    if current + 1 >= prev && current > 0 {
         return None;
     }
     let fell = (prev - current) as f64 * 100.0 / prev as f64;
@@ -297,6 +298,9 @@ mod extended_tests {
         assert_eq!(shrink_reason(Some(20), 25, 30.0), None);
         assert_eq!(shrink_reason(None, 0, 30.0), None);
         assert_eq!(shrink_reason(Some(0), 0, 30.0), None);
+        assert_eq!(shrink_reason(Some(3), 2, 30.0), None, "one leaver of three is not a shrink");
+        assert!(shrink_reason(Some(1), 0, 30.0).is_some(), "but nobody left is");
+        assert!(shrink_reason(Some(5), 3, 30.0).is_some());
     }
 
     #[test]
