@@ -29,7 +29,7 @@ pub struct AuditRecord {
     pub action: String,
     #[serde(default)]
     pub changes: Vec<FieldChange>,
-    /// `ok`, `failed`, `held`, `conflict`.
+    /// `ok`, `failed`, `held`, `conflict`, `released` (a held step approved).
     pub outcome: String,
     #[serde(default)]
     pub detail: Option<String>,

@@ -84,6 +84,22 @@ pub enum Command {
         /// A plan saved by `rosterd plan --out`.
         plan: PathBuf,
     },
+    /// Release the removals a guard held in one run (see the run's summary and `rosterd audit --run RUN_ID`).
+    #[command(long_about = "Release the removals a guard held in one run: a roster that shrank too far, a \
+removal spike above safety.max_removals, or a person still in the grace period.\n\n\
+rosterd reads the roster and the platform again and releases a held removal only if a plan made now \
+still removes the same account and the account is listed exactly as it was in that run. So a person \
+who came back, a protected account, or an account that changed is left alone (and said so). The roster \
+read must be complete. Each release is audited as `released` under the run's id, then applied and \
+audited `ok` or `failed` like any change. Approving the shrink guard's run makes that roster size the \
+new baseline.\n\nA run id that held nothing, or whose removals were already released, exits 2.")]
+    Approve {
+        /// The run whose held removals to release (printed in the run's summary, the plan JSON and the audit trail).
+        run_id: String,
+        /// Only this platform's held removals (its config name).
+        #[arg(long)]
+        platform: Option<String>,
+    },
     /// Read, plan and apply once, then exit.
     Reconcile {
         /// Run once and exit (the daemon is `rosterd run`).
@@ -172,6 +188,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
         Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Approve { run_id, platform } => approve(&cli.config, &run_id, platform.as_deref()).await,
         Command::Run => crate::daemon::run(&cli.config).await,
         Command::Report { platform, format } => report(&cli.config, platform, format).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
@@ -325,6 +342,45 @@ async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 
             eprintln!("rosterd: {e}");
             exit::ERROR
         }
+    }
+}
+
+async fn approve(path: &std::path::Path, run_id: &str, platform: Option<&str>) -> u8 {
+    let engine = match engine(path) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let results = match engine.approve(run_id, platform).await {
+        Ok(r) => r,
+        Err(e @ crate::reconcile::EngineError::NotApprovable(_)) => {
+            eprintln!("rosterd: {e}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return exit::ERROR;
+        }
+    };
+    let failed = results.iter().filter_map(|p| p.summary.as_ref()).any(|s| s.failed > 0 || s.skipped > 0);
+    let skipped = results.iter().any(|p| !p.skipped.is_empty());
+    for p in &results {
+        println!("{}:", p.platform);
+        for s in &p.released {
+            println!("  released: {} {} [{}]", s.action.as_str(), s.label, s.account_id.as_deref().unwrap_or("-"));
+        }
+        for (s, why) in &p.skipped {
+            println!("  not released: {} {}: {why}", s.action.as_str(), s.label);
+        }
+        if let Some(sum) = &p.summary {
+            println!("  applied: {} deactivated, {} failed", sum.deactivated, sum.failed);
+        }
+    }
+    if failed {
+        exit::PARTIAL
+    } else if skipped {
+        exit::ATTENTION
+    } else {
+        exit::OK
     }
 }
 

@@ -82,7 +82,13 @@ pub struct Safety {
     pub max_removals_count: Option<usize>,
     pub max_removals_percent: Option<f64>,
     pub protected: BTreeSet<String>,
+    /// Hold every removal when the roster shrank by more than this percent.
+    pub shrink_guard_percent: f64,
+    pub grace: crate::reconcile::guard::GracePolicy,
 }
+
+/// The default shrink limit: a roster with 30% fewer active people removes nobody.
+pub const DEFAULT_SHRINK_GUARD_PERCENT: f64 = 30.0;
 
 /// One platform, validated.
 #[derive(Debug, Clone)]
@@ -381,11 +387,42 @@ impl Validator {
                 self.problem("safety.max_removals.percent", format!("{p} is not between 0 and 100"));
             }
         }
+        let shrink = raw.shrink_guard_percent.unwrap_or(DEFAULT_SHRINK_GUARD_PERCENT);
+        if !(0.0..=100.0).contains(&shrink) {
+            self.problem("safety.shrink_guard_percent", format!("{shrink} is not between 0 and 100"));
+        }
         Safety {
             max_removals_count: max.count,
             max_removals_percent: max.percent,
             protected: raw.protected.iter().map(|s| crate::model::normalize_key(s)).collect(),
+            shrink_guard_percent: shrink,
+            grace: self.grace(raw.grace),
         }
+    }
+
+    fn grace(&mut self, raw: Option<RawGrace>) -> crate::reconcile::guard::GracePolicy {
+        use crate::reconcile::guard::{parse_duration, Grace, GracePolicy};
+        let Some(raw) = raw else { return GracePolicy::default() };
+        let grace = match (raw.runs, raw.duration) {
+            (Some(0), None) => {
+                self.problem("safety.grace.runs", "must be at least 1 (1 = no grace)");
+                Grace::Runs(1)
+            }
+            (Some(n), None) => Grace::Runs(n),
+            (None, Some(d)) => match parse_duration(&d) {
+                Ok(d) => Grace::Duration(d),
+                Err(e) => {
+                    self.problem("safety.grace.duration", e);
+                    Grace::Runs(1)
+                }
+            },
+            (Some(_), Some(_)) => {
+                self.problem("safety.grace", "set either runs or duration, not both");
+                Grace::Runs(1)
+            }
+            (None, None) => GracePolicy::default().grace,
+        };
+        GracePolicy { grace, include_inactive: raw.include_inactive.unwrap_or(false) }
     }
 
     fn platforms(&mut self, value: Option<&Value>, safety: &Safety) -> Vec<PlatformConfig> {

@@ -58,6 +58,19 @@ pub struct RawSafety {
     /// Emails, user names or account ids that rosterd never touches, on every platform.
     #[serde(default)]
     pub protected: Vec<String>,
+    /// Hold every removal when the roster has more than this percent fewer active people
+    /// than the last complete roster whose removals ran.
+    pub shrink_guard_percent: Option<f64>,
+    pub grace: Option<RawGrace>,
+}
+
+/// `safety.grace`: `{ runs: N }` or `{ duration: "2h" }`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrace {
+    pub runs: Option<u32>,
+    pub duration: Option<String>,
+    pub include_inactive: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

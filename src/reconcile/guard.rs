@@ -1,5 +1,12 @@
 //! Guards: hold back removals that might be wrong, so a bad minute at the identity
-//! source never locks anyone out. Pure functions over a platform plan.
+//! source never locks anyone out. Pure functions over a platform plan: the engine gathers
+//! the facts they need (the last complete roster's size, how long people have been missing)
+//! from the store and passes them in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::plan::PlatformPlan;
 
@@ -53,6 +60,138 @@ pub fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
     for step in plan.steps.iter_mut().filter(|s| s.action.removes_access() && s.held.is_none()) {
         step.held = Some(reason.to_string());
     }
+}
+
+/// Why the roster's shrink against the last complete one is too large, if it is.
+/// `previous` is the active size of the last complete roster whose removals ran; an empty
+/// roster after a non-empty one is always too large (a 100% shrink); one person fewer never
+/// is (in a team of three, one leaver is a third of the roster, not a fault of the source).
+pub fn shrink_reason(previous: Option<usize>, current: usize, limit_percent: f64) -> Option<String> {
+    let prev = previous.filter(|p| *p > 0)?;
+    if current + 1 >= prev && current > 0 {
+        return None;
+    }
+    let fell = (prev - current) as f64 * 100.0 / prev as f64;
+    (current == 0 || fell > limit_percent).then(|| {
+        format!(
+            "the roster shrank from {prev} to {current} active people ({fell:.0}% fewer) since the last complete run, above the {limit_percent}% shrink limit; approve the removals if they are intended"
+        )
+    })
+}
+
+/// How long a removal waits: for this many consecutive complete runs that plan it, or for
+/// this long since the first such run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grace {
+    Runs(u32),
+    Duration(chrono::Duration),
+}
+
+/// The grace period and whom it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracePolicy {
+    pub grace: Grace,
+    /// Also wait for people the source marks inactive (by default their access goes at
+    /// once: an explicit `active: false` is the source's own statement, not an absence).
+    pub include_inactive: bool,
+}
+
+impl Default for GracePolicy {
+    fn default() -> Self {
+        GracePolicy { grace: Grace::Runs(2), include_inactive: false }
+    }
+}
+
+/// How long a person's removal has been planned on one platform, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Missing {
+    /// The first complete run that planned the removal.
+    pub since: DateTime<Utc>,
+    /// Consecutive complete runs that planned it, this one included once recorded.
+    pub runs: u32,
+    /// The last run counted (a plan applied twice is counted once).
+    pub last_run: String,
+}
+
+impl Missing {
+    /// The counter once run `run_id` (at `now`) has planned the removal too.
+    pub fn advanced(prev: Option<&Missing>, run_id: &str, now: DateTime<Utc>) -> Missing {
+        match prev {
+            Some(m) if m.last_run == run_id => m.clone(),
+            Some(m) => Missing { since: m.since, runs: m.runs.saturating_add(1), last_run: run_id.to_string() },
+            None => Missing { since: now, runs: 1, last_run: run_id.to_string() },
+        }
+    }
+}
+
+/// Hold every removal still in its grace period. `missing` holds the counters before this
+/// run; `inactive` the people the source marks inactive (exempt unless the policy says).
+pub fn apply_grace(
+    plan: &mut PlatformPlan,
+    policy: &GracePolicy,
+    missing: &BTreeMap<String, Missing>,
+    inactive: &BTreeSet<String>,
+    run_id: &str,
+    now: DateTime<Utc>,
+) {
+    for step in plan.steps.iter_mut().filter(|s| s.action.removes_access() && s.held.is_none()) {
+        if !policy.include_inactive && inactive.contains(&step.person_id) {
+            continue;
+        }
+        let m = Missing::advanced(missing.get(&step.person_id), run_id, now);
+        step.held = in_grace(policy.grace, &m, now);
+    }
+}
+
+fn in_grace(grace: Grace, m: &Missing, now: DateTime<Utc>) -> Option<String> {
+    match grace {
+        Grace::Runs(n) => (m.runs < n).then(|| format!("in grace: missing for {} of {n} runs", m.runs)),
+        Grace::Duration(d) => {
+            let elapsed = (now - m.since).max(chrono::Duration::zero());
+            (elapsed < d).then(|| {
+                format!(
+                    "in grace: missing for {} of {} (since {})",
+                    human(elapsed),
+                    human(d),
+                    m.since.format("%Y-%m-%d %H:%M UTC")
+                )
+            })
+        }
+    }
+}
+
+/// `1d2h`, `45m`, `0s`.
+pub fn human(d: chrono::Duration) -> String {
+    let mut secs = d.num_seconds().max(0);
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+/// Parse `30s`, `45m`, `2h`, `7d` into a positive duration.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 2h or 7d"))?;
+    let d = match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        "s" => chrono::Duration::seconds(n),
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use d, h, m or s")),
+    };
+    if n <= 0 {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -114,5 +253,121 @@ mod tests {
             GuardPolicy { max_removals_count: Some(25), max_removals_percent: Some(50.0), ..Default::default() };
         apply_guards(&mut plan, &policy, 1000);
         assert_eq!(plan.held().count(), 30);
+    }
+}
+
+#[cfg(test)]
+mod extended_tests {
+    use super::*;
+    use crate::reconcile::plan::{Action, Step};
+
+    fn removals(ids: &[&str]) -> PlatformPlan {
+        let mut plan = PlatformPlan::new("cake");
+        for id in ids {
+            plan.steps.push(Step {
+                action: Action::Deactivate,
+                person_id: id.to_string(),
+                label: id.to_string(),
+                key: id.to_string(),
+                account_id: Some(id.to_string()),
+                changes: vec![],
+                adopt: false,
+                reason: None,
+                held: None,
+            });
+        }
+        plan
+    }
+
+    #[test]
+    fn an_empty_roster_after_a_full_one_is_always_a_shrink() {
+        let why = shrink_reason(Some(20), 0, 100.0).unwrap_or_default();
+        assert!(why.contains("from 20 to 0") && why.contains("100%"), "{why}");
+        assert!(shrink_reason(Some(20), 0, 30.0).is_some());
+    }
+
+    #[test]
+    fn a_shrink_above_the_limit_names_both_sizes() {
+        let why = shrink_reason(Some(20), 8, 30.0).unwrap_or_default();
+        assert!(why.contains("from 20 to 8") && why.contains("60% fewer") && why.contains("30%"), "{why}");
+    }
+
+    #[test]
+    fn small_shrinks_growth_and_first_runs_pass() {
+        assert_eq!(shrink_reason(Some(20), 14, 30.0), None, "exactly 30% is not more than 30%");
+        assert_eq!(shrink_reason(Some(20), 25, 30.0), None);
+        assert_eq!(shrink_reason(None, 0, 30.0), None);
+        assert_eq!(shrink_reason(Some(0), 0, 30.0), None);
+        assert_eq!(shrink_reason(Some(3), 2, 30.0), None, "one leaver of three is not a shrink");
+        assert!(shrink_reason(Some(1), 0, 30.0).is_some(), "but nobody left is");
+        assert!(shrink_reason(Some(5), 3, 30.0).is_some());
+    }
+
+    #[test]
+    fn grace_in_runs_holds_until_the_nth_run() {
+        let now = Utc::now();
+        let policy = GracePolicy::default();
+        let mut plan = removals(&["a", "b"]);
+        let mut missing = BTreeMap::new();
+        missing.insert("b".to_string(), Missing { since: now, runs: 1, last_run: "r1".into() });
+        apply_grace(&mut plan, &policy, &missing, &BTreeSet::new(), "r2", now);
+        assert_eq!(plan.steps[0].held.as_deref(), Some("in grace: missing for 1 of 2 runs"));
+        assert_eq!(plan.steps[1].held, None, "b is missing for the second run");
+    }
+
+    #[test]
+    fn the_same_run_is_counted_once() {
+        let now = Utc::now();
+        let m = Missing { since: now, runs: 1, last_run: "r1".into() };
+        assert_eq!(Missing::advanced(Some(&m), "r1", now).runs, 1);
+        assert_eq!(Missing::advanced(Some(&m), "r2", now).runs, 2);
+    }
+
+    #[test]
+    fn inactive_people_are_exempt_unless_the_policy_says() {
+        let now = Utc::now();
+        let inactive: BTreeSet<String> = ["a".to_string()].into();
+        let mut plan = removals(&["a"]);
+        apply_grace(&mut plan, &GracePolicy::default(), &BTreeMap::new(), &inactive, "r1", now);
+        assert_eq!(plan.held().count(), 0);
+        let policy = GracePolicy { include_inactive: true, ..Default::default() };
+        apply_grace(&mut plan, &policy, &BTreeMap::new(), &inactive, "r1", now);
+        assert_eq!(plan.held().count(), 1);
+    }
+
+    #[test]
+    fn grace_by_duration_counts_from_the_first_missing_run() {
+        let now = Utc::now();
+        let policy = GracePolicy { grace: Grace::Duration(chrono::Duration::hours(2)), include_inactive: false };
+        let mut missing = BTreeMap::new();
+        missing.insert(
+            "old".to_string(),
+            Missing { since: now - chrono::Duration::hours(3), runs: 1, last_run: "r1".into() },
+        );
+        missing.insert(
+            "new".to_string(),
+            Missing { since: now - chrono::Duration::minutes(30), runs: 5, last_run: "r1".into() },
+        );
+        let mut plan = removals(&["old", "new", "fresh"]);
+        apply_grace(&mut plan, &policy, &missing, &BTreeSet::new(), "r2", now);
+        assert_eq!(plan.steps[0].held, None);
+        assert!(plan.steps[1].held.as_deref().unwrap_or_default().starts_with("in grace: missing for 30m of 2h"));
+        assert!(plan.steps[2].held.as_deref().unwrap_or_default().starts_with("in grace: missing for 0s of 2h"));
+    }
+
+    #[test]
+    fn one_run_of_grace_is_no_grace() {
+        let mut plan = removals(&["a"]);
+        let policy = GracePolicy { grace: Grace::Runs(1), include_inactive: true };
+        apply_grace(&mut plan, &policy, &BTreeMap::new(), &BTreeSet::new(), "r1", Utc::now());
+        assert_eq!(plan.held().count(), 0);
+    }
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("2h"), Ok(chrono::Duration::hours(2)));
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("2 weeks").is_err());
+        assert_eq!(human(chrono::Duration::minutes(90)), "1h30m");
     }
 }

@@ -3,6 +3,7 @@
 //! and the connectors; everything it decides comes from the pure parts below it.
 
 pub mod apply;
+pub mod approve;
 pub mod desired;
 pub mod diff;
 pub mod guard;
@@ -24,7 +25,7 @@ use crate::store::{OpenOutcome, RunRecord, Store, StoreError};
 use apply::{apply_platform, ApplyContext, PlatformSummary};
 use desired::{desired_accounts, view_all, Viewed};
 use diff::{diff, DiffInput};
-use guard::{apply_guards, GuardPolicy};
+use guard::{apply_grace, apply_guards, GuardPolicy};
 use plan::{Plan, PlatformPlan, PLAN_VERSION};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,17 @@ pub enum EngineError {
     PlanVersion { found: u32 },
     #[error("platform {0:?} is not in the config")]
     UnknownPlatform(String),
+    /// `approve` of a run that held nothing (or is unknown), or whose removals were released.
+    #[error("{0}")]
+    NotApprovable(String),
+}
+
+/// What the guards of one run know beyond the plan itself.
+struct RunFacts {
+    run_id: String,
+    now: chrono::DateTime<chrono::Utc>,
+    /// Why the roster shrank too far, if it did.
+    shrank: Option<String>,
 }
 
 /// A platform as the engine drives it.
@@ -112,6 +124,13 @@ impl RunSummary {
             if p.skipped > 0 {
                 let _ = writeln!(out, "  ! {} step(s) not started: rosterd was stopping", p.skipped);
             }
+        }
+        if self.record.platforms.iter().any(|p| p.held > 0) {
+            let id = &self.record.run_id;
+            let _ = writeln!(
+                out,
+                "Held steps: review them with `rosterd audit --run {id}`; release the removals with `rosterd approve {id}`"
+            );
         }
         out
     }
@@ -205,9 +224,20 @@ impl Engine {
             tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
         }
         let views = view_all(&roster.people);
+        let active_people = roster.people.iter().filter(|p| p.active).count();
+        let shrank = if roster.complete {
+            let previous = self.store.roster_size(&self.source.describe())?;
+            guard::shrink_reason(previous, active_people, self.config.safety.shrink_guard_percent)
+        } else {
+            None
+        };
+        if let Some(why) = &shrank {
+            tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
+        }
+        let facts = RunFacts { run_id: run_id.clone(), now: chrono::Utc::now(), shrank };
         let selected = self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name));
         let planned = futures::future::join_all(
-            selected.map(|p| self.plan_platform(p, &roster, &views).instrument(platform_span(&p.config.name))),
+            selected.map(|p| self.plan_platform(p, &roster, &views, &facts).instrument(platform_span(&p.config.name))),
         )
         .await;
         let mut actual = HashMap::new();
@@ -223,7 +253,9 @@ impl Engine {
             source: self.source.describe(),
             roster_complete: roster.complete,
             roster_incomplete_reason: roster.incomplete_reason.clone(),
+            roster_shrank: facts.shrank,
             people: roster.people.len(),
+            active_people: Some(active_people),
             platforms,
         };
         Ok(Planned { plan, actual })
@@ -234,6 +266,7 @@ impl Engine {
         p: &PlatformRuntime,
         roster: &Roster,
         views: &[Viewed<'_>],
+        facts: &RunFacts,
     ) -> (PlatformPlan, Vec<Account>) {
         let name = &p.config.name;
         let actual = match self.read_platform(p).await {
@@ -265,6 +298,21 @@ impl Engine {
         let mut plan = diff(&input);
         if let Some(why) = traits.removals_held {
             guard::hold_removals(&mut plan, why);
+        }
+        if let Some(why) = &facts.shrank {
+            guard::hold_removals(&mut plan, why);
+        } else if roster.complete {
+            let missing = match self.store.missing(name) {
+                Ok(m) => m,
+                Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
+            };
+            let inactive = target
+                .excluded
+                .iter()
+                .filter(|(_, e)| matches!(e, diff::Exclusion::Inactive))
+                .map(|(id, _)| id.clone())
+                .collect();
+            apply_grace(&mut plan, &self.config.safety.grace, &missing, &inactive, &facts.run_id, facts.now);
         }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
         match self.store.quarantined_in(name) {
@@ -322,6 +370,7 @@ impl Engine {
                 .await
         });
         let summaries = futures::future::join_all(work).await;
+        self.record_guard_state(planned)?;
         self.finish(plan, trigger, started, summaries)
     }
 

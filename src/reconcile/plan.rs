@@ -156,7 +156,13 @@ pub struct Plan {
     pub roster_complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster_incomplete_reason: Option<String>,
+    /// Set when the roster shrank too far against the last complete one: no removals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster_shrank: Option<String>,
     pub people: usize,
+    /// Active people in the roster: the size the shrink guard compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_people: Option<usize>,
     pub platforms: Vec<PlatformPlan>,
 }
 
@@ -184,6 +190,9 @@ impl Plan {
         if !self.roster_complete {
             let why = self.roster_incomplete_reason.as_deref().unwrap_or("unknown reason");
             let _ = writeln!(out, "! roster incomplete ({why}): no access will be removed");
+        }
+        if let Some(why) = &self.roster_shrank {
+            let _ = writeln!(out, "! {why}: no access will be removed");
         }
         for p in &self.platforms {
             write_platform(&mut out, p);
