@@ -359,6 +359,20 @@ impl<T: Listed> Paging<T> {
     }
 }
 
+/// One `GET /Users` page as the source reads it: its `totalResults` and the people it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersPage {
+    pub total_results: u64,
+    pub people: Vec<Person>,
+}
+
+/// Parse one `GET /Users` ListResponse body with exactly the checks the source applies to
+/// every page; Err says why the page is malformed. Public so a fuzz target can call it.
+pub fn parse_users_page(body: &[u8]) -> Result<UsersPage, String> {
+    let page = parse_page::<ListedUser>("Users page", body)?;
+    Ok(UsersPage { total_results: page.total, people: page.items.into_iter().map(|u| u.person).collect() })
+}
+
 /// Parse a ListResponse. SCIM attribute names are case-insensitive (RFC 7643 §2.1), so
 /// every key is lower-cased first and the structs below use lower-case names.
 fn parse_page<T: Listed>(at: &str, body: &[u8]) -> Result<Page<T>, String> {

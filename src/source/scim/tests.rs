@@ -484,3 +484,21 @@ fn base64_matches_rfc_4648_vectors() {
         assert_eq!(base64(plain.as_bytes()), encoded);
     }
 }
+
+#[test]
+fn parse_users_page_reads_one_page_body_like_the_source() {
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "TotalResults": 3,
+        "Resources": [{"id": "u1", "UserName": "ann", "groups": [{"display": "b"}, {"value": "a"}]}]
+    });
+    let page = parse_users_page(body.to_string().as_bytes()).unwrap();
+    assert_eq!(page.total_results, 3);
+    assert_eq!(page.people.len(), 1);
+    assert_eq!((page.people[0].id.as_str(), page.people[0].user_name.as_str()), ("u1", "ann"));
+    assert_eq!(page.people[0].groups, ["a", "b"]);
+    let err = parse_users_page(br#"{"totalResults": 1, "Resources": [{"id": "u1"}]}"#).unwrap_err();
+    assert!(err.starts_with("resource 1 of Users page: id \"u1\": no userName"), "{err}");
+    assert!(parse_users_page(b"{").unwrap_err().starts_with("not JSON"));
+    assert_eq!(parse_users_page(br#"{"totalResults": 0}"#), Ok(UsersPage { total_results: 0, people: vec![] }));
+}
