@@ -300,7 +300,8 @@ impl AgencyAnalyticsConnector {
         let Some(endpoints) = Endpoints::new(&settings.base_url, &settings.users_path) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
+            .scrubbing(settings.api_key.clone());
         Ok(AgencyAnalyticsConnector { settings, http, endpoints })
     }
 
@@ -312,36 +313,16 @@ impl AgencyAnalyticsConnector {
 
     // ---- Errors. Every message passes through `redact`: a service could echo the key back.
 
-    fn redact(&self, text: &str) -> String {
-        let key = self.settings.api_key.expose_secret();
-        match key.is_empty() {
-            true => text.to_string(),
-            false => text.replace(key, "[redacted]"),
-        }
-    }
-
-    fn malformed(&self, operation: &str, detail: String) -> PlatformError {
-        PlatformError::Malformed {
-            platform: self.settings.name.clone(),
-            operation: operation.into(),
-            detail: self.redact(&detail),
-        }
-    }
-
-    fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
-    }
-
     /// The message of an error answer: AgencyAnalytics' own, else the start of a body that
     /// is not JSON (a proxy's page), else the bare status.
     fn error_message(&self, answer: &Answer) -> String {
         if let Ok(body) = serde_json::from_slice::<ErrorBody>(&answer.body) {
-            return self.redact(&body.error.message);
+            return self.http.redact(&body.error.message);
         }
         let text = String::from_utf8_lossy(&answer.body);
         match text.trim_start().starts_with(['{', '[']) || text.trim().is_empty() {
             true => format!("HTTP {}", answer.status.as_u16()),
-            false => self.redact(&snippet(&answer.body)),
+            false => self.http.redact(&snippet(&answer.body)),
         }
     }
 
@@ -371,7 +352,7 @@ impl AgencyAnalyticsConnector {
                 true => format!("not JSON: {e}"),
                 false => format!("not JSON: {}", snippet(&answer.body)),
             };
-            self.malformed(operation, detail)
+            self.http.malformed(operation, detail)
         })
     }
 
@@ -418,16 +399,16 @@ impl AgencyAnalyticsConnector {
         body: &Map<String, Value>,
     ) -> Result<Account, PlatformError> {
         let value = self.send(operation, method, url, &[], Some(body)).await?;
-        let value = value.ok_or_else(|| self.malformed(operation, "an empty answer, where the user was due".into()))?;
-        let answer = OneAnswer::deserialize(&value).map_err(|e| self.malformed(operation, e.to_string()))?;
-        parse_user(&answer.data).map_err(|e| self.malformed(operation, format!("data: {e}")))
+        let value =
+            value.ok_or_else(|| self.http.malformed(operation, "an empty answer, where the user was due".into()))?;
+        let answer = OneAnswer::deserialize(&value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
+        parse_user(&answer.data).map_err(|e| self.http.malformed(operation, format!("data: {e}")))
     }
 
     fn user_id(&self, account: &Account) -> Result<u64, PlatformError> {
-        account
-            .id
-            .parse()
-            .map_err(|_| self.unsupported(format!("account id {:?} is not an AgencyAnalytics user id", account.id)))
+        account.id.parse().map_err(|_| {
+            self.http.unsupported(format!("account id {:?} is not an AgencyAnalytics user id", account.id))
+        })
     }
 
     // ---- Listing.
@@ -437,17 +418,17 @@ impl AgencyAnalyticsConnector {
         let label = page_label(page);
         let value = match self.send("list", reqwest::Method::GET, &self.endpoints.users, &query, None).await {
             Ok(Some(value)) => value,
-            Ok(None) => return Err(self.malformed("list", format!("{label}: an empty answer"))),
+            Ok(None) => return Err(self.http.malformed("list", format!("{label}: an empty answer"))),
             // A listing that was refused or garbled is unreadable, never "no users".
             Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {message}")))
+                return Err(self.http.malformed("list", format!("{label}: {message}")))
             }
             Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
+                return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
             Err(other) => return Err(other),
         };
-        ListAnswer::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
+        ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
     // ---- Writes.
@@ -455,13 +436,13 @@ impl AgencyAnalyticsConnector {
     /// A role as AgencyAnalytics spells it, or why it cannot be sent.
     fn role_value(&self, role: Option<&str>, label: &str) -> Result<String, PlatformError> {
         let role = role.map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty()).ok_or_else(|| {
-            self.unsupported(format!(
+            self.http.unsupported(format!(
                 "AgencyAnalytics needs a role for every user, and none was mapped for {label}; add role rules"
             ))
         })?;
         match side(&role) {
             Some(_) => Ok(role),
-            None => Err(self.unsupported(format!("role {role:?} is not one of {}", ROLES.join(", ")))),
+            None => Err(self.http.unsupported(format!("role {role:?} is not one of {}", ROLES.join(", ")))),
         }
     }
 
@@ -473,7 +454,7 @@ impl AgencyAnalyticsConnector {
             let after = change.after.as_deref().map(str::trim).filter(|v| !v.is_empty());
             let field = change.field.as_str();
             let cannot =
-                |what: String| self.unsupported(format!("cannot {what} of {} (user {})", account.key, account.id));
+                |what: String| self.http.unsupported(format!("cannot {what} of {} (user {})", account.key, account.id));
             if field == ROLE_FIELD {
                 let role = self.role_value(after, &account.key)?;
                 if let Some(from) = account.role.as_deref() {
@@ -528,13 +509,13 @@ impl Connector for AgencyAnalyticsConnector {
         let mut page = 1;
         loop {
             let answer = self.fetch_page(page).await?;
-            let more = listing.add_page(page, limit, answer).map_err(|detail| self.malformed("list", detail))?;
+            let more = listing.add_page(page, limit, answer).map_err(|detail| self.http.malformed("list", detail))?;
             if !more {
                 break;
             }
             page += 1;
         }
-        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        let accounts = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages = page, "listed users");
         Ok(accounts)
     }
@@ -554,7 +535,7 @@ impl Connector for AgencyAnalyticsConnector {
                 (None, "email") => {}
                 (None, _) => {
                     let message = format!("{} has no {field}, which AgencyAnalytics requires", desired.label);
-                    return Err(self.unsupported(message));
+                    return Err(self.http.unsupported(message));
                 }
             }
         }
@@ -574,14 +555,14 @@ impl Connector for AgencyAnalyticsConnector {
         let answered = self.send_user("update", reqwest::Method::PUT, &self.endpoints.user(id), &body).await?;
         match answered.id == account.id {
             true => Ok(()),
-            false => Err(self.malformed("update", format!("sent user {id}, the answer is about {}", answered.id))),
+            false => Err(self.http.malformed("update", format!("sent user {id}, the answer is about {}", answered.id))),
         }
     }
 
     /// `DELETE`, only where config allows it; a user already gone (404) is as good as deleted.
     async fn deactivate(&self, account: &Account) -> Result<(), PlatformError> {
         if !self.settings.allow_delete {
-            return Err(self.unsupported(REMOVALS_HELD.into()));
+            return Err(self.http.unsupported(REMOVALS_HELD.into()));
         }
         let id = self.user_id(account)?;
         let answer = self.send_raw("delete", reqwest::Method::DELETE, &self.endpoints.user(id), &[], None).await?;
@@ -598,7 +579,7 @@ impl Connector for AgencyAnalyticsConnector {
     }
 
     async fn reactivate(&self, account: &Account, _changes: &[FieldChange]) -> Result<(), PlatformError> {
-        Err(self.unsupported(format!(
+        Err(self.http.unsupported(format!(
             "AgencyAnalytics cannot restore user {} (deleted users are created anew)",
             account.id
         )))

@@ -383,7 +383,8 @@ impl CakeConnector {
         let Some(endpoints) = Endpoints::new(&settings.base_url) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
+            .scrubbing(settings.api_key.clone());
         Ok(CakeConnector { settings, http, endpoints, roles: RwLock::new(None) })
     }
 
@@ -398,7 +399,7 @@ impl CakeConnector {
         let operation = "account managers";
         let value = self.get(operation, &self.endpoints.managers, &[]).await?;
         let answer = ManagersAnswer::deserialize(&value)
-            .map_err(|e| self.malformed(operation, format!("account_managers.json: {e}")))?;
+            .map_err(|e| self.http.malformed(operation, format!("account_managers.json: {e}")))?;
         let managers = answer.account_managers.into_iter().map(|m| CakeAccountManager {
             id: m.account_manager_id,
             first_name: m.first_name.unwrap_or_default(),
@@ -411,36 +412,16 @@ impl CakeConnector {
 
     // ---- Errors. Every message passes through `redact`: CAKE could echo the key back.
 
-    fn redact(&self, text: &str) -> String {
-        let key = self.settings.api_key.expose_secret();
-        match key.is_empty() {
-            true => text.to_string(),
-            false => text.replace(key, "[redacted]"),
-        }
-    }
-
-    fn malformed(&self, operation: &str, detail: String) -> PlatformError {
-        PlatformError::Malformed {
-            platform: self.settings.name.clone(),
-            operation: operation.into(),
-            detail: self.redact(&detail),
-        }
-    }
-
-    fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
-    }
-
     /// The success body of an answer, or the error CAKE meant by it.
     fn interpret(&self, operation: &str, answer: Answer) -> Result<Value, PlatformError> {
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
         let envelope = parsed.as_ref().and_then(|v| Envelope::deserialize(v).ok());
         let failed = envelope.as_ref().filter(|e| e.request_status != "Success");
-        let message = failed.and_then(|e| e.message.as_deref()).map(|m| self.redact(m));
+        let message = failed.and_then(|e| e.message.as_deref()).map(|m| self.http.redact(m));
         self.check_http(operation, &answer, message.as_deref())?;
         let (Some(value), Some(envelope)) = (parsed, envelope) else {
             let detail = format!("not a CAKE answer: {}", snippet(&answer.body));
-            return Err(self.malformed(operation, detail));
+            return Err(self.http.malformed(operation, detail));
         };
         if envelope.request_status != "Success" {
             let message =
@@ -463,7 +444,7 @@ impl CakeConnector {
             return Err(PlatformError::Auth { platform, operation, message });
         }
         if !answer.status.is_success() {
-            let message = message.map_or_else(|| self.redact(&snippet(&answer.body)), str::to_string);
+            let message = message.map_or_else(|| self.http.redact(&snippet(&answer.body)), str::to_string);
             return Err(PlatformError::Status { platform, operation, status, message });
         }
         Ok(())
@@ -490,7 +471,7 @@ impl CakeConnector {
     async fn fetch_roles(&self) -> Result<Arc<RoleMap>, PlatformError> {
         let value = self.get("roles", &self.endpoints.roles, &[]).await?;
         let answer =
-            RolesAnswer::deserialize(&value).map_err(|e| self.malformed("roles", format!("roles.json: {e}")))?;
+            RolesAnswer::deserialize(&value).map_err(|e| self.http.malformed("roles", format!("roles.json: {e}")))?;
         let map = Arc::new(RoleMap { roles: answer.roles.into_iter().map(|r| (r.role_id, r.role_name)).collect() });
         *self.roles.write().unwrap_or_else(PoisonError::into_inner) = Some(map.clone());
         Ok(map)
@@ -507,9 +488,11 @@ impl CakeConnector {
 
     fn role_id(&self, roles: &RoleMap, name: Option<&str>, label: &str) -> Result<u64, PlatformError> {
         let Some(name) = name else {
-            return Err(self.unsupported(format!("CAKE needs a role for every user, and none was mapped for {label}")));
+            return Err(self
+                .http
+                .unsupported(format!("CAKE needs a role for every user, and none was mapped for {label}")));
         };
-        roles.id_of(name).map_err(|message| self.unsupported(message))
+        roles.id_of(name).map_err(|message| self.http.unsupported(message))
     }
 
     // ---- Listing.
@@ -521,14 +504,15 @@ impl CakeConnector {
             Ok(value) => value,
             // A listing that CAKE refused is unreadable, never "no users".
             Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {message}")))
+                return Err(self.http.malformed("list", format!("{label}: {message}")))
             }
             Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
+                return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
             Err(other) => return Err(other),
         };
-        let answer = UsersAnswer::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))?;
+        let answer =
+            UsersAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))?;
         Ok(answer.response)
     }
 
@@ -563,7 +547,7 @@ impl CakeConnector {
     ) -> Result<(&'static str, Value), PlatformError> {
         let after = change.after.as_deref().map(str::trim).filter(|v| !v.is_empty());
         let cannot =
-            |what: String| self.unsupported(format!("cannot {what} of {} (user_id {})", account.key, account.id));
+            |what: String| self.http.unsupported(format!("cannot {what} of {} (user_id {})", account.key, account.id));
         let field = change.field.as_str();
         if let Some(name) = NAME_FIELDS.iter().find(|n| **n == field) {
             return after.map(|v| (*name, json!(v))).ok_or_else(|| cannot(format!("clear {field}")));
@@ -589,7 +573,7 @@ impl CakeConnector {
         let user_id: u64 = account
             .id
             .parse()
-            .map_err(|_| self.unsupported(format!("account id {:?} is not a CAKE user_id", account.id)))?;
+            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a CAKE user_id", account.id)))?;
         let mut body = self.change_body(account, changes).await?;
         if let Some(status) = status {
             // After the changes, so that a reactivation always ends active.
@@ -599,7 +583,7 @@ impl CakeConnector {
         body.insert("user_id".into(), json!(user_id));
         let value = self.post(operation, &self.endpoints.update, body).await?;
         let answer = UpdateAnswer::deserialize(&value)
-            .map_err(|e| self.malformed(operation, format!("update_user.json: {e}")))?;
+            .map_err(|e| self.http.malformed(operation, format!("update_user.json: {e}")))?;
         self.check_update(operation, user_id, sent_status, answer.user)
     }
 
@@ -613,13 +597,15 @@ impl CakeConnector {
     ) -> Result<(), PlatformError> {
         let Some(user) = user else { return Ok(()) };
         if let Some(answered) = user.user_id.filter(|id| *id != user_id) {
-            return Err(self.malformed(operation, format!("sent user_id {user_id}, the answer is about {answered}")));
+            return Err(self
+                .http
+                .malformed(operation, format!("sent user_id {user_id}, the answer is about {answered}")));
         }
         if let (Some(sent), Some(answered)) = (sent_status, user.user_status) {
             if sent != answered {
                 let detail =
                     format!("user_id {user_id}: sent {}, the answer says {}", status_word(sent), status_word(answered));
-                return Err(self.malformed(operation, detail));
+                return Err(self.http.malformed(operation, detail));
             }
         }
         Ok(())
@@ -648,9 +634,10 @@ impl Connector for CakeConnector {
         let mut next = Some(1);
         while let Some(start) = next {
             let page = self.fetch_page(start).await?;
-            next = listing.add_page(start, limit, page, &roles).map_err(|detail| self.malformed("list", detail))?;
+            next =
+                listing.add_page(start, limit, page, &roles).map_err(|detail| self.http.malformed("list", detail))?;
         }
-        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        let accounts = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), "listed users");
         Ok(accounts)
     }
@@ -664,16 +651,17 @@ impl Connector for CakeConnector {
             let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
             // The match key is the email, so it stands in when the mapping left the field out.
             let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
-            let value = value
-                .ok_or_else(|| self.unsupported(format!("{} has no {field}, which CAKE requires", desired.label)))?;
+            let value = value.ok_or_else(|| {
+                self.http.unsupported(format!("{} has no {field}, which CAKE requires", desired.label))
+            })?;
             body.insert(field.into(), json!(value));
         }
         body.insert("role_id".into(), json!(role_id));
         body.insert("user_status".into(), json!("active"));
         let value = self.post("create", &self.endpoints.create, body).await?;
         let answer =
-            CreateAnswer::deserialize(&value).map_err(|e| self.malformed("create", format!("user.json: {e}")))?;
-        parse_user(&answer.user, &roles).map_err(|e| self.malformed("create", format!("user.json: {e}")))
+            CreateAnswer::deserialize(&value).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))?;
+        parse_user(&answer.user, &roles).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {

@@ -280,7 +280,8 @@ impl ClientToolboxConnector {
         if settings.caller_user_id.trim().is_empty() || settings.account_id.trim().is_empty() {
             return refuse("caller_user_id and account_id must both be set".into());
         }
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
+            .scrubbing(settings.api_key.clone());
         Ok(ClientToolboxConnector { settings, http })
     }
 
@@ -292,29 +293,10 @@ impl ClientToolboxConnector {
 
     // ---- Errors. Every message passes through `redact`: the platform could echo the key.
 
-    fn redact(&self, text: &str) -> String {
-        let key = self.settings.api_key.expose_secret();
-        match key.is_empty() {
-            true => text.to_string(),
-            false => text.replace(key, "[redacted]"),
-        }
-    }
-
-    fn malformed(&self, operation: &str, detail: String) -> PlatformError {
-        PlatformError::Malformed {
-            platform: self.settings.name.clone(),
-            operation: operation.into(),
-            detail: self.redact(&detail),
-        }
-    }
-
-    fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
-    }
-
     /// A failure answer: refused credentials or rights are `Auth`, anything else `Rejected`.
     fn refused(&self, operation: &str, message: &str) -> PlatformError {
-        let (platform, operation, message) = (self.settings.name.clone(), operation.to_string(), self.redact(message));
+        let (platform, operation, message) =
+            (self.settings.name.clone(), operation.to_string(), self.http.redact(message));
         match says_refused_caller(&message) {
             true => PlatformError::Auth { platform, operation, message },
             false => PlatformError::Rejected { platform, operation, message },
@@ -324,7 +306,7 @@ impl ClientToolboxConnector {
     fn answer_error(&self, operation: &str, error: AnswerError) -> PlatformError {
         match error {
             AnswerError::Refused(message) => self.refused(operation, &message),
-            AnswerError::Malformed(detail) => self.malformed(operation, detail),
+            AnswerError::Malformed(detail) => self.http.malformed(operation, detail),
         }
     }
 
@@ -335,7 +317,7 @@ impl ClientToolboxConnector {
             return Ok(());
         }
         let (platform, operation) = (self.settings.name.clone(), operation.to_string());
-        let message = self.redact(&snippet(&answer.body));
+        let message = self.http.redact(&snippet(&answer.body));
         match status {
             401 | 403 => Err(PlatformError::Auth { platform, operation, message: format!("HTTP {status}") }),
             _ => Err(PlatformError::Status { platform, operation, status, message }),
@@ -387,15 +369,17 @@ impl ClientToolboxConnector {
         let body = match self.call("list", "users_list", &self.settings.list_api_version, form).await {
             Ok(body) => body,
             Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
+                return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
             Err(other) => return Err(other),
         };
         parse_users_list(&body).map_err(|e| match e {
             // A refused listing is unreadable, never "no users"; refused credentials stay Auth.
             AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("list", &m),
-            AnswerError::Refused(m) => self.malformed("list", format!("{label}: the platform answered error: {m}")),
-            AnswerError::Malformed(d) => self.malformed("list", format!("{label}: {d}")),
+            AnswerError::Refused(m) => {
+                self.http.malformed("list", format!("{label}: the platform answered error: {m}"))
+            }
+            AnswerError::Malformed(d) => self.http.malformed("list", format!("{label}: {d}")),
         })
     }
 
@@ -406,13 +390,13 @@ impl ClientToolboxConnector {
     fn user_name_for(&self, desired: &DesiredAccount) -> Result<String, PlatformError> {
         let name = desired.fields.get(USER_NAME_FIELD).map(|n| n.trim()).unwrap_or(desired.key.as_str());
         if !is_valid_user_name(name) {
-            return Err(self.unsupported(format!(
+            return Err(self.http.unsupported(format!(
                 "the user name {name:?} derived for {} is not a Client Toolbox user name (1 to {USER_NAME_MAX} of A-Z, a-z, 0-9, _); not sent: fix the user_name template, e.g. {{email|localpart|word|max:20}}",
                 desired.label
             )));
         }
         if normalize_key(name) != desired.key {
-            return Err(self.unsupported(format!(
+            return Err(self.http.unsupported(format!(
                 "the user_name field renders {name:?} but the match key renders {:?} for {}; give fields.user_name and match_key the same template",
                 desired.key, desired.label
             )));
@@ -423,8 +407,8 @@ impl ClientToolboxConnector {
     fn role_for(&self, role: Option<&str>, label: &str) -> Result<String, PlatformError> {
         match role.map(str::trim) {
             Some(r) if is_valid_role(r) => Ok(r.to_string()),
-            Some(r) => Err(self.unsupported(format!("role {r:?} for {label} is not one capital letter"))),
-            None => Err(self.unsupported(format!(
+            Some(r) => Err(self.http.unsupported(format!("role {r:?} for {label} is not one capital letter"))),
+            None => Err(self.http.unsupported(format!(
                 "Client Toolbox needs a role for every user, and no role rule gave one for {label}"
             ))),
         }
@@ -439,15 +423,16 @@ impl ClientToolboxConnector {
     ) -> Result<(&'static str, String), PlatformError> {
         let value = value.map(str::trim).filter(|v| !v.is_empty());
         let Some((_, form_name)) = WRITABLE.iter().find(|(f, _)| *f == field) else {
-            return Err(
-                self.unsupported(format!("cannot write {field:?} of {label}: Client Toolbox users have no such field"))
-            );
+            return Err(self
+                .http
+                .unsupported(format!("cannot write {field:?} of {label}: Client Toolbox users have no such field")));
         };
         let Some(value) = value else {
-            return Err(self.unsupported(format!("cannot clear {field} of {label}")));
+            return Err(self.http.unsupported(format!("cannot clear {field} of {label}")));
         };
         if field == ALLOWED_CAMPAIGNS_FIELD {
-            let parsed = AllowedCampaigns::parse_field(value).map_err(|e| self.unsupported(format!("{label}: {e}")))?;
+            let parsed =
+                AllowedCampaigns::parse_field(value).map_err(|e| self.http.unsupported(format!("{label}: {e}")))?;
             return Ok((form_name, parsed.as_field()));
         }
         Ok((form_name, value.to_string()))
@@ -501,13 +486,13 @@ impl Connector for ClientToolboxConnector {
         loop {
             let page = self.fetch_page(offset).await?;
             let custom1 = &self.settings.custom1_element;
-            listing.add_page(offset, length, page, custom1).map_err(|d| self.malformed("list", d))?;
+            listing.add_page(offset, length, page, custom1).map_err(|d| self.http.malformed("list", d))?;
             offset += length;
             if offset >= listing.total.unwrap_or(0) {
                 break;
             }
         }
-        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        let accounts = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), "listed users");
         Ok(accounts)
     }
@@ -531,7 +516,7 @@ impl Connector for ClientToolboxConnector {
             match change.field.as_str() {
                 ROLE_FIELD => form.push(("user_role", self.role_for(after, &account.id)?)),
                 USER_NAME_FIELD => {
-                    return Err(self.unsupported(format!(
+                    return Err(self.http.unsupported(format!(
                         "user name {} cannot change to {after:?} on Client Toolbox; a person must resolve it",
                         account.id
                     )))
@@ -549,7 +534,7 @@ impl Connector for ClientToolboxConnector {
     }
 
     async fn reactivate(&self, account: &Account, _changes: &[FieldChange]) -> Result<(), PlatformError> {
-        Err(self.unsupported(format!(
+        Err(self.http.unsupported(format!(
             "user {} was deleted and Client Toolbox cannot restore it; a person must resolve it",
             account.id
         )))

@@ -293,7 +293,8 @@ impl FileSpinConnector {
         else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
+            .scrubbing(settings.api_key.clone());
         Ok(FileSpinConnector { settings, http, users, create })
     }
 
@@ -305,37 +306,18 @@ impl FileSpinConnector {
 
     fn update_url(&self, id: u64) -> Result<Url, PlatformError> {
         let path = self.settings.update_path.replace("{id}", &id.to_string());
-        endpoint(&self.settings.base_url, &path).ok_or_else(|| self.unsupported("base_url cannot have paths".into()))
+        endpoint(&self.settings.base_url, &path)
+            .ok_or_else(|| self.http.unsupported("base_url cannot have paths".into()))
     }
 
     // ---- Errors. Every message passes through `redact`: FileSpin could echo the key back.
-
-    fn redact(&self, text: &str) -> String {
-        let key = self.settings.api_key.expose_secret();
-        match key.is_empty() {
-            true => text.to_string(),
-            false => text.replace(key, "[redacted]"),
-        }
-    }
-
-    fn malformed(&self, operation: &str, detail: String) -> PlatformError {
-        PlatformError::Malformed {
-            platform: self.settings.name.clone(),
-            operation: operation.into(),
-            detail: self.redact(&detail),
-        }
-    }
-
-    fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
-    }
 
     /// A body worth quoting: FileSpin's JSON may hold user records and their secrets, so
     /// only a body that is not JSON at all (a proxy's page) is ever quoted.
     fn quotable(&self, body: &[u8]) -> Option<String> {
         let text = String::from_utf8_lossy(body);
         let text = text.trim_start();
-        (!text.is_empty() && !text.starts_with(['{', '['])).then(|| self.redact(&snippet(body)))
+        (!text.is_empty() && !text.starts_with(['{', '['])).then(|| self.http.redact(&snippet(body)))
     }
 
     /// The status decides first: 401 is the key, 408/429/5xx are transient, other 4xx refuse
@@ -343,7 +325,7 @@ impl FileSpinConnector {
     fn interpret(&self, operation: &str, answer: Answer) -> Result<Value, PlatformError> {
         let parsed: Result<Value, _> = serde_json::from_slice(&answer.body);
         let envelope = parsed.as_ref().ok().and_then(|v| Envelope::deserialize(v).ok());
-        let message = envelope.as_ref().and_then(|e| e.message.as_deref()).map(|m| self.redact(m));
+        let message = envelope.as_ref().and_then(|e| e.message.as_deref()).map(|m| self.http.redact(m));
         let (platform, op, status) = (self.settings.name.clone(), operation.to_string(), answer.status.as_u16());
         let message_or = |fallback: String| message.clone().or_else(|| self.quotable(&answer.body)).unwrap_or(fallback);
         // A listing refused 403 means the key lacks the Admin role: nothing can proceed.
@@ -359,14 +341,14 @@ impl FileSpinConnector {
         }
         let value = parsed.map_err(|e| {
             let detail = self.quotable(&answer.body).unwrap_or_else(|| e.to_string());
-            self.malformed(operation, format!("not JSON: {detail}"))
+            self.http.malformed(operation, format!("not JSON: {detail}"))
         })?;
         match envelope.map(|e| e.status) {
             Some(s) if s == "OK" => Ok(value),
             Some(s) if s == "ERROR" => {
                 Err(PlatformError::Rejected { platform, operation: op, message: message_or("status ERROR".into()) })
             }
-            other => Err(self.malformed(operation, format!("not a FileSpin answer (status {other:?})"))),
+            other => Err(self.http.malformed(operation, format!("not a FileSpin answer (status {other:?})"))),
         }
     }
 
@@ -402,8 +384,8 @@ impl FileSpinConnector {
         body: &Map<String, Value>,
     ) -> Result<Account, PlatformError> {
         let value = self.send(operation, method, url, &[], Some(body)).await?;
-        let answer = UserAnswer::deserialize(value).map_err(|e| self.malformed(operation, e.to_string()))?;
-        parse_user(answer.user).map_err(|e| self.malformed(operation, format!("user: {e}")))
+        let answer = UserAnswer::deserialize(value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
+        parse_user(answer.user).map_err(|e| self.http.malformed(operation, format!("user: {e}")))
     }
 
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
@@ -413,31 +395,31 @@ impl FileSpinConnector {
             Ok(value) => value,
             // A listing that was refused or garbled is unreadable, never "no users".
             Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {message}")))
+                return Err(self.http.malformed("list", format!("{label}: {message}")))
             }
             Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
+                return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
             Err(other) => return Err(other),
         };
-        UsersPage::deserialize(value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
+        UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
     // ---- Writes.
 
     fn role_id(&self, role: Option<&str>, label: &str) -> Result<u64, PlatformError> {
         let Some(role) = role.map(str::trim).filter(|r| !r.is_empty()) else {
-            return Err(self.unsupported(format!(
+            return Err(self.http.unsupported(format!(
                 "FileSpin needs a role for every user, and none was mapped for {label}; add role rules"
             )));
         };
-        role_id_of(role).ok_or_else(|| self.unsupported(format!("role {role:?} is not one of {}", role_names())))
+        role_id_of(role).ok_or_else(|| self.http.unsupported(format!("role {role:?} is not one of {}", role_names())))
     }
 
     /// One field as FileSpin's JSON: names as they are, `role` as `role_id`,
     /// `group_asset_access` as a boolean. Anything else cannot be written.
     fn field_value(&self, field: &str, value: &str, label: &str) -> Result<(&'static str, Value), PlatformError> {
-        let cannot = |what: String| self.unsupported(format!("cannot {what} for {label}"));
+        let cannot = |what: String| self.http.unsupported(format!("cannot {what} for {label}"));
         if field == ROLE_FIELD {
             return Ok(("role_id", json!(self.role_id(Some(value), label)?)));
         }
@@ -465,7 +447,8 @@ impl FileSpinConnector {
         let mut body = Map::new();
         for change in changes.iter().filter(|c| c.field != STATUS_FIELD) {
             let after = change.after.as_deref().map(str::trim).filter(|v| !v.is_empty());
-            let after = after.ok_or_else(|| self.unsupported(format!("cannot clear {} of {label}", change.field)))?;
+            let after =
+                after.ok_or_else(|| self.http.unsupported(format!("cannot clear {} of {label}", change.field)))?;
             let (name, value) = self.field_value(&change.field, after, &label)?;
             body.insert(name.into(), value);
         }
@@ -486,15 +469,15 @@ impl FileSpinConnector {
         let id: u64 = account
             .id
             .parse()
-            .map_err(|_| self.unsupported(format!("account id {:?} is not a FileSpin user id", account.id)))?;
+            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a FileSpin user id", account.id)))?;
         let body = self.change_body(account, changes, enabled)?;
         let answered = self.send_user(operation, reqwest::Method::PUT, &self.update_url(id)?, &body).await?;
         if answered.id != account.id {
-            return Err(self.malformed(operation, format!("sent user {id}, the answer is about {}", answered.id)));
+            return Err(self.http.malformed(operation, format!("sent user {id}, the answer is about {}", answered.id)));
         }
         let wanted = enabled.map(|e| if e { AccountStatus::Active } else { AccountStatus::Inactive });
         match wanted.filter(|w| *w != answered.status) {
-            Some(w) => Err(self.malformed(operation, format!("user {id}: sent {w:?}, the answer says otherwise"))),
+            Some(w) => Err(self.http.malformed(operation, format!("user {id}: sent {w:?}, the answer says otherwise"))),
             None => Ok(()),
         }
     }
@@ -522,9 +505,9 @@ impl Connector for FileSpinConnector {
         while let Some(offset) = next {
             let page = self.fetch_page(offset).await?;
             pages += 1;
-            next = listing.add_page(offset, page).map_err(|detail| self.malformed("list", detail))?;
+            next = listing.add_page(offset, page).map_err(|detail| self.http.malformed("list", detail))?;
         }
-        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        let accounts = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
         Ok(accounts)
     }
@@ -544,7 +527,7 @@ impl Connector for FileSpinConnector {
                 (None, "locale" | "group_asset_access") => {}
                 (None, _) => {
                     let message = format!("{} has no {field}, which FileSpin requires", desired.label);
-                    return Err(self.unsupported(message));
+                    return Err(self.http.unsupported(message));
                 }
             }
         }

@@ -83,6 +83,8 @@ pub struct PlatformHttp {
     pub client: reqwest::Client,
     pub retry: RetryPolicy,
     pub pacer: Pacer,
+    /// The credential scrubbed from every message built here: a platform may echo it back.
+    secret: Option<secrecy::SecretString>,
 }
 
 /// An answer: its status and its body.
@@ -109,7 +111,37 @@ impl PlatformHttp {
             client,
             retry: RetryPolicy::default(),
             pacer: Pacer::new(per_second, burst),
+            secret: None,
         })
+    }
+
+    /// Scrub this credential from every message built by [`Self::redact`] and the error helpers.
+    pub fn scrubbing(mut self, secret: secrecy::SecretString) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// `text` with the credential replaced by `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        use secrecy::ExposeSecret;
+        match self.secret.as_ref().map(|s| s.expose_secret()) {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
+            _ => text.to_string(),
+        }
+    }
+
+    /// An answer that could not be understood, its detail scrubbed.
+    pub fn malformed(&self, operation: &str, detail: String) -> PlatformError {
+        PlatformError::Malformed {
+            platform: self.platform.clone(),
+            operation: operation.into(),
+            detail: self.redact(&detail),
+        }
+    }
+
+    /// Something this platform cannot do as asked, the message scrubbed.
+    pub fn unsupported(&self, message: String) -> PlatformError {
+        PlatformError::Unsupported { platform: self.platform.clone(), message: self.redact(&message) }
     }
 
     /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,

@@ -411,7 +411,8 @@ impl ScimTargetConnector {
         let (Ok(users), Ok(service_provider_config)) = (at("Users"), at("ServiceProviderConfig")) else {
             return refuse("base_url cannot have paths under it");
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
+            .scrubbing(settings.token.clone());
         Ok(ScimTargetConnector {
             settings,
             http,
@@ -439,38 +440,18 @@ impl ScimTargetConnector {
 
     // ---- Errors. Every server text passes through `redact`: a server could echo the token.
 
-    fn redact(&self, text: &str) -> String {
-        let token = self.settings.token.expose_secret();
-        match token.is_empty() {
-            true => text.to_string(),
-            false => text.replace(token, "[redacted]"),
-        }
-    }
-
-    fn malformed(&self, operation: &str, detail: String) -> PlatformError {
-        PlatformError::Malformed {
-            platform: self.settings.name.clone(),
-            operation: operation.into(),
-            detail: self.redact(&detail),
-        }
-    }
-
-    fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
-    }
-
     fn rejected(&self, operation: &str, message: String) -> PlatformError {
         PlatformError::Rejected {
             platform: self.settings.name.clone(),
             operation: operation.into(),
-            message: self.redact(&message),
+            message: self.http.redact(&message),
         }
     }
 
     /// An answer that is not a success: a client error is the record's own problem, the
     /// rest is the server's (5xx arrive here only once the retries are spent).
     fn failure(&self, operation: &str, answer: &Answer) -> PlatformError {
-        let message = self.redact(&error_detail(&answer.body));
+        let message = self.http.redact(&error_detail(&answer.body));
         match answer.status.as_u16() {
             400 | 404 | 409 | 412 | 422 => self.rejected(operation, message),
             status => PlatformError::Status {
@@ -508,7 +489,7 @@ impl ScimTargetConnector {
         let answer = self.http.send(operation, build).await?;
         let status = answer.status.as_u16();
         if status == 401 || status == 403 {
-            let message = self.redact(&error_detail(&answer.body));
+            let message = self.http.redact(&error_detail(&answer.body));
             return Err(PlatformError::Auth {
                 platform: self.settings.name.clone(),
                 operation: operation.into(),
@@ -524,7 +505,7 @@ impl ScimTargetConnector {
             return Err(self.failure(operation, answer));
         }
         serde_json::from_slice(&answer.body)
-            .map_err(|e| self.malformed(operation, format!("not JSON ({e}): {}", snippet(&answer.body))))
+            .map_err(|e| self.http.malformed(operation, format!("not JSON ({e}): {}", snippet(&answer.body))))
     }
 
     fn user_url(&self, id: &str) -> Url {
@@ -579,7 +560,9 @@ impl ScimTargetConnector {
         let answer = self.call(operation, Method::GET, &self.service_provider_config, None, None).await?;
         let value = lowercase_keys(self.json_of(operation, &answer)?);
         if !value.is_object() {
-            return Err(self.malformed(operation, format!("not a ServiceProviderConfig: {}", snippet(&answer.body))));
+            return Err(self
+                .http
+                .malformed(operation, format!("not a ServiceProviderConfig: {}", snippet(&answer.body))));
         }
         let supported = |feature: &str| value[feature]["supported"].as_bool().unwrap_or(false);
         Ok(Capabilities { patch: supported("patch"), etag: supported("etag") })
@@ -596,16 +579,19 @@ impl ScimTargetConnector {
         if !answer.status.is_success() {
             return Err(self.failure(label, &answer));
         }
-        parse_page(&answer.body).map_err(|detail| self.malformed("list", format!("{label}: {detail}")))
+        parse_page(&answer.body).map_err(|detail| self.http.malformed("list", format!("{label}: {detail}")))
     }
 
     /// `GET /Users/{id}`, as the raw resource (PUT sends it back) and as parsed.
     async fn read_user(&self, operation: &str, id: &str) -> Result<(Value, Remote), PlatformError> {
         let answer = self.call(operation, Method::GET, &self.user_url(id), None, None).await?;
         let value = self.json_of(operation, &answer)?;
-        let remote = parse_user(value.clone()).map_err(|e| self.malformed(operation, format!("user {id}: {e}")))?;
+        let remote =
+            parse_user(value.clone()).map_err(|e| self.http.malformed(operation, format!("user {id}: {e}")))?;
         if remote.account.id != id {
-            return Err(self.malformed(operation, format!("asked for user {id}, the answer is {}", remote.account.id)));
+            return Err(self
+                .http
+                .malformed(operation, format!("asked for user {id}, the answer is {}", remote.account.id)));
         }
         self.remember(&remote);
         Ok((value, remote))
@@ -622,12 +608,13 @@ impl ScimTargetConnector {
         if !answer.status.is_success() {
             return Err(self.failure(operation, &answer));
         }
-        let page = parse_page(&answer.body).map_err(|d| self.malformed(operation, format!("userName filter: {d}")))?;
+        let page =
+            parse_page(&answer.body).map_err(|d| self.http.malformed(operation, format!("userName filter: {d}")))?;
         let wanted = normalize_key(user_name);
         let mut found = Vec::new();
         for resource in page.resources {
             let remote =
-                parse_user(resource).map_err(|e| self.malformed(operation, format!("userName filter: {e}")))?;
+                parse_user(resource).map_err(|e| self.http.malformed(operation, format!("userName filter: {e}")))?;
             if remote.account.key == wanted {
                 found.push(remote);
             }
@@ -648,7 +635,8 @@ impl ScimTargetConnector {
         changes: &[FieldChange],
         active: Option<bool>,
     ) -> Result<Vec<Write>, PlatformError> {
-        let cannot = |what: String| self.unsupported(format!("cannot {what} of {} (id {})", account.key, account.id));
+        let cannot =
+            |what: String| self.http.unsupported(format!("cannot {what} of {} (id {})", account.key, account.id));
         let mut writes = Vec::new();
         for change in changes {
             let after = change.after.as_deref().map(str::trim).filter(|v| !v.is_empty());
@@ -720,7 +708,8 @@ impl ScimTargetConnector {
             (Method::PATCH, patch_body(writes), version)
         } else {
             let (resource, remote) = self.read_user(operation, id).await?;
-            let body = put_body(resource, writes).map_err(|d| self.malformed(operation, format!("user {id}: {d}")))?;
+            let body =
+                put_body(resource, writes).map_err(|d| self.http.malformed(operation, format!("user {id}: {d}")))?;
             (Method::PUT, body, remote.version.filter(|_| capabilities.etag))
         };
         let answer = self.call(operation, method, &self.user_url(id), Some(&body), version.as_deref()).await?;
@@ -748,7 +737,7 @@ impl ScimTargetConnector {
         let field = |name: &str| desired.fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let user_name = field("userName").or(Some(desired.key.as_str()).filter(|k| !k.is_empty()));
         let user_name = user_name
-            .ok_or_else(|| self.unsupported(format!("{} has no userName, which SCIM requires", desired.label)))?;
+            .ok_or_else(|| self.http.unsupported(format!("{} has no userName, which SCIM requires", desired.label)))?;
         let mut body = Map::new();
         body.insert("schemas".into(), json!([USER_URN]));
         body.insert("userName".into(), json!(user_name));
@@ -758,10 +747,10 @@ impl ScimTargetConnector {
             }
         }
         if let Some(unknown) = desired.fields.keys().find(|f| !FIELDS.contains(&f.as_str())) {
-            return Err(self.unsupported(format!("{unknown:?} is not a field rosterd writes on SCIM targets")));
+            return Err(self.http.unsupported(format!("{unknown:?} is not a field rosterd writes on SCIM targets")));
         }
         if desired.role.is_some() {
-            return Err(self.unsupported("roles are not managed on SCIM targets".into()));
+            return Err(self.http.unsupported("roles are not managed on SCIM targets".into()));
         }
         body.insert("active".into(), json!(true));
         Ok((user_name.to_string(), Value::Object(body)))
@@ -775,7 +764,7 @@ impl ScimTargetConnector {
         user_name: &str,
         answer: &Answer,
     ) -> Result<Account, PlatformError> {
-        let detail = self.redact(&error_detail(&answer.body));
+        let detail = self.http.redact(&error_detail(&answer.body));
         let Some(existing) = self.find_by_user_name("create", user_name).await? else {
             return Err(self
                 .rejected("create", format!("userName {user_name:?} conflicts ({detail}), but no resource holds it")));
@@ -818,9 +807,9 @@ impl Connector for ScimTargetConnector {
             page += 1;
             let label = page_label(page, start);
             let answer = self.fetch_page(&label, start).await?;
-            next = listing.add_page(&label, start, answer).map_err(|detail| self.malformed("list", detail))?;
+            next = listing.add_page(&label, start, answer).map_err(|detail| self.http.malformed("list", detail))?;
         }
-        let remotes = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        let remotes = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         let versions: HashMap<String, String> =
             remotes.iter().filter_map(|r| Some((r.account.id.clone(), r.version.clone()?))).collect();
         *self.versions.lock().unwrap_or_else(PoisonError::into_inner) = versions;
@@ -835,7 +824,7 @@ impl Connector for ScimTargetConnector {
             return self.adopt_existing(desired, &user_name, &answer).await;
         }
         let value = self.json_of("create", &answer)?;
-        let remote = parse_user(value).map_err(|e| self.malformed("create", format!("the created user: {e}")))?;
+        let remote = parse_user(value).map_err(|e| self.http.malformed("create", format!("the created user: {e}")))?;
         self.remember(&remote);
         Ok(remote.account)
     }
