@@ -271,6 +271,9 @@ async fn cell(platform: &str, fault: &str) -> Result<usize, String> {
     script(cell.sandbox.faults(), fault);
     let _ = cell.reconcile().await; // may fail or be partial
     cell.safe().map_err(|e| format!("faulted run: {e}"))?;
+    if cell.sandbox.faults().injected() == 0 {
+        return Err("no fault fired: the cell proves nothing".into());
+    }
     // Let delayed requests still in the emulator finish before the faults are said to stop.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     cell.sandbox.faults().clear();
