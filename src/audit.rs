@@ -69,6 +69,7 @@ impl AuditLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
+        drop_partial_last_line(path).map_err(io)?;
         let last_hash = last_hash(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
         Ok(AuditLog { path: path.to_path_buf(), inner: Mutex::new(Writer { file, last_hash }) })
@@ -106,6 +107,30 @@ fn hash_of(record: &AuditRecord) -> String {
     h.update(record.prev.as_bytes());
     h.update(body.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// A process killed in the middle of an append can leave a last line without its newline.
+/// That fragment is no record: it is cut away (with a warning), so the chain goes on from
+/// the last whole line. The write it belonged to is still journaled as an intent, and the
+/// next run resolves it and audits it then.
+fn drop_partial_last_line(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    tracing::warn!(
+        path = %path.display(),
+        bytes = bytes.len() - keep,
+        "the audit file ends with a partial line (rosterd was killed while writing it): cut it away; its write is resolved through the intent journal"
+    );
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(keep as u64)?;
+    file.sync_all()
 }
 
 fn last_hash(path: &Path) -> Result<String, AuditError> {
@@ -289,6 +314,20 @@ mod tests {
         reordered.swap(1, 2);
         rewrite(&path, &reordered);
         assert_eq!(verify(&path).unwrap().unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut_away_on_open_and_the_chain_goes_on() {
+        let (_d, path) = written(3);
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&whole.as_bytes()[..40]).unwrap();
+        drop(f);
+        assert!(verify(&path).unwrap().is_err(), "the fragment is not a record");
+        let log = AuditLog::open(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        log.append(record(7)).unwrap();
+        assert_eq!(verify(&path).unwrap(), Ok(4));
     }
 
     #[test]

@@ -196,3 +196,57 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
         creates_by_person(&records(&rig))["p4@acme.example"].iter().map(|r| r.outcome.clone()).collect();
     assert_eq!(p4, ["failed", "failed", "ok"], "one line per attempt, none for the run that skipped it");
 }
+
+#[tokio::test]
+async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_line() {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, SAFETY, PLATFORM);
+    std::fs::write(rig.path("roster.yaml"), roster(1)).unwrap();
+    // rosterd created p1, audited the outcome and was killed before the store made the
+    // cleared intent (and the link) durable.
+    rig.cake.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));
+    let id = rig.cake.users()[0].user_id.to_string();
+    let intent = Intent {
+        run_id: "20240101T000000.000Z-dead".into(),
+        trigger: "schedule".into(),
+        platform: "cake".into(),
+        person_id: "1".into(),
+        label: "p1@acme.example".into(),
+        action: Action::Create,
+        key: "p1@acme.example".into(),
+        account_id: None,
+        changes: vec![],
+        at: chrono::Utc::now().to_rfc3339(),
+    };
+    let store = open_store(&rig);
+    store.record_intent(&intent).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    audit::AuditLog::open(&rig.audit_path())
+        .unwrap()
+        .append(AuditRecord {
+            time: chrono::Utc::now().to_rfc3339(),
+            run_id: intent.run_id.clone(),
+            trigger: intent.trigger.clone(),
+            platform: "cake".into(),
+            person_id: "1".into(),
+            person: intent.label.clone(),
+            account_id: Some(id.clone()),
+            action: "create".into(),
+            changes: vec![],
+            outcome: "ok".into(),
+            detail: None,
+            prev: String::new(),
+            hash: String::new(),
+        })
+        .unwrap();
+
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
+    assert_eq!(rig.cake.write_calls(), 0);
+    let records = records(&rig);
+    assert_eq!(records.len(), 1, "the outcome was audited once already: {records:?}");
+    let store = open_store(&rig);
+    assert!(store.pending_intents().unwrap().is_empty());
+    assert_eq!(store.links("cake").unwrap()["1"].account_id, id);
+}

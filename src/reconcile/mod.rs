@@ -10,7 +10,7 @@ pub mod guard;
 pub mod journal;
 pub mod plan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
@@ -26,6 +26,7 @@ use apply::{apply_platform, ApplyContext, PlatformSummary};
 use desired::{desired_accounts, view_all, Viewed};
 use diff::{diff, DiffInput};
 use guard::{apply_grace, apply_guards, GuardPolicy};
+use journal::Intent;
 use plan::{Plan, PlatformPlan, PLAN_VERSION};
 
 #[derive(Debug, thiserror::Error)]
@@ -440,7 +441,9 @@ impl Engine {
     /// platform cannot be read stays for the next run.
     pub async fn resolve_pending(&self, trigger: &str) -> Result<usize, EngineError> {
         let mut resolved = 0;
-        for intent in self.store.pending_intents()? {
+        let pending = self.store.pending_intents()?;
+        let audited = if pending.is_empty() { HashSet::new() } else { self.audited_outcomes() };
+        for intent in pending {
             let Some(rt) = self.runtime(&intent.platform) else { continue };
             let ctx = ApplyContext {
                 run_id: &intent.run_id,
@@ -478,8 +481,15 @@ impl Engine {
             } else {
                 ("unknown", format!("{stopped}; this run's plan checks the account again"))
             };
-            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome, "resolved a write of an earlier run");
-            apply::audit(&ctx, &intent.platform, &step, outcome, Some(detail));
+            // Killed after the step's outcome was audited but before its intent was cleared:
+            // the audit trail already holds the step's one line; do not write a second.
+            let already = audited.contains(&outcome_key(&intent, outcome))
+                || (outcome == "unknown"
+                    && ["ok", "failed"].iter().any(|o| audited.contains(&outcome_key(&intent, o))));
+            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome, already_audited = already, "resolved a write of an earlier run");
+            if !already {
+                apply::audit(&ctx, &intent.platform, &step, outcome, Some(detail));
+            }
             self.store.clear_intent(&intent.platform, &intent.person_id)?;
             resolved += 1;
         }
@@ -488,6 +498,13 @@ impl Engine {
             self.audit.sync()?;
         }
         Ok(resolved)
+    }
+
+    /// The outcomes the audit trail already holds, by run, platform, person, action and
+    /// outcome. An unreadable line is skipped here: `rosterd audit --verify` reports it.
+    fn audited_outcomes(&self) -> HashSet<OutcomeKey> {
+        let Ok(records) = crate::audit::read_records(self.audit.path()) else { return HashSet::new() };
+        records.filter_map(Result::ok).map(|r| (r.run_id, r.platform, r.person_id, r.action, r.outcome)).collect()
     }
 
     /// The access report: every account of every enabled platform (or just `only`), with
@@ -615,4 +632,18 @@ pub fn fingerprint(plan: &PlatformPlan, actual: &[Account]) -> String {
         h.update([0]);
     }
     hex::encode(h.finalize())
+}
+
+/// Run id, platform, person id, action and outcome of an audit line.
+type OutcomeKey = (String, String, String, String, String);
+
+/// The key of an intent's outcome line in the audit trail (see `Engine::audited_outcomes`).
+fn outcome_key(intent: &Intent, outcome: &str) -> OutcomeKey {
+    (
+        intent.run_id.clone(),
+        intent.platform.clone(),
+        intent.person_id.clone(),
+        intent.action.as_str().to_string(),
+        outcome.to_string(),
+    )
 }
