@@ -29,8 +29,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 if cargo nextest --version >/dev/null 2>&1; then
   echo "== cargo nextest run"
-  cargo nextest run --all-targets --no-fail-fast
+  cargo nextest run --lib --bins --tests --no-fail-fast
 else
   echo "== cargo test (cargo-nextest not found)"
-  cargo test --all-targets --no-fail-fast
+  cargo test --lib --bins --tests --no-fail-fast
 fi

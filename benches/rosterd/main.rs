@@ -1,0 +1,45 @@
+//! `cargo bench`: rosterd's speed, memory and call-count figures, printed as tables.
+//!
+//! Every figure that matters is a ratio measured in the same run (wall time over the
+//! rate-limit floor, calls made over the minimum calls), because absolute times on shared
+//! machines drift. Sections run in order; name some to run only those:
+//! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
+
+mod table;
+
+use table::Table;
+
+/// One section of the benchmark: a name to select it by and the tables it prints.
+struct Section {
+    name: &'static str,
+    about: &'static str,
+    run: fn() -> Vec<Table>,
+}
+
+fn sections() -> Vec<Section> {
+    vec![]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nextest and `cargo test` would pass `--list` or test
+    // filters: only bare words select sections.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let all = sections();
+    let unknown: Vec<&String> = args.iter().filter(|a| !all.iter().any(|s| s.name == a.as_str())).collect();
+    if !unknown.is_empty() {
+        eprintln!("unknown section(s) {unknown:?}; sections are:");
+        for s in &all {
+            eprintln!("  {:<12} {}", s.name, s.about);
+        }
+        std::process::exit(2);
+    }
+    for section in all.iter().filter(|s| args.is_empty() || args.iter().any(|a| a == s.name)) {
+        println!("## {} — {}\n", section.name, section.about);
+        for table in (section.run)() {
+            println!("{table}");
+        }
+    }
+}
