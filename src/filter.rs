@@ -73,6 +73,14 @@ impl Filter {
     }
 
     /// The original text, for display.
+    /// The top-level attribute names (and extension schema URNs) this filter reads, for
+    /// building only that much of a resource.
+    pub fn root_attributes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        collect_roots(&self.expr, &mut out);
+        out
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -678,6 +686,20 @@ fn bad_name_char(c: char, pos: usize, word: &str) -> FilterError {
 // Evaluation
 // ---------------------------------------------------------------------------
 
+fn collect_roots(expr: &Expr, out: &mut Vec<String>) {
+    let mut add_path = |path: &AttrPath| {
+        out.extend(path.schema.clone());
+        out.extend(path.names.first().cloned());
+    };
+    match expr {
+        Expr::Or(items) | Expr::And(items) => items.iter().for_each(|e| collect_roots(e, out)),
+        Expr::Not(inner) => collect_roots(inner, out),
+        Expr::Attr { path, .. } => add_path(path),
+        // The inner filter reads the elements of `path`, not the resource's top level.
+        Expr::ValuePath { path, .. } => add_path(path),
+    }
+}
+
 fn eval(expr: &Expr, node: &Value) -> bool {
     match expr {
         Expr::Or(items) => items.iter().any(|e| eval(e, node)),
@@ -765,6 +787,19 @@ fn compare(op: CompareOp, actual: &Value, operand: &Value) -> bool {
 }
 
 fn compare_strings(op: CompareOp, actual: &str, operand: &str) -> bool {
+    // The common case, ASCII on both sides, compares without allocating: scope and role
+    // filters run for every person of the roster on every platform.
+    if actual.is_ascii() && operand.is_ascii() && !matches!(op, CompareOp::Co) {
+        let (a, b) = (actual.as_bytes(), operand.as_bytes());
+        let lower = |s: &[u8]| s.iter().map(u8::to_ascii_lowercase).collect::<Vec<u8>>();
+        return match op {
+            CompareOp::Sw => a.len() >= b.len() && a[..b.len()].eq_ignore_ascii_case(b),
+            CompareOp::Ew => a.len() >= b.len() && a[a.len() - b.len()..].eq_ignore_ascii_case(b),
+            CompareOp::Eq => a.eq_ignore_ascii_case(b),
+            CompareOp::Ne => !a.eq_ignore_ascii_case(b),
+            _ => ordering_matches(op, lower(a).cmp(&lower(b))),
+        };
+    }
     let (a, b) = (actual.to_lowercase(), operand.to_lowercase());
     match op {
         CompareOp::Co => a.contains(&b),

@@ -68,6 +68,17 @@ impl Template {
         &self.source
     }
 
+    /// The top-level attributes (or extension URNs) the placeholders read.
+    pub fn root_attributes(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Value { path, .. } => path.first().cloned(),
+                Part::Text(_) => None,
+            })
+            .collect()
+    }
+
     /// Render against a SCIM view. A placeholder whose value is absent renders empty.
     pub fn render(&self, view: &Value) -> String {
         let mut out = String::new();

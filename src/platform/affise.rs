@@ -311,7 +311,13 @@ fn parse_user(value: &Value) -> Result<Account, String> {
             fields.insert(name.to_string(), v);
         }
     }
-    Ok(Account { id: user.id, key: normalize_key(&user.email), fields, role, status: AccountStatus::Active })
+    Ok(Account {
+        id: user.id,
+        key: normalize_key(&user.email),
+        fields: fields.into(),
+        role,
+        status: AccountStatus::Active,
+    })
 }
 
 /// Whether every permission level is `deny` (nothing granted).
@@ -904,7 +910,7 @@ mod tests {
             person_id: email.into(),
             label: email.into(),
             key: normalize_key(email),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 ("first_name".to_string(), "Alex".to_string()),
                 ("last_name".to_string(), "Chen".to_string()),
                 ("email".to_string(), email.to_string()),

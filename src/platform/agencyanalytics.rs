@@ -216,7 +216,7 @@ fn parse_user(value: &Value) -> Result<Account, String> {
     Ok(Account {
         id: user.id.to_string(),
         key: normalize_key(&user.username),
-        fields,
+        fields: fields.into(),
         role: Some(user.role.trim().to_lowercase()),
         status: AccountStatus::Active,
     })
@@ -688,7 +688,7 @@ mod tests {
             person_id: email.into(),
             label: email.into(),
             key: normalize_key(email),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 ("first_name".to_string(), "Alex".to_string()),
                 ("last_name".to_string(), "Chen".to_string()),
                 ("username".to_string(), email.to_string()),

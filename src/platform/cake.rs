@@ -273,7 +273,7 @@ fn parse_user(value: &Value, roles: &RoleMap) -> Result<Account, String> {
     Ok(Account {
         id: user.user_id.to_string(),
         key: normalize_key(&user.email),
-        fields,
+        fields: fields.into(),
         role,
         status: user.user_status,
     })
@@ -760,7 +760,7 @@ mod tests {
             person_id: email.into(),
             label: email.into(),
             key: normalize_key(email),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 ("first_name".to_string(), "Alex".to_string()),
                 ("last_name".to_string(), "Chen".to_string()),
                 ("email".to_string(), email.to_string()),

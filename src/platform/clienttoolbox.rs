@@ -242,7 +242,7 @@ fn account_from(user: ListedUser, custom1: &str) -> Account {
     Account {
         id: user.user_name.clone(),
         key: normalize_key(&user.user_name),
-        fields,
+        fields: fields.into(),
         role: Some(user.role),
         // Soft-deleted users do not list: whatever lists may sign in.
         status: AccountStatus::Active,
@@ -445,7 +445,7 @@ impl ClientToolboxConnector {
         let role = self.role_for(desired.role.as_deref(), label)?;
         let mut fields = desired.fields.clone();
         fields.remove(USER_NAME_FIELD);
-        fields.entry(ALLOWED_CAMPAIGNS_FIELD.into()).or_insert_with(|| DEFAULT_ALLOWED_CAMPAIGNS.into());
+        fields.get_or_insert_with(ALLOWED_CAMPAIGNS_FIELD, || DEFAULT_ALLOWED_CAMPAIGNS.into());
         let mut form: Form = vec![("user_name", name.clone()), ("user_role", role.clone())];
         let mut stored = BTreeMap::from([(USER_NAME_FIELD.to_string(), name.clone())]);
         for (field, value) in &fields {
@@ -456,7 +456,7 @@ impl ClientToolboxConnector {
         let account = Account {
             id: name.clone(),
             key: normalize_key(&name),
-            fields: stored,
+            fields: stored.into(),
             role: Some(role),
             status: AccountStatus::Active,
         };
@@ -708,7 +708,7 @@ mod tests {
             person_id: name.into(),
             label: format!("{name}@acme.example"),
             key: normalize_key(name),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 (USER_NAME_FIELD.to_string(), name.to_string()),
                 ("user_first_name".to_string(), "Alex".to_string()),
                 ("user_last_name".to_string(), "Chen".to_string()),

@@ -209,7 +209,7 @@ fn parse_user(mut value: Value) -> Result<Account, String> {
         fields.insert("group_asset_access".into(), access.to_string());
     }
     let status = if user.enabled { AccountStatus::Active } else { AccountStatus::Inactive };
-    Ok(Account { id: user.id.to_string(), key: normalize_key(&user.email), fields, role, status })
+    Ok(Account { id: user.id.to_string(), key: normalize_key(&user.email), fields: fields.into(), role, status })
 }
 
 fn page_label(offset: u64) -> String {
@@ -649,7 +649,7 @@ mod tests {
             person_id: email.into(),
             label: email.into(),
             key: normalize_key(email),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 ("first_name".to_string(), "Ana".to_string()),
                 ("last_name".to_string(), "Lima".to_string()),
                 ("email".to_string(), email.to_string()),

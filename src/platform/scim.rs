@@ -183,7 +183,7 @@ fn parse_user(resource: Value) -> Result<Remote, String> {
     put("displayName", user.display_name);
     put("email", email);
     let status = if user.active.unwrap_or(true) { AccountStatus::Active } else { AccountStatus::Inactive };
-    let account = Account { id, key: normalize_key(&user_name), fields, role: None, status };
+    let account = Account { id, key: normalize_key(&user_name), fields: fields.into(), role: None, status };
     Ok(Remote { account, external_id: user.external_id, version: user.meta.and_then(|m| m.version) })
 }
 
@@ -936,7 +936,7 @@ mod tests {
             person_id: external_id.into(),
             label: user_name.into(),
             key: normalize_key(user_name),
-            fields: BTreeMap::from([
+            fields: crate::model::Fields::from([
                 ("userName".to_string(), user_name.to_string()),
                 ("externalId".to_string(), external_id.to_string()),
                 ("givenName".to_string(), "Alex".to_string()),

@@ -322,7 +322,13 @@ pub fn desired_from(step: &Step) -> DesiredAccount {
             (None, _) => {}
         }
     }
-    DesiredAccount { person_id: step.person_id.clone(), label: step.label.clone(), key: step.key.clone(), fields, role }
+    DesiredAccount {
+        person_id: step.person_id.clone(),
+        label: step.label.clone(),
+        key: step.key.clone(),
+        fields: fields.into(),
+        role,
+    }
 }
 
 /// The account as it stands once the step succeeded, for the cache.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::diff::Exclusion;
 use crate::filter::Filter;
-use crate::model::{normalize_key, DesiredAccount, Person};
+use crate::model::{normalize_key, DesiredAccount, Fields, Person, ViewAttributes};
 use crate::template::Template;
 
 /// A role rule: the first rule whose `when` matches (or that has none) gives the role.
@@ -31,14 +31,17 @@ pub struct Mapping {
     pub key: Template,
 }
 
-/// A roster person next to their SCIM view, computed once per run and shared by platforms.
-pub struct Viewed<'a> {
-    pub person: &'a Person,
-    pub view: Value,
-}
-
-pub fn view_all(people: &[Person]) -> Vec<Viewed<'_>> {
-    people.iter().map(|p| Viewed { person: p, view: p.scim_view() }).collect()
+impl Mapping {
+    /// The parts of a person's SCIM view this mapping reads.
+    pub fn view_attributes(&self) -> ViewAttributes {
+        let mut wanted = ViewAttributes::default();
+        let filters = self.scope.iter().chain(self.roles.iter().filter_map(|r| r.when.as_ref()));
+        let templates = self.fields.values().chain([&self.key]);
+        for name in filters.flat_map(Filter::root_attributes).chain(templates.flat_map(Template::root_attributes)) {
+            wanted.add(&name);
+        }
+        wanted
+    }
 }
 
 /// The platform's desired accounts, and why everyone else is left out.
@@ -48,44 +51,68 @@ pub struct Target {
     pub excluded: BTreeMap<String, Exclusion>,
 }
 
-pub fn desired_accounts(people: &[Viewed<'_>], mapping: &Mapping) -> Target {
+/// Below this many people the work is not worth a thread.
+const PEOPLE_PER_THREAD: usize = 4096;
+
+/// Map every person, in roster order. Each person's view is built with only what the
+/// mapping reads and dropped at once; large rosters are split across the cores.
+pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
+    let wanted = mapping.view_attributes();
+    let map_chunk = |chunk: &[Person]| -> Vec<Result<DesiredAccount, Exclusion>> {
+        chunk.iter().map(|p| desired_one(p, &wanted, mapping)).collect()
+    };
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(people.len() / PEOPLE_PER_THREAD).max(1);
+    let outcomes: Vec<Vec<Result<DesiredAccount, Exclusion>>> = if threads == 1 {
+        vec![map_chunk(people)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = people
+                .chunks(people.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(move || map_chunk(chunk)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    };
     let mut target = Target::default();
-    for v in people {
-        match desired_one(v, mapping) {
+    target.desired.reserve(people.len());
+    for (person, outcome) in people.iter().zip(outcomes.into_iter().flatten()) {
+        match outcome {
             Ok(d) => target.desired.push(d),
             Err(why) => {
-                target.excluded.insert(v.person.id.clone(), why);
+                target.excluded.insert(person.id.clone(), why);
             }
         }
     }
     target
 }
 
-fn desired_one(v: &Viewed<'_>, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
-    if !v.person.active {
+fn desired_one(person: &Person, wanted: &ViewAttributes, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
+    if !person.active {
         return Err(Exclusion::Inactive);
     }
+    let view = person.scim_view_of(wanted);
     if let Some(scope) = &mapping.scope {
-        if !scope.matches(&v.view) {
+        if !scope.matches(&view) {
             return Err(Exclusion::OutOfScope(format!("does not match scope {scope}")));
         }
     }
-    let rule = pick_role(&mapping.roles, &v.view)?;
-    let key = normalize_key(&mapping.key.render(&v.view));
+    let rule = pick_role(&mapping.roles, &view)?;
+    let key = normalize_key(&mapping.key.render(&view));
     if key.is_empty() {
         return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
     }
-    let mut fields: BTreeMap<String, String> = mapping
+    let mut fields: Fields = mapping
         .fields
         .iter()
-        .map(|(f, t)| (f.clone(), t.render(&v.view)))
+        .map(|(f, t)| (f.clone(), t.render(&view)))
         .filter(|(_, value)| !value.is_empty())
         .collect();
     if let Some(rule) = rule {
         fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     let role = rule.map(|r| r.role.clone());
-    Ok(DesiredAccount { person_id: v.person.id.clone(), label: v.person.label().to_string(), key, fields, role })
+    Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().to_string(), key, fields, role })
 }
 
 /// The first matching rule; no rules means no role is managed.
@@ -128,7 +155,7 @@ mod tests {
             Person::test("c"),
             Person::test("d").in_group("cake-users").inactive(),
         ];
-        let t = desired_accounts(&view_all(&people), &mapping());
+        let t = desired_accounts(&people, &mapping());
         let roles: Vec<_> = t.desired.iter().map(|d| d.role.clone().unwrap()).collect();
         assert_eq!(roles, ["Finance", "Account Manager"]);
         assert!(matches!(t.excluded["c"], Exclusion::OutOfScope(_)));
@@ -139,7 +166,7 @@ mod tests {
     fn a_person_without_an_email_is_unmappable_not_removed() {
         let mut p = Person::test("a").in_group("cake-users");
         p.emails.clear();
-        let t = desired_accounts(&view_all(&[p]), &mapping());
+        let t = desired_accounts(&[p], &mapping());
         assert!(matches!(t.excluded["a"], Exclusion::Unmappable(_)));
     }
 }

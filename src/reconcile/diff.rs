@@ -4,7 +4,10 @@
 //! first, the match key second; a key two people share is a conflict for both, never a
 //! merge; and access is removed only from accounts rosterd has linked.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -59,24 +62,49 @@ pub struct DiffInput<'a> {
 /// Index of the actual accounts, by id and by normalised key.
 struct Actual<'a> {
     by_id: HashMap<&'a str, &'a Account>,
-    by_key: HashMap<String, Vec<&'a Account>>,
+    /// Keys that exactly one account carries (the common case: no allocation per key).
+    by_key: HashMap<Cow<'a, str>, &'a Account>,
+    /// Keys that several accounts carry, with all of them.
+    shared_key: HashMap<Cow<'a, str>, Vec<&'a Account>>,
     /// account id → person id, for links whose account still exists.
     owner: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Actual<'a> {
     fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>) -> Self {
-        let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
-        let mut by_key: HashMap<String, Vec<&Account>> = HashMap::new();
+        let mut by_id: HashMap<&str, &Account> = HashMap::with_capacity_and_hasher(actual.len(), Default::default());
+        let mut by_key: HashMap<Cow<'a, str>, &Account> =
+            HashMap::with_capacity_and_hasher(actual.len(), Default::default());
+        let mut shared_key: HashMap<Cow<'a, str>, Vec<&Account>> = HashMap::default();
         for a in actual {
-            by_key.entry(normalize_key(&a.key)).or_default().push(a);
+            by_id.insert(a.id.as_str(), a);
+            let key = normalized(&a.key);
+            if let Some(others) = shared_key.get_mut(&key) {
+                others.push(a);
+            } else if let Some(first) = by_key.remove(&key) {
+                shared_key.insert(key, vec![first, a]);
+            } else {
+                by_key.insert(key, a);
+            }
         }
         let owner = links
             .iter()
             .filter(|(_, l)| by_id.contains_key(l.account_id.as_str()))
             .map(|(p, l)| (l.account_id.as_str(), p.as_str()))
             .collect();
-        Actual { by_id, by_key, owner }
+        Actual { by_id, by_key, shared_key, owner }
+    }
+}
+
+/// `key` normalised, borrowed when it already is (connectors hand keys over normalised).
+fn normalized(key: &str) -> Cow<'_, str> {
+    let clean = key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        && !key.starts_with(|c: char| c.is_whitespace())
+        && !key.ends_with(|c: char| c.is_whitespace());
+    if clean {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(normalize_key(key))
     }
 }
 
@@ -103,7 +131,7 @@ pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
 
 /// Keys that more than one desired person maps to.
 fn shared_keys(desired: &[DesiredAccount]) -> BTreeSet<&str> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(desired.len(), Default::default());
     for d in desired {
         *seen.entry(d.key.as_str()).or_default() += 1;
     }
@@ -157,12 +185,11 @@ fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, p
 
 /// The unlinked account that carries the person's key, if exactly one does.
 fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, String> {
-    let Some(candidates) = actual.by_key.get(&d.key) else { return Ok(None) };
-    if candidates.len() > 1 {
+    if let Some(candidates) = actual.shared_key.get(d.key.as_str()) {
         let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
         return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
     }
-    let account = candidates[0];
+    let Some(&account) = actual.by_key.get(d.key.as_str()) else { return Ok(None) };
     match actual.owner.get(account.id.as_str()) {
         Some(other) if *other != d.person_id => {
             Err(format!("account {} with this key is linked to another person ({other})", account.id))
@@ -260,7 +287,7 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
 
 /// Linked people with no desired account lose access, if their account is still active.
 fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut PlatformPlan) {
-    let desired: BTreeSet<&str> = input.desired.iter().map(|d| d.person_id.as_str()).collect();
+    let desired: HashSet<&str> = input.desired.iter().map(|d| d.person_id.as_str()).collect();
     for (person_id, link) in input.links {
         if desired.contains(person_id.as_str()) {
             continue;

@@ -23,7 +23,7 @@ use crate::platform::{Connector, PlatformError};
 use crate::source::{Source, SourceError};
 use crate::store::{OpenOutcome, RunRecord, Store, StoreError};
 use apply::{apply_platform, ApplyContext, PlatformSummary};
-use desired::{desired_accounts, view_all, Viewed};
+use desired::desired_accounts;
 use diff::{diff, DiffInput};
 use guard::{apply_grace, apply_guards, GuardPolicy};
 use journal::Intent;
@@ -224,7 +224,6 @@ impl Engine {
         if let Some(why) = &roster.incomplete_reason {
             tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
         }
-        let views = view_all(&roster.people);
         let active_people = roster.people.iter().filter(|p| p.active).count();
         let shrank = if roster.complete {
             let previous = self.store.roster_size(&self.source.describe())?;
@@ -238,7 +237,7 @@ impl Engine {
         let facts = RunFacts { run_id: run_id.clone(), now: chrono::Utc::now(), shrank };
         let selected = self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name));
         let planned = futures::future::join_all(
-            selected.map(|p| self.plan_platform(p, &roster, &views, &facts).instrument(platform_span(&p.config.name))),
+            selected.map(|p| self.plan_platform(p, &roster, &facts).instrument(platform_span(&p.config.name))),
         )
         .await;
         let mut actual = HashMap::new();
@@ -266,7 +265,6 @@ impl Engine {
         &self,
         p: &PlatformRuntime,
         roster: &Roster,
-        views: &[Viewed<'_>],
         facts: &RunFacts,
     ) -> (PlatformPlan, Vec<Account>) {
         let name = &p.config.name;
@@ -277,7 +275,7 @@ impl Engine {
                 return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, Vec::new());
             }
         };
-        let target = desired_accounts(views, &p.config.mapping);
+        let target = desired_accounts(&roster.people, &p.config.mapping);
         if let Err(e) = check_roles(p, &target.desired).await {
             return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual);
         }
@@ -514,14 +512,13 @@ impl Engine {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
         let roster = self.source.read().await?;
-        let views = view_all(&roster.people);
         let mut report = crate::report::Report {
             roster_complete: roster.complete,
             people: roster.people.len(),
             ..Default::default()
         };
         for p in self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name)) {
-            match self.report_platform(p, &roster, &views).await {
+            match self.report_platform(p, &roster).await {
                 Ok(rows) => report.rows.extend(rows),
                 Err(e) => {
                     report.errors.insert(p.config.name.clone(), e);
@@ -537,17 +534,17 @@ impl Engine {
         Ok(report)
     }
 
-    async fn report_platform(
-        &self,
-        p: &PlatformRuntime,
-        roster: &Roster,
-        views: &[Viewed<'_>],
-    ) -> Result<Vec<crate::report::Row>, String> {
+    async fn report_platform(&self, p: &PlatformRuntime, roster: &Roster) -> Result<Vec<crate::report::Row>, String> {
         let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
         let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
         let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
-        let keys: Vec<(String, &crate::model::Person)> =
-            views.iter().map(|v| (p.config.mapping.key.render(&v.view), v.person)).collect();
+        let mut wanted = crate::model::ViewAttributes::default();
+        p.config.mapping.key.root_attributes().iter().for_each(|a| wanted.add(a));
+        let keys: Vec<(String, &crate::model::Person)> = roster
+            .people
+            .iter()
+            .map(|person| (p.config.mapping.key.render(&person.scim_view_of(&wanted)), person))
+            .collect();
         let input =
             crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
         Ok(crate::report::platform_rows(&input, &roster.people))
