@@ -5,6 +5,8 @@
 //! machines drift. Sections run in order; name some to run only those:
 //! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
 
+mod gen;
+mod scale;
 mod table;
 
 use table::Table;
@@ -17,7 +19,7 @@ struct Section {
 }
 
 fn sections() -> Vec<Section> {
-    vec![]
+    vec![Section { name: "scale", about: "roster parse, diff/plan, store, memory at 1k to 1M people", run: scale::run }]
 }
 
 fn main() {

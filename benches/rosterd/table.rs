@@ -54,3 +54,18 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// CPU seconds (user + system) this process has used so far, all threads together: on a
+/// shared machine this drifts far less than wall time.
+pub fn cpu_secs() -> f64 {
+    usage(libc::RUSAGE_SELF).0
+}
+
+/// (CPU seconds, peak RSS bytes) of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).
+pub fn usage(who: libc::c_int) -> (f64, u64) {
+    // SAFETY: getrusage only writes into the struct we hand it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(u.ru_utime) + t(u.ru_stime), u.ru_maxrss as u64 * 1024)
+}

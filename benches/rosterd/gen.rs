@@ -1,0 +1,102 @@
+//! Deterministic rosters and platform states at any size: person `i` is always the same
+//! person, so every run of the benchmark measures the same work.
+
+use std::collections::BTreeMap;
+
+use rosterd::model::{Account, AccountStatus, Email, Person};
+use rosterd::reconcile::desired::{Mapping, RoleRule};
+use rosterd::reconcile::diff::{Link, LinkOrigin};
+use rosterd::template::Template;
+
+const GIVEN: [&str; 8] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken"];
+const FAMILY: [&str; 8] = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"];
+const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Support", "Engineering"];
+
+/// Person `i` of the roster: a work email, two groups, a department, every 50th inactive.
+pub fn person(i: usize) -> Person {
+    let email = format!("user{i:07}@example.com");
+    let department = DEPARTMENTS[i % DEPARTMENTS.len()];
+    Person {
+        id: format!("{i:08x}-0000-4000-8000-000000000000"),
+        user_name: email.clone(),
+        given_name: GIVEN[i % GIVEN.len()].to_string(),
+        family_name: format!("{}{}", FAMILY[(i / 8) % FAMILY.len()], i % 1000),
+        emails: vec![Email { value: email, kind: Some("work".into()), primary: true }],
+        active: i % 50 != 49,
+        groups: vec!["staff".to_string(), department.to_string()],
+        department: Some(department.to_string()),
+        ..Person::default()
+    }
+}
+
+pub fn roster(n: usize) -> Vec<Person> {
+    (0..n).map(person).collect()
+}
+
+/// A CAKE-like mapping: everyone active, the Finance department gets the Finance role.
+pub fn mapping() -> Mapping {
+    let t = |s: &str| Template::parse(s).expect("bench template");
+    Mapping {
+        scope: Some(rosterd::filter::Filter::parse(r#"groups.display eq "staff""#).expect("bench filter")),
+        roles: vec![
+            RoleRule {
+                when: Some(rosterd::filter::Filter::parse(r#"groups.display eq "Finance""#).expect("bench filter")),
+                role: "Finance".into(),
+                fields: BTreeMap::new(),
+            },
+            RoleRule { when: None, role: "Account Manager".into(), fields: BTreeMap::new() },
+        ],
+        fields: [("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")]
+            .into_iter()
+            .map(|(f, s)| (f.to_string(), t(s)))
+            .collect(),
+        key: t("{email}"),
+    }
+}
+
+/// The account person `i` has when converged, and the link to it.
+pub fn account(i: usize) -> Account {
+    let p = person(i);
+    let email = p.email().unwrap_or_default().to_string();
+    let role = if p.department.as_deref() == Some("Finance") { "Finance" } else { "Account Manager" };
+    Account {
+        id: (100_000 + i).to_string(),
+        key: email.clone(),
+        fields: [
+            ("first_name".to_string(), p.given_name.clone()),
+            ("last_name".to_string(), p.family_name.clone()),
+            ("email".to_string(), email),
+        ]
+        .into(),
+        role: Some(role.to_string()),
+        status: if p.active { AccountStatus::Active } else { AccountStatus::Inactive },
+    }
+}
+
+/// The platform state for a roster of `n`: converged, except that `churn` people in every
+/// 100 changed: one joiner (no account yet), one leaver (account of someone no longer in the
+/// roster), one renamed (last name differs).
+pub fn platform(n: usize, churn: bool) -> (Vec<Account>, BTreeMap<String, Link>) {
+    let mut accounts = Vec::with_capacity(n);
+    let mut links = BTreeMap::new();
+    for i in 0..n {
+        if churn && i % 100 == 0 {
+            continue; // a joiner
+        }
+        let mut a = account(i);
+        if churn && i % 100 == 1 {
+            a.fields.insert("last_name".into(), "Renamed".into());
+        }
+        links.insert(person(i).id, Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false });
+        accounts.push(a);
+    }
+    if churn {
+        // Leavers: linked accounts whose people are gone from the roster.
+        for i in (n..n + n / 100).map(|j| j + 10 * n) {
+            let a = account(i);
+            links.insert(person(i).id, Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false });
+            accounts.push(Account { status: AccountStatus::Active, ..a });
+        }
+    }
+    (accounts, links)
+}
