@@ -377,9 +377,12 @@ mod tests {
         assert!(faults.settle(Duration::from_secs(5)).await);
         assert!(request.is_finished());
         let dropped = faults.clone();
-        let _ = tokio::spawn(async move { dropped.run("list", |_| std::future::pending::<Response>()).await });
+        let stuck = tokio::spawn(async move { dropped.run("list", |_| std::future::pending::<Response>()).await });
         tokio::task::yield_now().await;
         assert!(!faults.settle(Duration::from_millis(50)).await);
+        stuck.abort();
+        let _ = stuck.await;
+        assert!(faults.settle(Duration::ZERO).await, "a dropped request is no longer inside");
     }
 
     #[tokio::test]
