@@ -217,6 +217,10 @@ async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Not a problem (the config is valid as written), but never silent.
+    for warning in config.insecure_tls_warnings() {
+        eprintln!("warning: {warning}");
+    }
     if !offline {
         let problems = crate::setup::online_checks(&config).await;
         if !problems.is_empty() {

@@ -34,12 +34,11 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
                 _ => GroupsFrom::Auto,
             };
             let settings = ScimSettings {
-                base_url: s.url.clone(),
+                connection: s.connection.clone(),
                 auth,
                 page_size: s.page_size,
                 max_pages: s.max_pages,
                 groups,
-                timeout: s.timeout,
                 retry: Default::default(),
                 filter: None,
             };

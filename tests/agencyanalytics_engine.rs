@@ -229,6 +229,6 @@ platforms:
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
     let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
     let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
-    assert_eq!(config.platforms[0].base_url.as_str(), "https://api.clientseoreport.com/");
+    assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://api.clientseoreport.com/");
     assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
 }

@@ -147,3 +147,36 @@ fn the_commented_example_config_is_valid() {
         Err(p) => panic!("{p:#?}"),
     }
 }
+
+/// `tls_insecure_skip_verify` (issue 5, item 8): off unless written `true`, for a platform
+/// and for the SCIM source; anything but a boolean is refused under its key path.
+#[test]
+fn tls_insecure_skip_verify_defaults_to_off_takes_a_boolean_and_reports_its_path() {
+    use rosterd::config::SourceConfig;
+    use rosterd::platform::connection::TlsVerification;
+    std::env::set_var("ROSTERD_TEST_TLS_KEY", "k");
+    let config = |source_tls: &str, platform_tls: &str| {
+        format!(
+            "state_dir: /tmp/x\nsource:\n  scim: {{ url: \"https://idp.example\", token_env: ROSTERD_TEST_TLS_KEY{source_tls} }}\nplatforms:\n  - name: cake\n    kind: cake\n    base_url: https://acme.example\n    api_key_env: ROSTERD_TEST_TLS_KEY\n{platform_tls}"
+        )
+    };
+    let tls_of = |yaml: &str| {
+        let c = Config::parse(yaml, Path::new("/tmp/rosterd-test/rosterd.yaml")).unwrap();
+        let SourceConfig::Scim(s) = &c.source else { panic!("a SCIM source") };
+        (s.connection.tls, c.platforms[0].connection.tls, c.insecure_tls_warnings().len())
+    };
+    assert_eq!(tls_of(&config("", "")), (TlsVerification::Verify, TlsVerification::Verify, 0));
+    assert_eq!(
+        tls_of(&config("", "    tls_insecure_skip_verify: false\n")),
+        (TlsVerification::Verify, TlsVerification::Verify, 0)
+    );
+    let off = TlsVerification::InsecureSkipVerify;
+    assert_eq!(
+        tls_of(&config(", tls_insecure_skip_verify: true", "    tls_insecure_skip_verify: true\n")),
+        (off, off, 2)
+    );
+
+    let p = problems(&config(", tls_insecure_skip_verify: maybe", "    tls_insecure_skip_verify: \"yes\"\n"));
+    assert_has(&p, "source.scim.tls_insecure_skip_verify: invalid type");
+    assert_has(&p, "platforms[0].tls_insecure_skip_verify: invalid type");
+}

@@ -76,8 +76,9 @@ impl Sandbox {
         }
     }
 
-    /// The platform entry of the config (key file `key`).
-    fn platform(&self) -> String {
+    /// The platform entry of the config (key file `key`), with `timeout_seconds` when given
+    /// (rosterd's 30 s otherwise).
+    fn platform(&self, timeout_seconds: Option<u64>) -> String {
         let (kind, url, extra) = match self {
             Sandbox::Cake(s) => ("cake", s.base_url(), "    roles: [ { role: Account Manager } ]"),
             Sandbox::Affise(s) => {
@@ -93,7 +94,8 @@ impl Sandbox {
             Sandbox::Scim(s) => ("scim", s.base_url(), ""),
         };
         format!(
-            "  - name: target\n    kind: {kind}\n    base_url: \"{url}\"\n    api_key_file: key\n    page_size: 5\n    timeout_seconds: 1\n    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}\n{extra}\n"
+            "  - name: target\n    kind: {kind}\n    base_url: \"{url}\"\n    api_key_file: key\n    page_size: 5\n{timeout}    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}\n{extra}\n",
+            timeout = timeout_seconds.map(|t| format!("    timeout_seconds: {t}\n")).unwrap_or_default(),
         )
     }
 
@@ -174,12 +176,18 @@ impl Cell {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::start(platform).await;
         std::fs::write(dir.path().join("key"), format!("{}\n", sandbox.key())).unwrap();
+        let cell = Cell { dir, sandbox };
+        cell.configure(None);
+        cell
+    }
+
+    /// Write the config; each run loads it afresh.
+    fn configure(&self, timeout_seconds: Option<u64>) {
         let config = format!(
             "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nsafety:\n  max_removals: {{ count: 100, percent: 100 }}\nplatforms:\n{}",
-            sandbox.platform()
+            self.sandbox.platform(timeout_seconds)
         );
-        std::fs::write(dir.path().join("rosterd.yaml"), config).unwrap();
-        Cell { dir, sandbox }
+        std::fs::write(self.path("rosterd.yaml"), config).unwrap();
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -197,9 +205,26 @@ impl Cell {
         }
         let failed = summary.map(|s| s.failed()).unwrap_or(0);
         if failed > 0 {
-            return Err(format!("{failed} step(s) failed"));
+            let mut why = self.failures(&plan.run_id);
+            // A write whose answer and re-read both failed is audited at the next run only.
+            let pending = engine.store.pending_intents().unwrap_or_default();
+            why.extend(pending.iter().map(|i| format!("{} {}: outcome unknown", i.action.as_str(), i.label)));
+            return Err(format!("{failed} step(s) failed: {}", why.join("; ")));
         }
         Ok(plan.change_count())
+    }
+
+    /// What the audit trail says of the steps of `run_id` that failed: a failing cell
+    /// must say why, or a rare failure cannot be told from another.
+    fn failures(&self, run_id: &str) -> Vec<String> {
+        let Ok(records) = rosterd::audit::read_records(&self.path("state/audit.jsonl")) else {
+            return vec!["(no audit trail)".into()];
+        };
+        records
+            .filter_map(Result::ok)
+            .filter(|r| r.run_id == run_id && r.outcome == "failed")
+            .map(|r| format!("{} {}: {}", r.action, r.person, r.detail.unwrap_or_default()))
+            .collect()
     }
 
     /// What must hold at every moment: no twins, nobody but the leaver removed.
@@ -269,14 +294,23 @@ async fn cell(platform: &str, fault: &str) -> Result<usize, String> {
 
     std::fs::write(cell.path("roster.yaml"), roster(true)).unwrap();
     script(cell.sandbox.faults(), fault);
+    // The 1-second client time-out is part of the fault (the "time-outs" delays are longer),
+    // so it holds for the faulted run only. The 30 cells are polled by one task that also
+    // does the engines' blocking I/O: on a loaded machine that task can stall for more than
+    // a second, and a 1-second time-out in the clean runs failed them with no fault at all.
+    cell.configure(Some(1));
     let _ = cell.reconcile().await; // may fail or be partial
+    cell.configure(None);
     cell.safe().map_err(|e| format!("faulted run: {e}"))?;
     if cell.sandbox.faults().injected() == 0 {
         return Err("no fault fired: the cell proves nothing".into());
     }
-    // Let delayed requests still in the emulator finish before the faults are said to stop.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // The faults stop: no new one fires, and a delayed request still inside the emulator
+    // finishes before the next run reads the platform (it must not land mid-run).
     cell.sandbox.faults().clear();
+    if !cell.sandbox.faults().settle(Duration::from_secs(30)).await {
+        return Err("a request of the faulted run was still in the emulator after 30 s".into());
+    }
     cell.safe().map_err(|e| format!("after the faulted run: {e}"))?;
 
     let mut runs = 0;

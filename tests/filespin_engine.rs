@@ -188,7 +188,7 @@ platforms:
     assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
     let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
     let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
-    assert_eq!(config.platforms[0].base_url.as_str(), "https://app.filespin.io/");
+    assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://app.filespin.io/");
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["2", "1"]);
 }

@@ -20,7 +20,7 @@ const TOKEN: &str = "integration-token-7f3a9c";
 fn settings(base: Url, page_size: u32) -> ScimSettings {
     let mut s = ScimSettings::new(base, ScimAuth::Bearer(SecretString::from(TOKEN)));
     s.page_size = page_size;
-    s.timeout = Duration::from_secs(10);
+    s.connection.timeout = Duration::from_secs(10);
     s.retry = RetryPolicy {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),

@@ -16,6 +16,7 @@ use serde_yaml::Value;
 use url::Url;
 
 use crate::filter::Filter;
+use crate::platform::connection::{Connection, TlsVerification};
 use crate::platform::kind::{self, KindSpec};
 use crate::reconcile::desired::{Mapping, RoleRule};
 use crate::template::Template;
@@ -61,13 +62,13 @@ pub enum SourceConfig {
 
 #[derive(Debug, Clone)]
 pub struct ScimConfig {
-    pub url: Url,
+    /// `url`, `timeout_seconds` and `tls_insecure_skip_verify`; never paced.
+    pub connection: Connection,
     pub auth: ScimAuthConfig,
     pub page_size: u32,
     pub max_pages: u32,
     /// `auto`, `user` or `endpoint`.
     pub groups: String,
-    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -98,16 +99,13 @@ pub struct PlatformConfig {
     /// The kind's own settings, checked by the kind; its connector reads them.
     pub options: serde_yaml::Mapping,
     pub enabled: bool,
-    pub base_url: Url,
+    /// `base_url`, `timeout_seconds`, `rate_limit` and `tls_insecure_skip_verify`.
+    pub connection: Connection,
     pub api_key: SecretString,
     pub page_size: Option<u32>,
     pub mapping: Mapping,
     /// Platform protection plus the global list, normalised.
     pub protected: BTreeSet<String>,
-    pub per_second: f64,
-    pub burst: u32,
-    pub concurrency: usize,
-    pub timeout: Duration,
 }
 
 /// The whole validated config.
@@ -182,6 +180,29 @@ impl Config {
     pub fn audit_path(&self) -> PathBuf {
         self.state_dir.join("audit.jsonl")
     }
+
+    /// A warning for the source and each enabled platform that skips TLS verification.
+    pub fn insecure_tls_warnings(&self) -> Vec<String> {
+        let platforms = self.platforms.iter().filter(|p| p.enabled).filter_map(PlatformConfig::insecure_warning);
+        self.source.insecure_warning().into_iter().chain(platforms).collect()
+    }
+}
+
+impl SourceConfig {
+    /// Said at every read while the SCIM source's certificate is not checked.
+    pub fn insecure_warning(&self) -> Option<String> {
+        match self {
+            SourceConfig::Scim(s) => s.connection.insecure_warning("the SCIM source"),
+            SourceConfig::File { .. } => None,
+        }
+    }
+}
+
+impl PlatformConfig {
+    /// Said at every run while this platform's certificate is not checked.
+    pub fn insecure_warning(&self) -> Option<String> {
+        self.connection.insecure_warning(&format!("platform {:?}", self.name))
+    }
 }
 
 fn yaml_problem(e: &serde_yaml::Error) -> Problem {
@@ -229,7 +250,30 @@ const COMMON_PLATFORM_KEYS: &[&str] = &[
     "protected",
     "rate_limit",
     "timeout_seconds",
+    "tls_insecure_skip_verify",
 ];
+
+/// A platform's connection settings, with config's defaults: 30 s time-out, 10 requests a
+/// second in bursts of 10, 4 writes at once, certificates verified.
+fn connection(base_url: Url, raw: &RawPlatform) -> Connection {
+    let limit = raw.rate_limit.as_ref();
+    Connection {
+        base_url,
+        timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
+        per_second: limit.and_then(|l| l.per_second).unwrap_or(10.0),
+        burst: limit.and_then(|l| l.burst).unwrap_or(10),
+        concurrency: limit.and_then(|l| l.concurrency).unwrap_or(4).max(1),
+        tls: tls(raw.tls_insecure_skip_verify),
+    }
+}
+
+/// `tls_insecure_skip_verify`: off unless written `true`.
+fn tls(insecure: Option<bool>) -> TlsVerification {
+    match insecure {
+        Some(true) => TlsVerification::InsecureSkipVerify,
+        _ => TlsVerification::Verify,
+    }
+}
 
 /// Collects problems while building the validated config.
 struct Validator {
@@ -316,6 +360,11 @@ impl Validator {
 
     fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
         let url = self.url(&s.url, "source.scim.url");
+        let connection = url.map(|u| Connection {
+            timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
+            tls: tls(s.tls_insecure_skip_verify),
+            ..Connection::new(u).unpaced()
+        });
         let auth = self.scim_auth(&s);
         let groups = s.groups.unwrap_or_else(|| "auto".into());
         if !["auto", "user", "endpoint"].contains(&groups.as_str()) {
@@ -326,12 +375,11 @@ impl Validator {
             self.problem("source.scim.page_size", "must be at least 1");
         }
         Some(ScimConfig {
-            url: url?,
+            connection: connection?,
             auth: auth?,
             page_size,
             max_pages: s.max_pages.unwrap_or(10_000),
             groups,
-            timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
         })
     }
 
@@ -477,7 +525,7 @@ impl Validator {
         let api_key =
             if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
-        let limit = raw.rate_limit.unwrap_or_default();
+        let connection = base_url.map(|u| connection(u, &raw));
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s)));
         Some(PlatformConfig {
@@ -485,15 +533,11 @@ impl Validator {
             kind,
             options: raw.options,
             enabled: raw.enabled,
-            base_url: base_url?,
+            connection: connection?,
             api_key: api_key?,
             page_size: raw.page_size,
             mapping: mapping?,
             protected,
-            per_second: limit.per_second.unwrap_or(10.0),
-            burst: limit.burst.unwrap_or(10),
-            concurrency: limit.concurrency.unwrap_or(4).max(1),
-            timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
         })
     }
 

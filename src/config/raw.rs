@@ -31,6 +31,8 @@ pub struct RawScim {
     /// `auto`, `user` or `endpoint`.
     pub groups: Option<String>,
     pub timeout_seconds: Option<u64>,
+    /// Accept any TLS certificate (a test IdP behind a self-signed one); warned at every read.
+    pub tls_insecure_skip_verify: Option<bool>,
     /// Inline secrets are refused with a message saying what to use instead.
     pub token: Option<serde_yaml::Value>,
 }
@@ -122,6 +124,8 @@ pub struct RawPlatform {
     pub protected: Vec<String>,
     pub rate_limit: Option<RawRateLimit>,
     pub timeout_seconds: Option<u64>,
+    /// Accept any TLS certificate (a test tenant behind a self-signed one); warned at every run.
+    pub tls_insecure_skip_verify: Option<bool>,
     #[serde(flatten)]
     pub options: serde_yaml::Mapping,
 }

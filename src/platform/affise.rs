@@ -19,7 +19,6 @@
 //!   come with "Read one"; both stay overridable.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::seq::SliceRandom;
@@ -29,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::kind::{self, RoleValue};
 use super::{Connector, PlatformError, Traits};
@@ -209,13 +209,9 @@ pub struct AffiseSettings {
     /// The platform's name in config (`affise`, `affise-eu`, ...).
     pub name: String,
     /// The tenant's API URL, e.g. `https://api-acme.affise.com`; `/3.0/...` goes under it.
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     pub api_key: SecretString,
-    /// Per request, connecting included.
-    pub timeout: Duration,
-    /// Request budget: sustained requests per second, and the burst allowed after a lull.
-    pub per_second: f64,
-    pub burst: u32,
     /// `limit` of each listing page, 1 to [`MAX_PAGE_SIZE`].
     pub page_size: u32,
     /// Canonical role value → the permissions restored on reactivation.
@@ -228,14 +224,11 @@ pub struct AffiseSettings {
 
 impl AffiseSettings {
     /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 500.
-    pub fn new(name: &str, base_url: Url, api_key: SecretString) -> AffiseSettings {
+    pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> AffiseSettings {
         AffiseSettings {
             name: name.into(),
-            base_url,
+            connection: connection.into(),
             api_key,
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
             page_size: MAX_PAGE_SIZE,
             permissions: BTreeMap::new(),
             permissions_read_path: DEFAULT_READ_PATH.into(),
@@ -419,10 +412,12 @@ pub struct AffiseConnector {
 impl AffiseConnector {
     pub fn new(settings: AffiseSettings) -> Result<AffiseConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.base_url.scheme(), "http" | "https") || settings.base_url.cannot_be_a_base() {
+        if !matches!(settings.connection.base_url.scheme(), "http" | "https")
+            || settings.connection.base_url.cannot_be_a_base()
+        {
             return refuse("base_url must be an http or https URL".into());
         }
-        if settings.base_url.query().is_some() {
+        if settings.connection.base_url.query().is_some() {
             return refuse("base_url must not carry a query string; the key goes in api_key_file/env".into());
         }
         if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
@@ -434,7 +429,7 @@ impl AffiseConnector {
         if !settings.permissions_read_path.contains("{id}") {
             return refuse("permissions_read_path must hold {id}".into());
         }
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?;
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?;
         Ok(AffiseConnector { settings, http })
     }
 
@@ -565,7 +560,7 @@ impl AffiseConnector {
     // ---- Requests. The key travels in a header and is never formatted anywhere.
 
     fn url(&self, segments: &[&str]) -> Result<Url, PlatformError> {
-        let mut url = self.settings.base_url.clone();
+        let mut url = self.settings.connection.base_url.clone();
         url.set_query(None);
         url.set_fragment(None);
         match url.path_segments_mut() {
@@ -844,10 +839,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     let unsupported = |message: String| PlatformError::Unsupported { platform: p.name.clone(), message };
     let options: AffiseOptions =
         kind::options(&p.options).map_err(|(key, message)| unsupported(format!("option {key}: {message}")))?;
-    let mut settings = AffiseSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
+    let mut settings = AffiseSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
@@ -868,6 +860,7 @@ mod tests {
     use super::*;
     use crate::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
     use crate::sandbox::faults::{Fault, FaultRule};
+    use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "af-LEAKCHECK-93c1d7e5a2";
@@ -883,8 +876,8 @@ mod tests {
 
     fn settings_for(sandbox: &AffiseSandbox, key: &str, page_size: u32) -> AffiseSettings {
         let mut settings = AffiseSettings::new("affise", sandbox.base_url(), SecretString::from(key.to_string()));
-        settings.timeout = Duration::from_secs(5);
-        settings.per_second = 0.0;
+        settings.connection.timeout = Duration::from_secs(5);
+        settings.connection.per_second = 0.0;
         settings.page_size = page_size;
         settings.permissions = BTreeMap::from([(MANAGER.to_string(), manager_permissions())]);
         settings

@@ -7,7 +7,6 @@
 //! moves between the staff side (`admin`, `staff`) and `client`: such a change is a conflict.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::rngs::OsRng;
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
@@ -59,31 +59,26 @@ pub struct AgencyAnalyticsOptions {
 pub struct AgencyAnalyticsSettings {
     /// The platform's name in config.
     pub name: String,
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     pub api_key: SecretString,
     /// The users collection under `base_url`, e.g. `/v3/users`.
     pub users_path: String,
     /// Removal deletes the user; without this, removals are held and reported.
     pub allow_delete: bool,
-    pub timeout: Duration,
-    pub per_second: f64,
-    pub burst: u32,
     /// `limit` of each listing page.
     pub page_size: u32,
 }
 
 impl AgencyAnalyticsSettings {
     /// Settings with the usual defaults: v3 paths, deleting not allowed, pages of 50.
-    pub fn new(name: &str, base_url: Url, api_key: SecretString) -> AgencyAnalyticsSettings {
+    pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> AgencyAnalyticsSettings {
         AgencyAnalyticsSettings {
             name: name.into(),
-            base_url,
+            connection: connection.into(),
             api_key,
             users_path: DEFAULT_USERS_PATH.into(),
             allow_delete: false,
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
             page_size: DEFAULT_PAGE_SIZE,
         }
     }
@@ -285,7 +280,7 @@ pub struct AgencyAnalyticsConnector {
 impl AgencyAnalyticsConnector {
     pub fn new(settings: AgencyAnalyticsSettings) -> Result<AgencyAnalyticsConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.base_url.scheme(), "http" | "https") {
+        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
             return refuse("base_url must be an http or https URL".into());
         }
         if let Err(message) = check_path(&settings.users_path) {
@@ -297,11 +292,10 @@ impl AgencyAnalyticsConnector {
         if settings.api_key.expose_secret().trim().is_empty() {
             return refuse("the api key is empty".into());
         }
-        let Some(endpoints) = Endpoints::new(&settings.base_url, &settings.users_path) else {
+        let Some(endpoints) = Endpoints::new(&settings.connection.base_url, &settings.users_path) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
-            .scrubbing(settings.api_key.clone());
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AgencyAnalyticsConnector { settings, http, endpoints })
     }
 
@@ -634,12 +628,9 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     let options: AgencyAnalyticsOptions = super::kind::options(&p.options).map_err(|(key, message)| {
         PlatformError::Unsupported { platform: p.name.clone(), message: format!("{key}: {message}") }
     })?;
-    let mut settings = AgencyAnalyticsSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
+    let mut settings = AgencyAnalyticsSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     settings.users_path = options.users_path.unwrap_or_else(|| DEFAULT_USERS_PATH.into());
     settings.allow_delete = options.allow_delete;
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
@@ -653,6 +644,7 @@ mod tests {
         AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
     };
     use crate::sandbox::faults::{Fault, FaultRule};
+    use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
@@ -660,8 +652,8 @@ mod tests {
     fn settings_for(sandbox: &AgencyAnalyticsSandbox, key: &str, page_size: u32) -> AgencyAnalyticsSettings {
         let mut settings =
             AgencyAnalyticsSettings::new("agencyanalytics", sandbox.base_url(), SecretString::from(key.to_string()));
-        settings.timeout = Duration::from_secs(5);
-        settings.per_second = 0.0;
+        settings.connection.timeout = Duration::from_secs(5);
+        settings.connection.per_second = 0.0;
         settings.page_size = page_size;
         settings.allow_delete = true;
         settings

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
@@ -17,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -34,29 +34,17 @@ pub struct CakeSettings {
     /// The platform's name in config (`cake`, `cake-eu`, ...).
     pub name: String,
     /// The tenant, e.g. `https://acme.cakemarketing.com`; `/api/2/...` goes under it.
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     pub api_key: SecretString,
-    /// Per request, connecting included.
-    pub timeout: Duration,
-    /// Request budget: sustained requests per second, and the burst allowed after a lull.
-    pub per_second: f64,
-    pub burst: u32,
     /// `row_limit` of each listing page, 1 to [`MAX_PAGE_SIZE`].
     pub page_size: u32,
 }
 
 impl CakeSettings {
     /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 500.
-    pub fn new(name: &str, base_url: Url, api_key: SecretString) -> CakeSettings {
-        CakeSettings {
-            name: name.into(),
-            base_url,
-            api_key,
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
-            page_size: 500,
-        }
+    pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> CakeSettings {
+        CakeSettings { name: name.into(), connection: connection.into(), api_key, page_size: 500 }
     }
 }
 
@@ -367,10 +355,10 @@ pub struct CakeConnector {
 impl CakeConnector {
     pub fn new(settings: CakeSettings) -> Result<CakeConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.base_url.scheme(), "http" | "https") {
+        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
             return refuse("base_url must be an http or https URL".into());
         }
-        if settings.base_url.query().is_some() {
+        if settings.connection.base_url.query().is_some() {
             // The key belongs in api_key_file/env: a URL gets printed, a secret must not be.
             return refuse("base_url must not carry a query string".into());
         }
@@ -380,11 +368,10 @@ impl CakeConnector {
         if settings.api_key.expose_secret().trim().is_empty() {
             return refuse("the api key is empty".into());
         }
-        let Some(endpoints) = Endpoints::new(&settings.base_url) else {
+        let Some(endpoints) = Endpoints::new(&settings.connection.base_url) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
-            .scrubbing(settings.api_key.clone());
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(CakeConnector { settings, http, endpoints, roles: RwLock::new(None) })
     }
 
@@ -714,10 +701,7 @@ pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
 };
 
 fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let mut settings = CakeSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
+    let mut settings = CakeSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
@@ -729,14 +713,15 @@ mod tests {
     use super::*;
     use crate::sandbox::cake::{CakeSandbox, CakeSandboxOptions, CakeUser};
     use crate::sandbox::faults::{Fault, FaultRule, LostAs};
+    use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "ck-LEAKCHECK-7f3a9e21b04d";
 
     fn settings_for(sandbox: &CakeSandbox, key: &str, page_size: u32) -> CakeSettings {
         let mut settings = CakeSettings::new("cake", sandbox.base_url(), SecretString::from(key.to_string()));
-        settings.timeout = Duration::from_secs(5);
-        settings.per_second = 0.0;
+        settings.connection.timeout = Duration::from_secs(5);
+        settings.connection.per_second = 0.0;
         settings.page_size = page_size;
         settings
     }
@@ -1007,7 +992,7 @@ mod tests {
     async fn a_slow_answer_times_out_as_a_transport_error() {
         let sandbox = CakeSandbox::start(people(1).with_api_key(KEY)).await.unwrap();
         let mut settings = settings_for(&sandbox, KEY, 500);
-        settings.timeout = Duration::from_millis(200);
+        settings.connection.timeout = Duration::from_millis(200);
         let cake =
             CakeConnector::new(settings).unwrap().with_retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::quick() });
         sandbox.faults().script(FaultRule::on("roles", Fault::Delay(Duration::from_secs(2))));

@@ -10,7 +10,6 @@
 pub mod xml;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::rngs::OsRng;
@@ -19,8 +18,8 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
-use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
@@ -65,7 +64,8 @@ pub struct ClientToolboxSettings {
     /// The platform's name in config.
     pub name: String,
     /// The one API URL every call is posted to.
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     /// The caller's own API key, sent as the `api_access_key` header only.
     pub api_key: SecretString,
     /// The caller's own login name (`user_id` of every call), an administrator or the owner.
@@ -75,28 +75,28 @@ pub struct ClientToolboxSettings {
     pub write_api_version: String,
     /// The listing element read as `user_custom1`.
     pub custom1_element: String,
-    pub timeout: Duration,
-    pub per_second: f64,
-    pub burst: u32,
     /// `length` of each listing page.
     pub page_size: u32,
 }
 
 impl ClientToolboxSettings {
     /// Settings with the documented API versions, 30 s time-out, 5 requests a second, pages of 100.
-    pub fn new(name: &str, base_url: Url, api_key: SecretString, caller_user_id: &str, account_id: &str) -> Self {
+    pub fn new(
+        name: &str,
+        connection: impl Into<Connection>,
+        api_key: SecretString,
+        caller_user_id: &str,
+        account_id: &str,
+    ) -> Self {
         ClientToolboxSettings {
             name: name.into(),
-            base_url,
+            connection: connection.into(),
             api_key,
             caller_user_id: caller_user_id.into(),
             account_id: account_id.into(),
             list_api_version: DEFAULT_LIST_API_VERSION.into(),
             write_api_version: DEFAULT_WRITE_API_VERSION.into(),
             custom1_element: DEFAULT_CUSTOM1_ELEMENT.into(),
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
             page_size: DEFAULT_PAGE_SIZE,
         }
     }
@@ -262,7 +262,7 @@ type Form = Vec<(&'static str, String)>;
 impl ClientToolboxConnector {
     pub fn new(settings: ClientToolboxSettings) -> Result<ClientToolboxConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        let url = &settings.base_url;
+        let url = &settings.connection.base_url;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         // HTTPS only, as the contract says; plain HTTP to loopback is for the emulator.
         if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
@@ -280,8 +280,7 @@ impl ClientToolboxConnector {
         if settings.caller_user_id.trim().is_empty() || settings.account_id.trim().is_empty() {
             return refuse("caller_user_id and account_id must both be set".into());
         }
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
-            .scrubbing(settings.api_key.clone());
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(ClientToolboxConnector { settings, http })
     }
 
@@ -344,7 +343,7 @@ impl ClientToolboxConnector {
         ];
         fields.extend(form.iter().map(|(k, v)| (*k, v.as_str())));
         let key = s.api_key.expose_secret();
-        let build = || self.http.client.post(s.base_url.clone()).header("api_access_key", key).form(&fields);
+        let build = || self.http.client.post(s.connection.base_url.clone()).header("api_access_key", key).form(&fields);
         let answer = self.http.send(operation, build).await?;
         self.check_http(operation, &answer)?;
         Ok(answer.body)
@@ -644,7 +643,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     })?;
     let mut s = ClientToolboxSettings::new(
         &p.name,
-        p.base_url.clone(),
+        p.connection.clone(),
         p.api_key.clone(),
         &options.caller_user_id,
         &options.account_id,
@@ -652,9 +651,6 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     s.list_api_version = options.list_api_version;
     s.write_api_version = options.write_api_version;
     s.custom1_element = options.custom1_list_element;
-    s.timeout = p.timeout;
-    s.per_second = p.per_second;
-    s.burst = p.burst;
     if let Some(size) = p.page_size {
         s.page_size = size;
     }
@@ -668,6 +664,8 @@ mod tests {
     use super::*;
     use crate::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, CtUser};
     use crate::sandbox::faults::{Fault, FaultRule};
+    use std::time::Duration;
+    use url::Url;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "ct-LEAKCHECK-91c2e7aa04";
@@ -677,8 +675,8 @@ mod tests {
     fn settings_for(sandbox: &CtSandbox, key: &str, page_size: u32) -> ClientToolboxSettings {
         let key = SecretString::from(key.to_string());
         let mut s = ClientToolboxSettings::new("ct", sandbox.base_url(), key, sandbox.owner(), sandbox.account_id());
-        s.timeout = Duration::from_secs(5);
-        s.per_second = 0.0;
+        s.connection.timeout = Duration::from_secs(5);
+        s.connection.per_second = 0.0;
         s.page_size = page_size;
         s
     }

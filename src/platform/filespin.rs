@@ -11,7 +11,6 @@
 //! name a role either way; the account's role is the role id, as a string.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -20,6 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
@@ -59,28 +59,23 @@ pub struct FileSpinOptions {
 pub struct FileSpinSettings {
     /// The platform's name in config.
     pub name: String,
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     /// The key of a user with the Admin role; only that admin's user group is visible.
     pub api_key: SecretString,
     pub create_path: String,
     pub update_path: String,
-    pub timeout: Duration,
-    pub per_second: f64,
-    pub burst: u32,
 }
 
 impl FileSpinSettings {
     /// Settings with the usual defaults: the contract's paths, 30 s time-out, 5 requests a second.
-    pub fn new(name: &str, base_url: Url, api_key: SecretString) -> FileSpinSettings {
+    pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> FileSpinSettings {
         FileSpinSettings {
             name: name.into(),
-            base_url,
+            connection: connection.into(),
             api_key,
             create_path: DEFAULT_CREATE_PATH.into(),
             update_path: DEFAULT_UPDATE_PATH.into(),
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
         }
     }
 }
@@ -276,7 +271,7 @@ pub struct FileSpinConnector {
 impl FileSpinConnector {
     pub fn new(settings: FileSpinSettings) -> Result<FileSpinConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.base_url.scheme(), "http" | "https") {
+        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
             return refuse("base_url must be an http or https URL".into());
         }
         if let Err(message) = check_path(&settings.create_path, false) {
@@ -288,13 +283,13 @@ impl FileSpinConnector {
         if settings.api_key.expose_secret().trim().is_empty() {
             return refuse("the api key is empty".into());
         }
-        let (Some(users), Some(create)) =
-            (endpoint(&settings.base_url, USERS_PATH), endpoint(&settings.base_url, &settings.create_path))
-        else {
+        let (Some(users), Some(create)) = (
+            endpoint(&settings.connection.base_url, USERS_PATH),
+            endpoint(&settings.connection.base_url, &settings.create_path),
+        ) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
-            .scrubbing(settings.api_key.clone());
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(FileSpinConnector { settings, http, users, create })
     }
 
@@ -306,7 +301,7 @@ impl FileSpinConnector {
 
     fn update_url(&self, id: u64) -> Result<Url, PlatformError> {
         let path = self.settings.update_path.replace("{id}", &id.to_string());
-        endpoint(&self.settings.base_url, &path)
+        endpoint(&self.settings.connection.base_url, &path)
             .ok_or_else(|| self.http.unsupported("base_url cannot have paths".into()))
     }
 
@@ -605,12 +600,9 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     if p.page_size.is_some() {
         tracing::warn!(platform = %p.name, "page_size is ignored: FileSpin always answers 30 users a page");
     }
-    let mut settings = FileSpinSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
+    let mut settings = FileSpinSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     settings.create_path = options.create_path.unwrap_or_else(|| DEFAULT_CREATE_PATH.into());
     settings.update_path = options.update_path.unwrap_or_else(|| DEFAULT_UPDATE_PATH.into());
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
     Ok(Box::new(FileSpinConnector::new(settings)?))
 }
 
@@ -619,14 +611,15 @@ mod tests {
     use super::*;
     use crate::sandbox::faults::{Fault, FaultRule, LostAs};
     use crate::sandbox::filespin::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
+    use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const KEY: &str = "fs-LEAKCHECK-5a0c9d71e3";
 
     fn settings_for(sandbox: &FileSpinSandbox, key: &str) -> FileSpinSettings {
         let mut settings = FileSpinSettings::new("filespin", sandbox.base_url(), SecretString::from(key.to_string()));
-        settings.timeout = Duration::from_secs(5);
-        settings.per_second = 0.0;
+        settings.connection.timeout = Duration::from_secs(5);
+        settings.connection.per_second = 0.0;
         settings
     }
 

@@ -7,6 +7,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::connection::{Connection, TlsVerification};
 use super::PlatformError;
 
 /// How hard to try before giving up on one request.
@@ -96,11 +97,16 @@ pub struct Answer {
 }
 
 impl PlatformHttp {
-    pub fn new(platform: &str, timeout: Duration, per_second: f64, burst: u32) -> Result<Self, PlatformError> {
+    /// The client for one platform's [`Connection`]: its time-out, its request budget, and
+    /// whether its certificate is checked (the one place that can turn that off).
+    pub fn new(platform: &str, connection: &Connection) -> Result<Self, PlatformError> {
+        let timeout = connection.timeout;
+        let insecure = connection.tls == TlsVerification::InsecureSkipVerify;
         let client = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(insecure)
             .build()
             .map_err(|e| PlatformError::Unsupported {
                 platform: platform.into(),
@@ -110,7 +116,7 @@ impl PlatformHttp {
             platform: platform.into(),
             client,
             retry: RetryPolicy::default(),
-            pacer: Pacer::new(per_second, burst),
+            pacer: Pacer::new(connection.per_second, connection.burst),
             secret: None,
         })
     }
@@ -218,6 +224,9 @@ impl PlatformHttp {
 
     /// A transport error, stripped of its URL: CAKE's key travels in the query string.
     pub fn transport(&self, e: reqwest::Error) -> PlatformError {
+        if let Some(detail) = certificate_problem(&e) {
+            return PlatformError::Certificate { platform: self.platform.clone(), detail };
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -261,6 +270,25 @@ impl RetryMode {
             (RetryMode::NotAfterSend, Err(_)) => !reached,
         }
     }
+}
+
+/// The TLS handshake's verdict on the server's certificate, when that is why the request
+/// failed: rustls's error sits down the chain, wrapped in `io::Error`s.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(tls @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)) =
+            err.downcast_ref::<rustls::Error>()
+        {
+            return Some(tls.to_string());
+        }
+        // An `io::Error`'s `source()` skips what it wraps: look inside it instead.
+        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 fn is_transient_status(status: StatusCode) -> bool {

@@ -8,6 +8,7 @@ pub mod affise;
 pub mod agencyanalytics;
 pub mod cake;
 pub mod clienttoolbox;
+pub mod connection;
 pub mod filespin;
 pub mod http;
 pub mod kind;
@@ -24,6 +25,9 @@ pub enum PlatformError {
     /// The request never got an answer (connect error, time-out, reset).
     #[error("{platform}: no answer ({detail}); check the base_url and the network, it will be retried")]
     Transport { platform: String, detail: String },
+    /// The server's TLS certificate was refused: nothing was sent, and retrying cannot help.
+    #[error("{platform}: the server's TLS certificate was refused ({detail}); give the server a certificate from a trusted CA, or for a test server only set tls_insecure_skip_verify: true")]
+    Certificate { platform: String, detail: String },
     /// The platform answered with an HTTP error status.
     #[error("{platform}: HTTP {status} on {operation}: {message}")]
     Status { platform: String, operation: String, status: u16, message: String },
@@ -55,6 +59,7 @@ impl PlatformError {
     pub fn label(&self) -> &'static str {
         match self {
             PlatformError::Transport { .. } => "transport",
+            PlatformError::Certificate { .. } => "certificate",
             PlatformError::Status { .. } => "http_status",
             PlatformError::Auth { .. } => "auth",
             PlatformError::Rejected { .. } => "rejected",

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, IF_MATCH};
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::connection::Connection;
 use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -53,11 +53,9 @@ pub struct ScimTargetSettings {
     /// The platform's name in config.
     pub name: String,
     /// The SCIM base, before `/Users` (e.g. `https://app.example.com/scim/v2`).
-    pub base_url: Url,
+    /// The address, time-out, request budget and TLS setting.
+    pub connection: Connection,
     pub token: SecretString,
-    pub timeout: Duration,
-    pub per_second: f64,
-    pub burst: u32,
     /// The `count` of each listing page.
     pub page_size: u32,
     /// Update by `PATCH` (announced, always, never: then `PUT`).
@@ -69,14 +67,11 @@ pub struct ScimTargetSettings {
 impl ScimTargetSettings {
     /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 100,
     /// PATCH and ETags as the server announces them.
-    pub fn new(name: &str, base_url: Url, token: SecretString) -> ScimTargetSettings {
+    pub fn new(name: &str, connection: impl Into<Connection>, token: SecretString) -> ScimTargetSettings {
         ScimTargetSettings {
             name: name.into(),
-            base_url,
+            connection: connection.into(),
             token,
-            timeout: Duration::from_secs(30),
-            per_second: 5.0,
-            burst: 5,
             page_size: 100,
             patch: Announce::Auto,
             etag: Announce::Auto,
@@ -385,7 +380,7 @@ impl ScimTargetConnector {
         let refuse = |message: &str| {
             Err(PlatformError::Unsupported { platform: settings.name.clone(), message: message.into() })
         };
-        let url = &settings.base_url;
+        let url = &settings.connection.base_url;
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return refuse("base_url must be an http or https URL");
         }
@@ -400,7 +395,7 @@ impl ScimTargetConnector {
             return refuse("the bearer token (api key) is empty");
         }
         let at = |name: &str| {
-            let mut url = settings.base_url.clone();
+            let mut url = settings.connection.base_url.clone();
             url.set_fragment(None);
             // Push a segment rather than `join`, so the base's own path (`/scim/v2`) is kept.
             url.path_segments_mut().map(|mut s| {
@@ -411,8 +406,7 @@ impl ScimTargetConnector {
         let (Ok(users), Ok(service_provider_config)) = (at("Users"), at("ServiceProviderConfig")) else {
             return refuse("base_url cannot have paths under it");
         };
-        let http = PlatformHttp::new(&settings.name, settings.timeout, settings.per_second, settings.burst)?
-            .scrubbing(settings.token.clone());
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.token.clone());
         Ok(ScimTargetConnector {
             settings,
             http,
@@ -885,10 +879,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     let options = super::kind::options::<ScimTargetOptions>(&p.options).map_err(|(key, message)| {
         PlatformError::Unsupported { platform: p.name.clone(), message: format!("option {key}: {message}") }
     })?;
-    let mut settings = ScimTargetSettings::new(&p.name, p.base_url.clone(), p.api_key.clone());
-    settings.timeout = p.timeout;
-    settings.per_second = p.per_second;
-    settings.burst = p.burst;
+    let mut settings = ScimTargetSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     settings.patch = options.patch;
     settings.etag = options.etag;
     if let Some(size) = p.page_size {
@@ -902,14 +893,15 @@ mod tests {
     use super::*;
     use crate::sandbox::faults::{Fault, FaultRule};
     use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions, ScimUser};
+    use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
     const TOKEN: &str = "scim-LEAKCHECK-4be01f9c77";
 
     fn settings_for(sandbox: &ScimSandbox, token: &str, page_size: u32) -> ScimTargetSettings {
         let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(token.to_string()));
-        settings.timeout = Duration::from_secs(5);
-        settings.per_second = 0.0;
+        settings.connection.timeout = Duration::from_secs(5);
+        settings.connection.per_second = 0.0;
         settings.page_size = page_size;
         settings
     }

@@ -206,7 +206,7 @@ impl Engine {
             trigger: "approve",
             store: &self.store,
             audit: &self.audit,
-            concurrency: rt.config.concurrency,
+            concurrency: rt.config.connection.concurrency,
             stopping: &self.stopping,
         };
         result.summary = Some(apply_platform(&ctx, rt.connector.as_ref(), &plan, actual).await);

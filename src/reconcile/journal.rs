@@ -139,7 +139,7 @@ pub fn is_permanent(action: Action, e: &PlatformError) -> bool {
         // A create's garbled answer is resolved by reading, not quarantined.
         PlatformError::Malformed { .. } => action != Action::Create,
         PlatformError::Status { status, .. } => (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 429),
-        PlatformError::Transport { .. } | PlatformError::Auth { .. } => false,
+        PlatformError::Transport { .. } | PlatformError::Certificate { .. } | PlatformError::Auth { .. } => false,
     }
 }
 

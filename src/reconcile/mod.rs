@@ -220,7 +220,7 @@ impl Engine {
         if let Some(name) = only {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
-        let roster = self.source.read().await?;
+        let roster = self.read_source().await?;
         if let Some(why) = &roster.incomplete_reason {
             tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
         }
@@ -322,7 +322,21 @@ impl Engine {
         (plan, actual)
     }
 
+    /// Read the roster. An unchecked certificate is said at every read, not once at start:
+    /// a daemon's log must show it on any day someone looks.
+    async fn read_source(&self) -> Result<Roster, EngineError> {
+        if let Some(warning) = self.config.source.insecure_warning() {
+            tracing::warn!(source = %self.source.describe(), "{warning}");
+        }
+        Ok(self.source.read().await?)
+    }
+
+    /// List a platform (and cache the listing): the first call of every run that touches it,
+    /// so an unchecked certificate is said here, each run.
     async fn read_platform(&self, p: &PlatformRuntime) -> Result<Vec<Account>, PlatformError> {
+        if let Some(warning) = p.config.insecure_warning() {
+            tracing::warn!(platform = %p.config.name, "{warning}");
+        }
         p.connector.prepare().await?;
         let accounts = p.connector.list().await?;
         if let Err(e) = self.store.replace_cache(&p.config.name, &accounts) {
@@ -349,7 +363,7 @@ impl Engine {
             trigger,
             store: &self.store,
             audit: &self.audit,
-            concurrency: p.config.concurrency,
+            concurrency: p.config.connection.concurrency,
             stopping: &self.stopping,
         };
         let work = plan.platforms.iter().map(|pp| async {
@@ -511,7 +525,7 @@ impl Engine {
         if let Some(name) = only {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
-        let roster = self.source.read().await?;
+        let roster = self.read_source().await?;
         let mut report = crate::report::Report {
             roster_complete: roster.complete,
             people: roster.people.len(),

@@ -158,6 +158,24 @@ struct Inner {
     rules: Vec<Armed>,
     counts: HashMap<String, usize>,
     injected: usize,
+    /// Requests inside [`Faults::run`] now, a delayed one included.
+    in_flight: usize,
+}
+
+/// Counts a request in flight until it is answered or its handler is dropped.
+struct InFlight(Faults);
+
+impl InFlight {
+    fn enter(faults: &Faults) -> InFlight {
+        faults.lock().in_flight += 1;
+        InFlight(faults.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
 }
 
 /// The fault script of one emulator, shared by its handlers and the test that drives it.
@@ -185,6 +203,20 @@ impl Faults {
     /// How many requests reached `route`, faulted or not.
     pub fn count(&self, route: &str) -> usize {
         self.lock().counts.get(route).copied().unwrap_or(0)
+    }
+
+    /// Wait until no request is inside the emulator (at most `limit`; false if one still is).
+    /// After [`clear`](Self::clear), this is when the faults have really stopped: a request
+    /// delayed by a fault can otherwise still take effect during the next run.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.lock().in_flight > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// How many faults have been injected so far.
@@ -216,6 +248,7 @@ impl Faults {
         F: FnOnce(Injected) -> Fut,
         Fut: Future<Output = Response>,
     {
+        let _in_flight = InFlight::enter(self);
         let Some(fault) = self.pick(route) else {
             return handler(Injected::default()).await;
         };
@@ -329,6 +362,27 @@ mod tests {
         faults.clear();
         assert!(faults.pick("roles").is_none());
         assert_eq!(faults.count("roles"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settle_waits_for_a_delayed_request_still_inside() {
+        let faults = Faults::new();
+        faults.script(FaultRule::on("create", Fault::Delay(Duration::from_secs(2))));
+        let inside = faults.clone();
+        let request =
+            tokio::spawn(async move { inside.run("create", |_| async { StatusCode::OK.into_response() }).await });
+        tokio::task::yield_now().await;
+        faults.clear();
+        assert!(!faults.settle(Duration::from_secs(1)).await, "still sleeping inside after 1 s");
+        assert!(faults.settle(Duration::from_secs(5)).await);
+        assert!(request.is_finished());
+        let dropped = faults.clone();
+        let stuck = tokio::spawn(async move { dropped.run("list", |_| std::future::pending::<Response>()).await });
+        tokio::task::yield_now().await;
+        assert!(!faults.settle(Duration::from_millis(50)).await);
+        stuck.abort();
+        let _ = stuck.await;
+        assert!(faults.settle(Duration::ZERO).await, "a dropped request is no longer inside");
     }
 
     #[tokio::test]

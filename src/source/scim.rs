@@ -9,7 +9,6 @@
 //! known once a page is missing). Only a failing *first* page is an error.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::ACCEPT;
@@ -21,6 +20,7 @@ use url::Url;
 
 use super::{Source, SourceError};
 use crate::model::{Email, Person, Roster};
+use crate::platform::connection::Connection;
 use crate::platform::http::{snippet, PlatformHttp, RetryPolicy};
 use crate::platform::PlatformError;
 
@@ -52,8 +52,9 @@ pub enum GroupsFrom {
 /// Everything the SCIM source needs; build with [`ScimSettings::new`] and adjust.
 #[derive(Debug, Clone)]
 pub struct ScimSettings {
-    /// The SCIM base, e.g. `https://idp.example.com/scim/v2` (no credentials, no query).
-    pub base_url: Url,
+    /// The SCIM base (`connection.base_url`, e.g. `https://idp.example.com/scim/v2`, no
+    /// credentials, no query), its time-out and TLS setting; a source read is never paced.
+    pub connection: Connection,
     pub auth: ScimAuth,
     /// The `count` asked for; servers may cap it, which the paging copes with.
     pub page_size: u32,
@@ -62,7 +63,6 @@ pub struct ScimSettings {
     pub groups: GroupsFrom,
     /// A SCIM filter sent with `GET /Users`: such a read is never a complete roster.
     pub filter: Option<String>,
-    pub timeout: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -71,22 +71,21 @@ impl ScimSettings {
     pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
     /// Settings with the defaults: 200 per page, 10 000 pages, groups `Auto`, 30 s time-out.
-    pub fn new(base_url: Url, auth: ScimAuth) -> Self {
+    pub fn new(connection: impl Into<Connection>, auth: ScimAuth) -> Self {
         ScimSettings {
-            base_url,
+            connection: connection.into().unpaced(),
             auth,
             page_size: Self::DEFAULT_PAGE_SIZE,
             max_pages: Self::DEFAULT_MAX_PAGES,
             groups: GroupsFrom::Auto,
             filter: None,
-            timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
         }
     }
 
     /// Refuse settings that cannot work, without echoing the url (it might hold a password).
     fn validate(&self) -> Result<(), SourceError> {
-        let url = &self.base_url;
+        let url = &self.connection.base_url;
         let problem = if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             "base_url must be an http:// or https:// URL"
         } else if !url.username().is_empty() || url.password().is_some() {
@@ -132,7 +131,7 @@ impl Source for ScimSource {
     }
 
     fn describe(&self) -> String {
-        let base = self.settings.base_url.as_str().trim_end_matches('/');
+        let base = self.settings.connection.base_url.as_str().trim_end_matches('/');
         match &self.settings.filter {
             Some(filter) => format!("SCIM {base} (filter: {filter})"),
             None => format!("SCIM {base}"),
@@ -143,8 +142,7 @@ impl Source for ScimSource {
 impl ScimSource {
     pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
         settings.validate()?;
-        // No pacing: a source read is a few sequential pages, not a burst of writes.
-        let mut http = PlatformHttp::new(PLATFORM, settings.timeout, 0.0, 1)
+        let mut http = PlatformHttp::new(PLATFORM, &settings.connection)
             .map_err(|e| SourceError::Settings { message: e.to_string() })?;
         http.retry = settings.retry.clone();
         Ok(ScimSource { settings, http })
@@ -219,7 +217,7 @@ impl ScimSource {
     /// `{base}/Users?startIndex=S&count=N[&filter=F]`. The filter is percent-encoded with
     /// `%20` for spaces: `+` means a space only to form decoders, and not every server is one.
     fn page_url(&self, kind: Kind, start: u64) -> Url {
-        let mut url = self.settings.base_url.clone();
+        let mut url = self.settings.connection.base_url.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(kind.name());
         }

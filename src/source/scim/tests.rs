@@ -1,6 +1,7 @@
 //! Unit tests of the SCIM source against small axum handlers and the fault proxy.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::Router;
@@ -86,7 +87,7 @@ fn settings(base: Url, page_size: u32) -> ScimSettings {
     let mut s = ScimSettings::new(base, ScimAuth::Bearer(SecretString::from(TOKEN)));
     s.page_size = page_size;
     s.retry = fast_retry();
-    s.timeout = Duration::from_secs(5);
+    s.connection.timeout = Duration::from_secs(5);
     s
 }
 

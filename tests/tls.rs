@@ -1,0 +1,210 @@
+//! TLS verification (issue 5, scope item 8): a server's certificate is always checked,
+//! unless config turns that off with `tls_insecure_skip_verify: true` for one platform or
+//! the SCIM source, and then every run says so at WARN, and `check-config` prints it.
+//! The emulators are put behind a loopback TLS front with a fresh self-signed certificate.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use rosterd::config::Config;
+use rosterd::platform::PlatformError;
+use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
+use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
+use tempfile::TempDir;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+use url::Url;
+
+/// HTTPS on 127.0.0.1 with a self-signed certificate, each connection passed on in the
+/// clear to a plain emulator; stops when dropped.
+struct TlsFront {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl TlsFront {
+    async fn start(backend: &Url) -> TlsFront {
+        let backend: SocketAddr =
+            format!("{}:{}", backend.host_str().unwrap(), backend.port().unwrap()).parse().unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(self_signed()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            // Dropped with this task, so no connection outlives the front.
+            let mut connections = JoinSet::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                connections.spawn(async move {
+                    // A client that refuses the certificate ends the handshake here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut plain) = TcpStream::connect(backend).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        TlsFront { addr, task }
+    }
+
+    /// The emulator's URL with this front's scheme, host and port.
+    fn url(&self, plain: &Url) -> String {
+        format!("https://{}{}", self.addr, plain.path())
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server config with a certificate for 127.0.0.1 that no one trusts.
+fn self_signed() -> ServerConfig {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap()
+}
+
+/// A CAKE emulator behind a TLS front, and a config folder whose platform points at it.
+struct Rig {
+    dir: TempDir,
+    _cake: CakeSandbox,
+    cake_front: TlsFront,
+    _scim: ScimSandbox,
+    scim_front: TlsFront,
+    scim_plain: Url,
+    cake_plain: Url,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let cake = CakeSandbox::start(CakeSandboxOptions::default()).await.unwrap();
+        let scim = ScimSandbox::start(ScimSandboxOptions::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), format!("{}\n", cake.api_key())).unwrap();
+        std::fs::write(dir.path().join("token"), format!("{}\n", scim.token())).unwrap();
+        std::fs::write(dir.path().join("roster.yaml"), "complete: true\npeople: []\n").unwrap();
+        let (cake_plain, scim_plain) = (cake.base_url(), scim.base_url());
+        let cake_front = TlsFront::start(&cake_plain).await;
+        let scim_front = TlsFront::start(&scim_plain).await;
+        Rig { dir, _cake: cake, cake_front, _scim: scim, scim_front, scim_plain, cake_plain }
+    }
+
+    /// Write `rosterd.yaml`: the CAKE platform (with `platform_tls`, a line or nothing) and
+    /// the roster file, or the SCIM source with `source_tls`.
+    fn config(&self, platform_tls: &str, source_tls: Option<&str>) -> Config {
+        let source = match source_tls {
+            None => "  file: { path: roster.yaml }\n".to_string(),
+            Some(tls) => format!(
+                "  scim:\n    url: \"{}\"\n    token_file: token\n    groups: user\n    timeout_seconds: 5\n{tls}",
+                self.scim_front.url(&self.scim_plain)
+            ),
+        };
+        let text = format!(
+            "state_dir: state\nsource:\n{source}platforms:\n  - name: cake-test\n    kind: cake\n    base_url: \"{}\"\n    api_key_file: key\n    timeout_seconds: 5\n    roles: [ {{ role: Account Manager }} ]\n{platform_tls}",
+            self.cake_front.url(&self.cake_plain)
+        );
+        let path = self.dir.path().join("rosterd.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap()
+    }
+}
+
+const INSECURE: &str = "    tls_insecure_skip_verify: true\n";
+
+#[tokio::test]
+async fn a_self_signed_platform_is_refused_with_a_certificate_error_by_default() {
+    let rig = Rig::start().await;
+    let config = rig.config("", None);
+    let connector = rosterd::setup::connector(&config.platforms[0]).unwrap();
+    let error = match connector.prepare().await {
+        Ok(()) => connector.list().await.map(|_| ()).unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(matches!(error, PlatformError::Certificate { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("certificate") && text.contains("tls_insecure_skip_verify"), "{text}");
+}
+
+#[tokio::test]
+async fn the_option_makes_the_same_platform_readable() {
+    let rig = Rig::start().await;
+    let config = rig.config(INSECURE, None);
+    let connector = rosterd::setup::connector(&config.platforms[0]).unwrap();
+    connector.prepare().await.unwrap();
+    assert!(connector.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_self_signed_scim_source_is_refused_by_default_and_read_with_the_option() {
+    let rig = Rig::start().await;
+    let refused = rosterd::setup::source(&rig.config("", Some("")).source).unwrap().read().await.unwrap_err();
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+    let source = rosterd::setup::source(&rig.config("", Some(INSECURE)).source).unwrap();
+    assert!(source.read().await.unwrap().people.is_empty());
+}
+
+/// Log lines, captured for this thread (the test's runtime is single-threaded).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_run_of_one_engine_warns_for_the_platform_and_the_source() {
+    let rig = Rig::start().await;
+    let config = rig.config(INSECURE, Some(INSECURE));
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let engine = rosterd::setup::engine(config).unwrap();
+    for _ in 0..2 {
+        let (plan, _) = engine.reconcile("test", false).await.unwrap();
+        assert_eq!(plan.platforms[0].error, None, "the platform was read through TLS");
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warned = |who: &str| {
+        text.lines()
+            .filter(|l| l.contains(" WARN ") && l.contains(&format!("TLS certificate verification is OFF for {who}")))
+            .count()
+    };
+    assert_eq!(warned("platform \"cake-test\" (tls_insecure_skip_verify: true)"), 2, "{text}");
+    assert_eq!(warned("the SCIM source (tls_insecure_skip_verify: true)"), 2, "{text}");
+}
+
+#[tokio::test]
+async fn check_config_prints_the_warning_and_stays_ok() {
+    let rig = Rig::start().await;
+    rig.config(INSECURE, None);
+    let out = rosterd(rig.dir.path(), &["check-config", "--offline", "-c", "rosterd.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: TLS certificate verification is OFF for platform \"cake-test\""), "{stderr}");
+
+    rig.config("", None);
+    let out = rosterd(rig.dir.path(), &["check-config", "--offline", "-c", "rosterd.yaml"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("TLS"), "no warning while verification is on");
+}
+
+fn rosterd(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rosterd")).args(args).current_dir(dir).output().expect("rosterd runs")
+}
