@@ -42,6 +42,7 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
                 timeout: s.timeout,
                 retry: Default::default(),
                 filter: None,
+                incremental: s.incremental.clone(),
             };
             Ok(Box::new(ScimSource::new(settings).map_err(|e| EngineError::Setup(e.to_string()))?))
         }

@@ -220,7 +220,7 @@ impl Engine {
         if let Some(name) = only {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
-        let roster = self.source.read().await?;
+        let roster = self.source.read_with(&self.store).await?;
         if let Some(why) = &roster.incomplete_reason {
             tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
         }
@@ -513,7 +513,7 @@ impl Engine {
         if let Some(name) = only {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
-        let roster = self.source.read().await?;
+        let roster = self.source.read_with(&self.store).await?;
         let views = view_all(&roster.people);
         let mut report = crate::report::Report {
             roster_complete: roster.complete,
