@@ -8,6 +8,7 @@ pub mod desired;
 pub mod diff;
 pub mod guard;
 pub mod journal;
+pub mod listing;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -326,11 +327,7 @@ impl Engine {
 
     async fn read_platform(&self, p: &PlatformRuntime) -> Result<Vec<Account>, PlatformError> {
         p.connector.prepare().await?;
-        let accounts = p.connector.list().await?;
-        if let Err(e) = self.store.replace_cache(&p.config.name, &accounts) {
-            tracing::warn!(platform = %p.config.name, error = %e, "could not cache the listing");
-        }
-        Ok(accounts)
+        listing::read_accounts(&self.store, p.connector.as_ref(), &p.config.name).await
     }
 
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {
