@@ -109,6 +109,12 @@ impl ScimUser {
         self
     }
 
+    /// Seed with this `meta.lastModified` (tests spread seeded users over the past).
+    pub fn last_modified_at(mut self, at: chrono::DateTime<chrono::Utc>) -> ScimUser {
+        self.last_modified = at;
+        self
+    }
+
     pub fn with_password(mut self, password: &str) -> ScimUser {
         self.password = Some(password.into());
         self
