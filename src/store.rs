@@ -400,7 +400,12 @@ impl Store {
         Ok(())
     }
 
-    fn update_snapshot_inner(&self, source: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) -> Result<(), StoreError> {
+    fn update_snapshot_inner(
+        &self,
+        source: &str,
+        meta: &SnapshotMeta,
+        changes: &SnapshotChanges<'_>,
+    ) -> Result<(), StoreError> {
         let (meta_tree, people_tree) = self.snapshot_trees()?;
         meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
         let mut batch = sled::Batch::default();

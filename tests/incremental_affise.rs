@@ -69,9 +69,12 @@ struct Rig {
 impl Rig {
     async fn start(every: u32) -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = AffiseSandboxOptions::default()
-            .with_api_key(KEY)
-            .with_user(old(AffiseUser::new("Api", "Owner", "owner@acme.example", &["ROLE_ADMIN"])));
+        let mut options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(old(AffiseUser::new(
+            "Api",
+            "Owner",
+            "owner@acme.example",
+            &["ROLE_ADMIN"],
+        )));
         for i in 1..=PEOPLE {
             let roles = ["ROLE_MANAGER_AFFILIATE", "ROLE_SECTION_STATS"];
             options = options.with_user(old(AffiseUser::new(&format!("G{i}"), &format!("F{i}"), &email(i), &roles)));

@@ -80,7 +80,10 @@ async fn a_quiet_run_after_a_full_one_makes_one_source_call() {
     assert_eq!(plan.people, PEOPLE);
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     let filter = scim.list_queries().last().and_then(|q| q.get("filter").cloned()).unwrap();
-    assert_eq!(filter, "meta.lastModified gt \"2024-01-02T05:59:00Z\"", "the newest seen (user 30), minus the 60 s overlap");
+    assert_eq!(
+        filter, "meta.lastModified gt \"2024-01-02T05:59:00Z\"",
+        "the newest seen (user 30), minus the 60 s overlap"
+    );
 }
 
 #[tokio::test]
@@ -182,4 +185,3 @@ async fn a_server_that_refuses_the_filter_gets_full_reads() {
     let (made, _) = calls(&scim, engine.plan(None)).await;
     assert_eq!(made, FULL_PAGES);
 }
-

@@ -5,6 +5,7 @@
 //! machines drift. Sections run in order; name some to run only those:
 //! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
 
+mod incremental;
 mod table;
 
 use table::Table;
@@ -17,7 +18,11 @@ struct Section {
 }
 
 fn sections() -> Vec<Section> {
-    vec![]
+    vec![Section {
+        name: "incremental",
+        about: "source and Affise calls of full against quiet incremental reads",
+        run: incremental::run,
+    }]
 }
 
 fn main() {

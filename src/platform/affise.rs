@@ -176,7 +176,8 @@ impl AffiseOptions {
             }
         }
         if self.incremental.as_ref().is_some_and(|i| i.full_read_every == Some(0)) {
-            problems.push(("incremental.full_read_every".into(), "must be at least 1 (1 = every listing is full)".into()));
+            problems
+                .push(("incremental.full_read_every".into(), "must be at least 1 (1 = every listing is full)".into()));
         }
         if self.permissions_field.as_deref().is_some_and(|f| f.split('.').any(str::is_empty)) {
             problems.push(("permissions_field".into(), "must be a dotted field path like user.permissions".into()));

@@ -13,7 +13,11 @@ use crate::platform::{Connector, PlatformError};
 use crate::store::{ListingState, Store};
 
 /// List one platform's accounts and keep the cache (and the listing state) current.
-pub async fn read_accounts(store: &Store, connector: &dyn Connector, name: &str) -> Result<Vec<Account>, PlatformError> {
+pub async fn read_accounts(
+    store: &Store,
+    connector: &dyn Connector,
+    name: &str,
+) -> Result<Vec<Account>, PlatformError> {
     let started = Utc::now();
     let Some(every) = connector.incremental_listing() else {
         let accounts = connector.list().await?;
@@ -28,7 +32,8 @@ pub async fn read_accounts(store: &Store, connector: &dyn Connector, name: &str)
     let since = (parse(&state.read_at).unwrap_or(started) - chrono::Duration::days(1)).date_naive();
     let changed = connector.list_changed_since(since).await?;
     tracing::info!(platform = %name, changed = changed.len(), %since, "incremental listing");
-    let mut by_id: std::collections::BTreeMap<String, Account> = cached.into_iter().map(|a| (a.id.clone(), a)).collect();
+    let mut by_id: std::collections::BTreeMap<String, Account> =
+        cached.into_iter().map(|a| (a.id.clone(), a)).collect();
     for account in &changed {
         by_id.insert(account.id.clone(), account.clone());
     }

@@ -582,7 +582,8 @@ impl Shared {
         let wanted = q.get("filter").map(|f| parse_filter(f, self.options.last_modified_filter)).transpose()?;
         let mut store = self.lock();
         store.list_queries.push(q.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-        let matching: Vec<&ScimUser> = store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
+        let matching: Vec<&ScimUser> =
+            store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
         let mut resources: Vec<Value> = matching.iter().skip(skip).take(count).map(|u| self.render(u)).collect();
         if injected.truncate {

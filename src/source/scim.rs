@@ -213,8 +213,10 @@ impl ScimSource {
     /// acting on people whose groups are unknown could create an account with the wrong
     /// role or downgrade one, so a listing that fails or is short fails the whole read.
     async fn fill_groups(&self, people: &mut [Person]) -> Result<(), SourceError> {
-        let listing =
-            self.list::<ListedGroup>(Kind::Groups, None).await.map_err(|e| SourceError::Groups { detail: e.to_string() })?;
+        let listing = self
+            .list::<ListedGroup>(Kind::Groups, None)
+            .await
+            .map_err(|e| SourceError::Groups { detail: e.to_string() })?;
         if let Some(problem) = listing.problem {
             return Err(SourceError::Groups { detail: problem });
         }
@@ -249,7 +251,8 @@ impl ScimSource {
 
     async fn fetch_page<T: Listed>(&self, at: &str, url: Url) -> Result<Page<T>, SourceError> {
         let body = self.get(at, url).await?;
-        parse_page(at, &body).map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
+        parse_page(at, &body)
+            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
     }
 
     /// One authorized GET; the body of a 2xx answer, else the error it means.

@@ -78,12 +78,7 @@ impl ScimSource {
     }
 
     /// The stored snapshot if an incremental read may start from it.
-    fn usable_snapshot(
-        &self,
-        memory: &dyn SnapshotStore,
-        key: &str,
-        policy: &IncrementalSettings,
-    ) -> Option<Snapshot> {
+    fn usable_snapshot(&self, memory: &dyn SnapshotStore, key: &str, policy: &IncrementalSettings) -> Option<Snapshot> {
         let snapshot = match memory.load_snapshot(key) {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -291,7 +286,8 @@ mod tests {
 
     #[test]
     fn a_user_without_last_modified_makes_incremental_reads_impossible() {
-        let people = [with_modified("a", Some("2024-05-01T10:00:00Z")), with_modified("b", Some("2024-05-02T10:00:00Z"))];
+        let people =
+            [with_modified("a", Some("2024-05-01T10:00:00Z")), with_modified("b", Some("2024-05-02T10:00:00Z"))];
         assert_eq!(stamp(newest(&people).unwrap()), "2024-05-02T10:00:00Z");
         let people = [with_modified("a", Some("2024-05-01T10:00:00Z")), with_modified("b", None)];
         let why = newest(&people).unwrap_err();
