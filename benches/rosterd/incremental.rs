@@ -59,15 +59,15 @@ fn cut(full: usize, incremental: usize) -> String {
 
 async fn scim_row(n: usize) -> Vec<String> {
     let start = chrono::DateTime::parse_from_rfc3339(SEEDED_AT).expect("a time").to_utc();
-    let mut options = ScimSandboxOptions::default();
-    options.users = (0..n)
+    let users = (0..n)
         .map(|i| {
             let email = format!("user{i:06}@acme.example");
             ScimUser::new(&email, "Given", "Family", &email)
                 .last_modified_at(start + chrono::Duration::seconds(i as i64))
         })
         .collect();
-    let sandbox = ScimSandbox::start(options).await.expect("the SCIM sandbox");
+    let sandbox =
+        ScimSandbox::start(ScimSandboxOptions { users, ..Default::default() }).await.expect("the SCIM sandbox");
     let mut settings = ScimSettings::new(sandbox.base_url(), ScimAuth::Bearer(SecretString::from(sandbox.token())));
     settings.page_size = SCIM_PAGE;
     settings.max_pages = 100_000;
