@@ -90,7 +90,7 @@ impl SnapshotStore for NoSnapshots {
 /// Merge changed people into the snapshot's, by id. A snapshot person whose `userName` a
 /// changed person of another id now holds is dropped: SCIM keeps `userName` unique, so that
 /// person was deleted (a renamed one would be among the changed people itself).
-/// Returns the merged people, snapshot order first, new people after.
+/// Returns the merged people by id.
 pub fn merge(snapshot: &BTreeMap<String, Person>, changed: Vec<Person>) -> BTreeMap<String, Person> {
     let changed_ids: HashSet<&str> = changed.iter().map(|p| p.id.as_str()).collect();
     let names: HashMap<String, &str> = changed.iter().map(|p| (p.user_name.to_lowercase(), p.id.as_str())).collect();
