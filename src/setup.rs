@@ -41,6 +41,7 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
                 groups,
                 retry: Default::default(),
                 filter: None,
+                incremental: s.incremental.clone(),
             };
             Ok(Box::new(ScimSource::new(settings).map_err(|e| EngineError::Setup(e.to_string()))?))
         }

@@ -7,6 +7,7 @@
 
 mod gen;
 mod scale;
+mod incremental;
 mod table;
 
 use table::Table;
@@ -19,7 +20,14 @@ struct Section {
 }
 
 fn sections() -> Vec<Section> {
-    vec![Section { name: "scale", about: "roster parse, diff/plan, store, memory at 1k to 1M people", run: scale::run }]
+    vec![
+        Section { name: "scale", about: "roster parse, diff/plan, store, memory at 1k to 1M people", run: scale::run },
+        Section {
+        name: "incremental",
+        about: "source and Affise calls of full against quiet incremental reads",
+            run: incremental::run,
+        },
+    ]
 }
 
 fn main() {

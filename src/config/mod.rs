@@ -69,6 +69,8 @@ pub struct ScimConfig {
     pub max_pages: u32,
     /// `auto`, `user` or `endpoint`.
     pub groups: String,
+    /// `source.scim.incremental`, when enabled.
+    pub incremental: Option<crate::source::scim::IncrementalSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -374,13 +376,26 @@ impl Validator {
         if page_size == 0 {
             self.problem("source.scim.page_size", "must be at least 1");
         }
+        let incremental = s.incremental.and_then(|i| self.scim_incremental(i));
         Some(ScimConfig {
             connection: connection?,
             auth: auth?,
             page_size,
             max_pages: s.max_pages.unwrap_or(10_000),
             groups,
+            incremental,
         })
+    }
+
+    /// `source.scim.incremental`: off unless `enabled: true`.
+    fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::source::scim::IncrementalSettings> {
+        use crate::source::scim::IncrementalSettings;
+        let full_read_every = raw.full_read_every.unwrap_or(IncrementalSettings::DEFAULT_FULL_READ_EVERY);
+        if full_read_every == 0 {
+            self.problem("source.scim.incremental.full_read_every", "must be at least 1 (1 = every read is full)");
+        }
+        let overlap = raw.overlap_seconds.map_or(IncrementalSettings::DEFAULT_OVERLAP, Duration::from_secs);
+        (raw.enabled == Some(true)).then_some(IncrementalSettings { full_read_every: full_read_every.max(1), overlap })
     }
 
     fn scim_auth(&mut self, s: &RawScim) -> Option<ScimAuthConfig> {

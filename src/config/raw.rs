@@ -35,6 +35,17 @@ pub struct RawScim {
     pub tls_insecure_skip_verify: Option<bool>,
     /// Inline secrets are refused with a message saying what to use instead.
     pub token: Option<serde_yaml::Value>,
+    pub incremental: Option<RawIncremental>,
+}
+
+/// `incremental:` of a source or a platform: read only what changed, and in full every N reads.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncremental {
+    pub enabled: Option<bool>,
+    pub full_read_every: Option<u32>,
+    /// SCIM source only: seconds taken off the watermark.
+    pub overlap_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,10 @@
 //! - `permissions_read_path` (default `/3.0/admin/user/{id}`) and `permissions_field` (default
 //!   `user.permissions`): where a user's permissions are read from. The contract infers they
 //!   come with "Read one"; both stay overridable.
+//! - `incremental: { enabled: true, full_read_every: 12 }`: list only the users changed since
+//!   the day before the last listing (`updated_at`, a day: the day before covers time zones)
+//!   and merge them into the cached listing, with a full listing every `full_read_every`
+//!   listings. A user deleted in Affise's UI stays in the cache until the next full listing.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -117,7 +121,22 @@ struct AffiseOptions {
     permissions_read_path: Option<String>,
     #[serde(default)]
     permissions_field: Option<String>,
+    #[serde(default)]
+    incremental: Option<IncrementalOption>,
 }
+
+/// `incremental:` of an Affise platform.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncrementalOption {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    full_read_every: Option<u32>,
+}
+
+/// Listings between full ones when `incremental.full_read_every` is not set.
+pub const DEFAULT_FULL_READ_EVERY: u32 = 12;
 
 /// Problems of a permissions object, each as (key path under it, message).
 fn permission_problems(permissions: &Permissions) -> Vec<(String, String)> {
@@ -155,6 +174,10 @@ impl AffiseOptions {
             if !path.starts_with('/') || !path.contains("{id}") || path.contains('?') {
                 problems.push(("permissions_read_path".into(), "must be a path starting with / holding {id}".into()));
             }
+        }
+        if self.incremental.as_ref().is_some_and(|i| i.full_read_every == Some(0)) {
+            problems
+                .push(("incremental.full_read_every".into(), "must be at least 1 (1 = every listing is full)".into()));
         }
         if self.permissions_field.as_deref().is_some_and(|f| f.split('.').any(str::is_empty)) {
             problems.push(("permissions_field".into(), "must be a dotted field path like user.permissions".into()));
@@ -220,6 +243,8 @@ pub struct AffiseSettings {
     pub permissions_read_path: String,
     /// ... and the dotted field of that answer that holds them.
     pub permissions_field: String,
+    /// Incremental listings: a full listing every this many (`None`: always full).
+    pub incremental: Option<u32>,
 }
 
 impl AffiseSettings {
@@ -233,6 +258,7 @@ impl AffiseSettings {
             permissions: BTreeMap::new(),
             permissions_read_path: DEFAULT_READ_PATH.into(),
             permissions_field: DEFAULT_PERMISSIONS_FIELD.into(),
+            incremental: None,
         }
     }
 }
@@ -610,8 +636,11 @@ impl AffiseConnector {
 
     // ---- Listing.
 
-    async fn fetch_page(&self, page: u64) -> Result<UsersPage, PlatformError> {
-        let query = [("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
+    async fn fetch_page(&self, page: u64, since: Option<chrono::NaiveDate>) -> Result<UsersPage, PlatformError> {
+        let mut query = vec![("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
+        if let Some(day) = since {
+            query.push(("updated_at", day.format("%Y-%m-%d").to_string()));
+        }
         let label = page_label(page);
         let url = self.url(&["3.0", "admin", "users"])?;
         let value = match self.get("list", &url, &query).await {
@@ -699,6 +728,22 @@ impl AffiseConnector {
         self.post_json(operation, &url, &json!({ "permissions": permissions })).await.map(|_| ())
     }
 
+    /// Every user (or those changed since a day), every page, checked to add up.
+    async fn list_since(&self, since: Option<chrono::NaiveDate>) -> Result<Vec<Account>, PlatformError> {
+        let limit = u64::from(self.settings.page_size);
+        let mut listing = Listing::default();
+        let mut page = 1;
+        while listing
+            .add_page(page, limit, self.fetch_page(page, since).await?)
+            .map_err(|d| self.malformed("list", d))?
+        {
+            page += 1;
+        }
+        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
+        tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), ?since, "listed users");
+        Ok(accounts)
+    }
+
     /// The permissions config grants `role`, or why reactivation cannot proceed.
     fn granted(&self, account: &Account, role: Option<&str>) -> Result<Permissions, PlatformError> {
         let Some(role) = role else {
@@ -738,15 +783,15 @@ impl Connector for AffiseConnector {
     }
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
-        let limit = u64::from(self.settings.page_size);
-        let mut listing = Listing::default();
-        let mut page = 1;
-        while listing.add_page(page, limit, self.fetch_page(page).await?).map_err(|d| self.malformed("list", d))? {
-            page += 1;
-        }
-        let accounts = listing.finish().map_err(|detail| self.malformed("list", detail))?;
-        tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), "listed users");
-        Ok(accounts)
+        self.list_since(None).await
+    }
+
+    fn incremental_listing(&self) -> Option<u32> {
+        self.settings.incremental
+    }
+
+    async fn list_changed_since(&self, day: chrono::NaiveDate) -> Result<Vec<Account>, PlatformError> {
+        self.list_since(Some(day)).await
     }
 
     /// A generated password is sent once and forgotten: people sign in by SSO or reset it.
@@ -829,7 +874,7 @@ pub const SPEC: kind::KindSpec = kind::KindSpec {
     default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
     fields_allowed: &FIELDS,
     default_match_key: "{email}",
-    option_keys: &["permissions", "permissions_read_path", "permissions_field"],
+    option_keys: &["permissions", "permissions_read_path", "permissions_field", "incremental"],
     check_options,
     role: role_value,
     build: build_from_config,
@@ -850,6 +895,8 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     if let Some(field) = options.permissions_field {
         settings.permissions_field = field;
     }
+    settings.incremental =
+        options.incremental.filter(|i| i.enabled).map(|i| i.full_read_every.unwrap_or(DEFAULT_FULL_READ_EVERY).max(1));
     Ok(Box::new(AffiseConnector::new(settings)?))
 }
 

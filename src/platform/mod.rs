@@ -125,6 +125,23 @@ pub trait Connector: Send + Sync {
     /// Every account the credentials can see. Fails rather than returning a short list.
     async fn list(&self) -> Result<Vec<Account>, PlatformError>;
 
+    /// `Some(n)` when this platform (as configured) lists incrementally, with a full listing
+    /// every `n` listings; the engine then merges [`Connector::list_changed_since`] into its
+    /// cached listing. `None` (the default): every listing is full.
+    fn incremental_listing(&self) -> Option<u32> {
+        None
+    }
+
+    /// The accounts changed since the start of `day` (the platform's own days), every page.
+    /// Only called when [`Connector::incremental_listing`] is `Some`.
+    async fn list_changed_since(&self, day: chrono::NaiveDate) -> Result<Vec<Account>, PlatformError> {
+        let _ = day;
+        Err(PlatformError::Unsupported {
+            platform: self.name().to_string(),
+            message: "this platform cannot list changed accounts; turn incremental off".into(),
+        })
+    }
+
     /// Create the account; returns it as the platform now holds it. Its HTTP operation
     /// must be named `create`: a create is not idempotent and is never re-sent blindly
     /// once it may have reached the platform (see [`http::RetryMode`]).

@@ -8,6 +8,7 @@ pub mod desired;
 pub mod diff;
 pub mod guard;
 pub mod journal;
+pub mod listing;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -328,7 +329,7 @@ impl Engine {
         if let Some(warning) = self.config.source.insecure_warning() {
             tracing::warn!(source = %self.source.describe(), "{warning}");
         }
-        Ok(self.source.read().await?)
+        Ok(self.source.read_with(&self.store).await?)
     }
 
     /// List a platform (and cache the listing): the first call of every run that touches it,
@@ -338,11 +339,7 @@ impl Engine {
             tracing::warn!(platform = %p.config.name, "{warning}");
         }
         p.connector.prepare().await?;
-        let accounts = p.connector.list().await?;
-        if let Err(e) = self.store.replace_cache(&p.config.name, &accounts) {
-            tracing::warn!(platform = %p.config.name, error = %e, "could not cache the listing");
-        }
-        Ok(accounts)
+        listing::read_accounts(&self.store, p.connector.as_ref(), &p.config.name).await
     }
 
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {

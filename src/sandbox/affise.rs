@@ -420,6 +420,9 @@ impl Shared {
         let mut store = self.lock();
         store.list_queries.push(q.clone());
         let since = q.get("updated_at").map(|d| d.trim().to_string());
+        if since.as_deref().is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()) {
+            return Err(Failure::bad("updated_at must be a day, YYYY-MM-DD"));
+        }
         let search = q.get("q").map(|s| s.to_lowercase());
         let matching: Vec<&AffiseUser> = store
             .users
@@ -698,6 +701,22 @@ impl AffiseSandbox {
     /// Seed a pre-existing account. Not validated, so tests can seed states the API would refuse.
     pub fn insert_user(&self, user: AffiseUser) -> AffiseUser {
         self.shared.lock().insert(user)
+    }
+
+    /// Change a user behind rosterd's back, as an admin in Affise's UI would: `updated_at` becomes now.
+    pub fn modify(&self, email: &str, change: impl FnOnce(&mut AffiseUser)) -> Option<AffiseUser> {
+        let wanted = email.trim().to_lowercase();
+        let mut store = self.shared.lock();
+        let user = store.users.values_mut().find(|u| u.email.to_lowercase() == wanted)?;
+        change(user);
+        user.updated_at = now();
+        Some(user.clone())
+    }
+
+    /// Delete a user in Affise's UI (the API cannot): it stops listing.
+    pub fn delete_user(&self, email: &str) -> Option<AffiseUser> {
+        let id = self.user_by_email(email)?.id;
+        self.shared.lock().users.remove(&id)
     }
 
     /// Write requests received (create, edit, key rotation, password, permissions), faulted or not.

@@ -3,6 +3,7 @@
 //! It serves under `/scim/v2`, checks the bearer token on every call (401 with a SCIM Error
 //! body), announces `patch` and `etag` support as configured, pages with `startIndex` /
 //! `count` / `totalResults` (capping `count` at `max_results`), filters `userName eq "..."`,
+//! and `meta.lastModified gt|ge "<date-time>"` (compared as instants, for incremental reads),
 //! refuses a taken `userName` with 409 `uniqueness`, applies PATCH `replace` operations on
 //! the attributes rosterd writes (400 otherwise), replaces whole resources on PUT, versions
 //! every resource (`meta.version`, `ETag`, 412 on a stale `If-Match`), and consults
@@ -58,6 +59,16 @@ pub struct ScimUser {
     pub version: u64,
     /// Write-only (RFC 7643 `returned: never`): kept, never served.
     pub password: Option<String>,
+    /// `meta.lastModified`: set to the server's clock on every change; a seeded user keeps
+    /// what it was given ([`SEEDED_AT`] unless set), so tests start from a quiet past.
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// When seeded users were last modified, unless a test says otherwise.
+pub const SEEDED_AT: &str = "2024-01-01T00:00:00Z";
+
+fn seeded_at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(SEEDED_AT).map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_default()
 }
 
 impl ScimUser {
@@ -84,6 +95,7 @@ impl ScimUser {
             active: true,
             version: 1,
             password: None,
+            last_modified: seeded_at(),
         }
     }
 
@@ -94,6 +106,12 @@ impl ScimUser {
 
     pub fn with_external_id(mut self, external_id: &str) -> ScimUser {
         self.external_id = Some(external_id.into());
+        self
+    }
+
+    /// Seed with this `meta.lastModified` (tests spread seeded users over the past).
+    pub fn last_modified_at(mut self, at: chrono::DateTime<chrono::Utc>) -> ScimUser {
+        self.last_modified = at;
         self
     }
 
@@ -122,6 +140,8 @@ pub struct ScimSandboxOptions {
     pub etag_supported: bool,
     /// The most resources one page holds, whatever `count` asks (`filter.maxResults`).
     pub max_results: usize,
+    /// Whether `meta.lastModified gt|ge` filters are served (else 400 `invalidFilter`).
+    pub last_modified_filter: bool,
     pub users: Vec<ScimUser>,
 }
 
@@ -132,6 +152,7 @@ impl Default for ScimSandboxOptions {
             patch_supported: true,
             etag_supported: true,
             max_results: 1000,
+            last_modified_filter: true,
             users: Vec::new(),
         }
     }
@@ -155,6 +176,12 @@ impl ScimSandboxOptions {
 
     pub fn with_max_results(mut self, max: usize) -> Self {
         self.max_results = max.max(1);
+        self
+    }
+
+    /// Refuse `meta.lastModified` filters with 400 `invalidFilter`, as a server without them would.
+    pub fn without_last_modified_filter(mut self) -> Self {
+        self.last_modified_filter = false;
         self
     }
 
@@ -315,7 +342,11 @@ fn user_json(user: &User<'_>) -> Value {
         "id": u.id,
         "userName": u.user_name,
         "active": u.active,
-        "meta": { "resourceType": "User", "location": format!("{BASE_PATH}/Users/{}", u.id) },
+        "meta": {
+            "resourceType": "User",
+            "location": format!("{BASE_PATH}/Users/{}", u.id),
+            "lastModified": u.last_modified.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        },
     });
     if user.versioned {
         body["meta"]["version"] = json!(u.etag());
@@ -341,18 +372,46 @@ struct User<'a> {
     versioned: bool,
 }
 
-/// `userName eq "value"`, the one filter the contract needs; anything else is refused.
-fn parse_filter(filter: &str) -> Result<String, ScimError> {
+/// The filters the emulator understands.
+#[derive(Debug, Clone, PartialEq)]
+enum UserFilter {
+    /// `userName eq "value"` (case-insensitive), the lookup of the contract's "Find".
+    UserName(String),
+    /// `meta.lastModified gt|ge "<date-time>"`: users changed after (or at) an instant.
+    ModifiedAfter { at: chrono::DateTime<chrono::Utc>, inclusive: bool },
+}
+
+impl UserFilter {
+    fn matches(&self, user: &ScimUser) -> bool {
+        match self {
+            UserFilter::UserName(name) => &user.user_name.to_lowercase() == name,
+            UserFilter::ModifiedAfter { at, inclusive: true } => user.last_modified >= *at,
+            UserFilter::ModifiedAfter { at, inclusive: false } => user.last_modified > *at,
+        }
+    }
+}
+
+/// `userName eq "value"` or `meta.lastModified gt|ge "<date-time>"` (unless refused by
+/// the options); anything else is a 400 `invalidFilter`.
+fn parse_filter(filter: &str, last_modified: bool) -> Result<UserFilter, ScimError> {
     let invalid =
         || ScimError::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), format!("unsupported filter {filter:?}"));
     let mut parts = filter.trim().splitn(3, char::is_whitespace);
     let (Some(attribute), Some(op), Some(literal)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(invalid());
     };
-    if !attribute.eq_ignore_ascii_case("userName") || !op.eq_ignore_ascii_case("eq") {
-        return Err(invalid());
+    let literal = serde_json::from_str::<String>(literal.trim()).map_err(|_| invalid())?;
+    let op = op.to_lowercase();
+    if attribute.eq_ignore_ascii_case("userName") && op == "eq" {
+        return Ok(UserFilter::UserName(literal.to_lowercase()));
     }
-    serde_json::from_str::<String>(literal.trim()).map_err(|_| invalid())
+    if last_modified && attribute.eq_ignore_ascii_case("meta.lastModified") && (op == "gt" || op == "ge") {
+        let at = chrono::DateTime::parse_from_rfc3339(&literal).map_err(|_| {
+            ScimError::new(StatusCode::BAD_REQUEST, Some("invalidValue"), format!("{literal:?} is not a date-time"))
+        })?;
+        return Ok(UserFilter::ModifiedAfter { at: at.with_timezone(&chrono::Utc), inclusive: op == "ge" });
+    }
+    Err(invalid())
 }
 
 fn query_int(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ScimError> {
@@ -520,11 +579,11 @@ impl Shared {
         let start = query_int(q, "startIndex")?.unwrap_or(1).max(1);
         let max = self.options.max_results;
         let count = query_int(q, "count")?.map_or(max, |c| usize::try_from(c.max(0)).unwrap_or(max).min(max));
-        let wanted = q.get("filter").map(|f| parse_filter(f)).transpose()?.map(|n| n.to_lowercase());
+        let wanted = q.get("filter").map(|f| parse_filter(f, self.options.last_modified_filter)).transpose()?;
         let mut store = self.lock();
         store.list_queries.push(q.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         let matching: Vec<&ScimUser> =
-            store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| &u.user_name.to_lowercase() == w)).collect();
+            store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
         let mut resources: Vec<Value> = matching.iter().skip(skip).take(count).map(|u| self.render(u)).collect();
         if injected.truncate {
@@ -552,7 +611,7 @@ impl Shared {
     fn create(&self, headers: &HeaderMap, body: &[u8]) -> Result<Response, ScimError> {
         let map = self.accept_write("POST", None, headers, body)?;
         check_schemas(&map, USER_URN)?;
-        let mut user = ScimUser::blank("");
+        let mut user = ScimUser { last_modified: chrono::Utc::now(), ..ScimUser::blank("") };
         fill(&mut user, &map, &[])?;
         let mut store = self.lock();
         store.check_unique(&user.user_name, None)?;
@@ -567,7 +626,12 @@ impl Shared {
         let mut store = self.lock();
         let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
         self.check_version(current, headers)?;
-        let mut user = ScimUser { version: current.version, password: current.password.clone(), ..ScimUser::blank(id) };
+        let mut user = ScimUser {
+            version: current.version,
+            password: current.password.clone(),
+            last_modified: chrono::Utc::now(),
+            ..ScimUser::blank(id)
+        };
         if let Some(other) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")).and_then(|(_, v)| v.as_str()) {
             if other != id {
                 return Err(ScimError::new(StatusCode::BAD_REQUEST, Some("mutability"), "id cannot change"));
@@ -600,6 +664,7 @@ impl Shared {
         }
         store.check_unique(&user.user_name, Some(id))?;
         user.version += 1;
+        user.last_modified = chrono::Utc::now();
         let etag = user.etag();
         store.users.insert(id.to_string(), user);
         // As scim2-server does: 204, the new version in the ETag header only.
@@ -654,8 +719,10 @@ async fn config_route(State(s): AppState, headers: HeaderMap) -> Response {
 
 async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
     let faults = s.faults.clone();
-    // A userName lookup is counted apart from paging, so list_calls counts pages only.
-    let route = if q.contains_key("filter") { "find" } else { "list" };
+    // A userName lookup is counted apart from paging, so list_calls counts pages only
+    // (of full and of incremental listings).
+    let lookup = q.get("filter").is_some_and(|f| f.trim_start().to_lowercase().starts_with("username"));
+    let route = if lookup { "find" } else { "list" };
     faults.run(route, |injected| async move { answer(s.list(&headers, &q, injected)) }).await
 }
 
@@ -751,13 +818,20 @@ impl ScimSandbox {
         self.shared.lock().insert(user)
     }
 
-    /// Change a user behind rosterd's back, as another admin would: the version moves on.
+    /// Change a user behind rosterd's back, as another admin would: the version moves on
+    /// and `meta.lastModified` becomes now.
     pub fn modify(&self, id: &str, change: impl FnOnce(&mut ScimUser)) -> Option<ScimUser> {
         let mut store = self.shared.lock();
         let user = store.users.get_mut(id)?;
         change(user);
         user.version += 1;
+        user.last_modified = chrono::Utc::now();
         Some(user.clone())
+    }
+
+    /// Delete a user behind rosterd's back (a hard delete at the identity provider).
+    pub fn delete_user(&self, id: &str) -> Option<ScimUser> {
+        self.shared.lock().users.remove(id)
     }
 
     /// Write requests received (POST, PATCH, PUT), faulted or not.

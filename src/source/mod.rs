@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod scim;
+pub mod snapshot;
 
 use async_trait::async_trait;
 
@@ -18,6 +19,13 @@ pub trait Source: Send + Sync {
     /// Read the whole roster. A read that fails part-way returns an *incomplete* roster
     /// (never a short complete one); only a read that yields nothing usable is an Err.
     async fn read(&self) -> Result<Roster, SourceError>;
+
+    /// Read the roster, keeping what an incremental read needs in `memory` (a snapshot of
+    /// the last read). Sources that cannot read incrementally read in full.
+    async fn read_with(&self, memory: &dyn snapshot::SnapshotStore) -> Result<Roster, SourceError> {
+        let _ = memory;
+        self.read().await
+    }
 
     /// A short description for logs and the run summary (never a secret), e.g. "SCIM https://idp/scim/v2".
     fn describe(&self) -> String;

@@ -9,6 +9,8 @@
 //! known once a page is missing). Only a failing *first* page is an error.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::ACCEPT;
@@ -18,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use super::snapshot::SnapshotStore;
 use super::{Source, SourceError};
 use crate::model::{Email, Person, Roster};
 use crate::platform::connection::Connection;
@@ -64,6 +67,29 @@ pub struct ScimSettings {
     /// A SCIM filter sent with `GET /Users`: such a read is never a complete roster.
     pub filter: Option<String>,
     pub retry: RetryPolicy,
+    /// Incremental reads (`source.scim.incremental`); `None` reads every user every run.
+    pub incremental: Option<IncrementalSettings>,
+}
+
+/// How incremental reads run: see [`incremental`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncrementalSettings {
+    /// Every this many reads is a full one (1: every read); the reads between ask only for
+    /// users changed since the last read. Hard-deleted users vanish only at a full read.
+    pub full_read_every: u32,
+    /// Taken off the watermark, so users written while the last read ran are read again.
+    pub overlap: Duration,
+}
+
+impl IncrementalSettings {
+    pub const DEFAULT_FULL_READ_EVERY: u32 = 12;
+    pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(60);
+}
+
+impl Default for IncrementalSettings {
+    fn default() -> Self {
+        IncrementalSettings { full_read_every: Self::DEFAULT_FULL_READ_EVERY, overlap: Self::DEFAULT_OVERLAP }
+    }
 }
 
 impl ScimSettings {
@@ -80,6 +106,7 @@ impl ScimSettings {
             groups: GroupsFrom::Auto,
             filter: None,
             retry: RetryPolicy::default(),
+            incremental: None,
         }
     }
 
@@ -96,6 +123,10 @@ impl ScimSettings {
             "page_size and max_pages must be at least 1"
         } else if self.filter.as_deref().is_some_and(|f| f.trim().is_empty()) {
             "filter is empty: leave it out for a full read"
+        } else if self.incremental.as_ref().is_some_and(|i| i.full_read_every == 0) {
+            "incremental.full_read_every must be at least 1 (1 = every read is a full one)"
+        } else if self.incremental.is_some() && self.filter.is_some() {
+            "incremental reads cannot be combined with a filter: a user who stops matching it would never be re-read"
         } else {
             return Ok(());
         };
@@ -108,26 +139,21 @@ impl ScimSettings {
 pub struct ScimSource {
     settings: ScimSettings,
     http: PlatformHttp,
+    /// Why incremental reads are off for this source (logged once, when first found).
+    incremental_off: Mutex<Option<String>>,
 }
 
 #[async_trait]
 impl Source for ScimSource {
     async fn read(&self) -> Result<Roster, SourceError> {
-        let users = self.list::<ListedUser>(Kind::Users).await?;
-        let mut problems: Vec<String> = Vec::new();
-        if self.settings.filter.is_some() {
-            problems.push("filtered read".into());
+        Ok(self.read_full().await?.0)
+    }
+
+    async fn read_with(&self, memory: &dyn SnapshotStore) -> Result<Roster, SourceError> {
+        match &self.settings.incremental {
+            Some(policy) => self.read_incrementally(policy, memory).await,
+            None => self.read().await,
         }
-        problems.extend(users.problem);
-        let carried = users.items.iter().any(|u| u.carries_groups);
-        let mut people: Vec<Person> = users.items.into_iter().map(|u| u.person).collect();
-        if self.groups_from_endpoint(carried) {
-            self.fill_groups(&mut people).await?;
-        }
-        if problems.is_empty() {
-            return Ok(Roster::complete(people));
-        }
-        Ok(Roster::incomplete(people, problems.join("; ")))
     }
 
     fn describe(&self) -> String {
@@ -140,12 +166,33 @@ impl Source for ScimSource {
 }
 
 impl ScimSource {
+    /// Read every user (and `/Groups` when memberships come from there); also says whether
+    /// memberships came from `/Groups`.
+    async fn read_full(&self) -> Result<(Roster, bool), SourceError> {
+        let users = self.list::<ListedUser>(Kind::Users, self.settings.filter.as_deref()).await?;
+        let mut problems: Vec<String> = Vec::new();
+        if self.settings.filter.is_some() {
+            problems.push("filtered read".into());
+        }
+        problems.extend(users.problem);
+        let carried = users.items.iter().any(|u| u.carries_groups);
+        let mut people: Vec<Person> = users.items.into_iter().map(|u| u.person).collect();
+        let from_endpoint = self.groups_from_endpoint(carried);
+        if from_endpoint {
+            self.fill_groups(&mut people).await?;
+        }
+        if problems.is_empty() {
+            return Ok((Roster::complete(people), from_endpoint));
+        }
+        Ok((Roster::incomplete(people, problems.join("; ")), from_endpoint))
+    }
+
     pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
         settings.validate()?;
         let mut http = PlatformHttp::new(PLATFORM, &settings.connection)
             .map_err(|e| SourceError::Settings { message: e.to_string() })?;
         http.retry = settings.retry.clone();
-        Ok(ScimSource { settings, http })
+        Ok(ScimSource { settings, http, incremental_off: Mutex::new(None) })
     }
 
     /// The settings this source was built with.
@@ -165,8 +212,10 @@ impl ScimSource {
     /// acting on people whose groups are unknown could create an account with the wrong
     /// role or downgrade one, so a listing that fails or is short fails the whole read.
     async fn fill_groups(&self, people: &mut [Person]) -> Result<(), SourceError> {
-        let listing =
-            self.list::<ListedGroup>(Kind::Groups).await.map_err(|e| SourceError::Groups { detail: e.to_string() })?;
+        let listing = self
+            .list::<ListedGroup>(Kind::Groups, None)
+            .await
+            .map_err(|e| SourceError::Groups { detail: e.to_string() })?;
         if let Some(problem) = listing.problem {
             return Err(SourceError::Groups { detail: problem });
         }
@@ -176,12 +225,12 @@ impl ScimSource {
 
     /// Read every page of a listing. Err only when the first page fails: later failures end
     /// the listing with a problem, keeping what the earlier pages held.
-    async fn list<T: Listed>(&self, kind: Kind) -> Result<Listing<T>, SourceError> {
+    async fn list<T: Listed>(&self, kind: Kind, filter: Option<&str>) -> Result<Listing<T>, SourceError> {
         let mut paging = Paging::new(kind);
         for page in 1..=self.settings.max_pages {
             let start = paging.received + 1;
             let at = kind.at(page, start);
-            match self.fetch_page::<T>(kind, &at, start).await {
+            match self.fetch_page::<T>(&at, self.page_url(kind, start, filter)).await {
                 Ok(answer) => {
                     if paging.take(&at, answer) {
                         return Ok(paging.finish());
@@ -199,8 +248,14 @@ impl ScimSource {
         Ok(paging.finish())
     }
 
-    async fn fetch_page<T: Listed>(&self, kind: Kind, at: &str, start: u64) -> Result<Page<T>, SourceError> {
-        let url = self.page_url(kind, start);
+    async fn fetch_page<T: Listed>(&self, at: &str, url: Url) -> Result<Page<T>, SourceError> {
+        let body = self.get(at, url).await?;
+        parse_page(at, &body)
+            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
+    }
+
+    /// One authorized GET; the body of a 2xx answer, else the error it means.
+    async fn get(&self, at: &str, url: Url) -> Result<bytes::Bytes, SourceError> {
         let build = || self.authorize(self.http.client.get(url.clone()).header(ACCEPT, ACCEPTED));
         let answer = self
             .http
@@ -210,19 +265,27 @@ impl ScimSource {
         if !answer.status.is_success() {
             return Err(self.status_error(at, answer.status.as_u16(), &answer.body));
         }
-        parse_page(at, &answer.body)
-            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
+        Ok(answer.body)
+    }
+
+    /// `{base}/{name}`, for endpoints other than the listings.
+    fn endpoint_url(&self, name: &str) -> Url {
+        let mut url = self.settings.connection.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(name);
+        }
+        url
     }
 
     /// `{base}/Users?startIndex=S&count=N[&filter=F]`. The filter is percent-encoded with
     /// `%20` for spaces: `+` means a space only to form decoders, and not every server is one.
-    fn page_url(&self, kind: Kind, start: u64) -> Url {
+    fn page_url(&self, kind: Kind, start: u64, filter: Option<&str>) -> Url {
         let mut url = self.settings.connection.base_url.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(kind.name());
         }
         let mut query = format!("startIndex={start}&count={}", self.settings.page_size);
-        if let (Kind::Users, Some(filter)) = (kind, &self.settings.filter) {
+        if let Some(filter) = filter {
             let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
             query.push_str(&format!("&filter={}", encoded.replace('+', "%20")));
         }
@@ -638,5 +701,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+pub mod incremental;
 #[cfg(test)]
 mod tests;

@@ -69,10 +69,25 @@ impl ScimServer {
         Self::start_with(token, Some(file)).await
     }
 
+    /// Start a server announcing this ServiceProviderConfig (e.g. `filter.supported: false`).
+    pub async fn start_with_provider_config(token: &str, config: &Value) -> ScimServer {
+        let file = tempfile::NamedTempFile::new().expect("a temp file");
+        std::fs::write(file.path(), config.to_string()).expect("the config file written");
+        Self::start_with_arg(token, Some(("--service-provider-config", file))).await
+    }
+
     async fn start_with(token: &str, schema: Option<tempfile::NamedTempFile>) -> ScimServer {
+        Self::start_with_arg(token, schema.map(|f| ("--schema", f))).await
+    }
+
+    async fn start_with_arg(token: &str, file: Option<(&str, tempfile::NamedTempFile)>) -> ScimServer {
+        let (flag, schema) = match file {
+            Some((flag, f)) => (flag, Some(f)),
+            None => ("--schema", None),
+        };
         // A port picked free can be taken by someone else before the server binds it: try again.
         for _ in 0..3 {
-            let mut server = Self::spawn(token, schema.as_ref().map(|f| f.path().to_path_buf()));
+            let mut server = Self::spawn(token, schema.as_ref().map(|f| (flag, f.path().to_path_buf())));
             if server.wait_until_ready().await {
                 server._schema = schema;
                 return server;
@@ -81,13 +96,13 @@ impl ScimServer {
         panic!("scim2-server did not start after 3 tries");
     }
 
-    fn spawn(token: &str, schema: Option<PathBuf>) -> ScimServer {
+    fn spawn(token: &str, file: Option<(&str, PathBuf)>) -> ScimServer {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a temp file");
         let mut command = Command::new(binary());
         command.args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token]);
-        if let Some(schema) = schema {
-            command.arg("--schema").arg(schema);
+        if let Some((flag, path)) = file {
+            command.arg(flag).arg(path);
         }
         let stderr = log.reopen().expect("the log file");
         let child =
@@ -156,6 +171,12 @@ impl ScimServer {
         let group = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": members });
         let created = self.send(self.client.post(self.url("Groups")).json(&group), "POST /Groups").await;
         created["id"].as_str().expect("the new group's id").to_string()
+    }
+
+    /// Delete a user (a hard delete at the identity provider).
+    pub async fn delete_user(&self, id: &str) {
+        let answer = self.client.delete(self.url(&format!("Users/{id}"))).bearer_auth(&self.token).send().await;
+        assert!(answer.expect("DELETE /Users/{id}").status().is_success());
     }
 
     pub async fn patch_user_active(&self, id: &str, active: bool) {

@@ -465,7 +465,7 @@ fn page_urls_keep_the_base_path() {
     let s = settings(Url::parse("https://idp.example.com/scim/v2/").unwrap(), 50);
     let source = ScimSource::new(s).unwrap();
     assert_eq!(
-        source.page_url(Kind::Groups, 51).as_str(),
+        source.page_url(Kind::Groups, 51, None).as_str(),
         "https://idp.example.com/scim/v2/Groups?startIndex=51&count=50"
     );
 }

@@ -1,0 +1,141 @@
+//! The roster snapshot an incremental source read starts from, and the small store interface that keeps it.
+//!
+//! A full read stores its roster (only a complete one) with the server's watermark; an
+//! incremental read merges the people changed since into it. Everything here can be rebuilt:
+//! a snapshot that is missing, unreadable, or from other settings makes the next read a full one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Person;
+
+/// What a snapshot says about itself; stored apart from its people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The settings that shape the roster (base url, groups mode): other settings, other roster.
+    pub fingerprint: String,
+    /// How many people are stored: a load that finds another number is not trusted.
+    pub people: usize,
+    /// Only complete rosters are kept; an incomplete one is never a base for removals.
+    pub complete: bool,
+    /// The largest `meta.lastModified` the server returned (its clock, RFC 3339).
+    pub max_modified: String,
+    /// Incremental reads since the last full one (successful or not).
+    pub reads_since_full: u32,
+    /// When the last full read ran (rosterd's clock), for logs.
+    pub full_read_at: String,
+    /// Whether memberships come from `GET /Groups`, as the full read decided.
+    pub groups_from_endpoint: bool,
+}
+
+/// A stored roster and its meta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    /// By source id.
+    pub people: BTreeMap<String, Person>,
+}
+
+/// Where snapshots live (the sled store in production). Errors are plain text: a snapshot
+/// that cannot be read or written only costs a full read.
+pub trait SnapshotStore: Send + Sync {
+    /// The snapshot of this source, if one is stored and readable.
+    fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, String>;
+    /// Replace the whole snapshot (after a full read).
+    fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), String>;
+    /// Write the changed and dropped people, then the new meta (after an incremental read).
+    fn update_snapshot(&self, source: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) -> Result<(), String>;
+    /// Drop the snapshot: the next read is a full one.
+    fn forget_snapshot(&self, source: &str) -> Result<(), String>;
+}
+
+/// What an incremental read changed in a snapshot.
+#[derive(Debug, Default)]
+pub struct SnapshotChanges<'a> {
+    /// People new or different from their stored version.
+    pub changed: Vec<&'a Person>,
+    /// Ids no longer in the snapshot.
+    pub dropped: Vec<String>,
+}
+
+impl<'a> SnapshotChanges<'a> {
+    /// The difference between a stored snapshot's people and the merged ones.
+    pub fn between(before: &BTreeMap<String, Person>, after: &'a BTreeMap<String, Person>) -> SnapshotChanges<'a> {
+        let changed = after.iter().filter(|(id, p)| before.get(*id) != Some(*p)).map(|(_, p)| p).collect();
+        let dropped = before.keys().filter(|id| !after.contains_key(*id)).cloned().collect();
+        SnapshotChanges { changed, dropped }
+    }
+}
+
+/// A store that keeps nothing: every read is a full one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoSnapshots;
+
+impl SnapshotStore for NoSnapshots {
+    fn load_snapshot(&self, _: &str) -> Result<Option<Snapshot>, String> {
+        Ok(None)
+    }
+    fn save_snapshot(&self, _: &str, _: &Snapshot) -> Result<(), String> {
+        Ok(())
+    }
+    fn update_snapshot(&self, _: &str, _: &SnapshotMeta, _: &SnapshotChanges<'_>) -> Result<(), String> {
+        Ok(())
+    }
+    fn forget_snapshot(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Merge changed people into the snapshot's, by id. A snapshot person whose `userName` a
+/// changed person of another id now holds is dropped: SCIM keeps `userName` unique, so that
+/// person was deleted (a renamed one would be among the changed people itself).
+/// Returns the merged people by id.
+pub fn merge(snapshot: &BTreeMap<String, Person>, changed: Vec<Person>) -> BTreeMap<String, Person> {
+    let changed_ids: HashSet<&str> = changed.iter().map(|p| p.id.as_str()).collect();
+    let names: HashMap<String, &str> = changed.iter().map(|p| (p.user_name.to_lowercase(), p.id.as_str())).collect();
+    let gone: HashSet<String> = snapshot
+        .values()
+        .filter(|p| !changed_ids.contains(p.id.as_str()))
+        .filter(|p| names.get(&p.user_name.to_lowercase()).is_some_and(|other| *other != p.id))
+        .map(|p| p.id.clone())
+        .collect();
+    let mut merged: BTreeMap<String, Person> =
+        snapshot.iter().filter(|(id, _)| !gone.contains(*id)).map(|(id, p)| (id.clone(), p.clone())).collect();
+    for person in changed {
+        merged.insert(person.id.clone(), person);
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, user_name: &str) -> Person {
+        Person { id: id.into(), user_name: user_name.into(), active: true, ..Person::default() }
+    }
+
+    fn by_id(people: Vec<Person>) -> BTreeMap<String, Person> {
+        people.into_iter().map(|p| (p.id.clone(), p)).collect()
+    }
+
+    #[test]
+    fn changed_people_replace_theirs_by_id_and_new_ones_join() {
+        let snapshot = by_id(vec![person("1", "a"), person("2", "b")]);
+        let renamed = person("2", "bee");
+        let merged = merge(&snapshot, vec![renamed.clone(), person("3", "c")]);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged["2"], renamed);
+    }
+
+    #[test]
+    fn a_user_name_taken_by_another_id_drops_the_old_person() {
+        let snapshot = by_id(vec![person("1", "a"), person("2", "b")]);
+        let merged = merge(&snapshot, vec![person("9", "B")]);
+        assert_eq!(merged.keys().collect::<Vec<_>>(), ["1", "9"]);
+        // A swap of names between two changed people drops nobody.
+        let merged = merge(&snapshot, vec![person("1", "b"), person("2", "a")]);
+        assert_eq!(merged.len(), 2);
+    }
+}
