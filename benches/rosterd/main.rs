@@ -5,6 +5,9 @@
 //! machines drift. Sections run in order; name some to run only those:
 //! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
 
+mod calls;
+mod pacing;
+mod sandbox_rig;
 mod table;
 
 use table::Table;
@@ -17,7 +20,18 @@ struct Section {
 }
 
 fn sections() -> Vec<Section> {
-    vec![]
+    vec![
+        Section {
+            name: "calls",
+            about: "calls per run on every platform kind against the contract's minimum",
+            run: calls::run,
+        },
+        Section {
+            name: "pacing",
+            about: "2,000 creates against a 200 requests/s limit with 20 ms latency: wall time over the floor",
+            run: pacing::run,
+        },
+    ]
 }
 
 fn main() {

@@ -104,10 +104,29 @@ pub struct PlatformConfig {
     pub mapping: Mapping,
     /// Platform protection plus the global list, normalised.
     pub protected: BTreeSet<String>,
+    /// Requests a second the platform allows; rosterd paces to it exactly.
     pub per_second: f64,
+    /// Requests sent at once after a quiet spell; keep it below the platform's own burst.
     pub burst: u32,
+    /// Steps in flight at once: enough to keep `per_second` busy despite each request's latency.
     pub concurrency: usize,
     pub timeout: Duration,
+}
+
+/// The request rate when config sets none.
+pub const DEFAULT_PER_SECOND: f64 = 10.0;
+/// The latency the default concurrency hides: a request may take this long and the
+/// budget still runs full (Little's law: in flight = rate × latency).
+pub const HIDDEN_LATENCY: Duration = Duration::from_millis(250);
+
+/// Concurrency when config sets none: `per_second` × [`HIDDEN_LATENCY`], at least 4.
+pub fn default_concurrency(per_second: f64) -> usize {
+    let in_flight = (per_second * HIDDEN_LATENCY.as_secs_f64()).ceil();
+    if in_flight.is_finite() && in_flight > 4.0 {
+        in_flight.min(1000.0) as usize
+    } else {
+        4
+    }
 }
 
 /// The whole validated config.
@@ -478,6 +497,10 @@ impl Validator {
             if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
         let limit = raw.rate_limit.unwrap_or_default();
+        let per_second = limit.per_second.unwrap_or(DEFAULT_PER_SECOND);
+        if !(per_second.is_finite() && per_second > 0.0) {
+            self.problem(format!("{path}.rate_limit.per_second"), "must be a number of requests a second above 0");
+        }
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s)));
         Some(PlatformConfig {
@@ -490,9 +513,9 @@ impl Validator {
             page_size: raw.page_size,
             mapping: mapping?,
             protected,
-            per_second: limit.per_second.unwrap_or(10.0),
-            burst: limit.burst.unwrap_or(10),
-            concurrency: limit.concurrency.unwrap_or(4).max(1),
+            per_second,
+            burst: limit.burst.unwrap_or(1).max(1),
+            concurrency: limit.concurrency.unwrap_or_else(|| default_concurrency(per_second)).max(1),
             timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
         })
     }

@@ -46,7 +46,8 @@ pub struct CakeSettings {
 }
 
 impl CakeSettings {
-    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 500.
+    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of
+    /// [`MAX_PAGE_SIZE`] (the fewest listing calls: each call counts against the budget).
     pub fn new(name: &str, base_url: Url, api_key: SecretString) -> CakeSettings {
         CakeSettings {
             name: name.into(),
@@ -55,7 +56,7 @@ impl CakeSettings {
             timeout: Duration::from_secs(30),
             per_second: 5.0,
             burst: 5,
-            page_size: 500,
+            page_size: MAX_PAGE_SIZE,
         }
     }
 }
