@@ -82,6 +82,11 @@ async fn platform(kind: &str) -> Vec<String> {
 
 /// A run that planned other than `planned` changes, or failed a step, is no measurement.
 fn check(kind: &str, what: &str, run: Run, planned: usize) -> Run {
-    assert!(run.failed == 0 && run.planned == planned, "{kind} {what}: planned {} (not {planned}), {} failed", run.planned, run.failed);
+    assert!(
+        run.failed == 0 && run.planned == planned,
+        "{kind} {what}: planned {} (not {planned}), {} failed",
+        run.planned,
+        run.failed
+    );
     run
 }
