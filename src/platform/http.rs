@@ -77,10 +77,16 @@ impl Pacer {
         // A quiet spell earns up to `burst` immediate requests, never more.
         let floor = now.checked_sub(self.interval * (self.burst - 1)).unwrap_or(now);
         let slot = next.map_or(floor, |n| n.max(floor));
-        tokio::time::sleep_until(slot).await;
-        // Woken more than an interval late, the schedule restarts from now: the requests
-        // due meanwhile are not sent in a bunch to catch up.
-        let left = Instant::now().checked_sub(self.interval).map_or(slot, |t| t.max(slot));
+        let left = match slot > now {
+            true => {
+                tokio::time::sleep_until(slot).await;
+                // Woken more than an interval late, the schedule restarts from now: the
+                // requests due meanwhile are not sent in a bunch to catch up.
+                Instant::now().checked_sub(self.interval).map_or(slot, |t| t.max(slot))
+            }
+            // Within the burst allowance: it goes now and uses one slot of it.
+            false => slot,
+        };
         *next = Some(left + self.interval);
     }
 
@@ -315,6 +321,18 @@ mod tests {
         }
         // Two in the burst, then two more at 100 ms spacing.
         assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_spell_earns_the_whole_burst() {
+        let pacer = Pacer::new(10.0, 5);
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..7 {
+            pacer.wait().await;
+            sent.push(start.elapsed().as_millis());
+        }
+        assert_eq!(sent, [0, 0, 0, 0, 0, 100, 200]);
     }
 
     #[tokio::test(start_paused = true)]
