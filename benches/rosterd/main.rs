@@ -8,6 +8,9 @@
 mod gen;
 mod scale;
 mod incremental;
+mod calls;
+mod pacing;
+mod sandbox_rig;
 mod table;
 
 use table::Table;
@@ -23,9 +26,19 @@ fn sections() -> Vec<Section> {
     vec![
         Section { name: "scale", about: "roster parse, diff/plan, store, memory at 1k to 1M people", run: scale::run },
         Section {
-        name: "incremental",
-        about: "source and Affise calls of full against quiet incremental reads",
+            name: "incremental",
+            about: "source and Affise calls of full against quiet incremental reads",
             run: incremental::run,
+        },
+        Section {
+            name: "calls",
+            about: "calls per run on every platform kind against the contract's minimum",
+            run: calls::run,
+        },
+        Section {
+            name: "pacing",
+            about: "2,000 creates against a 200 requests/s limit with 20 ms latency: wall time over the floor",
+            run: pacing::run,
         },
     ]
 }

@@ -110,6 +110,22 @@ pub struct PlatformConfig {
     pub protected: BTreeSet<String>,
 }
 
+/// The request rate when config sets none.
+pub const DEFAULT_PER_SECOND: f64 = 10.0;
+/// The latency the default concurrency hides: a request may take this long and the
+/// budget still runs full (Little's law: in flight = rate × latency).
+pub const HIDDEN_LATENCY: Duration = Duration::from_millis(250);
+
+/// Concurrency when config sets none: `per_second` × [`HIDDEN_LATENCY`], at least 4.
+pub fn default_concurrency(per_second: f64) -> usize {
+    let in_flight = (per_second * HIDDEN_LATENCY.as_secs_f64()).ceil();
+    if in_flight.is_finite() && in_flight > 4.0 {
+        in_flight.min(1000.0) as usize
+    } else {
+        4
+    }
+}
+
 /// The whole validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -259,12 +275,13 @@ const COMMON_PLATFORM_KEYS: &[&str] = &[
 /// second in bursts of 10, 4 writes at once, certificates verified.
 fn connection(base_url: Url, raw: &RawPlatform) -> Connection {
     let limit = raw.rate_limit.as_ref();
+    let per_second = limit.and_then(|l| l.per_second).unwrap_or(DEFAULT_PER_SECOND);
     Connection {
         base_url,
         timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
-        per_second: limit.and_then(|l| l.per_second).unwrap_or(10.0),
-        burst: limit.and_then(|l| l.burst).unwrap_or(10),
-        concurrency: limit.and_then(|l| l.concurrency).unwrap_or(4).max(1),
+        per_second,
+        burst: limit.and_then(|l| l.burst).unwrap_or(1).max(1),
+        concurrency: limit.and_then(|l| l.concurrency).unwrap_or_else(|| default_concurrency(per_second)).max(1),
         tls: tls(raw.tls_insecure_skip_verify),
     }
 }
@@ -540,6 +557,10 @@ impl Validator {
         let api_key =
             if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
+        let per_second = raw.rate_limit.as_ref().and_then(|l| l.per_second).unwrap_or(DEFAULT_PER_SECOND);
+        if !(per_second.is_finite() && per_second > 0.0) {
+            self.problem(format!("{path}.rate_limit.per_second"), "must be a number of requests a second above 0");
+        }
         let connection = base_url.map(|u| connection(u, &raw));
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s)));

@@ -26,10 +26,11 @@ use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldC
 /// Where the users API lives under the base URL [inferred]; v3 is announced for retirement,
 /// so config may move it (`users_path`).
 pub const DEFAULT_USERS_PATH: &str = "/v3/users";
-/// `limit` of each listing page when config gives no `page_size`.
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// A sanity bound on `page_size`; the vendor documents no maximum.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// `limit` of each listing page when config gives no `page_size`: the largest, so a
+/// listing takes the fewest calls of the request budget.
+pub const DEFAULT_PAGE_SIZE: u32 = MAX_PAGE_SIZE;
 /// The role values AgencyAnalytics knows, as config and the listing spell them.
 pub const ROLES: [&str; 3] = ["admin", "staff", "client"];
 /// Why removals are held when config does not allow deleting.
@@ -71,7 +72,7 @@ pub struct AgencyAnalyticsSettings {
 }
 
 impl AgencyAnalyticsSettings {
-    /// Settings with the usual defaults: v3 paths, deleting not allowed, pages of 50.
+    /// Settings with the usual defaults: v3 paths, deleting not allowed, pages of 1000.
     pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> AgencyAnalyticsSettings {
         AgencyAnalyticsSettings {
             name: name.into(),

@@ -42,9 +42,10 @@ pub struct CakeSettings {
 }
 
 impl CakeSettings {
-    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 500.
+    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of
+    /// [`MAX_PAGE_SIZE`] (the fewest listing calls: each call counts against the budget).
     pub fn new(name: &str, connection: impl Into<Connection>, api_key: SecretString) -> CakeSettings {
-        CakeSettings { name: name.into(), connection: connection.into(), api_key, page_size: 500 }
+        CakeSettings { name: name.into(), connection: connection.into(), api_key, page_size: MAX_PAGE_SIZE }
     }
 }
 

@@ -33,8 +33,12 @@ pub const DEFAULT_WRITE_API_VERSION: &str = "1.1";
 /// The listing element that carries `user_custom1`: the vendor's sample shows
 /// `user_addtl_info` where the search fields name `user_custom1` (an inference, hence a setting).
 pub const DEFAULT_CUSTOM1_ELEMENT: &str = "user_addtl_info";
-/// `length` of each listing page.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// A sanity bound on `length`: the vendor documents no maximum, and 1000 users are about
+/// half a megabyte of XML.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// `length` of each listing page when config gives no `page_size`: the largest, so a
+/// listing takes the fewest calls of the request budget.
+pub const DEFAULT_PAGE_SIZE: u32 = MAX_PAGE_SIZE;
 /// The longest user name Client Toolbox takes.
 pub const USER_NAME_MAX: usize = 20;
 /// The match-key field, also the account id.
@@ -80,7 +84,7 @@ pub struct ClientToolboxSettings {
 }
 
 impl ClientToolboxSettings {
-    /// Settings with the documented API versions, 30 s time-out, 5 requests a second, pages of 100.
+    /// Settings with the documented API versions, 30 s time-out, 5 requests a second, pages of 1000.
     pub fn new(
         name: &str,
         connection: impl Into<Connection>,
@@ -271,8 +275,8 @@ impl ClientToolboxConnector {
         if url.query().is_some() || url.fragment().is_some() {
             return refuse("base_url must not carry a query string or fragment".into());
         }
-        if settings.page_size == 0 {
-            return refuse("page_size must be at least 1".into());
+        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
+            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
         }
         if settings.api_key.expose_secret().trim().is_empty() {
             return refuse("the api key is empty".into());

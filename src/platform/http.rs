@@ -45,11 +45,20 @@ impl Default for RetryPolicy {
 }
 
 /// Request budget: a pacing limiter that spaces requests `1 / per_second` apart, with a burst.
+///
+/// It paces to the platform's limit exactly, and never faster: the platform's own limiter
+/// is assumed to admit at least two requests back to back (any token bucket or sliding
+/// window does), which absorbs the jitter between a request's slot and its arrival. A
+/// request woken late (a busy machine) does not pull the ones after it closer together:
+/// the next slot is never before this request actually left, so a stall never turns into
+/// a burst.
 #[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
     burst: u32,
-    /// The earliest instant the next request may start, minus the burst allowance.
+    /// The earliest instant the next request may start, minus the burst allowance. Held
+    /// while a request waits for its slot, so waiters take their slots one at a time, in
+    /// the order they came (tokio's mutex is fair).
     next: Mutex<Option<Instant>>,
 }
 
@@ -64,16 +73,31 @@ impl Pacer {
         if self.interval.is_zero() {
             return;
         }
-        let slot = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            // A quiet spell earns up to `burst` immediate requests, never more.
-            let floor = now.checked_sub(self.interval * (self.burst - 1)).unwrap_or(now);
-            let slot = next.map_or(floor, |n| n.max(floor));
-            *next = Some(slot + self.interval);
-            slot
+        let mut next = self.next.lock().await;
+        let now = Instant::now();
+        // A quiet spell earns up to `burst` immediate requests, never more.
+        let floor = now.checked_sub(self.interval * (self.burst - 1)).unwrap_or(now);
+        let slot = next.map_or(floor, |n| n.max(floor));
+        let left = match slot > now {
+            true => {
+                tokio::time::sleep_until(slot).await;
+                // Woken more than an interval late, the schedule restarts from now: the
+                // requests due meanwhile are not sent in a bunch to catch up.
+                Instant::now().checked_sub(self.interval).map_or(slot, |t| t.max(slot))
+            }
+            // Within the burst allowance: it goes now and uses one slot of it.
+            false => slot,
         };
-        tokio::time::sleep_until(slot).await;
+        *next = Some(left + self.interval);
+    }
+
+    /// The sustained rate, in requests per second (0: unpaced).
+    pub fn per_second(&self) -> f64 {
+        if self.interval.is_zero() {
+            0.0
+        } else {
+            1.0 / self.interval.as_secs_f64()
+        }
     }
 }
 
@@ -325,6 +349,44 @@ mod tests {
         }
         // Two in the burst, then two more at 100 ms spacing.
         assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_spell_earns_the_whole_burst() {
+        let pacer = Pacer::new(10.0, 5);
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..7 {
+            pacer.wait().await;
+            sent.push(start.elapsed().as_millis());
+        }
+        assert_eq!(sent, [0, 0, 0, 0, 0, 100, 200]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_woken_late_does_not_bring_a_bunch_after_it() {
+        let pacer = std::sync::Arc::new(Pacer::new(10.0, 1));
+        let start = Instant::now();
+        pacer.wait().await;
+        // Three more are due at 100, 200 and 300 ms, but the machine stalls until 250 ms.
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move {
+                    pacer.wait().await;
+                    start.elapsed().as_millis()
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_millis(250)).await;
+        let mut sent = Vec::new();
+        for w in waiters {
+            sent.push(w.await.unwrap());
+        }
+        sent.sort();
+        // Catching up would send at 250, 250 and 300 ms: three within 50 ms.
+        assert_eq!(sent, [250, 250, 350]);
     }
 
     fn answer(code: u16) -> Result<Answer, PlatformError> {

@@ -7,6 +7,7 @@
 //! and access removed with `active=false`. No `DELETE` is ever sent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -31,6 +32,8 @@ const MEDIA_TYPE: &str = "application/scim+json";
 const ACCEPTED: &str = "application/scim+json, application/json";
 /// The largest `count` asked for; servers cap it lower themselves and the paging copes.
 pub const MAX_PAGE_SIZE: u32 = 10_000;
+/// The `count` asked when config sets none and the server announces no `filter.maxResults`.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// The pseudo-field of a change list that carries `active` / `inactive`.
 pub const STATUS_FIELD: &str = "status";
 /// The fields rosterd compares and writes, by the names config uses.
@@ -56,8 +59,9 @@ pub struct ScimTargetSettings {
     /// The address, time-out, request budget and TLS setting.
     pub connection: Connection,
     pub token: SecretString,
-    /// The `count` of each listing page.
-    pub page_size: u32,
+    /// The `count` of each listing page; `None`: the server's `filter.maxResults` (the
+    /// fewest listing calls), else [`DEFAULT_PAGE_SIZE`].
+    pub page_size: Option<u32>,
     /// Update by `PATCH` (announced, always, never: then `PUT`).
     pub patch: Announce,
     /// Send `If-Match` with `meta.version` (announced, always, never).
@@ -65,14 +69,14 @@ pub struct ScimTargetSettings {
 }
 
 impl ScimTargetSettings {
-    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages of 100,
-    /// PATCH and ETags as the server announces them.
+    /// Settings with the usual defaults: 30 s time-out, 5 requests a second, pages as
+    /// large as the server announces, PATCH and ETags as the server announces them.
     pub fn new(name: &str, connection: impl Into<Connection>, token: SecretString) -> ScimTargetSettings {
         ScimTargetSettings {
             name: name.into(),
             connection: connection.into(),
             token,
-            page_size: 100,
+            page_size: None,
             patch: Announce::Auto,
             etag: Announce::Auto,
         }
@@ -364,6 +368,8 @@ pub struct ScimTargetConnector {
     service_provider_config: Url,
     /// Discovered once per run by `prepare`. A std lock: only held to copy the value.
     capabilities: RwLock<Option<Capabilities>>,
+    /// The `count` of listing pages, settled by `prepare` with the capabilities (0: not yet).
+    page_size: AtomicU32,
     /// `meta.version` of each resource as last read, for `If-Match`. Filled by `list`.
     versions: Mutex<HashMap<String, String>>,
 }
@@ -388,7 +394,7 @@ impl ScimTargetConnector {
             // The token belongs in api_key_file/env: a URL gets printed, a secret must not be.
             return refuse("base_url must carry no credentials and no query string");
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
+        if settings.page_size.is_some_and(|size| !(1..=MAX_PAGE_SIZE).contains(&size)) {
             return refuse("page_size must be between 1 and 10000");
         }
         if settings.token.expose_secret().trim().is_empty() {
@@ -407,12 +413,14 @@ impl ScimTargetConnector {
             return refuse("base_url cannot have paths under it");
         };
         let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.token.clone());
+        let settings_page_size = settings.page_size.unwrap_or(0);
         Ok(ScimTargetConnector {
             settings,
             http,
             users,
             service_provider_config,
             capabilities: RwLock::new(None),
+            page_size: AtomicU32::new(settings_page_size),
             versions: Mutex::new(HashMap::new()),
         })
     }
@@ -535,21 +543,33 @@ impl ScimTargetConnector {
             Announce::Never => Some(false),
         };
         let (patch, etag) = (fixed(self.settings.patch), fixed(self.settings.etag));
-        let announced = match patch.is_none() || etag.is_none() {
+        let announced = match patch.is_none() || etag.is_none() || self.settings.page_size.is_none() {
             true => Some(self.announced().await?),
             false => None,
         };
         let capabilities = Capabilities {
-            patch: patch.or(announced.map(|a| a.patch)).unwrap_or(false),
-            etag: etag.or(announced.map(|a| a.etag)).unwrap_or(false),
+            patch: patch.or(announced.map(|a| a.0.patch)).unwrap_or(false),
+            etag: etag.or(announced.map(|a| a.0.etag)).unwrap_or(false),
         };
+        let page_size = self.settings.page_size.or(announced.and_then(|a| a.1)).unwrap_or(DEFAULT_PAGE_SIZE);
+        self.page_size.store(page_size, Ordering::Relaxed);
         *self.capabilities.write().unwrap_or_else(PoisonError::into_inner) = Some(capabilities);
-        tracing::debug!(platform = %self.settings.name, ?capabilities, "SCIM capabilities");
+        tracing::debug!(platform = %self.settings.name, ?capabilities, page_size, "SCIM capabilities");
         Ok(capabilities)
     }
 
-    /// `GET /ServiceProviderConfig`: `patch.supported` and `etag.supported` (absent is false).
-    async fn announced(&self) -> Result<Capabilities, PlatformError> {
+    /// The `count` of each listing page: as configured, else as large as the server allows.
+    async fn page_size(&self) -> Result<u32, PlatformError> {
+        if self.page_size.load(Ordering::Relaxed) == 0 {
+            self.discover().await?;
+        }
+        Ok(self.page_size.load(Ordering::Relaxed))
+    }
+
+    /// `GET /ServiceProviderConfig`: `patch.supported` and `etag.supported` (absent is
+    /// false), and `filter.maxResults` (the largest page the server answers), clamped to
+    /// 1 ..= [`MAX_PAGE_SIZE`].
+    async fn announced(&self) -> Result<(Capabilities, Option<u32>), PlatformError> {
         let operation = "service provider config";
         let answer = self.call(operation, Method::GET, &self.service_provider_config, None, None).await?;
         let value = lowercase_keys(self.json_of(operation, &answer)?);
@@ -559,7 +579,8 @@ impl ScimTargetConnector {
                 .malformed(operation, format!("not a ServiceProviderConfig: {}", snippet(&answer.body))));
         }
         let supported = |feature: &str| value[feature]["supported"].as_bool().unwrap_or(false);
-        Ok(Capabilities { patch: supported("patch"), etag: supported("etag") })
+        let max_results = value["filter"]["maxresults"].as_u64().map(|m| m.clamp(1, u64::from(MAX_PAGE_SIZE)) as u32);
+        Ok((Capabilities { patch: supported("patch"), etag: supported("etag") }, max_results))
     }
 }
 
@@ -568,7 +589,7 @@ impl ScimTargetConnector {
 
     async fn fetch_page(&self, label: &str, start: u64) -> Result<Page, PlatformError> {
         let mut url = self.users.clone();
-        url.set_query(Some(&format!("startIndex={start}&count={}", self.settings.page_size)));
+        url.set_query(Some(&format!("startIndex={start}&count={}", self.page_size().await?)));
         let answer = self.call(label, Method::GET, &url, None, None).await?;
         if !answer.status.is_success() {
             return Err(self.failure(label, &answer));
@@ -882,9 +903,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     let mut settings = ScimTargetSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     settings.patch = options.patch;
     settings.etag = options.etag;
-    if let Some(size) = p.page_size {
-        settings.page_size = size;
-    }
+    settings.page_size = p.page_size;
     Ok(Box::new(ScimTargetConnector::new(settings)?))
 }
 
@@ -902,7 +921,7 @@ mod tests {
         let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(token.to_string()));
         settings.connection.timeout = Duration::from_secs(5);
         settings.connection.per_second = 0.0;
-        settings.page_size = page_size;
+        settings.page_size = Some(page_size);
         settings
     }
 
@@ -998,6 +1017,19 @@ mod tests {
         assert_eq!(scim.list().await.unwrap().len(), 7);
         let starts: Vec<String> = sandbox.list_queries().iter().map(|q| q["startIndex"].clone()).collect();
         assert_eq!(starts, ["1", "3", "5", "7"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_page_size_pages_are_as_large_as_the_server_announces() {
+        let sandbox = ScimSandbox::start(people(7).with_max_results(4).with_token(TOKEN)).await.unwrap();
+        let mut settings = settings_for(&sandbox, TOKEN, 1);
+        settings.page_size = None;
+        let scim = ScimTargetConnector::new(settings).unwrap();
+        scim.prepare().await.unwrap();
+        assert_eq!(scim.list().await.unwrap().len(), 7);
+        assert!(sandbox.list_queries().iter().all(|q| q["count"] == "4"), "{:?}", sandbox.list_queries());
+        assert_eq!(sandbox.list_calls(), 2, "7 users in pages of 4");
+        assert_eq!(sandbox.faults().count("config"), 1, "one discovery read serves the run");
     }
 
     #[tokio::test]

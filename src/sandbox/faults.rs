@@ -4,6 +4,10 @@
 //! `"create"`, ...). Tests script [`FaultRule`]s that pick which requests fail and how:
 //! an HTTP status (429 with `Retry-After`, 503), a garbage body, a delay that trips the
 //! client's time-out, an answer lost after the write took effect, or a truncated page.
+//!
+//! Beyond scripted faults, a test or benchmark may give the emulator a vendor-like rate
+//! limit ([`Faults::limit_rate`]: over it, 429 with `Retry-After`, counted) and a latency
+//! added to every request ([`Faults::add_latency`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use super::throttle::{RateLimit, TokenBucket};
 
 /// A body that is no platform's format: what a proxy's maintenance page looks like.
 pub const GARBAGE_BODY: &str = "<html><head><title>Service Temporarily Unavailable</title></head>\
@@ -160,6 +166,12 @@ struct Inner {
     injected: usize,
     /// Requests inside [`Faults::run`] now, a delayed one included.
     in_flight: usize,
+    /// The server's rate limit, when one is set.
+    bucket: Option<TokenBucket>,
+    /// Requests answered 429 by the rate limit (not by a scripted fault).
+    throttled: usize,
+    /// Added to every request before it is answered, as a network and server would.
+    latency: Duration,
 }
 
 /// Counts a request in flight until it is answered or its handler is dropped.
@@ -224,6 +236,39 @@ impl Faults {
         self.lock().injected
     }
 
+    /// Every request received, on every route, faulted, throttled or not.
+    pub fn requests(&self) -> usize {
+        self.lock().counts.values().sum()
+    }
+
+    /// Limit the requests this emulator accepts: over the limit, a request is answered
+    /// 429 with `Retry-After` (whole seconds, at least 1) and is not processed.
+    pub fn limit_rate(&self, per_second: f64, burst: u32) {
+        self.lock().bucket = Some(TokenBucket::new(RateLimit { per_second, burst }));
+    }
+
+    /// Requests answered 429 because they came over the rate limit.
+    pub fn throttled(&self) -> usize {
+        self.lock().throttled
+    }
+
+    /// Hold every request this long before answering it (429s included).
+    pub fn add_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// The rate limit's verdict on a request to `route` arriving now; a throttled request
+    /// is counted on its route but never reaches the fault script.
+    fn admit(&self, route: &str) -> (Result<(), Duration>, Duration) {
+        let mut inner = self.lock();
+        let verdict = inner.bucket.as_mut().map_or(Ok(()), TokenBucket::take);
+        if verdict.is_err() {
+            inner.throttled += 1;
+            *inner.counts.entry(route.to_string()).or_default() += 1;
+        }
+        (verdict, inner.latency)
+    }
+
     /// Count a request to `route` and pick its fault: every matching rule sees the request
     /// (so `nth` counts stay true), the first that fires wins.
     pub fn pick(&self, route: &str) -> Option<Fault> {
@@ -249,6 +294,15 @@ impl Faults {
         Fut: Future<Output = Response>,
     {
         let _in_flight = InFlight::enter(self);
+        let (verdict, latency) = self.admit(route);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if let Err(wait) = verdict {
+            // `Retry-After` is whole seconds: round up, so a client that honours it is admitted.
+            let secs = wait.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+            return status_response(429, Some(secs), String::new());
+        }
         let Some(fault) = self.pick(route) else {
             return handler(Injected::default()).await;
         };
@@ -402,5 +456,25 @@ mod tests {
             assert_eq!(answer.status(), expected);
         }
         assert_eq!(*calls.lock().unwrap(), 2, "the 429 never reached the handler");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_the_rate_limit_is_a_counted_429_after_the_latency() {
+        let faults = Faults::new();
+        faults.limit_rate(10.0, 2);
+        faults.add_latency(Duration::from_millis(20));
+        let ok = || async { StatusCode::OK.into_response() };
+        let start = tokio::time::Instant::now();
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(faults.run("create", |_| ok()).await.status());
+        }
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+        assert_eq!(start.elapsed(), Duration::from_millis(60), "every answer waits the latency");
+        assert_eq!((faults.throttled(), faults.count("create"), faults.requests()), (1, 3, 3));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let answer = faults.run("list", |_| ok()).await;
+        assert_eq!(answer.status(), StatusCode::OK, "a token comes back every 100 ms");
+        assert_eq!(faults.injected(), 0, "the rate limit is not a scripted fault");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod affise;
 pub mod agencyanalytics;
+pub mod any;
 pub mod cake;
 pub mod clienttoolbox;
 pub mod faults;
@@ -10,3 +11,4 @@ pub mod filespin;
 pub mod proxy;
 pub mod scim;
 pub mod server;
+pub mod throttle;

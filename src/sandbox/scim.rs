@@ -790,6 +790,11 @@ impl ScimSandbox {
         self.base_url.clone()
     }
 
+    /// The most resources one page holds (`filter.maxResults`).
+    pub fn max_results(&self) -> usize {
+        self.shared.options.max_results
+    }
+
     pub fn token(&self) -> &str {
         &self.shared.options.token
     }

@@ -1,0 +1,52 @@
+//! Pacing (issue 6): a platform that limits its requests (a token bucket, 429 over it)
+//! meets no 429 from rosterd set to that limit, while a client that bursts past the
+//! platform's burst does. Counts only: the speed figures live in `cargo bench -- pacing`.
+
+use rosterd::config::Config;
+use rosterd::sandbox::any::AnySandbox;
+
+const PEOPLE: usize = 100;
+const RATE: u32 = 50;
+const SERVER_BURST: u32 = 5;
+
+/// One run creating `PEOPLE` accounts on a CAKE limited to `RATE`/s (burst
+/// `SERVER_BURST`), rosterd's budget given by `rate_limit`; the 429s the CAKE sent.
+async fn throttled(rate_limit: &str) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let cake = AnySandbox::start("cake").await.unwrap();
+    cake.faults().limit_rate(f64::from(RATE), SERVER_BURST);
+    std::fs::write(dir.path().join("key"), format!("{}\n", cake.key())).unwrap();
+    let config = format!(
+        "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nplatforms:\n{}",
+        cake.platform_entry("cake", "key", &format!("    rate_limit: {rate_limit}\n"))
+    );
+    std::fs::write(dir.path().join("rosterd.yaml"), config).unwrap();
+    let mut roster = String::from("complete: true\npeople:\n");
+    for i in 1..=PEOPLE {
+        roster.push_str(&format!(
+            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example }}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("roster.yaml"), roster).unwrap();
+
+    let engine = rosterd::setup::engine(Config::load(&dir.path().join("rosterd.yaml")).unwrap()).unwrap();
+    let (plan, summary) = engine.reconcile("pacing", false).await.unwrap();
+    assert_eq!(plan.change_count(), PEOPLE);
+    assert_eq!(summary.unwrap().failed(), 0, "every create made it, 429s retried");
+    assert_eq!(cake.write_calls() - cake.faults().throttled(), PEOPLE, "each person created once");
+    let throttled = cake.faults().throttled();
+    cake.shutdown().await;
+    throttled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_to_the_platforms_limit_no_request_is_refused() {
+    assert_eq!(throttled(&format!("{{ per_second: {RATE} }}")).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_platforms_own_meets_429s() {
+    // Ten at once where the platform takes five: the emulator's limit is real.
+    let eager = format!("{{ per_second: {RATE}, burst: 10, concurrency: 10 }}");
+    assert!(throttled(&eager).await > 0);
+}
