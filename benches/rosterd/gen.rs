@@ -100,3 +100,54 @@ pub fn platform(n: usize, churn: bool) -> (Vec<Account>, BTreeMap<String, Link>)
     }
     (accounts, links)
 }
+
+/// The roster as a YAML roster file (rosterd's own format).
+pub fn roster_yaml(n: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(n * 200);
+    out.push_str("complete: true\npeople:\n");
+    for i in 0..n {
+        let p = person(i);
+        let _ = write!(
+            out,
+            "  - id: \"{}\"\n    user_name: {}\n    given_name: {}\n    family_name: {}\n    email: {}\n    active: {}\n    groups: [{}]\n    department: {}\n",
+            p.id,
+            p.user_name,
+            p.given_name,
+            p.family_name,
+            p.email().unwrap_or_default(),
+            p.active,
+            p.groups.join(", "),
+            p.department.as_deref().unwrap_or_default()
+        );
+    }
+    out
+}
+
+/// One SCIM `ListResponse` page: people `start..start + count` of a roster of `total`.
+pub fn scim_page(start: usize, count: usize, total: usize) -> Vec<u8> {
+    let resources: Vec<serde_json::Value> = (start..start + count)
+        .map(|i| {
+            let p = person(i);
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", rosterd::model::ENTERPRISE_URN],
+                "id": p.id,
+                "userName": p.user_name,
+                "name": {"givenName": p.given_name, "familyName": p.family_name},
+                "emails": [{"value": p.email(), "type": "work", "primary": true}],
+                "active": p.active,
+                "groups": p.groups.iter().map(|g| serde_json::json!({"value": g, "display": g})).collect::<Vec<_>>(),
+                "meta": {"resourceType": "User", "lastModified": "2026-01-01T00:00:00Z"},
+                rosterd::model::ENTERPRISE_URN: {"department": p.department},
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total,
+        "startIndex": start + 1,
+        "itemsPerPage": count,
+        "Resources": resources,
+    }))
+    .expect("page serialises")
+}

@@ -5,12 +5,12 @@
 //! machines drift. Sections run in order; name some to run only those:
 //! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
 
-mod gen;
-mod scale;
-mod incremental;
 mod calls;
+mod gen;
+mod incremental;
 mod pacing;
 mod sandbox_rig;
+mod scale;
 mod table;
 
 use table::Table;
@@ -46,6 +46,11 @@ fn sections() -> Vec<Section> {
 fn main() {
     // `cargo bench` passes `--bench`; nextest and `cargo test` would pass `--list` or test
     // filters: only bare words select sections.
+    // The scale section measures a plan's peak memory in a child process of its own.
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("__plan_child") {
+        return scale::plan_child(raw.get(2).and_then(|n| n.parse().ok()).unwrap_or(0));
+    }
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     if std::env::args().any(|a| a == "--list") {
         return;

@@ -1,61 +1,98 @@
-//! Scale: roster parse, diff/plan, store load and save, memory and store size at 1k–1M people.
+//! Scale: roster parse, diff/plan, peak memory of a plan, store save/load/size/open time,
+//! at 1k to 1M people generated deterministically (`gen`).
+//!
+//! `ROSTERD_BENCH_SIZES=1000,10000` picks other sizes. The peak memory of a whole plan is
+//! measured in a child process per size (this binary re-run with `__plan_child N`), so one
+//! size's memory never inflates the next one's figure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use rosterd::platform::Traits;
 use rosterd::reconcile::desired::desired_accounts;
 use rosterd::reconcile::diff::{diff, DiffInput};
+use rosterd::source::file::{FileSettings, FileSource};
+use rosterd::source::scim::parse_users_page;
+use rosterd::store::Store;
 
 use crate::gen;
-use crate::table::Table;
+use crate::table::{cpu_secs, peak_rss_bytes, Table};
 
-fn secs(t: Instant) -> String {
-    format!("{:.3}", t.elapsed().as_secs_f64())
+const DEFAULT_SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+/// SCIM pages as a server sends them.
+const SCIM_PAGE: usize = 1_000;
+
+fn sizes() -> Vec<usize> {
+    std::env::var("ROSTERD_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| DEFAULT_SIZES.to_vec())
+}
+
+fn secs(seconds: f64) -> String {
+    format!("{seconds:.3}")
+}
+
+fn per_person(bytes: u64, n: usize) -> String {
+    format!("{}", bytes / n.max(1) as u64)
 }
 
 pub fn run() -> Vec<Table> {
-    let sizes: Vec<usize> = std::env::var("ROSTERD_BENCH_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000]);
+    let sizes = sizes();
+    vec![parse_table(&sizes), plan_table(&sizes), memory_table(&sizes), store_table(&sizes), cache_table()]
+}
+
+/// Roster parse: a YAML roster file, and SCIM ListResponse pages of 1,000.
+fn parse_table(sizes: &[usize]) -> Table {
     let mut table = Table::new(
-        "Diff/plan, one platform, in process (seconds)",
-        &["people", "accounts", "desired", "diff", "diff/plan total", "steps"],
+        "Roster parse (seconds; YAML roster file read whole, SCIM pages of 1,000 resources)",
+        &["people", "YAML bytes", "YAML parse", "SCIM bytes", "SCIM parse"],
     );
-    for &n in &sizes {
-        let rss = || {
-            std::fs::read_to_string("/proc/self/statm")
-                .unwrap()
-                .split_whitespace()
-                .nth(1)
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-                * 4096
-                / n as u64
-        };
-        let r0 = rss();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for &n in sizes {
+        let yaml = gen::roster_yaml(n);
+        let path = dir.path().join("roster.yaml");
+        std::fs::write(&path, &yaml).expect("write roster");
+        let source = FileSource::new(FileSettings { path, complete: None }).expect("file source");
+        let t = Instant::now();
+        let roster = source.parse(&yaml).expect("roster parses");
+        let yaml_secs = t.elapsed().as_secs_f64();
+        assert_eq!(roster.people.len(), n);
+        drop(roster);
+        let pages: Vec<Vec<u8>> =
+            (0..n).step_by(SCIM_PAGE).map(|s| gen::scim_page(s, SCIM_PAGE.min(n - s), n)).collect();
+        let scim_bytes: usize = pages.iter().map(Vec::len).sum();
+        let t = Instant::now();
+        let parsed: usize = pages.iter().map(|p| parse_users_page(p).expect("page parses").people.len()).sum();
+        let scim_secs = t.elapsed().as_secs_f64();
+        assert_eq!(parsed, n);
+        table.row(vec![
+            n.to_string(),
+            yaml.len().to_string(),
+            secs(yaml_secs),
+            scim_bytes.to_string(),
+            secs(scim_secs),
+        ]);
+    }
+    table
+}
+
+/// Desired accounts and the diff for one platform: 1% joiners, 1% renamed, 1% leavers.
+fn plan_table(sizes: &[usize]) -> Table {
+    let mut table = Table::new(
+        "Diff/plan, one platform (seconds; mapping runs on every core, the diff on one; CPU = all threads)",
+        &["people", "accounts", "mapping", "diff", "diff/plan wall", "diff/plan CPU", "steps"],
+    );
+    for &n in sizes {
         let people = gen::roster(n);
-        let r1 = rss();
-        let (accounts, links) = gen::platform(n, false);
-        let r2 = rss();
-        let links2: Vec<_> = links.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-        let r3 = rss();
-        drop(links2);
-        eprintln!("per person: base {r0} people {} accounts+links {} links-as-vec {}", r1 - r0, r2 - r1, r3 - r2);
+        let (accounts, links) = gen::platform(n, true);
         let mapping = gen::mapping();
         let traits = Traits::new("email");
-        let started = Instant::now();
-        let cpu0 = crate::table::cpu_secs();
-        let r4 = rss();
-        let target = desired_accounts(&people, &mapping);
-        let r5 = rss();
-        eprintln!("views {} desired {}", r4 - r2, r5 - r4);
-        let desired_secs = secs(started);
-        eprintln!("desired cpu {:.3}", crate::table::cpu_secs() - cpu0);
-        let t = Instant::now();
         let protected = BTreeSet::new();
+        let (cpu0, started) = (cpu_secs(), Instant::now());
+        let target = desired_accounts(&people, &mapping);
+        let mapping_secs = started.elapsed().as_secs_f64();
+        let t = Instant::now();
         let plan = diff(&DiffInput {
             platform: "cake",
             traits: &traits,
@@ -65,17 +102,160 @@ pub fn run() -> Vec<Table> {
             links: &links,
             protected: &protected,
         });
-        let diff_secs = secs(t);
-        eprintln!("cpu {:.3}", crate::table::cpu_secs() - cpu0);
+        let diff_secs = t.elapsed().as_secs_f64();
+        let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu0);
+        assert_eq!(plan.steps.len(), 3 * (n / 100), "1% joiners, renamed and leavers each");
         table.row(vec![
             n.to_string(),
             accounts.len().to_string(),
-            desired_secs,
-            diff_secs,
-            secs(started),
+            secs(mapping_secs),
+            secs(diff_secs),
+            secs(wall),
+            secs(cpu),
             plan.steps.len().to_string(),
         ]);
-        let _ = BTreeMap::<(), ()>::new();
     }
-    vec![table]
+    table
+}
+
+/// Peak memory of a whole plan, each size in its own process.
+fn memory_table(sizes: &[usize]) -> Table {
+    let mut table = Table::new(
+        "Peak memory of a whole plan (roster, listing, links, desired accounts, diff, plan JSON), own process",
+        &["people", "peak RSS MiB", "bytes per person"],
+    );
+    let exe = std::env::current_exe().expect("own path");
+    for &n in sizes {
+        let out = std::process::Command::new(&exe).arg("__plan_child").arg(n.to_string()).output().expect("child runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let peak: u64 = text.trim().parse().unwrap_or_else(|_| panic!("child said {text:?}, {:?}", out.status));
+        table.row(vec![n.to_string(), format!("{:.0}", peak as f64 / 1048576.0), per_person(peak, n)]);
+    }
+    table
+}
+
+/// The child's work: everything a plan holds at once, then its own peak RSS on stdout.
+pub fn plan_child(n: usize) {
+    let people = gen::roster(n);
+    let (accounts, links) = gen::platform(n, true);
+    let mapping = gen::mapping();
+    let traits = Traits::new("email");
+    let protected = BTreeSet::new();
+    let target = desired_accounts(&people, &mapping);
+    let plan = diff(&DiffInput {
+        platform: "cake",
+        traits: &traits,
+        desired: &target.desired,
+        excluded: &target.excluded,
+        actual: &accounts,
+        links: &links,
+        protected: &protected,
+    });
+    let json = serde_json::to_string(&plan).expect("plan serialises");
+    assert!(!json.is_empty() && !people.is_empty());
+    println!("{}", peak_rss_bytes().unwrap_or(0));
+}
+
+/// The store: links and the listing cache written, flushed, reopened and read back.
+fn store_table(sizes: &[usize]) -> Table {
+    let mut table = Table::new(
+        "Store (sled, cache_capacity 64 MiB): N links + N cached accounts (seconds; bytes)",
+        &["people", "save", "flush", "size on disk", "bytes per person", "open", "load links", "load cache"],
+    );
+    for &n in sizes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (accounts, links) = gen::platform(n, false);
+        let (store, _) = Store::open(dir.path(), 64 << 20).expect("store opens");
+        let t = Instant::now();
+        for (person, link) in &links {
+            store.set_link("cake", person, link).expect("link saved");
+        }
+        store.replace_cache("cake", &accounts).expect("cache saved");
+        let save = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        store.flush().expect("flush");
+        let flush = t.elapsed().as_secs_f64();
+        drop(store);
+        let size = dir_size(dir.path());
+        let t = Instant::now();
+        let (store, outcome) = Store::open(dir.path(), 64 << 20).expect("store reopens");
+        let open = t.elapsed().as_secs_f64();
+        assert!(matches!(outcome, rosterd::store::OpenOutcome::Opened), "reopened as {outcome:?}");
+        let t = Instant::now();
+        assert_eq!(store.links("cake").expect("links").len(), n);
+        let load_links = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        assert_eq!(store.cached_accounts("cake").expect("cache").len(), n);
+        let load_cache = t.elapsed().as_secs_f64();
+        table.row(vec![
+            n.to_string(),
+            secs(save),
+            secs(flush),
+            size.to_string(),
+            per_person(size, n),
+            secs(open),
+            secs(load_links),
+            secs(load_cache),
+        ]);
+    }
+    table
+}
+
+/// `cache_capacity`: open and load time of a 100k-person store at several sizes.
+fn cache_table() -> Table {
+    let n = 100_000;
+    let mut table = Table::new(
+        "cache_capacity at 100k people: reopen + load links + load cache (seconds), peak RSS growth",
+        &["cache_capacity MiB", "open", "load links + cache", "second load", "RSS growth MiB"],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let (accounts, links) = gen::platform(n, false);
+        let (store, _) = Store::open(dir.path(), 64 << 20).expect("store opens");
+        for (person, link) in &links {
+            store.set_link("cake", person, link).expect("link saved");
+        }
+        store.replace_cache("cake", &accounts).expect("cache saved");
+        store.flush().expect("flush");
+    }
+    for mib in [8u64, 32, 64, 256] {
+        let before = current_rss();
+        let t = Instant::now();
+        let (store, outcome) = Store::open(dir.path(), mib << 20).expect("store reopens");
+        assert!(matches!(outcome, rosterd::store::OpenOutcome::Opened), "reopened as {outcome:?}");
+        let open = t.elapsed().as_secs_f64();
+        let load = || {
+            let t = Instant::now();
+            assert_eq!(store.links("cake").expect("links").len(), n);
+            assert_eq!(store.cached_accounts("cake").expect("cache").len(), n);
+            t.elapsed().as_secs_f64()
+        };
+        let (first, second) = (load(), load());
+        let growth = current_rss().saturating_sub(before);
+        table.row(vec![
+            mib.to_string(),
+            secs(open),
+            secs(first),
+            secs(second),
+            format!("{:.0}", growth as f64 / 1048576.0),
+        ]);
+    }
+    table
+}
+
+fn current_rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
