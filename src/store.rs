@@ -35,6 +35,15 @@ pub enum StoreError {
     Decode { what: String, detail: String },
 }
 
+/// How long `open` waits for a lock that a store closed a moment ago still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// sled reports a held lock as an I/O error whose kind is `WouldBlock`, or wraps that
+/// in one of its own that only says "could not acquire lock".
+fn is_lock_conflict(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+}
+
 /// One run, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -80,7 +89,7 @@ impl Store {
     pub fn open(dir: &Path, cache_capacity: u64) -> Result<(Store, OpenOutcome), StoreError> {
         let path = dir.join("store");
         let existed = path.exists();
-        match Self::open_at(&path, cache_capacity) {
+        match Self::open_waiting_for_lock(&path, cache_capacity) {
             Ok(store) => Ok((store, if existed { OpenOutcome::Opened } else { OpenOutcome::Created })),
             Err(e @ (StoreError::Locked { .. } | StoreError::TooNew { .. })) => Err(e),
             Err(e) => {
@@ -93,11 +102,24 @@ impl Store {
         }
     }
 
+    /// A store just closed in this process keeps its lock for a moment while sled's
+    /// threads wind down: wait a little before calling it taken. A lock is never a reason
+    /// to move a store aside: another rosterd (a `plan` by hand next to the daemon) holds it.
+    fn open_waiting_for_lock(path: &Path, cache_capacity: u64) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::open_at(path, cache_capacity) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     fn open_at(path: &Path, cache_capacity: u64) -> Result<Store, StoreError> {
         let sled_err = |source: sled::Error| match &source {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked { path: path.to_path_buf() }
-            }
+            sled::Error::Io(io) if is_lock_conflict(io) => StoreError::Locked { path: path.to_path_buf() },
             _ => StoreError::Sled { path: path.to_path_buf(), source },
         };
         let db = sled::Config::new().path(path).cache_capacity(cache_capacity).open().map_err(sled_err)?;
@@ -527,6 +549,36 @@ mod tests {
         let (store, outcome) = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(outcome, OpenOutcome::Opened);
         assert_eq!(store.links("cake").unwrap()["p1"], link);
+    }
+
+    #[test]
+    fn a_store_in_use_is_refused_never_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        store
+            .set_link("cake", "p1", &Link { account_id: "7".into(), origin: LinkOrigin::Created, removed: false })
+            .unwrap();
+        let second = Store::open(dir.path(), 1 << 20);
+        assert!(matches!(second, Err(StoreError::Locked { .. })), "{second:?}");
+        let entries: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(entries, ["store"], "nothing moved aside");
+        assert_eq!(store.links("cake").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_closed_a_moment_ago_reopens_with_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..5 {
+            let (store, outcome) = Store::open(dir.path(), 1 << 20).unwrap();
+            assert!(round == 0 || outcome == OpenOutcome::Opened, "round {round}: {outcome:?}");
+            let link = Link { account_id: round.to_string(), origin: LinkOrigin::Created, removed: false };
+            store.set_link("cake", &format!("p{round}"), &link).unwrap();
+            store.flush().unwrap();
+            assert_eq!(store.links("cake").unwrap().len(), round + 1);
+        }
     }
 
     #[test]
