@@ -1,7 +1,8 @@
 //! Scale: roster parse, diff/plan, peak memory of a plan, store save/load/size/open time,
 //! at 1k to 1M people generated deterministically (`gen`).
 //!
-//! `ROSTERD_BENCH_SIZES=1000,10000` picks other sizes. The peak memory of a whole plan is
+//! `ROSTERD_BENCH_SIZES=1000,10000` picks other sizes, `ROSTERD_BENCH_TABLES=plan,memory`
+//! some of the tables. The peak memory of a whole plan is
 //! measured in a child process per size (this binary re-run with `__plan_child N`), so one
 //! size's memory never inflates the next one's figure.
 
@@ -39,7 +40,26 @@ fn per_person(bytes: u64, n: usize) -> String {
 
 pub fn run() -> Vec<Table> {
     let sizes = sizes();
-    vec![parse_table(&sizes), plan_table(&sizes), memory_table(&sizes), store_table(&sizes), cache_table()]
+    // `ROSTERD_BENCH_TABLES=plan,memory` runs only those (parse, plan, memory, store, cache).
+    let only = std::env::var("ROSTERD_BENCH_TABLES").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|t| t.trim() == name));
+    let mut tables = Vec::new();
+    if wanted("parse") {
+        tables.push(parse_table(&sizes));
+    }
+    if wanted("plan") {
+        tables.push(plan_table(&sizes));
+    }
+    if wanted("memory") {
+        tables.push(memory_table(&sizes));
+    }
+    if wanted("store") {
+        tables.push(store_table(&sizes));
+    }
+    if wanted("cache") {
+        tables.push(cache_table());
+    }
+    tables
 }
 
 /// Roster parse: a YAML roster file, and SCIM ListResponse pages of 1,000.

@@ -59,42 +59,68 @@ pub struct DiffInput<'a> {
     pub protected: &'a BTreeSet<String>,
 }
 
-/// Index of the actual accounts, by id and by normalised key.
+/// Index of the actual accounts, by id and by normalised key, and of the links.
 struct Actual<'a> {
     by_id: HashMap<&'a str, &'a Account>,
     /// Keys that exactly one account carries (the common case: no allocation per key).
     by_key: HashMap<Cow<'a, str>, &'a Account>,
     /// Keys that several accounts carry, with all of them.
     shared_key: HashMap<Cow<'a, str>, Vec<&'a Account>>,
-    /// account id → person id, for links whose account still exists.
+    /// person id → link: a hash lookup per person instead of a walk down a B-tree.
+    link_of: HashMap<&'a str, &'a Link>,
+    /// account id → person id, for every link (only ids of listed accounts are looked up).
     owner: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Actual<'a> {
+    /// The account indexes and the link indexes are independent: built side by side.
     fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>) -> Self {
-        let mut by_id: HashMap<&str, &Account> = HashMap::with_capacity_and_hasher(actual.len(), Default::default());
-        let mut by_key: HashMap<Cow<'a, str>, &Account> =
-            HashMap::with_capacity_and_hasher(actual.len(), Default::default());
-        let mut shared_key: HashMap<Cow<'a, str>, Vec<&Account>> = HashMap::default();
-        for a in actual {
-            by_id.insert(a.id.as_str(), a);
-            let key = normalized(&a.key);
-            if let Some(others) = shared_key.get_mut(&key) {
-                others.push(a);
-            } else if let Some(first) = by_key.remove(&key) {
-                shared_key.insert(key, vec![first, a]);
-            } else {
-                by_key.insert(key, a);
+        let index_links = || {
+            let mut link_of = HashMap::with_capacity_and_hasher(links.len(), Default::default());
+            let mut owner = HashMap::with_capacity_and_hasher(links.len(), Default::default());
+            for (person, link) in links {
+                link_of.insert(person.as_str(), link);
+                owner.insert(link.account_id.as_str(), person.as_str());
             }
-        }
-        let owner = links
-            .iter()
-            .filter(|(_, l)| by_id.contains_key(l.account_id.as_str()))
-            .map(|(p, l)| (l.account_id.as_str(), p.as_str()))
-            .collect();
-        Actual { by_id, by_key, shared_key, owner }
+            (link_of, owner)
+        };
+        let ((by_id, by_key, shared_key), (link_of, owner)) = if actual.len() + links.len() < PER_THREAD {
+            (index_accounts(actual), index_links())
+        } else {
+            std::thread::scope(|scope| {
+                let links_done = scope.spawn(index_links);
+                let accounts = index_accounts(actual);
+                (accounts, links_done.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            })
+        };
+        Actual { by_id, by_key, shared_key, link_of, owner }
     }
 }
+
+type AccountIndexes<'a> =
+    (HashMap<&'a str, &'a Account>, HashMap<Cow<'a, str>, &'a Account>, HashMap<Cow<'a, str>, Vec<&'a Account>>);
+
+fn index_accounts(actual: &[Account]) -> AccountIndexes<'_> {
+    let mut by_id: HashMap<&str, &Account> = HashMap::with_capacity_and_hasher(actual.len(), Default::default());
+    let mut by_key: HashMap<Cow<'_, str>, &Account> =
+        HashMap::with_capacity_and_hasher(actual.len(), Default::default());
+    let mut shared_key: HashMap<Cow<'_, str>, Vec<&Account>> = HashMap::default();
+    for a in actual {
+        by_id.insert(a.id.as_str(), a);
+        let key = normalized(&a.key);
+        if let Some(others) = shared_key.get_mut(&key) {
+            others.push(a);
+        } else if let Some(first) = by_key.remove(&key) {
+            shared_key.insert(key, vec![first, a]);
+        } else {
+            by_key.insert(key, a);
+        }
+    }
+    (by_id, by_key, shared_key)
+}
+
+/// Below this many records a second thread costs more than it saves.
+const PER_THREAD: usize = 8192;
 
 /// `key` normalised, borrowed when it already is (connectors hand keys over normalised).
 fn normalized(key: &str) -> Cow<'_, str> {
@@ -110,22 +136,62 @@ fn normalized(key: &str) -> Cow<'_, str> {
 
 /// Plan one platform.
 pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
-    let mut plan = PlatformPlan::new(input.platform);
     let actual = Actual::index(input.actual, input.links);
     let shared = shared_keys(input.desired);
-    let mut desired: Vec<&DesiredAccount> = input.desired.iter().collect();
-    desired.sort_by(|a, b| a.person_id.cmp(&b.person_id));
-    for d in desired {
-        if shared.contains(d.key.as_str()) {
-            plan.conflicts.push(conflict(
-                d,
-                "another person in the roster has the same match key; fix the source so each key belongs to one person",
-            ));
-            continue;
-        }
-        plan_person(input, &actual, d, &mut plan);
-    }
+    let mut plan = plan_people(input, &actual, &shared);
     plan_removals(input, &actual, &mut plan);
+    plan
+}
+
+/// Every desired person, in chunks across the cores. The plan lists people in person-id
+/// order (what makes it byte-identical run to run): only what was planned is sorted, by a
+/// stable sort, so it comes out as if the people had been walked in that order.
+fn plan_people(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>) -> PlatformPlan {
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(input.desired.len() / PER_THREAD).max(1);
+    plan_people_on(input, actual, shared, threads)
+}
+
+fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>, threads: usize) -> PlatformPlan {
+    let plan_chunk = |chunk: &[DesiredAccount]| {
+        let mut part = PlatformPlan::new(input.platform);
+        let mut notes: Vec<(String, String)> = Vec::new();
+        for d in chunk {
+            if shared.contains(d.key.as_str()) {
+                part.conflicts.push(conflict(
+                    d,
+                    "another person in the roster has the same match key; fix the source so each key belongs to one person",
+                ));
+                continue;
+            }
+            plan_person(input, actual, d, &mut part);
+            notes.extend(part.notes.drain(..).map(|n| (d.person_id.clone(), n)));
+        }
+        (part, notes)
+    };
+    let desired = input.desired;
+    let parts = if threads == 1 {
+        vec![plan_chunk(desired)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = desired
+                .chunks(desired.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(move || plan_chunk(chunk)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    };
+    let mut plan = PlatformPlan::new(input.platform);
+    let mut notes = Vec::new();
+    for (part, part_notes) in parts {
+        plan.steps.extend(part.steps);
+        plan.conflicts.extend(part.conflicts);
+        notes.extend(part_notes);
+    }
+    plan.steps.sort_by(|a, b| a.person_id.cmp(&b.person_id));
+    plan.conflicts.sort_by(|a, b| a.person_id.cmp(&b.person_id));
+    notes.sort_by(|a, b| a.0.cmp(&b.0));
+    plan.notes = notes.into_iter().map(|(_, n)| n).collect();
     plan
 }
 
@@ -148,7 +214,7 @@ fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> b
 
 /// One desired person: update the linked account, adopt a matching one, or create.
 fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, plan: &mut PlatformPlan) {
-    let link = input.links.get(&d.person_id);
+    let link = actual.link_of.get(d.person_id.as_str()).copied();
     let linked = link.and_then(|l| actual.by_id.get(l.account_id.as_str()).copied());
     if let (Some(l), None, false) = (link, linked, input.traits.recreate_removed) {
         let why = format!("account {} was removed and no longer lists; this platform cannot restore it and keeps its name taken: a person must resolve it", l.account_id);
@@ -392,6 +458,47 @@ mod tests {
         assert!(plan.conflicts[0].reason.contains("cannot restore it"));
         let recreating = run(&Traits::new("email"), &[desired("p1", "jdoe", "K")], &[], &links);
         assert_eq!(recreating.steps[0].action, Action::Create);
+    }
+
+    #[test]
+    fn planning_on_several_threads_gives_the_one_thread_plan_byte_for_byte() {
+        // Roster order is not person-id order, some keys are shared, some accounts are
+        // protected, some differ: every kind of output, spread over every chunk.
+        let n = 3000;
+        let ids: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
+        let desired: Vec<DesiredAccount> = ids
+            .iter()
+            .map(|&i| {
+                let key = if i % 97 == 0 { "shared@x.com".to_string() } else { format!("p{i}@x.com") };
+                desired(&format!("p{i:05}"), &key, if i % 3 == 0 { "a" } else { "b" })
+            })
+            .collect();
+        let actual: Vec<Account> =
+            (0..n).filter(|i| i % 5 != 0).map(|i| account(&i.to_string(), &format!("p{i}@x.com"), "a")).collect();
+        let links: BTreeMap<String, Link> =
+            (0..n).filter(|i| i % 10 == 1).map(|i| (format!("p{i:05}"), link(&i.to_string()))).collect();
+        let protected: BTreeSet<String> = (0..n).filter(|i| i % 50 == 2).map(|i| format!("p{i}@x.com")).collect();
+        let excluded = BTreeMap::new();
+        let traits = Traits::new("email");
+        let input = DiffInput {
+            platform: "p",
+            traits: &traits,
+            desired: &desired,
+            excluded: &excluded,
+            actual: &actual,
+            links: &links,
+            protected: &protected,
+        };
+        let index = Actual::index(&actual, &links);
+        let shared = shared_keys(&desired);
+        let one = plan_people_on(&input, &index, &shared, 1);
+        assert!(!one.steps.is_empty() && !one.conflicts.is_empty() && !one.notes.is_empty());
+        let json = |p: &PlatformPlan| serde_json::to_string(p).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(json(&plan_people_on(&input, &index, &shared, threads)), json(&one), "{threads} threads");
+        }
+        let ordered: Vec<&str> = one.steps.iter().map(|s| s.person_id.as_str()).collect();
+        assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "steps in person-id order");
     }
 
     #[test]
