@@ -225,8 +225,8 @@ fn store_table(sizes: &[usize]) -> Table {
 fn cache_table() -> Table {
     let n = 100_000;
     let mut table = Table::new(
-        "cache_capacity at 100k people: reopen + load links + load cache (seconds), peak RSS growth",
-        &["cache_capacity MiB", "open", "load links + cache", "second load", "RSS growth MiB"],
+        "cache_capacity at 100k people: reopen, then load links + cache twice (seconds)",
+        &["cache_capacity MiB", "open", "load links + cache", "second load"],
     );
     let dir = tempfile::tempdir().expect("temp dir");
     {
@@ -239,7 +239,6 @@ fn cache_table() -> Table {
         store.flush().expect("flush");
     }
     for mib in [8u64, 32, 64, 256] {
-        let before = current_rss();
         let t = Instant::now();
         let (store, outcome) = Store::open(dir.path(), mib << 20).expect("store reopens");
         assert!(matches!(outcome, rosterd::store::OpenOutcome::Opened), "reopened as {outcome:?}");
@@ -251,21 +250,9 @@ fn cache_table() -> Table {
             t.elapsed().as_secs_f64()
         };
         let (first, second) = (load(), load());
-        let growth = current_rss().saturating_sub(before);
-        table.row(vec![
-            mib.to_string(),
-            secs(open),
-            secs(first),
-            secs(second),
-            format!("{:.0}", growth as f64 / 1048576.0),
-        ]);
+        table.row(vec![mib.to_string(), secs(open), secs(first), secs(second)]);
     }
     table
-}
-
-fn current_rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
