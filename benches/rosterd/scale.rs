@@ -6,11 +6,11 @@
 //! measured in a child process per size (this binary re-run with `__plan_child N`), so one
 //! size's memory never inflates the next one's figure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use rosterd::platform::Traits;
-use rosterd::reconcile::desired::desired_accounts;
+use rosterd::reconcile::desired::{desired_accounts, Target};
 use rosterd::reconcile::diff::{diff, DiffInput};
 use rosterd::source::file::{FileSettings, FileSource};
 use rosterd::source::scim::parse_users_page;
@@ -107,21 +107,11 @@ fn plan_table(sizes: &[usize]) -> Table {
         let people = gen::roster(n);
         let (accounts, links) = gen::platform(n, true);
         let mapping = gen::mapping();
-        let traits = Traits::new("email");
-        let protected = BTreeSet::new();
         let (cpu0, started) = (cpu_secs(), Instant::now());
         let target = desired_accounts(&people, &mapping);
         let mapping_secs = started.elapsed().as_secs_f64();
         let t = Instant::now();
-        let plan = diff(&DiffInput {
-            platform: "cake",
-            traits: &traits,
-            desired: &target.desired,
-            excluded: &target.excluded,
-            actual: &accounts,
-            links: &links,
-            protected: &protected,
-        });
+        let plan = diff_of(&target, &accounts, &links);
         let diff_secs = t.elapsed().as_secs_f64();
         let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu0);
         assert_eq!(plan.steps.len(), 3 * (n / 100), "1% joiners, renamed and leavers each");
@@ -136,6 +126,25 @@ fn plan_table(sizes: &[usize]) -> Table {
         ]);
     }
     table
+}
+
+/// The diff of one CAKE-like platform (match key email, nothing protected).
+fn diff_of(
+    target: &Target,
+    accounts: &[rosterd::model::Account],
+    links: &BTreeMap<String, rosterd::reconcile::diff::Link>,
+) -> rosterd::reconcile::plan::PlatformPlan {
+    let traits = Traits::new("email");
+    let protected = BTreeSet::new();
+    diff(&DiffInput {
+        platform: "cake",
+        traits: &traits,
+        desired: &target.desired,
+        excluded: &target.excluded,
+        actual: accounts,
+        links,
+        protected: &protected,
+    })
 }
 
 /// Peak memory of a whole plan, each size in its own process.
@@ -158,19 +167,8 @@ fn memory_table(sizes: &[usize]) -> Table {
 pub fn plan_child(n: usize) {
     let people = gen::roster(n);
     let (accounts, links) = gen::platform(n, true);
-    let mapping = gen::mapping();
-    let traits = Traits::new("email");
-    let protected = BTreeSet::new();
-    let target = desired_accounts(&people, &mapping);
-    let plan = diff(&DiffInput {
-        platform: "cake",
-        traits: &traits,
-        desired: &target.desired,
-        excluded: &target.excluded,
-        actual: &accounts,
-        links: &links,
-        protected: &protected,
-    });
+    let target = desired_accounts(&people, &gen::mapping());
+    let plan = diff_of(&target, &accounts, &links);
     let json = serde_json::to_string(&plan).expect("plan serialises");
     assert!(!json.is_empty() && !people.is_empty());
     println!("{}", peak_rss_bytes().unwrap_or(0));

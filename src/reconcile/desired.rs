@@ -61,19 +61,8 @@ pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
     let map_chunk = |chunk: &[Person]| -> Vec<Result<DesiredAccount, Exclusion>> {
         chunk.iter().map(|p| desired_one(p, &wanted, mapping)).collect()
     };
-    let threads =
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(people.len() / PEOPLE_PER_THREAD).max(1);
-    let outcomes: Vec<Vec<Result<DesiredAccount, Exclusion>>> = if threads == 1 {
-        vec![map_chunk(people)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = people
-                .chunks(people.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(move || map_chunk(chunk)))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-        })
-    };
+    let threads = super::chunks::threads_for(people.len(), PEOPLE_PER_THREAD);
+    let outcomes = super::chunks::map_chunks(people, threads, map_chunk);
     let mut target = Target::default();
     target.desired.reserve(people.len());
     for (person, outcome) in people.iter().zip(outcomes.into_iter().flatten()) {

@@ -147,9 +147,7 @@ pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
 /// order (what makes it byte-identical run to run): only what was planned is sorted, by a
 /// stable sort, so it comes out as if the people had been walked in that order.
 fn plan_people(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>) -> PlatformPlan {
-    let threads =
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(input.desired.len() / PER_THREAD).max(1);
-    plan_people_on(input, actual, shared, threads)
+    plan_people_on(input, actual, shared, super::chunks::threads_for(input.desired.len(), PER_THREAD))
 }
 
 fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>, threads: usize) -> PlatformPlan {
@@ -169,18 +167,7 @@ fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<
         }
         (part, notes)
     };
-    let desired = input.desired;
-    let parts = if threads == 1 {
-        vec![plan_chunk(desired)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = desired
-                .chunks(desired.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(move || plan_chunk(chunk)))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-        })
-    };
+    let parts = super::chunks::map_chunks(input.desired, threads, plan_chunk);
     let mut plan = PlatformPlan::new(input.platform);
     let mut notes = Vec::new();
     for (part, part_notes) in parts {

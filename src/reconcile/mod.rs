@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod approve;
+pub mod chunks;
 pub mod desired;
 pub mod diff;
 pub mod guard;
