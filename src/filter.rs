@@ -26,6 +26,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde_json::{Number, Value};
+use smallvec::SmallVec;
+
+use crate::resource::{Node, Scalar};
 
 /// Nesting cap for `(...)`, `not (...)` and `[...]`, so hostile input cannot overflow the stack.
 const MAX_DEPTH: usize = 64;
@@ -67,20 +70,13 @@ impl Filter {
         Ok(Filter { text: input.to_owned(), expr })
     }
 
-    /// True when the SCIM resource (a JSON object shaped like a SCIM User) matches.
-    pub fn matches(&self, resource: &Value) -> bool {
+    /// True when the SCIM resource (a JSON object shaped like a SCIM User, or a person
+    /// read in place) matches.
+    pub fn matches<'a>(&self, resource: impl Node<'a>) -> bool {
         eval(&self.expr, resource)
     }
 
     /// The original text, for display.
-    /// The top-level attribute names (and extension schema URNs) this filter reads, for
-    /// building only that much of a resource.
-    pub fn root_attributes(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        collect_roots(&self.expr, &mut out);
-        out
-    }
-
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -686,21 +682,7 @@ fn bad_name_char(c: char, pos: usize, word: &str) -> FilterError {
 // Evaluation
 // ---------------------------------------------------------------------------
 
-fn collect_roots(expr: &Expr, out: &mut Vec<String>) {
-    let mut add_path = |path: &AttrPath| {
-        out.extend(path.schema.clone());
-        out.extend(path.names.first().cloned());
-    };
-    match expr {
-        Expr::Or(items) | Expr::And(items) => items.iter().for_each(|e| collect_roots(e, out)),
-        Expr::Not(inner) => collect_roots(inner, out),
-        Expr::Attr { path, .. } => add_path(path),
-        // The inner filter reads the elements of `path`, not the resource's top level.
-        Expr::ValuePath { path, .. } => add_path(path),
-    }
-}
-
-fn eval(expr: &Expr, node: &Value) -> bool {
+fn eval<'a, N: Node<'a>>(expr: &Expr, node: N) -> bool {
     match expr {
         Expr::Or(items) => items.iter().any(|e| eval(e, node)),
         Expr::And(items) => items.iter().all(|e| eval(e, node)),
@@ -710,21 +692,29 @@ fn eval(expr: &Expr, node: &Value) -> bool {
     }
 }
 
+/// Values met on a path: a handful at most for a person, so they live on the stack.
+type Found<N> = SmallVec<[N; 4]>;
+
 /// The inner filter is evaluated per element, so `emails[type eq "work" and primary eq true]`
 /// needs one element satisfying both (unlike `emails.type eq ... and emails.primary eq ...`).
-fn eval_value_path(node: &Value, path: &AttrPath, filter: &Expr, sub: Option<&(Vec<String>, Test)>) -> bool {
-    let mut elements = resolve(node, path).into_iter().filter(|element| eval(filter, element));
+fn eval_value_path<'a, N: Node<'a>>(
+    node: N,
+    path: &AttrPath,
+    filter: &Expr,
+    sub: Option<&(Vec<String>, Test)>,
+) -> bool {
+    let mut elements = resolve(node, path).into_iter().filter(|element| eval(filter, *element));
     match sub {
         None => elements.next().is_some(),
         Some((names, test)) => {
-            let values: Vec<&Value> = elements.flat_map(|e| walk(vec![e], names)).collect();
+            let values: Found<N> = elements.flat_map(|e| walk(Found::from_elem(e, 1), names)).collect();
             test_values(&values, test)
         }
     }
 }
 
 /// All values at `path`, with arrays flattened so multi-valued attributes yield each element.
-fn resolve<'a>(node: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
+fn resolve<'a, N: Node<'a>>(node: N, path: &AttrPath) -> Found<N> {
     let start = match &path.schema {
         None => Some(node),
         Some(urn) => schema_root(node, urn),
@@ -733,55 +723,49 @@ fn resolve<'a>(node: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
 }
 
 /// Extension attributes live under their URN key; core ones at the top level.
-fn schema_root<'a>(node: &'a Value, urn: &str) -> Option<&'a Value> {
-    let nested = node.as_object().and_then(|map| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(urn))).map(|(_, v)| v);
+fn schema_root<'a, N: Node<'a>>(node: N, urn: &str) -> Option<N> {
+    let mut nested = None;
+    node.each_child(urn, &mut |child| {
+        nested.get_or_insert(child);
+    });
     nested.or_else(|| urn.starts_with(CORE_SCHEMA_PREFIX).then_some(node))
 }
 
-fn walk<'a>(mut current: Vec<&'a Value>, names: &[String]) -> Vec<&'a Value> {
+fn walk<'a, N: Node<'a>>(mut current: Found<N>, names: &[String]) -> Found<N> {
     for name in names {
-        let mut next = Vec::new();
-        for map in current.iter().filter_map(|v| v.as_object()) {
-            for (_, child) in map.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                match child {
-                    Value::Array(items) => next.extend(items.iter()),
-                    other => next.push(other),
+        let mut next = Found::new();
+        for node in current {
+            node.each_child(name, &mut |child| {
+                if child.is_array() {
+                    child.each_element(&mut |item| next.push(item));
+                } else {
+                    next.push(child);
                 }
-            }
+            });
         }
         current = next;
     }
     current
 }
 
-fn test_values(values: &[&Value], test: &Test) -> bool {
-    let any = |pred: &dyn Fn(&Value) -> bool| values.iter().any(|v| pred(v));
+fn test_values<'a, N: Node<'a>>(values: &[N], test: &Test) -> bool {
+    let any = |pred: &dyn Fn(N) -> bool| values.iter().any(|v| pred(*v));
     match test {
-        Test::Present => any(&is_present),
+        Test::Present => any(&|v| v.is_present()),
         // Lenient reading of `eq null` / `ne null` as absence / presence.
-        Test::Compare(CompareOp::Eq, Value::Null) => !any(&is_present),
-        Test::Compare(CompareOp::Ne, Value::Null) => any(&is_present),
+        Test::Compare(CompareOp::Eq, Value::Null) => !any(&|v| v.is_present()),
+        Test::Compare(CompareOp::Ne, Value::Null) => any(&|v| v.is_present()),
         Test::Compare(CompareOp::Ne, operand) => !any(&|v| compare(CompareOp::Eq, v, operand)),
         Test::Compare(op, operand) => any(&|v| compare(*op, v, operand)),
     }
 }
 
-fn is_present(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(items) => !items.is_empty(),
-        Value::Object(map) => !map.is_empty(),
-        Value::Bool(_) | Value::Number(_) => true,
-    }
-}
-
 /// Mismatched JSON types never match; booleans only support equality.
-fn compare(op: CompareOp, actual: &Value, operand: &Value) -> bool {
-    match (actual, operand) {
-        (Value::String(a), Value::String(b)) => compare_strings(op, a, b),
-        (Value::Number(a), Value::Number(b)) => compare_numbers(a, b).is_some_and(|ord| ordering_matches(op, ord)),
-        (Value::Bool(a), Value::Bool(b)) => op == CompareOp::Eq && a == b,
+fn compare<'a, N: Node<'a>>(op: CompareOp, actual: N, operand: &Value) -> bool {
+    match (actual.scalar(), operand) {
+        (Some(Scalar::Str(a)), Value::String(b)) => compare_strings(op, a, b),
+        (Some(Scalar::Num(a)), Value::Number(b)) => compare_numbers(a, b).is_some_and(|ord| ordering_matches(op, ord)),
+        (Some(Scalar::Bool(a)), Value::Bool(b)) => op == CompareOp::Eq && a == *b,
         _ => false,
     }
 }

@@ -26,6 +26,7 @@ pub mod model;
 pub mod platform;
 pub mod reconcile;
 pub mod report;
+pub mod resource;
 pub mod sandbox;
 pub mod setup;
 pub mod source;

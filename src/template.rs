@@ -1,7 +1,7 @@
 //! Field templates: `"{name.givenName} {name.familyName}"`, `"{email|localpart|word|max:20}"`,
 //! rendered against a person's SCIM view to compute platform fields and match keys.
 
-use serde_json::Value;
+use crate::resource::{Node, Scalar};
 
 /// A parsed template: literal text and placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,25 +68,17 @@ impl Template {
         &self.source
     }
 
-    /// The top-level attributes (or extension URNs) the placeholders read.
-    pub fn root_attributes(&self) -> Vec<String> {
-        self.parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Value { path, .. } => path.first().cloned(),
-                Part::Text(_) => None,
-            })
-            .collect()
-    }
-
-    /// Render against a SCIM view. A placeholder whose value is absent renders empty.
-    pub fn render(&self, view: &Value) -> String {
+    /// Render against a SCIM resource (a JSON view or a person read in place). A
+    /// placeholder whose value is absent renders empty.
+    pub fn render<'a>(&self, view: impl Node<'a>) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
+                Part::Value { path, transforms } if transforms.is_empty() => push_lookup(&mut out, view, path),
                 Part::Value { path, transforms } => {
-                    let mut v = lookup(view, path).unwrap_or_default();
+                    let mut v = String::new();
+                    push_lookup(&mut v, view, path);
                     for t in transforms {
                         v = t.apply(v);
                     }
@@ -151,22 +143,23 @@ impl Transform {
     }
 }
 
-/// Follow a path through objects with case-insensitive keys; arrays yield their first element.
-fn lookup(view: &Value, path: &[String]) -> Option<String> {
+/// Follow a path through objects with case-insensitive keys (arrays yield their first
+/// element) and append the value found, if it is a string, number or boolean.
+fn push_lookup<'a>(out: &mut String, view: impl Node<'a>, path: &[String]) {
     let mut cur = view;
     for seg in path {
-        if let Value::Array(items) = cur {
-            cur = items.first()?;
+        if cur.is_array() {
+            let Some(first) = cur.first_element() else { return };
+            cur = first;
         }
-        let obj = cur.as_object()?;
-        cur =
-            obj.get(seg.as_str()).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v))?;
+        let Some(next) = cur.child(seg) else { return };
+        cur = next;
     }
-    match cur {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+    match cur.scalar() {
+        Some(Scalar::Str(s)) => out.push_str(s),
+        Some(Scalar::Num(n)) => out.push_str(&n.to_string()),
+        Some(Scalar::Bool(b)) => out.push_str(if b { "true" } else { "false" }),
+        Some(Scalar::Null) | None => {}
     }
 }
 

@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use super::diff::Exclusion;
 use crate::filter::Filter;
-use crate::model::{normalize_key, DesiredAccount, Fields, Person, ViewAttributes};
+use crate::model::{normalize_key, DesiredAccount, Fields, Person, PersonNode};
 use crate::template::Template;
 
 /// A role rule: the first rule whose `when` matches (or that has none) gives the role.
@@ -31,19 +29,6 @@ pub struct Mapping {
     pub key: Template,
 }
 
-impl Mapping {
-    /// The parts of a person's SCIM view this mapping reads.
-    pub fn view_attributes(&self) -> ViewAttributes {
-        let mut wanted = ViewAttributes::default();
-        let filters = self.scope.iter().chain(self.roles.iter().filter_map(|r| r.when.as_ref()));
-        let templates = self.fields.values().chain([&self.key]);
-        for name in filters.flat_map(Filter::root_attributes).chain(templates.flat_map(Template::root_attributes)) {
-            wanted.add(&name);
-        }
-        wanted
-    }
-}
-
 /// The platform's desired accounts, and why everyone else is left out.
 #[derive(Debug, Default)]
 pub struct Target {
@@ -57,9 +42,8 @@ const PEOPLE_PER_THREAD: usize = 4096;
 /// Map every person, in roster order. Each person's view is built with only what the
 /// mapping reads and dropped at once; large rosters are split across the cores.
 pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
-    let wanted = mapping.view_attributes();
     let map_chunk = |chunk: &[Person]| -> Vec<Result<DesiredAccount, Exclusion>> {
-        chunk.iter().map(|p| desired_one(p, &wanted, mapping)).collect()
+        chunk.iter().map(|p| desired_one(p, mapping)).collect()
     };
     let threads = super::chunks::threads_for(people.len(), PEOPLE_PER_THREAD);
     let outcomes = super::chunks::map_chunks(people, threads, map_chunk);
@@ -76,25 +60,25 @@ pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
     target
 }
 
-fn desired_one(person: &Person, wanted: &ViewAttributes, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
+fn desired_one(person: &Person, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
     if !person.active {
         return Err(Exclusion::Inactive);
     }
-    let view = person.scim_view_of(wanted);
+    let view = PersonNode::of(person);
     if let Some(scope) = &mapping.scope {
-        if !scope.matches(&view) {
+        if !scope.matches(view) {
             return Err(Exclusion::OutOfScope(format!("does not match scope {scope}")));
         }
     }
-    let rule = pick_role(&mapping.roles, &view)?;
-    let key = normalize_key(&mapping.key.render(&view));
+    let rule = pick_role(&mapping.roles, view)?;
+    let key = normalize_key(&mapping.key.render(view));
     if key.is_empty() {
         return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
     }
     let mut fields: Fields = mapping
         .fields
         .iter()
-        .map(|(f, t)| (f.clone(), t.render(&view)))
+        .map(|(f, t)| (f.clone(), t.render(view)))
         .filter(|(_, value)| !value.is_empty())
         .collect();
     if let Some(rule) = rule {
@@ -105,7 +89,7 @@ fn desired_one(person: &Person, wanted: &ViewAttributes, mapping: &Mapping) -> R
 }
 
 /// The first matching rule; no rules means no role is managed.
-fn pick_role<'a>(rules: &'a [RoleRule], view: &Value) -> Result<Option<&'a RoleRule>, Exclusion> {
+fn pick_role<'a>(rules: &'a [RoleRule], view: PersonNode<'_>) -> Result<Option<&'a RoleRule>, Exclusion> {
     if rules.is_empty() {
         return Ok(None);
     }

@@ -550,12 +550,10 @@ impl Engine {
         let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
         let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
         let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
-        let mut wanted = crate::model::ViewAttributes::default();
-        p.config.mapping.key.root_attributes().iter().for_each(|a| wanted.add(a));
         let keys: Vec<(String, &crate::model::Person)> = roster
             .people
             .iter()
-            .map(|person| (p.config.mapping.key.render(&person.scim_view_of(&wanted)), person))
+            .map(|person| (p.config.mapping.key.render(crate::model::PersonNode::of(person)), person))
             .collect();
         let input =
             crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
