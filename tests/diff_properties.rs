@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use rosterd::model::{normalize_key, Account, AccountStatus, DesiredAccount};
 use rosterd::platform::Traits;
 use rosterd::reconcile::apply::{account_after, desired_from};
+use rosterd::reconcile::desired::Given;
 use rosterd::reconcile::diff::{diff, field_changes, DiffInput, Exclusion, Link, LinkOrigin};
 use rosterd::reconcile::guard::{apply_guards, GuardPolicy};
 use rosterd::reconcile::plan::{Action, PlatformPlan};
@@ -85,8 +86,7 @@ fn plan(w: &World, protected: &BTreeSet<String>) -> PlatformPlan {
     diff(&DiffInput {
         platform: "p",
         traits: &traits(),
-        desired: &w.desired,
-        excluded: &w.excluded,
+        wants: &Given::new(&w.desired, &w.excluded),
         actual: &w.actual,
         links: &w.links,
         protected,

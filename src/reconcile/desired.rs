@@ -2,6 +2,7 @@
 //! which role, computed from the platform's mapping in config.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::diff::Exclusion;
 use crate::filter::Filter;
@@ -29,75 +30,134 @@ pub struct Mapping {
     pub key: Template,
 }
 
-/// The platform's desired accounts, and why everyone else is left out.
-#[derive(Debug, Default)]
-pub struct Target {
-    pub desired: Vec<DesiredAccount>,
-    pub excluded: BTreeMap<String, Exclusion>,
+/// What each roster person should have on one platform, asked person by person, so that
+/// a million desired accounts are never held at once: the diff asks for a person's
+/// account, plans it, and drops it.
+pub trait Wants: Sync {
+    /// How many people there are; each is asked for by its index, `0..len()`.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn person_id(&self, i: usize) -> &str;
+
+    /// The person's desired account, or why they have none.
+    fn account(&self, i: usize) -> Result<DesiredAccount, Exclusion>;
 }
 
-/// Below this many people the work is not worth a thread.
-const PEOPLE_PER_THREAD: usize = 4096;
-
-/// Map every person, in roster order. Each person's view is built with only what the
-/// mapping reads and dropped at once; large rosters are split across the cores.
-pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
-    let map_chunk = |chunk: &[Person]| -> Vec<Result<DesiredAccount, Exclusion>> {
-        chunk.iter().map(|p| desired_one(p, mapping)).collect()
-    };
-    let threads = super::chunks::threads_for(people.len(), PEOPLE_PER_THREAD);
-    let outcomes = super::chunks::map_chunks(people, threads, map_chunk);
-    let mut target = Target::default();
-    target.desired.reserve(people.len());
-    for (person, outcome) in people.iter().zip(outcomes.into_iter().flatten()) {
-        match outcome {
-            Ok(d) => target.desired.push(d),
-            Err(why) => {
-                target.excluded.insert(person.id.clone(), why);
-            }
-        }
-    }
-    target
+/// A roster mapped onto one platform, person by person, as the diff asks.
+pub struct Mapped<'a> {
+    people: &'a [Person],
+    mapping: &'a Mapping,
+    /// Why people are out of scope, written once: most of a roster can be out of a
+    /// platform's scope, and each of them is asked for on every run.
+    outside_scope: Arc<str>,
+    no_role: Arc<str>,
 }
 
-fn desired_one(person: &Person, mapping: &Mapping) -> Result<DesiredAccount, Exclusion> {
-    if !person.active {
-        return Err(Exclusion::Inactive);
+impl<'a> Mapped<'a> {
+    pub fn new(people: &'a [Person], mapping: &'a Mapping) -> Mapped<'a> {
+        let outside_scope = match &mapping.scope {
+            Some(scope) => format!("does not match scope {scope}").into(),
+            None => "".into(),
+        };
+        Mapped { people, mapping, outside_scope, no_role: "no role rule matches".into() }
     }
-    let view = PersonNode::of(person);
-    if let Some(scope) = &mapping.scope {
-        if !scope.matches(view) {
-            return Err(Exclusion::OutOfScope(format!("does not match scope {scope}")));
+}
+
+impl Wants for Mapped<'_> {
+    fn len(&self) -> usize {
+        self.people.len()
+    }
+
+    fn person_id(&self, i: usize) -> &str {
+        &self.people[i].id
+    }
+
+    fn account(&self, i: usize) -> Result<DesiredAccount, Exclusion> {
+        self.one(&self.people[i])
+    }
+}
+
+impl Mapped<'_> {
+    /// One person's account on the platform, or why there is none.
+    fn one(&self, person: &Person) -> Result<DesiredAccount, Exclusion> {
+        let mapping = self.mapping;
+        if !person.active {
+            return Err(Exclusion::Inactive);
+        }
+        let view = PersonNode::of(person);
+        if !mapping.scope.as_ref().is_none_or(|scope| scope.matches(view)) {
+            return Err(Exclusion::OutOfScope(self.outside_scope.clone()));
+        }
+        let rule = match pick_role(&mapping.roles, view) {
+            Ok(rule) => rule,
+            Err(()) => return Err(Exclusion::OutOfScope(self.no_role.clone())),
+        };
+        let key = normalize_key(&mapping.key.render(view));
+        if key.is_empty() {
+            return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
+        }
+        let mut fields: Fields = mapping
+            .fields
+            .iter()
+            .map(|(f, t)| (f.clone(), t.render(view)))
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        if let Some(rule) = rule {
+            fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let role = rule.map(|r| r.role.clone());
+        Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().to_string(), key, fields, role })
+    }
+}
+
+/// Desired accounts computed beforehand, and the people left out: what tests state directly.
+pub struct Given<'a> {
+    desired: &'a [DesiredAccount],
+    excluded: Vec<(&'a String, &'a Exclusion)>,
+}
+
+impl<'a> Given<'a> {
+    pub fn new(desired: &'a [DesiredAccount], excluded: &'a BTreeMap<String, Exclusion>) -> Given<'a> {
+        Given { desired, excluded: excluded.iter().collect() }
+    }
+}
+
+impl Wants for Given<'_> {
+    fn len(&self) -> usize {
+        self.desired.len() + self.excluded.len()
+    }
+
+    fn person_id(&self, i: usize) -> &str {
+        match self.desired.get(i) {
+            Some(d) => &d.person_id,
+            None => self.excluded[i - self.desired.len()].0,
         }
     }
-    let rule = pick_role(&mapping.roles, view)?;
-    let key = normalize_key(&mapping.key.render(view));
-    if key.is_empty() {
-        return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
+
+    fn account(&self, i: usize) -> Result<DesiredAccount, Exclusion> {
+        match self.desired.get(i) {
+            Some(d) => Ok(d.clone()),
+            None => Err(self.excluded[i - self.desired.len()].1.clone()),
+        }
     }
-    let mut fields: Fields = mapping
-        .fields
-        .iter()
-        .map(|(f, t)| (f.clone(), t.render(view)))
-        .filter(|(_, value)| !value.is_empty())
-        .collect();
-    if let Some(rule) = rule {
-        fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    let role = rule.map(|r| r.role.clone());
-    Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().to_string(), key, fields, role })
+}
+
+/// Every person's outcome, in roster order: for tests and reports that want them all.
+pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Vec<Result<DesiredAccount, Exclusion>> {
+    let mapped = Mapped::new(people, mapping);
+    (0..people.len()).map(|i| mapped.account(i)).collect()
 }
 
 /// The first matching rule; no rules means no role is managed.
-fn pick_role<'a>(rules: &'a [RoleRule], view: PersonNode<'_>) -> Result<Option<&'a RoleRule>, Exclusion> {
+fn pick_role<'a>(rules: &'a [RoleRule], view: PersonNode<'_>) -> Result<Option<&'a RoleRule>, ()> {
     if rules.is_empty() {
         return Ok(None);
     }
-    rules
-        .iter()
-        .find(|r| r.when.as_ref().is_none_or(|f| f.matches(view)))
-        .map(Some)
-        .ok_or_else(|| Exclusion::OutOfScope("no role rule matches".into()))
+    rules.iter().find(|r| r.when.as_ref().is_none_or(|f| f.matches(view))).map(Some).ok_or(())
 }
 
 #[cfg(test)]
@@ -128,18 +188,20 @@ mod tests {
             Person::test("c"),
             Person::test("d").in_group("cake-users").inactive(),
         ];
-        let t = desired_accounts(&people, &mapping());
-        let roles: Vec<_> = t.desired.iter().map(|d| d.role.clone().unwrap()).collect();
+        let mapping = mapping();
+        let t = desired_accounts(&people, &mapping);
+        let roles: Vec<_> = t.iter().flatten().map(|d| d.role.clone().unwrap()).collect();
         assert_eq!(roles, ["Finance", "Account Manager"]);
-        assert!(matches!(t.excluded["c"], Exclusion::OutOfScope(_)));
-        assert_eq!(t.excluded["d"], Exclusion::Inactive);
+        assert!(matches!(t[2], Err(Exclusion::OutOfScope(_))));
+        assert_eq!(t[3], Err(Exclusion::Inactive));
     }
 
     #[test]
     fn a_person_without_an_email_is_unmappable_not_removed() {
         let mut p = Person::test("a").in_group("cake-users");
         p.emails.clear();
-        let t = desired_accounts(&[p], &mapping());
-        assert!(matches!(t.excluded["a"], Exclusion::Unmappable(_)));
+        let mapping = mapping();
+        let t = desired_accounts(std::slice::from_ref(&p), &mapping);
+        assert!(matches!(t[0], Err(Exclusion::Unmappable(_))));
     }
 }

@@ -7,10 +7,16 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet, FxHasher};
 
 use serde::{Deserialize, Serialize};
 
+use super::desired::Wants;
 use super::plan::{Action, Conflict, PlatformPlan, Step};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 use crate::platform::Traits;
@@ -40,7 +46,7 @@ pub enum Exclusion {
     /// `active` is false at the source: access goes.
     Inactive,
     /// The scope filter or the role rules leave the person out: access goes.
-    OutOfScope(String),
+    OutOfScope(Arc<str>),
     /// The person cannot be mapped (no email, a bad template): leave everything as it is.
     Unmappable(String),
 }
@@ -49,9 +55,8 @@ pub enum Exclusion {
 pub struct DiffInput<'a> {
     pub platform: &'a str,
     pub traits: &'a Traits,
-    pub desired: &'a [DesiredAccount],
-    /// Roster people with no desired account here, and why.
-    pub excluded: &'a BTreeMap<String, Exclusion>,
+    /// What each roster person should have here, asked person by person.
+    pub wants: &'a dyn Wants,
     pub actual: &'a [Account],
     /// person id → link.
     pub links: &'a BTreeMap<String, Link>,
@@ -59,64 +64,120 @@ pub struct DiffInput<'a> {
     pub protected: &'a BTreeSet<String>,
 }
 
-/// Index of the actual accounts, by id and by normalised key, and of the links.
+/// Indexes over the listing, the links and the roster. Each holds 4-byte positions in a
+/// hash table keyed by a string it does not copy: at a million records an index costs
+/// ~10 MB where a map of borrowed strings cost ~50 MB.
 struct Actual<'a> {
-    by_id: HashMap<&'a str, &'a Account>,
-    /// Keys that exactly one account carries (the common case: no allocation per key).
-    by_key: HashMap<Cow<'a, str>, &'a Account>,
-    /// Keys that several accounts carry, with all of them.
+    accounts: &'a [Account],
+    /// account id → position in `accounts`.
+    by_id: HashTable<u32>,
+    /// normalised key → position, for keys that exactly one account carries.
+    by_key: HashTable<u32>,
+    /// Keys that several accounts carry, with all of them (rare: a separate small map).
     shared_key: HashMap<Cow<'a, str>, Vec<&'a Account>>,
-    /// person id → link: a hash lookup per person instead of a walk down a B-tree.
-    link_of: HashMap<&'a str, &'a Link>,
-    /// account id → person id, for every link (only ids of listed accounts are looked up).
-    owner: HashMap<&'a str, &'a str>,
+    links: Vec<(&'a str, &'a Link)>,
+    /// person id → position in `links`.
+    link_of: HashTable<u32>,
+    /// account id → position in `links` (only ids of listed accounts are looked up).
+    owner: HashTable<u32>,
+}
+
+fn hash_of(text: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Index `items` by `key_of`: a table of positions.
+fn index_by<'k, T>(items: &'k [T], key_of: impl Fn(&'k T) -> &'k str) -> HashTable<u32> {
+    let mut table = HashTable::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        table.insert_unique(hash_of(key_of(item)), i as u32, |&j| hash_of(key_of(&items[j as usize])));
+    }
+    table
+}
+
+/// The position of `key` in a table built by `index_by`.
+fn find_in<'t, T>(
+    table: &HashTable<u32>,
+    items: &'t [T],
+    key_of: impl Fn(&'t T) -> &'t str,
+    key: &str,
+) -> Option<&'t T> {
+    table.find(hash_of(key), |&i| key_of(&items[i as usize]) == key).map(|&i| &items[i as usize])
 }
 
 impl<'a> Actual<'a> {
     /// The account indexes and the link indexes are independent: built side by side.
-    fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>) -> Self {
+    fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>, threads: usize) -> Self {
         let index_links = || {
-            let mut link_of = HashMap::with_capacity_and_hasher(links.len(), Default::default());
-            let mut owner = HashMap::with_capacity_and_hasher(links.len(), Default::default());
-            for (person, link) in links {
-                link_of.insert(person.as_str(), link);
-                owner.insert(link.account_id.as_str(), person.as_str());
-            }
-            (link_of, owner)
+            let links: Vec<(&str, &Link)> = links.iter().map(|(person, link)| (person.as_str(), link)).collect();
+            let link_of = index_by(&links, |(person, _)| person);
+            let owner = index_by(&links, |(_, link)| link.account_id.as_str());
+            (links, link_of, owner)
         };
-        let ((by_id, by_key, shared_key), (link_of, owner)) = if actual.len() + links.len() < PER_THREAD {
-            (index_accounts(actual), index_links())
+        let index_accounts = || (index_by(actual, |a| a.id.as_str()), index_keys(actual));
+        let ((by_id, (by_key, shared_key)), (links, link_of, owner)) = if threads <= 1 {
+            (index_accounts(), index_links())
         } else {
             std::thread::scope(|scope| {
                 let links_done = scope.spawn(index_links);
-                let accounts = index_accounts(actual);
+                let accounts = index_accounts();
                 (accounts, links_done.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             })
         };
-        Actual { by_id, by_key, shared_key, link_of, owner }
+        Actual { accounts: actual, by_id, by_key, shared_key, links, link_of, owner }
+    }
+
+    fn account(&self, id: &str) -> Option<&'a Account> {
+        find_in(&self.by_id, self.accounts, |a| a.id.as_str(), id)
+    }
+
+    fn link(&self, person_id: &str) -> Option<&'a Link> {
+        self.link_position(person_id).map(|at| self.links[at].1)
+    }
+
+    fn link_position(&self, person_id: &str) -> Option<usize> {
+        let links = &self.links;
+        self.link_of.find(hash_of(person_id), |&i| links[i as usize].0 == person_id).map(|&i| i as usize)
+    }
+
+    fn owner(&self, account_id: &str) -> Option<&'a str> {
+        find_in(&self.owner, &self.links, |(_, link)| link.account_id.as_str(), account_id).map(|(person, _)| *person)
+    }
+
+    /// The one account whose normalised key is `key`, if exactly one has it.
+    fn by_key(&self, key: &str) -> Option<&'a Account> {
+        let accounts = self.accounts;
+        self.by_key
+            .find(hash_of(key), |&i| normalized(&accounts[i as usize].key) == key)
+            .map(|&i| &accounts[i as usize])
     }
 }
 
-type AccountIndexes<'a> =
-    (HashMap<&'a str, &'a Account>, HashMap<Cow<'a, str>, &'a Account>, HashMap<Cow<'a, str>, Vec<&'a Account>>);
-
-fn index_accounts(actual: &[Account]) -> AccountIndexes<'_> {
-    let mut by_id: HashMap<&str, &Account> = HashMap::with_capacity_and_hasher(actual.len(), Default::default());
-    let mut by_key: HashMap<Cow<'_, str>, &Account> =
-        HashMap::with_capacity_and_hasher(actual.len(), Default::default());
+/// Index accounts by normalised key; a key several accounts carry goes to the shared map.
+fn index_keys(actual: &[Account]) -> (HashTable<u32>, HashMap<Cow<'_, str>, Vec<&Account>>) {
+    let key_at = |i: u32| normalized(&actual[i as usize].key);
+    let mut by_key: HashTable<u32> = HashTable::with_capacity(actual.len());
     let mut shared_key: HashMap<Cow<'_, str>, Vec<&Account>> = HashMap::default();
-    for a in actual {
-        by_id.insert(a.id.as_str(), a);
+    for (i, a) in actual.iter().enumerate() {
         let key = normalized(&a.key);
         if let Some(others) = shared_key.get_mut(&key) {
             others.push(a);
-        } else if let Some(first) = by_key.remove(&key) {
-            shared_key.insert(key, vec![first, a]);
-        } else {
-            by_key.insert(key, a);
+            continue;
+        }
+        let hash = hash_of(&key);
+        match by_key.find_entry(hash, |&j| key_at(j) == key) {
+            Ok(first) => {
+                let (j, _) = first.remove();
+                shared_key.insert(key, vec![&actual[j as usize], a]);
+            }
+            Err(_) => {
+                by_key.insert_unique(hash, i as u32, |&j| hash_of(&key_at(j)));
+            }
         }
     }
-    (by_id, by_key, shared_key)
+    (by_key, shared_key)
 }
 
 /// Below this many records a second thread costs more than it saves.
@@ -136,44 +197,72 @@ fn normalized(key: &str) -> Cow<'_, str> {
 
 /// Plan one platform.
 pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
-    let actual = Actual::index(input.actual, input.links);
-    let shared = shared_keys(input.desired);
-    let mut plan = plan_people(input, &actual, &shared);
-    plan_removals(input, &actual, &mut plan);
+    diff_on(input, super::chunks::threads_for(input.wants.len() + input.actual.len(), PER_THREAD))
+}
+
+fn diff_on(input: &DiffInput<'_>, threads: usize) -> PlatformPlan {
+    let actual = Actual::index(input.actual, input.links, threads);
+    let wanted_links: Vec<AtomicBool> = actual.links.iter().map(|_| AtomicBool::new(false)).collect();
+    let mut plan = plan_people(input, &actual, &wanted_links, threads);
+    plan_removals(input, &actual, &wanted_links, &mut plan);
     plan
 }
 
-/// Every desired person, in chunks across the cores. The plan lists people in person-id
-/// order (what makes it byte-identical run to run): only what was planned is sorted, by a
-/// stable sort, so it comes out as if the people had been walked in that order.
-fn plan_people(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>) -> PlatformPlan {
-    plan_people_on(input, actual, shared, super::chunks::threads_for(input.desired.len(), PER_THREAD))
+/// What planning a run of people gives: the plan's parts, the notes by person, and every
+/// planned person's key hash, for finding keys that more than one person maps to.
+struct Part {
+    plan: PlatformPlan,
+    notes: Vec<(String, String)>,
+    keys: Vec<(u64, u32)>,
 }
 
-fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>, threads: usize) -> PlatformPlan {
-    let plan_chunk = |chunk: &[DesiredAccount]| {
-        let mut part = PlatformPlan::new(input.platform);
-        let mut notes: Vec<(String, String)> = Vec::new();
-        for d in chunk {
-            if shared.contains(d.key.as_str()) {
-                part.conflicts.push(conflict(
-                    d,
-                    "another person in the roster has the same match key; fix the source so each key belongs to one person",
-                ));
-                continue;
+/// Every wanted person, in chunks across the cores, in one pass: each person is mapped,
+/// planned and dropped. A key two people share makes both of them conflicts; that is only
+/// known once everyone is mapped, so whatever was planned for them is taken back then.
+/// The plan lists people in person-id order (what makes it byte-identical run to run):
+/// only what was planned is sorted, by a stable sort, as if the people had been walked in
+/// that order.
+fn plan_people(
+    input: &DiffInput<'_>,
+    actual: &Actual<'_>,
+    wanted_links: &[AtomicBool],
+    threads: usize,
+) -> PlatformPlan {
+    let plan_range = |range: std::ops::Range<usize>| {
+        let mut part = Part { plan: PlatformPlan::new(input.platform), notes: Vec::new(), keys: Vec::new() };
+        for i in range {
+            let Ok(d) = input.wants.account(i) else { continue };
+            part.keys.push((hash_of(&d.key), i as u32));
+            if let Some(at) = actual.link_position(&d.person_id) {
+                wanted_links[at].store(true, Ordering::Relaxed);
             }
-            plan_person(input, actual, d, &mut part);
-            notes.extend(part.notes.drain(..).map(|n| (d.person_id.clone(), n)));
+            plan_person(input, actual, &d, &mut part.plan);
+            part.notes.extend(part.plan.notes.drain(..).map(|n| (d.person_id.clone(), n)));
         }
-        (part, notes)
+        part
     };
-    let parts = super::chunks::map_chunks(input.desired, threads, plan_chunk);
+    let parts = super::chunks::map_ranges(input.wants.len(), threads, plan_range);
     let mut plan = PlatformPlan::new(input.platform);
     let mut notes = Vec::new();
-    for (part, part_notes) in parts {
-        plan.steps.extend(part.steps);
-        plan.conflicts.extend(part.conflicts);
-        notes.extend(part_notes);
+    let mut keys = Vec::new();
+    for part in parts {
+        plan.steps.extend(part.plan.steps);
+        plan.conflicts.extend(part.plan.conflicts);
+        notes.extend(part.notes);
+        keys.extend(part.keys);
+    }
+    let sharing = people_sharing_keys(input.wants, keys);
+    if !sharing.is_empty() {
+        let ids: HashSet<&str> = sharing.iter().map(|d| d.person_id.as_str()).collect();
+        plan.steps.retain(|s| !ids.contains(s.person_id.as_str()));
+        plan.conflicts.retain(|c| !ids.contains(c.person_id.as_str()));
+        notes.retain(|(person, _)| !ids.contains(person.as_str()));
+        plan.conflicts.extend(sharing.iter().map(|d| {
+            conflict(
+                d,
+                "another person in the roster has the same match key; fix the source so each key belongs to one person",
+            )
+        }));
     }
     plan.steps.sort_by(|a, b| a.person_id.cmp(&b.person_id));
     plan.conflicts.sort_by(|a, b| a.person_id.cmp(&b.person_id));
@@ -182,13 +271,24 @@ fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<
     plan
 }
 
-/// Keys that more than one desired person maps to.
-fn shared_keys(desired: &[DesiredAccount]) -> BTreeSet<&str> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(desired.len(), Default::default());
-    for d in desired {
-        *seen.entry(d.key.as_str()).or_default() += 1;
+/// The wanted people whose key another wanted person also has, in roster order. Keys are
+/// compared by hash first and then, for the few whose hashes repeat, by the keys
+/// themselves, so a hash collision is never taken for a shared key.
+fn people_sharing_keys(wants: &dyn Wants, mut keys: Vec<(u64, u32)>) -> Vec<DesiredAccount> {
+    keys.sort_unstable();
+    let mut suspects: Vec<u32> = Vec::new();
+    for run in keys.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        suspects.extend(run.iter().map(|(_, i)| *i));
     }
-    seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect()
+    drop(keys);
+    suspects.sort_unstable();
+    let accounts: Vec<DesiredAccount> = suspects.iter().filter_map(|&i| wants.account(i as usize).ok()).collect();
+    let mut count: HashMap<&str, usize> = HashMap::default();
+    for d in &accounts {
+        *count.entry(d.key.as_str()).or_default() += 1;
+    }
+    let shared: HashSet<String> = count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_string()).collect();
+    accounts.into_iter().filter(|d| shared.contains(d.key.as_str())).collect()
 }
 
 fn conflict(d: &DesiredAccount, reason: &str) -> Conflict {
@@ -201,8 +301,8 @@ fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> b
 
 /// One desired person: update the linked account, adopt a matching one, or create.
 fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, plan: &mut PlatformPlan) {
-    let link = actual.link_of.get(d.person_id.as_str()).copied();
-    let linked = link.and_then(|l| actual.by_id.get(l.account_id.as_str()).copied());
+    let link = actual.link(&d.person_id);
+    let linked = link.and_then(|l| actual.account(&l.account_id));
     if let (Some(l), None, false) = (link, linked, input.traits.recreate_removed) {
         let why = format!("account {} was removed and no longer lists; this platform cannot restore it and keeps its name taken: a person must resolve it", l.account_id);
         return plan.conflicts.push(conflict(d, &why));
@@ -242,9 +342,9 @@ fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a
         let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
         return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
     }
-    let Some(&account) = actual.by_key.get(d.key.as_str()) else { return Ok(None) };
-    match actual.owner.get(account.id.as_str()) {
-        Some(other) if *other != d.person_id => {
+    let Some(account) = actual.by_key(&d.key) else { return Ok(None) };
+    match actual.owner(&account.id) {
+        Some(other) if other != d.person_id => {
             Err(format!("account {} with this key is linked to another person ({other})", account.id))
         }
         _ => Ok(Some(account)),
@@ -339,29 +439,42 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
 }
 
 /// Linked people with no desired account lose access, if their account is still active.
-fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut PlatformPlan) {
-    let desired: HashSet<&str> = input.desired.iter().map(|d| d.person_id.as_str()).collect();
-    for (person_id, link) in input.links {
-        if desired.contains(person_id.as_str()) {
+fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, wanted_links: &[AtomicBool], plan: &mut PlatformPlan) {
+    let unwanted: Vec<(&str, &Link)> = actual
+        .links
+        .iter()
+        .zip(wanted_links)
+        .filter(|(_, wanted)| !wanted.load(Ordering::Relaxed))
+        .map(|(link, _)| *link)
+        .collect();
+    if unwanted.is_empty() {
+        return;
+    }
+    // Why each of them is not wanted: asked again, only for them, in one walk of the roster.
+    let mut why: HashMap<&str, Option<Exclusion>> = unwanted.iter().map(|(person, _)| (*person, None)).collect();
+    for i in 0..input.wants.len() {
+        if let Some(slot) = why.get_mut(input.wants.person_id(i)) {
+            *slot = input.wants.account(i).err();
+        }
+    }
+    for (person_id, link) in unwanted {
+        let Some(account) = actual.account(&link.account_id) else { continue };
+        if account.status == AccountStatus::Inactive {
             continue;
         }
-        let reason = match input.excluded.get(person_id) {
+        let reason = match why.get(person_id).and_then(Option::as_ref) {
             Some(Exclusion::Unmappable(_)) => continue,
             Some(Exclusion::Inactive) => "inactive at the source".to_string(),
             Some(Exclusion::OutOfScope(why)) => format!("out of scope: {why}"),
             None => "no longer in the roster".to_string(),
         };
-        let Some(account) = actual.by_id.get(link.account_id.as_str()) else { continue };
-        if account.status == AccountStatus::Inactive {
-            continue;
-        }
         if is_protected(input, &account.key, Some(&account.id)) {
             plan.notes.push(format!("{}: protected account {} keeps its access", account.key, account.id));
             continue;
         }
         plan.steps.push(Step {
             action: Action::Deactivate,
-            person_id: person_id.clone(),
+            person_id: person_id.to_string(),
             label: account.key.clone(),
             key: account.key.clone(),
             account_id: Some(account.id.clone()),
@@ -381,6 +494,7 @@ fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut Platform
 mod tests {
     use super::*;
     use crate::model::AccountStatus;
+    use crate::reconcile::desired::Given;
 
     fn desired(id: &str, email: &str, role: &str) -> DesiredAccount {
         DesiredAccount {
@@ -414,7 +528,8 @@ mod tests {
     ) -> PlatformPlan {
         let excluded = BTreeMap::new();
         let protected = BTreeSet::new();
-        diff(&DiffInput { platform: "p", traits, desired, excluded: &excluded, actual, links, protected: &protected })
+        let wants = Given::new(desired, &excluded);
+        diff(&DiffInput { platform: "p", traits, wants: &wants, actual, links, protected: &protected })
     }
 
     fn staff_client(from: &str, to: &str) -> Result<(), String> {
@@ -465,24 +580,33 @@ mod tests {
         let links: BTreeMap<String, Link> =
             (0..n).filter(|i| i % 10 == 1).map(|i| (format!("p{i:05}"), link(&i.to_string()))).collect();
         let protected: BTreeSet<String> = (0..n).filter(|i| i % 50 == 2).map(|i| format!("p{i}@x.com")).collect();
-        let excluded = BTreeMap::new();
+        // Linked people who left, were excluded or cannot be mapped: removals and their notes.
+        let excluded: BTreeMap<String, Exclusion> = (0..n)
+            .filter(|i| i % 10 == 1)
+            .map(|i| {
+                (format!("q{i:05}"), if i % 20 == 1 { Exclusion::Inactive } else { Exclusion::Unmappable("x".into()) })
+            })
+            .collect();
+        let mut links = links;
+        links.extend(
+            (0..n).filter(|i| i % 10 == 1 || i % 10 == 3).map(|i| (format!("q{i:05}"), link(&(i + 1).to_string()))),
+        );
         let traits = Traits::new("email");
+        let wants = Given::new(&desired, &excluded);
         let input = DiffInput {
             platform: "p",
             traits: &traits,
-            desired: &desired,
-            excluded: &excluded,
+            wants: &wants,
             actual: &actual,
             links: &links,
             protected: &protected,
         };
-        let index = Actual::index(&actual, &links);
-        let shared = shared_keys(&desired);
-        let one = plan_people_on(&input, &index, &shared, 1);
+        let one = diff_on(&input, 1);
         assert!(!one.steps.is_empty() && !one.conflicts.is_empty() && !one.notes.is_empty());
+        assert!(one.steps.iter().any(|s| s.action == Action::Deactivate));
         let json = |p: &PlatformPlan| serde_json::to_string(p).unwrap();
         for threads in [2, 3, 8] {
-            assert_eq!(json(&plan_people_on(&input, &index, &shared, threads)), json(&one), "{threads} threads");
+            assert_eq!(json(&diff_on(&input, threads)), json(&one), "{threads} threads");
         }
         let ordered: Vec<&str> = one.steps.iter().map(|s| s.person_id.as_str()).collect();
         assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "steps in person-id order");

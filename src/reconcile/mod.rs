@@ -25,7 +25,7 @@ use crate::platform::{Connector, PlatformError};
 use crate::source::{Source, SourceError};
 use crate::store::{OpenOutcome, RunRecord, Store, StoreError};
 use apply::{apply_platform, ApplyContext, PlatformSummary};
-use desired::desired_accounts;
+use desired::Mapped;
 use diff::{diff, DiffInput};
 use guard::{apply_grace, apply_guards, GuardPolicy};
 use journal::Intent;
@@ -277,8 +277,7 @@ impl Engine {
                 return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, Vec::new());
             }
         };
-        let target = desired_accounts(&roster.people, &p.config.mapping);
-        if let Err(e) = check_roles(p, &target.desired).await {
+        if let Err(e) = check_roles(p).await {
             return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual);
         }
         let links = match self.store.links(name) {
@@ -290,8 +289,7 @@ impl Engine {
         let input = DiffInput {
             platform: name,
             traits: &traits,
-            desired: &target.desired,
-            excluded: &target.excluded,
+            wants: &Mapped::new(&roster.people, &p.config.mapping),
             actual: &actual,
             links: &links,
             protected: &p.config.protected,
@@ -307,12 +305,8 @@ impl Engine {
                 Ok(m) => m,
                 Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
             };
-            let inactive = target
-                .excluded
-                .iter()
-                .filter(|(_, e)| matches!(e, diff::Exclusion::Inactive))
-                .map(|(id, _)| id.clone())
-                .collect();
+            let inactive =
+                roster.people.iter().filter(|person| !person.active).map(|person| person.id.clone()).collect();
             apply_grace(&mut plan, &self.config.safety.grace, &missing, &inactive, &facts.run_id, facts.now);
         }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
@@ -585,12 +579,11 @@ fn platform_span(name: &str) -> tracing::Span {
     tracing::info_span!("platform", platform = %name)
 }
 
-/// Refuse a platform whose config names roles it does not have.
-async fn check_roles(p: &PlatformRuntime, desired: &[crate::model::DesiredAccount]) -> Result<(), PlatformError> {
+/// Refuse a platform whose config names roles it does not have. Every role a desired
+/// account carries comes from one of the mapping's rules, so the rules are what is checked.
+async fn check_roles(p: &PlatformRuntime) -> Result<(), PlatformError> {
     let Some(known) = p.connector.known_roles().await? else { return Ok(()) };
-    let configured = p.config.mapping.roles.iter().map(|r| r.role.as_str());
-    let wanted = desired.iter().filter_map(|d| d.role.as_deref());
-    for role in configured.chain(wanted) {
+    for role in p.config.mapping.roles.iter().map(|r| r.role.as_str()) {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(role)) {
             return Err(PlatformError::Unsupported {
                 platform: p.config.name.clone(),
