@@ -213,8 +213,12 @@ fn diff_on(input: &DiffInput<'_>, threads: usize) -> PlatformPlan {
 struct Part {
     plan: PlatformPlan,
     notes: Vec<(String, String)>,
-    keys: Vec<(u64, u32)>,
+    keys: Vec<(KeyHash, u32)>,
 }
+
+/// 32 bits of a key's hash: eight bytes a person with its index. A million keys repeat
+/// some hashes by chance; those people are mapped once more and their keys compared.
+type KeyHash = u32;
 
 /// Every wanted person, in chunks across the cores, in one pass: each person is mapped,
 /// planned and dropped. A key two people share makes both of them conflicts; that is only
@@ -232,7 +236,7 @@ fn plan_people(
         let mut part = Part { plan: PlatformPlan::new(input.platform), notes: Vec::new(), keys: Vec::new() };
         for i in range {
             let Ok(d) = input.wants.account(i) else { continue };
-            part.keys.push((hash_of(&d.key), i as u32));
+            part.keys.push((hash_of(&d.key) as KeyHash, i as u32));
             if let Some(at) = actual.link_position(&d.person_id) {
                 wanted_links[at].store(true, Ordering::Relaxed);
             }
@@ -244,7 +248,7 @@ fn plan_people(
     let parts = super::chunks::map_ranges(input.wants.len(), threads, plan_range);
     let mut plan = PlatformPlan::new(input.platform);
     let mut notes = Vec::new();
-    let mut keys = Vec::new();
+    let mut keys = Vec::with_capacity(parts.iter().map(|p| p.keys.len()).sum());
     for part in parts {
         plan.steps.extend(part.plan.steps);
         plan.conflicts.extend(part.plan.conflicts);
@@ -274,7 +278,7 @@ fn plan_people(
 /// The wanted people whose key another wanted person also has, in roster order. Keys are
 /// compared by hash first and then, for the few whose hashes repeat, by the keys
 /// themselves, so a hash collision is never taken for a shared key.
-fn people_sharing_keys(wants: &dyn Wants, mut keys: Vec<(u64, u32)>) -> Vec<DesiredAccount> {
+fn people_sharing_keys(wants: &dyn Wants, mut keys: Vec<(KeyHash, u32)>) -> Vec<DesiredAccount> {
     keys.sort_unstable();
     let mut suspects: Vec<u32> = Vec::new();
     for run in keys.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
@@ -610,6 +614,18 @@ mod tests {
         }
         let ordered: Vec<&str> = one.steps.iter().map(|s| s.person_id.as_str()).collect();
         assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "steps in person-id order");
+    }
+
+    #[test]
+    fn a_repeated_key_hash_is_confirmed_on_the_keys() {
+        let desired = [desired("p1", "a@x.com", "r"), desired("p2", "b@x.com", "r"), desired("p3", "a@x.com", "r")];
+        let excluded = BTreeMap::new();
+        let wants = Given::new(&desired, &excluded);
+        // As if the hashes of different keys had collided: nobody shares a key.
+        assert!(people_sharing_keys(&wants, vec![(7, 0), (7, 1)]).is_empty());
+        let sharing = people_sharing_keys(&wants, vec![(7, 0), (7, 1), (7, 2)]);
+        let people: Vec<&str> = sharing.iter().map(|d| d.person_id.as_str()).collect();
+        assert_eq!(people, ["p1", "p3"]);
     }
 
     #[test]
