@@ -133,10 +133,6 @@ impl<'a> Actual<'a> {
         find_in(&self.by_id, self.accounts, |a| a.id.as_str(), id)
     }
 
-    fn link(&self, person_id: &str) -> Option<&'a Link> {
-        self.link_position(person_id).map(|at| self.links[at].1)
-    }
-
     fn link_position(&self, person_id: &str) -> Option<usize> {
         let links = &self.links;
         self.link_of.find(hash_of(person_id), |&i| links[i as usize].0 == person_id).map(|&i| i as usize)
@@ -237,10 +233,11 @@ fn plan_people(
         for i in range {
             let Ok(d) = input.wants.account(i) else { continue };
             part.keys.push((hash_of(&d.key) as KeyHash, i as u32));
-            if let Some(at) = actual.link_position(&d.person_id) {
+            let link = actual.link_position(&d.person_id).map(|at| {
                 wanted_links[at].store(true, Ordering::Relaxed);
-            }
-            plan_person(input, actual, &d, &mut part.plan);
+                actual.links[at].1
+            });
+            plan_person(input, actual, &d, link, &mut part.plan);
             part.notes.extend(part.plan.notes.drain(..).map(|n| (d.person_id.clone(), n)));
         }
         part
@@ -304,8 +301,13 @@ fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> b
 }
 
 /// One desired person: update the linked account, adopt a matching one, or create.
-fn plan_person(input: &DiffInput<'_>, actual: &Actual<'_>, d: &DesiredAccount, plan: &mut PlatformPlan) {
-    let link = actual.link(&d.person_id);
+fn plan_person(
+    input: &DiffInput<'_>,
+    actual: &Actual<'_>,
+    d: &DesiredAccount,
+    link: Option<&Link>,
+    plan: &mut PlatformPlan,
+) {
     let linked = link.and_then(|l| actual.account(&l.account_id));
     if let (Some(l), None, false) = (link, linked, input.traits.recreate_removed) {
         let why = format!("account {} was removed and no longer lists; this platform cannot restore it and keeps its name taken: a person must resolve it", l.account_id);
