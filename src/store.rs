@@ -535,6 +535,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError
 mod tests {
     use super::*;
     use crate::reconcile::diff::LinkOrigin;
+    use compact_str::ToCompactString;
 
     #[test]
     fn links_round_trip_per_platform() {
@@ -549,6 +550,58 @@ mod tests {
         let (store, outcome) = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(outcome, OpenOutcome::Opened);
         assert_eq!(store.links("cake").unwrap()["p1"], link);
+    }
+
+    /// Links and cached accounts as rosterd wrote them while their ids, keys and fields
+    /// were `String`s: the shapes are copied here so that a change of the in-memory string
+    /// type can never silently change what the store holds.
+    mod string_era {
+        use std::collections::BTreeMap;
+
+        #[derive(serde::Serialize)]
+        pub struct Link {
+            pub account_id: String,
+            pub origin: &'static str,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            pub removed: bool,
+        }
+
+        #[derive(serde::Serialize)]
+        pub struct Account {
+            pub id: String,
+            pub key: String,
+            pub fields: BTreeMap<String, String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub role: Option<String>,
+            pub status: &'static str,
+        }
+    }
+
+    #[test]
+    fn a_store_written_with_string_fields_reads_and_writes_back_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let long_id = "an-account-id-well-beyond-twenty-four-bytes".to_string();
+        let old_link = string_era::Link { account_id: long_id.clone(), origin: "adopted", removed: true };
+        let old_account = string_era::Account {
+            id: long_id.clone(),
+            key: "grace@example.com".into(),
+            fields: [("email", "grace@example.com"), ("first_name", "Grace"), ("note", &"x".repeat(40))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            role: Some("Account Manager".into()),
+            status: "active",
+        };
+        store.put(&store.links, "cake", "p1", &old_link).unwrap();
+        store.put(&store.cache, "cake", &long_id, &old_account).unwrap();
+
+        let link = store.links("cake").unwrap().remove("p1").unwrap();
+        assert_eq!(link, Link { account_id: long_id.as_str().into(), origin: LinkOrigin::Adopted, removed: true });
+        let account = store.cached_accounts("cake").unwrap().remove(0);
+        assert_eq!((account.id.as_str(), account.fields["first_name"].as_str()), (long_id.as_str(), "Grace"));
+        assert_eq!(encode(&link), encode(&old_link));
+        assert_eq!(encode(&account), encode(&old_account));
     }
 
     #[test]
@@ -574,7 +627,7 @@ mod tests {
         for round in 0..5 {
             let (store, outcome) = Store::open(dir.path(), 1 << 20).unwrap();
             assert!(round == 0 || outcome == OpenOutcome::Opened, "round {round}: {outcome:?}");
-            let link = Link { account_id: round.to_string(), origin: LinkOrigin::Created, removed: false };
+            let link = Link { account_id: round.to_compact_string(), origin: LinkOrigin::Created, removed: false };
             store.set_link("cake", &format!("p{round}"), &link).unwrap();
             store.flush().unwrap();
             assert_eq!(store.links("cake").unwrap().len(), round + 1);

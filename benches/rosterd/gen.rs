@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::ToCompactString;
 use rosterd::model::{Account, AccountStatus, Email, Person};
 use rosterd::reconcile::desired::{Mapping, RoleRule};
 use rosterd::reconcile::diff::{Link, LinkOrigin};
@@ -60,15 +61,15 @@ pub fn account(i: usize) -> Account {
     let email = p.email().unwrap_or_default().to_string();
     let role = if p.department.as_deref() == Some("Finance") { "Finance" } else { "Account Manager" };
     Account {
-        id: (100_000 + i).to_string(),
-        key: email.clone(),
+        id: (100_000 + i).to_compact_string(),
+        key: email.as_str().into(),
         fields: [
             ("first_name".to_string(), p.given_name.clone()),
             ("last_name".to_string(), p.family_name.clone()),
             ("email".to_string(), email),
         ]
         .into(),
-        role: Some(role.to_string()),
+        role: Some(role.into()),
         status: if p.active { AccountStatus::Active } else { AccountStatus::Inactive },
     }
 }

@@ -3,6 +3,7 @@
 
 mod fields;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -167,28 +168,28 @@ pub enum AccountStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The platform's own id (CAKE `user_id`, Affise 24-hex id, Client Toolbox user name).
-    pub id: String,
+    pub id: CompactString,
     /// The platform's match key, normalised (trimmed, lower-cased).
-    pub key: String,
+    pub key: CompactString,
     /// Comparable fields by the platform's own names (`first_name`, `email`, ...).
     pub fields: Fields,
     /// The role as the connector compares it (a CAKE role name, a sorted Affise role list, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
     pub status: AccountStatus,
 }
 
 /// The account a person should have on one platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredAccount {
-    pub person_id: String,
+    pub person_id: CompactString,
     /// The person's label (email or user name), for people reading plans.
-    pub label: String,
+    pub label: CompactString,
     /// The match key, normalised.
-    pub key: String,
+    pub key: CompactString,
     pub fields: Fields,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
 }
 
 /// One field's value before and after a change; `None` is "absent".
@@ -205,8 +206,10 @@ pub struct FieldChange {
 pub const ROLE_FIELD: &str = "role";
 
 /// Normalise a match key: trimmed and lower-cased, as every platform compares them.
-pub fn normalize_key(raw: &str) -> String {
-    raw.trim().to_lowercase()
+/// Lower-cased exactly as `str::to_lowercase` does, but a key of up to 24 bytes (most
+/// emails) never touches the heap.
+pub fn normalize_key(raw: &str) -> CompactString {
+    CompactString::from_str_to_lowercase(raw.trim())
 }
 
 #[cfg(test)]
@@ -250,6 +253,15 @@ mod tests {
         let mut p = Person::test("a");
         p.emails.insert(0, Email { value: "other@x.com".into(), kind: None, primary: false });
         assert_eq!(p.email(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn a_key_is_lower_cased_exactly_as_str_does_it() {
+        for raw in
+            ["  Grace@Example.COM ", "ὈΔΥΣΣΕΎΣ@x.gr", "İstanbul@X.TR", "a-very-long-USER-name-beyond-24@example.com"]
+        {
+            assert_eq!(normalize_key(raw), raw.trim().to_lowercase(), "{raw}");
+        }
     }
 
     #[test]

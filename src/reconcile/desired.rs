@@ -100,8 +100,8 @@ fn desired_one(person: &Person, wanted: &ViewAttributes, mapping: &Mapping) -> R
     if let Some(rule) = rule {
         fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let role = rule.map(|r| r.role.clone());
-    Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().to_string(), key, fields, role })
+    let role = rule.map(|r| r.role.as_str().into());
+    Ok(DesiredAccount { person_id: person.id.as_str().into(), label: person.label().into(), key, fields, role })
 }
 
 /// The first matching rule; no rules means no role is managed.

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Action, Conflict, PlatformPlan, Step};
@@ -26,7 +27,7 @@ pub enum LinkOrigin {
 /// A person's account on one platform, as rosterd remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
-    pub account_id: String,
+    pub account_id: CompactString,
     pub origin: LinkOrigin,
     /// rosterd removed this account's access (and has not restored it since). Platforms
     /// whose listing cannot show it (Affise lock-out) take the account's status from here.
@@ -130,7 +131,7 @@ fn normalized(key: &str) -> Cow<'_, str> {
     if clean {
         Cow::Borrowed(key)
     } else {
-        Cow::Owned(normalize_key(key))
+        Cow::Owned(normalize_key(key).into())
     }
 }
 
@@ -153,7 +154,7 @@ fn plan_people(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&st
 fn plan_people_on(input: &DiffInput<'_>, actual: &Actual<'_>, shared: &BTreeSet<&str>, threads: usize) -> PlatformPlan {
     let plan_chunk = |chunk: &[DesiredAccount]| {
         let mut part = PlatformPlan::new(input.platform);
-        let mut notes: Vec<(String, String)> = Vec::new();
+        let mut notes: Vec<(CompactString, String)> = Vec::new();
         for d in chunk {
             if shared.contains(d.key.as_str()) {
                 part.conflicts.push(conflict(
@@ -192,7 +193,12 @@ fn shared_keys(desired: &[DesiredAccount]) -> BTreeSet<&str> {
 }
 
 fn conflict(d: &DesiredAccount, reason: &str) -> Conflict {
-    Conflict { person_id: d.person_id.clone(), label: d.label.clone(), key: d.key.clone(), reason: reason.to_string() }
+    Conflict {
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
+        reason: reason.to_string(),
+    }
 }
 
 fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> bool {
@@ -252,16 +258,19 @@ fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a
 }
 
 fn create_step(d: &DesiredAccount) -> Step {
-    let mut changes: Vec<FieldChange> =
-        d.fields.iter().map(|(f, v)| FieldChange { field: f.clone(), before: None, after: Some(v.clone()) }).collect();
+    let mut changes: Vec<FieldChange> = d
+        .fields
+        .iter()
+        .map(|(f, v)| FieldChange { field: f.as_str().into(), before: None, after: Some(v.as_str().into()) })
+        .collect();
     if let Some(role) = &d.role {
-        changes.push(FieldChange { field: ROLE_FIELD.into(), before: None, after: Some(role.clone()) });
+        changes.push(FieldChange { field: ROLE_FIELD.into(), before: None, after: Some(role.as_str().into()) });
     }
     Step {
         action: Action::Create,
-        person_id: d.person_id.clone(),
-        label: d.label.clone(),
-        key: d.key.clone(),
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
         account_id: None,
         changes,
         adopt: false,
@@ -293,10 +302,10 @@ fn converge_step(
     };
     Some(Step {
         action,
-        person_id: d.person_id.clone(),
-        label: d.label.clone(),
-        key: d.key.clone(),
-        account_id: Some(account.id.clone()),
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
+        account_id: Some(account.id.as_str().into()),
         changes,
         adopt,
         reason: None,
@@ -323,15 +332,19 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
             None => false,
         };
         if !same {
-            changes.push(FieldChange { field: field.clone(), before: have.cloned(), after: Some(want.clone()) });
+            changes.push(FieldChange {
+                field: field.as_str().into(),
+                before: have.map(|h| h.as_str().into()),
+                after: Some(want.as_str().into()),
+            });
         }
     }
     if let Some(want) = &d.role {
         if !account.role.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
             changes.push(FieldChange {
                 field: ROLE_FIELD.into(),
-                before: account.role.clone(),
-                after: Some(want.clone()),
+                before: account.role.as_deref().map(String::from),
+                after: Some(want.as_str().into()),
             });
         }
     }
@@ -362,9 +375,9 @@ fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, plan: &mut Platform
         plan.steps.push(Step {
             action: Action::Deactivate,
             person_id: person_id.clone(),
-            label: account.key.clone(),
-            key: account.key.clone(),
-            account_id: Some(account.id.clone()),
+            label: account.key.as_str().into(),
+            key: account.key.as_str().into(),
+            account_id: Some(account.id.as_str().into()),
             changes: vec![FieldChange {
                 field: "status".into(),
                 before: Some("active".into()),
