@@ -69,7 +69,7 @@ pub fn designation_rows(
             let person = by_email.get(&normalize_key(&d.email)).copied();
             DesignationRow {
                 platform: platform.to_string(),
-                person_id: person.map(|p| p.id.clone()),
+                person_id: person.map(|p| p.id.to_string()),
                 person_active: person.is_some_and(|p| p.active),
                 designation: d,
             }
@@ -120,7 +120,7 @@ fn row(
         key: a.key.to_string(),
         role: a.role.as_deref().map(String::from),
         status: a.status,
-        person_id: person.map(|p| p.id.clone()).or_else(|| linked.map(str::to_string)),
+        person_id: person.map(|p| p.id.to_string()).or_else(|| linked.map(str::to_string)),
         person: person.map(|p| p.label().to_string()),
         managed: linked.is_some(),
         orphan: person.is_none(),

@@ -12,9 +12,9 @@ pub use fields::Fields;
 /// One email address of a person, as SCIM carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Email {
-    pub value: String,
+    pub value: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
     #[serde(default)]
     pub primary: bool,
 }
@@ -23,16 +23,16 @@ pub struct Email {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Person {
     /// The source's stable id: links hang on it, so a rename never looks like a new person.
-    pub id: String,
+    pub id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    pub user_name: String,
+    pub external_id: Option<CompactString>,
+    pub user_name: CompactString,
     #[serde(default)]
-    pub given_name: String,
+    pub given_name: CompactString,
     #[serde(default)]
-    pub family_name: String,
+    pub family_name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub display_name: Option<CompactString>,
     #[serde(default)]
     pub emails: Vec<Email>,
     /// SCIM's `active`; absent at the source means true.
@@ -40,19 +40,19 @@ pub struct Person {
     pub active: bool,
     /// Group display names.
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub groups: Vec<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub employee_number: Option<String>,
+    pub employee_number: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
+    pub department: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
+    pub organization: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manager: Option<String>,
+    pub manager: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
+    pub last_modified: Option<CompactString>,
 }
 
 fn yes() -> bool {
@@ -220,11 +220,15 @@ pub mod fixtures {
     impl Person {
         pub fn test(id: &str) -> Person {
             Person {
-                id: id.to_string(),
-                user_name: format!("{id}@example.com"),
-                given_name: format!("Given{id}"),
-                family_name: format!("Family{id}"),
-                emails: vec![Email { value: format!("{id}@example.com"), kind: Some("work".into()), primary: true }],
+                id: id.into(),
+                user_name: format!("{id}@example.com").into(),
+                given_name: format!("Given{id}").into(),
+                family_name: format!("Family{id}").into(),
+                emails: vec![Email {
+                    value: format!("{id}@example.com").into(),
+                    kind: Some("work".into()),
+                    primary: true,
+                }],
                 active: true,
                 ..Person::default()
             }
@@ -234,11 +238,11 @@ pub mod fixtures {
             self
         }
         pub fn in_group(mut self, group: &str) -> Person {
-            self.groups.push(group.to_string());
+            self.groups.push(group.into());
             self
         }
         pub fn with_email(mut self, email: &str) -> Person {
-            self.emails = vec![Email { value: email.to_string(), kind: Some("work".into()), primary: true }];
+            self.emails = vec![Email { value: email.into(), kind: Some("work".into()), primary: true }];
             self
         }
     }

@@ -69,7 +69,7 @@ pub fn desired_accounts(people: &[Person], mapping: &Mapping) -> Target {
         match outcome {
             Ok(d) => target.desired.push(d),
             Err(why) => {
-                target.excluded.insert(person.id.clone(), why);
+                target.excluded.insert(person.id.as_str().into(), why);
             }
         }
     }
@@ -101,7 +101,7 @@ fn desired_one(person: &Person, wanted: &ViewAttributes, mapping: &Mapping) -> R
         fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     let role = rule.map(|r| r.role.as_str().into());
-    Ok(DesiredAccount { person_id: person.id.as_str().into(), label: person.label().into(), key, fields, role })
+    Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().into(), key, fields, role })
 }
 
 /// The first matching rule; no rules means no role is managed.
