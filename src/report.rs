@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::model::{normalize_key, Account, AccountStatus, Person};
@@ -60,7 +61,7 @@ pub fn designation_rows(
     designations: Vec<crate::platform::Designation>,
     roster: &[Person],
 ) -> Vec<DesignationRow> {
-    let by_email: HashMap<String, &Person> =
+    let by_email: HashMap<CompactString, &Person> =
         roster.iter().flat_map(|p| p.emails.iter().map(move |e| (normalize_key(&e.value), p))).collect();
     designations
         .into_iter()
@@ -68,7 +69,7 @@ pub fn designation_rows(
             let person = by_email.get(&normalize_key(&d.email)).copied();
             DesignationRow {
                 platform: platform.to_string(),
-                person_id: person.map(|p| p.id.clone()),
+                person_id: person.map(|p| p.id.to_string()),
                 person_active: person.is_some_and(|p| p.active),
                 designation: d,
             }
@@ -93,7 +94,7 @@ pub struct Report {
 /// Build the rows of one platform.
 pub fn platform_rows(input: &PlatformInput<'_>, roster: &[Person]) -> Vec<Row> {
     let by_id: HashMap<&str, &Person> = roster.iter().map(|p| (p.id.as_str(), p)).collect();
-    let by_key: HashMap<String, &Person> =
+    let by_key: HashMap<CompactString, &Person> =
         input.keys.iter().filter(|(k, _)| !k.is_empty()).map(|(k, p)| (normalize_key(k), *p)).collect();
     let owner: HashMap<&str, &str> = input.links.iter().map(|(p, l)| (l.account_id.as_str(), p.as_str())).collect();
     let mut rows: Vec<Row> = input.accounts.iter().map(|a| row(input.platform, a, &owner, &by_id, &by_key)).collect();
@@ -106,7 +107,7 @@ fn row(
     a: &Account,
     owner: &HashMap<&str, &str>,
     by_id: &HashMap<&str, &Person>,
-    by_key: &HashMap<String, &Person>,
+    by_key: &HashMap<CompactString, &Person>,
 ) -> Row {
     let linked = owner.get(a.id.as_str()).copied();
     let person = match linked {
@@ -115,11 +116,11 @@ fn row(
     };
     Row {
         platform: platform.to_string(),
-        account_id: a.id.clone(),
-        key: a.key.clone(),
-        role: a.role.clone(),
+        account_id: a.id.to_string(),
+        key: a.key.to_string(),
+        role: a.role.as_deref().map(String::from),
         status: a.status,
-        person_id: person.map(|p| p.id.clone()).or_else(|| linked.map(str::to_string)),
+        person_id: person.map(|p| p.id.to_string()).or_else(|| linked.map(str::to_string)),
         person: person.map(|p| p.label().to_string()),
         managed: linked.is_some(),
         orphan: person.is_none(),

@@ -29,10 +29,10 @@ struct World {
 fn account(id: usize, key: usize, name: usize, role: usize, active: bool) -> Account {
     let email = format!("K{key}@Example.com");
     Account {
-        id: format!("a{id}"),
+        id: format!("a{id}").into(),
         key: normalize_key(&email),
         fields: [("email".to_string(), email), ("first_name".to_string(), format!("n{name}"))].into_iter().collect(),
-        role: Some(format!("r{role}")),
+        role: Some(format!("r{role}").into()),
         status: if active { AccountStatus::Active } else { AccountStatus::Inactive },
     }
 }
@@ -40,11 +40,11 @@ fn account(id: usize, key: usize, name: usize, role: usize, active: bool) -> Acc
 fn desired(person: usize, key: usize, name: usize, role: usize) -> DesiredAccount {
     let email = format!("k{key}@example.com");
     DesiredAccount {
-        person_id: format!("p{person}"),
-        label: email.clone(),
-        key: email.clone(),
+        person_id: format!("p{person}").into(),
+        label: email.as_str().into(),
+        key: email.as_str().into(),
         fields: [("email".to_string(), email), ("first_name".to_string(), format!("n{name}"))].into_iter().collect(),
-        role: Some(format!("r{role}")),
+        role: Some(format!("r{role}").into()),
     }
 }
 
@@ -74,7 +74,7 @@ prop_compose! {
         for (i, choice) in link_choices.iter().enumerate().take(people.len()) {
             if let Some(a) = choice {
                 if used.insert(*a) {
-                    links.insert(format!("p{i}"), Link { account_id: format!("a{a}"), origin: LinkOrigin::Created, removed: false });
+                    links.insert(format!("p{i}"), Link { account_id: format!("a{a}").into(), origin: LinkOrigin::Created, removed: false });
                 }
             }
         }
@@ -101,7 +101,7 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
             let d = desired_from(step);
             next += 1;
             w.actual.push(Account {
-                id: format!("a{next}"),
+                id: format!("a{next}").into(),
                 key: normalize_key(&d.fields["email"]),
                 fields: d.fields.clone(),
                 role: d.role.clone(),
@@ -109,7 +109,7 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
             });
             w.links.insert(
                 step.person_id.clone(),
-                Link { account_id: format!("a{next}"), origin: LinkOrigin::Created, removed: false },
+                Link { account_id: format!("a{next}").into(), origin: LinkOrigin::Created, removed: false },
             );
             continue;
         }
@@ -119,8 +119,10 @@ fn simulate(w: &mut World, plan: &PlatformPlan) {
         after.key = normalize_key(&after.fields["email"]);
         w.actual[idx] = after;
         if step.adopt {
-            w.links
-                .insert(step.person_id.clone(), Link { account_id: id, origin: LinkOrigin::Adopted, removed: false });
+            w.links.insert(
+                step.person_id.clone(),
+                Link { account_id: id.into(), origin: LinkOrigin::Adopted, removed: false },
+            );
         }
     }
 }
@@ -145,8 +147,8 @@ proptest! {
         }
         prop_assert!(last.steps.is_empty(), "not converged: {:?}", last.steps);
         let stuck = conflicted(&last);
-        for d in state.desired.iter().filter(|d| !stuck.contains(&d.person_id)) {
-            let link = state.links.get(&d.person_id).expect("every desired person is linked");
+        for d in state.desired.iter().filter(|d| !stuck.contains(d.person_id.as_str())) {
+            let link = state.links.get(d.person_id.as_str()).expect("every desired person is linked");
             let acc = state.actual.iter().find(|a| a.id == link.account_id).expect("linked account exists");
             prop_assert_eq!(acc.status, AccountStatus::Active);
             prop_assert!(field_changes(&traits(), d, acc).is_empty());

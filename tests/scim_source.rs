@@ -77,7 +77,12 @@ fn check_people(roster: &Roster) {
     for person in &roster.people {
         let i: usize = person.user_name.trim_start_matches("user").parse().expect("a seeded user name");
         assert_eq!(person.active, i % 10 != 0, "{}", person.user_name);
-        assert_eq!(person.groups.iter().cloned().collect::<BTreeSet<_>>(), expected_groups(i), "{}", person.user_name);
+        assert_eq!(
+            person.groups.iter().map(|g| g.to_string()).collect::<BTreeSet<_>>(),
+            expected_groups(i),
+            "{}",
+            person.user_name
+        );
         assert_eq!(person.email(), Some(format!("user{i:03}@example.com").as_str()));
         assert_eq!(person.given_name, format!("Given{i}"));
     }
@@ -109,8 +114,8 @@ async fn reads_250_users_whole_then_a_503_on_page_3_makes_it_incomplete() {
     assert!(reason.starts_with("Users page 3 (startIndex=101): HTTP 503"), "{reason}");
     assert!(reason.contains("\"fault injected by the test proxy\""), "the SCIM error detail is quoted: {reason}");
     assert_eq!(roster.people.len(), 100);
-    let first_pages: BTreeSet<&String> = roster.people.iter().map(|p| &p.id).collect();
-    let mut expected: Vec<&String> = ids.iter().collect();
+    let first_pages: BTreeSet<&str> = roster.people.iter().map(|p| p.id.as_str()).collect();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
     expected.sort(); // the server lists by id
     assert_eq!(first_pages, expected[..100].iter().copied().collect());
     assert_eq!(proxy.requests().iter().filter(|r| users_page(r, "101")).count(), 2, "retried per the policy");

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::{format_compact, CompactString, ToCompactString};
 use rosterd::model::{Account, AccountStatus, Email, Person};
 use rosterd::reconcile::desired::{Mapping, RoleRule};
 use rosterd::reconcile::diff::{Link, LinkOrigin};
@@ -14,17 +15,17 @@ const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Support", "Engineering"];
 
 /// Person `i` of the roster: a work email, two groups, a department, every 50th inactive.
 pub fn person(i: usize) -> Person {
-    let email = format!("user{i:07}@example.com");
+    let email = format_compact!("user{i:07}@example.com");
     let department = DEPARTMENTS[i % DEPARTMENTS.len()];
     Person {
-        id: format!("{i:08x}-0000-4000-8000-000000000000"),
+        id: format!("{i:08x}-0000-4000-8000-000000000000").into(),
         user_name: email.clone(),
-        given_name: GIVEN[i % GIVEN.len()].to_string(),
-        family_name: format!("{}{}", FAMILY[(i / 8) % FAMILY.len()], i % 1000),
+        given_name: GIVEN[i % GIVEN.len()].into(),
+        family_name: format_compact!("{}{}", FAMILY[(i / 8) % FAMILY.len()], i % 1000),
         emails: vec![Email { value: email, kind: Some("work".into()), primary: true }],
         active: i % 50 != 49,
-        groups: vec!["staff".to_string(), department.to_string()],
-        department: Some(department.to_string()),
+        groups: vec!["staff".into(), department.into()],
+        department: Some(department.into()),
         ..Person::default()
     }
 }
@@ -57,18 +58,13 @@ pub fn mapping() -> Mapping {
 /// The account person `i` has when converged, and the link to it.
 pub fn account(i: usize) -> Account {
     let p = person(i);
-    let email = p.email().unwrap_or_default().to_string();
+    let email = CompactString::from(p.email().unwrap_or_default());
     let role = if p.department.as_deref() == Some("Finance") { "Finance" } else { "Account Manager" };
     Account {
-        id: (100_000 + i).to_string(),
+        id: (100_000 + i).to_compact_string(),
         key: email.clone(),
-        fields: [
-            ("first_name".to_string(), p.given_name.clone()),
-            ("last_name".to_string(), p.family_name.clone()),
-            ("email".to_string(), email),
-        ]
-        .into(),
-        role: Some(role.to_string()),
+        fields: [("first_name", p.given_name.clone()), ("last_name", p.family_name.clone()), ("email", email)].into(),
+        role: Some(role.into()),
         status: if p.active { AccountStatus::Active } else { AccountStatus::Inactive },
     }
 }
@@ -87,14 +83,20 @@ pub fn platform(n: usize, churn: bool) -> (Vec<Account>, BTreeMap<String, Link>)
         if churn && i % 100 == 1 {
             a.fields.insert("last_name".into(), "Renamed".into());
         }
-        links.insert(person(i).id, Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false });
+        links.insert(
+            person(i).id.into(),
+            Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false },
+        );
         accounts.push(a);
     }
     if churn {
         // Leavers: linked accounts whose people are gone from the roster.
         for i in (n..n + n / 100).map(|j| j + 10 * n) {
             let a = account(i);
-            links.insert(person(i).id, Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false });
+            links.insert(
+                person(i).id.into(),
+                Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false },
+            );
             accounts.push(Account { status: AccountStatus::Active, ..a });
         }
     }

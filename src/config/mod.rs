@@ -474,7 +474,7 @@ impl Validator {
         Safety {
             max_removals_count: max.count,
             max_removals_percent: max.percent,
-            protected: raw.protected.iter().map(|s| crate::model::normalize_key(s)).collect(),
+            protected: raw.protected.iter().map(|s| crate::model::normalize_key(s).into()).collect(),
             shrink_guard_percent: shrink,
             grace: self.grace(raw.grace),
         }
@@ -563,7 +563,7 @@ impl Validator {
         }
         let connection = base_url.map(|u| connection(u, &raw));
         let mut protected = safety.protected.clone();
-        protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s)));
+        protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s).into()));
         Some(PlatformConfig {
             name: raw.name,
             kind,

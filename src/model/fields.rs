@@ -3,18 +3,22 @@
 //! A sorted vector rather than a `BTreeMap`: accounts carry three to ten fields, and a
 //! B-tree node reserves room for eleven pairs (~540 bytes) before holding one. At a million
 //! accounts and a million desired accounts that was the largest single cost of a plan.
-//! It serialises exactly as a map did, so plans, the store and the audit trail are unchanged.
+//! Names and values are `CompactString`s: nearly all of them (field names, first and last
+//! names, most emails) fit in its 24 inline bytes, so a field costs no heap block at all.
+//! It serialises exactly as a map of strings did, so plans, the store and the audit trail
+//! are unchanged.
 
 use std::borrow::Borrow;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Field name → value, each name once, iterated in name order.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Fields(Vec<(String, String)>);
+pub struct Fields(Vec<(CompactString, CompactString)>);
 
 impl Fields {
     pub fn new() -> Fields {
@@ -23,27 +27,27 @@ impl Fields {
 
     fn position<Q: Ord + ?Sized>(&self, name: &Q) -> Result<usize, usize>
     where
-        String: Borrow<Q>,
+        CompactString: Borrow<Q>,
     {
         self.0.binary_search_by(|(k, _)| k.borrow().cmp(name))
     }
 
-    pub fn get<Q: Ord + ?Sized>(&self, name: &Q) -> Option<&String>
+    pub fn get<Q: Ord + ?Sized>(&self, name: &Q) -> Option<&CompactString>
     where
-        String: Borrow<Q>,
+        CompactString: Borrow<Q>,
     {
         self.position(name).ok().map(|i| &self.0[i].1)
     }
 
     pub fn contains_key<Q: Ord + ?Sized>(&self, name: &Q) -> bool
     where
-        String: Borrow<Q>,
+        CompactString: Borrow<Q>,
     {
         self.position(name).is_ok()
     }
 
     /// Set a field; returns the value it replaced.
-    pub fn insert(&mut self, name: String, value: String) -> Option<String> {
+    pub fn insert(&mut self, name: CompactString, value: CompactString) -> Option<CompactString> {
         match self.position(name.as_str()) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
@@ -54,33 +58,33 @@ impl Fields {
     }
 
     /// The value of `name`, set to `default()` first if absent.
-    pub fn get_or_insert_with(&mut self, name: &str, default: impl FnOnce() -> String) -> &mut String {
+    pub fn get_or_insert_with(&mut self, name: &str, default: impl FnOnce() -> CompactString) -> &mut CompactString {
         let i = match self.position(name) {
             Ok(i) => i,
             Err(i) => {
-                self.0.insert(i, (name.to_string(), default()));
+                self.0.insert(i, (name.into(), default()));
                 i
             }
         };
         &mut self.0[i].1
     }
 
-    pub fn remove<Q: Ord + ?Sized>(&mut self, name: &Q) -> Option<String>
+    pub fn remove<Q: Ord + ?Sized>(&mut self, name: &Q) -> Option<CompactString>
     where
-        String: Borrow<Q>,
+        CompactString: Borrow<Q>,
     {
         self.position(name).ok().map(|i| self.0.remove(i).1)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &String)> + DoubleEndedIterator {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&CompactString, &CompactString)> + DoubleEndedIterator {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &String> + DoubleEndedIterator {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &CompactString> + DoubleEndedIterator {
         self.0.iter().map(|(k, _)| k)
     }
 
-    pub fn values(&self) -> impl ExactSizeIterator<Item = &String> + DoubleEndedIterator {
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &CompactString> + DoubleEndedIterator {
         self.0.iter().map(|(_, v)| v)
     }
 
@@ -101,58 +105,65 @@ impl fmt::Debug for Fields {
 
 impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Fields
 where
-    String: Borrow<Q>,
+    CompactString: Borrow<Q>,
 {
-    type Output = String;
+    type Output = CompactString;
 
     /// The value of a field that must be there, as a map's index is.
-    fn index(&self, name: &Q) -> &String {
+    fn index(&self, name: &Q) -> &CompactString {
         self.get(name).expect("no such field")
     }
 }
 
-impl Extend<(String, String)> for Fields {
-    fn extend<I: IntoIterator<Item = (String, String)>>(&mut self, iter: I) {
+/// Pairs of anything that makes a `CompactString` (`String`, `&str`, ...), so call sites
+/// build fields from plain strings without converting each one by hand.
+impl<K: Into<CompactString>, V: Into<CompactString>> Extend<(K, V)> for Fields {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
-            self.insert(k, v);
+            self.insert(k.into(), v.into());
         }
     }
 }
 
-impl FromIterator<(String, String)> for Fields {
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Fields {
     /// Later pairs win over earlier ones with the same name, as in a map.
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Fields {
-        let mut pairs: Vec<(String, String)> = iter.into_iter().collect();
-        // A stable sort keeps equal names in arrival order; keep the last of each.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Fields {
+        let mut pairs: Vec<(CompactString, CompactString)> =
+            iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        // A stable sort keeps equal names in arrival order; keep the last of each, in place
+        // (`dedup_by` keeps the earlier of two, so the later one's value moves into it).
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            match out.last_mut() {
-                Some(last) if last.0 == pair.0 => *last = pair,
-                _ => out.push(pair),
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        out.shrink_to_fit();
-        Fields(out)
+            same
+        });
+        pairs.shrink_to_fit();
+        Fields(pairs)
     }
 }
 
-impl<const N: usize> From<[(String, String); N]> for Fields {
-    fn from(pairs: [(String, String); N]) -> Fields {
+impl<K: Into<CompactString>, V: Into<CompactString>, const N: usize> From<[(K, V); N]> for Fields {
+    fn from(pairs: [(K, V); N]) -> Fields {
         pairs.into_iter().collect()
     }
 }
 
-impl From<std::collections::BTreeMap<String, String>> for Fields {
-    fn from(map: std::collections::BTreeMap<String, String>) -> Fields {
-        // Already sorted and unique.
-        Fields(map.into_iter().collect())
+impl<K: Into<CompactString>, V: Into<CompactString>> From<std::collections::BTreeMap<K, V>> for Fields {
+    fn from(map: std::collections::BTreeMap<K, V>) -> Fields {
+        // Already sorted and unique (a string's order is its bytes' order either way).
+        Fields(map.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 }
 
 impl<'a> IntoIterator for &'a Fields {
-    type Item = (&'a String, &'a String);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, String)>, fn(&'a (String, String)) -> Self::Item>;
+    type Item = (&'a CompactString, &'a CompactString);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (CompactString, CompactString)>,
+        fn(&'a (CompactString, CompactString)) -> Self::Item,
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, v)| (k, v))
@@ -160,8 +171,8 @@ impl<'a> IntoIterator for &'a Fields {
 }
 
 impl IntoIterator for Fields {
-    type Item = (String, String);
-    type IntoIter = std::vec::IntoIter<(String, String)>;
+    type Item = (CompactString, CompactString);
+    type IntoIter = std::vec::IntoIter<(CompactString, CompactString)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
@@ -188,7 +199,7 @@ impl<'de> Deserialize<'de> for Fields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Fields, A::Error> {
                 let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
-                while let Some(pair) = access.next_entry::<String, String>()? {
+                while let Some(pair) = access.next_entry::<CompactString, CompactString>()? {
                     pairs.push(pair);
                 }
                 Ok(pairs.into_iter().collect())
@@ -209,9 +220,9 @@ mod tests {
     #[test]
     fn behaves_like_a_sorted_map() {
         let mut fields = f(&[("last_name", "Hopper"), ("email", "g@x.com"), ("first_name", "Grace")]);
-        assert_eq!(fields.keys().map(String::as_str).collect::<Vec<_>>(), ["email", "first_name", "last_name"]);
+        assert_eq!(fields.keys().map(CompactString::as_str).collect::<Vec<_>>(), ["email", "first_name", "last_name"]);
         assert_eq!(fields.insert("email".into(), "h@x.com".into()), Some("g@x.com".into()));
-        assert_eq!(fields.get("email").map(String::as_str), Some("h@x.com"));
+        assert_eq!(fields.get("email").map(CompactString::as_str), Some("h@x.com"));
         assert_eq!(fields.remove("first_name"), Some("Grace".into()));
         assert!(!fields.contains_key("first_name"));
         assert_eq!(fields.len(), 2);
@@ -219,13 +230,14 @@ mod tests {
 
     #[test]
     fn the_last_of_repeated_names_wins() {
-        assert_eq!(f(&[("a", "1"), ("b", "2"), ("a", "3")]).get("a").map(String::as_str), Some("3"));
+        assert_eq!(f(&[("a", "1"), ("b", "2"), ("a", "3")]).get("a").map(CompactString::as_str), Some("3"));
     }
 
     #[test]
     fn serialises_exactly_as_a_btreemap() {
         let fields = f(&[("z", "1"), ("a", "2")]);
-        let map: std::collections::BTreeMap<String, String> = fields.clone().into_iter().collect();
+        let map: std::collections::BTreeMap<String, String> =
+            fields.clone().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         let json = serde_json::to_string(&fields).unwrap();
         assert_eq!(json, serde_json::to_string(&map).unwrap());
         assert_eq!(serde_json::from_str::<Fields>(&json).unwrap(), fields);

@@ -4,6 +4,7 @@
 mod fields;
 mod node;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -13,9 +14,9 @@ pub use node::PersonNode;
 /// One email address of a person, as SCIM carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Email {
-    pub value: String,
+    pub value: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
     #[serde(default)]
     pub primary: bool,
 }
@@ -24,16 +25,16 @@ pub struct Email {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Person {
     /// The source's stable id: links hang on it, so a rename never looks like a new person.
-    pub id: String,
+    pub id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    pub user_name: String,
+    pub external_id: Option<CompactString>,
+    pub user_name: CompactString,
     #[serde(default)]
-    pub given_name: String,
+    pub given_name: CompactString,
     #[serde(default)]
-    pub family_name: String,
+    pub family_name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub display_name: Option<CompactString>,
     #[serde(default)]
     pub emails: Vec<Email>,
     /// SCIM's `active`; absent at the source means true.
@@ -41,19 +42,19 @@ pub struct Person {
     pub active: bool,
     /// Group display names.
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub groups: Vec<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub employee_number: Option<String>,
+    pub employee_number: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
+    pub department: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
+    pub organization: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manager: Option<String>,
+    pub manager: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
+    pub last_modified: Option<CompactString>,
 }
 
 fn yes() -> bool {
@@ -133,28 +134,28 @@ pub enum AccountStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The platform's own id (CAKE `user_id`, Affise 24-hex id, Client Toolbox user name).
-    pub id: String,
+    pub id: CompactString,
     /// The platform's match key, normalised (trimmed, lower-cased).
-    pub key: String,
+    pub key: CompactString,
     /// Comparable fields by the platform's own names (`first_name`, `email`, ...).
     pub fields: Fields,
     /// The role as the connector compares it (a CAKE role name, a sorted Affise role list, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
     pub status: AccountStatus,
 }
 
 /// The account a person should have on one platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredAccount {
-    pub person_id: String,
+    pub person_id: CompactString,
     /// The person's label (email or user name), for people reading plans.
-    pub label: String,
+    pub label: CompactString,
     /// The match key, normalised.
-    pub key: String,
+    pub key: CompactString,
     pub fields: Fields,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<CompactString>,
 }
 
 /// One field's value before and after a change; `None` is "absent".
@@ -171,8 +172,10 @@ pub struct FieldChange {
 pub const ROLE_FIELD: &str = "role";
 
 /// Normalise a match key: trimmed and lower-cased, as every platform compares them.
-pub fn normalize_key(raw: &str) -> String {
-    raw.trim().to_lowercase()
+/// Lower-cased exactly as `str::to_lowercase` does, but a key of up to 24 bytes (most
+/// emails) never touches the heap.
+pub fn normalize_key(raw: &str) -> CompactString {
+    CompactString::from_str_to_lowercase(raw.trim())
 }
 
 #[cfg(test)]
@@ -183,11 +186,15 @@ pub mod fixtures {
     impl Person {
         pub fn test(id: &str) -> Person {
             Person {
-                id: id.to_string(),
-                user_name: format!("{id}@example.com"),
-                given_name: format!("Given{id}"),
-                family_name: format!("Family{id}"),
-                emails: vec![Email { value: format!("{id}@example.com"), kind: Some("work".into()), primary: true }],
+                id: id.into(),
+                user_name: format!("{id}@example.com").into(),
+                given_name: format!("Given{id}").into(),
+                family_name: format!("Family{id}").into(),
+                emails: vec![Email {
+                    value: format!("{id}@example.com").into(),
+                    kind: Some("work".into()),
+                    primary: true,
+                }],
                 active: true,
                 ..Person::default()
             }
@@ -197,11 +204,11 @@ pub mod fixtures {
             self
         }
         pub fn in_group(mut self, group: &str) -> Person {
-            self.groups.push(group.to_string());
+            self.groups.push(group.into());
             self
         }
         pub fn with_email(mut self, email: &str) -> Person {
-            self.emails = vec![Email { value: email.to_string(), kind: Some("work".into()), primary: true }];
+            self.emails = vec![Email { value: email.into(), kind: Some("work".into()), primary: true }];
             self
         }
     }
@@ -216,6 +223,15 @@ mod tests {
         let mut p = Person::test("a");
         p.emails.insert(0, Email { value: "other@x.com".into(), kind: None, primary: false });
         assert_eq!(p.email(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn a_key_is_lower_cased_exactly_as_str_does_it() {
+        for raw in
+            ["  Grace@Example.COM ", "ὈΔΥΣΣΕΎΣ@x.gr", "İstanbul@X.TR", "a-very-long-USER-name-beyond-24@example.com"]
+        {
+            assert_eq!(normalize_key(raw), raw.trim().to_lowercase(), "{raw}");
+        }
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl<'a> Node<'a> for PersonNode<'a> {
 
 #[cfg(test)]
 mod tests {
+    use compact_str::CompactString;
     use proptest::prelude::*;
 
     use super::*;
@@ -156,9 +157,9 @@ mod tests {
     use crate::template::Template;
 
     /// Short strings from a small alphabet, so that filters' operands often hit.
-    fn word() -> impl Strategy<Value = String> {
+    fn word() -> impl Strategy<Value = CompactString> {
         prop::sample::select(vec!["", "a", "A", "ab", "Finance", "finance", "staff", "x@y.com", "2026-01-01"])
-            .prop_map(str::to_string)
+            .prop_map(CompactString::from)
     }
 
     fn person() -> impl Strategy<Value = Person> {

@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
@@ -331,10 +332,10 @@ fn parse_user(value: &Value) -> Result<Account, String> {
         }
     }
     Ok(Account {
-        id: user.id,
+        id: user.id.into(),
         key: normalize_key(&user.email),
         fields: fields.into(),
-        role,
+        role: role.map(Into::into),
         status: AccountStatus::Active,
     })
 }
@@ -362,7 +363,7 @@ fn page_label(page: u64) -> String {
 #[derive(Debug, Default)]
 struct Listing {
     accounts: Vec<Account>,
-    ids: HashSet<String>,
+    ids: HashSet<CompactString>,
     total: Option<u64>,
 }
 
@@ -815,7 +816,7 @@ impl Connector for AffiseConnector {
             if !FIELDS.contains(&field.as_str()) {
                 return Err(self.unsupported(format!("Affise users have no field {field:?}")));
             }
-            form.push((field.clone(), value.clone()));
+            form.push((field.to_string(), value.to_string()));
         }
         push_roles(&mut form, &canonical_value(role).map_err(|e| self.unsupported(e))?);
         let password = generate_password();
@@ -1046,7 +1047,7 @@ mod tests {
         let (sandbox, affise) = start(people(6), 3).await;
         let accounts = affise.list().await.unwrap();
         assert_eq!(sandbox.list_calls(), 3, "7 users in pages of 3");
-        let mut ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        let mut ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
         ids.sort();
         assert_eq!(ids, sandbox.users().iter().map(|u| u.id.clone()).collect::<Vec<_>>());
         let pages: Vec<(String, String)> =

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
+use compact_str::{CompactString, ToCompactString};
 use rand::rngs::OsRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -210,10 +211,10 @@ fn parse_user(value: &Value) -> Result<Account, String> {
         ("email".to_string(), user.email.unwrap_or_default()),
     ]);
     Ok(Account {
-        id: user.id.to_string(),
+        id: user.id.to_compact_string(),
         key: normalize_key(&user.username),
         fields: fields.into(),
-        role: Some(user.role.trim().to_lowercase()),
+        role: Some(CompactString::from_str_to_lowercase(user.role.trim())),
         status: AccountStatus::Active,
     })
 }
@@ -226,7 +227,7 @@ fn page_label(page: u64) -> String {
 #[derive(Debug, Default)]
 struct Listing {
     accounts: Vec<Account>,
-    ids: HashSet<String>,
+    ids: HashSet<CompactString>,
     /// `(total_pages, total_records)` as the first page announced them.
     totals: Option<(u64, u64)>,
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
+use compact_str::{CompactString, ToCompactString};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -260,10 +261,10 @@ fn parse_user(value: &Value, roles: &RoleMap) -> Result<Account, String> {
         ("email".to_string(), user.email.clone()),
     ]);
     Ok(Account {
-        id: user.user_id.to_string(),
+        id: user.user_id.to_compact_string(),
         key: normalize_key(&user.email),
         fields: fields.into(),
-        role,
+        role: role.map(Into::into),
         status: user.user_status,
     })
 }
@@ -276,7 +277,7 @@ fn page_label(start: u64) -> String {
 #[derive(Debug, Default)]
 struct Listing {
     accounts: Vec<Account>,
-    ids: HashSet<String>,
+    ids: HashSet<CompactString>,
     total: Option<u64>,
 }
 
@@ -786,7 +787,7 @@ mod tests {
         cake.prepare().await.unwrap();
         let accounts = cake.list().await.unwrap();
         assert_eq!(sandbox.list_calls(), 3, "8 users in pages of 3");
-        let mut ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        let mut ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
         ids.sort();
         let mut expected: Vec<String> = sandbox.users().iter().map(|u| u.user_id.to_string()).collect();
         expected.sort();

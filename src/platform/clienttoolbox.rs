@@ -12,6 +12,7 @@ pub mod xml;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use rand::rngs::OsRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -181,7 +182,7 @@ fn generate_password() -> SecretString {
 #[derive(Debug, Default)]
 struct Listing {
     accounts: Vec<Account>,
-    keys: std::collections::HashSet<String>,
+    keys: std::collections::HashSet<CompactString>,
     total: Option<u64>,
 }
 
@@ -244,10 +245,10 @@ fn account_from(user: ListedUser, custom1: &str) -> Account {
         }
     }
     Account {
-        id: user.user_name.clone(),
+        id: user.user_name.as_str().into(),
         key: normalize_key(&user.user_name),
         fields: fields.into(),
-        role: Some(user.role),
+        role: Some(user.role.into()),
         // Soft-deleted users do not list: whatever lists may sign in.
         status: AccountStatus::Active,
     }
@@ -454,13 +455,13 @@ impl ClientToolboxConnector {
         for (field, value) in &fields {
             let (form_name, value) = self.form_field(field, Some(value), label)?;
             form.push((form_name, value.clone()));
-            stored.insert(field.clone(), value);
+            stored.insert(field.to_string(), value);
         }
         let account = Account {
-            id: name.clone(),
+            id: name.as_str().into(),
             key: normalize_key(&name),
             fields: stored.into(),
-            role: Some(role),
+            role: Some(role.into()),
             status: AccountStatus::Active,
         };
         Ok((form, account))
@@ -513,7 +514,7 @@ impl Connector for ClientToolboxConnector {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut form: Form = vec![("user_name", account.id.clone())];
+        let mut form: Form = vec![("user_name", account.id.to_string())];
         for change in changes {
             let after = change.after.as_deref();
             match change.field.as_str() {
@@ -533,7 +534,7 @@ impl Connector for ClientToolboxConnector {
     /// `user_delete` without `action=permanent`: a permanently deleted name could be taken
     /// again, and the new user would inherit the old one's transactions.
     async fn deactivate(&self, account: &Account) -> Result<(), PlatformError> {
-        self.write("deactivate", "user_delete", vec![("user_name", account.id.clone())]).await
+        self.write("deactivate", "user_delete", vec![("user_name", account.id.to_string())]).await
     }
 
     async fn reactivate(&self, account: &Account, _changes: &[FieldChange]) -> Result<(), PlatformError> {
@@ -708,14 +709,14 @@ mod tests {
     fn desired(name: &str, role: Option<&str>) -> DesiredAccount {
         DesiredAccount {
             person_id: name.into(),
-            label: format!("{name}@acme.example"),
+            label: format!("{name}@acme.example").into(),
             key: normalize_key(name),
             fields: crate::model::Fields::from([
                 (USER_NAME_FIELD.to_string(), name.to_string()),
                 ("user_first_name".to_string(), "Alex".to_string()),
                 ("user_last_name".to_string(), "Chen".to_string()),
             ]),
-            role: role.map(str::to_string),
+            role: role.map(Into::into),
         }
     }
 

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
+use compact_str::{CompactString, ToCompactString};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -204,7 +205,13 @@ fn parse_user(mut value: Value) -> Result<Account, String> {
         fields.insert("group_asset_access".into(), access.to_string());
     }
     let status = if user.enabled { AccountStatus::Active } else { AccountStatus::Inactive };
-    Ok(Account { id: user.id.to_string(), key: normalize_key(&user.email), fields: fields.into(), role, status })
+    Ok(Account {
+        id: user.id.to_compact_string(),
+        key: normalize_key(&user.email),
+        fields: fields.into(),
+        role: role.map(Into::into),
+        status,
+    })
 }
 
 fn page_label(offset: u64) -> String {
@@ -215,7 +222,7 @@ fn page_label(offset: u64) -> String {
 #[derive(Debug, Default)]
 struct Listing {
     accounts: Vec<Account>,
-    ids: HashSet<String>,
+    ids: HashSet<CompactString>,
     total: Option<u64>,
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, IF_MATCH};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -182,7 +183,7 @@ fn parse_user(resource: Value) -> Result<Remote, String> {
     put("displayName", user.display_name);
     put("email", email);
     let status = if user.active.unwrap_or(true) { AccountStatus::Active } else { AccountStatus::Inactive };
-    let account = Account { id, key: normalize_key(&user_name), fields: fields.into(), role: None, status };
+    let account = Account { id: id.into(), key: normalize_key(&user_name), fields: fields.into(), role: None, status };
     Ok(Remote { account, external_id: user.external_id, version: user.meta.and_then(|m| m.version) })
 }
 
@@ -218,7 +219,7 @@ fn parse_page(body: &[u8]) -> Result<Page, String> {
 #[derive(Default)]
 struct Listing {
     remotes: Vec<Remote>,
-    ids: HashSet<String>,
+    ids: HashSet<CompactString>,
     total: Option<u64>,
 }
 
@@ -293,7 +294,7 @@ fn attribute_value(path: &str, value: &str) -> Value {
 /// now is: each changed field still holds what was listed, or already what was wanted.
 fn still_applies(current: &Account, changes: &[FieldChange]) -> bool {
     changes.iter().filter(|c| attribute_of(&c.field).is_some()).all(|c| {
-        let now = current.fields.get(&c.field).map(String::as_str);
+        let now = current.fields.get(c.field.as_str()).map(CompactString::as_str);
         let same = |want: Option<&str>| match (now, want) {
             (Some(a), Some(b)) if c.field == "userName" => a.trim().eq_ignore_ascii_case(b.trim()),
             (a, b) => a == b,
@@ -371,7 +372,7 @@ pub struct ScimTargetConnector {
     /// The `count` of listing pages, settled by `prepare` with the capabilities (0: not yet).
     page_size: AtomicU32,
     /// `meta.version` of each resource as last read, for `If-Match`. Filled by `list`.
-    versions: Mutex<HashMap<String, String>>,
+    versions: Mutex<HashMap<CompactString, String>>,
 }
 
 /// Whether a write went through, or met a 412 (the resource changed since it was read).
@@ -522,7 +523,7 @@ impl ScimTargetConnector {
         let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
         match &remote.version {
             Some(v) => versions.insert(remote.account.id.clone(), v.clone()),
-            None => versions.remove(&remote.account.id),
+            None => versions.remove(remote.account.id.as_str()),
         };
     }
 
@@ -825,7 +826,7 @@ impl Connector for ScimTargetConnector {
             next = listing.add_page(&label, start, answer).map_err(|detail| self.http.malformed("list", detail))?;
         }
         let remotes = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
-        let versions: HashMap<String, String> =
+        let versions: HashMap<CompactString, String> =
             remotes.iter().filter_map(|r| Some((r.account.id.clone(), r.version.clone()?))).collect();
         *self.versions.lock().unwrap_or_else(PoisonError::into_inner) = versions;
         tracing::debug!(platform = %self.settings.name, accounts = remotes.len(), pages = page, "listed users");
@@ -993,7 +994,7 @@ mod tests {
         let starts: Vec<String> = sandbox.list_queries().iter().map(|q| q["startIndex"].clone()).collect();
         assert_eq!(starts, ["1", "4", "7"]);
         assert!(sandbox.list_queries().iter().all(|q| q["count"] == "3"));
-        let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
         assert_eq!(ids, sandbox.users().into_iter().map(|u| u.id).collect::<Vec<_>>());
         let p3 = &accounts[3];
         assert_eq!(p3.key, "p3@acme.example");

@@ -259,7 +259,7 @@ async fn execute(
         let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created, removed: false };
         ctx.store.set_link(platform, &step.person_id, &link).map_err(|e| StepError::Store(e.to_string()))?;
         ctx.store.cache_account(platform, &created).map_err(|e| StepError::Store(e.to_string()))?;
-        return Ok(Done { account_id: Some(created.id), detail });
+        return Ok(Done { account_id: Some(created.id.into()), detail });
     }
     let id = step.account_id.as_deref().ok_or(StepError::NoAccount)?;
     let account = *actual.get(id).ok_or(StepError::NoAccount)?;
@@ -272,7 +272,7 @@ async fn execute(
     record_link(ctx, platform, step, account)?;
     let after = account_after(account, step);
     ctx.store.cache_account(platform, &after).map_err(|e| StepError::Store(e.to_string()))?;
-    Ok(Done { account_id: Some(account.id.clone()), detail: None })
+    Ok(Done { account_id: Some(account.id.to_string()), detail: None })
 }
 
 /// Keep the link in step with what the step did: adopted, removed, or restored.
@@ -311,22 +311,22 @@ enum StepError {
 
 /// Rebuild the desired account a create step was planned from.
 pub fn desired_from(step: &Step) -> DesiredAccount {
-    let mut fields = std::collections::BTreeMap::new();
+    let mut fields = crate::model::Fields::new();
     let mut role = None;
     for c in &step.changes {
         match (&c.after, c.field.as_str()) {
-            (Some(v), ROLE_FIELD) => role = Some(v.clone()),
+            (Some(v), ROLE_FIELD) => role = Some(v.into()),
             (Some(v), f) => {
-                fields.insert(f.to_string(), v.clone());
+                fields.insert(f.into(), v.into());
             }
             (None, _) => {}
         }
     }
     DesiredAccount {
-        person_id: step.person_id.clone(),
-        label: step.label.clone(),
-        key: step.key.clone(),
-        fields: fields.into(),
+        person_id: step.person_id.as_str().into(),
+        label: step.label.as_str().into(),
+        key: step.key.as_str().into(),
+        fields,
         role,
     }
 }
@@ -347,9 +347,9 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
     for c in changes {
         match (c.field.as_str(), &c.after) {
             ("status", _) => {}
-            (ROLE_FIELD, after) => a.role = after.clone(),
+            (ROLE_FIELD, after) => a.role = after.as_deref().map(Into::into),
             (f, Some(v)) => {
-                a.fields.insert(f.to_string(), v.clone());
+                a.fields.insert(f.into(), v.into());
             }
             (f, None) => {
                 a.fields.remove(f);

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use super::diff::Exclusion;
 use crate::filter::Filter;
 use crate::model::{normalize_key, DesiredAccount, Fields, Person, PersonNode};
@@ -96,21 +98,21 @@ impl Mapped<'_> {
             Ok(rule) => rule,
             Err(()) => return Err(Exclusion::OutOfScope(self.no_role.clone())),
         };
-        let key = normalize_key(&mapping.key.render(view));
+        let key = normalize_key(&mapping.key.render_compact(view));
         if key.is_empty() {
             return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
         }
         let mut fields: Fields = mapping
             .fields
             .iter()
-            .map(|(f, t)| (f.clone(), t.render(view)))
+            .map(|(f, t)| (CompactString::from(f.as_str()), t.render_compact(view)))
             .filter(|(_, value)| !value.is_empty())
             .collect();
         if let Some(rule) = rule {
-            fields.extend(rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            fields.extend(rule.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
-        let role = rule.map(|r| r.role.clone());
-        Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().to_string(), key, fields, role })
+        let role = rule.map(|r| r.role.as_str().into());
+        Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().into(), key, fields, role })
     }
 }
 

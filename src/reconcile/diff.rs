@@ -11,6 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use hashbrown::HashTable;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet, FxHasher};
 
@@ -32,7 +33,7 @@ pub enum LinkOrigin {
 /// A person's account on one platform, as rosterd remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
-    pub account_id: String,
+    pub account_id: CompactString,
     pub origin: LinkOrigin,
     /// rosterd removed this account's access (and has not restored it since). Platforms
     /// whose listing cannot show it (Affise lock-out) take the account's status from here.
@@ -187,7 +188,7 @@ fn normalized(key: &str) -> Cow<'_, str> {
     if clean {
         Cow::Borrowed(key)
     } else {
-        Cow::Owned(normalize_key(key))
+        Cow::Owned(normalize_key(key).into())
     }
 }
 
@@ -208,7 +209,7 @@ fn diff_on(input: &DiffInput<'_>, threads: usize) -> PlatformPlan {
 /// planned person's key hash, for finding keys that more than one person maps to.
 struct Part {
     plan: PlatformPlan,
-    notes: Vec<(String, String)>,
+    notes: Vec<(CompactString, String)>,
     keys: Vec<(KeyHash, u32)>,
 }
 
@@ -293,7 +294,12 @@ fn people_sharing_keys(wants: &dyn Wants, mut keys: Vec<(KeyHash, u32)>) -> Vec<
 }
 
 fn conflict(d: &DesiredAccount, reason: &str) -> Conflict {
-    Conflict { person_id: d.person_id.clone(), label: d.label.clone(), key: d.key.clone(), reason: reason.to_string() }
+    Conflict {
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
+        reason: reason.to_string(),
+    }
 }
 
 fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> bool {
@@ -358,16 +364,19 @@ fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a
 }
 
 fn create_step(d: &DesiredAccount) -> Step {
-    let mut changes: Vec<FieldChange> =
-        d.fields.iter().map(|(f, v)| FieldChange { field: f.clone(), before: None, after: Some(v.clone()) }).collect();
+    let mut changes: Vec<FieldChange> = d
+        .fields
+        .iter()
+        .map(|(f, v)| FieldChange { field: f.as_str().into(), before: None, after: Some(v.as_str().into()) })
+        .collect();
     if let Some(role) = &d.role {
-        changes.push(FieldChange { field: ROLE_FIELD.into(), before: None, after: Some(role.clone()) });
+        changes.push(FieldChange { field: ROLE_FIELD.into(), before: None, after: Some(role.as_str().into()) });
     }
     Step {
         action: Action::Create,
-        person_id: d.person_id.clone(),
-        label: d.label.clone(),
-        key: d.key.clone(),
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
         account_id: None,
         changes,
         adopt: false,
@@ -399,10 +408,10 @@ fn converge_step(
     };
     Some(Step {
         action,
-        person_id: d.person_id.clone(),
-        label: d.label.clone(),
-        key: d.key.clone(),
-        account_id: Some(account.id.clone()),
+        person_id: d.person_id.as_str().into(),
+        label: d.label.as_str().into(),
+        key: d.key.as_str().into(),
+        account_id: Some(account.id.as_str().into()),
         changes,
         adopt,
         reason: None,
@@ -429,15 +438,19 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
             None => false,
         };
         if !same {
-            changes.push(FieldChange { field: field.clone(), before: have.cloned(), after: Some(want.clone()) });
+            changes.push(FieldChange {
+                field: field.as_str().into(),
+                before: have.map(|h| h.as_str().into()),
+                after: Some(want.as_str().into()),
+            });
         }
     }
     if let Some(want) = &d.role {
         if !account.role.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want)) {
             changes.push(FieldChange {
                 field: ROLE_FIELD.into(),
-                before: account.role.clone(),
-                after: Some(want.clone()),
+                before: account.role.as_deref().map(String::from),
+                after: Some(want.as_str().into()),
             });
         }
     }
@@ -481,9 +494,9 @@ fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, wanted_links: &[Ato
         plan.steps.push(Step {
             action: Action::Deactivate,
             person_id: person_id.to_string(),
-            label: account.key.clone(),
-            key: account.key.clone(),
-            account_id: Some(account.id.clone()),
+            label: account.key.as_str().into(),
+            key: account.key.as_str().into(),
+            account_id: Some(account.id.as_str().into()),
             changes: vec![FieldChange {
                 field: "status".into(),
                 before: Some("active".into()),

@@ -32,7 +32,7 @@ pub async fn read_accounts(
     let since = (parse(&state.read_at).unwrap_or(started) - chrono::Duration::days(1)).date_naive();
     let changed = connector.list_changed_since(since).await?;
     tracing::info!(platform = %name, changed = changed.len(), %since, "incremental listing");
-    let mut by_id: std::collections::BTreeMap<String, Account> =
+    let mut by_id: std::collections::BTreeMap<compact_str::CompactString, Account> =
         cached.into_iter().map(|a| (a.id.clone(), a)).collect();
     for account in &changed {
         by_id.insert(account.id.clone(), account.clone());

@@ -306,7 +306,7 @@ impl Engine {
                 Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
             };
             let inactive =
-                roster.people.iter().filter(|person| !person.active).map(|person| person.id.clone()).collect();
+                roster.people.iter().filter(|person| !person.active).map(|person| person.id.to_string()).collect();
             apply_grace(&mut plan, &self.config.safety.grace, &missing, &inactive, &facts.run_id, facts.now);
         }
         apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
@@ -473,7 +473,7 @@ impl Engine {
                         };
                         self.store.set_link(&intent.platform, &intent.person_id, &link)?;
                         self.store.cache_account(&intent.platform, &account)?;
-                        step.account_id = Some(account.id);
+                        step.account_id = Some(account.id.into());
                         ("ok", format!("{stopped}; found on the platform"))
                     }
                     Ok(None) => ("failed", format!("{stopped}; not on the platform, so it is planned again")),
@@ -619,14 +619,15 @@ fn managed_active(links: &BTreeMap<String, diff::Link>, actual: &[Account]) -> u
 /// creates whether the key is still free.
 pub fn fingerprint(plan: &PlatformPlan, actual: &[Account]) -> String {
     let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
-    let keys: std::collections::HashSet<String> = actual.iter().map(|a| crate::model::normalize_key(&a.key)).collect();
+    let keys: std::collections::HashSet<compact_str::CompactString> =
+        actual.iter().map(|a| crate::model::normalize_key(&a.key)).collect();
     let mut h = Sha256::new();
     for s in &plan.steps {
         match s.account_id.as_deref() {
             Some(id) => h.update(
                 by_id.get(id).map(|a| serde_json::to_vec(a).unwrap_or_default()).unwrap_or_else(|| b"missing".to_vec()),
             ),
-            None => h.update(if keys.contains(&s.key) { b"taken:".as_slice() } else { b"free:".as_slice() }),
+            None => h.update(if keys.contains(s.key.as_str()) { b"taken:".as_slice() } else { b"free:".as_slice() }),
         }
         h.update(s.key.as_bytes());
         h.update([0]);

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use serde::Deserialize;
 
 use super::{Source, SourceError};
@@ -118,31 +119,31 @@ struct YamlRoster {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct YamlPerson {
-    id: String,
-    external_id: Option<String>,
-    user_name: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    display_name: Option<String>,
+    id: CompactString,
+    external_id: Option<CompactString>,
+    user_name: CompactString,
+    given_name: Option<CompactString>,
+    family_name: Option<CompactString>,
+    display_name: Option<CompactString>,
     /// Shorthand for one primary email.
-    email: Option<String>,
+    email: Option<CompactString>,
     emails: Option<Vec<YamlEmail>>,
     active: Option<bool>,
     #[serde(default)]
-    groups: Vec<String>,
-    title: Option<String>,
-    employee_number: Option<String>,
-    department: Option<String>,
-    organization: Option<String>,
-    manager: Option<String>,
+    groups: Vec<CompactString>,
+    title: Option<CompactString>,
+    employee_number: Option<CompactString>,
+    department: Option<CompactString>,
+    organization: Option<CompactString>,
+    manager: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct YamlEmail {
-    value: String,
+    value: CompactString,
     #[serde(default, rename = "type")]
-    kind: Option<String>,
+    kind: Option<CompactString>,
     #[serde(default)]
     primary: bool,
 }
@@ -163,7 +164,7 @@ impl FileSource {
             );
             return Err(self.error(None, message));
         }
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashMap<CompactString, usize> = HashMap::new();
         let mut people = Vec::with_capacity(file.people.len());
         for (i, entry) in file.people.into_iter().enumerate() {
             let place = Some(format!("people[{i}]"));
@@ -209,9 +210,9 @@ impl YamlPerson {
     }
 }
 
-fn non_empty(value: &str) -> Option<String> {
+fn non_empty(value: &str) -> Option<CompactString> {
     let value = value.trim();
-    (!value.is_empty()).then(|| value.to_string())
+    (!value.is_empty()).then(|| value.into())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ impl FileSource {
         let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
         let headers = reader.headers().map_err(|e| self.csv_error(&e))?.clone();
         let columns = Columns::new(&headers).map_err(|m| self.error(Some("line 1".into()), m))?;
-        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut seen: HashMap<CompactString, u64> = HashMap::new();
         let mut people = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| self.csv_error(&e))?;
@@ -290,8 +291,8 @@ impl Columns {
         record.get(i).filter(|v| !v.is_empty())
     }
 
-    fn text(&self, record: &csv::StringRecord, column: &str) -> Option<String> {
-        self.get(record, column).map(str::to_string)
+    fn text(&self, record: &csv::StringRecord, column: &str) -> Option<CompactString> {
+        self.get(record, column).map(CompactString::from)
     }
 
     fn person(&self, record: &csv::StringRecord) -> Result<Person, String> {
@@ -332,8 +333,8 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// `Sales; Finance` → `["Sales", "Finance"]`.
-fn split_groups(cell: &str) -> Vec<String> {
-    cell.split(';').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()
+fn split_groups(cell: &str) -> Vec<CompactString> {
+    cell.split(';').map(str::trim).filter(|g| !g.is_empty()).map(CompactString::from).collect()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use compact_str::CompactString;
 use reqwest::header::ACCEPT;
 use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
@@ -485,7 +486,7 @@ impl Listed for ListedUser {
         let user_name = user.user_name.clone().filter(|u| !u.is_empty());
         let user_name = user_name.ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
         let carries_groups = user.groups.is_some();
-        Ok(ListedUser { person: user.into_person(id, user_name), carries_groups })
+        Ok(ListedUser { person: user.into_person(id.into(), user_name), carries_groups })
     }
 
     fn id(&self) -> &str {
@@ -497,16 +498,16 @@ impl Listed for ListedUser {
 #[serde(default)]
 struct ScimUser {
     #[serde(rename = "externalid")]
-    external_id: Option<String>,
+    external_id: Option<CompactString>,
     #[serde(rename = "username")]
-    user_name: Option<String>,
+    user_name: Option<CompactString>,
     name: Option<ScimName>,
     #[serde(rename = "displayname")]
-    display_name: Option<String>,
+    display_name: Option<CompactString>,
     emails: Option<Vec<ScimEmail>>,
     active: Option<bool>,
     groups: Option<Vec<ScimRef>>,
-    title: Option<String>,
+    title: Option<CompactString>,
     /// The enterprise extension, its URN lower-cased like every key once a page is read.
     #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user")]
     enterprise: Option<Enterprise>,
@@ -517,17 +518,17 @@ struct ScimUser {
 #[serde(default)]
 struct ScimName {
     #[serde(rename = "givenname")]
-    given_name: Option<String>,
+    given_name: Option<CompactString>,
     #[serde(rename = "familyname")]
-    family_name: Option<String>,
+    family_name: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ScimEmail {
-    value: Option<String>,
+    value: Option<CompactString>,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<CompactString>,
     primary: Option<bool>,
 }
 
@@ -535,17 +536,17 @@ struct ScimEmail {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ScimRef {
-    value: Option<String>,
-    display: Option<String>,
+    value: Option<CompactString>,
+    display: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Enterprise {
     #[serde(rename = "employeenumber")]
-    employee_number: Option<String>,
-    department: Option<String>,
-    organization: Option<String>,
+    employee_number: Option<CompactString>,
+    department: Option<CompactString>,
+    organization: Option<CompactString>,
     manager: Option<ScimRef>,
 }
 
@@ -553,11 +554,11 @@ struct Enterprise {
 #[serde(default)]
 struct Meta {
     #[serde(rename = "lastmodified")]
-    last_modified: Option<String>,
+    last_modified: Option<CompactString>,
 }
 
 impl ScimUser {
-    fn into_person(self, id: String, user_name: String) -> Person {
+    fn into_person(self, id: CompactString, user_name: CompactString) -> Person {
         let name = self.name.unwrap_or_default();
         let enterprise = self.enterprise.unwrap_or_default();
         let groups = self.groups.unwrap_or_default().into_iter().filter_map(|g| g.display.or(g.value));
@@ -590,8 +591,8 @@ impl ScimEmail {
 }
 
 /// Group names sorted and once each, so the roster does not depend on the server's order.
-fn sorted_unique(names: impl Iterator<Item = String>) -> Vec<String> {
-    let mut names: Vec<String> = names.collect();
+fn sorted_unique(names: impl Iterator<Item = CompactString>) -> Vec<CompactString> {
+    let mut names: Vec<CompactString> = names.collect();
     names.sort();
     names.dedup();
     names
@@ -600,15 +601,15 @@ fn sorted_unique(names: impl Iterator<Item = String>) -> Vec<String> {
 /// A SCIM Group as listed: its display name and the ids of its direct members.
 struct ListedGroup {
     id: String,
-    name: String,
-    members: Vec<String>,
+    name: CompactString,
+    members: Vec<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ScimGroup {
     #[serde(rename = "displayname")]
-    display_name: Option<String>,
+    display_name: Option<CompactString>,
     members: Option<Vec<ScimRef>>,
 }
 
@@ -633,7 +634,7 @@ impl Listed for ListedGroup {
 /// nested membership (RFC 7643 §4.1.2).
 fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
     let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let mut of_user: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut of_user: HashMap<&str, Vec<CompactString>> = HashMap::new();
     for group in groups {
         for user in users_in(group, &by_id) {
             of_user.entry(user).or_default().push(group.name.clone());

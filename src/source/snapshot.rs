@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Person;
@@ -34,7 +35,7 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     pub meta: SnapshotMeta,
     /// By source id.
-    pub people: BTreeMap<String, Person>,
+    pub people: BTreeMap<CompactString, Person>,
 }
 
 /// Where snapshots live (the sled store in production). Errors are plain text: a snapshot
@@ -56,12 +57,15 @@ pub struct SnapshotChanges<'a> {
     /// People new or different from their stored version.
     pub changed: Vec<&'a Person>,
     /// Ids no longer in the snapshot.
-    pub dropped: Vec<String>,
+    pub dropped: Vec<CompactString>,
 }
 
 impl<'a> SnapshotChanges<'a> {
     /// The difference between a stored snapshot's people and the merged ones.
-    pub fn between(before: &BTreeMap<String, Person>, after: &'a BTreeMap<String, Person>) -> SnapshotChanges<'a> {
+    pub fn between(
+        before: &BTreeMap<CompactString, Person>,
+        after: &'a BTreeMap<CompactString, Person>,
+    ) -> SnapshotChanges<'a> {
         let changed = after.iter().filter(|(id, p)| before.get(*id) != Some(*p)).map(|(_, p)| p).collect();
         let dropped = before.keys().filter(|id| !after.contains_key(*id)).cloned().collect();
         SnapshotChanges { changed, dropped }
@@ -91,16 +95,17 @@ impl SnapshotStore for NoSnapshots {
 /// changed person of another id now holds is dropped: SCIM keeps `userName` unique, so that
 /// person was deleted (a renamed one would be among the changed people itself).
 /// Returns the merged people by id.
-pub fn merge(snapshot: &BTreeMap<String, Person>, changed: Vec<Person>) -> BTreeMap<String, Person> {
+pub fn merge(snapshot: &BTreeMap<CompactString, Person>, changed: Vec<Person>) -> BTreeMap<CompactString, Person> {
     let changed_ids: HashSet<&str> = changed.iter().map(|p| p.id.as_str()).collect();
-    let names: HashMap<String, &str> = changed.iter().map(|p| (p.user_name.to_lowercase(), p.id.as_str())).collect();
-    let gone: HashSet<String> = snapshot
+    let names: HashMap<CompactString, &str> =
+        changed.iter().map(|p| (p.user_name.to_lowercase(), p.id.as_str())).collect();
+    let gone: HashSet<CompactString> = snapshot
         .values()
         .filter(|p| !changed_ids.contains(p.id.as_str()))
         .filter(|p| names.get(&p.user_name.to_lowercase()).is_some_and(|other| *other != p.id))
         .map(|p| p.id.clone())
         .collect();
-    let mut merged: BTreeMap<String, Person> =
+    let mut merged: BTreeMap<CompactString, Person> =
         snapshot.iter().filter(|(id, _)| !gone.contains(*id)).map(|(id, p)| (id.clone(), p.clone())).collect();
     for person in changed {
         merged.insert(person.id.clone(), person);
@@ -116,7 +121,7 @@ mod tests {
         Person { id: id.into(), user_name: user_name.into(), active: true, ..Person::default() }
     }
 
-    fn by_id(people: Vec<Person>) -> BTreeMap<String, Person> {
+    fn by_id(people: Vec<Person>) -> BTreeMap<CompactString, Person> {
         people.into_iter().map(|p| (p.id.clone(), p)).collect()
     }
 

@@ -264,7 +264,7 @@ fn since(max_modified: &str, policy: &IncrementalSettings) -> Option<String> {
 }
 
 /// The people of a roster by id, as a snapshot holds them.
-pub fn by_id(people: &[Person]) -> BTreeMap<String, Person> {
+pub fn by_id(people: &[Person]) -> BTreeMap<compact_str::CompactString, Person> {
     people.iter().map(|p| (p.id.clone(), p.clone())).collect()
 }
 
@@ -274,7 +274,7 @@ mod tests {
     use std::time::Duration;
 
     fn with_modified(id: &str, at: Option<&str>) -> Person {
-        Person { id: id.into(), user_name: id.into(), last_modified: at.map(str::to_string), ..Person::default() }
+        Person { id: id.into(), user_name: id.into(), last_modified: at.map(Into::into), ..Person::default() }
     }
 
     #[test]

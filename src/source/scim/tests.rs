@@ -324,7 +324,7 @@ fn groups_server(fail_groups_page_2: bool) -> impl Fn(&Req) -> (u16, String) + S
     }
 }
 
-fn groups_of<'a>(roster: &'a Roster, id: &str) -> &'a [String] {
+fn groups_of<'a>(roster: &'a Roster, id: &str) -> &'a [compact_str::CompactString] {
     &roster.people.iter().find(|p| p.id == id).unwrap().groups
 }
 
