@@ -25,6 +25,23 @@ impl Fields {
         Fields(Vec::new())
     }
 
+    /// From pairs in any order; later pairs win over earlier ones with the same name, as
+    /// in a map. The vector is kept, so one sized exactly is the only allocation.
+    pub fn from_pairs(mut pairs: Vec<(CompactString, CompactString)>) -> Fields {
+        // A stable sort keeps equal names in arrival order; keep the last of each, in place
+        // (`dedup_by` keeps the earlier of two, so the later one's value moves into it).
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        pairs.shrink_to_fit();
+        Fields(pairs)
+    }
+
     fn position<Q: Ord + ?Sized>(&self, name: &Q) -> Result<usize, usize>
     where
         CompactString: Borrow<Q>,
@@ -128,20 +145,7 @@ impl<K: Into<CompactString>, V: Into<CompactString>> Extend<(K, V)> for Fields {
 impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Fields {
     /// Later pairs win over earlier ones with the same name, as in a map.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Fields {
-        let mut pairs: Vec<(CompactString, CompactString)> =
-            iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        // A stable sort keeps equal names in arrival order; keep the last of each, in place
-        // (`dedup_by` keeps the earlier of two, so the later one's value moves into it).
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
-        pairs.shrink_to_fit();
-        Fields(pairs)
+        Fields::from_pairs(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 }
 

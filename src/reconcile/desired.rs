@@ -102,15 +102,16 @@ impl Mapped<'_> {
         if key.is_empty() {
             return Err(Exclusion::Unmappable(format!("match key {:?} renders empty", mapping.key.as_str())));
         }
-        let mut fields: Fields = mapping
-            .fields
-            .iter()
-            .map(|(f, t)| (CompactString::from(f.as_str()), t.render_compact(view)))
-            .filter(|(_, value)| !value.is_empty())
-            .collect();
-        if let Some(rule) = rule {
-            fields.extend(rule.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let implied = rule.into_iter().flat_map(|r| r.fields.iter());
+        let mut pairs = Vec::with_capacity(mapping.fields.len() + rule.map_or(0, |r| r.fields.len()));
+        for (field, template) in &mapping.fields {
+            let value = template.render_compact(view);
+            if !value.is_empty() {
+                pairs.push((CompactString::from(field.as_str()), value));
+            }
         }
+        pairs.extend(implied.map(|(k, v)| (CompactString::from(k.as_str()), CompactString::from(v.as_str()))));
+        let fields = Fields::from_pairs(pairs);
         let role = rule.map(|r| r.role.as_str().into());
         Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().into(), key, fields, role })
     }

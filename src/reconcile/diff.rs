@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -65,23 +65,32 @@ pub struct DiffInput<'a> {
     pub protected: &'a BTreeSet<String>,
 }
 
-/// Indexes over the listing, the links and the roster. Each holds 4-byte positions in a
-/// hash table keyed by a string it does not copy: at a million records an index costs
-/// ~10 MB where a map of borrowed strings cost ~50 MB.
+/// Indexes over the listing and the links (the index by account id is only needed to
+/// find each link's account, and is dropped once it has). Each holds 4-byte positions in a hash table
+/// keyed by a string it does not copy: at a million records an index costs ~10 MB where a
+/// map of borrowed strings cost ~50 MB.
 struct Actual<'a> {
     accounts: &'a [Account],
-    /// account id → position in `accounts`.
-    by_id: HashTable<u32>,
     /// normalised key → position, for keys that exactly one account carries.
     by_key: HashTable<u32>,
     /// Keys that several accounts carry, with all of them (rare: a separate small map).
     shared_key: HashMap<Cow<'a, str>, Vec<&'a Account>>,
-    links: Vec<(&'a str, &'a Link)>,
+    /// The links in person-id order, each with its listed account found once, up front.
+    links: Vec<LinkAt<'a>>,
     /// person id → position in `links`.
     link_of: HashTable<u32>,
-    /// account id → position in `links` (only ids of listed accounts are looked up).
-    owner: HashTable<u32>,
+    /// account position → the first link (in `links` order) to that account, or `NONE`.
+    owner_of: Vec<u32>,
 }
+
+/// A link and where its account is in the listing (`NONE`: not listed).
+struct LinkAt<'a> {
+    person: &'a str,
+    link: &'a Link,
+    account: u32,
+}
+
+const NONE: u32 = u32::MAX;
 
 fn hash_of(text: &str) -> u64 {
     let mut hasher = FxHasher::default();
@@ -98,27 +107,19 @@ fn index_by<'k, T>(items: &'k [T], key_of: impl Fn(&'k T) -> &'k str) -> HashTab
     table
 }
 
-/// The position of `key` in a table built by `index_by`.
-fn find_in<'t, T>(
-    table: &HashTable<u32>,
-    items: &'t [T],
-    key_of: impl Fn(&'t T) -> &'t str,
-    key: &str,
-) -> Option<&'t T> {
-    table.find(hash_of(key), |&i| key_of(&items[i as usize]) == key).map(|&i| &items[i as usize])
-}
-
 impl<'a> Actual<'a> {
-    /// The account indexes and the link indexes are independent: built side by side.
+    /// The account indexes and the link index are independent: built side by side. Then
+    /// every link finds its account once, across the cores, so planning a person costs one
+    /// lookup, not two.
     fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>, threads: usize) -> Self {
         let index_links = || {
-            let links: Vec<(&str, &Link)> = links.iter().map(|(person, link)| (person.as_str(), link)).collect();
-            let link_of = index_by(&links, |(person, _)| person);
-            let owner = index_by(&links, |(_, link)| link.account_id.as_str());
-            (links, link_of, owner)
+            let links: Vec<LinkAt<'a>> =
+                links.iter().map(|(person, link)| LinkAt { person: person.as_str(), link, account: NONE }).collect();
+            let link_of = index_by(&links, |l| l.person);
+            (links, link_of)
         };
         let index_accounts = || (index_by(actual, |a| a.id.as_str()), index_keys(actual));
-        let ((by_id, (by_key, shared_key)), (links, link_of, owner)) = if threads <= 1 {
+        let ((by_id, (by_key, shared_key)), (mut links, link_of)) = if threads <= 1 {
             (index_accounts(), index_links())
         } else {
             std::thread::scope(|scope| {
@@ -127,28 +128,50 @@ impl<'a> Actual<'a> {
                 (accounts, links_done.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             })
         };
-        Actual { accounts: actual, by_id, by_key, shared_key, links, link_of, owner }
-    }
-
-    fn account(&self, id: &str) -> Option<&'a Account> {
-        find_in(&self.by_id, self.accounts, |a| a.id.as_str(), id)
+        let owner: Vec<AtomicU32> = actual.iter().map(|_| AtomicU32::new(NONE)).collect();
+        let resolve = |range: std::ops::Range<usize>| -> Vec<u32> {
+            range
+                .map(|at| {
+                    let id = links[at].link.account_id.as_str();
+                    let found = by_id.find(hash_of(id), |&i| actual[i as usize].id == id).copied();
+                    if let Some(i) = found {
+                        owner[i as usize].fetch_min(at as u32, Ordering::Relaxed);
+                    }
+                    found.unwrap_or(NONE)
+                })
+                .collect()
+        };
+        let found = super::chunks::map_ranges(links.len(), threads, resolve);
+        for (link, account) in links.iter_mut().zip(found.into_iter().flatten()) {
+            link.account = account;
+        }
+        let owner_of = owner.into_iter().map(AtomicU32::into_inner).collect();
+        Actual { accounts: actual, by_key, shared_key, links, link_of, owner_of }
     }
 
     fn link_position(&self, person_id: &str) -> Option<usize> {
         let links = &self.links;
-        self.link_of.find(hash_of(person_id), |&i| links[i as usize].0 == person_id).map(|&i| i as usize)
+        self.link_of.find(hash_of(person_id), |&i| links[i as usize].person == person_id).map(|&i| i as usize)
     }
 
-    fn owner(&self, account_id: &str) -> Option<&'a str> {
-        find_in(&self.owner, &self.links, |(_, link)| link.account_id.as_str(), account_id).map(|(person, _)| *person)
+    /// The listed account of the link at `at`, if it is listed.
+    fn linked_account(&self, at: usize) -> Option<&'a Account> {
+        let account = self.links[at].account;
+        (account != NONE).then(|| &self.accounts[account as usize])
     }
 
-    /// The one account whose normalised key is `key`, if exactly one has it.
-    fn by_key(&self, key: &str) -> Option<&'a Account> {
+    /// The person linked to the account at position `account`, if any.
+    fn owner(&self, account: usize) -> Option<&'a str> {
+        let at = self.owner_of[account];
+        (at != NONE).then(|| self.links[at as usize].person)
+    }
+
+    /// The one account whose normalised key is `key`, if exactly one has it, and its position.
+    fn by_key(&self, key: &str) -> Option<(usize, &'a Account)> {
         let accounts = self.accounts;
         self.by_key
             .find(hash_of(key), |&i| normalized(&accounts[i as usize].key) == key)
-            .map(|&i| &accounts[i as usize])
+            .map(|&i| (i as usize, &accounts[i as usize]))
     }
 }
 
@@ -234,10 +257,10 @@ fn plan_people(
         for i in range {
             let Ok(d) = input.wants.account(i) else { continue };
             part.keys.push((hash_of(&d.key) as KeyHash, i as u32));
-            let link = actual.link_position(&d.person_id).map(|at| {
+            let link = actual.link_position(&d.person_id);
+            if let Some(at) = link {
                 wanted_links[at].store(true, Ordering::Relaxed);
-                actual.links[at].1
-            });
+            }
             plan_person(input, actual, &d, link, &mut part.plan);
             part.notes.extend(part.plan.notes.drain(..).map(|n| (d.person_id.clone(), n)));
         }
@@ -307,14 +330,16 @@ fn is_protected(input: &DiffInput<'_>, key: &str, account_id: Option<&str>) -> b
 }
 
 /// One desired person: update the linked account, adopt a matching one, or create.
+/// `link` is the position of the person's link in `actual.links`, if they have one.
 fn plan_person(
     input: &DiffInput<'_>,
     actual: &Actual<'_>,
     d: &DesiredAccount,
-    link: Option<&Link>,
+    link: Option<usize>,
     plan: &mut PlatformPlan,
 ) {
-    let linked = link.and_then(|l| actual.account(&l.account_id));
+    let linked = link.and_then(|at| actual.linked_account(at));
+    let link = link.map(|at| actual.links[at].link);
     if let (Some(l), None, false) = (link, linked, input.traits.recreate_removed) {
         let why = format!("account {} was removed and no longer lists; this platform cannot restore it and keeps its name taken: a person must resolve it", l.account_id);
         return plan.conflicts.push(conflict(d, &why));
@@ -354,8 +379,8 @@ fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a
         let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
         return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
     }
-    let Some(account) = actual.by_key(&d.key) else { return Ok(None) };
-    match actual.owner(&account.id) {
+    let Some((position, account)) = actual.by_key(&d.key) else { return Ok(None) };
+    match actual.owner(position) {
         Some(other) if other != d.person_id => {
             Err(format!("account {} with this key is linked to another person ({other})", account.id))
         }
@@ -459,25 +484,20 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
 
 /// Linked people with no desired account lose access, if their account is still active.
 fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, wanted_links: &[AtomicBool], plan: &mut PlatformPlan) {
-    let unwanted: Vec<(&str, &Link)> = actual
-        .links
-        .iter()
-        .zip(wanted_links)
-        .filter(|(_, wanted)| !wanted.load(Ordering::Relaxed))
-        .map(|(link, _)| *link)
-        .collect();
+    let unwanted: Vec<(usize, &LinkAt<'_>)> =
+        actual.links.iter().enumerate().filter(|(at, _)| !wanted_links[*at].load(Ordering::Relaxed)).collect();
     if unwanted.is_empty() {
         return;
     }
     // Why each of them is not wanted: asked again, only for them, in one walk of the roster.
-    let mut why: HashMap<&str, Option<Exclusion>> = unwanted.iter().map(|(person, _)| (*person, None)).collect();
+    let mut why: HashMap<&str, Option<Exclusion>> = unwanted.iter().map(|(_, l)| (l.person, None)).collect();
     for i in 0..input.wants.len() {
         if let Some(slot) = why.get_mut(input.wants.person_id(i)) {
             *slot = input.wants.account(i).err();
         }
     }
-    for (person_id, link) in unwanted {
-        let Some(account) = actual.account(&link.account_id) else { continue };
+    for (at, LinkAt { person: person_id, .. }) in unwanted {
+        let Some(account) = actual.linked_account(at) else { continue };
         if account.status == AccountStatus::Inactive {
             continue;
         }
