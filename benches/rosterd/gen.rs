@@ -72,9 +72,10 @@ pub fn account(i: usize) -> Account {
 /// The platform state for a roster of `n`: converged, except that `churn` people in every
 /// 100 changed: one joiner (no account yet), one leaver (account of someone no longer in the
 /// roster), one renamed (last name differs).
+/// The links come as `Store::links` gives them: a map built in one go from sorted pairs.
 pub fn platform(n: usize, churn: bool) -> (Vec<Account>, BTreeMap<String, Link>) {
     let mut accounts = Vec::with_capacity(n);
-    let mut links = BTreeMap::new();
+    let mut links = Vec::with_capacity(n + n / 100);
     for i in 0..n {
         if churn && i % 100 == 0 {
             continue; // a joiner
@@ -83,24 +84,24 @@ pub fn platform(n: usize, churn: bool) -> (Vec<Account>, BTreeMap<String, Link>)
         if churn && i % 100 == 1 {
             a.fields.insert("last_name".into(), "Renamed".into());
         }
-        links.insert(
+        links.push((
             person(i).id.into(),
             Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false },
-        );
+        ));
         accounts.push(a);
     }
     if churn {
         // Leavers: linked accounts whose people are gone from the roster.
         for i in (n..n + n / 100).map(|j| j + 10 * n) {
             let a = account(i);
-            links.insert(
+            links.push((
                 person(i).id.into(),
                 Link { account_id: a.id.clone(), origin: LinkOrigin::Created, removed: false },
-            );
+            ));
             accounts.push(Account { status: AccountStatus::Active, ..a });
         }
     }
-    (accounts, links)
+    (accounts, links.into_iter().collect())
 }
 
 /// The roster as a YAML roster file (rosterd's own format).

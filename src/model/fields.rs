@@ -3,8 +3,9 @@
 //! A sorted vector rather than a `BTreeMap`: accounts carry three to ten fields, and a
 //! B-tree node reserves room for eleven pairs (~540 bytes) before holding one. At a million
 //! accounts and a million desired accounts that was the largest single cost of a plan.
-//! Names and values are `CompactString`s: nearly all of them (field names, first and last
-//! names, most emails) fit in its 24 inline bytes, so a field costs no heap block at all.
+//! Names are interned (`FieldName`, 16 bytes) and values are `CompactString`s: nearly all
+//! values (first and last names, most emails) fit in its 24 inline bytes, so a field costs
+//! 40 bytes and no heap block of its own.
 //! It serialises exactly as a map of strings did, so plans, the store and the audit trail
 //! are unchanged.
 
@@ -12,13 +13,15 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use compact_str::CompactString;
+
+use super::FieldName;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Field name → value, each name once, iterated in name order.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Fields(Vec<(CompactString, CompactString)>);
+pub struct Fields(Vec<(FieldName, CompactString)>);
 
 impl Fields {
     pub fn new() -> Fields {
@@ -27,7 +30,7 @@ impl Fields {
 
     /// From pairs in any order; later pairs win over earlier ones with the same name, as
     /// in a map. The vector is kept, so one sized exactly is the only allocation.
-    pub fn from_pairs(mut pairs: Vec<(CompactString, CompactString)>) -> Fields {
+    pub fn from_pairs(mut pairs: Vec<(FieldName, CompactString)>) -> Fields {
         // A stable sort keeps equal names in arrival order; keep the last of each, in place
         // (`dedup_by` keeps the earlier of two, so the later one's value moves into it).
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -44,27 +47,27 @@ impl Fields {
 
     fn position<Q: Ord + ?Sized>(&self, name: &Q) -> Result<usize, usize>
     where
-        CompactString: Borrow<Q>,
+        FieldName: Borrow<Q>,
     {
         self.0.binary_search_by(|(k, _)| k.borrow().cmp(name))
     }
 
     pub fn get<Q: Ord + ?Sized>(&self, name: &Q) -> Option<&CompactString>
     where
-        CompactString: Borrow<Q>,
+        FieldName: Borrow<Q>,
     {
         self.position(name).ok().map(|i| &self.0[i].1)
     }
 
     pub fn contains_key<Q: Ord + ?Sized>(&self, name: &Q) -> bool
     where
-        CompactString: Borrow<Q>,
+        FieldName: Borrow<Q>,
     {
         self.position(name).is_ok()
     }
 
     /// Set a field; returns the value it replaced.
-    pub fn insert(&mut self, name: CompactString, value: CompactString) -> Option<CompactString> {
+    pub fn insert(&mut self, name: FieldName, value: CompactString) -> Option<CompactString> {
         match self.position(name.as_str()) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
@@ -88,16 +91,16 @@ impl Fields {
 
     pub fn remove<Q: Ord + ?Sized>(&mut self, name: &Q) -> Option<CompactString>
     where
-        CompactString: Borrow<Q>,
+        FieldName: Borrow<Q>,
     {
         self.position(name).ok().map(|i| self.0.remove(i).1)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&CompactString, &CompactString)> + DoubleEndedIterator {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&FieldName, &CompactString)> + DoubleEndedIterator {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &CompactString> + DoubleEndedIterator {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &FieldName> + DoubleEndedIterator {
         self.0.iter().map(|(k, _)| k)
     }
 
@@ -122,7 +125,7 @@ impl fmt::Debug for Fields {
 
 impl<Q: Ord + ?Sized> std::ops::Index<&Q> for Fields
 where
-    CompactString: Borrow<Q>,
+    FieldName: Borrow<Q>,
 {
     type Output = CompactString;
 
@@ -132,9 +135,9 @@ where
     }
 }
 
-/// Pairs of anything that makes a `CompactString` (`String`, `&str`, ...), so call sites
-/// build fields from plain strings without converting each one by hand.
-impl<K: Into<CompactString>, V: Into<CompactString>> Extend<(K, V)> for Fields {
+/// Pairs of anything that makes a name and a `CompactString` (`String`, `&str`, ...), so
+/// call sites build fields from plain strings without converting each one by hand.
+impl<K: Into<FieldName>, V: Into<CompactString>> Extend<(K, V)> for Fields {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.insert(k.into(), v.into());
@@ -142,20 +145,20 @@ impl<K: Into<CompactString>, V: Into<CompactString>> Extend<(K, V)> for Fields {
     }
 }
 
-impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Fields {
+impl<K: Into<FieldName>, V: Into<CompactString>> FromIterator<(K, V)> for Fields {
     /// Later pairs win over earlier ones with the same name, as in a map.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Fields {
         Fields::from_pairs(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 }
 
-impl<K: Into<CompactString>, V: Into<CompactString>, const N: usize> From<[(K, V); N]> for Fields {
+impl<K: Into<FieldName>, V: Into<CompactString>, const N: usize> From<[(K, V); N]> for Fields {
     fn from(pairs: [(K, V); N]) -> Fields {
         pairs.into_iter().collect()
     }
 }
 
-impl<K: Into<CompactString>, V: Into<CompactString>> From<std::collections::BTreeMap<K, V>> for Fields {
+impl<K: Into<FieldName>, V: Into<CompactString>> From<std::collections::BTreeMap<K, V>> for Fields {
     fn from(map: std::collections::BTreeMap<K, V>) -> Fields {
         // Already sorted and unique (a string's order is its bytes' order either way).
         Fields(map.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
@@ -163,10 +166,10 @@ impl<K: Into<CompactString>, V: Into<CompactString>> From<std::collections::BTre
 }
 
 impl<'a> IntoIterator for &'a Fields {
-    type Item = (&'a CompactString, &'a CompactString);
+    type Item = (&'a FieldName, &'a CompactString);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (CompactString, CompactString)>,
-        fn(&'a (CompactString, CompactString)) -> Self::Item,
+        std::slice::Iter<'a, (FieldName, CompactString)>,
+        fn(&'a (FieldName, CompactString)) -> Self::Item,
     >;
 
     fn into_iter(self) -> Self::IntoIter {
@@ -175,8 +178,8 @@ impl<'a> IntoIterator for &'a Fields {
 }
 
 impl IntoIterator for Fields {
-    type Item = (CompactString, CompactString);
-    type IntoIter = std::vec::IntoIter<(CompactString, CompactString)>;
+    type Item = (FieldName, CompactString);
+    type IntoIter = std::vec::IntoIter<(FieldName, CompactString)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
@@ -203,10 +206,10 @@ impl<'de> Deserialize<'de> for Fields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Fields, A::Error> {
                 let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
-                while let Some(pair) = access.next_entry::<CompactString, CompactString>()? {
+                while let Some(pair) = access.next_entry::<FieldName, CompactString>()? {
                     pairs.push(pair);
                 }
-                Ok(pairs.into_iter().collect())
+                Ok(Fields::from_pairs(pairs))
             }
         }
         deserializer.deserialize_map(FieldsVisitor)
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn behaves_like_a_sorted_map() {
         let mut fields = f(&[("last_name", "Hopper"), ("email", "g@x.com"), ("first_name", "Grace")]);
-        assert_eq!(fields.keys().map(CompactString::as_str).collect::<Vec<_>>(), ["email", "first_name", "last_name"]);
+        assert_eq!(fields.keys().map(FieldName::as_str).collect::<Vec<_>>(), ["email", "first_name", "last_name"]);
         assert_eq!(fields.insert("email".into(), "h@x.com".into()), Some("g@x.com".into()));
         assert_eq!(fields.get("email").map(CompactString::as_str), Some("h@x.com"));
         assert_eq!(fields.remove("first_name"), Some("Grace".into()));

@@ -2,6 +2,7 @@
 //! and the field-level changes between them.
 
 mod fields;
+mod name;
 mod node;
 
 use compact_str::CompactString;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub use fields::Fields;
+pub use name::FieldName;
 pub use node::PersonNode;
 
 /// One email address of a person, as SCIM carries it.

@@ -8,7 +8,7 @@ use compact_str::CompactString;
 
 use super::diff::Exclusion;
 use crate::filter::Filter;
-use crate::model::{normalize_key, DesiredAccount, Fields, Person, PersonNode};
+use crate::model::{normalize_key, DesiredAccount, FieldName, Fields, Person, PersonNode};
 use crate::template::Template;
 
 /// A role rule: the first rule whose `when` matches (or that has none) gives the role.
@@ -57,6 +57,8 @@ pub struct Mapped<'a> {
     /// platform's scope, and each of them is asked for on every run.
     outside_scope: Arc<str>,
     no_role: Arc<str>,
+    /// The mapping's field names, interned once, in the mapping's order.
+    field_names: Vec<FieldName>,
 }
 
 impl<'a> Mapped<'a> {
@@ -65,7 +67,8 @@ impl<'a> Mapped<'a> {
             Some(scope) => format!("does not match scope {scope}").into(),
             None => "".into(),
         };
-        Mapped { people, mapping, outside_scope, no_role: "no role rule matches".into() }
+        let field_names = mapping.fields.keys().map(|name| FieldName::new(name)).collect();
+        Mapped { people, mapping, outside_scope, no_role: "no role rule matches".into(), field_names }
     }
 }
 
@@ -104,13 +107,13 @@ impl Mapped<'_> {
         }
         let implied = rule.into_iter().flat_map(|r| r.fields.iter());
         let mut pairs = Vec::with_capacity(mapping.fields.len() + rule.map_or(0, |r| r.fields.len()));
-        for (field, template) in &mapping.fields {
+        for (field, template) in self.field_names.iter().zip(mapping.fields.values()) {
             let value = template.render_compact(view);
             if !value.is_empty() {
-                pairs.push((CompactString::from(field.as_str()), value));
+                pairs.push((*field, value));
             }
         }
-        pairs.extend(implied.map(|(k, v)| (CompactString::from(k.as_str()), CompactString::from(v.as_str()))));
+        pairs.extend(implied.map(|(k, v)| (FieldName::new(k), CompactString::from(v.as_str()))));
         let fields = Fields::from_pairs(pairs);
         let role = rule.map(|r| r.role.as_str().into());
         Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().into(), key, fields, role })
