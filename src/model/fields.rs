@@ -33,7 +33,7 @@ impl Fields {
     pub fn from_pairs(mut pairs: Vec<(FieldName, CompactString)>) -> Fields {
         // A stable sort keeps equal names in arrival order; keep the last of each, in place
         // (`dedup_by` keeps the earlier of two, so the later one's value moves into it).
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_by_key(|pair| pair.0);
         pairs.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
             if same {
