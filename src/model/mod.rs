@@ -177,7 +177,14 @@ pub const ROLE_FIELD: &str = "role";
 /// Lower-cased exactly as `str::to_lowercase` does, but a key of up to 24 bytes (most
 /// emails) never touches the heap.
 pub fn normalize_key(raw: &str) -> CompactString {
-    CompactString::from_str_to_lowercase(raw.trim())
+    let trimmed = raw.trim();
+    if trimmed.is_ascii() {
+        // The common case, and `to_lowercase` of ASCII is `to_ascii_lowercase`.
+        let mut key = CompactString::from(trimmed);
+        key.as_mut_str().make_ascii_lowercase();
+        return key;
+    }
+    CompactString::from_str_to_lowercase(trimmed)
 }
 
 #[cfg(test)]

@@ -223,8 +223,8 @@ pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
 fn diff_on(input: &DiffInput<'_>, threads: usize) -> PlatformPlan {
     let actual = Actual::index(input.actual, input.links, threads);
     let wanted_links: Vec<AtomicBool> = actual.links.iter().map(|_| AtomicBool::new(false)).collect();
-    let mut plan = plan_people(input, &actual, &wanted_links, threads);
-    plan_removals(input, &actual, &wanted_links, &mut plan);
+    let (mut plan, unwanted_people) = plan_people(input, &actual, &wanted_links, threads);
+    plan_removals(input, &actual, &wanted_links, &unwanted_people, &mut plan);
     plan
 }
 
@@ -234,6 +234,8 @@ struct Part {
     plan: PlatformPlan,
     notes: Vec<(CompactString, String)>,
     keys: Vec<(KeyHash, u32)>,
+    /// The people with no account here, for the reasons removals give.
+    unwanted: Vec<u32>,
 }
 
 /// 32 bits of a key's hash: eight bytes a person with its index. A million keys repeat
@@ -251,11 +253,15 @@ fn plan_people(
     actual: &Actual<'_>,
     wanted_links: &[AtomicBool],
     threads: usize,
-) -> PlatformPlan {
+) -> (PlatformPlan, Vec<u32>) {
     let plan_range = |range: std::ops::Range<usize>| {
-        let mut part = Part { plan: PlatformPlan::new(input.platform), notes: Vec::new(), keys: Vec::new() };
+        let mut part =
+            Part { plan: PlatformPlan::new(input.platform), notes: Vec::new(), keys: Vec::new(), unwanted: Vec::new() };
         for i in range {
-            let Ok(d) = input.wants.account(i) else { continue };
+            let Ok(d) = input.wants.account(i) else {
+                part.unwanted.push(i as u32);
+                continue;
+            };
             part.keys.push((hash_of(&d.key) as KeyHash, i as u32));
             let link = actual.link_position(&d.person_id);
             if let Some(at) = link {
@@ -270,7 +276,9 @@ fn plan_people(
     let mut plan = PlatformPlan::new(input.platform);
     let mut notes = Vec::new();
     let mut keys = Vec::with_capacity(parts.iter().map(|p| p.keys.len()).sum());
+    let mut unwanted = Vec::with_capacity(parts.iter().map(|p| p.unwanted.len()).sum());
     for part in parts {
+        unwanted.extend(part.unwanted);
         plan.steps.extend(part.plan.steps);
         plan.conflicts.extend(part.plan.conflicts);
         notes.extend(part.notes);
@@ -293,7 +301,7 @@ fn plan_people(
     plan.conflicts.sort_by(|a, b| a.person_id.cmp(&b.person_id));
     notes.sort_by(|a, b| a.0.cmp(&b.0));
     plan.notes = notes.into_iter().map(|(_, n)| n).collect();
-    plan
+    (plan, unwanted)
 }
 
 /// The wanted people whose key another wanted person also has, in roster order. Keys are
@@ -483,17 +491,25 @@ pub fn field_changes(traits: &Traits, d: &DesiredAccount, account: &Account) -> 
 }
 
 /// Linked people with no desired account lose access, if their account is still active.
-fn plan_removals(input: &DiffInput<'_>, actual: &Actual<'_>, wanted_links: &[AtomicBool], plan: &mut PlatformPlan) {
+/// `unwanted_people` are the roster people with no account here (by index): a linked
+/// person who is neither wanted nor among them has left the roster.
+fn plan_removals(
+    input: &DiffInput<'_>,
+    actual: &Actual<'_>,
+    wanted_links: &[AtomicBool],
+    unwanted_people: &[u32],
+    plan: &mut PlatformPlan,
+) {
     let unwanted: Vec<(usize, &LinkAt<'_>)> =
         actual.links.iter().enumerate().filter(|(at, _)| !wanted_links[*at].load(Ordering::Relaxed)).collect();
     if unwanted.is_empty() {
         return;
     }
-    // Why each of them is not wanted: asked again, only for them, in one walk of the roster.
+    // Why each of them is not wanted: asked again, only for them.
     let mut why: HashMap<&str, Option<Exclusion>> = unwanted.iter().map(|(_, l)| (l.person.as_str(), None)).collect();
-    for i in 0..input.wants.len() {
-        if let Some(slot) = why.get_mut(input.wants.person_id(i)) {
-            *slot = input.wants.account(i).err();
+    for &i in unwanted_people {
+        if let Some(slot) = why.get_mut(input.wants.person_id(i as usize)) {
+            *slot = input.wants.account(i as usize).err();
         }
     }
     for (at, LinkAt { person: person_id, .. }) in unwanted {
