@@ -219,22 +219,18 @@ impl Query {
     }
 }
 
-/// Parse `7d`, `12h`, `30m`, or an RFC 3339 time, into an instant.
+/// Parse `7d`, `12h`, `30m` (humantime's durations, up to about 100 years), or an RFC 3339
+/// time, into an instant; a value out of range is an error, never a panic.
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 =
-        num.parse().map_err(|_| format!("{text:?} is neither a duration like 7d / 12h / 30m nor an RFC 3339 time"))?;
-    let d = match unit {
-        "d" => chrono::Duration::days(n),
-        "h" => chrono::Duration::hours(n),
-        "m" => chrono::Duration::minutes(n),
-        "s" => chrono::Duration::seconds(n),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use d, h, m or s")),
-    };
-    Ok(now - d)
+    let d = crate::config::limits::parse_duration(text, crate::config::limits::LONGEST)
+        .map_err(|e| format!("{e}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z"))?;
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(|| format!("{text:?} reaches before the earliest time rosterd can count; use a shorter duration"))
 }
 
 #[cfg(test)]
@@ -337,6 +333,7 @@ mod tests {
         assert!(!Query { platform: Some("affise".into()), ..Default::default() }.matches(&r));
         let since = parse_since("1h", Utc::now()).unwrap();
         assert!(Query { since: Some(since), ..Default::default() }.matches(&r));
-        assert!(parse_since("7 weeks", Utc::now()).is_err());
+        assert!(parse_since("7 weeks ago", Utc::now()).is_err());
+        assert!(parse_since("99999999999d", Utc::now()).is_err());
     }
 }

@@ -1,4 +1,6 @@
-//! Config text: `Config::parse` returns problems for bad input and never panics.
+//! Config text: `Config::parse` returns problems for bad input and never panics, and a config
+//! it accepts builds its source and connectors (what a reload does) without a panic either:
+//! every number is range-checked before it reaches a `Duration`.
 //!
 //! The validator reads secrets from the environment and from files. The harness sets the one
 //! variable the seeds name, resolves relative paths under a folder that does not exist, and
@@ -27,5 +29,7 @@ fuzz_target!(|data: &[u8]| {
     if could_name_a_special_file(text) {
         return;
     }
-    let _ = Config::parse(text, Path::new(CONFIG_PATH));
+    if let Ok(config) = Config::parse(text, Path::new(CONFIG_PATH)) {
+        let _ = rosterd::daemon::reload::build(config);
+    }
 });

@@ -1,6 +1,7 @@
 //! The config model: loading the YAML file, validating it with every problem reported at
 //! once under its key path, and reading the secrets it points to.
 
+pub mod limits;
 mod raw;
 pub mod secret;
 
@@ -340,10 +341,11 @@ impl Validator {
         let safety = self.safety(root.get("safety"));
         let platforms = self.platforms(root.get("platforms"), &safety);
         let daemon = self.daemon(root);
+        self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
             state_dir: state_dir?,
-            cache_capacity: store.cache_capacity_mb.unwrap_or(64) * 1024 * 1024,
+            cache_capacity: store.cache_capacity_mb.unwrap_or(64).clamp(1, limits::CACHE_MB.max) * 1024 * 1024,
             source: source?,
             safety,
             platforms,
@@ -390,9 +392,9 @@ impl Validator {
             self.problem("source.scim.groups", format!("{groups:?} is not one of auto, user, endpoint"));
         }
         let page_size = s.page_size.unwrap_or(200);
-        if page_size == 0 {
-            self.problem("source.scim.page_size", "must be at least 1");
-        }
+        self.span("source.scim.page_size", limits::PAGE_SIZE, Some(page_size.into()));
+        self.span("source.scim.max_pages", limits::MAX_PAGES, s.max_pages.map(u64::from));
+        self.span("source.scim.timeout_seconds", limits::TIMEOUT_SECONDS, s.timeout_seconds);
         let incremental = s.incremental.and_then(|i| self.scim_incremental(i));
         Some(ScimConfig {
             connection: connection?,
@@ -408,9 +410,9 @@ impl Validator {
     fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::source::scim::IncrementalSettings> {
         use crate::source::scim::IncrementalSettings;
         let full_read_every = raw.full_read_every.unwrap_or(IncrementalSettings::DEFAULT_FULL_READ_EVERY);
-        if full_read_every == 0 {
-            self.problem("source.scim.incremental.full_read_every", "must be at least 1 (1 = every read is full)");
-        }
+        let at = "source.scim.incremental";
+        self.span(&format!("{at}.full_read_every"), limits::FULL_READ_EVERY, Some(full_read_every.into()));
+        self.span(&format!("{at}.overlap_seconds"), limits::OVERLAP_SECONDS, raw.overlap_seconds);
         let overlap = raw.overlap_seconds.map_or(IncrementalSettings::DEFAULT_OVERLAP, Duration::from_secs);
         (raw.enabled == Some(true)).then_some(IncrementalSettings { full_read_every: full_read_every.max(1), overlap })
     }
@@ -484,8 +486,8 @@ impl Validator {
         use crate::reconcile::guard::{parse_duration, Grace, GracePolicy};
         let Some(raw) = raw else { return GracePolicy::default() };
         let grace = match (raw.runs, raw.duration) {
-            (Some(0), None) => {
-                self.problem("safety.grace.runs", "must be at least 1 (1 = no grace)");
+            (Some(n), None) if limits::GRACE_RUNS.check(n.into()).is_some() => {
+                self.span("safety.grace.runs", limits::GRACE_RUNS, Some(n.into()));
                 Grace::Runs(1)
             }
             (Some(n), None) => Grace::Runs(n),
@@ -557,10 +559,7 @@ impl Validator {
         let api_key =
             if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
-        let per_second = raw.rate_limit.as_ref().and_then(|l| l.per_second).unwrap_or(DEFAULT_PER_SECOND);
-        if !(per_second.is_finite() && per_second > 0.0) {
-            self.problem(format!("{path}.rate_limit.per_second"), "must be a number of requests a second above 0");
-        }
+        self.connection_numbers(&raw, path);
         let connection = base_url.map(|u| connection(u, &raw));
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s).into()));
@@ -575,6 +574,26 @@ impl Validator {
             mapping: mapping?,
             protected,
         })
+    }
+
+    /// A whole number outside its range is a problem under its key path.
+    fn span(&mut self, path: &str, span: limits::Span, value: Option<u64>) {
+        if let Some(message) = value.and_then(|v| span.check(v)) {
+            self.problem(path, message);
+        }
+    }
+
+    /// A platform's `page_size`, `timeout_seconds` and `rate_limit` numbers, in range.
+    fn connection_numbers(&mut self, raw: &RawPlatform, path: &str) {
+        let limit = raw.rate_limit.as_ref();
+        if let Some(message) = limit.and_then(|l| l.per_second).and_then(limits::check_per_second) {
+            self.problem(format!("{path}.rate_limit.per_second"), message);
+        }
+        self.span(&format!("{path}.rate_limit.burst"), limits::BURST, limit.and_then(|l| l.burst).map(u64::from));
+        let concurrency = limit.and_then(|l| l.concurrency).map(|c| c as u64);
+        self.span(&format!("{path}.rate_limit.concurrency"), limits::CONCURRENCY, concurrency);
+        self.span(&format!("{path}.timeout_seconds"), limits::TIMEOUT_SECONDS, raw.timeout_seconds);
+        self.span(&format!("{path}.page_size"), limits::PAGE_SIZE, raw.page_size.map(u64::from));
     }
 
     /// The kind's own settings: unknown keys by name, then the kind's checks.
@@ -694,6 +713,9 @@ impl Validator {
             root.get("readiness").and_then(|v| self.section(v, "readiness")).unwrap_or_default();
         let grace: u64 =
             root.get("shutdown_grace_seconds").and_then(|v| self.section(v, "shutdown_grace_seconds")).unwrap_or(20);
+        self.span("shutdown_grace_seconds", limits::SHUTDOWN_GRACE_SECONDS, Some(grace));
+        let at = "readiness.max_failure_age_seconds";
+        self.span(at, limits::FAILURE_AGE_SECONDS, readiness.max_failure_age_seconds);
         Some(DaemonConfig {
             schedule,
             timezone: timezone.ok()?,

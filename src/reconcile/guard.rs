@@ -178,20 +178,13 @@ pub fn human(d: chrono::Duration) -> String {
 
 /// Parse `30s`, `45m`, `2h`, `7d` into a positive duration.
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    let t = text.trim();
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 2h or 7d"))?;
-    let d = match unit {
-        "d" => chrono::Duration::days(n),
-        "h" => chrono::Duration::hours(n),
-        "m" => chrono::Duration::minutes(n),
-        "s" => chrono::Duration::seconds(n),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use d, h, m or s")),
-    };
-    if n <= 0 {
+    // Bounded (ten years) so the instant it is added to can never overflow.
+    const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(3660 * 86_400);
+    let d = crate::config::limits::parse_duration(text, TEN_YEARS)?;
+    if d.is_zero() {
         return Err(format!("{text:?} must be longer than zero"));
     }
-    Ok(d)
+    chrono::Duration::from_std(d).map_err(|e| format!("{text:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -367,7 +360,8 @@ mod extended_tests {
     fn durations_parse_and_print() {
         assert_eq!(parse_duration("2h"), Ok(chrono::Duration::hours(2)));
         assert!(parse_duration("0m").is_err());
-        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("2 fortnights").is_err());
+        assert!(parse_duration("99999999999d").is_err());
         assert_eq!(human(chrono::Duration::minutes(90)), "1h30m");
     }
 }
