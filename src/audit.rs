@@ -67,11 +67,11 @@ impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::private::create_dir(dir).map_err(io)?;
         }
         drop_partial_last_line(path).map_err(io)?;
         let last_hash = last_hash(path)?;
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let file = crate::private::open_append(path).map_err(io)?;
         Ok(AuditLog { path: path.to_path_buf(), inner: Mutex::new(Writer { file, last_hash }) })
     }
 

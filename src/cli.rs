@@ -149,6 +149,9 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
 
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
+    // The store, the audit trail and saved plans hold names and emails: private whatever
+    // the umask of the shell or cron job that started rosterd.
+    crate::private::restrict_umask();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -248,7 +251,7 @@ async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<Path
         }
     };
     if let Some(out) = out {
-        if let Err(e) = std::fs::write(&out, planned.plan.to_json()) {
+        if let Err(e) = crate::private::write(&out, planned.plan.to_json().as_bytes()) {
             eprintln!("rosterd: cannot write the plan to {}: {e}", out.display());
             return exit::ERROR;
         }

@@ -12,6 +12,7 @@
 //! - [`daemon`]: `rosterd run`: schedule, signals, HTTP, metrics, systemd notify, reloads.
 //! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
+//! - [`private`]: the state directory 0700 and every file rosterd writes 0600.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -24,6 +25,7 @@ pub mod exit;
 pub mod filter;
 pub mod model;
 pub mod platform;
+pub mod private;
 pub mod reconcile;
 pub mod report;
 pub mod resource;

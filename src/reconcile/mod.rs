@@ -163,11 +163,14 @@ impl Engine {
         source: Box<dyn Source>,
         platforms: Vec<PlatformRuntime>,
     ) -> Result<Engine, EngineError> {
-        std::fs::create_dir_all(&config.state_dir)
+        crate::private::create_dir(&config.state_dir)
             .map_err(|e| EngineError::Setup(format!("cannot create state_dir {}: {e}", config.state_dir.display())))?;
         let (store, outcome) = Store::open(&config.state_dir, config.cache_capacity)?;
         if let OpenOutcome::Rebuilt { moved_to, cause } = &outcome {
             tracing::warn!(moved_to = %moved_to.display(), cause, "the store would not open: moved it aside and started a new one; links are re-made by matching keys on the next run");
+        }
+        if let Err(e) = crate::private::tighten_tree(&config.state_dir.join("store")) {
+            tracing::warn!(error = %e, "cannot make the store's files private (0600); check who owns state_dir");
         }
         let audit = AuditLog::open(&config.audit_path())?;
         Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false) })
