@@ -1,5 +1,6 @@
 //! The audit trail: one append-only JSON line per attempted change, chained by hash so
-//! that an edited, deleted, inserted or reordered line is detectable. Never a secret in it.
+//! that an edited, deleted, inserted or reordered line is detectable, and anchored in the
+//! store (see [`crate::anchor`]) so that lines cut from the end are too. Never a secret in it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::anchor::{self, AuditKey, Fit, Head, HeadStore};
 use crate::model::FieldChange;
 
 /// The hash that the first line chains to.
@@ -47,6 +49,8 @@ pub enum AuditError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the audit file {path} line {line} is not an audit record: {detail}")]
     Corrupt { path: PathBuf, line: usize, detail: String },
+    #[error("the audit trail's anchor in the store cannot be used: {0}; check the store (state_dir)")]
+    Anchor(String),
 }
 
 /// The open audit file.
@@ -54,25 +58,97 @@ pub enum AuditError {
 pub struct AuditLog {
     path: PathBuf,
     inner: Mutex<Writer>,
+    /// Where the head is kept at every append; `None` only for a trail without a store.
+    anchor: Option<Box<dyn HeadStore>>,
+    /// Makes every new line's hash an HMAC (`audit.hmac_key_file`).
+    key: Option<AuditKey>,
 }
 
 #[derive(Debug)]
 struct Writer {
     file: File,
     last_hash: String,
+    lines: u64,
 }
 
+/// What an open finds when the anchor does not fit the file: written into the trail
+/// itself, so the evidence is chained and `audit --verify` reports it from then on.
+pub const ANCHOR_ACTION: &str = "audit-anchor";
+
 impl AuditLog {
-    /// Open (or create) the audit file, reading its last line to continue the chain.
+    /// Open (or create) the audit file, reading it to continue the chain; not anchored
+    /// (a trail without a store, in tests).
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        Self::open_with(path, None, None)
+    }
+
+    /// Open the audit file anchored in `anchor`, checking the file against it first: a
+    /// mismatch (lines cut, a rewrite, a forged anchor) is written into the trail as an
+    /// `audit-anchor` / `broken` line, and rosterd goes on.
+    pub fn open_anchored(
+        path: &Path,
+        anchor: Box<dyn HeadStore>,
+        key: Option<AuditKey>,
+    ) -> Result<AuditLog, AuditError> {
+        Self::open_with(path, Some(anchor), key)
+    }
+
+    fn open_with(path: &Path, anchor: Option<Box<dyn HeadStore>>, key: Option<AuditKey>) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent() {
             crate::private::create_dir(dir).map_err(io)?;
         }
         drop_partial_last_line(path).map_err(io)?;
-        let last_hash = last_hash(path)?;
+        let existed = path.exists();
+        let head = anchor.as_ref().map(|a| a.load().map_err(AuditError::Anchor)).transpose()?.flatten();
+        let scan = scan(path, head.as_ref().map_or(0, |h| h.lines))?;
         let file = crate::private::open_append(path).map_err(io)?;
-        Ok(AuditLog { path: path.to_path_buf(), inner: Mutex::new(Writer { file, last_hash }) })
+        let writer = Writer { file, last_hash: scan.last_hash.clone(), lines: scan.lines };
+        let log = AuditLog { path: path.to_path_buf(), inner: Mutex::new(writer), anchor, key };
+        if log.anchor.is_some() {
+            log.check_anchor(head, &scan, existed)?;
+        }
+        Ok(log)
+    }
+
+    /// Compare the file with its anchor; anchor the file's end when it fits.
+    fn check_anchor(&self, head: Option<Head>, scan: &Scan, existed: bool) -> Result<(), AuditError> {
+        let problem = match &head {
+            None if scan.lines > 0 => {
+                tracing::warn!(lines = scan.lines, "the audit trail had no anchor in the store (a new or rebuilt store): anchored at its current end");
+                None
+            }
+            None => None,
+            Some(h) if !existed && h.lines > 0 => Some((
+                "restarted",
+                format!("the audit trail was missing although {} line(s) had been written: a new trail starts here", h.lines),
+            )),
+            Some(h) => match anchor::fit(scan.lines, scan.hash_at.as_deref(), h, self.key.as_ref()) {
+                Fit::Fits { after } => {
+                    if after > 0 {
+                        tracing::info!(lines = after, "anchored audit lines written by a rosterd stopped before its store was flushed");
+                    }
+                    None
+                }
+                Fit::Broken(reason) => Some(("broken", reason)),
+            },
+        };
+        match problem {
+            None => self.save_head(scan.lines, scan.last_hash.clone()),
+            Some((outcome, reason)) => {
+                tracing::error!(reason = %reason, path = %self.path.display(), "the audit trail does not match its anchor in the store; keep a copy of it as evidence");
+                self.append(anchor_record(outcome, reason))
+            }
+        }
+    }
+
+    fn save_head(&self, lines: u64, hash: String) -> Result<(), AuditError> {
+        let Some(anchor) = &self.anchor else { return Ok(()) };
+        let head = match &self.key {
+            Some(k) => k.head(lines, hash),
+            None => Head { lines, hash, mac: None },
+        };
+        anchor.save(&head).map_err(AuditError::Anchor)
     }
 
     pub fn path(&self) -> &Path {
@@ -85,24 +161,49 @@ impl AuditLog {
         let mut w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         record.prev = w.last_hash.clone();
         record.hash = String::new();
-        record.hash = hash_of(&record);
+        record.hash = hash_of(&record, self.key.as_ref());
         let mut line = serde_json::to_string(&record).unwrap_or_default();
         line.push('\n');
         w.file.write_all(line.as_bytes()).map_err(|source| AuditError::Io { path: self.path.clone(), source })?;
         w.last_hash = record.hash;
-        Ok(())
+        w.lines += 1;
+        self.save_head(w.lines, w.last_hash.clone())
     }
 
     /// Make the file durable (end of a run, shutdown).
     pub fn sync(&self) -> Result<(), AuditError> {
         let w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        w.file.sync_data().map_err(|source| AuditError::Io { path: self.path.clone(), source })
+        w.file.sync_data().map_err(|source| AuditError::Io { path: self.path.clone(), source })?;
+        self.anchor.as_ref().map_or(Ok(()), |a| a.flush().map_err(AuditError::Anchor))
     }
 }
 
-/// The hash of a record whose `hash` field is empty.
-fn hash_of(record: &AuditRecord) -> String {
+/// The line rosterd writes when the file does not fit its anchor.
+fn anchor_record(outcome: &str, reason: String) -> AuditRecord {
+    AuditRecord {
+        time: Utc::now().to_rfc3339(),
+        run_id: "-".into(),
+        trigger: "open".into(),
+        platform: "-".into(),
+        person_id: "-".into(),
+        person: "-".into(),
+        account_id: None,
+        action: ANCHOR_ACTION.into(),
+        changes: Vec::new(),
+        outcome: outcome.into(),
+        detail: Some(reason),
+        prev: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// The hash of a record whose `hash` field is empty: sha256 over the previous hash and
+/// the body, or with a key, `hmac:` and the HMAC over the same.
+fn hash_of(record: &AuditRecord, key: Option<&AuditKey>) -> String {
     let body = serde_json::to_string(record).unwrap_or_default();
+    if let Some(key) = key {
+        return key.line_hash(&record.prev, &body);
+    }
     let mut h = Sha256::new();
     h.update(record.prev.as_bytes());
     h.update(body.as_bytes());
@@ -133,12 +234,23 @@ fn drop_partial_last_line(path: &Path) -> std::io::Result<()> {
     file.sync_all()
 }
 
-fn last_hash(path: &Path) -> Result<String, AuditError> {
-    let mut last = GENESIS.to_string();
+/// A pass over the file: its line count, last hash, and the hash of line `at`.
+struct Scan {
+    lines: u64,
+    last_hash: String,
+    hash_at: Option<String>,
+}
+
+fn scan(path: &Path, at: u64) -> Result<Scan, AuditError> {
+    let mut s = Scan { lines: 0, last_hash: GENESIS.to_string(), hash_at: None };
     for (i, rec) in read_records(path)?.enumerate() {
-        last = rec.map_err(|detail| AuditError::Corrupt { path: path.to_path_buf(), line: i + 1, detail })?.hash;
+        s.last_hash = rec.map_err(|detail| AuditError::Corrupt { path: path.to_path_buf(), line: i + 1, detail })?.hash;
+        s.lines += 1;
+        if s.lines == at {
+            s.hash_at = Some(s.last_hash.clone());
+        }
     }
-    Ok(last)
+    Ok(s)
 }
 
 /// Every record of the file, in order; a missing file has none.
@@ -162,34 +274,103 @@ pub struct VerifyFailure {
     pub reason: String,
 }
 
-/// Check the hash chain line by line; returns the number of lines verified.
+/// Check the hash chain line by line, without an anchor or a key; returns the number of
+/// lines verified.
 pub fn verify(path: &Path) -> Result<Result<usize, VerifyFailure>, AuditError> {
+    Ok(verify_chain(path, None)?.and_then(|c| c.broken.map_or(Ok(c.lines as usize), Err)))
+}
+
+/// Check the chain (with the key when set) and then the file against its anchor: lines
+/// cut from the end, a rewrite up to the anchored line, a forged anchor, and every
+/// mismatch an earlier open found and wrote into the trail.
+pub fn verify_anchored(
+    path: &Path,
+    head: Option<&Head>,
+    key: Option<&AuditKey>,
+) -> Result<Result<usize, VerifyFailure>, AuditError> {
+    let chain = match verify_chain(path, key)? {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f)),
+    };
+    let at_end = |reason: String| VerifyFailure { line: chain.lines as usize + 1, reason };
+    let Some(head) = head else {
+        return Ok(if chain.lines == 0 {
+            Ok(0)
+        } else {
+            Err(at_end("the store holds no anchor for this trail (a new or rebuilt store): lines cut from the end cannot be ruled out; the next run anchors it".into()))
+        });
+    };
+    if key.is_some() && head.mac.is_none() {
+        return Ok(Err(at_end("audit.hmac_key_file is set but the anchor has no MAC: the next run anchors it with the key".into())));
+    }
+    let scan = scan(path, head.lines)?;
+    Ok(match anchor::fit(scan.lines, scan.hash_at.as_deref(), head, key) {
+        Fit::Broken(reason) => Err(at_end(reason)),
+        Fit::Fits { after: 0 } => match chain.broken {
+            Some(f) => Err(f),
+            None => Ok(chain.lines as usize),
+        },
+        Fit::Fits { after } => Err(at_end(format!(
+            "{after} line(s) after the anchored line {}: written by a rosterd stopped before its store was flushed (the next run anchors them), or appended by hand",
+            head.lines
+        ))),
+    })
+}
+
+/// A chain that links up, and the first mismatch an open wrote into it.
+struct Chain {
+    lines: u64,
+    broken: Option<VerifyFailure>,
+}
+
+fn verify_chain(path: &Path, key: Option<&AuditKey>) -> Result<Result<Chain, VerifyFailure>, AuditError> {
     let mut prev = GENESIS.to_string();
-    let mut count = 0;
+    let mut chain = Chain { lines: 0, broken: None };
+    let mut keyed = false;
     for (i, rec) in read_records(path)?.enumerate() {
         let line = i + 1;
+        let fail = |reason: String| Ok(Err(VerifyFailure { line, reason }));
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => return Ok(Err(VerifyFailure { line, reason: format!("not an audit record: {e}") })),
+            Err(e) => return fail(format!("not an audit record: {e}")),
         };
         if rec.prev != prev {
-            return Ok(Err(VerifyFailure {
-                line,
-                reason: "does not chain to the line before it (a line was deleted, inserted or moved)".into(),
-            }));
+            return fail("does not chain to the line before it (a line was deleted, inserted or moved)".into());
         }
-        let mut unhashed = rec.clone();
-        unhashed.hash = String::new();
-        if hash_of(&unhashed) != rec.hash {
-            return Ok(Err(VerifyFailure {
-                line,
-                reason: "its content does not match its hash (the line was edited)".into(),
-            }));
+        if let Err(reason) = check_line_hash(&rec, key, &mut keyed) {
+            return fail(reason);
+        }
+        if rec.action == ANCHOR_ACTION && rec.outcome == "broken" && chain.broken.is_none() {
+            let why = rec.detail.clone().unwrap_or_default();
+            chain.broken = Some(VerifyFailure { line, reason: format!("rosterd found on opening the trail that {why}") });
         }
         prev = rec.hash;
-        count += 1;
+        chain.lines += 1;
     }
-    Ok(Ok(count))
+    Ok(Ok(chain))
+}
+
+/// A line's own hash: sha256, or an HMAC once the key is in use (never sha256 after it).
+fn check_line_hash(rec: &AuditRecord, key: Option<&AuditKey>, keyed: &mut bool) -> Result<(), String> {
+    let mut unhashed = rec.clone();
+    unhashed.hash = String::new();
+    let is_keyed = rec.hash.starts_with(anchor::HMAC_PREFIX);
+    let expected = match (is_keyed, key) {
+        (true, None) => return Err("its hash is an HMAC: set audit.hmac_key_file to the key to verify it".into()),
+        (true, Some(k)) => hash_of(&unhashed, Some(k)),
+        (false, _) if *keyed => {
+            return Err("a line without HMAC after HMAC-chained lines: the trail was rewritten without the key".into())
+        }
+        (false, _) => hash_of(&unhashed, None),
+    };
+    *keyed |= is_keyed;
+    if expected != rec.hash {
+        return Err(match is_keyed {
+            true => "its HMAC does not match (the line was edited or the chain rewritten without the key)".into(),
+            false => "its content does not match its hash (the line was edited)".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Which records `rosterd audit` shows.
@@ -324,6 +505,125 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
         log.append(record(7)).unwrap();
         assert_eq!(verify(&path).unwrap(), Ok(4));
+    }
+
+    /// The head kept in memory, shared between opens like the store's tree.
+    #[derive(Debug, Clone, Default)]
+    struct MemHead(std::sync::Arc<Mutex<Option<Head>>>);
+
+    impl HeadStore for MemHead {
+        fn load(&self) -> Result<Option<Head>, String> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn save(&self, head: &Head) -> Result<(), String> {
+            *self.0.lock().unwrap() = Some(head.clone());
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn key(k: &str) -> AuditKey {
+        AuditKey::new(k.repeat(16).into()).unwrap()
+    }
+
+    fn anchored(n: usize, key: Option<AuditKey>) -> (tempfile::TempDir, PathBuf, MemHead) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let head = MemHead::default();
+        let log = AuditLog::open_anchored(&path, Box::new(head.clone()), key).unwrap();
+        for i in 0..n {
+            log.append(record(i)).unwrap();
+        }
+        (dir, path, head)
+    }
+
+    fn verify_with(path: &Path, head: &MemHead, key: Option<&AuditKey>) -> Result<usize, VerifyFailure> {
+        verify_anchored(path, head.load().unwrap().as_ref(), key).unwrap()
+    }
+
+    #[test]
+    fn lines_cut_from_the_end_fail_verify_and_are_written_into_the_trail_at_the_next_open() {
+        let (_d, path, head) = anchored(6, None);
+        assert_eq!(verify_with(&path, &head, None), Ok(6));
+        let l = lines(&path);
+        rewrite(&path, &l[..3]);
+        assert_eq!(verify(&path).unwrap(), Ok(3), "the chain alone cannot see it");
+        let f = verify_with(&path, &head, None).unwrap_err();
+        assert!(f.reason.contains("the last 3 line(s) were cut"), "{f:?}");
+        let log = AuditLog::open_anchored(&path, Box::new(head.clone()), None).unwrap();
+        log.append(record(9)).unwrap();
+        let f = verify_with(&path, &head, None).unwrap_err();
+        assert_eq!(f.line, 4, "{f:?}");
+        assert!(f.reason.contains("were cut"), "{f:?}");
+    }
+
+    #[test]
+    fn a_killed_rosterds_unanchored_lines_are_anchored_at_the_next_open() {
+        let (_d, path, head) = anchored(3, None);
+        let lagging = head.load().unwrap();
+        let log = AuditLog::open(&path).unwrap();
+        log.append(record(4)).unwrap();
+        assert!(verify_with(&path, &head, None).unwrap_err().reason.contains("1 line(s) after the anchored line 3"));
+        *head.0.lock().unwrap() = lagging;
+        drop(AuditLog::open_anchored(&path, Box::new(head.clone()), None).unwrap());
+        assert_eq!(verify_with(&path, &head, None), Ok(4));
+    }
+
+    /// An attacker without the key recomputes every hash after an edit, and the anchor too.
+    fn rewrite_consistently(path: &Path, head: &MemHead, with: Option<&AuditKey>) {
+        let mut prev = GENESIS.to_string();
+        let mut out = Vec::new();
+        for l in lines(path) {
+            let mut r: AuditRecord = serde_json::from_str(&l).unwrap();
+            r.outcome = "failed".into();
+            r.prev = prev.clone();
+            r.hash = String::new();
+            r.hash = hash_of(&r, with);
+            prev = r.hash.clone();
+            out.push(serde_json::to_string(&r).unwrap());
+        }
+        rewrite(path, &out);
+        let forged = match with {
+            Some(k) => k.head(out.len() as u64, prev),
+            None => Head { lines: out.len() as u64, hash: prev, mac: None },
+        };
+        head.save(&forged).unwrap();
+    }
+
+    #[test]
+    fn without_a_key_a_consistent_rewrite_passes_and_with_the_key_it_fails() {
+        let (_d, path, head) = anchored(4, None);
+        rewrite_consistently(&path, &head, None);
+        assert_eq!(verify_with(&path, &head, None), Ok(4), "sha256 alone cannot tell: that is what the key is for");
+
+        let k = key("k");
+        let (_d, path, head) = anchored(4, Some(k.clone()));
+        assert_eq!(verify_with(&path, &head, Some(&k)), Ok(4));
+        assert!(lines(&path)[0].contains("\"hash\":\"hmac:"));
+        for attacker in [None, Some(key("x"))] {
+            let (_d, path, head) = anchored(4, Some(k.clone()));
+            rewrite_consistently(&path, &head, attacker.as_ref());
+            // Plain hashes pass as lines from before the key, but the anchor then has no MAC.
+            let f = verify_with(&path, &head, Some(&k)).unwrap_err();
+            assert!(f.line == 1 || f.reason.contains("no MAC"), "{f:?}");
+        }
+        assert!(verify_with(&path, &head, None).unwrap_err().reason.contains("set audit.hmac_key_file"));
+    }
+
+    #[test]
+    fn a_forged_anchor_fails_with_the_key() {
+        let k = key("k");
+        let (_d, path, head) = anchored(5, Some(k.clone()));
+        let l = lines(&path);
+        rewrite(&path, &l[..2]);
+        let mut h = head.load().unwrap().unwrap();
+        let hash2: AuditRecord = serde_json::from_str(&l[1]).unwrap();
+        h.lines = 2;
+        h.hash = hash2.hash;
+        head.save(&h).unwrap();
+        assert!(verify_with(&path, &head, Some(&k)).unwrap_err().reason.contains("MAC"));
     }
 
     #[test]

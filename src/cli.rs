@@ -432,20 +432,7 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     };
     let file = config.audit_path();
     if args.verify {
-        return match audit::verify(&file) {
-            Ok(Ok(n)) => {
-                println!("{}: {n} line(s), hash chain intact", file.display());
-                exit::OK
-            }
-            Ok(Err(f)) => {
-                eprintln!("{}: line {}: {}", file.display(), f.line, f.reason);
-                exit::ATTENTION
-            }
-            Err(e) => {
-                eprintln!("rosterd: {e}");
-                exit::ERROR
-            }
-        };
+        return verify_audit(&config);
     }
     let now = chrono::Utc::now();
     let parse = |s: &Option<String>| s.as_deref().map(|t| audit::parse_since(t, now)).transpose();
@@ -458,6 +445,38 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     };
     let query = audit::Query { person: args.person, platform: args.platform, since, until, run_id: args.run };
     print_audit(&file, &query, args.format)
+}
+
+/// `audit --verify`: the chain (an HMAC chain with `audit.hmac_key_file`) and its anchor
+/// in the store, so lines cut from the end are found too.
+fn verify_audit(config: &Config) -> u8 {
+    let file = config.audit_path();
+    let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
+        .map_err(|e| e.to_string())
+        .and_then(|(store, _)| store.audit_head().map_err(|e| e.to_string()))
+        .and_then(|tree| crate::anchor::HeadStore::load(&tree));
+    let head = match head {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("rosterd: cannot read the audit trail's anchor: {e}");
+            return exit::ERROR;
+        }
+    };
+    match audit::verify_anchored(&file, head.as_ref(), config.audit_key.as_ref()) {
+        Ok(Ok(n)) => {
+            let kind = if config.audit_key.is_some() { "HMAC chain" } else { "hash chain" };
+            println!("{}: {n} line(s), {kind} intact and matching its anchor in the store", file.display());
+            exit::OK
+        }
+        Ok(Err(f)) => {
+            eprintln!("{}: line {}: {}", file.display(), f.line, f.reason);
+            exit::ATTENTION
+        }
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            exit::ERROR
+        }
+    }
 }
 
 fn print_audit(file: &std::path::Path, query: &audit::Query, format: Format) -> u8 {

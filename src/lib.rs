@@ -8,7 +8,8 @@
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
 //! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
 //! - [`report`]: the access report (who has access where; orphans; stale accounts).
-//! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail.
+//! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail,
+//!   anchored in the store ([`anchor`]).
 //! - [`daemon`]: `rosterd run`: schedule, signals, HTTP, metrics, systemd notify, reloads.
 //! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
@@ -16,6 +17,7 @@
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod anchor;
 pub mod audit;
 pub mod cli;
 pub mod config;

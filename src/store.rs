@@ -156,6 +156,11 @@ impl Store {
         StoreError::Sled { path: self.path.clone(), source }
     }
 
+    /// Where the audit trail's head is anchored (the `audit_head` tree).
+    pub fn audit_head(&self) -> Result<crate::anchor::SledHead, StoreError> {
+        self.db.open_tree("audit_head").map(crate::anchor::SledHead).map_err(|e| self.err(e))
+    }
+
     /// Every link of one platform, person id → link.
     pub fn links(&self, platform: &str) -> Result<BTreeMap<String, Link>, StoreError> {
         self.scan(&self.links, platform, "link")

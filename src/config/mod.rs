@@ -138,6 +138,8 @@ pub struct Config {
     pub platforms: Vec<PlatformConfig>,
     /// `rosterd run` only: schedule, HTTP, readiness and shutdown.
     pub daemon: DaemonConfig,
+    /// `audit.hmac_key_file`: makes the audit chain an HMAC chain.
+    pub audit_key: Option<crate::anchor::AuditKey>,
 }
 
 /// How `rosterd run` behaves; ignored by the one-shot commands.
@@ -251,6 +253,7 @@ const TOP_KEYS: &[&str] = &[
     "http",
     "readiness",
     "shutdown_grace_seconds",
+    "audit",
 ];
 
 /// The keys every platform entry may have, whatever its kind.
@@ -341,6 +344,7 @@ impl Validator {
         let safety = self.safety(root.get("safety"));
         let platforms = self.platforms(root.get("platforms"), &safety);
         let daemon = self.daemon(root);
+        let audit_key = self.audit_key(root.get("audit"));
         self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
@@ -350,6 +354,7 @@ impl Validator {
             safety,
             platforms,
             daemon: daemon?,
+            audit_key,
         })
     }
 
@@ -574,6 +579,17 @@ impl Validator {
             mapping: mapping?,
             protected,
         })
+    }
+
+    /// `audit.hmac_key_file`: read now, at least [`crate::anchor::MIN_KEY_LEN`] bytes.
+    fn audit_key(&mut self, value: Option<&Value>) -> Option<crate::anchor::AuditKey> {
+        let raw: RawAudit = value.and_then(|v| self.section(v, "audit")).unwrap_or_default();
+        if raw.hmac_key_file.is_none() && raw.hmac_key.is_none() {
+            return None;
+        }
+        let r = SecretRef::from_pair("hmac_key", None, raw.hmac_key_file.as_ref(), raw.hmac_key.is_some(), &self.base);
+        let key = self.secret(r, "audit.hmac_key")?;
+        crate::anchor::AuditKey::new(key).map_err(|e| self.problem("audit.hmac_key_file", e)).ok()
     }
 
     /// A whole number outside its range is a problem under its key path.

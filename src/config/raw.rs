@@ -155,6 +155,15 @@ pub struct RawHttp {
     pub trigger_token: Option<serde_yaml::Value>,
 }
 
+/// `audit:`: the optional HMAC key of the audit chain.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub hmac_key_file: Option<PathBuf>,
+    /// Inline keys are refused with a message saying what to use instead.
+    pub hmac_key: Option<serde_yaml::Value>,
+}
+
 /// `readiness:`: when `/readyz` stops answering ready.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

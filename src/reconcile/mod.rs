@@ -172,7 +172,8 @@ impl Engine {
         if let Err(e) = crate::private::tighten_tree(&config.state_dir.join("store")) {
             tracing::warn!(error = %e, "cannot make the store's files private (0600); check who owns state_dir");
         }
-        let audit = AuditLog::open(&config.audit_path())?;
+        let head = Box::new(store.audit_head()?);
+        let audit = AuditLog::open_anchored(&config.audit_path(), head, config.audit_key.clone())?;
         Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false) })
     }
 

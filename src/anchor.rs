@@ -1,0 +1,166 @@
+//! The audit trail's anchor and key: the chain's head (line count and last hash) kept in
+//! the store at every append, so lines cut from the end of `audit.jsonl` are found; and the
+//! optional HMAC key (`audit.hmac_key_file`) that makes a consistent rewrite detectable too.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The prefix of a line hash made with the key (a plain one is 64 hex digits).
+pub const HMAC_PREFIX: &str = "hmac:";
+
+/// The chain's head as last written: `lines` lines, the last with hash `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub lines: u64,
+    pub hash: String,
+    /// HMAC of `lines` and `hash` when a key is set, so the anchor cannot be forged either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// Where the head is kept (the store; a map in tests).
+pub trait HeadStore: Send + Sync + std::fmt::Debug {
+    fn load(&self) -> Result<Option<Head>, String>;
+    fn save(&self, head: &Head) -> Result<(), String>;
+    /// Make the saved head durable (end of a run, shutdown).
+    fn flush(&self) -> Result<(), String>;
+}
+
+/// The head in the store's `audit_head` tree.
+#[derive(Debug, Clone)]
+pub struct SledHead(pub sled::Tree);
+
+const HEAD_KEY: &[u8] = b"head";
+
+impl HeadStore for SledHead {
+    fn load(&self) -> Result<Option<Head>, String> {
+        let Some(bytes) = self.0.get(HEAD_KEY).map_err(|e| e.to_string())? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("the audit anchor in the store is unreadable: {e}"))
+    }
+
+    fn save(&self, head: &Head) -> Result<(), String> {
+        let bytes = serde_json::to_vec(head).map_err(|e| e.to_string())?;
+        self.0.insert(HEAD_KEY, bytes).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn flush(&self) -> Result<(), String> {
+        self.0.flush().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// The HMAC key of the chain. Never printed: `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct AuditKey(SecretString);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
+}
+
+/// The shortest key accepted: 16 bytes (`head -c 32 /dev/urandom | base64` gives 44).
+pub const MIN_KEY_LEN: usize = 16;
+
+impl AuditKey {
+    pub fn new(key: SecretString) -> Result<AuditKey, String> {
+        if key.expose_secret().len() < MIN_KEY_LEN {
+            return Err(format!(
+                "the key is shorter than {MIN_KEY_LEN} bytes; make one with: head -c 32 /dev/urandom | base64"
+            ));
+        }
+        Ok(AuditKey(key))
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> String {
+        // HMAC takes keys of any length; the error branch cannot happen.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.expose_secret().as_bytes()) else {
+            return String::new();
+        };
+        for p in parts {
+            mac.update(p);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A line's keyed hash: `hmac:` and the HMAC over the previous hash and the line's body.
+    pub fn line_hash(&self, prev: &str, body: &str) -> String {
+        format!("{HMAC_PREFIX}{}", self.mac(&[prev.as_bytes(), body.as_bytes()]))
+    }
+
+    /// The anchor's MAC: over a label, the line count and the last hash.
+    pub fn head_mac(&self, lines: u64, hash: &str) -> String {
+        self.mac(&[b"rosterd-audit-head", lines.to_string().as_bytes(), b"\n", hash.as_bytes()])
+    }
+
+    /// The head for `lines` and `hash`, with its MAC.
+    pub fn head(&self, lines: u64, hash: String) -> Head {
+        Head { mac: Some(self.head_mac(lines, &hash)), lines, hash }
+    }
+}
+
+/// How the file compares with its anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fit {
+    /// The anchored line is where the head says (the file may have more lines after it:
+    /// a rosterd killed before its store was flushed).
+    Fits { after: u64 },
+    /// Lines were cut, or the anchored line was rewritten, or the anchor's MAC is wrong.
+    Broken(String),
+}
+
+/// Compare a file of `lines` lines, whose line number `head.lines` has hash `anchored`
+/// (`None` for no such line), with the head; `key` checks the head's MAC.
+pub fn fit(lines: u64, anchored: Option<&str>, head: &Head, key: Option<&AuditKey>) -> Fit {
+    if let (Some(key), Some(mac)) = (key, &head.mac) {
+        if key.head_mac(head.lines, &head.hash) != *mac {
+            return Fit::Broken(
+                "the anchor's MAC does not match audit.hmac_key_file: the anchor was forged, or the key changed".into(),
+            );
+        }
+    }
+    if lines < head.lines {
+        let cut = head.lines - lines;
+        return Fit::Broken(format!(
+            "the trail has {lines} line(s) but {} were written: the last {cut} line(s) were cut",
+            head.lines
+        ));
+    }
+    let anchored = if head.lines == 0 { Some(crate::audit::GENESIS) } else { anchored };
+    if anchored != Some(head.hash.as_str()) {
+        return Fit::Broken(format!(
+            "line {} does not have the anchored hash: the trail was rewritten up to there",
+            head.lines
+        ));
+    }
+    Fit::Fits { after: lines - head.lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> AuditKey {
+        AuditKey::new(SecretString::from("0123456789abcdef-key")).unwrap()
+    }
+
+    #[test]
+    fn a_short_key_is_refused_and_debug_shows_nothing_of_it() {
+        assert!(AuditKey::new(SecretString::from("short")).is_err());
+        assert_eq!(format!("{:?}", key()), "AuditKey(..)");
+    }
+
+    #[test]
+    fn cut_rewritten_and_forged_heads_are_broken_and_a_lagging_one_fits() {
+        let head = key().head(5, "h4".into());
+        assert_eq!(fit(5, Some("h4"), &head, Some(&key())), Fit::Fits { after: 0 });
+        assert_eq!(fit(5, Some("h2"), &key().head(3, "h2".into()), Some(&key())), Fit::Fits { after: 2 });
+        assert!(matches!(fit(2, None, &head, None), Fit::Broken(r) if r.contains("last 3 line(s) were cut")));
+        assert!(matches!(fit(5, Some("x"), &head, None), Fit::Broken(_)));
+        let forged = Head { mac: Some("00".into()), ..head.clone() };
+        assert!(matches!(fit(5, Some("h4"), &forged, Some(&key())), Fit::Broken(r) if r.contains("MAC")));
+        let empty = Head { lines: 0, hash: crate::audit::GENESIS.into(), mac: None };
+        assert_eq!(fit(0, None, &empty, None), Fit::Fits { after: 0 });
+    }
+}

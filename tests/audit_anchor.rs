@@ -1,0 +1,121 @@
+//! The anchored audit trail, through `rosterd audit --verify`: lines cut from the end are
+//! found (the head is kept in the store), and with `audit.hmac_key_file` a chain rewritten
+//! consistently, anchor included, is found too.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use rosterd::anchor::{Head, HeadStore};
+use rosterd::audit::{AuditRecord, GENESIS};
+use rosterd::sandbox::cake::CakeSandboxOptions;
+use sha2::{Digest, Sha256};
+use support::rig::Rig;
+
+const PLATFORM: &str =
+    "    roles: [ { role: Account Manager } ]\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }";
+
+fn roster(n: usize) -> String {
+    let mut out = String::from("complete: true\npeople:\n");
+    for i in 1..=n {
+        out.push_str(&format!(
+            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
+        ));
+    }
+    out
+}
+
+/// A rig whose first run created `n` accounts, each with its audit line.
+async fn rig_with_lines(n: usize, with_key: bool) -> Rig {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    let config = rig.write_config("  file: { path: roster.yaml }", "  max_removals: { count: 100, percent: 100 }", PLATFORM);
+    if with_key {
+        write_private(&rig.path("audit-key"), "a-long-audit-hmac-key-5e1f0c2d9b\n");
+        let text = std::fs::read_to_string(&config).unwrap() + "audit:\n  hmac_key_file: audit-key\n";
+        std::fs::write(&config, text).unwrap();
+    }
+    std::fs::write(rig.path("roster.yaml"), roster(n)).unwrap();
+    let (_, summary) = rig.reconcile().await;
+    assert_eq!(summary.record.platforms[0].created, n);
+    rig
+}
+
+fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn verify(rig: &Rig) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .args(["audit", "--verify", "-c", "rosterd.yaml"])
+        .current_dir(rig.dir.path())
+        .output()
+        .unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn lines(rig: &Rig) -> Vec<String> {
+    std::fs::read_to_string(rig.audit_path()).unwrap().lines().map(str::to_string).collect()
+}
+
+fn rewrite(rig: &Rig, lines: &[String]) {
+    std::fs::write(rig.audit_path(), lines.join("\n") + "\n").unwrap();
+}
+
+#[tokio::test]
+async fn cutting_three_lines_off_the_end_fails_audit_verify() {
+    let rig = rig_with_lines(6, false).await;
+    let (code, out) = verify(&rig);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("6 line(s), hash chain intact and matching its anchor"), "{out}");
+
+    let all = lines(&rig);
+    rewrite(&rig, &all[..all.len() - 3]);
+    let (code, out) = verify(&rig);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("the last 3 line(s) were cut"), "{out}");
+}
+
+/// An attacker who can write the file and the store, but has no key: every line edited
+/// and rehashed with plain sha256, and the anchor moved to the new end.
+fn rewrite_consistently_without_the_key(rig: &Rig) {
+    let mut prev = GENESIS.to_string();
+    let mut out = Vec::new();
+    for l in lines(rig) {
+        let mut r: AuditRecord = serde_json::from_str(&l).unwrap();
+        r.outcome = "failed".into();
+        r.prev = prev.clone();
+        r.hash = String::new();
+        let body = serde_json::to_string(&r).unwrap();
+        r.hash = hex::encode(Sha256::new().chain_update(r.prev.as_bytes()).chain_update(body.as_bytes()).finalize());
+        prev = r.hash.clone();
+        out.push(serde_json::to_string(&r).unwrap());
+    }
+    rewrite(rig, &out);
+    let (store, _) = rosterd::store::Store::open(&rig.path("state"), 1 << 20).unwrap();
+    let head = Head { lines: out.len() as u64, hash: prev, mac: None };
+    store.audit_head().unwrap().save(&head).unwrap();
+    store.flush().unwrap();
+}
+
+#[tokio::test]
+async fn with_the_hmac_key_a_consistently_rewritten_chain_fails_audit_verify() {
+    let rig = rig_with_lines(4, true).await;
+    let (code, out) = verify(&rig);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("HMAC chain intact"), "{out}");
+    assert!(lines(&rig)[0].contains(r#""hash":"hmac:"#));
+    rewrite_consistently_without_the_key(&rig);
+    let (code, out) = verify(&rig);
+    assert_eq!(code, Some(4), "{out}");
+}
+
+#[tokio::test]
+async fn without_the_key_the_same_rewrite_passes_which_is_what_the_key_is_for() {
+    let rig = rig_with_lines(4, false).await;
+    rewrite_consistently_without_the_key(&rig);
+    let (code, out) = verify(&rig);
+    assert_eq!(code, Some(0), "{out}");
+}
