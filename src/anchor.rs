@@ -37,7 +37,9 @@ const HEAD_KEY: &[u8] = b"head";
 impl HeadStore for SledHead {
     fn load(&self) -> Result<Option<Head>, String> {
         let Some(bytes) = self.0.get(HEAD_KEY).map_err(|e| e.to_string())? else { return Ok(None) };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("the audit anchor in the store is unreadable: {e}"))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("the audit anchor in the store is unreadable: {e}"))
     }
 
     fn save(&self, head: &Head) -> Result<(), String> {

@@ -93,7 +93,11 @@ impl AuditLog {
         Self::open_with(path, Some(anchor), key)
     }
 
-    fn open_with(path: &Path, anchor: Option<Box<dyn HeadStore>>, key: Option<AuditKey>) -> Result<AuditLog, AuditError> {
+    fn open_with(
+        path: &Path,
+        anchor: Option<Box<dyn HeadStore>>,
+        key: Option<AuditKey>,
+    ) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent() {
             crate::private::create_dir(dir).map_err(io)?;
@@ -115,18 +119,27 @@ impl AuditLog {
     fn check_anchor(&self, head: Option<Head>, scan: &Scan, existed: bool) -> Result<(), AuditError> {
         let problem = match &head {
             None if scan.lines > 0 => {
-                tracing::warn!(lines = scan.lines, "the audit trail had no anchor in the store (a new or rebuilt store): anchored at its current end");
+                tracing::warn!(
+                    lines = scan.lines,
+                    "the audit trail had no anchor in the store (a new or rebuilt store): anchored at its current end"
+                );
                 None
             }
             None => None,
             Some(h) if !existed && h.lines > 0 => Some((
                 "restarted",
-                format!("the audit trail was missing although {} line(s) had been written: a new trail starts here", h.lines),
+                format!(
+                    "the audit trail was missing although {} line(s) had been written: a new trail starts here",
+                    h.lines
+                ),
             )),
             Some(h) => match anchor::fit(scan.lines, scan.hash_at.as_deref(), h, self.key.as_ref()) {
                 Fit::Fits { after } => {
                     if after > 0 {
-                        tracing::info!(lines = after, "anchored audit lines written by a rosterd stopped before its store was flushed");
+                        tracing::info!(
+                            lines = after,
+                            "anchored audit lines written by a rosterd stopped before its store was flushed"
+                        );
                     }
                     None
                 }
@@ -301,7 +314,9 @@ pub fn verify_anchored(
         });
     };
     if key.is_some() && head.mac.is_none() {
-        return Ok(Err(at_end("audit.hmac_key_file is set but the anchor has no MAC: the next run anchors it with the key".into())));
+        return Ok(Err(at_end(
+            "audit.hmac_key_file is set but the anchor has no MAC: the next run anchors it with the key".into(),
+        )));
     }
     let scan = scan(path, head.lines)?;
     Ok(match anchor::fit(scan.lines, scan.hash_at.as_deref(), head, key) {
@@ -342,7 +357,8 @@ fn verify_chain(path: &Path, key: Option<&AuditKey>) -> Result<Result<Chain, Ver
         }
         if rec.action == ANCHOR_ACTION && rec.outcome == "broken" && chain.broken.is_none() {
             let why = rec.detail.clone().unwrap_or_default();
-            chain.broken = Some(VerifyFailure { line, reason: format!("rosterd found on opening the trail that {why}") });
+            chain.broken =
+                Some(VerifyFailure { line, reason: format!("rosterd found on opening the trail that {why}") });
         }
         prev = rec.hash;
         chain.lines += 1;

@@ -224,6 +224,17 @@ async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
     for warning in config.insecure_tls_warnings() {
         eprintln!("warning: {warning}");
     }
+    let (problems, warnings) = crate::config::secret::file_mode_findings(&config.secret_files);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !problems.is_empty() {
+        eprintln!("{} has {} problem(s):", path.display(), problems.len());
+        for p in problems {
+            eprintln!("  {p}");
+        }
+        return exit::USAGE;
+    }
     if !offline {
         let problems = crate::setup::online_checks(&config).await;
         if !problems.is_empty() {

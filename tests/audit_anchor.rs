@@ -29,7 +29,8 @@ fn roster(n: usize) -> String {
 /// A rig whose first run created `n` accounts, each with its audit line.
 async fn rig_with_lines(n: usize, with_key: bool) -> Rig {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
-    let config = rig.write_config("  file: { path: roster.yaml }", "  max_removals: { count: 100, percent: 100 }", PLATFORM);
+    let config =
+        rig.write_config("  file: { path: roster.yaml }", "  max_removals: { count: 100, percent: 100 }", PLATFORM);
     if with_key {
         write_private(&rig.path("audit-key"), "a-long-audit-hmac-key-5e1f0c2d9b\n");
         let text = std::fs::read_to_string(&config).unwrap() + "audit:\n  hmac_key_file: audit-key\n";

@@ -56,3 +56,39 @@ fn under_umask_022_the_state_dir_is_0700_and_every_file_rosterd_writes_0600() {
     assert!(plan.exists(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
     assert_eq!(mode(&plan), 0o600, "plan --out");
 }
+
+fn check_config(dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rosterd"));
+    cmd.args(["check-config", "--offline", "-c", "rosterd.yaml"]).current_dir(dir).env_remove("CREDENTIALS_DIRECTORY");
+    cmd.envs(env.iter().copied()).output().expect("rosterd runs")
+}
+
+#[test]
+fn check_config_fails_on_a_secret_file_every_user_can_read_and_takes_systemd_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    let key = creds.join("cake-api-key");
+    std::fs::write(&key, "k-1\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config =
+        "state_dir: state\nsource:\n  file: { path: roster.yaml }\nplatforms:\n  - name: cake\n    kind: cake\n    \
+                  base_url: \"https://cake.example.com\"\n    api_key_file: \"%d/cake-api-key\"\n";
+    std::fs::write(tmp.path().join("rosterd.yaml"), config).unwrap();
+    let dir = creds.to_str().unwrap();
+
+    let out = check_config(tmp.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CREDENTIALS_DIRECTORY is not set"), "{stderr}");
+
+    let out = check_config(tmp.path(), &[("CREDENTIALS_DIRECTORY", dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("platforms[0].api_key_file: ") && stderr.contains("can be read by every user"), "{stderr}");
+    assert!(stderr.contains(&format!("chmod 600 {}", key.display())), "{stderr}");
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check_config(tmp.path(), &[("CREDENTIALS_DIRECTORY", dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -91,6 +91,8 @@ impl Rig {
         let scim = ScimSandbox::start(ScimSandboxOptions::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), format!("{}\n", cake.api_key())).unwrap();
+        let key_perms = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+        std::fs::set_permissions(dir.path().join("key"), key_perms).unwrap(); // check-config refuses a key others can read
         std::fs::write(dir.path().join("token"), format!("{}\n", scim.token())).unwrap();
         std::fs::write(dir.path().join("roster.yaml"), "complete: true\npeople: []\n").unwrap();
         let (cake_plain, scim_plain) = (cake.base_url(), scim.base_url());

@@ -140,6 +140,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `audit.hmac_key_file`: makes the audit chain an HMAC chain.
     pub audit_key: Option<crate::anchor::AuditKey>,
+    /// Every secret read from a file, under its key path (for `check-config`'s mode check).
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 /// How `rosterd run` behaves; ignored by the one-shot commands.
@@ -186,7 +188,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Problem>> {
         let root: Value = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut v = Validator { problems: Vec::new(), base };
+        let mut v = Validator { problems: Vec::new(), base, secret_files: Vec::new() };
         let config = v.config(&root, path);
         match config {
             Some(c) if v.problems.is_empty() => Ok(c),
@@ -302,6 +304,7 @@ fn tls(insecure: Option<bool>) -> TlsVerification {
 struct Validator {
     problems: Vec<Problem>,
     base: PathBuf,
+    secret_files: Vec<(String, PathBuf)>,
 }
 
 impl Validator {
@@ -355,6 +358,7 @@ impl Validator {
             platforms,
             daemon: daemon?,
             audit_key,
+            secret_files: std::mem::take(&mut self.secret_files),
         })
     }
 
@@ -443,6 +447,9 @@ impl Validator {
     }
 
     fn secret(&mut self, r: Result<SecretRef, String>, path: &str) -> Option<SecretString> {
+        if let Ok(SecretRef::File(file)) = &r {
+            self.secret_files.push((format!("{path}_file"), file.clone()));
+        }
         match r.and_then(|r| r.load()) {
             Ok(s) => Some(s),
             Err(e) => {

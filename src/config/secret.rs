@@ -28,7 +28,7 @@ impl SecretRef {
         }
         match (env, file) {
             (Some(e), None) if !e.trim().is_empty() => Ok(SecretRef::Env(e.clone())),
-            (None, Some(f)) => Ok(SecretRef::File(super::resolve(base, f))),
+            (None, Some(f)) => Ok(SecretRef::File(super::resolve(base, &credentials_path(f)?))),
             (Some(_), Some(_)) => Err(format!("set one of {name}_env and {name}_file, not both")),
             _ => Err(format!("missing: set {name}_env (an environment variable) or {name}_file (a file holding it)")),
         }
@@ -57,6 +57,42 @@ impl SecretRef {
             SecretRef::File(p) => format!("file {}", p.display()),
         }
     }
+}
+
+/// The prefixes that name systemd's credentials folder (`LoadCredential=`): `%d` as in the
+/// unit file, or the variable systemd sets.
+const CREDENTIALS_PREFIXES: &[&str] = &["%d/", "$CREDENTIALS_DIRECTORY/", "${CREDENTIALS_DIRECTORY}/"];
+
+/// A secret path under `%d/` or `$CREDENTIALS_DIRECTORY/` is taken from the credentials
+/// folder systemd gives the service; other paths are unchanged.
+pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
+    let text = path.to_string_lossy();
+    let Some(rest) = CREDENTIALS_PREFIXES.iter().find_map(|p| text.strip_prefix(p)) else {
+        return Ok(path.to_path_buf());
+    };
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest)),
+        _ => Err(format!(
+            "{} names systemd's credentials folder, but CREDENTIALS_DIRECTORY is not set: run rosterd from its unit with LoadCredential={rest}:/etc/rosterd/{rest}, or give the file's own path",
+            path.display()
+        )),
+    }
+}
+
+/// `check-config`: a secret file every local user can read is a problem (with the fix);
+/// one its group can read is a warning (a Kubernetes `fsGroup` makes secrets group-readable).
+pub fn file_mode_findings(files: &[(String, PathBuf)]) -> (Vec<String>, Vec<String>) {
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    for (key, path) in files {
+        let Some(mode) = others_can_read(path) else { continue };
+        let fix = format!("restrict it with: chmod 600 {}", path.display());
+        if mode & 0o004 != 0 {
+            problems.push(format!("{key}: {} can be read by every user (mode {mode:o}); {fix}", path.display()));
+        } else {
+            warnings.push(format!("{key}: {} can be read by its group (mode {mode:o}); {fix}", path.display()));
+        }
+    }
+    (problems, warnings)
 }
 
 /// Permission bits that let users other than the owner read a file.
@@ -96,6 +132,31 @@ mod tests {
         assert_eq!(others_can_read(&path), Some(0o644));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(others_can_read(&path), None);
-        assert!(SecretRef::File(path).load().is_ok());
+        assert!(SecretRef::File(path.clone()).load().is_ok());
+        let files = vec![("platforms[0].api_key_file".to_string(), path.clone())];
+        assert_eq!(file_mode_findings(&files), (vec![], vec![]));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(file_mode_findings(&files).1.len(), 1, "group-readable: a warning");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
+        let (problems, _) = file_mode_findings(&files);
+        assert!(
+            problems[0].starts_with("platforms[0].api_key_file: ") && problems[0].contains("chmod 600"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn credentials_paths_take_systemds_folder_and_say_what_to_do_without_it() {
+        std::env::remove_var("CREDENTIALS_DIRECTORY");
+        assert_eq!(credentials_path(Path::new("/etc/k")).unwrap(), PathBuf::from("/etc/k"));
+        assert!(credentials_path(Path::new("%d/scim-token")).unwrap_err().contains("LoadCredential=scim-token:"));
+        std::env::set_var("CREDENTIALS_DIRECTORY", "/run/credentials/rosterd.service");
+        for p in ["%d/scim-token", "$CREDENTIALS_DIRECTORY/scim-token", "${CREDENTIALS_DIRECTORY}/scim-token"] {
+            assert_eq!(
+                credentials_path(Path::new(p)).unwrap(),
+                PathBuf::from("/run/credentials/rosterd.service/scim-token")
+            );
+        }
+        std::env::remove_var("CREDENTIALS_DIRECTORY");
     }
 }
