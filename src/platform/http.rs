@@ -8,6 +8,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::connection::{Connection, TlsVerification};
+use super::redact::Redactor;
 use super::PlatformError;
 
 /// How hard to try before giving up on one request.
@@ -108,8 +109,8 @@ pub struct PlatformHttp {
     pub client: reqwest::Client,
     pub retry: RetryPolicy,
     pub pacer: Pacer,
-    /// The credential scrubbed from every message built here: a platform may echo it back.
-    secret: Option<secrecy::SecretString>,
+    /// Scrubs the credentials from every message built here: a platform may echo them back.
+    redactor: Redactor,
 }
 
 /// An answer: its status and its body.
@@ -141,23 +142,35 @@ impl PlatformHttp {
             client,
             retry: RetryPolicy::default(),
             pacer: Pacer::new(connection.per_second, connection.burst),
-            secret: None,
+            redactor: Redactor::none(),
         })
     }
 
     /// Scrub this credential from every message built by [`Self::redact`] and the error helpers.
     pub fn scrubbing(mut self, secret: secrecy::SecretString) -> Self {
-        self.secret = Some(secret);
+        self.redactor = self.redactor.with(&secret);
         self
     }
 
-    /// `text` with the credential replaced by `[redacted]`.
+    /// Scrub an HTTP Basic credential (the password, and `user:password` in base64) too.
+    pub fn scrubbing_basic(mut self, username: &str, password: &secrecy::SecretString) -> Self {
+        self.redactor = self.redactor.with_basic(username, password);
+        self
+    }
+
+    /// The redactor holding this platform's credentials, for messages built elsewhere.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// `text` with the credentials, in any wire form, replaced by `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
-        use secrecy::ExposeSecret;
-        match self.secret.as_ref().map(|s| s.expose_secret()) {
-            Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
-            _ => text.to_string(),
-        }
+        self.redactor.redact(text)
+    }
+
+    /// The start of an answer's body for an error message: redacted first, then cut.
+    pub fn snippet(&self, body: &[u8]) -> String {
+        self.redactor.snippet(body)
     }
 
     /// An answer that could not be understood, its detail scrubbed.
@@ -249,7 +262,7 @@ impl PlatformHttp {
     /// A transport error, stripped of its URL: CAKE's key travels in the query string.
     pub fn transport(&self, e: reqwest::Error) -> PlatformError {
         if let Some(detail) = certificate_problem(&e) {
-            return PlatformError::Certificate { platform: self.platform.clone(), detail };
+            return PlatformError::Certificate { platform: self.platform.clone(), detail: self.redact(&detail) };
         }
         let kind = if e.is_timeout() {
             "timed out"
@@ -261,7 +274,7 @@ impl PlatformHttp {
             "request failed"
         };
         let e = e.without_url();
-        PlatformError::Transport { platform: self.platform.clone(), detail: format!("{kind}: {e}") }
+        PlatformError::Transport { platform: self.platform.clone(), detail: self.redact(&format!("{kind}: {e}")) }
     }
 }
 
@@ -324,16 +337,6 @@ fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let secs: f64 = value.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(300.0)))
-}
-
-/// The first 200 characters of a body, for error messages about answers that did not parse.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]
