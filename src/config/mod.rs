@@ -269,6 +269,8 @@ const COMMON_PLATFORM_KEYS: &[&str] = &[
     "rate_limit",
     "timeout_seconds",
     "tls_insecure_skip_verify",
+    "ca_file",
+    "allow_insecure_http",
 ];
 
 /// A platform's connection settings, with config's defaults: 30 s time-out, 10 requests a
@@ -283,6 +285,8 @@ fn connection(base_url: Url, raw: &RawPlatform) -> Connection {
         burst: limit.and_then(|l| l.burst).unwrap_or(1).max(1),
         concurrency: limit.and_then(|l| l.concurrency).unwrap_or_else(|| default_concurrency(per_second)).max(1),
         tls: tls(raw.tls_insecure_skip_verify),
+        ca_file: None,
+        allow_insecure_http: false,
     }
 }
 
@@ -379,10 +383,14 @@ impl Validator {
 
     fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
         let url = self.url(&s.url, "source.scim.url");
-        let connection = url.map(|u| Connection {
-            timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
-            tls: tls(s.tls_insecure_skip_verify),
-            ..Connection::new(u).unpaced()
+        let connection = url.map(|u| {
+            let mut c = Connection {
+                timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
+                tls: tls(s.tls_insecure_skip_verify),
+                ..Connection::new(u).unpaced()
+            };
+            self.transport(&mut c, s.ca_file.as_ref(), s.allow_insecure_http, "source.scim", "url");
+            c
         });
         let auth = self.scim_auth(&s);
         let groups = s.groups.unwrap_or_else(|| "auto".into());
@@ -442,6 +450,29 @@ impl Validator {
                 self.problem(path, e);
                 None
             }
+        }
+    }
+
+    /// `ca_file` and `allow_insecure_http` of the entry at `prefix`: the file must hold
+    /// certificates, and a cleartext address off loopback must be allowed in so many words.
+    fn transport(
+        &mut self,
+        connection: &mut Connection,
+        ca_file: Option<&PathBuf>,
+        allow: Option<bool>,
+        prefix: &str,
+        url_key: &str,
+    ) {
+        connection.allow_insecure_http = allow == Some(true);
+        if let Some(problem) = connection.cleartext_problem() {
+            self.problem(format!("{prefix}.{url_key}"), problem);
+        }
+        if let Some(file) = ca_file {
+            let path = resolve(&self.base, file);
+            if let Err(e) = crate::platform::connection::read_ca_file(&path) {
+                self.problem(format!("{prefix}.ca_file"), e);
+            }
+            connection.ca_file = Some(path);
         }
     }
 
@@ -561,7 +592,13 @@ impl Validator {
         if !(per_second.is_finite() && per_second > 0.0) {
             self.problem(format!("{path}.rate_limit.per_second"), "must be a number of requests a second above 0");
         }
-        let connection = base_url.map(|u| connection(u, &raw));
+        let connection = base_url.map(|u| {
+            let mut c = connection(u, &raw);
+            if raw.enabled {
+                self.transport(&mut c, raw.ca_file.as_ref(), raw.allow_insecure_http, path, "base_url");
+            }
+            c
+        });
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s).into()));
         Some(PlatformConfig {

@@ -7,7 +7,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::connection::{Connection, TlsVerification};
+use super::connection::{read_ca_file, Connection, TlsVerification};
 use super::redact::Redactor;
 use super::PlatformError;
 
@@ -124,19 +124,28 @@ pub struct Answer {
 impl PlatformHttp {
     /// The client for one platform's [`Connection`]: its time-out, its request budget, and
     /// whether its certificate is checked (the one place that can turn that off).
+    ///
+    /// Trusted roots: the system's (so the image's ca-certificates and `SSL_CERT_FILE`
+    /// count), webpki's, and the connection's `ca_file`. A cleartext address off loopback
+    /// is refused unless the connection allows it.
     pub fn new(platform: &str, connection: &Connection) -> Result<Self, PlatformError> {
+        let refuse = |message: String| PlatformError::Unsupported { platform: platform.into(), message };
+        if let Some(problem) = connection.cleartext_problem() {
+            return Err(refuse(format!("base_url: {problem}")));
+        }
         let timeout = connection.timeout;
         let insecure = connection.tls == TlsVerification::InsecureSkipVerify;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .map_err(|e| PlatformError::Unsupported {
-                platform: platform.into(),
-                message: format!("cannot build an HTTP client: {e}"),
-            })?;
+            .danger_accept_invalid_certs(insecure);
+        if let Some(path) = &connection.ca_file {
+            for cert in read_ca_file(path).map_err(|e| refuse(format!("ca_file: {e}")))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| refuse(format!("cannot build an HTTP client: {e}")))?;
         Ok(PlatformHttp {
             platform: platform.into(),
             client,
