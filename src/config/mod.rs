@@ -54,6 +54,8 @@ impl fmt::Display for ConfigError {
 }
 
 /// How to reach the identity source.
+// One per config, built once: boxing the SCIM settings would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Scim(ScimConfig),
