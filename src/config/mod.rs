@@ -64,7 +64,7 @@ pub enum SourceConfig {
 
 #[derive(Debug, Clone)]
 pub struct ScimConfig {
-    /// `url`, `timeout_seconds` and `tls_insecure_skip_verify`; never paced.
+    /// `url`, `timeout_seconds`, `tls_insecure_skip_verify`, `ca_file` and `allow_insecure_http`; never paced.
     pub connection: Connection,
     pub auth: ScimAuthConfig,
     pub page_size: u32,
