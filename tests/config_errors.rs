@@ -180,3 +180,74 @@ fn tls_insecure_skip_verify_defaults_to_off_takes_a_boolean_and_reports_its_path
     assert_has(&p, "source.scim.tls_insecure_skip_verify: invalid type");
     assert_has(&p, "platforms[0].tls_insecure_skip_verify: invalid type");
 }
+
+/// `check-config --offline` on `text` in a fresh folder: its exit code and stderr.
+fn check_config(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rosterd.yaml"), text).unwrap();
+    std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .args(["check-config", "--offline", "-c", "rosterd.yaml"])
+        .env("ROSTERD_TEST_CLEAR_KEY", "k")
+        .current_dir(dir.path())
+        .output()
+        .expect("rosterd runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn cleartext_config(source_url: &str, platform_url: &str, extra: &str) -> String {
+    format!(
+        "state_dir: state\nsource:\n  scim: {{ url: \"{source_url}\", token_file: token{extra} }}\nplatforms:\n  - {{ name: c, \
+         kind: cake, base_url: \"{platform_url}\", api_key_env: ROSTERD_TEST_CLEAR_KEY, roles: [ {{ role: Account Manager }} ]{extra} }}\n"
+    )
+}
+
+#[test]
+fn cleartext_off_loopback_is_refused_by_check_config_naming_the_key() {
+    let (code, stderr) =
+        check_config(&cleartext_config("http://idp.example.com/scim/v2", "http://cake.example.com/", ""));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("source.scim.url: http:// to idp.example.com would send the credentials in clear text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("platforms[0].base_url: http:// to cake.example.com"), "{stderr}");
+    assert!(stderr.contains("allow_insecure_http: true"), "{stderr}");
+}
+
+#[test]
+fn loopback_http_passes_and_allowed_cleartext_passes_with_a_warning() {
+    for (source, platform) in
+        [("http://127.0.0.1:9/scim", "http://localhost:9/"), ("http://[::1]:9/scim", "http://127.1.2.3/")]
+    {
+        let (code, stderr) = check_config(&cleartext_config(source, platform, ""));
+        assert_eq!(code, 0, "{source} {platform}: {stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+    }
+    let allowed =
+        cleartext_config("http://idp.example.com/scim", "http://cake.example.com/", ", allow_insecure_http: true");
+    let (code, stderr) = check_config(&allowed);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: credentials for the SCIM source travel in CLEAR TEXT (allow_insecure_http: true)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: credentials for platform \"c\" travel in CLEAR TEXT"), "{stderr}");
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "just text\n").unwrap();
+    let p = problems(&format!(
+        r#"
+source: {{ scim: {{ url: "https://idp.example", token_env: PATH, ca_file: /nonexistent/ca.pem }} }}
+platforms:
+  - {{ name: c, kind: cake, base_url: "https://a.example", api_key_env: PATH, ca_file: "{}", roles: [ {{ role: Account Manager }} ] }}
+"#,
+        not_pem.display()
+    ));
+    assert_has(&p, "source.scim.ca_file: cannot read /nonexistent/ca.pem");
+    assert_has(&p, &format!("platforms[0].ca_file: {} holds no -----BEGIN CERTIFICATE----- block", not_pem.display()));
+}

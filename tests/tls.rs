@@ -1,7 +1,8 @@
 //! TLS verification (issue 5, scope item 8): a server's certificate is always checked,
 //! unless config turns that off with `tls_insecure_skip_verify: true` for one platform or
 //! the SCIM source, and then every run says so at WARN, and `check-config` prints it.
-//! The emulators are put behind a loopback TLS front with a fresh self-signed certificate.
+//! The emulators are put behind a loopback TLS front with a fresh self-signed certificate,
+//! or with one from a CA made here (issue 12): trusted through `ca_file` or `SSL_CERT_FILE`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,9 +30,13 @@ struct TlsFront {
 
 impl TlsFront {
     async fn start(backend: &Url) -> TlsFront {
+        TlsFront::start_with(backend, self_signed()).await
+    }
+
+    async fn start_with(backend: &Url, server: ServerConfig) -> TlsFront {
         let backend: SocketAddr =
             format!("{}:{}", backend.host_str().unwrap(), backend.port().unwrap()).parse().unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(self_signed()));
+        let acceptor = TlsAcceptor::from(Arc::new(server));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -209,4 +214,166 @@ async fn check_config_prints_the_warning_and_stays_ok() {
 
 fn rosterd(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rosterd")).args(args).current_dir(dir).output().expect("rosterd runs")
+}
+
+/// A CA made for one test: its certificate in PEM, and server configs for 127.0.0.1 it signed.
+struct TestCa {
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        params.distinguished_name.push(rcgen::DnType::CommonName, "rosterd test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        TestCa { pem: pem(cert.der()), issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn server(&self) -> ServerConfig {
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap()
+    }
+}
+
+/// A DER certificate as a PEM block.
+fn pem(der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            let c = if i <= chunk.len() { char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]) } else { '=' };
+            b64.push(c);
+        }
+    }
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+}
+
+/// A SCIM source and CAKE behind TLS fronts whose certificates the test CA signed, with
+/// Alice and Bob active at the source and Bob's CAKE account already there.
+struct CaRig {
+    dir: TempDir,
+    cake: CakeSandbox,
+    scim: ScimSandbox,
+    _fronts: [TlsFront; 2],
+    scim_url: String,
+    cake_url: String,
+}
+
+impl CaRig {
+    async fn start() -> CaRig {
+        use rosterd::sandbox::cake::CakeUser;
+        use rosterd::sandbox::scim::ScimUser;
+        let ca = TestCa::new();
+        let scim = ScimSandbox::start(
+            ScimSandboxOptions::default()
+                .with_user(ScimUser::new("alice", "Alice", "Ames", "alice@acme.example"))
+                .with_user(ScimUser::new("bob", "Bob", "Burns", "bob@acme.example")),
+        )
+        .await
+        .unwrap();
+        let cake = CakeSandbox::start(CakeSandboxOptions::default().with_user(CakeUser::new(
+            "Bob",
+            "Burns",
+            "bob@acme.example",
+            3,
+        )))
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), cake.api_key()).unwrap();
+        std::fs::write(dir.path().join("token"), scim.token()).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca.pem).unwrap();
+        let scim_front = TlsFront::start_with(&scim.base_url(), ca.server()).await;
+        let cake_front = TlsFront::start_with(&cake.base_url(), ca.server()).await;
+        let (scim_url, cake_url) = (scim_front.url(&scim.base_url()), cake_front.url(&cake.base_url()));
+        CaRig { dir, cake, scim, _fronts: [scim_front, cake_front], scim_url, cake_url }
+    }
+
+    /// `rosterd reconcile --once` with `ca_file` on the source and/or the platform, and
+    /// `SSL_CERT_FILE` when given; the exit code and stderr.
+    fn reconcile(&self, source_ca: bool, platform_ca: bool, ssl_cert_file: bool) -> (i32, String) {
+        let ca = |on: bool| if on { ", ca_file: ca.pem" } else { "" };
+        let text = format!(
+            "state_dir: state\nsafety: {{ max_removals: {{ count: 10, percent: 100 }} }}\nsource:\n  scim: {{ url: \"{}\", \
+             token_file: token, groups: user, timeout_seconds: 5{} }}\nplatforms:\n  - {{ name: cake-ca, kind: cake, \
+             base_url: \"{}\", api_key_file: key, timeout_seconds: 5, roles: [ {{ role: Account Manager }} ]{} }}\n",
+            self.scim_url,
+            ca(source_ca),
+            self.cake_url,
+            ca(platform_ca)
+        );
+        std::fs::write(self.dir.path().join("rosterd.yaml"), text).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rosterd"));
+        command.args(["reconcile", "--once", "-c", "rosterd.yaml"]).current_dir(self.dir.path());
+        command.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+        if ssl_cert_file {
+            command.env("SSL_CERT_FILE", self.dir.path().join("ca.pem"));
+        }
+        let out = command.output().expect("rosterd runs");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Bob leaves: the source marks him inactive (through the emulator's own SCIM API).
+    async fn bob_leaves(&self) {
+        let bob = self.scim.users().into_iter().find(|u| u.user_name == "bob").unwrap();
+        let patch = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "path": "active", "value": false }]
+        });
+        let url = format!("{}/Users/{}", self.scim.base_url().as_str().trim_end_matches('/'), bob.id);
+        let answer = reqwest::Client::new()
+            .patch(url)
+            .bearer_auth(self.scim.token())
+            .header("content-type", "application/scim+json")
+            .body(patch.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+
+    /// Whether Bob's CAKE account is still active.
+    fn bob_active(&self) -> bool {
+        self.cake.user_by_email("bob@acme.example").is_some_and(|u| u.user_status == "active")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_refused_without_ca_file_and_trusted_with_it() {
+    let rig = CaRig::start().await;
+    let run = |s, p, env| tokio::task::block_in_place(|| rig.reconcile(s, p, env));
+
+    let (code, stderr) = run(true, true, false);
+    assert_eq!(code, 0, "both read through TLS with ca_file: {stderr}");
+    assert!(rig.cake.user_by_email("alice@acme.example").is_some(), "Alice's account was created");
+    rig.bob_leaves().await;
+
+    let (code, stderr) = run(false, false, false);
+    assert_eq!(code, 1, "the source is refused: {stderr}");
+    assert!(stderr.contains("TLS certificate was refused") && stderr.contains("ca_file"), "{stderr}");
+    assert!(rig.bob_active(), "nobody was removed");
+
+    let (code, stderr) = run(true, false, false);
+    assert_eq!(code, 3, "the platform is refused, the run goes on: {stderr}");
+    assert!(stderr.contains("cake-ca: the server's TLS certificate was refused"), "{stderr}");
+    assert!(rig.bob_active(), "nobody was removed");
+
+    // The system's roots are read too: SSL_CERT_FILE alone trusts the CA.
+    let (code, stderr) = run(false, false, true);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!rig.bob_active(), "Bob's account was deactivated through TLS");
 }

@@ -55,6 +55,8 @@ impl fmt::Display for ConfigError {
 }
 
 /// How to reach the identity source.
+// One per config, built once: boxing the SCIM settings would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Scim(ScimConfig),
@@ -63,7 +65,7 @@ pub enum SourceConfig {
 
 #[derive(Debug, Clone)]
 pub struct ScimConfig {
-    /// `url`, `timeout_seconds` and `tls_insecure_skip_verify`; never paced.
+    /// `url`, `timeout_seconds`, `tls_insecure_skip_verify`, `ca_file` and `allow_insecure_http`; never paced.
     pub connection: Connection,
     pub auth: ScimAuthConfig,
     pub page_size: u32,
@@ -275,6 +277,8 @@ const COMMON_PLATFORM_KEYS: &[&str] = &[
     "rate_limit",
     "timeout_seconds",
     "tls_insecure_skip_verify",
+    "ca_file",
+    "allow_insecure_http",
 ];
 
 /// A platform's connection settings, with config's defaults: 30 s time-out, 10 requests a
@@ -289,6 +293,8 @@ fn connection(base_url: Url, raw: &RawPlatform) -> Connection {
         burst: limit.and_then(|l| l.burst).unwrap_or(1).max(1),
         concurrency: limit.and_then(|l| l.concurrency).unwrap_or_else(|| default_concurrency(per_second)).max(1),
         tls: tls(raw.tls_insecure_skip_verify),
+        ca_file: None,
+        allow_insecure_http: false,
     }
 }
 
@@ -390,10 +396,14 @@ impl Validator {
 
     fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
         let url = self.url(&s.url, "source.scim.url");
-        let connection = url.map(|u| Connection {
-            timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
-            tls: tls(s.tls_insecure_skip_verify),
-            ..Connection::new(u).unpaced()
+        let connection = url.map(|u| {
+            let mut c = Connection {
+                timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
+                tls: tls(s.tls_insecure_skip_verify),
+                ..Connection::new(u).unpaced()
+            };
+            self.transport(&mut c, s.ca_file.as_ref(), s.allow_insecure_http, "source.scim", "url");
+            c
         });
         let auth = self.scim_auth(&s);
         let groups = s.groups.unwrap_or_else(|| "auto".into());
@@ -456,6 +466,29 @@ impl Validator {
                 self.problem(path, e);
                 None
             }
+        }
+    }
+
+    /// `ca_file` and `allow_insecure_http` of the entry at `prefix`: the file must hold
+    /// certificates, and a cleartext address off loopback must be allowed in so many words.
+    fn transport(
+        &mut self,
+        connection: &mut Connection,
+        ca_file: Option<&PathBuf>,
+        allow: Option<bool>,
+        prefix: &str,
+        url_key: &str,
+    ) {
+        connection.allow_insecure_http = allow == Some(true);
+        if let Some(problem) = connection.cleartext_problem() {
+            self.problem(format!("{prefix}.{url_key}"), problem);
+        }
+        if let Some(file) = ca_file {
+            let path = resolve(&self.base, file);
+            if let Err(e) = crate::platform::connection::read_ca_file(&path) {
+                self.problem(format!("{prefix}.ca_file"), e);
+            }
+            connection.ca_file = Some(path);
         }
     }
 
@@ -572,7 +605,13 @@ impl Validator {
             if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
         let mapping = self.mapping(&raw, kind, path);
         self.connection_numbers(&raw, path);
-        let connection = base_url.map(|u| connection(u, &raw));
+        let connection = base_url.map(|u| {
+            let mut c = connection(u, &raw);
+            if raw.enabled {
+                self.transport(&mut c, raw.ca_file.as_ref(), raw.allow_insecure_http, path, "base_url");
+            }
+            c
+        });
         let mut protected = safety.protected.clone();
         protected.extend(raw.protected.iter().map(|s| crate::model::normalize_key(s).into()));
         Some(PlatformConfig {

@@ -33,6 +33,10 @@ pub struct RawScim {
     pub timeout_seconds: Option<u64>,
     /// Accept any TLS certificate (a test IdP behind a self-signed one); warned at every read.
     pub tls_insecure_skip_verify: Option<bool>,
+    /// A PEM file of CA certificates trusted on top of the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Use a non-loopback `http://` url anyway; warned at every read.
+    pub allow_insecure_http: Option<bool>,
     /// Inline secrets are refused with a message saying what to use instead.
     pub token: Option<serde_yaml::Value>,
     pub incremental: Option<RawIncremental>,
@@ -137,6 +141,10 @@ pub struct RawPlatform {
     pub timeout_seconds: Option<u64>,
     /// Accept any TLS certificate (a test tenant behind a self-signed one); warned at every run.
     pub tls_insecure_skip_verify: Option<bool>,
+    /// A PEM file of CA certificates trusted on top of the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Use a non-loopback `http://` base_url anyway; warned at every run.
+    pub allow_insecure_http: Option<bool>,
     #[serde(flatten)]
     pub options: serde_yaml::Mapping,
 }

@@ -34,8 +34,9 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::kind::{self, RoleValue};
+use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -456,7 +457,7 @@ impl AffiseConnector {
         if !settings.permissions_read_path.contains("{id}") {
             return refuse("permissions_read_path must hold {id}".into());
         }
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?;
+        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AffiseConnector { settings, http })
     }
 
@@ -483,20 +484,20 @@ impl AffiseConnector {
 
     // ---- Errors. Messages pass through `redact`: Affise could echo a secret back.
 
-    fn redact(&self, text: &str, also: Option<&SecretString>) -> String {
-        let mut out = text.to_string();
-        for secret in [Some(&self.settings.api_key), also].into_iter().flatten() {
-            let s = secret.expose_secret();
-            if !s.is_empty() {
-                out = out.replace(s, "[redacted]");
-            }
-        }
-        out
+    fn redact(&self, text: &str) -> String {
+        self.http.redact(text)
     }
 
-    /// An error with `secret` removed from its message, for calls that carried one.
+    /// The key's redactor, and also `secret`: for a call that carried a password.
+    fn redactor_with(&self, secret: &SecretString) -> Redactor {
+        self.http.redactor().clone().with(secret)
+    }
+
+    /// An error with `secret` removed from its message, for calls that carried one (its
+    /// server text was already redacted with it; this covers the messages built here).
     fn scrub(&self, e: PlatformError, secret: &SecretString) -> PlatformError {
-        let clean = |s: String| self.redact(&s, Some(secret));
+        let redactor = self.redactor_with(secret);
+        let clean = |s: String| redactor.redact(&s);
         match e {
             PlatformError::Status { platform, operation, status, message } => {
                 PlatformError::Status { platform, operation, status, message: clean(message) }
@@ -518,30 +519,31 @@ impl AffiseConnector {
         PlatformError::Malformed {
             platform: self.settings.name.clone(),
             operation: operation.into(),
-            detail: self.redact(&detail, None),
+            detail: self.redact(&detail),
         }
     }
 
     fn unsupported(&self, message: String) -> PlatformError {
-        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message, None) }
+        PlatformError::Unsupported { platform: self.settings.name.clone(), message: self.redact(&message) }
     }
 
     /// A body for an error message: JSON is never quoted, since a cut-short user record
     /// would carry its `api_key`; anything else (a proxy's page) is.
-    fn body_hint(body: &[u8]) -> String {
+    fn body_hint(body: &[u8], redactor: &Redactor) -> String {
         match serde_json::from_slice::<Value>(body) {
             Err(e) if body.trim_ascii_start().starts_with(b"{") || body.trim_ascii_start().starts_with(b"[") => {
                 format!("cut-short or invalid JSON ({} bytes; {e})", body.len())
             }
             Ok(_) => format!("a JSON body ({} bytes) that is not an Affise answer", body.len()),
-            Err(_) => snippet(body),
+            Err(_) => redactor.snippet(body),
         }
     }
 
     /// The success body of an answer, or the error Affise meant by it.
-    fn interpret(&self, operation: &str, answer: Answer) -> Result<Value, PlatformError> {
+    /// Server text is redacted with `redactor`: the key's, plus any password the call carried.
+    fn interpret(&self, operation: &str, answer: Answer, redactor: &Redactor) -> Result<Value, PlatformError> {
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-        let message = parsed.as_ref().and_then(|v| v["message"].as_str()).map(|m| self.redact(m, None));
+        let message = parsed.as_ref().and_then(|v| v["message"].as_str()).map(|m| redactor.redact(m));
         let failure_body = parsed.as_ref().is_some_and(|v| v["status"] == json!(2));
         let (platform, operation, status) = (self.settings.name.clone(), operation.to_string(), answer.status.as_u16());
         if status == 401 || status == 403 {
@@ -555,10 +557,10 @@ impl AffiseConnector {
                 Err(PlatformError::Rejected { platform, operation, message })
             }
             (false, _, _) => {
-                let message = message.unwrap_or_else(|| self.redact(&Self::body_hint(&answer.body), None));
+                let message = message.unwrap_or_else(|| Self::body_hint(&answer.body, redactor));
                 Err(PlatformError::Status { platform, operation, status, message })
             }
-            (true, _, _) => self.success_body(&operation, parsed, &answer.body, message),
+            (true, _, _) => self.success_body(&operation, parsed, &answer.body, message, redactor),
         }
     }
 
@@ -569,9 +571,10 @@ impl AffiseConnector {
         parsed: Option<Value>,
         body: &[u8],
         message: Option<String>,
+        redactor: &Redactor,
     ) -> Result<Value, PlatformError> {
         let Some(value) = parsed.filter(|v| v.get("status").is_some()) else {
-            return Err(self.malformed(operation, format!("not an Affise answer: {}", Self::body_hint(body))));
+            return Err(self.malformed(operation, format!("not an Affise answer: {}", Self::body_hint(body, redactor))));
         };
         match value["status"].as_i64() {
             Some(1) => Ok(value),
@@ -618,21 +621,32 @@ impl AffiseConnector {
         let key = self.settings.api_key.expose_secret();
         let build = || self.http.client.get(url.clone()).header("API-Key", key).query(query);
         let answer = self.http.send(operation, build).await?;
-        self.interpret(operation, answer)
+        self.interpret(operation, answer, self.http.redactor())
     }
 
     async fn post_form(&self, operation: &str, url: &Url, form: &Form) -> Result<Value, PlatformError> {
+        self.post_form_with(operation, url, form, self.http.redactor()).await
+    }
+
+    /// [`Self::post_form`] for a form carrying a secret of its own, which `redactor` holds.
+    async fn post_form_with(
+        &self,
+        operation: &str,
+        url: &Url,
+        form: &Form,
+        redactor: &Redactor,
+    ) -> Result<Value, PlatformError> {
         let key = self.settings.api_key.expose_secret();
         let build = || self.http.client.post(url.clone()).header("API-Key", key).form(form);
         let answer = self.http.send(operation, build).await?;
-        self.interpret(operation, answer)
+        self.interpret(operation, answer, redactor)
     }
 
     async fn post_json(&self, operation: &str, url: &Url, body: &Value) -> Result<Value, PlatformError> {
         let key = self.settings.api_key.expose_secret();
         let build = || self.http.client.post(url.clone()).header("API-Key", key).json(body);
         let answer = self.http.send(operation, build).await?;
-        self.interpret(operation, answer)
+        self.interpret(operation, answer, self.http.redactor())
     }
 
     // ---- Listing.
@@ -822,7 +836,7 @@ impl Connector for AffiseConnector {
         let password = generate_password();
         form.push(("password".into(), password.expose_secret().to_string()));
         let url = self.url(&["3.0", "admin", "user"])?;
-        let outcome = self.post_form("create", &url, &form).await;
+        let outcome = self.post_form_with("create", &url, &form, &self.redactor_with(&password)).await;
         drop(form);
         let value = outcome.map_err(|e| self.scrub(e, &password))?;
         let answer = UserAnswer::deserialize(&value).map_err(|e| self.malformed("create", e.to_string()))?;
@@ -846,8 +860,8 @@ impl Connector for AffiseConnector {
         self.post_form("lock-out 2/3 (rotate the API key)", &rotate, &Form::new()).await?;
         let password = generate_password();
         let form = vec![("password".to_string(), password.expose_secret().to_string())];
-        let outcome =
-            self.post_form("lock-out 3/3 (scramble the password)", &self.user_url(id, &["password"])?, &form).await;
+        let (operation, url) = ("lock-out 3/3 (scramble the password)", self.user_url(id, &["password"])?);
+        let outcome = self.post_form_with(operation, &url, &form, &self.redactor_with(&password)).await;
         outcome.map(|_| ()).map_err(|e| self.scrub(e, &password))
     }
 

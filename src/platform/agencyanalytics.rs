@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -318,7 +318,7 @@ impl AgencyAnalyticsConnector {
         let text = String::from_utf8_lossy(&answer.body);
         match text.trim_start().starts_with(['{', '[']) || text.trim().is_empty() {
             true => format!("HTTP {}", answer.status.as_u16()),
-            false => self.http.redact(&snippet(&answer.body)),
+            false => self.http.snippet(&answer.body),
         }
     }
 
@@ -346,7 +346,7 @@ impl AgencyAnalyticsConnector {
             let text = String::from_utf8_lossy(&answer.body);
             let detail = match text.trim_start().starts_with(['{', '[']) {
                 true => format!("not JSON: {e}"),
-                false => format!("not JSON: {}", snippet(&answer.body)),
+                false => format!("not JSON: {}", self.http.snippet(&answer.body)),
             };
             self.http.malformed(operation, detail)
         })

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -409,7 +409,7 @@ impl CakeConnector {
         let message = failed.and_then(|e| e.message.as_deref()).map(|m| self.http.redact(m));
         self.check_http(operation, &answer, message.as_deref())?;
         let (Some(value), Some(envelope)) = (parsed, envelope) else {
-            let detail = format!("not a CAKE answer: {}", snippet(&answer.body));
+            let detail = format!("not a CAKE answer: {}", self.http.snippet(&answer.body));
             return Err(self.http.malformed(operation, detail));
         };
         if envelope.request_status != "Success" {
@@ -433,7 +433,7 @@ impl CakeConnector {
             return Err(PlatformError::Auth { platform, operation, message });
         }
         if !answer.status.is_success() {
-            let message = message.map_or_else(|| self.http.redact(&snippet(&answer.body)), str::to_string);
+            let message = message.map_or_else(|| self.http.snippet(&answer.body), str::to_string);
             return Err(PlatformError::Status { platform, operation, status, message });
         }
         Ok(())

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -321,7 +321,7 @@ impl ClientToolboxConnector {
             return Ok(());
         }
         let (platform, operation) = (self.settings.name.clone(), operation.to_string());
-        let message = self.http.redact(&snippet(&answer.body));
+        let message = self.http.snippet(&answer.body);
         match status {
             401 | 403 => Err(PlatformError::Auth { platform, operation, message: format!("HTTP {status}") }),
             _ => Err(PlatformError::Status { platform, operation, status, message }),

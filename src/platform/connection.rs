@@ -3,12 +3,16 @@
 //! [`PlatformHttp::new`](super::http::PlatformHttp::new), so every connector gets a new
 //! connection setting without being touched.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
 
 /// The config key that turns certificate verification off.
 pub const TLS_INSECURE_KEY: &str = "tls_insecure_skip_verify";
+
+/// The config key that lets a non-loopback `http://` address be used.
+pub const INSECURE_HTTP_KEY: &str = "allow_insecure_http";
 
 /// Whether the server's TLS certificate is checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,6 +40,10 @@ pub struct Connection {
     /// How many writes run at once during an apply.
     pub concurrency: usize,
     pub tls: TlsVerification,
+    /// A PEM file of CA certificates trusted on top of the system's roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// A `http://` address that is not loopback is used anyway (credentials in the clear).
+    pub allow_insecure_http: bool,
 }
 
 impl Connection {
@@ -49,6 +57,8 @@ impl Connection {
             burst: 5,
             concurrency: 4,
             tls: TlsVerification::Verify,
+            ca_file: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -60,7 +70,15 @@ impl Connection {
 
     /// The warning every run logs (and `check-config` prints) while verification is off
     /// for `who` (`platform "cake"`, `the SCIM source`); `None` while it is on.
+    /// A cleartext address allowed by `allow_insecure_http` is warned the same way.
     pub fn insecure_warning(&self, who: &str) -> Option<String> {
+        if self.base_url.scheme() == "http" && self.allow_insecure_http && !is_loopback(&self.base_url) {
+            return Some(format!(
+                "credentials for {who} travel in CLEAR TEXT ({INSECURE_HTTP_KEY}: true): anyone on the network path \
+                 to {} can read them and change what it answers; use an https:// address",
+                host(&self.base_url)
+            ));
+        }
         (self.tls == TlsVerification::InsecureSkipVerify).then(|| {
             format!(
                 "TLS certificate verification is OFF for {who} ({TLS_INSECURE_KEY}: true): anyone on the network \
@@ -69,6 +87,43 @@ impl Connection {
                 host(&self.base_url)
             )
         })
+    }
+}
+
+impl Connection {
+    /// Why this address may not be used: `http://` to a host that is not loopback, unless
+    /// `allow_insecure_http` says so. The message follows the key's name.
+    pub fn cleartext_problem(&self) -> Option<String> {
+        (self.base_url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&self.base_url)).then(|| {
+            format!(
+                "http:// to {} would send the credentials in clear text; use https:// (trust a private CA with \
+                 ca_file), or for a test server only set {INSECURE_HTTP_KEY}: true",
+                host(&self.base_url)
+            )
+        })
+    }
+}
+
+/// The CA certificates of a `ca_file`: one or more PEM `CERTIFICATE` blocks.
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}; give a PEM file of CA certificates"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{shown} is not a PEM certificate file ({e}); give the CA's certificate in PEM"))?;
+    if certs.is_empty() {
+        return Err(format!("{shown} holds no -----BEGIN CERTIFICATE----- block; give the CA's certificate in PEM"));
+    }
+    Ok(certs)
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`: traffic that never leaves the machine.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -103,5 +158,29 @@ mod tests {
             w.starts_with("TLS certificate verification is OFF for platform \"cake\" (tls_insecure_skip_verify: true)")
         );
         assert!(w.contains("idp.example.com:8443") && !w.contains("secret"), "{w}");
+    }
+
+    #[test]
+    fn cleartext_is_refused_off_loopback_unless_allowed_and_then_warned() {
+        for ok in [
+            "http://127.0.0.1:8080/",
+            "http://127.9.0.1/",
+            "http://[::1]:80/",
+            "http://localhost/",
+            "https://idp.example.com/",
+        ] {
+            let c = Connection::new(Url::parse(ok).unwrap());
+            assert_eq!(c.cleartext_problem(), None, "{ok}");
+            assert_eq!(c.insecure_warning("the SCIM source"), None, "{ok}");
+        }
+        for bad in ["http://idp.example.com/scim", "http://10.0.0.1/", "http://[::2]/", "http://localhost.evil.com/"] {
+            let mut c = Connection::new(Url::parse(bad).unwrap());
+            let p = c.cleartext_problem().unwrap();
+            assert!(p.starts_with("http:// to ") && p.contains("allow_insecure_http: true"), "{p}");
+            c.allow_insecure_http = true;
+            assert_eq!(c.cleartext_problem(), None);
+            let w = c.insecure_warning("the SCIM source").unwrap();
+            assert!(w.contains("CLEAR TEXT (allow_insecure_http: true)"), "{w}");
+        }
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -319,7 +319,7 @@ impl FileSpinConnector {
     fn quotable(&self, body: &[u8]) -> Option<String> {
         let text = String::from_utf8_lossy(body);
         let text = text.trim_start();
-        (!text.is_empty() && !text.starts_with(['{', '['])).then(|| self.http.redact(&snippet(body)))
+        (!text.is_empty() && !text.starts_with(['{', '['])).then(|| self.http.snippet(body))
     }
 
     /// The status decides first: 401 is the key, 408/429/5xx are transient, other 4xx refuse

@@ -7,7 +7,8 @@ use reqwest::{RequestBuilder, StatusCode};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::connection::{Connection, TlsVerification};
+use super::connection::{read_ca_file, Connection, TlsVerification};
+use super::redact::Redactor;
 use super::PlatformError;
 
 /// How hard to try before giving up on one request.
@@ -108,8 +109,8 @@ pub struct PlatformHttp {
     pub client: reqwest::Client,
     pub retry: RetryPolicy,
     pub pacer: Pacer,
-    /// The credential scrubbed from every message built here: a platform may echo it back.
-    secret: Option<secrecy::SecretString>,
+    /// Scrubs the credentials from every message built here: a platform may echo them back.
+    redactor: Redactor,
 }
 
 /// An answer: its status and its body.
@@ -123,41 +124,62 @@ pub struct Answer {
 impl PlatformHttp {
     /// The client for one platform's [`Connection`]: its time-out, its request budget, and
     /// whether its certificate is checked (the one place that can turn that off).
+    ///
+    /// Trusted roots: the system's (so the image's ca-certificates and `SSL_CERT_FILE`
+    /// count), webpki's, and the connection's `ca_file`. A cleartext address off loopback
+    /// is refused unless the connection allows it.
     pub fn new(platform: &str, connection: &Connection) -> Result<Self, PlatformError> {
+        let refuse = |message: String| PlatformError::Unsupported { platform: platform.into(), message };
+        if let Some(problem) = connection.cleartext_problem() {
+            return Err(refuse(format!("base_url: {problem}")));
+        }
         let timeout = connection.timeout;
         let insecure = connection.tls == TlsVerification::InsecureSkipVerify;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .map_err(|e| PlatformError::Unsupported {
-                platform: platform.into(),
-                message: format!("cannot build an HTTP client: {e}"),
-            })?;
+            .danger_accept_invalid_certs(insecure);
+        if let Some(path) = &connection.ca_file {
+            for cert in read_ca_file(path).map_err(|e| refuse(format!("ca_file: {e}")))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| refuse(format!("cannot build an HTTP client: {e}")))?;
         Ok(PlatformHttp {
             platform: platform.into(),
             client,
             retry: RetryPolicy::default(),
             pacer: Pacer::new(connection.per_second, connection.burst),
-            secret: None,
+            redactor: Redactor::none(),
         })
     }
 
     /// Scrub this credential from every message built by [`Self::redact`] and the error helpers.
     pub fn scrubbing(mut self, secret: secrecy::SecretString) -> Self {
-        self.secret = Some(secret);
+        self.redactor = self.redactor.with(&secret);
         self
     }
 
-    /// `text` with the credential replaced by `[redacted]`.
+    /// Scrub an HTTP Basic credential (the password, and `user:password` in base64) too.
+    pub fn scrubbing_basic(mut self, username: &str, password: &secrecy::SecretString) -> Self {
+        self.redactor = self.redactor.with_basic(username, password);
+        self
+    }
+
+    /// The redactor holding this platform's credentials, for messages built elsewhere.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// `text` with the credentials, in any wire form, replaced by `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
-        use secrecy::ExposeSecret;
-        match self.secret.as_ref().map(|s| s.expose_secret()) {
-            Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
-            _ => text.to_string(),
-        }
+        self.redactor.redact(text)
+    }
+
+    /// The start of an answer's body for an error message: redacted first, then cut.
+    pub fn snippet(&self, body: &[u8]) -> String {
+        self.redactor.snippet(body)
     }
 
     /// An answer that could not be understood, its detail scrubbed.
@@ -249,7 +271,7 @@ impl PlatformHttp {
     /// A transport error, stripped of its URL: CAKE's key travels in the query string.
     pub fn transport(&self, e: reqwest::Error) -> PlatformError {
         if let Some(detail) = certificate_problem(&e) {
-            return PlatformError::Certificate { platform: self.platform.clone(), detail };
+            return PlatformError::Certificate { platform: self.platform.clone(), detail: self.redact(&detail) };
         }
         let kind = if e.is_timeout() {
             "timed out"
@@ -261,7 +283,7 @@ impl PlatformHttp {
             "request failed"
         };
         let e = e.without_url();
-        PlatformError::Transport { platform: self.platform.clone(), detail: format!("{kind}: {e}") }
+        PlatformError::Transport { platform: self.platform.clone(), detail: self.redact(&format!("{kind}: {e}")) }
     }
 }
 
@@ -324,16 +346,6 @@ fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let secs: f64 = value.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(300.0)))
-}
-
-/// The first 200 characters of a body, for error messages about answers that did not parse.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod filespin;
 pub mod http;
 pub mod kind;
+pub mod redact;
 pub mod scim;
 
 use async_trait::async_trait;
@@ -26,7 +27,7 @@ pub enum PlatformError {
     #[error("{platform}: no answer ({detail}); check the base_url and the network, it will be retried")]
     Transport { platform: String, detail: String },
     /// The server's TLS certificate was refused: nothing was sent, and retrying cannot help.
-    #[error("{platform}: the server's TLS certificate was refused ({detail}); give the server a certificate from a trusted CA, or for a test server only set tls_insecure_skip_verify: true")]
+    #[error("{platform}: the server's TLS certificate was refused ({detail}); give the server a certificate from a trusted CA, trust a private CA with ca_file (or SSL_CERT_FILE), or for a test server only set tls_insecure_skip_verify: true")]
     Certificate { platform: String, detail: String },
     /// The platform answered with an HTTP error status.
     #[error("{platform}: HTTP {status} on {operation}: {message}")]

@@ -20,7 +20,8 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{snippet, Answer, PlatformHttp, RetryPolicy};
+use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -198,13 +199,14 @@ struct Page {
     resources: Vec<Value>,
 }
 
-fn parse_page(body: &[u8]) -> Result<Page, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", snippet(body)))?;
+fn parse_page(body: &[u8], redactor: &Redactor) -> Result<Page, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", redactor.snippet(body)))?;
     let mut value = lowercase_keys(value);
     let total = value
         .get("totalresults")
         .and_then(Value::as_u64)
-        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", snippet(body)))?;
+        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", redactor.snippet(body)))?;
     let start = value.get("startindex").and_then(Value::as_u64);
     let resources = match value.get_mut("resources").map(Value::take) {
         Some(Value::Array(list)) => list,
@@ -347,8 +349,8 @@ fn filter_literal(value: &str) -> String {
 }
 
 /// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), else the
-/// start of the body.
-fn error_detail(body: &[u8]) -> String {
+/// start of the body; redacted before anything is cut.
+fn error_detail(body: &[u8], redactor: &Redactor) -> String {
     let value = serde_json::from_slice::<Value>(body).map(lowercase_keys).unwrap_or(Value::Null);
     match value["detail"].as_str() {
         Some(detail) => match value["scimtype"].as_str() {
@@ -356,7 +358,7 @@ fn error_detail(body: &[u8]) -> String {
             None => format!("SCIM error \"{detail}\""),
         },
         None if body.is_empty() => "empty answer".into(),
-        None => format!("answer: {}", snippet(body)),
+        None => format!("answer: {}", redactor.snippet(body)),
     }
 }
 
@@ -454,7 +456,7 @@ impl ScimTargetConnector {
     /// An answer that is not a success: a client error is the record's own problem, the
     /// rest is the server's (5xx arrive here only once the retries are spent).
     fn failure(&self, operation: &str, answer: &Answer) -> PlatformError {
-        let message = self.http.redact(&error_detail(&answer.body));
+        let message = self.http.redact(&error_detail(&answer.body, self.http.redactor()));
         match answer.status.as_u16() {
             400 | 404 | 409 | 412 | 422 => self.rejected(operation, message),
             status => PlatformError::Status {
@@ -492,7 +494,7 @@ impl ScimTargetConnector {
         let answer = self.http.send(operation, build).await?;
         let status = answer.status.as_u16();
         if status == 401 || status == 403 {
-            let message = self.http.redact(&error_detail(&answer.body));
+            let message = self.http.redact(&error_detail(&answer.body, self.http.redactor()));
             return Err(PlatformError::Auth {
                 platform: self.settings.name.clone(),
                 operation: operation.into(),
@@ -508,7 +510,7 @@ impl ScimTargetConnector {
             return Err(self.failure(operation, answer));
         }
         serde_json::from_slice(&answer.body)
-            .map_err(|e| self.http.malformed(operation, format!("not JSON ({e}): {}", snippet(&answer.body))))
+            .map_err(|e| self.http.malformed(operation, format!("not JSON ({e}): {}", self.http.snippet(&answer.body))))
     }
 
     fn user_url(&self, id: &str) -> Url {
@@ -577,7 +579,7 @@ impl ScimTargetConnector {
         if !value.is_object() {
             return Err(self
                 .http
-                .malformed(operation, format!("not a ServiceProviderConfig: {}", snippet(&answer.body))));
+                .malformed(operation, format!("not a ServiceProviderConfig: {}", self.http.snippet(&answer.body))));
         }
         let supported = |feature: &str| value[feature]["supported"].as_bool().unwrap_or(false);
         let max_results = value["filter"]["maxresults"].as_u64().map(|m| m.clamp(1, u64::from(MAX_PAGE_SIZE)) as u32);
@@ -595,7 +597,8 @@ impl ScimTargetConnector {
         if !answer.status.is_success() {
             return Err(self.failure(label, &answer));
         }
-        parse_page(&answer.body).map_err(|detail| self.http.malformed("list", format!("{label}: {detail}")))
+        parse_page(&answer.body, self.http.redactor())
+            .map_err(|detail| self.http.malformed("list", format!("{label}: {detail}")))
     }
 
     /// `GET /Users/{id}`, as the raw resource (PUT sends it back) and as parsed.
@@ -624,8 +627,8 @@ impl ScimTargetConnector {
         if !answer.status.is_success() {
             return Err(self.failure(operation, &answer));
         }
-        let page =
-            parse_page(&answer.body).map_err(|d| self.http.malformed(operation, format!("userName filter: {d}")))?;
+        let page = parse_page(&answer.body, self.http.redactor())
+            .map_err(|d| self.http.malformed(operation, format!("userName filter: {d}")))?;
         let wanted = normalize_key(user_name);
         let mut found = Vec::new();
         for resource in page.resources {
@@ -780,7 +783,7 @@ impl ScimTargetConnector {
         user_name: &str,
         answer: &Answer,
     ) -> Result<Account, PlatformError> {
-        let detail = self.http.redact(&error_detail(&answer.body));
+        let detail = self.http.redact(&error_detail(&answer.body, self.http.redactor()));
         let Some(existing) = self.find_by_user_name("create", user_name).await? else {
             return Err(self
                 .rejected("create", format!("userName {user_name:?} conflicts ({detail}), but no resource holds it")));

@@ -25,7 +25,8 @@ use super::snapshot::SnapshotStore;
 use super::{Source, SourceError};
 use crate::model::{Email, Person, Roster};
 use crate::platform::connection::Connection;
-use crate::platform::http::{snippet, PlatformHttp, RetryPolicy};
+use crate::platform::http::{PlatformHttp, RetryPolicy};
+use crate::platform::redact::Redactor;
 use crate::platform::PlatformError;
 
 /// The name `PlatformHttp` uses in its own messages.
@@ -190,8 +191,12 @@ impl ScimSource {
 
     pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
         settings.validate()?;
-        let mut http = PlatformHttp::new(PLATFORM, &settings.connection)
+        let http = PlatformHttp::new(PLATFORM, &settings.connection)
             .map_err(|e| SourceError::Settings { message: e.to_string() })?;
+        let mut http = match &settings.auth {
+            ScimAuth::Bearer(token) => http.scrubbing(token.clone()),
+            ScimAuth::Basic { username, password } => http.scrubbing_basic(username, password),
+        };
         http.retry = settings.retry.clone();
         Ok(ScimSource { settings, http, incremental_off: Mutex::new(None) })
     }
@@ -251,7 +256,7 @@ impl ScimSource {
 
     async fn fetch_page<T: Listed>(&self, at: &str, url: Url) -> Result<Page<T>, SourceError> {
         let body = self.get(at, url).await?;
-        parse_page(at, &body)
+        parse_page(at, &body, self.http.redactor())
             .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
     }
 
@@ -302,7 +307,7 @@ impl ScimSource {
     }
 
     fn status_error(&self, at: &str, status: u16, body: &[u8]) -> SourceError {
-        let detail = self.redact(&error_detail(body));
+        let detail = self.redact(&error_detail(body, self.http.redactor()));
         let at = at.to_string();
         match status {
             401 | 403 => SourceError::Auth { at, status, detail },
@@ -313,14 +318,7 @@ impl ScimSource {
     /// Remove the credential from text the server sent back: a server that echoes the
     /// request (or its Authorization header) must not put the secret into our messages.
     fn redact(&self, text: &str) -> String {
-        let secrets = match &self.settings.auth {
-            ScimAuth::Bearer(token) => vec![token.expose_secret().to_string()],
-            ScimAuth::Basic { username, password } => {
-                let pair = format!("{username}:{}", password.expose_secret());
-                vec![password.expose_secret().to_string(), base64(pair.as_bytes())]
-            }
-        };
-        secrets.iter().filter(|s| !s.is_empty()).fold(text.to_string(), |acc, s| acc.replace(s.as_str(), "[redacted]"))
+        self.http.redact(text)
     }
 }
 
@@ -431,19 +429,21 @@ pub struct UsersPage {
 /// Parse one `GET /Users` ListResponse body with exactly the checks the source applies to
 /// every page; Err says why the page is malformed. Public so a fuzz target can call it.
 pub fn parse_users_page(body: &[u8]) -> Result<UsersPage, String> {
-    let page = parse_page::<ListedUser>("Users page", body)?;
+    let page = parse_page::<ListedUser>("Users page", body, &Redactor::none())?;
     Ok(UsersPage { total_results: page.total, people: page.items.into_iter().map(|u| u.person).collect() })
 }
 
 /// Parse a ListResponse. SCIM attribute names are case-insensitive (RFC 7643 §2.1), so
 /// every key is lower-cased first and the structs below use lower-case names.
-fn parse_page<T: Listed>(at: &str, body: &[u8]) -> Result<Page<T>, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", snippet(body)))?;
+/// Text quoted from the body is redacted with `redactor` before it is cut.
+fn parse_page<T: Listed>(at: &str, body: &[u8], redactor: &Redactor) -> Result<Page<T>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", redactor.snippet(body)))?;
     let mut value = lowercase_keys(value);
     let total = value
         .get("totalresults")
         .and_then(Value::as_u64)
-        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", snippet(body)))?;
+        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", redactor.snippet(body)))?;
     let resources = match value.get_mut("resources").map(Value::take) {
         Some(Value::Array(list)) => list,
         None | Some(Value::Null) if total == 0 => Vec::new(),
@@ -672,7 +672,7 @@ fn transport_detail(e: PlatformError) -> String {
 
 /// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), quoted,
 /// else the start of the body.
-fn error_detail(body: &[u8]) -> String {
+fn error_detail(body: &[u8], redactor: &Redactor) -> String {
     let value = serde_json::from_slice::<Value>(body).map(lowercase_keys).unwrap_or(Value::Null);
     let is_scim_error = value["schemas"]
         .as_array()
@@ -683,23 +683,8 @@ fn error_detail(body: &[u8]) -> String {
             None => format!("SCIM error \"{detail}\""),
         },
         _ if body.is_empty() => "empty answer".into(),
-        _ => format!("answer: {}", snippet(body)),
+        _ => format!("answer: {}", redactor.snippet(body)),
     }
-}
-
-/// Standard base64, only to recognise an echoed HTTP Basic credential in server text.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            let sextet = (n >> (18 - 6 * i)) & 63;
-            out.push(if i <= chunk.len() { char::from(ALPHABET[sextet as usize]) } else { '=' });
-        }
-    }
-    out
 }
 
 pub mod incremental;

@@ -407,7 +407,7 @@ async fn basic_auth_is_sent_and_its_secrets_are_redacted() {
     s.auth = ScimAuth::Basic { username: "rosterd".into(), password: SecretString::from("pa55word-xyz") };
     let err = read(s).await.unwrap_err().to_string();
     let sent = log.lock().unwrap()[0].authorization.clone();
-    assert_eq!(sent, format!("Basic {}", base64(b"rosterd:pa55word-xyz")));
+    assert_eq!(sent, "Basic cm9zdGVyZDpwYTU1d29yZC14eXo=");
     assert!(err.contains("bad header Basic [redacted]"), "{err}");
 }
 
@@ -468,22 +468,6 @@ fn page_urls_keep_the_base_path() {
         source.page_url(Kind::Groups, 51, None).as_str(),
         "https://idp.example.com/scim/v2/Groups?startIndex=51&count=50"
     );
-}
-
-#[test]
-fn base64_matches_rfc_4648_vectors() {
-    let cases = [
-        ("", ""),
-        ("f", "Zg=="),
-        ("fo", "Zm8="),
-        ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="),
-        ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ];
-    for (plain, encoded) in cases {
-        assert_eq!(base64(plain.as_bytes()), encoded);
-    }
 }
 
 #[test]
