@@ -183,11 +183,16 @@ fn tls_insecure_skip_verify_defaults_to_off_takes_a_boolean_and_reports_its_path
 
 /// `check-config --offline` on `text` in a fresh folder: its exit code and stderr.
 fn check_config(text: &str) -> (i32, String) {
+    run_with_config(text, &["check-config", "--offline"])
+}
+
+fn run_with_config(text: &str, args: &[&str]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rosterd.yaml"), text).unwrap();
     std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .args(["check-config", "--offline", "-c", "rosterd.yaml"])
+        .args(args)
+        .args(["-c", "rosterd.yaml"])
         .env("ROSTERD_TEST_CLEAR_KEY", "k")
         .current_dir(dir.path())
         .output()
@@ -213,6 +218,12 @@ fn cleartext_off_loopback_is_refused_by_check_config_naming_the_key() {
     );
     assert!(stderr.contains("platforms[0].base_url: http:// to cake.example.com"), "{stderr}");
     assert!(stderr.contains("allow_insecure_http: true"), "{stderr}");
+
+    // The same config is refused at start, before anything is read.
+    let config = cleartext_config("http://idp.example.com/scim/v2", "https://cake.example.com/", "");
+    let (code, stderr) = run_with_config(&config, &["reconcile", "--once"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("source.scim.url: http:// to idp.example.com"), "{stderr}");
 }
 
 #[test]

@@ -178,9 +178,12 @@ async fn cake_keys_echoed_across_the_cut_never_leave_the_process() {
     std::fs::write(d.join("roster.yaml"), format!("complete: true\npeople:\n  - {person}\n")).unwrap();
     let mut platforms = String::new();
     for (f, form) in FORMS.iter().enumerate().filter(|(_, f)| !matches!(f, Form::Base64UrlSafe)) {
+        // Where the key ends in the echo (the query string starts `api_key=`).
         let len = match form {
-            Form::Wire => CAKE_KEY.len() * 2,
-            _ => CAKE_KEY.len() * 3,
+            Form::Raw => CAKE_KEY.len(),
+            Form::PercentUpper | Form::PercentLower => percent(CAKE_KEY, false).len(),
+            Form::Json => json_escaped(CAKE_KEY).len(),
+            _ => "api_key=".len() + percent(CAKE_KEY, false).len(),
         };
         for pad in pads(len) {
             platforms.push_str(&format!(

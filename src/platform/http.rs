@@ -420,6 +420,18 @@ mod tests {
     }
 
     #[test]
+    fn a_client_is_refused_for_cleartext_off_loopback_and_for_an_unreadable_ca_file() {
+        let build = |c: &Connection| PlatformHttp::new("p", c).map(|_| ()).map_err(|e| e.to_string());
+        let mut c = Connection::new(url::Url::parse("http://idp.example.com/").unwrap());
+        assert!(build(&c).unwrap_err().contains("base_url: http:// to idp.example.com"));
+        c.allow_insecure_http = true;
+        assert_eq!(build(&c), Ok(()));
+        c.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(build(&c).unwrap_err().contains("ca_file: cannot read /nonexistent/ca.pem"));
+        assert_eq!(build(&Connection::new(url::Url::parse("http://127.0.0.1:1/").unwrap())), Ok(()));
+    }
+
+    #[test]
     fn retry_after_in_seconds_is_read() {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
