@@ -6,6 +6,7 @@
 //! then knows the user no more (404), lists `password` as null, and consults [`Faults`] on
 //! every route. Every authenticated request lands in a log (passwords masked) for tests.
 
+use super::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -98,6 +99,8 @@ pub struct AgencyAnalyticsSandboxOptions {
     /// Where the users collection is served (the connector's `users_path`).
     pub users_path: String,
     pub users: Vec<AgencyAnalyticsUser>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for AgencyAnalyticsSandboxOptions {
@@ -106,6 +109,7 @@ impl Default for AgencyAnalyticsSandboxOptions {
             api_key: "sandbox-agencyanalytics-key".into(),
             users_path: "/v3/users".into(),
             users: Vec::new(),
+            page_cap: PageCap::None,
         }
     }
 }
@@ -123,6 +127,12 @@ impl AgencyAnalyticsSandboxOptions {
 
     pub fn with_users_path(mut self, path: &str) -> Self {
         self.users_path = path.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -352,6 +362,8 @@ struct Shared {
     authorization: String,
     api_key: String,
     users_path: String,
+    /// The page-size cap of [`super::page_cap`].
+    page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
     faults: Faults,
@@ -383,7 +395,9 @@ impl Shared {
     }
 
     fn list_users(&self, q: &[(String, String)], injected: Injected) -> Result<Option<Value>, Failure> {
-        let query = ListQuery::parse(q)?;
+        let mut query = ListQuery::parse(q)?;
+        // A capping server pages (and counts `total_pages`) by the size it serves.
+        query.limit = self.page_cap.apply(usize::try_from(query.limit).unwrap_or(usize::MAX)) as u64;
         let store = self.lock();
         let mut matching: Vec<&AgencyAnalyticsUser> = store.users.values().filter(|u| query.keeps(u)).collect();
         matching.sort_by_cached_key(|u| query.sort_key(u));
@@ -596,6 +610,7 @@ impl AgencyAnalyticsSandbox {
             authorization: format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
             api_key: options.api_key,
             users_path,
+            page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
         });
