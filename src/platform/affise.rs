@@ -39,6 +39,8 @@ use super::kind::{self, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str = "the key must be the API key of a General manager, sent in the API-Key header";
 /// Affise's largest `limit`.
 pub const MAX_PAGE_SIZE: u32 = 500;
 /// The fixed role set (there is no listing endpoint).
@@ -673,7 +675,7 @@ impl AffiseConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         UsersPage::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
     }

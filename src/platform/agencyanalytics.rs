@@ -24,6 +24,9 @@ use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str =
+    "the key must be an AgencyAnalytics API key with access to users, sent as auth_scheme says (default: HTTP Basic, the key as user name)";
 /// Where the users API lives under the base URL [inferred]; v3 is announced for retirement,
 /// so config may move it (`users_path`).
 pub const DEFAULT_USERS_PATH: &str = "/v3/users";
@@ -326,7 +329,8 @@ impl AgencyAnalyticsConnector {
     /// one request. A success body must be JSON (`None` for 204 No Content).
     fn interpret(&self, operation: &str, answer: Answer) -> Result<Option<Value>, PlatformError> {
         let (platform, operation_s, status) = (self.settings.name.clone(), operation.to_string(), answer.status);
-        if status.as_u16() == 401 {
+        // A listing refused 403 is the key's rights (or scheme): nothing can proceed.
+        if status.as_u16() == 401 || (status.as_u16() == 403 && operation == "list") {
             let message = self.error_message(&answer);
             return Err(PlatformError::Auth { platform, operation: operation_s, message });
         }
@@ -422,7 +426,7 @@ impl AgencyAnalyticsConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
@@ -858,7 +862,9 @@ mod tests {
         let (sandbox, _) = start(people(1), 50).await;
         let aa = AgencyAnalyticsConnector::new(settings_for(&sandbox, "not-the-key", 50)).unwrap();
         match aa.list().await {
-            Err(PlatformError::Auth { message, .. }) => assert_eq!(message, "Invalid API credentials"),
+            Err(PlatformError::Auth { message, .. }) => {
+                assert_eq!(message, format!("Invalid API credentials; {CREDENTIALS_CHECK}"))
+            }
             other => panic!("expected Auth, got {other:?}"),
         }
     }

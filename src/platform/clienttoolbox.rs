@@ -27,6 +27,9 @@ use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 pub use xml::{parse_users_list, AllowedCampaigns, AnswerError, ListedUser, UsersPage};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str =
+    "caller_user_id must be an Administrator-level user or the account owner of account_id, and the key that user's";
 /// `API` sent with `users_list`.
 pub const DEFAULT_LIST_API_VERSION: &str = "1.6";
 /// `API` sent with `user_new`, `user_update` and `user_delete`.
@@ -379,11 +382,13 @@ impl ClientToolboxConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         parse_users_list(&body).map_err(|e| match e {
             // A refused listing is unreadable, never "no users"; refused credentials stay Auth.
-            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("list", &m),
+            AnswerError::Refused(m) if says_refused_caller(&m) => {
+                self.refused("list", &m).with_credentials_hint(CREDENTIALS_CHECK)
+            }
             AnswerError::Refused(m) => {
                 self.http.malformed("list", format!("{label}: the platform answered error: {m}"))
             }

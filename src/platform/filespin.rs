@@ -26,6 +26,8 @@ use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str = "the key must belong to a FileSpin user with the Admin role (a user administrator)";
 /// FileSpin answers at most this many users per listing call; the page size is not ours to pick.
 pub const PAGE_SIZE: u64 = 30;
 /// The listing, under the base URL.
@@ -402,7 +404,7 @@ impl FileSpinConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
@@ -813,7 +815,9 @@ mod tests {
         let (sandbox, _) = start(people(2)).await;
         let wrong = FileSpinConnector::new(settings_for(&sandbox, "not-the-key")).unwrap();
         match wrong.list().await {
-            Err(PlatformError::Auth { message, .. }) => assert_eq!(message, "Invalid API key"),
+            Err(PlatformError::Auth { message, .. }) => {
+                assert_eq!(message, format!("Invalid API key; {CREDENTIALS_CHECK}"))
+            }
             other => panic!("expected Auth, got {other:?}"),
         }
         let creator_key = sandbox.user_by_email("p1@assets.example").unwrap().apikey;
