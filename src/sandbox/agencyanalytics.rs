@@ -99,6 +99,9 @@ pub struct AgencyAnalyticsSandboxOptions {
     /// Where the users collection is served (the connector's `users_path`).
     pub users_path: String,
     pub users: Vec<AgencyAnalyticsUser>,
+    /// Take the key as `Authorization: Bearer <key>` instead of HTTP Basic (the contract's
+    /// Basic is [inferred]: a deployment may differ, and rosterd's `auth_scheme` follows).
+    pub bearer_auth: bool,
     /// At most this many records a listing page, whatever the request asks (a real server's cap).
     pub page_cap: PageCap,
 }
@@ -109,6 +112,7 @@ impl Default for AgencyAnalyticsSandboxOptions {
             api_key: "sandbox-agencyanalytics-key".into(),
             users_path: "/v3/users".into(),
             users: Vec::new(),
+            bearer_auth: false,
             page_cap: PageCap::None,
         }
     }
@@ -122,6 +126,12 @@ impl AgencyAnalyticsSandboxOptions {
 
     pub fn with_api_key(mut self, key: &str) -> Self {
         self.api_key = key.into();
+        self
+    }
+
+    /// Accept only `Authorization: Bearer <key>`.
+    pub fn with_bearer_auth(mut self) -> Self {
+        self.bearer_auth = true;
         self
     }
 
@@ -607,7 +617,10 @@ impl AgencyAnalyticsSandbox {
         }
         let users_path = format!("/{}", options.users_path.trim_matches('/'));
         let shared = Arc::new(Shared {
-            authorization: format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
+            authorization: match options.bearer_auth {
+                true => format!("Bearer {}", options.api_key),
+                false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
+            },
             api_key: options.api_key,
             users_path,
             page_cap: options.page_cap,
