@@ -266,3 +266,30 @@ platforms:
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://api.clientseoreport.com/");
     assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
 }
+
+#[test]
+fn the_inferred_overrides_are_checked_under_their_keys() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
+    let text = r#"source: { file: { path: roster.yaml } }
+platforms:
+  - name: agency
+    kind: agencyanalytics
+    api_key_file: aa-key
+    recreate_on_role_change: true
+    auth_scheme: digest
+    error_message_pointer: error.message
+"#;
+    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
+    let text = text.replace("digest", "bearer");
+    let problems = Config::parse(&text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].error_message_pointer", "platforms[0].recreate_on_role_change"]);
+    assert!(problems[1].message.contains("allow_delete: true"), "{:?}", problems[1]);
+    let fine = text
+        .replace("error.message", "/errors/0/detail")
+        .replace("    auth_scheme", "    allow_delete: true\n    auth_scheme");
+    Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+}

@@ -1168,6 +1168,30 @@ mod tests {
         assert!(traits.status_from_links && traits.can_reactivate);
     }
 
+    /// "Read one" carrying `permissions` is [inferred]: `permissions_field` moves it.
+    #[tokio::test]
+    async fn the_permissions_field_is_configurable() {
+        let (sandbox, affise) = start(people(1), 500).await;
+        let p0 = account(&affise, "p0@yournetwork.com").await;
+        let denied = json!({"users": {"entity-affiliate": {"level": "deny"}}});
+        let user = json!({"id": p0.id.as_str(), "email": "p0@yournetwork.com", "rights": denied});
+        let body = json!({"status": 1, "user": user}).to_string();
+        let answer = Fault::Status { code: 200, retry_after: None, body };
+        sandbox.faults().script(FaultRule::on("read", answer.clone()));
+        match affise.read_one(&p0.id).await {
+            Err(PlatformError::Malformed { detail, .. }) => {
+                assert!(detail.contains("no permissions object at user.permissions"))
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        let mut settings = settings_for(&sandbox, KEY, 500);
+        settings.permissions_field = "user.rights".into();
+        let moved = AffiseConnector::new(settings).unwrap();
+        sandbox.faults().script(FaultRule::on("read", answer));
+        let record = moved.read_one(&p0.id).await.unwrap();
+        assert!(record.all_denied() && record.account.status == AccountStatus::Inactive);
+    }
+
     #[tokio::test]
     async fn each_lock_out_step_is_retried_on_its_own_and_a_failed_step_stops_the_rest() {
         let (sandbox, affise) = start(people(2), 500).await;
