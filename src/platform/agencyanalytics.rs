@@ -1,10 +1,11 @@
 //! The AgencyAnalytics connector: users over the v3 JSON API, following `platforms/agencyanalytics.md`.
 //!
 //! AgencyAnalytics' dialect: HTTP Basic with the API key as user name and an empty password
-//! [inferred]; every answer is `{"metadata":{..},"data":..}` and every error
-//! `{"error":{"message":..}}` [inferred]; users match by `username`. There is no disable flag:
-//! access goes by `DELETE`, and only where config says `allow_delete: true`. A role never
-//! moves between the staff side (`admin`, `staff`) and `client`: such a change is a conflict.
+//! [inferred, `auth_scheme`]; every answer is `{"metadata":{..},"data":..}` and every error
+//! `{"error":{"message":..}}` [inferred, `error_message_pointer`]; users match by `username`.
+//! There is no disable flag: access goes by `DELETE`, and only where config says
+//! `allow_delete: true`. A role never moves between the staff side (`admin`, `staff`) and
+//! `client`: such a change is a conflict, or with `recreate_on_role_change` a delete + create.
 
 use std::collections::{BTreeMap, HashSet};
 
