@@ -28,6 +28,11 @@ struct Rig {
 
 impl Rig {
     async fn start(allow_delete: bool) -> Rig {
+        Rig::start_with(allow_delete, "").await
+    }
+
+    /// With `extra` platform keys (indented lines).
+    async fn start_with(allow_delete: bool, extra: &str) -> Rig {
         let dir = tempfile::tempdir().expect("a temp dir");
         let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
         let options = AgencyAnalyticsSandboxOptions::default().with_api_key(KEY).with_user(owner);
@@ -52,7 +57,7 @@ platforms:
       - {{ when: 'groups.display eq "Admins"', role: Admin }}
       - {{ role: staff }}
     rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-"#,
+{extra}"#,
             aa.base_url()
         );
         std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
@@ -210,6 +215,35 @@ async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
     assert_eq!((plan.change_count(), plan.conflict_count()), (0, 1), "reported again, still never sent");
 }
 
+#[tokio::test]
+async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() {
+    let rig = Rig::start_with(true, "    recreate_on_role_change: true\n").await;
+    rig.roster(&TEAM, "F");
+    rig.reconcile().await;
+    let old = rig.aa.user_by_username("p2@agency.example").expect("p2");
+    let mut moved = TEAM;
+    moved[1].1 = &["Clients"];
+    rig.roster(&moved, "F");
+    let before = rig.aa.writes().len();
+    let (plan, summary) = rig.reconcile().await;
+    assert_eq!(plan.conflict_count(), 0, "{}", plan.to_table());
+    assert_eq!(summary.record.platforms[0].failed, 0);
+    let sent: Vec<(String, String)> =
+        rig.aa.writes().split_off(before).into_iter().map(|r| (r.method, r.path)).collect();
+    assert_eq!(sent, [("DELETE".into(), format!("/v3/users/{}", old.id)), ("POST".into(), "/v3/users".into())]);
+    let new = rig.aa.user_by_username("p2@agency.example").expect("p2 again");
+    assert_eq!(new.role, "client");
+    assert_ne!(new.id, old.id);
+
+    let (plan, _) = rig.reconcile().await;
+    let writes = rig.aa.writes().len();
+    assert_eq!(plan.conflict_count(), 0, "{}", plan.to_table());
+    let steps: Vec<Action> = plan.platforms[0].steps.iter().map(|s| s.action).collect();
+    assert!(steps.iter().all(|a| *a == Action::Link), "at most the new account is linked: {}", plan.to_table());
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!((plan.change_count(), rig.aa.writes().len()), (0, writes), "converged: {}", plan.to_table());
+}
+
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -231,4 +265,31 @@ platforms:
     let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://api.clientseoreport.com/");
     assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
+}
+
+#[test]
+fn the_inferred_overrides_are_checked_under_their_keys() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
+    let text = r#"source: { file: { path: roster.yaml } }
+platforms:
+  - name: agency
+    kind: agencyanalytics
+    api_key_file: aa-key
+    recreate_on_role_change: true
+    auth_scheme: digest
+    error_message_pointer: error.message
+"#;
+    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
+    let text = text.replace("digest", "bearer");
+    let problems = Config::parse(&text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].error_message_pointer", "platforms[0].recreate_on_role_change"]);
+    assert!(problems[1].message.contains("allow_delete: true"), "{:?}", problems[1]);
+    let fine = text
+        .replace("error.message", "/errors/0/detail")
+        .replace("    auth_scheme", "    allow_delete: true\n    auth_scheme");
+    Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
 }

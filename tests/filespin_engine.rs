@@ -192,3 +192,25 @@ platforms:
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["2", "1"]);
 }
+
+#[test]
+fn the_role_table_is_config_and_role_rules_resolve_against_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
+    let text = r#"source: { file: { path: roster.yaml } }
+platforms:
+  - name: assets
+    kind: filespin
+    api_key_file: fs-key
+    role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
+    roles: [ { role: Editor }, { role: USER } ]
+"#;
+    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["platforms[0].role_ids", "platforms[0].roles[1].role"]);
+    assert!(problems[1].message.contains("ADMIN (10), EDITOR (20)"), "{:?}", problems[1]);
+    let fine = text.replace("VIEWER: 20", "VIEWER: 30").replace("USER", "30");
+    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
+    assert_eq!(roles, ["20", "30"]);
+}

@@ -686,7 +686,7 @@ impl Validator {
                 Some(w) => self.filter(w, &format!("{path}.roles[{i}].when")),
                 None => None,
             };
-            match (kind.role)(&r.role, &r.extra) {
+            match crate::platform::kind::role_value(kind, &r.role, &r.extra, &raw.options) {
                 Ok(v) => roles.push(RoleRule { when, role: v.role, fields: v.fields }),
                 Err(e) => self.problem(format!("{path}.roles[{i}].role"), e),
             }

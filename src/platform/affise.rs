@@ -40,6 +40,8 @@ use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str = "the key must be the API key of a General manager, sent in the API-Key header";
 /// Affise's largest `limit`.
 pub const MAX_PAGE_SIZE: u32 = 500;
 /// The fixed role set (there is no listing endpoint).
@@ -280,6 +282,9 @@ struct Pagination {
     total_count: u64,
     #[serde(default)]
     page: Option<u64>,
+    /// The page size the server applied: below `limit` when it caps page sizes.
+    #[serde(default)]
+    per_page: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,6 +371,8 @@ struct Listing {
     accounts: Vec<Account>,
     ids: HashSet<CompactString>,
     total: Option<u64>,
+    /// The page size the server pages by, as the first page announced it.
+    per_page: Option<u64>,
 }
 
 impl Listing {
@@ -381,13 +388,28 @@ impl Listing {
             return Err(format!("{label}: the answer is page {other}"));
         }
         // Paging is by page number: a short page cannot be made up by asking again.
+        let per_page = self.page_size(&label, limit, answer.pagination.per_page)?;
         let (rows, before) = (answer.users.len() as u64, self.accounts.len() as u64);
-        let due = limit.min(total.saturating_sub(before));
+        let due = per_page.min(total.saturating_sub(before));
         if rows != due {
             return Err(format!("{label}: {rows} users where {due} were due ({before} of total_count {total} read)"));
         }
         self.take_rows(page, &answer.users)?;
         Ok((self.accounts.len() as u64) < total)
+    }
+
+    /// The page size pages are numbered by: the `limit` asked for, or the smaller
+    /// `per_page` of a server that caps page sizes. It must hold for every page.
+    fn page_size(&mut self, label: &str, limit: u64, announced: Option<u64>) -> Result<u64, String> {
+        let per_page = announced.unwrap_or(limit);
+        if per_page == 0 || per_page > limit {
+            return Err(format!("{label}: per_page is {per_page}, where at most the limit of {limit} was asked for"));
+        }
+        if let Some(before) = self.per_page.filter(|p| *p != per_page) {
+            return Err(format!("{label}: per_page changed from {before} to {per_page} while paging"));
+        }
+        self.per_page = Some(per_page);
+        Ok(per_page)
     }
 
     /// Parse a page's rows, each id at most once across the whole listing.
@@ -667,7 +689,7 @@ impl AffiseConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         UsersPage::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
     }
@@ -1160,6 +1182,30 @@ mod tests {
         assert!(traits.status_from_links && traits.can_reactivate);
     }
 
+    /// "Read one" carrying `permissions` is [inferred]: `permissions_field` moves it.
+    #[tokio::test]
+    async fn the_permissions_field_is_configurable() {
+        let (sandbox, affise) = start(people(1), 500).await;
+        let p0 = account(&affise, "p0@yournetwork.com").await;
+        let denied = json!({"users": {"entity-affiliate": {"level": "deny"}}});
+        let user = json!({"id": p0.id.as_str(), "email": "p0@yournetwork.com", "rights": denied});
+        let body = json!({"status": 1, "user": user}).to_string();
+        let answer = Fault::Status { code: 200, retry_after: None, body };
+        sandbox.faults().script(FaultRule::on("read", answer.clone()));
+        match affise.read_one(&p0.id).await {
+            Err(PlatformError::Malformed { detail, .. }) => {
+                assert!(detail.contains("no permissions object at user.permissions"))
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        let mut settings = settings_for(&sandbox, KEY, 500);
+        settings.permissions_field = "user.rights".into();
+        let moved = AffiseConnector::new(settings).unwrap();
+        sandbox.faults().script(FaultRule::on("read", answer));
+        let record = moved.read_one(&p0.id).await.unwrap();
+        assert!(record.all_denied() && record.account.status == AccountStatus::Inactive);
+    }
+
     #[tokio::test]
     async fn each_lock_out_step_is_retried_on_its_own_and_a_failed_step_stops_the_rest() {
         let (sandbox, affise) = start(people(2), 500).await;
@@ -1261,6 +1307,21 @@ mod tests {
         assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
         sandbox.faults().script(FaultRule::on("list", failure(400, "limit is too large")).nth(1));
         assert_eq!(malformed_detail(affise.list().await), "users page 1: limit is too large");
+    }
+
+    /// A server that serves fewer than `limit` a page says so in `per_page`, and pages by it.
+    #[tokio::test]
+    async fn a_capped_page_size_is_paged_by_per_page_and_must_hold() {
+        let options = people(8).with_page_cap(crate::sandbox::page_cap::PageCap::Count(3));
+        let (sandbox, affise) = start(options, 5).await;
+        assert_eq!(affise.list().await.unwrap().len(), 9);
+        assert_eq!(sandbox.list_calls(), 3, "9 users in the server's pages of 3");
+        sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(2));
+        assert!(malformed_detail(affise.list().await).contains("users page 2: 2 users where 3 were due"));
+        let (sandbox, affise) = start(people(4), 1).await;
+        let two = json!([{"id": "5f17ed6b3e10795a0000aaaa", "email": "z@x.com"}]);
+        sandbox.faults().script(FaultRule::on("list", page_body(two, 5, 1)));
+        assert!(malformed_detail(affise.list().await).contains("per_page is 2, where at most the limit of 1"));
     }
 
     #[tokio::test]

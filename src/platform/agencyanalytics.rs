@@ -1,10 +1,11 @@
 //! The AgencyAnalytics connector: users over the v3 JSON API, following `platforms/agencyanalytics.md`.
 //!
 //! AgencyAnalytics' dialect: HTTP Basic with the API key as user name and an empty password
-//! [inferred]; every answer is `{"metadata":{..},"data":..}` and every error
-//! `{"error":{"message":..}}` [inferred]; users match by `username`. There is no disable flag:
-//! access goes by `DELETE`, and only where config says `allow_delete: true`. A role never
-//! moves between the staff side (`admin`, `staff`) and `client`: such a change is a conflict.
+//! [inferred, `auth_scheme`]; every answer is `{"metadata":{..},"data":..}` and every error
+//! `{"error":{"message":..}}` [inferred, `error_message_pointer`]; users match by `username`.
+//! There is no disable flag: access goes by `DELETE`, and only where config says
+//! `allow_delete: true`. A role never moves between the staff side (`admin`, `staff`) and
+//! `client`: such a change is a conflict, or with `recreate_on_role_change` a delete + create.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,6 +25,9 @@ use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str =
+    "the key must be an AgencyAnalytics API key with access to users, sent as auth_scheme says (default: HTTP Basic, the key as user name)";
 /// Where the users API lives under the base URL [inferred]; v3 is announced for retirement,
 /// so config may move it (`users_path`).
 pub const DEFAULT_USERS_PATH: &str = "/v3/users";
@@ -54,7 +58,54 @@ pub struct AgencyAnalyticsOptions {
     /// Whether rosterd may delete users to remove access (the only way there is).
     #[serde(default)]
     pub allow_delete: bool,
+    /// How the key is sent [inferred]; default HTTP Basic, the key as user name.
+    #[serde(default)]
+    pub auth_scheme: Option<AuthScheme>,
+    /// The value sent as `email_credentials` on create [inferred: its encoding]; default `"true"`.
+    #[serde(default)]
+    pub email_credentials: Option<EmailCredentials>,
+    /// Where an error answer holds its message, as a JSON Pointer [inferred]; default `/error/message`.
+    #[serde(default)]
+    pub error_message_pointer: Option<String>,
+    /// A role change between the staff side and client deletes the user and creates it
+    /// anew with the new role (its id and history are lost); needs `allow_delete: true`.
+    #[serde(default)]
+    pub recreate_on_role_change: bool,
 }
+
+/// How the API key travels (the contract's HTTP Basic is [inferred]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    /// `Authorization: Basic base64(key + ":")`: the key as user name, an empty password.
+    #[default]
+    Basic,
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+}
+
+/// The JSON value sent as `email_credentials`: the seed types it as a string, so `"true"`
+/// by default; config may send a JSON boolean or number instead.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum EmailCredentials {
+    Flag(bool),
+    Number(i64),
+    Text(String),
+}
+
+impl EmailCredentials {
+    fn json(&self) -> Value {
+        match self {
+            EmailCredentials::Flag(b) => json!(b),
+            EmailCredentials::Number(n) => json!(n),
+            EmailCredentials::Text(t) => json!(t),
+        }
+    }
+}
+
+/// Where an error answer's message is [inferred]: `{"error":{"message":..}}`.
+pub const DEFAULT_ERROR_MESSAGE_POINTER: &str = "/error/message";
 
 /// How to reach one AgencyAnalytics account. `Debug` is safe to log: the key prints as `[REDACTED]`.
 #[derive(Debug, Clone)]
@@ -70,6 +121,12 @@ pub struct AgencyAnalyticsSettings {
     pub allow_delete: bool,
     /// `limit` of each listing page.
     pub page_size: u32,
+    pub auth_scheme: AuthScheme,
+    pub email_credentials: EmailCredentials,
+    /// A JSON Pointer to the message of an error answer.
+    pub error_message_pointer: String,
+    /// A staff ↔ client role change deletes and re-creates the user (with `allow_delete`).
+    pub recreate_on_role_change: bool,
 }
 
 impl AgencyAnalyticsSettings {
@@ -82,6 +139,10 @@ impl AgencyAnalyticsSettings {
             users_path: DEFAULT_USERS_PATH.into(),
             allow_delete: false,
             page_size: DEFAULT_PAGE_SIZE,
+            auth_scheme: AuthScheme::Basic,
+            email_credentials: EmailCredentials::Text("true".into()),
+            error_message_pointer: DEFAULT_ERROR_MESSAGE_POINTER.into(),
+            recreate_on_role_change: false,
         }
     }
 }
@@ -185,16 +246,6 @@ struct WireUser {
     role: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
 /// One user record as an [`Account`]; every listed user can sign in (there is no disable flag).
 fn parse_user(value: &Value) -> Result<Account, String> {
     let user = WireUser::deserialize(value).map_err(|e| e.to_string())?;
@@ -288,6 +339,12 @@ impl AgencyAnalyticsConnector {
         if let Err(message) = check_path(&settings.users_path) {
             return refuse(format!("users_path {message}"));
         }
+        if let Err(message) = check_pointer(&settings.error_message_pointer) {
+            return refuse(format!("error_message_pointer {message}"));
+        }
+        if settings.recreate_on_role_change && !settings.allow_delete {
+            return refuse(RECREATE_NEEDS_DELETE.into());
+        }
         if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
             return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
         }
@@ -312,8 +369,10 @@ impl AgencyAnalyticsConnector {
     /// The message of an error answer: AgencyAnalytics' own, else the start of a body that
     /// is not JSON (a proxy's page), else the bare status.
     fn error_message(&self, answer: &Answer) -> String {
-        if let Ok(body) = serde_json::from_slice::<ErrorBody>(&answer.body) {
-            return self.http.redact(&body.error.message);
+        let parsed = serde_json::from_slice::<Value>(&answer.body).ok();
+        let pointed = parsed.as_ref().and_then(|v| v.pointer(&self.settings.error_message_pointer));
+        if let Some(message) = pointed.and_then(Value::as_str) {
+            return self.http.redact(message);
         }
         let text = String::from_utf8_lossy(&answer.body);
         match text.trim_start().starts_with(['{', '[']) || text.trim().is_empty() {
@@ -326,7 +385,8 @@ impl AgencyAnalyticsConnector {
     /// one request. A success body must be JSON (`None` for 204 No Content).
     fn interpret(&self, operation: &str, answer: Answer) -> Result<Option<Value>, PlatformError> {
         let (platform, operation_s, status) = (self.settings.name.clone(), operation.to_string(), answer.status);
-        if status.as_u16() == 401 {
+        // A listing refused 403 is the key's rights (or scheme): nothing can proceed.
+        if status.as_u16() == 401 || (status.as_u16() == 403 && operation == "list") {
             let message = self.error_message(&answer);
             return Err(PlatformError::Auth { platform, operation: operation_s, message });
         }
@@ -365,7 +425,11 @@ impl AgencyAnalyticsConnector {
     ) -> Result<Answer, PlatformError> {
         let key = self.settings.api_key.expose_secret();
         let build = || {
-            let request = self.http.client.request(method.clone(), url.clone()).basic_auth(key, Some("")).query(query);
+            let request = self.http.client.request(method.clone(), url.clone()).query(query);
+            let request = match self.settings.auth_scheme {
+                AuthScheme::Basic => request.basic_auth(key, Some("")),
+                AuthScheme::Bearer => request.bearer_auth(key),
+            };
             match body {
                 Some(body) => request.json(body),
                 None => request,
@@ -422,12 +486,39 @@ impl AgencyAnalyticsConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
     // ---- Writes.
+
+    /// A role change across sides, where config allows it: delete the user, then create it
+    /// anew with the changes applied (a new id and a new login mail; the history is lost).
+    /// One after the other, so the username is free again when the create arrives.
+    async fn recreate(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {
+        let mut desired = DesiredAccount {
+            person_id: account.id.clone(),
+            label: account.key.clone(),
+            key: account.key.clone(),
+            fields: account.fields.clone(),
+            role: account.role.clone(),
+        };
+        for change in changes {
+            let value = CompactString::from(change.after.as_deref().unwrap_or_default());
+            match change.field.as_str() {
+                ROLE_FIELD => desired.role = Some(value),
+                field => {
+                    desired.fields.insert(field.into(), value);
+                }
+            }
+        }
+        self.role_value(desired.role.as_deref(), &desired.label)?;
+        self.deactivate(account).await?;
+        let created = self.create(&desired).await?;
+        tracing::info!(platform = %self.settings.name, old = %account.id, new = %created.id, "re-created a user to change its role across sides");
+        Ok(())
+    }
 
     /// A role as AgencyAnalytics spells it, or why it cannot be sent.
     fn role_value(&self, role: Option<&str>, label: &str) -> Result<String, PlatformError> {
@@ -469,6 +560,24 @@ impl AgencyAnalyticsConnector {
     }
 }
 
+/// Why `recreate_on_role_change` alone is refused: re-creating deletes the user first.
+const RECREATE_NEEDS_DELETE: &str =
+    "recreate_on_role_change deletes the user before creating it anew: it needs allow_delete: true";
+
+/// An error-message pointer must be a JSON Pointer (RFC 6901): empty or starting with `/`.
+fn check_pointer(pointer: &str) -> Result<(), String> {
+    match pointer.starts_with('/') {
+        true => Ok(()),
+        false => Err(format!("{pointer:?} must be a JSON Pointer such as {DEFAULT_ERROR_MESSAGE_POINTER}")),
+    }
+}
+
+/// Whether `changes` move the account's role between the staff side and client.
+fn crosses_sides(account: &Account, changes: &[FieldChange]) -> bool {
+    let to = changes.iter().find(|c| c.field == ROLE_FIELD).and_then(|c| c.after.as_deref());
+    matches!((account.role.as_deref(), to), (Some(from), Some(to)) if role_change(from, to).is_err())
+}
+
 /// A path option must be absolute and carry no query: it goes under the base URL.
 fn check_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') || path.contains(['?', '#']) || path.split('/').all(str::is_empty) {
@@ -489,7 +598,11 @@ impl Connector for AgencyAnalyticsConnector {
             can_reactivate: false,
             recreate_removed: true,
             removals_held: (!self.settings.allow_delete).then_some(REMOVALS_HELD),
-            role_change,
+            // Re-creating makes a move across sides possible: the diff may plan it.
+            role_change: match self.settings.recreate_on_role_change {
+                true => super::any_role_change,
+                false => role_change,
+            },
             status_from_links: false,
         }
     }
@@ -537,14 +650,17 @@ impl Connector for AgencyAnalyticsConnector {
         }
         body.insert("role".into(), json!(role));
         body.insert("password".into(), json!(generate_password().expose_secret()));
-        // [inferred] the value's form: the seed types it as a string.
-        body.insert("email_credentials".into(), json!("true"));
+        // [inferred] the value's form: the seed types it as a string; config may change it.
+        body.insert("email_credentials".into(), self.settings.email_credentials.json());
         self.send_user("create", reqwest::Method::POST, &self.endpoints.users, &body).await
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {
         if changes.is_empty() {
             return Ok(());
+        }
+        if self.settings.recreate_on_role_change && crosses_sides(account, changes) {
+            return self.recreate(account, changes).await;
         }
         let id = self.user_id(account)?;
         let body = self.change_body(account, changes)?;
@@ -599,7 +715,14 @@ pub const SPEC: KindSpec = KindSpec {
     ],
     fields_allowed: &FIELDS,
     default_match_key: "{email}",
-    option_keys: &["users_path", "allow_delete"],
+    option_keys: &[
+        "users_path",
+        "allow_delete",
+        "auth_scheme",
+        "email_credentials",
+        "error_message_pointer",
+        "recreate_on_role_change",
+    ],
     check_options,
     role: spec_role,
     build: build_from_config,
@@ -620,10 +743,17 @@ fn check_options(extra: &serde_yaml::Mapping) -> Vec<(String, String)> {
         Ok(options) => options,
         Err(problem) => return vec![problem],
     };
-    match options.users_path.as_deref().map(check_path) {
-        Some(Err(message)) => vec![("users_path".into(), message)],
-        _ => Vec::new(),
+    let mut problems = Vec::new();
+    if let Some(Err(message)) = options.users_path.as_deref().map(check_path) {
+        problems.push(("users_path".into(), message));
     }
+    if let Some(Err(message)) = options.error_message_pointer.as_deref().map(check_pointer) {
+        problems.push(("error_message_pointer".into(), message));
+    }
+    if options.recreate_on_role_change && !options.allow_delete {
+        problems.push(("recreate_on_role_change".into(), RECREATE_NEEDS_DELETE.into()));
+    }
+    problems
 }
 
 fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
@@ -633,6 +763,14 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     let mut settings = AgencyAnalyticsSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
     settings.users_path = options.users_path.unwrap_or_else(|| DEFAULT_USERS_PATH.into());
     settings.allow_delete = options.allow_delete;
+    settings.auth_scheme = options.auth_scheme.unwrap_or_default();
+    if let Some(value) = options.email_credentials {
+        settings.email_credentials = value;
+    }
+    if let Some(pointer) = options.error_message_pointer {
+        settings.error_message_pointer = pointer;
+    }
+    settings.recreate_on_role_change = options.recreate_on_role_change;
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
@@ -858,7 +996,9 @@ mod tests {
         let (sandbox, _) = start(people(1), 50).await;
         let aa = AgencyAnalyticsConnector::new(settings_for(&sandbox, "not-the-key", 50)).unwrap();
         match aa.list().await {
-            Err(PlatformError::Auth { message, .. }) => assert_eq!(message, "Invalid API credentials"),
+            Err(PlatformError::Auth { message, .. }) => {
+                assert_eq!(message, format!("Invalid API credentials; {CREDENTIALS_CHECK}"))
+            }
             other => panic!("expected Auth, got {other:?}"),
         }
     }
@@ -906,6 +1046,61 @@ mod tests {
         assert!(malformed_detail(v3.list().await).contains("users page 1: Not found"));
     }
 
+    #[tokio::test]
+    async fn the_auth_scheme_is_configurable() {
+        let sandbox = AgencyAnalyticsSandbox::start(people(1).with_api_key(KEY).with_bearer_auth()).await.unwrap();
+        let basic = AgencyAnalyticsConnector::new(settings_for(&sandbox, KEY, 10)).unwrap();
+        assert!(matches!(basic.list().await, Err(PlatformError::Auth { .. })), "Basic is refused here");
+        let mut settings = settings_for(&sandbox, KEY, 10);
+        settings.auth_scheme = AuthScheme::Bearer;
+        let bearer = AgencyAnalyticsConnector::new(settings).unwrap();
+        assert_eq!(bearer.list().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_email_credentials_value_and_the_error_pointer_are_configurable() {
+        let sandbox = AgencyAnalyticsSandbox::start(people(1).with_api_key(KEY)).await.unwrap();
+        let mut settings = settings_for(&sandbox, KEY, 10);
+        settings.email_credentials = EmailCredentials::Flag(true);
+        settings.error_message_pointer = "/errors/0/detail".into();
+        let aa = AgencyAnalyticsConnector::new(settings).unwrap();
+        aa.create(&desired("b@agency.example", "staff")).await.unwrap();
+        let sent = sandbox.writes().pop().unwrap().body.unwrap();
+        assert_eq!(sent["email_credentials"], json!(true), "a JSON boolean, not the default \"true\"");
+        assert!(sandbox.user_by_username("b@agency.example").unwrap().credentials_emailed);
+        let p0 = account(&aa, "p0@agency.example").await;
+        let other = json!({"errors": [{"detail": "last_name is too long"}]}).to_string();
+        let fault = Fault::Status { code: 400, retry_after: None, body: other };
+        sandbox.faults().script(FaultRule::on("update", fault.clone()));
+        match aa.update(&p0, &[change("last_name", "X")]).await {
+            Err(PlatformError::Rejected { message, .. }) => assert_eq!(message, "last_name is too long"),
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+        let default = AgencyAnalyticsConnector::new(settings_for(&sandbox, KEY, 10)).unwrap();
+        sandbox.faults().script(FaultRule::on("update", fault));
+        match default.update(&p0, &[change("last_name", "X")]).await {
+            Err(PlatformError::Rejected { message, .. }) => assert_eq!(message, "HTTP 400"),
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn recreate_on_role_change_deletes_then_creates_with_the_new_role() {
+        let (sandbox, mut aa) = start(people(1), 50).await;
+        let p0 = account(&aa, "p0@agency.example").await;
+        aa.settings.recreate_on_role_change = true;
+        assert!((aa.traits().role_change)("staff", "client").is_ok(), "the diff may plan the move");
+        aa.update(&p0, &[change(ROLE_FIELD, "client"), change("first_name", "Bo")]).await.unwrap();
+        let writes: Vec<(String, String)> =
+            sandbox.writes().iter().map(|w| (w.method.clone(), w.path.clone())).collect();
+        assert_eq!(writes, [("DELETE".into(), format!("/v3/users/{}", p0.id)), ("POST".into(), "/v3/users".into())]);
+        let now = sandbox.user_by_username("p0@agency.example").unwrap();
+        assert_eq!((now.role.as_str(), now.first_name.as_str()), ("client", "Bo"));
+        assert_ne!(now.id.to_string(), p0.id.as_str(), "a new user");
+        aa.settings.allow_delete = false;
+        assert!(AgencyAnalyticsConnector::new(aa.settings.clone()).is_err(), "re-creating needs allow_delete");
+    }
+
     #[test]
     fn the_spec_checks_roles_and_options() {
         let role = |v: &str| (SPEC.role)(&serde_yaml::Value::String(v.into()), &serde_yaml::Mapping::new());
@@ -915,6 +1110,11 @@ mod tests {
         assert!(options("{ users_path: /v3/users, allow_delete: true }").is_empty());
         assert_eq!(options("{ users_path: v3/users }")[0].0, "users_path");
         assert!(options("{ allow_deletes: true }")[0].1.contains("unknown field"));
+        let all = "{ allow_delete: true, recreate_on_role_change: true, auth_scheme: bearer, email_credentials: 1, error_message_pointer: /message }";
+        assert!(options(all).is_empty(), "{:?}", options(all));
+        assert_eq!(options("{ recreate_on_role_change: true }")[0].0, "recreate_on_role_change");
+        assert_eq!(options("{ error_message_pointer: message }")[0].0, "error_message_pointer");
+        assert_eq!(options("{ auth_scheme: digest }")[0].0, "auth_scheme");
     }
 
     /// Every kind of error, and the connector itself, printed both ways: the key is nowhere.

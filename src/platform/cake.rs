@@ -22,6 +22,8 @@ use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str = "CAKE refuses a wrong api_key, and one replaced by a key generated later in CAKE";
 /// CAKE's largest `row_limit`.
 pub const MAX_PAGE_SIZE: u32 = 10_000;
 /// The pseudo-field of a change list that carries `active` / `inactive`.
@@ -428,7 +430,9 @@ impl CakeConnector {
     /// is read as a CAKE answer. `message` is CAKE's failure message, when there is one.
     fn check_http(&self, operation: &str, answer: &Answer, message: Option<&str>) -> Result<(), PlatformError> {
         let (platform, operation, status) = (self.settings.name.clone(), operation.to_string(), answer.status.as_u16());
-        if status == 401 || message.is_some_and(says_bad_key) {
+        // A 403 on a read is the key's rights: every listing needs them.
+        let read = matches!(operation.as_str(), "list" | "roles" | "account managers");
+        if status == 401 || (status == 403 && read) || message.is_some_and(says_bad_key) {
             let message = message.map_or_else(|| format!("HTTP {status}"), str::to_string);
             return Err(PlatformError::Auth { platform, operation, message });
         }
@@ -498,7 +502,7 @@ impl CakeConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         let answer =
             UsersAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))?;

@@ -27,6 +27,9 @@ use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 pub use xml::{parse_users_list, AllowedCampaigns, AnswerError, ListedUser, UsersPage};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str =
+    "caller_user_id must be an Administrator-level user or the account owner of account_id, and the key that user's";
 /// `API` sent with `users_list`.
 pub const DEFAULT_LIST_API_VERSION: &str = "1.6";
 /// `API` sent with `user_new`, `user_update` and `user_delete`.
@@ -191,7 +194,10 @@ fn page_label(offset: u64) -> String {
 }
 
 impl Listing {
-    /// Take the page asked for at `offset` with `length`; every page but the last is full.
+    /// Take the page asked for at `offset` with `length`: at least one user while any remain,
+    /// never more than asked. A server may serve fewer than asked (it caps page sizes), so
+    /// the next offset is this one plus the users that came; a user lost from a page is read
+    /// on the next one, and one read twice fails the listing.
     fn add_page(&mut self, offset: u64, length: u64, page: UsersPage, custom1: &str) -> Result<(), String> {
         let label = page_label(offset);
         if let Some(total) = self.total.filter(|t| *t != page.total) {
@@ -201,10 +207,11 @@ impl Listing {
         if let Some(answered) = page.offset.filter(|o| *o != offset) {
             return Err(format!("{label}: the answer is for offset {answered}"));
         }
-        let expected = page.total.saturating_sub(offset).min(length);
+        let remaining = page.total.saturating_sub(offset);
         let rows = page.users.len() as u64;
-        if rows != expected {
-            return Err(format!("{label}: {rows} users where {expected} were due (total {})", page.total));
+        if rows > remaining.min(length) || (rows == 0 && remaining > 0) {
+            let due = remaining.min(length);
+            return Err(format!("{label}: {rows} users where 1 to {due} were due (total {})", page.total));
         }
         for user in page.users {
             let account = account_from(user, custom1);
@@ -375,11 +382,13 @@ impl ClientToolboxConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         parse_users_list(&body).map_err(|e| match e {
             // A refused listing is unreadable, never "no users"; refused credentials stay Auth.
-            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("list", &m),
+            AnswerError::Refused(m) if says_refused_caller(&m) => {
+                self.refused("list", &m).with_credentials_hint(CREDENTIALS_CHECK)
+            }
             AnswerError::Refused(m) => {
                 self.http.malformed("list", format!("{label}: the platform answered error: {m}"))
             }
@@ -490,8 +499,10 @@ impl Connector for ClientToolboxConnector {
         loop {
             let page = self.fetch_page(offset).await?;
             let custom1 = &self.settings.custom1_element;
+            let rows = page.users.len() as u64;
             listing.add_page(offset, length, page, custom1).map_err(|d| self.http.malformed("list", d))?;
-            offset += length;
+            // By what came back, not by what was asked: a server may cap its pages.
+            offset += rows;
             if offset >= listing.total.unwrap_or(0) {
                 break;
             }
@@ -786,7 +797,7 @@ mod tests {
         sandbox.faults().script(FaultRule::on("list", page_body(0, &[])));
         assert!(ct.list().await.unwrap().is_empty());
         sandbox.faults().script(FaultRule::on("list", page_body(2, &[])));
-        assert!(malformed_detail(ct.list().await).contains("0 users where 2 were due"));
+        assert!(malformed_detail(ct.list().await).contains("0 users where 1 to 2 were due"));
     }
 
     #[tokio::test]
@@ -1008,8 +1019,13 @@ mod tests {
         sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
         assert!(malformed_detail(ct.list().await).contains("users page at offset 2"));
         assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
+        // A page one user short is not a short listing: the next page starts at the lost user.
         sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(1));
-        assert!(malformed_detail(ct.list().await).contains("users page at offset 0: 1 users where 2 were due"));
+        let calls = sandbox.list_calls();
+        assert_eq!(ct.list().await.unwrap().len(), 6, "the user cut from page 1 is read on page 2");
+        assert_eq!(sandbox.list_calls() - calls, 4, "pages at offsets 0, 1, 3, 5");
+        sandbox.faults().script(FaultRule::on("list", page_body(6, &[])).nth(2));
+        assert!(malformed_detail(ct.list().await).contains("0 users where 1 to 2 were due"));
         sandbox.faults().script(FaultRule::on("list", page_body(7, &["z1", "z2"])).nth(2));
         assert!(malformed_detail(ct.list().await).contains("the total changed from 6 to 7"));
         sandbox.faults().script(FaultRule::on("list", page_body(6, &["john1970", "p0"])).nth(2));

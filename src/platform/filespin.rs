@@ -7,8 +7,9 @@
 //! `uploadKey`): they are dropped as soon as a record is parsed.
 //!
 //! Roles are `role_id`s. The contract names ADMIN, MANAGER, CREATOR and USER and shows
-//! `role_id 3` as CREATOR; rosterd takes them in that order, 1 to 4 ([`ROLES`]). Config may
-//! name a role either way; the account's role is the role id, as a string.
+//! `role_id 3` as CREATOR; rosterd guesses them in that order, 1 to 4 ([`ROLES`]), and config
+//! replaces the guess with the tenant's real table (`role_ids`). Config may name a role
+//! either way; the account's role is the role id, as a string.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -26,6 +27,8 @@ use super::kind::{KindSpec, RoleValue};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str = "the key must belong to a FileSpin user with the Admin role (a user administrator)";
 /// FileSpin answers at most this many users per listing call; the page size is not ours to pick.
 pub const PAGE_SIZE: u64 = 30;
 /// The listing, under the base URL.
@@ -34,7 +37,7 @@ pub const USERS_PATH: &str = "/api/v1/users";
 pub const DEFAULT_CREATE_PATH: &str = "/api/v1/user";
 /// Update [inferred]: config may move it (`update_path`, with `{id}`).
 pub const DEFAULT_UPDATE_PATH: &str = "/api/v1/user/{id}";
-/// The built-in roles by `role_id` (see the module comment for why these ids).
+/// The built-in roles by `role_id`: a guess (see the module comment); `role_ids` replaces it.
 pub const ROLES: [(u64, &str); 4] = [(1, "ADMIN"), (2, "MANAGER"), (3, "CREATOR"), (4, "USER")];
 /// The secrets FileSpin puts in every user record: removed before anything else looks.
 const SECRET_FIELDS: [&str; 3] = ["apikey", "access_id", "uploadKey"];
@@ -53,6 +56,36 @@ pub struct FileSpinOptions {
     /// Where one user is updated, `{id}` standing for the user id; default [`DEFAULT_UPDATE_PATH`].
     #[serde(default)]
     pub update_path: Option<String>,
+    /// The tenant's role table, name → `role_id`; default [`ROLES`] (a guess).
+    #[serde(default)]
+    pub role_ids: Option<BTreeMap<String, u64>>,
+}
+
+/// A role table: `role_id` and name, in id order.
+pub type RoleTable = Vec<(u64, String)>;
+
+/// The built-in table, [`ROLES`].
+pub fn default_roles() -> RoleTable {
+    ROLES.iter().map(|(id, name)| (*id, name.to_string())).collect()
+}
+
+/// The table config gives (`role_ids`), else the built-in one.
+fn roles_from(options: &FileSpinOptions) -> RoleTable {
+    let Some(map) = &options.role_ids else { return default_roles() };
+    let mut table: RoleTable = map.iter().map(|(name, id)| (*id, name.trim().to_uppercase())).collect();
+    table.sort();
+    table
+}
+
+/// Problems with a configured role table: empty, a blank name, an id given twice.
+fn check_roles(map: &BTreeMap<String, u64>) -> Option<String> {
+    let mut ids: Vec<u64> = map.values().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if map.is_empty() || map.keys().any(|n| n.trim().is_empty()) {
+        return Some("must map each role name to its role_id, e.g. { ADMIN: 1, USER: 4 }".into());
+    }
+    (ids.len() != map.len()).then(|| "two role names have the same role_id".into())
 }
 
 /// How to reach one FileSpin user group. `Debug` is safe to log: the key prints as `[REDACTED]`.
@@ -66,6 +99,8 @@ pub struct FileSpinSettings {
     pub api_key: SecretString,
     pub create_path: String,
     pub update_path: String,
+    /// `role_id` ↔ name; default [`ROLES`].
+    pub roles: RoleTable,
 }
 
 impl FileSpinSettings {
@@ -77,19 +112,20 @@ impl FileSpinSettings {
             api_key,
             create_path: DEFAULT_CREATE_PATH.into(),
             update_path: DEFAULT_UPDATE_PATH.into(),
+            roles: default_roles(),
         }
     }
 }
 
-/// A role id from a config value: a role name in any case, or an id (a number or its digits).
-pub fn role_id_of(raw: &str) -> Option<u64> {
+/// A role id from a config value in `table`: a role name in any case, or an id (a number or its digits).
+pub fn role_id_of(table: &RoleTable, raw: &str) -> Option<u64> {
     let raw = raw.trim();
-    let by_id = raw.parse::<u64>().ok().filter(|id| ROLES.iter().any(|(i, _)| i == id));
-    by_id.or_else(|| ROLES.iter().find(|(_, n)| n.eq_ignore_ascii_case(raw)).map(|(i, _)| *i))
+    let by_id = raw.parse::<u64>().ok().filter(|id| table.iter().any(|(i, _)| i == id));
+    by_id.or_else(|| table.iter().find(|(_, n)| n.eq_ignore_ascii_case(raw)).map(|(i, _)| *i))
 }
 
-fn role_names() -> String {
-    ROLES.iter().map(|(i, n)| format!("{n} ({i})")).collect::<Vec<_>>().join(", ")
+fn role_names(table: &RoleTable) -> String {
+    table.iter().map(|(i, n)| format!("{n} ({i})")).collect::<Vec<_>>().join(", ")
 }
 
 /// A path option must be absolute and carry no query: it goes under the base URL.
@@ -187,13 +223,13 @@ fn scrub(user: &mut Value) {
 }
 
 /// One user record as an [`Account`]; its secrets were never looked at.
-fn parse_user(mut value: Value) -> Result<Account, String> {
+fn parse_user(mut value: Value, roles: &RoleTable) -> Result<Account, String> {
     scrub(&mut value);
     let user = WireUser::deserialize(&value).map_err(|e| e.to_string())?;
     if user.email.trim().is_empty() {
         return Err(format!("user {} has an empty email", user.id));
     }
-    let by_name = || user.role_name.as_deref().and_then(role_id_of);
+    let by_name = || user.role_name.as_deref().and_then(|name| role_id_of(roles, name));
     let role = user.role_id.or_else(by_name).map(|id| id.to_string());
     let mut fields = BTreeMap::from([
         ("first_name".to_string(), user.first_name.unwrap_or_default()),
@@ -228,7 +264,7 @@ struct Listing {
 
 impl Listing {
     /// Take one page; the offset to ask for next, or `None` when the listing is complete.
-    fn add_page(&mut self, offset: u64, page: UsersPage) -> Result<Option<u64>, String> {
+    fn add_page(&mut self, offset: u64, page: UsersPage, roles: &RoleTable) -> Result<Option<u64>, String> {
         let label = page_label(offset);
         if let Some(total) = self.total.filter(|t| *t != page.total_users) {
             return Err(format!("{label}: total_users changed from {total} to {} while paging", page.total_users));
@@ -246,7 +282,7 @@ impl Listing {
             return Err(format!("{label}: no users, but total_users is {}", page.total_users));
         }
         for (row, value) in page.users.into_iter().enumerate() {
-            let account = parse_user(value).map_err(|e| format!("{label}, row {}: {e}", row + 1))?;
+            let account = parse_user(value, roles).map_err(|e| format!("{label}, row {}: {e}", row + 1))?;
             if !self.ids.insert(account.id.clone()) {
                 return Err(format!("{label}: user {} listed twice", account.id));
             }
@@ -387,7 +423,7 @@ impl FileSpinConnector {
     ) -> Result<Account, PlatformError> {
         let value = self.send(operation, method, url, &[], Some(body)).await?;
         let answer = UserAnswer::deserialize(value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
-        parse_user(answer.user).map_err(|e| self.http.malformed(operation, format!("user: {e}")))
+        parse_user(answer.user, &self.settings.roles).map_err(|e| self.http.malformed(operation, format!("user: {e}")))
     }
 
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
@@ -402,7 +438,7 @@ impl FileSpinConnector {
             Err(PlatformError::Malformed { detail, .. }) => {
                 return Err(self.http.malformed("list", format!("{label}: {detail}")))
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
         };
         UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
@@ -415,7 +451,9 @@ impl FileSpinConnector {
                 "FileSpin needs a role for every user, and none was mapped for {label}; add role rules"
             )));
         };
-        role_id_of(role).ok_or_else(|| self.http.unsupported(format!("role {role:?} is not one of {}", role_names())))
+        let roles = &self.settings.roles;
+        role_id_of(roles, role)
+            .ok_or_else(|| self.http.unsupported(format!("role {role:?} is not one of {}", role_names(roles))))
     }
 
     /// One field as FileSpin's JSON: names as they are, `role` as `role_id`,
@@ -507,7 +545,9 @@ impl Connector for FileSpinConnector {
         while let Some(offset) = next {
             let page = self.fetch_page(offset).await?;
             pages += 1;
-            next = listing.add_page(offset, page).map_err(|detail| self.http.malformed("list", detail))?;
+            next = listing
+                .add_page(offset, page, &self.settings.roles)
+                .map_err(|detail| self.http.malformed("list", detail))?;
         }
         let accounts = listing.finish().map_err(|detail| self.http.malformed("list", detail))?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
@@ -554,7 +594,7 @@ impl Connector for FileSpinConnector {
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
-        Ok(Some(ROLES.iter().map(|(id, _)| id.to_string()).collect()))
+        Ok(Some(self.settings.roles.iter().map(|(id, _)| id.to_string()).collect()))
     }
 }
 
@@ -566,21 +606,41 @@ pub const SPEC: KindSpec = KindSpec {
     default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
     fields_allowed: &FIELDS,
     default_match_key: "{email}",
-    option_keys: &["create_path", "update_path"],
+    option_keys: &["create_path", "update_path", "role_ids"],
     check_options,
     role: spec_role,
     build: build_from_config,
 };
 
-/// A role rule's role: a role name or id, kept as the role id.
+/// A role rule's role with the built-in table: a role name or id, kept as the role id.
 fn spec_role(value: &serde_yaml::Value, extra: &serde_yaml::Mapping) -> Result<RoleValue, String> {
+    spec_role_in(value, extra, &default_roles())
+}
+
+/// A role rule's role with the platform's own table (`role_ids`, when its options give one).
+pub fn spec_role_with_options(
+    value: &serde_yaml::Value,
+    extra: &serde_yaml::Mapping,
+    options: &serde_yaml::Mapping,
+) -> Result<RoleValue, String> {
+    // Options that do not parse are reported on their own key; the built-in table stands in.
+    let table = super::kind::options(options).map(|o| roles_from(&o)).unwrap_or_else(|_| default_roles());
+    spec_role_in(value, extra, &table)
+}
+
+fn spec_role_in(
+    value: &serde_yaml::Value,
+    extra: &serde_yaml::Mapping,
+    table: &RoleTable,
+) -> Result<RoleValue, String> {
     let text = match value {
         serde_yaml::Value::Number(n) => serde_yaml::Value::String(n.to_string()),
         other => other.clone(),
     };
     let mut role = super::kind::string_role(&text, extra)?;
-    let id = role_id_of(&role.role)
-        .ok_or_else(|| format!("{:?} is not a FileSpin role (known: {})", role.role, role_names()))?;
+    let id = role_id_of(table, &role.role).ok_or_else(|| {
+        format!("{:?} is not a FileSpin role (known: {}; set role_ids for another table)", role.role, role_names(table))
+    })?;
     role.role = id.to_string();
     Ok(role)
 }
@@ -593,6 +653,9 @@ fn check_options(extra: &serde_yaml::Mapping) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if let Some(Err(message)) = options.create_path.as_deref().map(|p| check_path(p, false)) {
         problems.push(("create_path".to_string(), message));
+    }
+    if let Some(message) = options.role_ids.as_ref().and_then(check_roles) {
+        problems.push(("role_ids".to_string(), message));
     }
     if let Some(Err(message)) = options.update_path.as_deref().map(|p| check_path(p, true)) {
         problems.push(("update_path".to_string(), message));
@@ -608,6 +671,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
         tracing::warn!(platform = %p.name, "page_size is ignored: FileSpin always answers 30 users a page");
     }
     let mut settings = FileSpinSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+    settings.roles = roles_from(&options);
     settings.create_path = options.create_path.unwrap_or_else(|| DEFAULT_CREATE_PATH.into());
     settings.update_path = options.update_path.unwrap_or_else(|| DEFAULT_UPDATE_PATH.into());
     Ok(Box::new(FileSpinConnector::new(settings)?))
@@ -813,7 +877,9 @@ mod tests {
         let (sandbox, _) = start(people(2)).await;
         let wrong = FileSpinConnector::new(settings_for(&sandbox, "not-the-key")).unwrap();
         match wrong.list().await {
-            Err(PlatformError::Auth { message, .. }) => assert_eq!(message, "Invalid API key"),
+            Err(PlatformError::Auth { message, .. }) => {
+                assert_eq!(message, format!("Invalid API key; {CREDENTIALS_CHECK}"))
+            }
             other => panic!("expected Auth, got {other:?}"),
         }
         let creator_key = sandbox.user_by_email("p1@assets.example").unwrap().apikey;
@@ -883,6 +949,35 @@ mod tests {
         let mut settings = settings_for(&sandbox, KEY);
         settings.update_path = "/api/v1/user".into();
         assert!(FileSpinConnector::new(settings).is_err(), "an update path without {{id}}");
+    }
+
+    /// A tenant whose ids differ from the built-in guess: `role_ids` decides what is sent and read.
+    #[tokio::test]
+    async fn the_role_table_is_configurable() {
+        let sandbox = FileSpinSandbox::start(people(1).with_api_key(KEY)).await.unwrap();
+        let options: FileSpinOptions =
+            serde_yaml::from_str("{ role_ids: { admin: 1, CREATOR: 2, MANAGER: 3, USER: 4 } }").unwrap();
+        let mut settings = settings_for(&sandbox, KEY);
+        settings.roles = roles_from(&options);
+        let fs = FileSpinConnector::new(settings).unwrap();
+        let created = fs.create(&desired("ana@assets.example", "creator")).await.unwrap();
+        assert_eq!(created.role.as_deref(), Some("2"));
+        assert_eq!(sandbox.user_by_email("ana@assets.example").unwrap().role_id, 2, "CREATOR is 2 in this table");
+        assert_eq!(fs.known_roles().await.unwrap().unwrap(), ["1", "2", "3", "4"]);
+        let extra = serde_yaml::Mapping::new();
+        let with = |role: &str, yaml: &str| {
+            let options: serde_yaml::Mapping = serde_yaml::from_str(yaml).unwrap();
+            crate::platform::kind::role_value(&SPEC, &role.into(), &extra, &options).map(|r| r.role)
+        };
+        assert_eq!(with("Editor", "{ role_ids: { EDITOR: 7, USER: 9 } }").unwrap(), "7");
+        assert!(with("creator", "{ role_ids: { EDITOR: 7 } }").unwrap_err().contains("EDITOR (7)"));
+        assert_eq!(with("creator", "{}").unwrap(), "3", "the built-in table without role_ids");
+        let problems = |yaml: &str| (SPEC.check_options)(&serde_yaml::from_str(yaml).unwrap());
+        assert_eq!(
+            problems("{ role_ids: { A: 1, B: 1 } }")[0],
+            ("role_ids".into(), "two role names have the same role_id".into())
+        );
+        assert_eq!(problems("{ role_ids: {} }")[0].0, "role_ids");
     }
 
     #[test]

@@ -74,6 +74,16 @@ pub fn string_role(value: &Value, extra: &Mapping) -> Result<RoleValue, String> 
     }
 }
 
+/// A role rule's role for `kind`, with the platform's own options at hand: FileSpin's role
+/// table is config (`role_ids`), so its role names resolve against it; every other kind's
+/// roles do not depend on its options.
+pub fn role_value(kind: &KindSpec, value: &Value, extra: &Mapping, options: &Mapping) -> Result<RoleValue, String> {
+    match kind.kind {
+        "filespin" => super::filespin::spec_role_with_options(value, extra, options),
+        _ => (kind.role)(value, extra),
+    }
+}
+
 /// No options beyond the common keys.
 pub fn no_options(_: &Mapping) -> Vec<(String, String)> {
     Vec::new()

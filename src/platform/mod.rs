@@ -68,6 +68,17 @@ impl PlatformError {
             PlatformError::Unsupported { .. } => "unsupported",
         }
     }
+
+    /// Refused credentials with what to check on this platform added (a listing's 401/403
+    /// says the key, its rights or its scheme are wrong); any other error as it is.
+    pub fn with_credentials_hint(self, check: &str) -> PlatformError {
+        match self {
+            PlatformError::Auth { platform, operation, message } => {
+                PlatformError::Auth { platform, operation, message: format!("{message}; {check}") }
+            }
+            other => other,
+        }
+    }
 }
 
 /// Facts about a platform that the diff needs, so it never has to know which platform it is.

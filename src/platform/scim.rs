@@ -25,6 +25,9 @@ use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
+/// What to check when a listing's credentials are refused (401/403).
+const CREDENTIALS_CHECK: &str =
+    "the bearer token (or Basic credentials) must be valid for this base_url and allowed to read /Users";
 pub const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -593,7 +596,8 @@ impl ScimTargetConnector {
     async fn fetch_page(&self, label: &str, start: u64) -> Result<Page, PlatformError> {
         let mut url = self.users.clone();
         url.set_query(Some(&format!("startIndex={start}&count={}", self.page_size().await?)));
-        let answer = self.call(label, Method::GET, &url, None, None).await?;
+        let answer = self.call(label, Method::GET, &url, None, None).await;
+        let answer = answer.map_err(|e| e.with_credentials_hint(CREDENTIALS_CHECK))?;
         if !answer.status.is_success() {
             return Err(self.failure(label, &answer));
         }

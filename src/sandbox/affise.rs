@@ -6,6 +6,7 @@
 //! unknown roles, weak passwords and duplicate emails, keeps per-user permissions, an API key
 //! (returned in records, as the real API does) and a password, and consults [`Faults`] on every route.
 
+use super::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -158,11 +159,13 @@ pub fn default_permissions(roles: &[String]) -> Value {
 pub struct AffiseSandboxOptions {
     pub api_key: String,
     pub users: Vec<AffiseUser>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for AffiseSandboxOptions {
     fn default() -> Self {
-        AffiseSandboxOptions { api_key: "sandbox-affise-key".into(), users: Vec::new() }
+        AffiseSandboxOptions { api_key: "sandbox-affise-key".into(), users: Vec::new(), page_cap: PageCap::None }
     }
 }
 
@@ -174,6 +177,12 @@ impl AffiseSandboxOptions {
 
     pub fn with_api_key(mut self, key: &str) -> Self {
         self.api_key = key.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -367,6 +376,8 @@ fn bad_param(name: &str) -> Failure {
 #[derive(Debug)]
 struct Shared {
     api_key: String,
+    /// The page-size cap of [`super::page_cap`].
+    page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
     faults: Faults,
@@ -417,6 +428,8 @@ impl Shared {
         if page < 1 || !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Failure::bad(format!("page starts at 1 and limit is between 1 and {MAX_LIMIT}")));
         }
+        // A capping server pages by the size it serves, and says so in `per_page`.
+        let limit = self.page_cap.apply(limit);
         let mut store = self.lock();
         store.list_queries.push(q.clone());
         let since = q.get("updated_at").map(|d| d.trim().to_string());
@@ -668,7 +681,12 @@ impl AffiseSandbox {
         for user in options.users {
             store.insert(user);
         }
-        let shared = Arc::new(Shared { api_key: options.api_key, store: Mutex::new(store), faults: Faults::new() });
+        let shared = Arc::new(Shared {
+            api_key: options.api_key,
+            page_cap: options.page_cap,
+            store: Mutex::new(store),
+            faults: Faults::new(),
+        });
         let app = router(shared.clone());
         let server = LoopbackServer::start(app, "affise").await?;
         let base_url = server.url("/")?;

@@ -6,6 +6,7 @@
 //! then knows the user no more (404), lists `password` as null, and consults [`Faults`] on
 //! every route. Every authenticated request lands in a log (passwords masked) for tests.
 
+use super::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -98,6 +99,11 @@ pub struct AgencyAnalyticsSandboxOptions {
     /// Where the users collection is served (the connector's `users_path`).
     pub users_path: String,
     pub users: Vec<AgencyAnalyticsUser>,
+    /// Take the key as `Authorization: Bearer <key>` instead of HTTP Basic (the contract's
+    /// Basic is [inferred]: a deployment may differ, and rosterd's `auth_scheme` follows).
+    pub bearer_auth: bool,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for AgencyAnalyticsSandboxOptions {
@@ -106,6 +112,8 @@ impl Default for AgencyAnalyticsSandboxOptions {
             api_key: "sandbox-agencyanalytics-key".into(),
             users_path: "/v3/users".into(),
             users: Vec::new(),
+            bearer_auth: false,
+            page_cap: PageCap::None,
         }
     }
 }
@@ -121,8 +129,20 @@ impl AgencyAnalyticsSandboxOptions {
         self
     }
 
+    /// Accept only `Authorization: Bearer <key>`.
+    pub fn with_bearer_auth(mut self) -> Self {
+        self.bearer_auth = true;
+        self
+    }
+
     pub fn with_users_path(mut self, path: &str) -> Self {
         self.users_path = path.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -352,6 +372,8 @@ struct Shared {
     authorization: String,
     api_key: String,
     users_path: String,
+    /// The page-size cap of [`super::page_cap`].
+    page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
     faults: Faults,
@@ -383,7 +405,9 @@ impl Shared {
     }
 
     fn list_users(&self, q: &[(String, String)], injected: Injected) -> Result<Option<Value>, Failure> {
-        let query = ListQuery::parse(q)?;
+        let mut query = ListQuery::parse(q)?;
+        // A capping server pages (and counts `total_pages`) by the size it serves.
+        query.limit = self.page_cap.apply(usize::try_from(query.limit).unwrap_or(usize::MAX)) as u64;
         let store = self.lock();
         let mut matching: Vec<&AgencyAnalyticsUser> = store.users.values().filter(|u| query.keeps(u)).collect();
         matching.sort_by_cached_key(|u| query.sort_key(u));
@@ -593,9 +617,13 @@ impl AgencyAnalyticsSandbox {
         }
         let users_path = format!("/{}", options.users_path.trim_matches('/'));
         let shared = Arc::new(Shared {
-            authorization: format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
+            authorization: match options.bearer_auth {
+                true => format!("Bearer {}", options.api_key),
+                false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
+            },
             api_key: options.api_key,
             users_path,
+            page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
         });

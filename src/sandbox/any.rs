@@ -8,6 +8,7 @@ use super::cake::{CakeSandbox, CakeSandboxOptions};
 use super::clienttoolbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
 use super::faults::Faults;
 use super::filespin::{FileSpinSandbox, FileSpinSandboxOptions};
+use super::page_cap::PageCap;
 use super::scim::{ScimSandbox, ScimSandboxOptions};
 
 /// Every platform kind, in the order tables list them.
@@ -27,15 +28,27 @@ pub enum AnySandbox {
 impl AnySandbox {
     /// Start the emulator of `kind` (one of [`KINDS`]) with its default options.
     pub async fn start(kind: &str) -> std::io::Result<AnySandbox> {
+        AnySandbox::start_capped(kind, PageCap::None).await
+    }
+
+    /// Start the emulator of `kind` with its default options, serving listing pages no
+    /// larger than `cap` allows (a server that caps page sizes below the request).
+    pub async fn start_capped(kind: &str, cap: PageCap) -> std::io::Result<AnySandbox> {
         Ok(match kind {
-            "cake" => AnySandbox::Cake(CakeSandbox::start(CakeSandboxOptions::default()).await?),
-            "affise" => AnySandbox::Affise(AffiseSandbox::start(AffiseSandboxOptions::default()).await?),
+            "cake" => AnySandbox::Cake(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await?),
+            "affise" => {
+                AnySandbox::Affise(AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)).await?)
+            }
             "agencyanalytics" => AnySandbox::AgencyAnalytics(
-                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default()).await?,
+                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default().with_page_cap(cap)).await?,
             ),
-            "filespin" => AnySandbox::FileSpin(FileSpinSandbox::start(FileSpinSandboxOptions::default()).await?),
-            "clienttoolbox" => AnySandbox::ClientToolbox(CtSandbox::start(CtSandboxOptions::default()).await?),
-            "scim" => AnySandbox::Scim(ScimSandbox::start(ScimSandboxOptions::default()).await?),
+            "filespin" => AnySandbox::FileSpin(
+                FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)).await?,
+            ),
+            "clienttoolbox" => {
+                AnySandbox::ClientToolbox(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap)).await?)
+            }
+            "scim" => AnySandbox::Scim(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap)).await?),
             other => return Err(std::io::Error::other(format!("no emulator of kind {other:?}"))),
         })
     }

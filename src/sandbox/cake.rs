@@ -4,6 +4,7 @@
 //! `request_status` bodies (HTTP 200, or 401 for a bad key), refuses unknown parameters so
 //! that a connector typo shows up in tests, and consults [`Faults`] on every route.
 
+use super::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -90,6 +91,8 @@ pub struct CakeSandboxOptions {
     pub roles: Vec<CakeRole>,
     pub users: Vec<CakeUser>,
     pub account_managers: Vec<CakeManager>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for CakeSandboxOptions {
@@ -116,6 +119,7 @@ impl Default for CakeSandboxOptions {
                 manager(42, "Jordan", "Lee", "j.lee@yournetwork.com"),
                 manager(7, "Mark", "Johnson", "m.johnson@yournetwork.com"),
             ],
+            page_cap: PageCap::None,
         }
     }
 }
@@ -128,6 +132,12 @@ impl CakeSandboxOptions {
 
     pub fn with_api_key(mut self, key: &str) -> Self {
         self.api_key = key.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -183,6 +193,8 @@ struct Shared {
     api_key: String,
     roles: Vec<CakeRole>,
     managers: Vec<CakeManager>,
+    /// The page-size cap of [`super::page_cap`].
+    page_cap: PageCap,
     // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
     store: Mutex<Store>,
     faults: Faults,
@@ -379,6 +391,7 @@ impl Shared {
     fn list_users(&self, q: &Params, injected: Injected) -> Result<Value, Failure> {
         self.authorize_query(q, &["user_id", "user_status", "role_id", "start_at_row", "row_limit"])?;
         let (skip, take) = paging(q)?;
+        let take = self.page_cap.apply(take);
         let filter = UserFilter::parse(q)?;
         let mut store = self.lock();
         let query = q.iter().filter(|(k, _)| *k != "api_key").map(|(k, v)| (k.clone(), v.clone()));
@@ -566,6 +579,7 @@ impl CakeSandbox {
             api_key: options.api_key,
             roles: options.roles,
             managers: options.account_managers,
+            page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
         });

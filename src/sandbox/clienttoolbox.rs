@@ -7,6 +7,7 @@
 //! secrets as the real service returns them. Deleted users stay, unlisted, with their name
 //! taken; `action=permanent` works and is recorded, so tests can prove rosterd never sends it.
 
+use super::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -108,6 +109,8 @@ pub struct CtSandboxOptions {
     pub campaigns: Vec<String>,
     pub list_api_version: String,
     pub write_api_version: String,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 /// The owner's key in [`CtSandboxOptions::default`].
@@ -124,6 +127,7 @@ impl Default for CtSandboxOptions {
             campaigns: vec!["1234567890123456".into(), "2345678901234567".into(), "3456789012345678".into()],
             list_api_version: "1.6".into(),
             write_api_version: "1.1".into(),
+            page_cap: PageCap::None,
         }
     }
 }
@@ -140,6 +144,12 @@ impl CtSandboxOptions {
         for user in self.users.iter_mut().filter(|u| u.user_name == owner) {
             user.api_key = Some(key.into());
         }
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -560,7 +570,7 @@ impl Shared {
             users.reverse();
         }
         let total = users.len();
-        let length = query.length.unwrap_or(total);
+        let length = self.options.page_cap.apply(query.length.unwrap_or(total));
         let mut page: Vec<&CtUser> = users.into_iter().skip(query.offset).take(length).collect();
         if injected.truncate {
             // The page claims the same total but is one user short.

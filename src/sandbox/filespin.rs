@@ -6,6 +6,7 @@
 //! puts each user's secrets (`apikey`, `access_id`, `uploadKey`) in every record it returns,
 //! as FileSpin does, and consults [`Faults`] on every route.
 
+use super::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -98,11 +99,18 @@ pub struct FileSpinSandboxOptions {
     /// The administrator's user group: every user here is in it.
     pub group_id: String,
     pub users: Vec<FileSpinUser>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for FileSpinSandboxOptions {
     fn default() -> Self {
-        FileSpinSandboxOptions { api_key: "sandbox-filespin-key".into(), group_id: "g-1".into(), users: Vec::new() }
+        FileSpinSandboxOptions {
+            api_key: "sandbox-filespin-key".into(),
+            group_id: "g-1".into(),
+            users: Vec::new(),
+            page_cap: PageCap::None,
+        }
     }
 }
 
@@ -114,6 +122,12 @@ impl FileSpinSandboxOptions {
 
     pub fn with_api_key(mut self, key: &str) -> Self {
         self.api_key = key.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -275,6 +289,8 @@ impl Patch {
 struct Shared {
     api_key: String,
     group_id: String,
+    /// The page-size cap of [`super::page_cap`].
+    page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
     faults: Faults,
@@ -333,7 +349,8 @@ impl Shared {
                 .map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "offset must be a non-negative integer"))?,
         };
         let store = self.lock();
-        let mut users: Vec<Value> = store.users.values().skip(offset).take(PAGE).map(|u| self.user_json(u)).collect();
+        let mut users: Vec<Value> =
+            store.users.values().skip(offset).take(self.page_cap.apply(PAGE)).map(|u| self.user_json(u)).collect();
         let count = users.len();
         if injected.truncate {
             // The answer claims `count` users but carries one fewer.
@@ -456,6 +473,7 @@ impl FileSpinSandbox {
         let shared = Arc::new(Shared {
             api_key: options.api_key,
             group_id: options.group_id,
+            page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
         });

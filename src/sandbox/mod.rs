@@ -8,6 +8,7 @@ pub mod cake;
 pub mod clienttoolbox;
 pub mod faults;
 pub mod filespin;
+pub mod page_cap;
 pub mod proxy;
 pub mod scim;
 pub mod server;

@@ -9,6 +9,7 @@
 //! every resource (`meta.version`, `ETag`, 412 on a stale `If-Match`), and consults
 //! [`Faults`] on every route. Passwords are write-only: stored, never returned.
 
+use super::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -143,6 +144,8 @@ pub struct ScimSandboxOptions {
     /// Whether `meta.lastModified gt|ge` filters are served (else 400 `invalidFilter`).
     pub last_modified_filter: bool,
     pub users: Vec<ScimUser>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
 }
 
 impl Default for ScimSandboxOptions {
@@ -154,6 +157,7 @@ impl Default for ScimSandboxOptions {
             max_results: 1000,
             last_modified_filter: true,
             users: Vec::new(),
+            page_cap: PageCap::None,
         }
     }
 }
@@ -187,6 +191,12 @@ impl ScimSandboxOptions {
 
     pub fn with_user(mut self, user: ScimUser) -> Self {
         self.users.push(user);
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
         self
     }
 }
@@ -585,6 +595,8 @@ impl Shared {
         let matching: Vec<&ScimUser> =
             store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
+        // A silent cap: announced nowhere, visible only in the page (`itemsPerPage`).
+        let count = if count == 0 { 0 } else { self.options.page_cap.apply(count) };
         let mut resources: Vec<Value> = matching.iter().skip(skip).take(count).map(|u| self.render(u)).collect();
         if injected.truncate {
             // The page keeps its totalResults but is one resource short.
