@@ -86,6 +86,15 @@ impl AuditKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// Whether two configs name the same key (or both none): a reload cannot swap the key
+    /// of the open trail.
+    pub fn same(a: Option<&AuditKey>, b: Option<&AuditKey>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => a.0.expose_secret() == b.0.expose_secret(),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+
     /// A line's keyed hash: `hmac:` and the HMAC over the previous hash and the line's body.
     pub fn line_hash(&self, prev: &str, body: &str) -> String {
         format!("{HMAC_PREFIX}{}", self.mac(&[prev.as_bytes(), body.as_bytes()]))
@@ -151,6 +160,8 @@ mod tests {
     fn a_short_key_is_refused_and_debug_shows_nothing_of_it() {
         assert!(AuditKey::new(SecretString::from("short")).is_err());
         assert_eq!(format!("{:?}", key()), "AuditKey(..)");
+        assert!(AuditKey::same(Some(&key()), Some(&key())) && AuditKey::same(None, None));
+        assert!(!AuditKey::same(Some(&key()), None));
     }
 
     #[test]

@@ -90,6 +90,16 @@ async fn sighup_with_a_broken_config_keeps_the_old_one_and_says_why() {
     let why = field(&refused, "error");
     assert!(why.contains("platforms[0].kind") && why.contains("unknown kind \"cakes\""), "{why}");
 
+    // A rate that once passed validation and then killed the daemon (exit 101) in the reload.
+    let tiny = rig.config_text(&Settings::default()).replace("per_second: 1000,", "per_second: 1e-300,");
+    std::fs::write(&config, tiny).unwrap();
+    d.signal("HUP");
+    let tiny_refused = |l: &Value| {
+        msg(l).starts_with("config reload refused")
+            && field(l, "error").contains("platforms[0].rate_limit.per_second: 1e-300 is out of range")
+    };
+    d.wait_log(T, tiny_refused).await;
+
     std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
     d.signal("USR1");
     let run = d.wait_runs(2).await;
