@@ -16,7 +16,10 @@ pub const FILE_MODE: u32 = 0o600;
 /// return the previous mask. Called once at start-up by the command line.
 pub fn restrict_umask() -> u32 {
     let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    old.as_raw_mode().into()
+    // mode_t is u32 on Linux and u16 elsewhere.
+    #[allow(clippy::useless_conversion)]
+    let old = old.as_raw_mode().into();
+    old
 }
 
 /// Create `dir` (and its parents) and make `dir` itself 0700, also when it already existed

@@ -90,6 +90,16 @@ async fn sighup_with_a_broken_config_keeps_the_old_one_and_says_why() {
     let why = field(&refused, "error");
     assert!(why.contains("platforms[0].kind") && why.contains("unknown kind \"cakes\""), "{why}");
 
+    // A rate that once passed validation and then killed the daemon (exit 101) in the reload.
+    let tiny = rig.config_text(&Settings::default()).replace("per_second: 1000,", "per_second: 1e-300,");
+    std::fs::write(&config, tiny).unwrap();
+    d.signal("HUP");
+    let tiny_refused = |l: &Value| {
+        msg(l).starts_with("config reload refused")
+            && field(l, "error").contains("platforms[0].rate_limit.per_second: 1e-300 is out of range")
+    };
+    d.wait_log(T, tiny_refused).await;
+
     std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
     d.signal("USR1");
     let run = d.wait_runs(2).await;
@@ -165,15 +175,26 @@ async fn http_endpoints_metrics_parse_and_the_trigger_needs_the_token() {
     assert_eq!(trigger(None).await.unwrap().status(), 401);
     assert_eq!(trigger(Some("tok-3c9d1")).await.unwrap().status(), 401);
     assert_eq!(trigger(Some("wrong")).await.unwrap().status(), 401);
-    assert_eq!(trigger(Some("tok-3c9d1e")).await.unwrap().status(), 202);
+    // The scheme is case-insensitive (RFC 7235); the refusals above were logged without the token.
+    let lower = http.post(d.url("/v1/reconcile")).header("Authorization", "bearer tok-3c9d1e").send().await.unwrap();
+    assert_eq!(lower.status(), 202);
     d.wait_log(T, started_by("http")).await;
     d.wait_runs(2).await;
+    assert_eq!(d.count(|l| msg(l) == "HTTP request refused"), 3, "{}", d.log_text());
+    assert!(!d.log_text().contains("tok-3c9d1"), "a token reached the log");
+    let big = http.post(d.url("/v1/reconcile")).bearer_auth("tok-3c9d1e").body(vec![b'x'; 20_000]).send().await;
+    assert_eq!(big.unwrap().status(), 413);
 
+    // Counts for anyone; the quarantine and errors only with the token.
     let status: Value = get("/v1/status").await.unwrap().json().await.unwrap();
-    assert_eq!(status["last_runs"].as_array().map(Vec::len), Some(2), "{status}");
+    assert!(status["last_runs"].as_array().is_some_and(|r| r.len() >= 2), "{status}");
     assert_eq!(status["last_runs"][0]["trigger"], "http");
     assert_eq!(status["quarantined_records"], 0);
     assert_eq!(status["held_removals"], 0);
+    assert!(status.get("quarantine").is_none(), "{status}");
+    let full: Value =
+        http.get(d.url("/v1/status")).bearer_auth("tok-3c9d1e").send().await.unwrap().json().await.unwrap();
+    assert!(full["quarantine"].is_array(), "{full}");
 
     let text = get("/metrics").await.unwrap().text().await.unwrap();
     let samples = prometheus_parse(&text);
@@ -190,6 +211,10 @@ async fn http_endpoints_metrics_parse_and_the_trigger_needs_the_token() {
         assert!(samples.iter().any(|s| s.starts_with(&format!("{name}{{")) || s == name), "{name} missing:\n{text}");
     }
     assert!(samples.contains(&r#"rosterd_runs_total{result="ok",trigger="http"}"#.to_string()), "{samples:?}");
+    for reason in ["no_token", "wrong_token", "too_large"] {
+        let sample = format!(r#"rosterd_http_refused_total{{endpoint="reconcile",reason="{reason}"}}"#);
+        assert!(samples.contains(&sample), "{sample} missing: {samples:?}");
+    }
     assert!(
         samples
             .contains(&r#"rosterd_platform_operations_total{kind="create",outcome="ok",platform="cake"}"#.to_string()),

@@ -20,6 +20,7 @@ pub const HELD_REMOVALS: &str = "rosterd_held_removals";
 pub const QUARANTINED: &str = "rosterd_quarantined_records";
 pub const STORE_SIZE: &str = "rosterd_store_size_bytes";
 pub const RELOADS: &str = "rosterd_config_reloads_total";
+pub const HTTP_REFUSED: &str = "rosterd_http_refused_total";
 
 /// Run durations span a tiny file roster to thousands of paced API calls.
 const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0];
@@ -52,6 +53,10 @@ fn describe() {
     );
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the sled store on disk.");
     describe_counter!(RELOADS, "Config reloads, by result (ok, refused).");
+    describe_counter!(
+        HTTP_REFUSED,
+        "HTTP requests refused, by endpoint and reason (no_token, wrong_token, too_large)."
+    );
 }
 
 /// One step's outcome on a platform (`ok`, `failed`, `held`, `conflict`).
@@ -92,6 +97,13 @@ pub fn quarantined(count: usize) {
 
 pub fn store_size(bytes: u64) {
     gauge!(STORE_SIZE).set(bytes as f64);
+}
+
+/// A refused HTTP request: logged (never the token) and counted, in one place. `endpoint`
+/// and `reason` are fixed words, so the labels stay bounded.
+pub fn http_refused(endpoint: &'static str, reason: &'static str) {
+    tracing::warn!(endpoint, reason, "HTTP request refused");
+    counter!(HTTP_REFUSED, "endpoint" => endpoint, "reason" => reason).increment(1);
 }
 
 pub fn reload(ok: bool) {

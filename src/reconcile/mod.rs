@@ -195,6 +195,10 @@ impl Engine {
             kept.push("store.cache_capacity_mb takes effect when rosterd restarts".to_string());
             config.cache_capacity = self.config.cache_capacity;
         }
+        if !crate::anchor::AuditKey::same(config.audit_key.as_ref(), self.config.audit_key.as_ref()) {
+            kept.push("audit.hmac_key_file takes effect when rosterd restarts".to_string());
+            config.audit_key = self.config.audit_key.clone();
+        }
         self.config = config;
         self.source = source;
         self.platforms = platforms;
