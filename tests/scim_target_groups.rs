@@ -246,3 +246,74 @@ async fn a_group_rosterd_does_not_own_is_never_touched() {
     assert!(writes_since(&proxy, mark).iter().all(|(_, path)| path == "/Groups" || path.starts_with("/Users")));
     assert_eq!(target_groups(&target).await["Sales"].1, Vec::<String>::new(), "their group is left as it was");
 }
+
+#[tokio::test]
+async fn with_patch_never_groups_and_attributes_change_by_put() {
+    let (source, target, ids, source_groups, proxy, dir) = start().await;
+    let config = std::fs::read_to_string(dir.path().join("rosterd.yaml")).expect("config");
+    std::fs::write(dir.path().join("rosterd.yaml"), config.replace("    groups:\n", "    patch: never\n    groups:\n"))
+        .expect("config");
+    reconcile(dir.path()).await;
+
+    let sales = format!("Groups/{}", source_groups["Sales"]);
+    let remove = format!("members[value eq \"{}\"]", ids[3]);
+    patch_source(
+        &source,
+        &sales,
+        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": ids[5] }] }]),
+    )
+    .await;
+    patch_source(
+        &source,
+        &format!("Users/{}", ids[5]),
+        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "E600" }]),
+    )
+    .await;
+    let mark = proxy.request_count();
+    let (plan, summary) = reconcile(dir.path()).await;
+    let app = &summary.record.platforms[0];
+    assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
+    let methods: Vec<String> = writes_since(&proxy, mark).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(methods, ["PUT", "PUT"]);
+    assert_eq!(target_groups(&target).await["Sales"].1, members(&[5, 6]));
+    let member6 = list(&target, "Users").await.into_iter().find(|u| u["userName"] == user_name(6)).expect("member6");
+    assert_eq!(
+        (member6[ENTERPRISE]["employeeNumber"].as_str(), member6[ENTERPRISE]["department"].as_str()),
+        (Some("E600"), Some("Dept6"))
+    );
+
+    let mark = proxy.request_count();
+    let (plan, _) = reconcile(dir.path()).await;
+    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
+    assert_eq!(writes_since(&proxy, mark), []);
+}
+
+/// A group renamed at the source keeps its id there (`groups.value`), so the target group
+/// is renamed in place. Sources give `groups.value` = the group's id once the person view
+/// carries group ids (issue 13, the filters part); until then the key is the name and a
+/// renamed group reads as a new one.
+#[tokio::test]
+#[ignore = "needs groups.value = the source group's id (issue 13 filters part); run after merging it"]
+async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_change() {
+    let (source, target, ids, source_groups, proxy, dir) = start().await;
+    reconcile(dir.path()).await;
+    let before = list(&target, "Groups").await;
+    let ops_id = before.iter().find(|g| g["displayName"] == "team-ops").expect("team-ops")["id"].clone();
+
+    let ops = format!("Groups/{}", source_groups["team-ops"]);
+    let add = json!({ "op": "add", "path": "members", "value": [{ "value": ids[6] }] });
+    patch_source(&source, &ops, json!([{ "op": "replace", "path": "displayName", "value": "team-operations" }, add]))
+        .await;
+    let mark = proxy.request_count();
+    let (plan, summary) = reconcile(dir.path()).await;
+    assert_eq!((summary.record.platforms[0].groups, summary.record.platforms[0].failed), (1, 0), "{}", plan.to_table());
+    assert_eq!(writes_since(&proxy, mark), [("PATCH".to_string(), format!("/Groups/{}", ops_id.as_str().unwrap()))]);
+    let groups = target_groups(&target).await;
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["Engineering", "Sales", "team-operations"]);
+    assert_eq!(groups["team-operations"].1, members(&[1, 6, 7]));
+
+    let mark = proxy.request_count();
+    let (plan, _) = reconcile(dir.path()).await;
+    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
+    assert_eq!(writes_since(&proxy, mark), []);
+}
