@@ -1,4 +1,4 @@
-//! A strict SCIM 2.0 service provider for Users on loopback, following `platforms/scim.md` "As a target".
+//! A strict SCIM 2.0 service provider for Users (and Groups: `scim/groups.rs`) on loopback, following `platforms/scim.md` "As a target".
 //!
 //! It serves under `/scim/v2`, checks the bearer token on every call (401 with a SCIM Error
 //! body), announces `patch` and `etag` support as configured, pages with `startIndex` /
@@ -23,6 +23,9 @@ use serde_json::{json, Map, Value};
 
 use super::faults::{Faults, Injected};
 use super::server::LoopbackServer;
+
+mod groups;
+pub use groups::{ScimGroup, GROUP_URN};
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -453,6 +456,9 @@ struct Store {
     writes: Vec<ScimWrite>,
     /// The query of every authenticated listing, oldest first.
     list_queries: Vec<BTreeMap<String, String>>,
+    /// Groups by id (`/Groups`, see `groups.rs`).
+    groups: BTreeMap<String, ScimGroup>,
+    next_group_id: u64,
 }
 
 impl Store {
@@ -754,12 +760,11 @@ async fn unknown_route(State(s): AppState) -> Response {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let users = Router::new()
         .route(&format!("{BASE_PATH}/ServiceProviderConfig"), get(config_route))
         .route(&format!("{BASE_PATH}/Users"), get(users_route).post(create_route))
-        .route(&format!("{BASE_PATH}/Users/{{id}}"), get(get_route).patch(patch_route).put(put_route))
-        .fallback(unknown_route)
-        .with_state(shared)
+        .route(&format!("{BASE_PATH}/Users/{{id}}"), get(get_route).patch(patch_route).put(put_route));
+    groups::routes(users).fallback(unknown_route).with_state(shared)
 }
 
 /// A running SCIM emulator on `127.0.0.1`; stops when shut down or dropped.

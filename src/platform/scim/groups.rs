@@ -283,6 +283,110 @@ impl GroupTarget for ScimTargetConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::http::RetryPolicy;
+    use crate::platform::scim::ScimTargetSettings;
+    use crate::sandbox::faults::{Fault, FaultRule};
+    use crate::sandbox::scim::{ScimGroup, ScimSandbox, ScimSandboxOptions, ScimUser};
+    use secrecy::SecretString;
+
+    const TOKEN: &str = "scim-groups-LEAKCHECK-31f0";
+
+    /// An emulator with users u1..u3 and `groups` groups, and a connector paging by 2.
+    async fn start(options: ScimSandboxOptions, groups: usize) -> (ScimSandbox, ScimTargetConnector) {
+        let options = (1..=3).fold(options.with_token(TOKEN), |o, i| {
+            let name = format!("u{i}@x.com");
+            o.with_user(ScimUser::new(&name, "G", "F", &name))
+        });
+        let sandbox = ScimSandbox::start(options).await.unwrap();
+        for i in 1..=groups {
+            sandbox.insert_group(ScimGroup::new(&format!("G{i}"), &[]));
+        }
+        let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(TOKEN.to_string()));
+        settings.connection.per_second = 0.0;
+        settings.page_size = Some(2);
+        settings.groups = Some(GroupPolicy { select: vec!["G1".into()], ..Default::default() });
+        let scim = ScimTargetConnector::new(settings).unwrap().with_retry(RetryPolicy::quick());
+        (sandbox, scim)
+    }
+
+    fn user_ids(sandbox: &ScimSandbox) -> Vec<String> {
+        sandbox.users().into_iter().map(|u| u.id).collect()
+    }
+
+    #[tokio::test]
+    async fn groups_are_listed_across_pages_and_a_broken_page_fails_the_listing() {
+        let (sandbox, scim) = start(ScimSandboxOptions::default(), 5).await;
+        let groups = scim.list_groups().await.unwrap();
+        assert_eq!(groups.iter().map(|g| g.display.as_str()).collect::<Vec<_>>(), ["G1", "G2", "G3", "G4", "G5"]);
+        assert_eq!(sandbox.faults().count("groups list"), 3, "5 groups in pages of 2");
+        sandbox.faults().script(FaultRule::on("groups list", Fault::Garbage).nth(2));
+        assert!(matches!(scim.list_groups().await, Err(PlatformError::Malformed { .. })));
+        sandbox.faults().script(FaultRule::on("groups list", Fault::Truncate).nth(3));
+        assert!(matches!(scim.list_groups().await, Err(PlatformError::Malformed { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_group_is_created_renamed_and_refilled_by_patch_with_if_match_then_deleted() {
+        let (sandbox, scim) = start(ScimSandboxOptions::default(), 0).await;
+        let users = user_ids(&sandbox);
+        let created = scim.create_group("Eng", "src-eng", &users[..2]).await.unwrap();
+        assert_eq!((created.external_id.as_deref(), created.members.len()), (Some("src-eng"), 2));
+        let change = GroupChange {
+            rename: Some("Engineering".into()),
+            add: vec![users[2].clone()],
+            remove: vec![users[0].clone()],
+        };
+        scim.update_group(&created, &change).await.unwrap();
+        let write = sandbox.last_write().unwrap();
+        assert_eq!((write.method.as_str(), write.if_match.as_deref()), ("PATCH", Some("W/\"1\"")));
+        let stored = sandbox.group_by_name("Engineering").unwrap();
+        assert_eq!(stored.members, users[1..].to_vec());
+        // Listed before the change: its version is stale now, and the server says so.
+        let stale =
+            scim.update_group(&created, &GroupChange { rename: Some("Late".into()), ..Default::default() }).await;
+        assert!(
+            matches!(stale, Err(PlatformError::Rejected { ref message, .. }) if message.contains("changed since")),
+            "{stale:?}"
+        );
+        scim.delete_group(&created).await.unwrap();
+        assert!(sandbox.groups().is_empty());
+        scim.delete_group(&created).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_patch_a_group_is_put_whole_keeping_what_rosterd_does_not_manage() {
+        let (sandbox, scim) = start(ScimSandboxOptions::default().without_patch(), 0).await;
+        let users = user_ids(&sandbox);
+        let nested = sandbox.insert_group(ScimGroup::new("Nested", &[]));
+        let outer = sandbox.insert_group(ScimGroup::new("Outer", &[&users[0], &nested.id]));
+        let listed = scim.list_groups().await.unwrap().into_iter().find(|g| g.id == outer.id).unwrap();
+        assert_eq!(listed.members.len(), 1, "a nested group is not a member rosterd manages");
+        let change = GroupChange { rename: None, add: vec![users[1].clone()], remove: vec![users[0].clone()] };
+        scim.update_group(&listed, &change).await.unwrap();
+        assert_eq!(sandbox.last_write().unwrap().method, "PUT");
+        assert_eq!(sandbox.group_by_name("Outer").unwrap().members, [nested.id.clone(), users[1].clone()]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_names_the_reason_and_never_the_token() {
+        let (sandbox, scim) = start(ScimSandboxOptions::default(), 1).await;
+        let taken = scim.create_group("g1", "src-g1", &[]).await.unwrap_err();
+        assert!(
+            matches!(taken, PlatformError::Rejected { ref message, .. } if message.contains("uniqueness")),
+            "{taken:?}"
+        );
+        let echo =
+            json!({"schemas": [super::super::ERROR_URN], "status": "400", "detail": format!("bad Bearer {TOKEN}")});
+        sandbox.faults().script(FaultRule::on(
+            "group create",
+            Fault::Status { code: 400, retry_after: None, body: echo.to_string() },
+        ));
+        let error = scim.create_group("New", "src-new", &[]).await.unwrap_err();
+        assert!(!format!("{error} {error:?}").contains(TOKEN), "{error}");
+        sandbox.faults().script(FaultRule::on("group create", Fault::status(503)).always());
+        assert!(scim.create_group("New", "src-new", &[]).await.is_err());
+        assert_eq!(sandbox.faults().count("group create"), 3, "a create that reached the server is not sent again");
+    }
 
     #[test]
     fn groups_parse_strictly_and_keep_only_user_members() {
