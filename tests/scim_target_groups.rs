@@ -156,6 +156,16 @@ async fn start() -> (ScimServer, ScimServer, Vec<String>, BTreeMap<String, Strin
 async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge() {
     let (source, target, ids, source_groups, proxy, dir) = start().await;
 
+    // A dry run first: the plan shows the three group steps and nothing is written.
+    let config = Config::load(&dir.path().join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let engine = rosterd::setup::engine(config).expect("an engine");
+    let (plan, applied) = engine.reconcile("test", true).await.expect("a dry run");
+    drop(engine);
+    assert!(applied.is_none());
+    let planned: Vec<&str> = plan.platforms[0].groups.iter().map(|g| g.display.as_str()).collect();
+    assert_eq!(planned, ["Engineering", "Sales", "team-ops"]);
+    assert_eq!(writes_since(&proxy, 0), []);
+
     // First run: 7 users with their enterprise attributes, 3 groups with their members.
     let (plan, summary) = reconcile(dir.path()).await;
     let app = &summary.record.platforms[0];
@@ -214,6 +224,13 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     assert_eq!(writes.iter().filter(|(m, p)| m == "PATCH" && p.starts_with("/Groups/")).count(), 1, "{writes:?}");
     assert_eq!(writes.len(), 2, "one user PATCH and one group PATCH: {writes:?}");
     assert_eq!(target_groups(&target).await["Engineering"].1, members(&[1, 3, 5]));
+    let audit = std::fs::read_to_string(dir.path().join("state/audit.jsonl")).expect("the audit trail");
+    let update = audit.lines().find(|l| l.contains("\"action\":\"group_update\"")).expect("the group update audited");
+    assert!(
+        update.contains(&format!("\"before\":\"{}\"", user_name(2)))
+            && update.contains(&format!("\"after\":\"{}\"", user_name(5))),
+        "{update}"
+    );
     let member3 = list(&target, "Users").await.into_iter().find(|u| u["userName"] == user_name(3)).expect("member3");
     assert_eq!(member3[ENTERPRISE]["department"], "Research");
 

@@ -2,14 +2,14 @@
 //! group links, who is wanted and who is leaving), and apply the steps after the account
 //! steps, when every new account has its id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::apply::{ApplyContext, PlatformSummary};
 use super::desired::{Mapped, Mapping, Wants};
 use super::groups::{desired_groups, groups_of, plan_groups, GroupAction, GroupInput, GroupStep, MemberStates};
 use super::plan::{Action, PlatformPlan};
 use crate::audit::AuditRecord;
-use crate::model::{FieldChange, PersonNode, Roster};
+use crate::model::{Account, FieldChange, PersonNode, Roster};
 use crate::platform::groups::{GroupChange, GroupTarget};
 use crate::store::{GroupLink, Store};
 
@@ -21,6 +21,7 @@ pub async fn plan_platform_groups(
     platform: &str,
     roster: &Roster,
     mapping: &Mapping,
+    accounts_here: (&[Account], &BTreeSet<String>),
     plan: &mut PlatformPlan,
 ) {
     let listed = target.list_groups().await.map_err(|e| e.to_string());
@@ -34,7 +35,11 @@ pub async fn plan_platform_groups(
             return;
         }
     };
-    let states = member_states(roster, mapping, &accounts, plan);
+    let mut states = member_states(roster, mapping, &accounts, plan);
+    let (actual, protected) = accounts_here;
+    let is_protected = |a: &&Account| protected.contains(a.key.as_str()) || protected.contains(a.id.as_str());
+    states.protected = actual.iter().filter(is_protected).map(|a| a.id.to_string()).collect();
+    states.wanted.retain(|_, account| account.as_ref().is_none_or(|id| !states.protected.contains(id)));
     let people = roster.people.iter().map(|p| (p.id.to_string(), groups_of(PersonNode::of(p))));
     let desired = desired_groups(target.policy(), people, &states);
     let input =

@@ -147,12 +147,14 @@ pub struct MemberStates {
     pub leaving: HashSet<String>,
     /// Only a complete roster removes members.
     pub complete: bool,
+    /// Protected accounts (`safety.protected`, `platforms[].protected`): never added or removed.
+    pub protected: HashSet<String>,
 }
 
 impl MemberStates {
     /// Whether a member account may be taken out of a group of this origin.
     pub fn may_remove(&self, account_id: &str, origin: GroupOrigin) -> bool {
-        if !self.complete {
+        if !self.complete || self.protected.contains(account_id) {
             return false;
         }
         match self.owner.get(account_id) {

@@ -170,3 +170,15 @@ fn desired_groups_are_keyed_by_value_and_hold_only_wanted_people() {
         serde_json::json!({"groups": [{"value": "id-7", "display": "Sales"}, {"display": "NoId"}, {"value": ""}]});
     assert_eq!(groups_of(&view), [("id-7".to_string(), "Sales".to_string()), ("NoId".into(), "NoId".into())]);
 }
+
+#[test]
+fn a_protected_account_is_never_taken_out_of_a_group() {
+    let mut s = states(2);
+    s.wanted.remove("p2");
+    s.leaving.insert("p2".into());
+    s.protected.insert("a2".into());
+    let held = [group("t1", "Eng", Some("g1"), &["a1", "a2"])];
+    let out =
+        plan(&policy(&["g1"]), &[want("g1", "Eng", &["p1"])], &held, &[("g1", link("t1", GroupOrigin::Created))], &s);
+    assert!(out.steps.is_empty(), "{:?}", out.steps);
+}

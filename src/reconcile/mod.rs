@@ -321,7 +321,17 @@ impl Engine {
         }
         plan.fingerprint = fingerprint(&plan, &actual);
         if let Some(target) = p.connector.groups() {
-            group_run::plan_platform_groups(&self.store, target, name, roster, &p.config.mapping, &mut plan).await;
+            let accounts_here = (actual.as_slice(), &p.config.protected);
+            group_run::plan_platform_groups(
+                &self.store,
+                target,
+                name,
+                roster,
+                &p.config.mapping,
+                accounts_here,
+                &mut plan,
+            )
+            .await;
         }
         (plan, actual)
     }
