@@ -90,6 +90,21 @@ pub struct GroupStep {
 }
 
 impl GroupStep {
+    fn new(action: GroupAction, key: &str, display: &str, group: Option<&TargetGroup>) -> GroupStep {
+        GroupStep {
+            action,
+            key: key.into(),
+            display: display.into(),
+            group_id: group.map(|g| g.id.clone()),
+            listed: group.cloned(),
+            rename_from: None,
+            add: Vec::new(),
+            remove: Vec::new(),
+            origin: None,
+            reason: None,
+        }
+    }
+
     /// Whether the step calls the platform (an adoption with nothing to change only links).
     pub fn writes(&self) -> bool {
         self.action != GroupAction::Adopt
@@ -255,52 +270,35 @@ fn plan_unlinked(input: &GroupInput<'_>, want: &DesiredGroup, linked: &HashMap<&
         (None, Some(g)) if free(&g) && input.policy.may_manage(&want.display) => {
             (g, GroupOrigin::Managed, "groups.manage names it")
         }
-        (None, Some(g)) => {
-            let reason = match linked.get(g.id.as_str()) {
-                Some(other) => format!("group {:?} (id {}) stands for source group {other:?} already; rename one of them at the source", g.display, g.id),
-                None => format!("a group named {:?} (id {}) exists that rosterd did not create; add it to groups.manage to let rosterd manage it, or rename the source group", g.display, g.id),
-            };
-            out.conflicts.push(Conflict {
-                person_id: format!("group:{}", want.key),
-                label: want.display.clone(),
-                key: want.key.clone(),
-                reason,
-            });
-            return;
-        }
+        (None, Some(g)) => return out.conflicts.push(name_taken(want, g, linked.get(g.id.as_str()))),
         (None, None) => {
-            let add = want.members.iter().map(|p| input.states.member(p)).collect();
-            out.steps.push(GroupStep {
-                action: GroupAction::Create,
-                key: want.key.clone(),
-                display: want.display.clone(),
-                group_id: None,
-                listed: None,
-                rename_from: None,
-                add,
-                remove: Vec::new(),
-                origin: Some(GroupOrigin::Created),
-                reason: None,
-            });
-            return;
+            let mut step = GroupStep::new(GroupAction::Create, &want.key, &want.display, None);
+            step.add = want.members.iter().map(|p| input.states.member(p)).collect();
+            step.origin = Some(GroupOrigin::Created);
+            return out.steps.push(step);
         }
     };
-    let mut step = update_step(input.states, want, group, origin).unwrap_or_else(|| GroupStep {
-        action: GroupAction::Update,
-        key: want.key.clone(),
-        display: want.display.clone(),
-        group_id: Some(group.id.clone()),
-        listed: Some(group.clone()),
-        rename_from: None,
-        add: Vec::new(),
-        remove: Vec::new(),
-        origin: None,
-        reason: None,
-    });
+    let mut step = update_step(input.states, want, group, origin)
+        .unwrap_or_else(|| GroupStep::new(GroupAction::Update, &want.key, &want.display, Some(group)));
     step.action = GroupAction::Adopt;
     step.origin = Some(origin);
     step.reason = Some(why.to_string());
     out.steps.push(step);
+}
+
+/// A selected group whose name a target group rosterd may not touch already has.
+fn name_taken(want: &DesiredGroup, g: &TargetGroup, linked_to: Option<&&str>) -> Conflict {
+    let reason = match linked_to {
+        Some(other) => format!(
+            "group {:?} (id {}) stands for source group {other:?} already; rename one of them at the source",
+            g.display, g.id
+        ),
+        None => format!(
+            "a group named {:?} (id {}) exists that rosterd did not create; add it to groups.manage to let rosterd manage it, or rename the source group",
+            g.display, g.id
+        ),
+    };
+    Conflict { person_id: format!("group:{}", want.key), label: want.display.clone(), key: want.key.clone(), reason }
 }
 
 /// The rename and the members in and out that make `group` match `want`; `None` when it does.
@@ -331,16 +329,10 @@ fn update_step(
         return None;
     }
     Some(GroupStep {
-        action: GroupAction::Update,
-        key: want.key.clone(),
-        display: want.display.clone(),
-        group_id: Some(group.id.clone()),
-        listed: Some(group.clone()),
         rename_from,
         add,
         remove,
-        origin: None,
-        reason: None,
+        ..GroupStep::new(GroupAction::Update, &want.key, &want.display, Some(group))
     })
 }
 
@@ -360,18 +352,9 @@ fn no_longer_selected(input: &GroupInput<'_>, key: &str, link: &GroupLink, group
         ));
         return;
     }
-    out.steps.push(GroupStep {
-        action: GroupAction::Delete,
-        key: key.to_string(),
-        display: group.display.clone(),
-        group_id: Some(group.id.clone()),
-        listed: Some(group.clone()),
-        rename_from: None,
-        add: Vec::new(),
-        remove: Vec::new(),
-        origin: None,
-        reason: Some("its source group is gone or no longer selected".into()),
-    });
+    let mut step = GroupStep::new(GroupAction::Delete, key, &group.display, Some(group));
+    step.reason = Some("its source group is gone or no longer selected".into());
+    out.steps.push(step);
 }
 
 /// A group step as the plan table prints it.
