@@ -121,6 +121,60 @@ pub fn set_attribute(map: &mut Map<String, Value>, path: &str, value: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{normalize_key, DesiredAccount, FieldChange};
+    use crate::platform::scim::{ScimTargetConnector, ScimTargetSettings};
+    use crate::platform::Connector;
+    use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
+    use secrecy::SecretString;
+
+    async fn start(options: ScimSandboxOptions) -> (ScimSandbox, ScimTargetConnector) {
+        let sandbox = ScimSandbox::start(options.with_token("t-attr")).await.unwrap();
+        let mut settings =
+            ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from("t-attr".to_string()));
+        settings.connection.per_second = 0.0;
+        settings.extra_fields = vec!["department".into(), "employeeNumber".into()];
+        (sandbox, ScimTargetConnector::new(settings).unwrap())
+    }
+
+    fn desired() -> DesiredAccount {
+        DesiredAccount {
+            person_id: "src-1".into(),
+            label: "a@x.com".into(),
+            key: normalize_key("a@x.com"),
+            fields: crate::model::Fields::from([
+                ("userName", "a@x.com"),
+                ("externalId", "src-1"),
+                ("department", "Eng"),
+                ("employeeNumber", "42"),
+            ]),
+            role: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn enterprise_attributes_are_created_listed_and_changed_by_patch_or_put() {
+        for options in [ScimSandboxOptions::default(), ScimSandboxOptions::default().without_patch()] {
+            let (sandbox, scim) = start(options).await;
+            let created = scim.create(&desired()).await.unwrap();
+            assert_eq!(sandbox.last_write().unwrap().body["schemas"][1], ENTERPRISE_URN);
+            let listed = scim.list().await.unwrap().remove(0);
+            assert_eq!(
+                (
+                    listed.fields.get("department").map(|v| v.as_str()),
+                    listed.fields.get("employeeNumber").map(|v| v.as_str())
+                ),
+                (Some("Eng"), Some("42"))
+            );
+            let change =
+                FieldChange { field: "department".into(), before: Some("Eng".into()), after: Some("Research".into()) };
+            scim.update(&created, &[change]).await.unwrap();
+            let stored = sandbox.user(&created.id).unwrap();
+            assert_eq!(
+                (stored.enterprise["department"].as_str(), stored.enterprise["employeeNumber"].as_str()),
+                ("Research", "42")
+            );
+        }
+    }
 
     #[test]
     fn short_names_and_urn_paths_are_attributes_and_others_are_not() {
