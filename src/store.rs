@@ -12,6 +12,9 @@ use crate::reconcile::diff::Link;
 use crate::reconcile::journal::{Intent, Quarantined};
 use crate::source::snapshot::{Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
 
+mod groups;
+pub use groups::{GroupLink, GroupOrigin};
+
 /// Trees of the intent journal and the quarantine.
 const INTENTS: &str = "intents";
 const QUARANTINE: &str = "quarantine";

@@ -261,4 +261,31 @@ platforms:
     ));
     assert_has(&p, "source.scim.ca_file: cannot read /nonexistent/ca.pem");
     assert_has(&p, &format!("platforms[0].ca_file: {} holds no -----BEGIN CERTIFICATE----- block", not_pem.display()));
+#[test]
+fn scim_groups_and_attributes_are_checked_with_their_key_paths() {
+    std::env::set_var("ROSTERD_TEST_KEY_SET", "k");
+    let platform = |extra: &str| {
+        format!(
+            r#"
+state_dir: /tmp/x
+source: {{ file: {{ path: roster.yaml }} }}
+platforms:
+  - name: app
+    kind: scim
+    base_url: https://app.example/scim/v2
+    api_key_env: ROSTERD_TEST_KEY_SET
+{extra}
+"#
+        )
+    };
+    let ok = platform(
+        "    fields: { department: '{urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department}', \"urn:acme:scim:schemas:extension:acme:2.0:User:badge\": '{title}' }\n    groups: { select: [Eng], filter: 'display sw \"app-\"', manage: [Legacy], allow_delete: true }",
+    );
+    assert_eq!(problems(&ok), Vec::<String>::new());
+    assert_has(&problems(&platform("    groups: { filter: 'display eq' }")), "platforms[0].groups.filter: bad filter");
+    assert_has(&problems(&platform("    groups: { manage: [X] }")), "platforms[0].groups: selects no group");
+    assert_has(&problems(&platform("    groups: { selekt: [X] }")), "platforms[0].groups");
+    let fields = problems(&platform("    fields: { \"urn:acme:x:9bad\": '{title}', nickname: '{title}' }"));
+    assert_has(&fields, "platforms[0].fields.urn:acme:x:9bad: not a scim field");
+    assert_has(&fields, "platforms[0].fields.nickname: not a scim field");
 }

@@ -710,7 +710,7 @@ impl Validator {
             out.insert(f.to_string(), Template::parse(t).ok()?);
         }
         for (f, t) in &raw.fields {
-            if !kind.fields_allowed.contains(&f.as_str()) {
+            if !kind::field_allowed(kind, f) {
                 self.problem(
                     format!("{path}.fields.{f}"),
                     format!("not a {} field (known: {})", kind.kind, kind.fields_allowed.join(", ")),

@@ -53,6 +53,15 @@ pub fn all() -> &'static [&'static KindSpec] {
     ]
 }
 
+/// Whether config may map `field` on this kind: a listed field, or for kinds that list
+/// [`super::scim::URN_FIELD`], any well-formed `urn:<schema>:<attribute>` path.
+pub fn field_allowed(kind: &KindSpec, field: &str) -> bool {
+    kind.fields_allowed.contains(&field)
+        || (field.starts_with("urn:")
+            && kind.fields_allowed.contains(&super::scim::URN_FIELD)
+            && super::scim::is_extra_field(field))
+}
+
 pub fn find(kind: &str) -> Option<&'static KindSpec> {
     all().iter().copied().find(|k| k.kind == kind)
 }

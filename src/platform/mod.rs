@@ -10,6 +10,7 @@ pub mod cake;
 pub mod clienttoolbox;
 pub mod connection;
 pub mod filespin;
+pub mod groups;
 pub mod http;
 pub mod kind;
 pub mod redact;
@@ -182,6 +183,11 @@ pub trait Connector: Send + Sync {
     /// managers), for the access report: is each still in the roster?
     async fn designations(&self) -> Result<Vec<Designation>, PlatformError> {
         Ok(Vec::new())
+    }
+
+    /// The platform's groups, when it pushes groups as configured (SCIM `groups:`).
+    fn groups(&self) -> Option<&dyn groups::GroupTarget> {
+        None
     }
 }
 

@@ -24,6 +24,11 @@ use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
+use crate::platform::groups::GroupPolicy;
+use attributes::Attribute;
+
+mod attributes;
+mod groups;
 
 /// What to check when a listing's credentials are refused (401/403).
 const CREDENTIALS_CHECK: &str =
@@ -43,6 +48,25 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const STATUS_FIELD: &str = "status";
 /// The fields rosterd compares and writes, by the names config uses.
 pub const FIELDS: [&str; 6] = ["userName", "externalId", "givenName", "familyName", "displayName", "email"];
+/// Every field config may set: the core six, `title`, the enterprise extension by short
+/// name, and any attribute by its URN path (see `attributes`).
+pub const FIELDS_ALLOWED: [&str; 14] = [
+    FIELDS[0],
+    FIELDS[1],
+    FIELDS[2],
+    FIELDS[3],
+    FIELDS[4],
+    FIELDS[5],
+    attributes::EXTRA_FIELDS[0],
+    attributes::EXTRA_FIELDS[1],
+    attributes::EXTRA_FIELDS[2],
+    attributes::EXTRA_FIELDS[3],
+    attributes::EXTRA_FIELDS[4],
+    attributes::EXTRA_FIELDS[5],
+    attributes::EXTRA_FIELDS[6],
+    attributes::EXTRA_FIELDS[7],
+];
+pub use attributes::{is_extra as is_extra_field, URN_FIELD};
 
 /// Whether to use a feature: as `ServiceProviderConfig` announces it, or regardless.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -71,6 +95,10 @@ pub struct ScimTargetSettings {
     pub patch: Announce,
     /// Send `If-Match` with `meta.version` (announced, always, never).
     pub etag: Announce,
+    /// Fields beyond the core six that config maps (`department`, URN paths, ...).
+    pub extra_fields: Vec<String>,
+    /// Which source groups to push, and what rosterd may do with target groups.
+    pub groups: Option<GroupPolicy>,
 }
 
 impl ScimTargetSettings {
@@ -84,6 +112,8 @@ impl ScimTargetSettings {
             page_size: None,
             patch: Announce::Auto,
             etag: Announce::Auto,
+            extra_fields: Vec::new(),
+            groups: None,
         }
     }
 }
@@ -96,6 +126,7 @@ struct ScimTargetOptions {
     patch: Announce,
     #[serde(default)]
     etag: Announce,
+    groups: Option<groups::RawGroups>,
 }
 
 /// What the server supports, as used for this run.
@@ -191,6 +222,17 @@ fn parse_user(resource: Value) -> Result<Remote, String> {
     Ok(Remote { account, external_id: user.external_id, version: user.meta.and_then(|m| m.version) })
 }
 
+/// One User resource with the configured extra attributes among its fields.
+fn parse_user_with(resource: Value, attributes: &[Attribute]) -> Result<Remote, String> {
+    let extra: Vec<(String, String)> =
+        attributes.iter().filter_map(|a| Some((a.field.clone(), a.read(&resource)?))).collect();
+    let mut remote = parse_user(resource)?;
+    for (field, value) in extra {
+        remote.account.fields.insert(crate::model::FieldName::new(&field), value.into());
+    }
+    Ok(remote)
+}
+
 fn page_label(page: u32, start: u64) -> String {
     format!("Users page {page} (startIndex={start})")
 }
@@ -226,6 +268,8 @@ struct Listing {
     remotes: Vec<Remote>,
     ids: HashSet<CompactString>,
     total: Option<u64>,
+    /// The extra attributes read into each account's fields.
+    attributes: Vec<Attribute>,
 }
 
 impl Listing {
@@ -247,7 +291,8 @@ impl Listing {
         }
         let count = page.resources.len() as u64;
         for (i, resource) in page.resources.into_iter().enumerate() {
-            let remote = parse_user(resource).map_err(|e| format!("{label}, resource {}: {e}", i + 1))?;
+            let remote =
+                parse_user_with(resource, &self.attributes).map_err(|e| format!("{label}, resource {}: {e}", i + 1))?;
             if !self.ids.insert(remote.account.id.clone()) {
                 return Err(format!("{label}: id \"{}\" listed twice", remote.account.id));
             }
@@ -269,7 +314,7 @@ impl Listing {
 /// One attribute to write, by its SCIM path (PATCH `path`, or where PUT sets it).
 #[derive(Debug, Clone, PartialEq)]
 struct Write {
-    path: &'static str,
+    path: String,
     value: Value,
 }
 
@@ -335,7 +380,7 @@ fn put_body(resource: Value, writes: &[Write]) -> Result<Value, String> {
     let Value::Object(mut map) = resource else { return Err("the resource is not a JSON object".into()) };
     map.retain(|k, _| !k.eq_ignore_ascii_case("meta"));
     for write in writes {
-        set_path(&mut map, write.path, write.value.clone());
+        attributes::set_attribute(&mut map, &write.path, write.value.clone());
     }
     Ok(Value::Object(map))
 }
@@ -378,6 +423,8 @@ pub struct ScimTargetConnector {
     page_size: AtomicU32,
     /// `meta.version` of each resource as last read, for `If-Match`. Filled by `list`.
     versions: Mutex<HashMap<CompactString, String>>,
+    /// The attributes beyond the core six that config maps, read and written as fields.
+    attributes: Vec<Attribute>,
 }
 
 /// Whether a write went through, or met a 412 (the resource changed since it was read).
@@ -418,6 +465,10 @@ impl ScimTargetConnector {
         let (Ok(users), Ok(service_provider_config)) = (at("Users"), at("ServiceProviderConfig")) else {
             return refuse("base_url cannot have paths under it");
         };
+        let attributes = match settings.extra_fields.iter().map(|f| Attribute::of(f)).collect() {
+            Ok(attributes) => attributes,
+            Err(message) => return refuse(&message),
+        };
         let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.token.clone());
         let settings_page_size = settings.page_size.unwrap_or(0);
         Ok(ScimTargetConnector {
@@ -428,6 +479,7 @@ impl ScimTargetConnector {
             capabilities: RwLock::new(None),
             page_size: AtomicU32::new(settings_page_size),
             versions: Mutex::new(HashMap::new()),
+            attributes,
         })
     }
 
@@ -494,7 +546,7 @@ impl ScimTargetConnector {
             }
             request
         };
-        let answer = self.http.send(operation, build).await?;
+        let answer = self.http.send_with(groups::retry_mode(operation), operation, build).await?;
         let status = answer.status.as_u16();
         if status == 401 || status == 403 {
             let message = self.http.redact(&error_detail(&answer.body, self.http.redactor()));
@@ -609,8 +661,8 @@ impl ScimTargetConnector {
     async fn read_user(&self, operation: &str, id: &str) -> Result<(Value, Remote), PlatformError> {
         let answer = self.call(operation, Method::GET, &self.user_url(id), None, None).await?;
         let value = self.json_of(operation, &answer)?;
-        let remote =
-            parse_user(value.clone()).map_err(|e| self.http.malformed(operation, format!("user {id}: {e}")))?;
+        let remote = parse_user_with(value.clone(), &self.attributes)
+            .map_err(|e| self.http.malformed(operation, format!("user {id}: {e}")))?;
         if remote.account.id != id {
             return Err(self
                 .http
@@ -636,8 +688,8 @@ impl ScimTargetConnector {
         let wanted = normalize_key(user_name);
         let mut found = Vec::new();
         for resource in page.resources {
-            let remote =
-                parse_user(resource).map_err(|e| self.http.malformed(operation, format!("userName filter: {e}")))?;
+            let remote = parse_user_with(resource, &self.attributes)
+                .map_err(|e| self.http.malformed(operation, format!("userName filter: {e}")))?;
             if remote.account.key == wanted {
                 found.push(remote);
             }
@@ -666,15 +718,18 @@ impl ScimTargetConnector {
             let field = change.field.as_str();
             let write = match (field, after) {
                 (ROLE_FIELD, _) => return Err(cannot("change the role: roles are not managed on SCIM targets".into())),
-                (STATUS_FIELD, Some("active")) => Write { path: "active", value: json!(true) },
-                (STATUS_FIELD, Some("inactive")) => Write { path: "active", value: json!(false) },
+                (STATUS_FIELD, Some("active")) => Write { path: "active".into(), value: json!(true) },
+                (STATUS_FIELD, Some("inactive")) => Write { path: "active".into(), value: json!(false) },
                 (STATUS_FIELD, other) => return Err(cannot(format!("set status {other:?}"))),
                 (_, after) => {
-                    let path = attribute_of(field).ok_or_else(|| {
-                        cannot(format!("change {field:?}: not a field rosterd writes on SCIM targets"))
-                    })?;
+                    let path = match attribute_of(field) {
+                        Some(path) => path.to_string(),
+                        None => self.extra_path(field).ok_or_else(|| {
+                            cannot(format!("change {field:?}: not a field rosterd writes on SCIM targets"))
+                        })?,
+                    };
                     let value = after.ok_or_else(|| cannot(format!("clear {field}")))?;
-                    Write { path, value: attribute_value(path, value) }
+                    Write { value: attribute_value(&path, value), path }
                 }
             };
             writes.push(write);
@@ -682,7 +737,7 @@ impl ScimTargetConnector {
         if let Some(active) = active {
             // Last, so that a reactivation always ends active.
             writes.retain(|w| w.path != "active");
-            writes.push(Write { path: "active", value: json!(active) });
+            writes.push(Write { path: "active".into(), value: json!(active) });
         }
         Ok(writes)
     }
@@ -746,6 +801,11 @@ impl ScimTargetConnector {
         Ok(Outcome::Done)
     }
 
+    /// The PATCH path of a configured extra attribute.
+    fn extra_path(&self, field: &str) -> Option<String> {
+        self.attributes.iter().find(|a| a.field == field).map(Attribute::patch_path)
+    }
+
     /// Keep the version the answer gives (200 with the resource); a 204 gives none here.
     fn after_write(&self, id: &str, answer: &Answer) {
         let remote = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| parse_user(v).ok());
@@ -769,7 +829,13 @@ impl ScimTargetConnector {
                 set_path(&mut body, path, attribute_value(path, value));
             }
         }
-        if let Some(unknown) = desired.fields.keys().find(|f| !FIELDS.contains(&f.as_str())) {
+        for attribute in &self.attributes {
+            if let Some(value) = field(&attribute.field) {
+                attributes::set_attribute(&mut body, &attribute.patch_path(), json!(value));
+            }
+        }
+        let known = |f: &str| FIELDS.contains(&f) || self.extra_path(f).is_some();
+        if let Some(unknown) = desired.fields.keys().find(|f| !known(f.as_str())) {
             return Err(self.http.unsupported(format!("{unknown:?} is not a field rosterd writes on SCIM targets")));
         }
         if desired.role.is_some() {
@@ -824,7 +890,7 @@ impl Connector for ScimTargetConnector {
     }
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
-        let mut listing = Listing::default();
+        let mut listing = Listing { attributes: self.attributes.clone(), ..Listing::default() };
         let (mut next, mut page) = (Some(1), 0);
         while let Some(start) = next {
             page += 1;
@@ -847,7 +913,8 @@ impl Connector for ScimTargetConnector {
             return self.adopt_existing(desired, &user_name, &answer).await;
         }
         let value = self.json_of("create", &answer)?;
-        let remote = parse_user(value).map_err(|e| self.http.malformed("create", format!("the created user: {e}")))?;
+        let remote = parse_user_with(value, &self.attributes)
+            .map_err(|e| self.http.malformed("create", format!("the created user: {e}")))?;
         self.remember(&remote);
         Ok(remote.account)
     }
@@ -869,6 +936,10 @@ impl Connector for ScimTargetConnector {
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }
+
+    fn groups(&self) -> Option<&dyn crate::platform::groups::GroupTarget> {
+        self.settings.groups.as_ref().map(|_| self as &dyn crate::platform::groups::GroupTarget)
+    }
 }
 
 /// Roles are not managed on SCIM targets: a role rule is a config error.
@@ -878,6 +949,7 @@ fn no_roles(_: &serde_yaml::Value, _: &serde_yaml::Mapping) -> Result<super::kin
 
 fn check_options(options: &serde_yaml::Mapping) -> Vec<(String, String)> {
     match super::kind::options::<ScimTargetOptions>(options) {
+        Ok(ScimTargetOptions { groups: Some(groups), .. }) => groups.policy().err().into_iter().collect(),
         Ok(_) => Vec::new(),
         Err(problem) => vec![problem],
     }
@@ -896,9 +968,9 @@ pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
         ("displayName", "{displayName}"),
         ("email", "{email}"),
     ],
-    fields_allowed: &FIELDS,
+    fields_allowed: &FIELDS_ALLOWED,
     default_match_key: "{userName}",
-    option_keys: &["patch", "etag"],
+    option_keys: &["patch", "etag", "groups"],
     check_options,
     role: no_roles,
     build: build_from_config,
@@ -912,6 +984,14 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
     settings.patch = options.patch;
     settings.etag = options.etag;
     settings.page_size = p.page_size;
+    settings.extra_fields = p.mapping.fields.keys().filter(|f| !FIELDS.contains(&f.as_str())).cloned().collect();
+    if let Some(groups) = options.groups {
+        let policy = groups.policy().map_err(|(key, message)| PlatformError::Unsupported {
+            platform: p.name.clone(),
+            message: format!("option {key}: {message}"),
+        })?;
+        settings.groups = Some(policy);
+    }
     Ok(Box::new(ScimTargetConnector::new(settings)?))
 }
 

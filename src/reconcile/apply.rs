@@ -32,6 +32,9 @@ pub struct PlatformSummary {
     /// Steps not started because rosterd was stopping (they run again next time).
     #[serde(default)]
     pub skipped: usize,
+    /// Group steps applied (created, adopted, renamed, members changed, deleted).
+    #[serde(default)]
+    pub groups: usize,
     /// Set when the platform could not be planned or applied at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

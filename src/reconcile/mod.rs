@@ -7,6 +7,8 @@ pub mod approve;
 pub mod chunks;
 pub mod desired;
 pub mod diff;
+pub mod group_run;
+pub mod groups;
 pub mod guard;
 pub mod journal;
 pub mod listing;
@@ -126,6 +128,9 @@ impl RunSummary {
             }
             if p.skipped > 0 {
                 let _ = writeln!(out, "  ! {} step(s) not started: rosterd was stopping", p.skipped);
+            }
+            if p.groups > 0 {
+                let _ = writeln!(out, "  {} group step(s) applied", p.groups);
             }
         }
         if self.record.platforms.iter().any(|p| p.held > 0) {
@@ -323,6 +328,19 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         }
         plan.fingerprint = fingerprint(&plan, &actual);
+        if let Some(target) = p.connector.groups() {
+            let accounts_here = (actual.as_slice(), &p.config.protected);
+            group_run::plan_platform_groups(
+                &self.store,
+                target,
+                name,
+                roster,
+                &p.config.mapping,
+                accounts_here,
+                &mut plan,
+            )
+            .await;
+        }
         (plan, actual)
     }
 
@@ -378,9 +396,16 @@ impl Engine {
                 return PlatformSummary { platform: pp.platform.clone(), error: Some(e.clone()), ..Default::default() };
             }
             let actual = planned.actual.get(&pp.platform).map(Vec::as_slice).unwrap_or_default();
-            apply_platform(&ctx_for(rt), rt.connector.as_ref(), pp, actual)
-                .instrument(platform_span(&pp.platform))
-                .await
+            let ctx = ctx_for(rt);
+            async {
+                let mut summary = apply_platform(&ctx, rt.connector.as_ref(), pp, actual).await;
+                if let Some(target) = rt.connector.groups() {
+                    group_run::apply_platform_groups(&ctx, target, pp, &mut summary).await;
+                }
+                summary
+            }
+            .instrument(platform_span(&pp.platform))
+            .await
         });
         let summaries = futures::future::join_all(work).await;
         self.record_guard_state(planned)?;

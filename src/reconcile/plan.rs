@@ -123,6 +123,12 @@ pub struct PlatformPlan {
     /// Set when the platform could not be planned at all (listing failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Group steps (platforms that push groups), applied after the account steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<super::groups::GroupStep>,
+    /// Set when the groups could not be planned; the account steps still run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_error: Option<String>,
 }
 
 impl PlatformPlan {
@@ -141,7 +147,7 @@ impl PlatformPlan {
 
     /// Number of platform write steps that would run.
     pub fn change_count(&self) -> usize {
-        self.runnable().count()
+        self.runnable().count() + self.groups.len()
     }
 }
 
@@ -216,11 +222,17 @@ fn write_platform(out: &mut String, p: &PlatformPlan) {
         let _ = writeln!(out, "  ! not planned: {e}");
         return;
     }
-    if p.steps.is_empty() && p.conflicts.is_empty() && p.quarantined.is_empty() {
+    if p.steps.is_empty() && p.conflicts.is_empty() && p.quarantined.is_empty() && p.groups.is_empty() {
         let _ = writeln!(out, "  no changes");
     }
     for s in &p.steps {
         write_step(out, s);
+    }
+    for g in &p.groups {
+        super::groups::write_step(out, g);
+    }
+    if let Some(e) = &p.group_error {
+        let _ = writeln!(out, "  ! {e}");
     }
     for c in &p.conflicts {
         let _ = writeln!(out, "  ! conflict {} ({}): {}", c.label, c.key, c.reason);

@@ -1,4 +1,4 @@
-//! A strict SCIM 2.0 service provider for Users on loopback, following `platforms/scim.md` "As a target".
+//! A strict SCIM 2.0 service provider for Users (with the enterprise extension: `scim/enterprise.rs`) and Groups (`scim/groups.rs`) on loopback, per `platforms/scim.md` "As a target".
 //!
 //! It serves under `/scim/v2`, checks the bearer token on every call (401 with a SCIM Error
 //! body), announces `patch` and `etag` support as configured, pages with `startIndex` /
@@ -24,6 +24,11 @@ use serde_json::{json, Map, Value};
 
 use super::faults::{Faults, Injected};
 use super::server::LoopbackServer;
+
+mod enterprise;
+mod groups;
+pub use enterprise::ENTERPRISE_URN;
+pub use groups::{ScimGroup, GROUP_URN};
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -60,6 +65,8 @@ pub struct ScimUser {
     pub version: u64,
     /// Write-only (RFC 7643 `returned: never`): kept, never served.
     pub password: Option<String>,
+    /// The enterprise extension's attributes by name (`department`, `manager`, ...).
+    pub enterprise: BTreeMap<String, String>,
     /// `meta.lastModified`: set to the server's clock on every change; a seeded user keeps
     /// what it was given ([`SEEDED_AT`] unless set), so tests start from a quiet past.
     pub last_modified: chrono::DateTime<chrono::Utc>,
@@ -96,6 +103,7 @@ impl ScimUser {
             active: true,
             version: 1,
             password: None,
+            enterprise: BTreeMap::new(),
             last_modified: seeded_at(),
         }
     }
@@ -373,6 +381,7 @@ fn user_json(user: &User<'_>) -> Value {
     if !u.emails.is_empty() {
         body["emails"] = json!(u.emails);
     }
+    enterprise::render(u, &mut body);
     body
 }
 
@@ -463,6 +472,9 @@ struct Store {
     writes: Vec<ScimWrite>,
     /// The query of every authenticated listing, oldest first.
     list_queries: Vec<BTreeMap<String, String>>,
+    /// Groups by id (`/Groups`, see `groups.rs`).
+    groups: BTreeMap<String, ScimGroup>,
+    next_group_id: u64,
 }
 
 impl Store {
@@ -695,6 +707,10 @@ fn fill(user: &mut ScimUser, map: &Map<String, Value>, ignored: &[&str]) -> Resu
         if ignored.contains(&lower.as_str()) || lower == "schemas" {
             continue;
         }
+        if key.eq_ignore_ascii_case(ENTERPRISE_URN) {
+            enterprise::set_all(user, map, value)?;
+            continue;
+        }
         if !RESOURCE_ATTRIBUTES.contains(&lower.as_str()) {
             return Err(ScimError::syntax(format!("unknown attribute {key:?}")));
         }
@@ -715,6 +731,10 @@ fn apply_operation(user: &mut ScimUser, operation: &Value) -> Result<(), ScimErr
         .get("path")
         .and_then(Value::as_str)
         .ok_or_else(|| ScimError::syntax("every operation needs a path"))?;
+    if let Some(inner) = enterprise::patch_path(path) {
+        let value = operation.get("value").ok_or_else(|| ScimError::syntax("a replace needs a value"))?;
+        return enterprise::set_one(user, inner, value);
+    }
     if !PATCH_PATHS.contains(&path.to_lowercase().as_str()) {
         return Err(ScimError::path(format!("path {path:?} is not supported")));
     }
@@ -766,12 +786,11 @@ async fn unknown_route(State(s): AppState) -> Response {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let users = Router::new()
         .route(&format!("{BASE_PATH}/ServiceProviderConfig"), get(config_route))
         .route(&format!("{BASE_PATH}/Users"), get(users_route).post(create_route))
-        .route(&format!("{BASE_PATH}/Users/{{id}}"), get(get_route).patch(patch_route).put(put_route))
-        .fallback(unknown_route)
-        .with_state(shared)
+        .route(&format!("{BASE_PATH}/Users/{{id}}"), get(get_route).patch(patch_route).put(put_route));
+    groups::routes(users).fallback(unknown_route).with_state(shared)
 }
 
 /// A running SCIM emulator on `127.0.0.1`; stops when shut down or dropped.
