@@ -261,6 +261,8 @@ platforms:
     ));
     assert_has(&p, "source.scim.ca_file: cannot read /nonexistent/ca.pem");
     assert_has(&p, &format!("platforms[0].ca_file: {} holds no -----BEGIN CERTIFICATE----- block", not_pem.display()));
+}
+
 #[test]
 fn scim_groups_and_attributes_are_checked_with_their_key_paths() {
     std::env::set_var("ROSTERD_TEST_KEY_SET", "k");

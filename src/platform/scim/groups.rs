@@ -156,7 +156,8 @@ impl ScimTargetConnector {
             return Err(self.failure(operation, &answer));
         }
         let label = format!("Groups page at startIndex={start}");
-        let page = parse_page(&answer.body).map_err(|d| self.http.malformed(operation, format!("{label}: {d}")))?;
+        let page = parse_page(&answer.body, self.http.redactor())
+            .map_err(|d| self.http.malformed(operation, format!("{label}: {d}")))?;
         if let Some(answered) = page.start.filter(|s| *s != start) {
             return Err(self.http.malformed(operation, format!("{label}: the answer starts at index {answered}")));
         }
