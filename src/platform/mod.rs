@@ -12,6 +12,7 @@ pub mod connection;
 pub mod filespin;
 pub mod http;
 pub mod kind;
+pub mod pacer;
 pub mod scim;
 
 use async_trait::async_trait;
