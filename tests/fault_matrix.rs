@@ -397,8 +397,11 @@ fn rate(arrivals: &[&Served]) -> f64 {
     }
 }
 
+/// A cell's runs after the faults stopped, and the pace in a 429 cell; or what went wrong.
+type Outcome = Result<(usize, Option<Pace>), String>;
+
 /// One cell: `ok N runs` (and the pace, in a 429 cell), or what went wrong.
-async fn cell(platform: &str, fault: &str) -> Result<(usize, Option<Pace>), String> {
+async fn cell(platform: &str, fault: &str) -> Outcome {
     let cell = Cell::start(platform, fault == "429 storm").await;
     std::fs::write(cell.path("roster.yaml"), roster(false, FIRST)).unwrap();
     cell.reconcile().await.map_err(|e| format!("clean run: {e}"))?;
@@ -464,8 +467,7 @@ async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongfu
     // One task, the 30 cells polled together (the engine's futures are not `Send`).
     let cells: Vec<(&str, &str)> = PLATFORMS.iter().flat_map(|p| FAULTS.map(|f| (*p, f))).collect();
     let results = futures::future::join_all(cells.iter().map(|(p, f)| cell(p, f))).await;
-    let outcomes: BTreeMap<(&str, &str), Result<(usize, Option<Pace>), String>> =
-        cells.into_iter().zip(results).collect();
+    let outcomes: BTreeMap<(&str, &str), Outcome> = cells.into_iter().zip(results).collect();
 
     let mut table = format!("{:<16}", "");
     for fault in FAULTS {
