@@ -3,9 +3,9 @@
 //! whole platform for as long as its `Retry-After` asks.
 //!
 //! The pace is additive-increase / multiplicative-decrease (AIMD, as TCP does): a 429 or a
-//! 503 halves it, never below [`FLOOR_DIVISOR`]ths of the configured rate; every
-//! [`SUCCESSES_PER_STEP`] answers that are not a slow-down raise it by [`STEP_DIVISOR`]ths
-//! of the configured rate, never above it. One pacer serves every request to a platform, so
+//! 503 halves it, never below the configured rate / [`FLOOR_DIVISOR`]; every
+//! [`SUCCESSES_PER_STEP`] answers that are not a slow-down raise it by the configured rate
+//! / [`STEP_DIVISOR`], never above the configured rate. One pacer serves every request to a platform, so
 //! one request's 429 slows them all: the platform's limit is shared, not per request.
 
 use std::sync::{Mutex as StdMutex, MutexGuard, PoisonError};
