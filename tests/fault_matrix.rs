@@ -6,13 +6,14 @@
 //! see the matrix.
 //!
 //! The 429 cells also measure the pace (issue 13): rosterd, set to 10 requests a second,
-//! lists one account a page and creates 24 more joiners, and three requests in a row meet a 429
+//! lists one account a page and creates 24 more joiners one at a time, and three requests in a row meet a 429
 //! with `Retry-After: 1` (mid-listing; among the creates on FileSpin, whose pages are fixed).
 //! From the emulator's own log of arrivals: the 429s were served, no request came within the
-//! second each asked for, and the pace fell (to a quarter) and climbed back.
+//! second each asked for, and the pace fell (to an eighth) and climbed back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rosterd::config::Config;
@@ -24,6 +25,7 @@ use rosterd::sandbox::faults::{Fault, FaultRule, Faults, Served};
 use rosterd::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions};
 use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
 use tempfile::TempDir;
+use tokio::sync::watch;
 
 const PLATFORMS: [&str; 6] = ["cake", "affise", "agencyanalytics", "filespin", "clienttoolbox", "scim"];
 const FAULTS: [&str; 5] = ["429 storm", "10% 5xx", "time-outs", "truncated", "garbage"];
@@ -114,9 +116,10 @@ impl Sandbox {
             Sandbox::Scim(s) => ("scim", s.base_url(), ""),
         };
         // A 429 cell lists one account a page at a measurable pace.
-        let (page, rate, burst) = if storm { (1, STORM_RATE, 1) } else { (5, 1000, 100) };
+        // One write at a time: the 429s meet one request after another, so each halves the pace.
+        let (page, rate, burst, writes) = if storm { (1, STORM_RATE, 1, 1) } else { (5, 1000, 100, 4) };
         format!(
-            "  - name: target\n    kind: {kind}\n    base_url: \"{url}\"\n    api_key_file: key\n    page_size: {page}\n{timeout}    rate_limit: {{ per_second: {rate}, burst: {burst}, concurrency: 4 }}\n{extra}\n",
+            "  - name: target\n    kind: {kind}\n    base_url: \"{url}\"\n    api_key_file: key\n    page_size: {page}\n{timeout}    rate_limit: {{ per_second: {rate}, burst: {burst}, concurrency: {writes} }}\n{extra}\n",
             timeout = timeout_seconds.map(|t| format!("    timeout_seconds: {t}\n")).unwrap_or_default(),
         )
     }
@@ -321,9 +324,10 @@ fn script(faults: &Faults, fault: &str) {
 }
 
 /// The pace of a 429 cell's faulted run as the emulator saw it, in calls a second over each
-/// phase. A busy machine delays arrivals (the 30 cells share one task): that only lowers
-/// the figures before and after, and moves those during by one arrival's delay at most;
-/// the checks are ratios of figures taken in the same run, 2 or 3 where 8 is nominal.
+/// phase. A busy machine delays arrivals, which lowers the figures (the faulted run waits
+/// for the other 24 cells to finish, or the pace before the storm is theirs: 1.5 where 10
+/// is nominal, on a loaded machine). The checks hold on a busy machine: counts, a bound
+/// that load can only help, and ratios of 3 for a nominal 8.
 #[derive(Debug, Clone, Copy)]
 struct Pace {
     served_429: usize,
@@ -360,7 +364,9 @@ impl Pace {
     }
 
     /// The 429s were served; nothing came within the second they asked for; the pace fell to
-    /// an eighth (three halvings) and climbed back (a step every 4 successes).
+    /// an eighth (three halvings: at most a quarter, however late the first arrival of the
+    /// phase), at least 3 times below the pace before, and climbed back (a step every 4
+    /// successes) to at least 3 times that.
     fn check(&self) -> Result<(), String> {
         if self.served_429 != STORM_429S {
             return Err(format!("{} × 429 served, not {STORM_429S}: {self}", self.served_429));
@@ -368,8 +374,7 @@ impl Pace {
         if self.during_pause > 0 {
             return Err(format!("a request came during the pause a 429 asked for: {self}"));
         }
-        // A busy machine can only lower the pace it sees: the first check cannot flake.
-        let fell = self.during <= f64::from(STORM_RATE) / 4.0 && self.before / self.during >= 2.0;
+        let fell = self.during <= f64::from(STORM_RATE) / 4.0 && self.before / self.during >= 3.0;
         if !fell || self.after / self.during < 3.0 {
             return Err(format!("the pace did not fall and recover: {self}"));
         }
@@ -400,9 +405,27 @@ fn rate(arrivals: &[&Served]) -> f64 {
 /// A cell's runs after the faults stopped, and the pace in a 429 cell; or what went wrong.
 type Outcome = Result<(usize, Option<Pace>), String>;
 
+/// When a cell's faulted run may start.
+enum Turn {
+    /// A 429 cell: once every other cell is done (the count reaches 0), so that the pace it
+    /// measures is rosterd's, not that of one task busy with 24 other cells.
+    AfterOthers(watch::Receiver<usize>),
+    /// Any other cell: at once; it counts itself done when it ends, however it ends.
+    Now(Running),
+}
+
+/// One of the other cells, still running: dropped, it counts itself done.
+struct Running(Arc<watch::Sender<usize>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|left| *left = left.saturating_sub(1));
+    }
+}
+
 /// One cell: `ok N runs` (and the pace, in a 429 cell), or what went wrong.
-async fn cell(platform: &str, fault: &str) -> Outcome {
-    let cell = Cell::start(platform, fault == "429 storm").await;
+async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
+    let cell = Cell::start(platform, matches!(turn, Turn::AfterOthers(_))).await;
     std::fs::write(cell.path("roster.yaml"), roster(false, FIRST)).unwrap();
     cell.reconcile().await.map_err(|e| format!("clean run: {e}"))?;
     cell.safe().map_err(|e| format!("clean run: {e}"))?;
@@ -413,6 +436,10 @@ async fn cell(platform: &str, fault: &str) -> Outcome {
     // so it holds for the faulted run only. The 30 cells are polled by one task that also
     // does the engines' blocking I/O: on a loaded machine that task can stall for more than
     // a second, and a 1-second time-out in the clean runs failed them with no fault at all.
+    if let Turn::AfterOthers(mut others) = turn {
+        // An error means every other cell is gone: done as well.
+        let _ = others.wait_for(|left| *left == 0).await;
+    }
     cell.configure(true);
     let logged = cell.sandbox.faults().served().len();
     let faulted = cell.reconcile().await; // may fail or be partial
@@ -466,7 +493,13 @@ async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongfu
     let started = Instant::now();
     // One task, the 30 cells polled together (the engine's futures are not `Send`).
     let cells: Vec<(&str, &str)> = PLATFORMS.iter().flat_map(|p| FAULTS.map(|f| (*p, f))).collect();
-    let results = futures::future::join_all(cells.iter().map(|(p, f)| cell(p, f))).await;
+    let (others, left) = watch::channel(cells.iter().filter(|(_, f)| *f != "429 storm").count());
+    let others = Arc::new(others);
+    let turn = |fault: &str| match fault {
+        "429 storm" => Turn::AfterOthers(left.clone()),
+        _ => Turn::Now(Running(others.clone())),
+    };
+    let results = futures::future::join_all(cells.iter().map(|(p, f)| cell(p, f, turn(f)))).await;
     let outcomes: BTreeMap<(&str, &str), Outcome> = cells.into_iter().zip(results).collect();
 
     let mut table = format!("{:<16}", "");
