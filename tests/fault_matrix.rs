@@ -411,7 +411,7 @@ enum Turn {
     /// measures is rosterd's, not that of one task busy with 24 other cells.
     AfterOthers(watch::Receiver<usize>),
     /// Any other cell: at once; it counts itself done when it ends, however it ends.
-    Now(Running),
+    Now { _running: Running },
 }
 
 /// One of the other cells, still running: dropped, it counts itself done.
@@ -497,7 +497,7 @@ async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongfu
     let others = Arc::new(others);
     let turn = |fault: &str| match fault {
         "429 storm" => Turn::AfterOthers(left.clone()),
-        _ => Turn::Now(Running(others.clone())),
+        _ => Turn::Now { _running: Running(others.clone()) },
     };
     let results = futures::future::join_all(cells.iter().map(|(p, f)| cell(p, f, turn(f)))).await;
     let outcomes: BTreeMap<(&str, &str), Outcome> = cells.into_iter().zip(results).collect();
