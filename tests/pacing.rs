@@ -1,6 +1,7 @@
 //! Pacing (issue 6): a platform that limits its requests (a token bucket, 429 over it)
 //! meets no 429 from rosterd set to that limit, while a client that bursts past the
-//! platform's burst does. Counts only: the speed figures live in `cargo bench -- pacing`.
+//! platform's burst does; set above the platform's limit (issue 13), a 429 slows every
+//! request, so few meet one. Counts only: the speed figures live in `cargo bench -- pacing`.
 
 use rosterd::config::Config;
 use rosterd::sandbox::any::AnySandbox;
@@ -49,4 +50,15 @@ async fn a_burst_beyond_the_platforms_own_meets_429s() {
     // Ten at once where the platform takes five: the emulator's limit is real.
     let eager = format!("{{ per_second: {RATE}, burst: 10, concurrency: 10 }}");
     assert!(throttled(&eager).await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_above_the_platforms_limit_the_whole_platform_slows_to_it() {
+    // Twice the platform's rate. Were only the request that met a 429 slowed, about every
+    // other request would meet one; a 429 slows (and pauses) every request, so few do. A
+    // busy machine only sends more slowly: it can lower the count, never raise it.
+    let throttled = throttled(&format!("{{ per_second: {}, concurrency: 4 }}", 2 * RATE)).await;
+    println!("rosterd at twice the platform's limit: {throttled} × 429 for {PEOPLE} creates");
+    assert!(throttled > 0, "the platform's limit was met");
+    assert!(throttled * 5 < PEOPLE, "{throttled} × 429 for {PEOPLE} creates");
 }

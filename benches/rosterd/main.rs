@@ -40,6 +40,11 @@ fn sections() -> Vec<Section> {
             about: "2,000 creates against a 200 requests/s limit with 20 ms latency: wall time over the floor",
             run: pacing::run,
         },
+        Section {
+            name: "storm",
+            about: "the same 2,000 creates meeting a 429 storm: the pace before, during and after",
+            run: pacing::storm,
+        },
     ]
 }
 

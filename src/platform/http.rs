@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::connection::{read_ca_file, Connection, TlsVerification};
+pub use super::pacer::Pacer;
+use super::pacer::{Adjusted, Slot};
 use super::redact::Redactor;
 use super::PlatformError;
 
@@ -41,63 +42,6 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_elapsed: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Request budget: a pacing limiter that spaces requests `1 / per_second` apart, with a burst.
-///
-/// It paces to the platform's limit exactly, and never faster: the platform's own limiter
-/// is assumed to admit at least two requests back to back (any token bucket or sliding
-/// window does), which absorbs the jitter between a request's slot and its arrival. A
-/// request woken late (a busy machine) does not pull the ones after it closer together:
-/// the next slot is never before this request actually left, so a stall never turns into
-/// a burst.
-#[derive(Debug)]
-pub struct Pacer {
-    interval: Duration,
-    burst: u32,
-    /// The earliest instant the next request may start, minus the burst allowance. Held
-    /// while a request waits for its slot, so waiters take their slots one at a time, in
-    /// the order they came (tokio's mutex is fair).
-    next: Mutex<Option<Instant>>,
-}
-
-impl Pacer {
-    pub fn new(per_second: f64, burst: u32) -> Self {
-        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
-        Pacer { interval, burst: burst.max(1), next: Mutex::new(None) }
-    }
-
-    /// Wait until this request fits the budget.
-    pub async fn wait(&self) {
-        if self.interval.is_zero() {
-            return;
-        }
-        let mut next = self.next.lock().await;
-        let now = Instant::now();
-        // A quiet spell earns up to `burst` immediate requests, never more.
-        let floor = now.checked_sub(self.interval * (self.burst - 1)).unwrap_or(now);
-        let slot = next.map_or(floor, |n| n.max(floor));
-        let left = match slot > now {
-            true => {
-                tokio::time::sleep_until(slot).await;
-                // Woken more than an interval late, the schedule restarts from now: the
-                // requests due meanwhile are not sent in a bunch to catch up.
-                Instant::now().checked_sub(self.interval).map_or(slot, |t| t.max(slot))
-            }
-            // Within the burst allowance: it goes now and uses one slot of it.
-            false => slot,
-        };
-        *next = Some(left + self.interval);
-    }
-
-    /// The sustained rate, in requests per second (0: unpaced).
-    pub fn per_second(&self) -> f64 {
-        if self.interval.is_zero() {
-            0.0
-        } else {
-            1.0 / self.interval.as_secs_f64()
         }
     }
 }
@@ -218,11 +162,17 @@ impl PlatformHttp {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pacer.wait().await;
+            let slot = self.pacer.wait().await;
             let (outcome, reached) = self.send_once(operation, build()).await;
             let wait = match &outcome {
-                Ok(a) if is_transient_status(a.status) => a.retry_after,
-                Ok(_) => return outcome,
+                Ok(a) if is_transient_status(a.status) => {
+                    self.adapt(operation, slot, a);
+                    a.retry_after
+                }
+                Ok(_) => {
+                    self.pacer.succeeded(slot);
+                    return outcome;
+                }
                 Err(e) if e.is_transient() => None,
                 Err(_) => return outcome,
             };
@@ -235,7 +185,33 @@ impl PlatformHttp {
                 return outcome;
             }
             tracing::debug!(platform = %self.platform, operation, attempt, delay_ms = delay.as_millis() as u64, "transient failure, retrying");
-            tokio::time::sleep(delay).await;
+            // A `Retry-After` paused the whole platform: the pacer holds this request with
+            // the others. Without one, this request alone backs off.
+            if wait.is_none() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// A transient answer's lesson for the whole platform: a 429 or a 503 halves the pace,
+    /// and a `Retry-After` on any of them pauses every request until then.
+    fn adapt(&self, operation: &str, slot: Slot, answer: &Answer) {
+        let status = answer.status.as_u16();
+        if !is_slow_down(answer.status) {
+            if let Some(wait) = answer.retry_after {
+                self.pacer.pause(wait);
+            }
+            return;
+        }
+        let pause_ms = answer.retry_after.map(|w| w.as_millis() as u64);
+        match self.pacer.slow_down(slot, answer.retry_after) {
+            Adjusted::SlowedTo(pace) => tracing::info!(
+                platform = %self.platform, operation, status, pace_per_second = pace, pause_ms,
+                "the platform asks to slow down: pace halved for every request to it, raised again step by step"
+            ),
+            Adjusted::AlreadySlowed => tracing::debug!(
+                platform = %self.platform, operation, status, pause_ms, "slow-down for a request sent before the pace was halved"
+            ),
         }
     }
 
@@ -250,7 +226,7 @@ impl PlatformHttp {
             }
         };
         let status = response.status();
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = self.retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => return (Err(self.transport(e)), true),
@@ -266,6 +242,26 @@ impl PlatformHttp {
         let bound = exp.min(self.retry.max_delay);
         let jitter: f64 = rand::random();
         bound.mul_f64(0.5 + jitter / 2.0)
+    }
+
+    /// The answer's `Retry-After`, bounded by [`MAX_RETRY_AFTER`]; one that cannot be read
+    /// is ignored (the request backs off as if there were none), and both are logged.
+    fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        let raw = headers.get(reqwest::header::RETRY_AFTER)?;
+        let text = String::from_utf8_lossy(raw.as_bytes());
+        let Some(wait) = parse_retry_after(&text, std::time::SystemTime::now()) else {
+            let value = self.redact(&text.chars().take(64).collect::<String>());
+            tracing::warn!(platform = %self.platform, value, "unreadable Retry-After (neither seconds nor an HTTP date) ignored: backing off instead");
+            return None;
+        };
+        if wait > MAX_RETRY_AFTER {
+            tracing::warn!(
+                platform = %self.platform, asked_s = wait.as_secs(), waiting_s = MAX_RETRY_AFTER.as_secs(),
+                "Retry-After asks for a longer wait than rosterd allows: waiting the longest allowed instead"
+            );
+            return Some(MAX_RETRY_AFTER);
+        }
+        Some(wait)
     }
 
     /// A transport error, stripped of its URL: CAKE's key travels in the query string.
@@ -341,65 +337,31 @@ fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored), capped at 5 minutes.
-fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(300.0)))
+/// 429 Too Many Requests and 503 Service Unavailable: the platform is over its load, not
+/// only this request; they slow the pace of every request to it.
+fn is_slow_down(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// The longest a `Retry-After` may hold a platform: a longer one (a server's mistake, a
+/// date far ahead, a clock far behind) is cut to this, and the cut is logged.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), read at `now`: a date
+/// already past means at once. Unbounded (see [`MAX_RETRY_AFTER`]); `None` if unreadable.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        // Capped far above any sane wait only so that the conversion cannot overflow.
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn pacer_spaces_requests_after_the_burst() {
-        let pacer = Pacer::new(10.0, 2);
-        let start = Instant::now();
-        for _ in 0..4 {
-            pacer.wait().await;
-        }
-        // Two in the burst, then two more at 100 ms spacing.
-        assert_eq!(start.elapsed(), Duration::from_millis(200));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_quiet_spell_earns_the_whole_burst() {
-        let pacer = Pacer::new(10.0, 5);
-        let start = Instant::now();
-        let mut sent = Vec::new();
-        for _ in 0..7 {
-            pacer.wait().await;
-            sent.push(start.elapsed().as_millis());
-        }
-        assert_eq!(sent, [0, 0, 0, 0, 0, 100, 200]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_request_woken_late_does_not_bring_a_bunch_after_it() {
-        let pacer = std::sync::Arc::new(Pacer::new(10.0, 1));
-        let start = Instant::now();
-        pacer.wait().await;
-        // Three more are due at 100, 200 and 300 ms, but the machine stalls until 250 ms.
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let pacer = pacer.clone();
-                tokio::spawn(async move {
-                    pacer.wait().await;
-                    start.elapsed().as_millis()
-                })
-            })
-            .collect();
-        tokio::task::yield_now().await;
-        tokio::time::advance(Duration::from_millis(250)).await;
-        let mut sent = Vec::new();
-        for w in waiters {
-            sent.push(w.await.unwrap());
-        }
-        sent.sort();
-        // Catching up would send at 250, 250 and 300 ms: three within 50 ms.
-        assert_eq!(sent, [250, 250, 350]);
-    }
 
     fn answer(code: u16) -> Result<Answer, PlatformError> {
         Ok(Answer { status: StatusCode::from_u16(code).unwrap(), body: bytes::Bytes::new(), retry_after: None })
@@ -433,8 +395,41 @@ mod tests {
 
     #[test]
     fn retry_after_in_seconds_is_read() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
-        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(2)));
+        let now = std::time::SystemTime::now();
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_retry_after("99999999999999999999", now), Some(Duration::from_secs(1_000_000_000)));
+        for bad in ["-1", "NaN", "inf", "soon", ""] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_read_in_every_rfc_9110_form() {
+        // 1994-11-06 08:49:37 UTC, the RFC's example, read 10 s before.
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let now = at - Duration::from_secs(10);
+        for form in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(parse_retry_after(form, now), Some(Duration::from_secs(10)), "{form}");
+        }
+        let later = at + Duration::from_secs(60);
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later), Some(Duration::ZERO), "past: at once");
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now), None);
+    }
+
+    #[test]
+    fn an_absurd_retry_after_is_cut_to_the_longest_allowed() {
+        let http = PlatformHttp::new("p", &Connection::new(url::Url::parse("http://127.0.0.1:9").unwrap())).unwrap();
+        let header = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            h
+        };
+        assert_eq!(http.retry_after(&header("86400")), Some(MAX_RETRY_AFTER));
+        assert_eq!(http.retry_after(&header("Fri, 31 Dec 2100 23:59:59 GMT")), Some(MAX_RETRY_AFTER));
+        assert_eq!(http.retry_after(&header("3")), Some(Duration::from_secs(3)));
+        assert_eq!(http.retry_after(&header("later")), None);
+        assert_eq!(http.retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 }

@@ -13,6 +13,7 @@ pub mod filespin;
 pub mod groups;
 pub mod http;
 pub mod kind;
+pub mod pacer;
 pub mod redact;
 pub mod scim;
 

@@ -172,6 +172,19 @@ struct Inner {
     throttled: usize,
     /// Added to every request before it is answered, as a network and server would.
     latency: Duration,
+    /// Every request answered, in the order answered, up to [`SERVED_LOG_LIMIT`].
+    served: Vec<Served>,
+}
+
+/// The most requests [`Faults::served`] remembers: a long-lived emulator must not grow forever.
+pub const SERVED_LOG_LIMIT: usize = 100_000;
+
+/// One request as the emulator saw it: when it arrived, where, and the status it was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub at: tokio::time::Instant,
+    pub route: String,
+    pub status: u16,
 }
 
 /// Counts a request in flight until it is answered or its handler is dropped.
@@ -286,9 +299,31 @@ impl Faults {
         chosen
     }
 
+    /// Every request answered so far (the first [`SERVED_LOG_LIMIT`]), by arrival: the pace
+    /// a client kept, and which requests met a 429, as the platform saw them.
+    pub fn served(&self) -> Vec<Served> {
+        let mut served = self.lock().served.clone();
+        served.sort_by_key(|s| s.at);
+        served
+    }
+
     /// Run one request of `route` through the script: `handler` does the real work and is
     /// told what to alter; faults that replace the answer never call it.
     pub async fn run<F, Fut>(&self, route: &str, handler: F) -> Response
+    where
+        F: FnOnce(Injected) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let at = tokio::time::Instant::now();
+        let response = self.answer(route, handler).await;
+        let mut inner = self.lock();
+        if inner.served.len() < SERVED_LOG_LIMIT {
+            inner.served.push(Served { at, route: route.to_string(), status: response.status().as_u16() });
+        }
+        response
+    }
+
+    async fn answer<F, Fut>(&self, route: &str, handler: F) -> Response
     where
         F: FnOnce(Injected) -> Fut,
         Fut: Future<Output = Response>,
@@ -476,5 +511,9 @@ mod tests {
         let answer = faults.run("list", |_| ok()).await;
         assert_eq!(answer.status(), StatusCode::OK, "a token comes back every 100 ms");
         assert_eq!(faults.injected(), 0, "the rate limit is not a scripted fault");
+        let served: Vec<(u128, String, u16)> =
+            faults.served().into_iter().map(|s| ((s.at - start).as_millis(), s.route, s.status)).collect();
+        let expected = [(0, "create", 200), (20, "create", 200), (40, "create", 429), (160, "list", 200)];
+        assert_eq!(served, expected.map(|(at, route, status)| (at, route.to_string(), status)), "arrivals, by arrival");
     }
 }
