@@ -862,6 +862,11 @@ impl Connector for AffiseConnector {
     }
 
     /// Role strings are checked when config is read (the set is fixed).
+    /// "Read one" shows the permissions: every level `deny` reads as locked out.
+    async fn read_status(&self, account: &Account) -> Result<Option<AccountStatus>, PlatformError> {
+        Ok(Some(self.read_one(&account.id).await?.account.status))
+    }
+
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }
