@@ -155,3 +155,30 @@ async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
     assert_eq!((summary.record.platforms[0].held, with_access(&rig.sandbox)), (1, before));
     rig.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_held_adoption_is_released_by_approve_and_then_linked() {
+    let rig = Rig::start("cake").await;
+    rig.roster(&[]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    let text = std::fs::read_to_string(rig.path("rosterd.yaml")).expect("config");
+    std::fs::write(rig.path("rosterd.yaml"), text.replace("count: 10,", "count: 0,")).expect("config");
+    rig.roster(&[1]);
+    let before = with_access(&rig.sandbox);
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.held_count(), 1, "{}", plan.to_table());
+    assert_eq!(with_access(&rig.sandbox), before);
+
+    let config = Config::load(&rig.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let engine = rosterd::setup::engine(config).expect("an engine");
+    let approved = engine.approve(&plan.run_id, None).await.expect("an approval");
+    let released: Vec<_> =
+        approved.iter().flat_map(|p| p.released.iter()).map(|s| (s.person_id.as_str(), s.adopt)).collect();
+    assert_eq!(released, [("1", true)]);
+    assert_eq!(with_access(&rig.sandbox), before - 1);
+    drop(engine);
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.change_count(), 0, "linked and removed: {}", plan.to_table());
+    rig.sandbox.shutdown().await;
+}
