@@ -18,11 +18,14 @@ use crate::reconcile::plan::{Action, Conflict, PlatformPlan, Step};
 pub(super) const REASON: &str =
     "inactive at the source; an account rosterd had not linked, adopted to remove its access";
 
-/// Plan the leaver at roster index `i` whose match key is `key`, when they have no link.
+/// Plan the leaver at roster index `i` whose match key is `key`. A link to a listed account
+/// decides alone (the removals of linked accounts): moving it would free that account for
+/// someone else to adopt. A link to an account no longer listed does not stop another
+/// account on the key losing access.
 pub(super) fn plan_leaver(input: &DiffInput<'_>, actual: &Actual<'_>, i: usize, key: &str, part: &mut Part) {
     let person_id = input.wants.person_id(i);
-    if actual.link_position(person_id).is_some() {
-        return; // linked: the removals of linked accounts decide
+    if actual.link_position(person_id).and_then(|at| actual.linked_account(at)).is_some() {
+        return;
     }
     let positions: Vec<usize> = match actual.shared_key.get(key) {
         Some(all) => all.iter().map(|&p| p as usize).collect(),
@@ -285,6 +288,18 @@ mod tests {
         assert!(plan.steps.is_empty());
         let people: Vec<&str> = plan.conflicts.iter().map(|c| c.person_id.as_str()).collect();
         assert_eq!(people, ["p1", "p2"]);
+    }
+
+    #[test]
+    fn a_link_to_an_account_no_longer_listed_does_not_keep_another_account_open() {
+        let mut world = World::new(vec![account("7", "ana@x.com", AccountStatus::Active)]).leaver("p1", "ana@x.com");
+        world.links.insert("p1".into(), Link { account_id: "8".into(), origin: LinkOrigin::Created, removed: false });
+        let plan = world.plan();
+        let steps: Vec<_> = plan.steps.iter().map(|s| (s.account_id.as_deref(), s.adopt)).collect();
+        assert_eq!(steps, [(Some("7"), true)]);
+        // A link to a listed account decides alone: moving it would free that account.
+        world.actual.push(account("8", "ana.old@x.com", AccountStatus::Inactive));
+        assert!(world.plan().steps.is_empty());
     }
 
     #[test]
