@@ -356,7 +356,8 @@ impl Engine {
             return Ok(actual);
         }
         let mut actual = status_from_links(actual, links);
-        let unlinked = status::unlinked_on_roster_keys(&actual, links, people, &p.config.mapping.key);
+        let wants = Mapped::new(people, &p.config.mapping);
+        let unlinked = status::unlinked_on_roster_keys(&actual, links, &wants);
         let concurrency = p.config.connection.concurrency;
         match status::read_statuses(p.connector.as_ref(), &mut actual, unlinked, concurrency).await {
             Ok(()) => Ok(actual),

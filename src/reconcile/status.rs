@@ -12,23 +12,22 @@ use std::collections::{BTreeMap, HashSet};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt};
 
-use super::diff::Link;
-use crate::model::{normalize_key, Account, Person, PersonNode};
+use super::desired::Wants;
+use super::diff::{Exclusion, Link};
+use crate::model::{normalize_key, Account};
 use crate::platform::{Connector, PlatformError};
-use crate::template::Template;
 
-/// The unlinked accounts on a key some roster person maps to (by `key`), by position.
-pub fn unlinked_on_roster_keys(
-    accounts: &[Account],
-    links: &BTreeMap<String, Link>,
-    people: &[Person],
-    key: &Template,
-) -> Vec<usize> {
+/// The unlinked accounts on a key that a person the platform wants, or a leaver it would
+/// take in, maps to, by position. Out-of-scope people's accounts are never read: they are
+/// left alone whatever their status.
+pub fn unlinked_on_roster_keys(accounts: &[Account], links: &BTreeMap<String, Link>, wants: &dyn Wants) -> Vec<usize> {
     let linked: HashSet<&str> = links.values().map(|l| l.account_id.as_str()).collect();
-    let keys: HashSet<CompactString> = people
-        .iter()
-        .map(|p| normalize_key(&key.render_compact(PersonNode::of(p))))
-        .filter(|k| !k.is_empty())
+    let keys: HashSet<CompactString> = (0..wants.len())
+        .filter_map(|i| match wants.account(i) {
+            Ok(d) => Some(d.key),
+            Err(Exclusion::Leaver(key)) => Some(key),
+            Err(_) => None,
+        })
         .collect();
     let wanted = |a: &Account| !linked.contains(a.id.as_str()) && keys.contains(&normalize_key(&a.key));
     accounts.iter().enumerate().filter(|(_, a)| wanted(a)).map(|(i, _)| i).collect()
@@ -57,4 +56,47 @@ pub async fn read_statuses(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccountStatus, DesiredAccount};
+    use crate::reconcile::desired::Given;
+    use crate::reconcile::diff::LinkOrigin;
+
+    fn account(id: &str, key: &str) -> Account {
+        Account {
+            id: id.into(),
+            key: key.into(),
+            fields: Default::default(),
+            role: None,
+            status: AccountStatus::Active,
+        }
+    }
+
+    #[test]
+    fn only_unlinked_accounts_of_wanted_people_and_leavers_are_read() {
+        let desired = [DesiredAccount {
+            person_id: "w".into(),
+            label: "w@x.com".into(),
+            key: "w@x.com".into(),
+            fields: Default::default(),
+            role: None,
+        }];
+        let excluded: BTreeMap<String, Exclusion> = [
+            ("l".to_string(), Exclusion::Leaver("l@x.com".into())),
+            ("i".to_string(), Exclusion::Inactive),
+            ("o".to_string(), Exclusion::OutOfScope("not in scope".into())),
+        ]
+        .into();
+        let wants = Given::new(&desired, &excluded);
+        let accounts: Vec<Account> =
+            [("1", "W@x.com"), ("2", "l@x.com"), ("3", "o@x.com"), ("4", "nobody@x.com"), ("5", "w@x.com")]
+                .iter()
+                .map(|(id, key)| account(id, key))
+                .collect();
+        let links = [("w".to_string(), Link { account_id: "5".into(), origin: LinkOrigin::Created, removed: false })];
+        assert_eq!(unlinked_on_roster_keys(&accounts, &links.into(), &wants), [0, 1]);
+    }
 }
