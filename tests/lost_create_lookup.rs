@@ -1,7 +1,7 @@
 //! A create whose answer is lost is resolved by the platform's own targeted look-up where
 //! its contract offers one (issue 13): Affise's `q` search, AgencyAnalytics' `filter`
-//! search, SCIM's `filter=userName eq`, each matched exactly on the key; never a full
-//! listing. A look-alike account the free-text search also returns is not taken for it.
+//! search, Client Toolbox's `searchField=user_name&searchOper=eq`, SCIM's
+//! `filter=userName eq`, each matched exactly on the key; never a full listing. A look-alike account the free-text search also returns is not taken for it.
 
 use std::path::PathBuf;
 
@@ -83,6 +83,11 @@ async fn affise_finds_a_lost_create_by_its_q_search() {
 #[tokio::test]
 async fn agencyanalytics_finds_a_lost_create_by_its_filter_search() {
     lost_creates_are_found_by_a_targeted_look_up("agencyanalytics").await;
+}
+
+#[tokio::test]
+async fn clienttoolbox_finds_a_lost_create_by_its_user_name_search() {
+    lost_creates_are_found_by_a_targeted_look_up("clienttoolbox").await;
 }
 
 #[tokio::test]
