@@ -286,7 +286,7 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         };
         let traits = p.connector.traits();
-        let actual = match self.platform_status(p, actual, &links, &roster.people).await {
+        let actual = match status::planning_view(p, actual, &links, &roster.people).await {
             Ok(a) => a,
             Err((e, actual)) => {
                 return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual)
@@ -341,28 +341,6 @@ impl Engine {
         }
         p.connector.prepare().await?;
         listing::read_accounts(&self.store, p.connector.as_ref(), &p.config.name).await
-    }
-
-    /// Where the listing cannot show access (Affise): linked accounts take their status
-    /// from the link, unlinked ones a roster person maps to are read one by one.
-    async fn platform_status(
-        &self,
-        p: &PlatformRuntime,
-        actual: Vec<Account>,
-        links: &BTreeMap<String, diff::Link>,
-        people: &[crate::model::Person],
-    ) -> Result<Vec<Account>, (PlatformError, Vec<Account>)> {
-        if !p.connector.traits().status_from_links {
-            return Ok(actual);
-        }
-        let mut actual = status_from_links(actual, links);
-        let wants = Mapped::new(people, &p.config.mapping);
-        let unlinked = status::unlinked_on_roster_keys(&actual, links, &wants);
-        let concurrency = p.config.connection.concurrency;
-        match status::read_statuses(p.connector.as_ref(), &mut actual, unlinked, concurrency).await {
-            Ok(()) => Ok(actual),
-            Err(e) => Err((e, actual)),
-        }
     }
 
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {
@@ -450,9 +428,10 @@ impl Engine {
             let Some(rt) = self.runtime(&pp.platform) else {
                 return Err(EngineError::UnknownPlatform(pp.platform.clone()));
             };
-            let read = match self.read_platform(rt).await {
-                Ok(accounts) => self.reviewed_status(rt, pp, accounts).await,
-                Err(e) => Err(e.to_string()),
+            let read = match (self.read_platform(rt).await, self.store.links(&pp.platform)) {
+                (Ok(accounts), Ok(links)) => status::reviewed_view(rt, &links, pp, accounts).await,
+                (Err(e), _) => Err(e.to_string()),
+                (_, Err(e)) => Err(e.to_string()),
             };
             match read {
                 Ok(accounts) if fingerprint(pp, &accounts) == pp.fingerprint => {
@@ -468,31 +447,6 @@ impl Engine {
             }
         }
         self.apply(&Planned { plan, actual }, trigger).await
-    }
-
-    /// A reviewed plan's platform as planning saw it: where the listing cannot show access,
-    /// the links say it, and the unlinked accounts the plan touches are read again.
-    async fn reviewed_status(
-        &self,
-        rt: &PlatformRuntime,
-        pp: &PlatformPlan,
-        accounts: Vec<Account>,
-    ) -> Result<Vec<Account>, String> {
-        if !rt.connector.traits().status_from_links {
-            return Ok(accounts);
-        }
-        let links = self.store.links(&pp.platform).map_err(|e| e.to_string())?;
-        let mut accounts = status_from_links(accounts, &links);
-        let linked: HashSet<&str> = links.values().map(|l| l.account_id.as_str()).collect();
-        let touched: HashSet<&str> = pp.steps.iter().filter_map(|s| s.account_id.as_deref()).collect();
-        let positions = (0..accounts.len())
-            .filter(|&i| touched.contains(accounts[i].id.as_str()) && !linked.contains(accounts[i].id.as_str()))
-            .collect();
-        let concurrency = rt.config.connection.concurrency;
-        status::read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(accounts)
     }
 
     /// Resolve the writes whose outcome an earlier run never learnt (rosterd stopped
@@ -600,7 +554,7 @@ impl Engine {
     async fn report_platform(&self, p: &PlatformRuntime, roster: &Roster) -> Result<Vec<crate::report::Row>, String> {
         let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
         let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
-        let actual = self.platform_status(p, actual, &links, &roster.people).await.map_err(|(e, _)| e.to_string())?;
+        let actual = status::planning_view(p, actual, &links, &roster.people).await.map_err(|(e, _)| e.to_string())?;
         let keys: Vec<(String, &crate::model::Person)> = roster
             .people
             .iter()

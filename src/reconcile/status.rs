@@ -12,9 +12,11 @@ use std::collections::{BTreeMap, HashSet};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt};
 
-use super::desired::Wants;
+use super::desired::{Mapped, Wants};
 use super::diff::{Exclusion, Link};
-use crate::model::{normalize_key, Account};
+use super::plan::PlatformPlan;
+use super::PlatformRuntime;
+use crate::model::{normalize_key, Account, Person};
 use crate::platform::{Connector, PlatformError};
 
 /// The unlinked accounts on a key that a person the platform wants, or a leaver it would
@@ -56,6 +58,47 @@ pub async fn read_statuses(
         }
     }
     Ok(())
+}
+
+/// A platform's accounts as planning sees them. Where the listing cannot show access
+/// (Affise), linked accounts take their status from the link, and the unlinked accounts of
+/// people the platform wants (or leavers) are read one by one.
+pub async fn planning_view(
+    p: &PlatformRuntime,
+    actual: Vec<Account>,
+    links: &BTreeMap<String, Link>,
+    people: &[Person],
+) -> Result<Vec<Account>, (PlatformError, Vec<Account>)> {
+    if !p.connector.traits().status_from_links {
+        return Ok(actual);
+    }
+    let mut actual = super::status_from_links(actual, links);
+    let unlinked = unlinked_on_roster_keys(&actual, links, &Mapped::new(people, &p.config.mapping));
+    match read_statuses(p.connector.as_ref(), &mut actual, unlinked, p.config.connection.concurrency).await {
+        Ok(()) => Ok(actual),
+        Err(e) => Err((e, actual)),
+    }
+}
+
+/// A reviewed plan's platform as planning saw it: the links say the status, and the
+/// unlinked accounts the plan touches are read again (else its fingerprint could not match).
+pub async fn reviewed_view(
+    rt: &PlatformRuntime,
+    links: &BTreeMap<String, Link>,
+    pp: &PlatformPlan,
+    accounts: Vec<Account>,
+) -> Result<Vec<Account>, String> {
+    if !rt.connector.traits().status_from_links {
+        return Ok(accounts);
+    }
+    let mut accounts = super::status_from_links(accounts, links);
+    let linked: HashSet<&str> = links.values().map(|l| l.account_id.as_str()).collect();
+    let touched: HashSet<&str> = pp.steps.iter().filter_map(|s| s.account_id.as_deref()).collect();
+    let unlinked_touched = |a: &Account| touched.contains(a.id.as_str()) && !linked.contains(a.id.as_str());
+    let positions = (0..accounts.len()).filter(|&i| unlinked_touched(&accounts[i])).collect();
+    let concurrency = rt.config.connection.concurrency;
+    read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency).await.map_err(|e| e.to_string())?;
+    Ok(accounts)
 }
 
 #[cfg(test)]
