@@ -125,3 +125,21 @@ async fn a_locked_out_leaver_after_a_lost_store_is_left_as_is() {
     assert!(plan.platforms[0].steps.iter().all(|s| s.person_id != "2"), "{}", plan.to_table());
     assert_eq!(rig.affise.write_calls(), writes, "an account already locked out is not locked out again");
 }
+
+#[tokio::test]
+async fn a_reviewed_plan_reactivating_a_returner_applies_as_planned() {
+    let rig = Rig::start().await;
+    rig.roster(&[]);
+    rig.reconcile().await;
+    rig.roster(&[2]);
+    rig.reconcile().await;
+    std::fs::remove_dir_all(rig.path("state").join("store")).expect("the store removed");
+    rig.roster(&[]);
+    let planned = rig.engine().plan(None).await.expect("a plan");
+    assert!(planned.plan.platforms[0].steps.iter().any(|s| s.person_id == "2" && s.action == Action::Reactivate));
+    // A fresh engine re-reads the platform (and p2's permissions) and finds it unchanged.
+    let summary = rig.engine().apply_reviewed(planned.plan, "test").await.expect("applied");
+    assert_eq!(summary.record.platforms[0].error, None);
+    assert_eq!(summary.record.platforms[0].reactivated, 1, "{:?}", summary.record);
+    assert!(!rig.affise.user_by_email("p2@acme.example").expect("p2").all_denied());
+}
