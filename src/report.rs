@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use compact_str::CompactString;
 use serde::Serialize;
 
-use crate::model::{normalize_key, Account, AccountStatus, Person};
+use crate::model::{normalize_key, Account, AccountStatus, Person, INVITE_STATUS_FIELD};
+
+/// The invitation status of an account never signed in to (FileSpin's word).
+pub const INVITE_REQUESTED: &str = "REQUESTED";
 use crate::reconcile::diff::Link;
 
 /// One account on one platform, as the report sees it.
@@ -31,6 +34,10 @@ pub struct Row {
     pub orphan: bool,
     /// Its person is inactive at the source, yet the account can still sign in.
     pub inactive_person_active_account: bool,
+    /// Locked out (Affise: every permission denied), not deactivated by a flag.
+    pub locked_out: bool,
+    /// Invited but never signed in (FileSpin `invite_status: REQUESTED`).
+    pub invite_pending: bool,
 }
 
 /// What the report is built from, for one platform.
@@ -40,6 +47,8 @@ pub struct PlatformInput<'a> {
     pub links: &'a BTreeMap<String, Link>,
     /// Each roster person's match key on this platform (empty when it renders empty).
     pub keys: &'a [(String, &'a Person)],
+    /// An inactive account here is locked out (Affise), which the report says.
+    pub inactive_is_lock_out: bool,
 }
 
 /// A platform's designation (an account manager) and whether its person is still in the roster.
@@ -98,6 +107,9 @@ pub fn platform_rows(input: &PlatformInput<'_>, roster: &[Person]) -> Vec<Row> {
         input.keys.iter().filter(|(k, _)| !k.is_empty()).map(|(k, p)| (normalize_key(k), *p)).collect();
     let owner: HashMap<&str, &str> = input.links.iter().map(|(p, l)| (l.account_id.as_str(), p.as_str())).collect();
     let mut rows: Vec<Row> = input.accounts.iter().map(|a| row(input.platform, a, &owner, &by_id, &by_key)).collect();
+    for r in rows.iter_mut().filter(|r| input.inactive_is_lock_out && r.status == AccountStatus::Inactive) {
+        r.locked_out = true;
+    }
     rows.sort_by(|a, b| a.key.cmp(&b.key).then(a.account_id.cmp(&b.account_id)));
     rows
 }
@@ -125,6 +137,8 @@ fn row(
         managed: linked.is_some(),
         orphan: person.is_none(),
         inactive_person_active_account: person.is_some_and(|p| !p.active) && a.status == AccountStatus::Active,
+        locked_out: false,
+        invite_pending: a.fields.get(INVITE_STATUS_FIELD).is_some_and(|s| s.eq_ignore_ascii_case(INVITE_REQUESTED)),
     }
 }
 
@@ -165,6 +179,11 @@ impl Report {
             self.unmanaged().count(),
             self.stale().count()
         );
+        let locked = self.rows.iter().filter(|r| r.locked_out).count();
+        let invited = self.rows.iter().filter(|r| r.invite_pending).count();
+        if locked + invited > 0 {
+            let _ = writeln!(out, "{locked} locked out, {invited} invitation(s) never accepted.");
+        }
         out
     }
 }
@@ -190,6 +209,12 @@ fn cells(r: &Row) -> [String; 8] {
     }
     if r.inactive_person_active_account {
         flags.push("INACTIVE-PERSON-ACTIVE-ACCOUNT");
+    }
+    if r.locked_out {
+        flags.push("LOCKED-OUT");
+    }
+    if r.invite_pending {
+        flags.push("INVITE-PENDING");
     }
     let status = match r.status {
         AccountStatus::Active => "active",

@@ -50,7 +50,7 @@ fn desired(person: usize, key: usize, name: usize, role: usize) -> DesiredAccoun
 
 prop_compose! {
     fn world()(
-        people in prop::collection::vec((any::<bool>(), 0..12usize, 0..3usize, 0..2usize, 0..3u8), 1..10),
+        people in prop::collection::vec((any::<bool>(), 0..12usize, 0..3usize, 0..2usize, 0..4u8), 1..10),
         accounts in prop::collection::vec((0..12usize, 0..3usize, 0..2usize, any::<bool>()), 0..10),
         link_choices in prop::collection::vec(prop::option::of(0..10usize), 10),
     ) -> World {
@@ -64,6 +64,7 @@ prop_compose! {
                 match why {
                     0 => { excluded.insert(format!("p{i}"), Exclusion::Inactive); }
                     1 => { excluded.insert(format!("p{i}"), Exclusion::OutOfScope("test".into())); }
+                    2 => { excluded.insert(format!("p{i}"), Exclusion::Leaver(format!("k{key}@example.com").into())); }
                     _ => {} // left the roster
                 }
             }
@@ -160,15 +161,34 @@ proptest! {
                 prop_assert_eq!(acc.status, AccountStatus::Inactive, "leaver {} keeps access", person);
             }
         }
+        // A leaver in scope keeps no access on their key through an account nobody links,
+        // unless a wanted person maps to that key, the leaver is a conflict, or their link
+        // names a listed account (that link alone decides: moving it would free the account).
+        let owned: BTreeSet<&str> = state.links.values().map(|l| l.account_id.as_str()).collect();
+        let wanted_keys: BTreeSet<&str> = state.desired.iter().map(|d| d.key.as_str()).collect();
+        let listed = |id: &str| state.actual.iter().any(|a| a.id == id);
+        for (person, why) in &state.excluded {
+            let Exclusion::Leaver(key) = why else { continue };
+            let linked_listed = state.links.get(person).is_some_and(|l| listed(&l.account_id));
+            if stuck.contains(person.as_str()) || wanted_keys.contains(key.as_str()) || linked_listed { continue; }
+            let open = state.actual.iter().filter(|a| a.key == *key && a.status == AccountStatus::Active && !owned.contains(a.id.as_str()));
+            prop_assert_eq!(open.count(), 0, "leaver {} keeps an unlinked account", person);
+        }
     }
 
-    /// Accounts rosterd never linked are never deactivated, and never change unless adopted.
+    /// Accounts rosterd never linked are deactivated only when adopted for a leaver on
+    /// their key, and never change unless adopted.
     #[test]
     fn unlinked_accounts_never_lose_access(w in world()) {
         let p = plan(&w, &BTreeSet::new());
         let linked: BTreeSet<&str> = w.links.values().map(|l| l.account_id.as_str()).collect();
         for s in p.steps.iter().filter(|s| s.action == Action::Deactivate) {
-            prop_assert!(linked.contains(s.account_id.as_deref().unwrap_or_default()));
+            if linked.contains(s.account_id.as_deref().unwrap_or_default()) { continue; }
+            let leaver_key = match w.excluded.get(&s.person_id) {
+                Some(Exclusion::Leaver(key)) => Some(key.as_str()),
+                _ => None,
+            };
+            prop_assert!(s.adopt && leaver_key == Some(s.key.as_str()), "an unlinked account lost access: {:?}", s);
         }
         for s in p.steps.iter().filter(|s| s.account_id.as_deref().is_some_and(|id| !linked.contains(id))) {
             prop_assert!(s.adopt, "an unlinked account is touched without adoption: {:?}", s);

@@ -173,6 +173,10 @@ pub struct FieldChange {
 /// The name of the role pseudo-field in a change list.
 pub const ROLE_FIELD: &str = "role";
 
+/// An account field a connector fills with the platform's invitation status (FileSpin),
+/// for the access report; no mapping sets it, so the diff never compares it.
+pub const INVITE_STATUS_FIELD: &str = "invite_status";
+
 /// Normalise a match key: trimmed and lower-cased, as every platform compares them.
 /// Lower-cased exactly as `str::to_lowercase` does, but a key of up to 24 bytes (most
 /// emails) never touches the heap.

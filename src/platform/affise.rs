@@ -781,6 +781,34 @@ impl AffiseConnector {
         Ok(accounts)
     }
 
+    /// `GET /3.0/admin/users?q=<email>`: the user with this email, if any. `q` is a
+    /// free-text search, so every page of its answer is read and matched on the email.
+    async fn find_by_email(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        let (wanted, url) = (normalize_key(key), self.url(&["3.0", "admin", "users"])?);
+        let mut found = Vec::new();
+        let (mut page, mut seen) = (1u64, 0u64);
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("q", key.to_string())];
+            let value = self.get("find", &url, &query).await?;
+            let answer = UsersPage::deserialize(&value).map_err(|e| self.malformed("find", e.to_string()))?;
+            seen += answer.users.len() as u64;
+            for user in &answer.users {
+                let account = parse_user(user).map_err(|e| self.malformed("find", e))?;
+                if account.key == wanted {
+                    found.push(account);
+                }
+            }
+            if answer.users.is_empty() || seen >= answer.pagination.total_count {
+                break;
+            }
+            page += 1;
+        }
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(self.malformed("find", format!("{n} users hold the email {key}"))),
+        }
+    }
+
     /// The permissions config grants `role`, or why reactivation cannot proceed.
     fn granted(&self, account: &Account, role: Option<&str>) -> Result<Permissions, PlatformError> {
         let Some(role) = role else {
@@ -898,6 +926,16 @@ impl Connector for AffiseConnector {
     }
 
     /// Role strings are checked when config is read (the set is fixed).
+    /// "Read one" shows the permissions: every level `deny` reads as locked out.
+    async fn read_status(&self, account: &Account) -> Result<Option<AccountStatus>, PlatformError> {
+        Ok(Some(self.read_one(&account.id).await?.account.status))
+    }
+
+    /// The listing's `q` search, not a full listing: a lost create is found in one call.
+    async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        self.find_by_email(key).await
+    }
+
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }

@@ -491,6 +491,36 @@ impl AgencyAnalyticsConnector {
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
+    /// `GET /v3/users?filter=<username>`: the user with this username, if any. `filter` is
+    /// a free-text search, so every page of its answer is read and matched on the username.
+    async fn find_by_username(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        let wanted = normalize_key(key);
+        let mut found = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
+            let value = match self.send("find", reqwest::Method::GET, &self.endpoints.users, &query, None).await? {
+                Some(value) => value,
+                None => return Err(self.http.malformed("find", "an empty answer".into())),
+            };
+            let answer = ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("find", e.to_string()))?;
+            for user in &answer.data {
+                let account = parse_user(user).map_err(|e| self.http.malformed("find", e))?;
+                if account.key == wanted {
+                    found.push(account);
+                }
+            }
+            if answer.data.is_empty() || page >= answer.metadata.total_pages {
+                break;
+            }
+            page += 1;
+        }
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(self.http.malformed("find", format!("{n} users hold the username {key}"))),
+        }
+    }
+
     // ---- Writes.
 
     /// A role change across sides, where config allows it: delete the user, then create it
@@ -695,6 +725,11 @@ impl Connector for AgencyAnalyticsConnector {
             "AgencyAnalytics cannot restore user {} (deleted users are created anew)",
             account.id
         )))
+    }
+
+    /// The listing's `filter` search, not a full listing: a lost create is found in one call.
+    async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        self.find_by_username(key).await
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {

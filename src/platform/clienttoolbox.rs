@@ -396,6 +396,34 @@ impl ClientToolboxConnector {
         })
     }
 
+    /// `users_list` with `searchField=user_name`, `searchOper=eq`: the user with this name,
+    /// if any, matched again on the key (the search's case rules are not in the contract).
+    async fn find_by_user_name(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        let form = vec![
+            ("offset", "0".to_string()),
+            ("length", self.settings.page_size.to_string()),
+            ("sortField", "user_name".to_string()),
+            ("sortOrder", "ASC".to_string()),
+            ("searchField", "user_name".to_string()),
+            ("searchOper", "eq".to_string()),
+            ("searchValue", key.to_string()),
+        ];
+        let body = self.call("find", "users_list", &self.settings.list_api_version, form).await?;
+        let page = parse_users_list(&body).map_err(|e| match e {
+            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("find", &m),
+            AnswerError::Refused(m) => self.http.malformed("find", format!("the platform answered error: {m}")),
+            AnswerError::Malformed(d) => self.http.malformed("find", d),
+        })?;
+        let wanted = normalize_key(key);
+        let custom1 = &self.settings.custom1_element;
+        let mut found: Vec<Account> =
+            page.users.into_iter().map(|u| account_from(u, custom1)).filter(|a| a.key == wanted).collect();
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(self.http.malformed("find", format!("{n} users hold the user name {key}"))),
+        }
+    }
+
     // ---- Writes.
 
     /// The user name a create sends: the `user_name` field (else the key), checked against
@@ -556,6 +584,12 @@ impl Connector for ClientToolboxConnector {
     }
 
     /// The role letters are not listed by the API.
+    /// `users_list` searched by `user_name eq`, not a full listing: a lost create is found
+    /// in one call.
+    async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        self.find_by_user_name(key).await
+    }
+
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }

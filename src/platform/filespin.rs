@@ -204,6 +204,8 @@ struct WireUser {
     locale: Option<String>,
     #[serde(default)]
     group_asset_access: Option<bool>,
+    #[serde(default)]
+    invite_status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,6 +241,9 @@ fn parse_user(mut value: Value, roles: &RoleTable) -> Result<Account, String> {
     ]);
     if let Some(access) = user.group_asset_access {
         fields.insert("group_asset_access".into(), access.to_string());
+    }
+    if let Some(invite) = user.invite_status.filter(|s| !s.is_empty()) {
+        fields.insert(crate::model::INVITE_STATUS_FIELD.into(), invite);
     }
     let status = if user.enabled { AccountStatus::Active } else { AccountStatus::Inactive };
     Ok(Account {

@@ -177,6 +177,14 @@ pub trait Connector: Send + Sync {
         Ok(self.list().await?.into_iter().find(|a| crate::model::normalize_key(&a.key) == wanted))
     }
 
+    /// Whether the account can sign in, read from the platform one account at a time, for
+    /// platforms whose listing cannot show it ([`Traits::status_from_links`]). `None` (the
+    /// default): the listing's status stands.
+    async fn read_status(&self, account: &Account) -> Result<Option<crate::model::AccountStatus>, PlatformError> {
+        let _ = account;
+        Ok(None)
+    }
+
     /// The role values this platform accepts, for `check-config` (`None`: not checkable).
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError>;
 

@@ -933,6 +933,11 @@ impl Connector for ScimTargetConnector {
         self.write("reactivate", account, changes, Some(true)).await
     }
 
+    /// The contract's own look-up, `filter=userName eq "..."`: one call, not a listing.
+    async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
+        Ok(self.find_by_user_name("find", key).await?.map(|remote| remote.account))
+    }
+
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }

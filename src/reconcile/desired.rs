@@ -91,7 +91,7 @@ impl Mapped<'_> {
     fn one(&self, person: &Person) -> Result<DesiredAccount, Exclusion> {
         let mapping = self.mapping;
         if !person.active {
-            return Err(Exclusion::Inactive);
+            return Err(self.leaver(person));
         }
         let view = PersonNode::of(person);
         if !mapping.scope.as_ref().is_none_or(|scope| scope.matches(view)) {
@@ -117,6 +117,26 @@ impl Mapped<'_> {
         let fields = Fields::from_pairs(pairs);
         let role = rule.map(|r| r.role.as_str().into());
         Ok(DesiredAccount { person_id: person.id.clone(), label: person.label().into(), key, fields, role })
+    }
+}
+
+impl Mapped<'_> {
+    /// Why an inactive person has no account: a leaver with their match key when the
+    /// scope and the role rules would take them in (their access is looked for even on
+    /// accounts rosterd never linked), else plainly inactive (hands off what is unlinked).
+    fn leaver(&self, person: &Person) -> Exclusion {
+        let mapping = self.mapping;
+        let view = PersonNode::of(person);
+        let in_scope =
+            mapping.scope.as_ref().is_none_or(|scope| scope.matches(view)) && pick_role(&mapping.roles, view).is_ok();
+        if !in_scope {
+            return Exclusion::Inactive;
+        }
+        let key = normalize_key(&mapping.key.render_compact(view));
+        if key.is_empty() {
+            return Exclusion::Inactive;
+        }
+        Exclusion::Leaver(key)
     }
 }
 
@@ -193,13 +213,17 @@ mod tests {
             Person::test("b").in_group("cake-users"),
             Person::test("c"),
             Person::test("d").in_group("cake-users").inactive(),
+            Person::test("e").inactive(),
         ];
         let mapping = mapping();
         let t = desired_accounts(&people, &mapping);
         let roles: Vec<_> = t.iter().flatten().map(|d| d.role.clone().unwrap()).collect();
         assert_eq!(roles, ["Finance", "Account Manager"]);
         assert!(matches!(t[2], Err(Exclusion::OutOfScope(_))));
-        assert_eq!(t[3], Err(Exclusion::Inactive));
+        // An inactive person the scope takes in carries their key (an unlinked account on
+        // it loses access); one outside the scope is plainly inactive.
+        assert_eq!(t[3], Err(Exclusion::Leaver("d@example.com".into())));
+        assert_eq!(t[4], Err(Exclusion::Inactive));
     }
 
     #[test]

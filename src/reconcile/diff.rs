@@ -17,6 +17,10 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet, FxHasher};
 
 use serde::{Deserialize, Serialize};
 
+mod leaver;
+
+use leaver::{plan_leaver, settle_leaver_keys};
+
 use super::desired::Wants;
 use super::plan::{Action, Conflict, PlatformPlan, Step};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -46,6 +50,10 @@ pub struct Link {
 pub enum Exclusion {
     /// `active` is false at the source: access goes.
     Inactive,
+    /// `active` is false at the source, yet the scope and the role rules still take the
+    /// person in: access goes, and an account on this match key that rosterd never linked
+    /// is adopted to take it away (a leaver whose account existed before rosterd).
+    Leaver(CompactString),
     /// The scope filter or the role rules leave the person out: access goes.
     OutOfScope(Arc<str>),
     /// The person cannot be mapped (no email, a bad template): leave everything as it is.
@@ -73,8 +81,8 @@ struct Actual<'a> {
     accounts: &'a [Account],
     /// normalised key → position, for keys that exactly one account carries.
     by_key: HashTable<u32>,
-    /// Keys that several accounts carry, with all of them (rare: a separate small map).
-    shared_key: HashMap<Cow<'a, str>, Vec<&'a Account>>,
+    /// Keys that several accounts carry, with all their positions (rare: a separate small map).
+    shared_key: HashMap<Cow<'a, str>, Vec<u32>>,
     /// The links in person-id order, each with its listed account found once, up front.
     links: Vec<LinkAt<'a>>,
     /// person id → position in `links`.
@@ -176,21 +184,21 @@ impl<'a> Actual<'a> {
 }
 
 /// Index accounts by normalised key; a key several accounts carry goes to the shared map.
-fn index_keys(actual: &[Account]) -> (HashTable<u32>, HashMap<Cow<'_, str>, Vec<&Account>>) {
+fn index_keys(actual: &[Account]) -> (HashTable<u32>, HashMap<Cow<'_, str>, Vec<u32>>) {
     let key_at = |i: u32| normalized(&actual[i as usize].key);
     let mut by_key: HashTable<u32> = HashTable::with_capacity(actual.len());
-    let mut shared_key: HashMap<Cow<'_, str>, Vec<&Account>> = HashMap::default();
+    let mut shared_key: HashMap<Cow<'_, str>, Vec<u32>> = HashMap::default();
     for (i, a) in actual.iter().enumerate() {
         let key = normalized(&a.key);
         if let Some(others) = shared_key.get_mut(&key) {
-            others.push(a);
+            others.push(i as u32);
             continue;
         }
         let hash = hash_of(&key);
         match by_key.find_entry(hash, |&j| key_at(j) == key) {
             Ok(first) => {
                 let (j, _) = first.remove();
-                shared_key.insert(key, vec![&actual[j as usize], a]);
+                shared_key.insert(key, vec![j, i as u32]);
             }
             Err(_) => {
                 by_key.insert_unique(hash, i as u32, |&j| hash_of(&key_at(j)));
@@ -236,6 +244,8 @@ struct Part {
     keys: Vec<(KeyHash, u32)>,
     /// The people with no account here, for the reasons removals give.
     unwanted: Vec<u32>,
+    /// Leavers whose unlinked account this part adopts to remove, with their key hash.
+    leavers: Vec<(KeyHash, u32)>,
 }
 
 /// 32 bits of a key's hash: eight bytes a person with its index. A million keys repeat
@@ -255,12 +265,23 @@ fn plan_people(
     threads: usize,
 ) -> (PlatformPlan, Vec<u32>) {
     let plan_range = |range: std::ops::Range<usize>| {
-        let mut part =
-            Part { plan: PlatformPlan::new(input.platform), notes: Vec::new(), keys: Vec::new(), unwanted: Vec::new() };
+        let mut part = Part {
+            plan: PlatformPlan::new(input.platform),
+            notes: Vec::new(),
+            keys: Vec::new(),
+            unwanted: Vec::new(),
+            leavers: Vec::new(),
+        };
         for i in range {
-            let Ok(d) = input.wants.account(i) else {
-                part.unwanted.push(i as u32);
-                continue;
+            let d = match input.wants.account(i) {
+                Ok(d) => d,
+                Err(why) => {
+                    if let Exclusion::Leaver(key) = why {
+                        plan_leaver(input, actual, i, &key, &mut part);
+                    }
+                    part.unwanted.push(i as u32);
+                    continue;
+                }
             };
             part.keys.push((hash_of(&d.key) as KeyHash, i as u32));
             let link = actual.link_position(&d.person_id);
@@ -277,12 +298,17 @@ fn plan_people(
     let mut notes = Vec::new();
     let mut keys = Vec::with_capacity(parts.iter().map(|p| p.keys.len()).sum());
     let mut unwanted = Vec::with_capacity(parts.iter().map(|p| p.unwanted.len()).sum());
+    let mut leavers = Vec::new();
     for part in parts {
         unwanted.extend(part.unwanted);
+        leavers.extend(part.leavers);
         plan.steps.extend(part.plan.steps);
         plan.conflicts.extend(part.plan.conflicts);
         notes.extend(part.notes);
         keys.extend(part.keys);
+    }
+    if !leavers.is_empty() {
+        settle_leaver_keys(input.wants, &keys, &leavers, &mut plan, &mut notes);
     }
     let sharing = people_sharing_keys(input.wants, keys);
     if !sharing.is_empty() {
@@ -384,7 +410,7 @@ fn plan_person(
 /// The unlinked account that carries the person's key, if exactly one does.
 fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, String> {
     if let Some(candidates) = actual.shared_key.get(d.key.as_str()) {
-        let ids: Vec<&str> = candidates.iter().map(|a| a.id.as_str()).collect();
+        let ids: Vec<&str> = candidates.iter().map(|&i| actual.accounts[i as usize].id.as_str()).collect();
         return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
     }
     let Some((position, account)) = actual.by_key(&d.key) else { return Ok(None) };
@@ -519,7 +545,7 @@ fn plan_removals(
         }
         let reason = match why.get(person_id.as_str()).and_then(Option::as_ref) {
             Some(Exclusion::Unmappable(_)) => continue,
-            Some(Exclusion::Inactive) => "inactive at the source".to_string(),
+            Some(Exclusion::Inactive | Exclusion::Leaver(_)) => "inactive at the source".to_string(),
             Some(Exclusion::OutOfScope(why)) => format!("out of scope: {why}"),
             None => "no longer in the roster".to_string(),
         };

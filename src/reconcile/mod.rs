@@ -13,6 +13,7 @@ pub mod guard;
 pub mod journal;
 pub mod listing;
 pub mod plan;
+pub mod status;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -298,7 +299,12 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         };
         let traits = p.connector.traits();
-        let actual = if traits.status_from_links { status_from_links(actual, &links) } else { actual };
+        let actual = match status::planning_view(p, actual, &links, &roster.people).await {
+            Ok(a) => a,
+            Err((e, actual)) => {
+                return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual)
+            }
+        };
         let input = DiffInput {
             platform: name,
             traits: &traits,
@@ -455,7 +461,12 @@ impl Engine {
             let Some(rt) = self.runtime(&pp.platform) else {
                 return Err(EngineError::UnknownPlatform(pp.platform.clone()));
             };
-            match self.read_platform(rt).await {
+            let read = match (self.read_platform(rt).await, self.store.links(&pp.platform)) {
+                (Ok(accounts), Ok(links)) => status::reviewed_view(rt, &links, pp, accounts).await,
+                (Err(e), _) => Err(e.to_string()),
+                (_, Err(e)) => Err(e.to_string()),
+            };
+            match read {
                 Ok(accounts) if fingerprint(pp, &accounts) == pp.fingerprint => {
                     actual.insert(pp.platform.clone(), accounts);
                 }
@@ -465,7 +476,7 @@ impl Engine {
                             .into(),
                     )
                 }
-                Err(e) => pp.error = Some(e.to_string()),
+                Err(e) => pp.error = Some(e),
             }
         }
         self.apply(&Planned { plan, actual }, trigger).await
@@ -576,14 +587,19 @@ impl Engine {
     async fn report_platform(&self, p: &PlatformRuntime, roster: &Roster) -> Result<Vec<crate::report::Row>, String> {
         let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
         let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
-        let actual = if p.connector.traits().status_from_links { status_from_links(actual, &links) } else { actual };
+        let actual = status::planning_view(p, actual, &links, &roster.people).await.map_err(|(e, _)| e.to_string())?;
         let keys: Vec<(String, &crate::model::Person)> = roster
             .people
             .iter()
             .map(|person| (p.config.mapping.key.render(crate::model::PersonNode::of(person)), person))
             .collect();
-        let input =
-            crate::report::PlatformInput { platform: &p.config.name, accounts: &actual, links: &links, keys: &keys };
+        let input = crate::report::PlatformInput {
+            platform: &p.config.name,
+            accounts: &actual,
+            links: &links,
+            keys: &keys,
+            inactive_is_lock_out: p.connector.traits().status_from_links,
+        };
         Ok(crate::report::platform_rows(&input, &roster.people))
     }
 

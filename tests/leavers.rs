@@ -1,0 +1,184 @@
+//! Leavers lose access at once even on accounts rosterd never created (issue 13): on every
+//! platform kind, an account made before rosterd's store (here: by a store since lost)
+//! whose person is now inactive is adopted and deactivated in one run, audited as such;
+//! two candidate accounts are a conflict and no write.
+
+use std::path::PathBuf;
+
+use rosterd::config::Config;
+use rosterd::reconcile::plan::{Action, Plan};
+use rosterd::reconcile::RunSummary;
+use rosterd::sandbox::any::{AnySandbox, KINDS};
+use rosterd::sandbox::cake::CakeUser;
+use tempfile::TempDir;
+
+struct Rig {
+    dir: TempDir,
+    sandbox: AnySandbox,
+}
+
+impl Rig {
+    async fn start(kind: &str) -> Rig {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let sandbox = AnySandbox::start(kind).await.expect("the emulator");
+        std::fs::write(dir.path().join("key"), format!("{}\n", sandbox.key())).expect("key file");
+        let limits = "    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }\n";
+        let config = format!(
+            "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nsafety:\n  max_removals: {{ count: 10, percent: 100 }}\nplatforms:\n{}",
+            sandbox.platform_entry("target", "key", limits)
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
+        Rig { dir, sandbox }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// People 1..=3, those in `inactive` marked inactive.
+    fn roster(&self, inactive: &[usize]) {
+        let mut out = String::from("complete: true\npeople:\n");
+        for i in 1..=3 {
+            let active = !inactive.contains(&i);
+            out.push_str(&format!(
+                "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
+            ));
+        }
+        std::fs::write(self.path("roster.yaml"), out).expect("roster");
+    }
+
+    async fn reconcile(&self) -> (Plan, RunSummary) {
+        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let engine = rosterd::setup::engine(config).expect("an engine");
+        let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
+        (plan, summary.expect("applied"))
+    }
+
+    /// rosterd forgets every link: its accounts are now accounts it never created.
+    fn lose_the_store(&self) {
+        std::fs::remove_dir_all(self.path("state").join("store")).expect("the store removed");
+    }
+
+    fn audit_lines(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path("state").join("audit.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).expect("an audit line")).collect()
+    }
+}
+
+/// Accounts that can still sign in, each kind judged by its own means of removal.
+fn with_access(sandbox: &AnySandbox) -> usize {
+    match sandbox {
+        AnySandbox::Cake(s) => s.users().iter().filter(|u| u.user_status == "active").count(),
+        AnySandbox::Affise(s) => s
+            .users()
+            .iter()
+            .filter(|u| !u.permissions.as_object().is_some_and(rosterd::platform::affise::all_denied))
+            .count(),
+        AnySandbox::AgencyAnalytics(s) => s.users().len(),
+        AnySandbox::FileSpin(s) => s.users().iter().filter(|u| u.enabled).count(),
+        AnySandbox::ClientToolbox(s) => s.users().iter().filter(|u| !u.deleted).count(),
+        AnySandbox::Scim(s) => s.users().iter().filter(|u| u.active).count(),
+    }
+}
+
+async fn a_leaver_loses_an_account_rosterd_never_created(kind: &str) {
+    let rig = Rig::start(kind).await;
+    rig.roster(&[]);
+    let (_, first) = rig.reconcile().await;
+    assert_eq!(first.failed(), 0, "{kind}: {:?}", first.record);
+    let before = with_access(&rig.sandbox);
+
+    rig.lose_the_store();
+    rig.roster(&[1]);
+    let (plan, summary) = rig.reconcile().await;
+    let steps = &plan.platforms[0].steps;
+    let leaver: Vec<_> = steps.iter().filter(|s| s.person_id == "1").collect();
+    assert_eq!(leaver.len(), 1, "{kind}: {steps:?}");
+    assert_eq!((leaver[0].action, leaver[0].adopt, leaver[0].held.as_deref()), (Action::Deactivate, true, None));
+    assert!(plan.to_table().contains("- deactivate p1"), "{kind}: {}", plan.to_table());
+    assert!(plan.to_table().contains("(adopt existing account)"), "{kind}");
+    assert_eq!((summary.failed(), summary.record.platforms[0].deactivated), (0, 1), "{kind}: {:?}", summary.record);
+    assert_eq!(with_access(&rig.sandbox), before - 1, "{kind}: the leaver's access is gone");
+
+    let audited: Vec<_> = rig.audit_lines().into_iter().filter(|r| r["person_id"] == "1").collect();
+    let last = audited.last().expect("the leaver's audit line");
+    assert_eq!((last["action"].as_str(), last["outcome"].as_str()), (Some("deactivate"), Some("ok")), "{kind}");
+    assert!(last["detail"].as_str().is_some_and(|d| d.contains("adopted")), "{kind}: {last}");
+
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.change_count(), 0, "{kind}: converged: {}", plan.to_table());
+    rig.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_kind_removes_a_leaver_from_an_account_it_never_created() {
+    for kind in KINDS {
+        a_leaver_loses_an_account_rosterd_never_created(kind).await;
+    }
+}
+
+#[tokio::test]
+async fn two_candidate_accounts_are_a_conflict_and_no_write() {
+    let rig = Rig::start("cake").await;
+    let AnySandbox::Cake(cake) = &rig.sandbox else { unreachable!() };
+    // Seeded straight into the emulator (its API refuses a second email): two accounts
+    // that both answer to p1's key.
+    cake.insert_user(CakeUser::new("Old", "One", "p1@acme.example", 3));
+    cake.insert_user(CakeUser::new("Old", "Two", "P1@Acme.example", 3));
+    rig.roster(&[1]);
+    let writes = cake.write_calls();
+    let (plan, summary) = rig.reconcile().await;
+    let p = &plan.platforms[0];
+    assert!(p.steps.iter().all(|s| s.person_id != "1"), "{:?}", p.steps);
+    let conflict = p.conflicts.iter().find(|c| c.person_id == "1").expect("a conflict for the leaver");
+    assert!(conflict.reason.contains("several active accounts"), "{}", conflict.reason);
+    assert_eq!(summary.record.platforms[0].conflicts, 1);
+    // Only the two active people were created: nothing was written for the leaver.
+    assert_eq!(cake.write_calls() - writes, 2);
+    assert_eq!(cake.users().iter().filter(|u| u.user_status == "active").count(), 4);
+    rig.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
+    let rig = Rig::start("cake").await;
+    rig.roster(&[]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    rig.roster(&[1]);
+    let roster = std::fs::read_to_string(rig.path("roster.yaml")).expect("roster");
+    std::fs::write(rig.path("roster.yaml"), roster.replace("complete: true", "complete: false")).expect("roster");
+    let before = with_access(&rig.sandbox);
+    let (plan, summary) = rig.reconcile().await;
+    let step = plan.platforms[0].steps.iter().find(|s| s.person_id == "1").expect("the leaver's step");
+    assert!(step.adopt && step.held.as_deref().is_some_and(|h| h.contains("incomplete")), "{step:?}");
+    assert_eq!((summary.record.platforms[0].held, with_access(&rig.sandbox)), (1, before));
+    rig.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_held_adoption_is_released_by_approve_and_then_linked() {
+    let rig = Rig::start("cake").await;
+    rig.roster(&[]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    let text = std::fs::read_to_string(rig.path("rosterd.yaml")).expect("config");
+    std::fs::write(rig.path("rosterd.yaml"), text.replace("count: 10,", "count: 0,")).expect("config");
+    rig.roster(&[1]);
+    let before = with_access(&rig.sandbox);
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.held_count(), 1, "{}", plan.to_table());
+    assert_eq!(with_access(&rig.sandbox), before);
+
+    let config = Config::load(&rig.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let engine = rosterd::setup::engine(config).expect("an engine");
+    let approved = engine.approve(&plan.run_id, None).await.expect("an approval");
+    let released: Vec<_> =
+        approved.iter().flat_map(|p| p.released.iter()).map(|s| (s.person_id.as_str(), s.adopt)).collect();
+    assert_eq!(released, [("1", true)]);
+    assert_eq!(with_access(&rig.sandbox), before - 1);
+    drop(engine);
+    let (plan, _) = rig.reconcile().await;
+    assert_eq!(plan.change_count(), 0, "linked and removed: {}", plan.to_table());
+    rig.sandbox.shutdown().await;
+}
