@@ -190,6 +190,8 @@ fn run_with_config(text: &str, args: &[&str]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rosterd.yaml"), text).unwrap();
     std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    // A secret file others can read is refused by check-config; keep it the owner's.
+    std::fs::set_permissions(dir.path().join("token"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
         .args(args)
         .args(["-c", "rosterd.yaml"])
