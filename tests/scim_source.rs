@@ -78,7 +78,7 @@ fn check_people(roster: &Roster) {
         let i: usize = person.user_name.trim_start_matches("user").parse().expect("a seeded user name");
         assert_eq!(person.active, i % 10 != 0, "{}", person.user_name);
         assert_eq!(
-            person.groups.iter().map(|g| g.to_string()).collect::<BTreeSet<_>>(),
+            person.groups.iter().map(|g| g.display.to_string()).collect::<BTreeSet<_>>(),
             expected_groups(i),
             "{}",
             person.user_name
