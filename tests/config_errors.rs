@@ -90,7 +90,10 @@ platforms:
         &p,
         r#"platforms[0].scope: bad filter "not (groups.dispaly eq \"X\")": at position 5: "groups.dispaly" is not an attribute of the person schema (did you mean groups.display?)"#,
     );
-    assert_has(&p, "platforms[0].roles[0].when: bad filter \"active gt \\\"x\\\"\": at position 0: active is a boolean");
+    assert_has(
+        &p,
+        "platforms[0].roles[0].when: bad filter \"active gt \\\"x\\\"\": at position 0: active is a boolean",
+    );
     assert_has(&p, "platforms[0].roles[1].when: bad filter");
     assert_has(&p, "is not a schema of the person");
 }

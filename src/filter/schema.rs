@@ -58,7 +58,8 @@ const CORE: &[Attr] = &[
     // rosterd's shorthand: the primary email's value, else the first one's.
     text("email"),
     complex("phoneNumbers", CONTACT),
-    complex("groups", &[text("value"), text("display"), text("type")]),
+    // `value` is the group's id, and ids are caseExact (RFC 7643 §3.1).
+    complex("groups", &[exact("value"), text("display"), text("type")]),
     text("schemas"),
     complex("meta", &[exact("resourceType"), time("created"), time("lastModified")]),
 ];
@@ -70,7 +71,7 @@ const ENTERPRISE: &[Attr] = &[
     text("organization"),
     text("division"),
     text("department"),
-    complex("manager", &[text("value")]),
+    complex("manager", &[exact("value")]),
 ];
 
 /// Checks every attribute path of `expr` against the person schema and records its type.
@@ -250,12 +251,10 @@ fn nearest<'c>(written: &str, candidates: &'c [String]) -> Option<&'c str> {
 /// Levenshtein distance, with a swap of two neighbours counting one (`dispaly`).
 fn distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    // Row i starts at i (deleting i characters); the first row counts up to b's length.
+    let mut rows: Vec<Vec<usize>> = (0..=a.len()).map(|i| vec![i; b.len() + 1]).collect();
+    if let Some(first) = rows.first_mut() {
+        first.iter_mut().enumerate().for_each(|(j, cell)| *cell = j);
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

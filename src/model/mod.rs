@@ -48,6 +48,10 @@ pub struct Person {
     /// filters see no `active` attribute, as the source sent none.
     #[serde(default, skip_serializing_if = "is_false")]
     pub active_unsent: bool,
+    /// Which of `given_name`/`family_name` the source sent as `""` (`EMPTY_GIVEN`,
+    /// `EMPTY_FAMILY`), as opposed to not at all: filters see `""` only for those.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_names: u8,
     /// The groups the person is in, sorted by name.
     #[serde(default)]
     pub groups: Vec<Group>,
@@ -75,6 +79,15 @@ fn yes() -> bool {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// `Person::empty_names`: the source sent `name.givenName` as `""`.
+pub const EMPTY_GIVEN: u8 = 1;
+/// `Person::empty_names`: the source sent `name.familyName` as `""`.
+pub const EMPTY_FAMILY: u8 = 2;
 
 /// One group a person is in: its name (`groups.display`) and its id at the source
 /// (`groups.value`, RFC 7643 §4.1.2), when the source gave one.
@@ -193,6 +206,16 @@ impl Person {
         with_value.find(|e| e.primary).or(first).map(|e| e.value.as_str())
     }
 
+    /// `name.givenName` as the source sent it: `None` when it sent none.
+    pub fn sent_given_name(&self) -> Option<&str> {
+        sent_name(&self.given_name, self.empty_names & EMPTY_GIVEN != 0)
+    }
+
+    /// `name.familyName` as the source sent it: `None` when it sent none.
+    pub fn sent_family_name(&self) -> Option<&str> {
+        sent_name(&self.family_name, self.empty_names & EMPTY_FAMILY != 0)
+    }
+
     /// The attributes most sources never send, or their empty defaults.
     pub fn extras(&self) -> &Extras {
         static NONE: std::sync::OnceLock<Extras> = std::sync::OnceLock::new();
@@ -210,6 +233,16 @@ impl Person {
     pub fn scim_view(&self) -> Value {
         view::build(self)
     }
+}
+
+fn sent_name(name: &str, sent_empty: bool) -> Option<&str> {
+    (!name.is_empty() || sent_empty).then_some(name)
+}
+
+/// The flags of `Person::empty_names` for names a source sent.
+pub fn empty_names(given: Option<&str>, family: Option<&str>) -> u8 {
+    let flag = |name: Option<&str>, bit: u8| if name == Some("") { bit } else { 0 };
+    flag(given, EMPTY_GIVEN) | flag(family, EMPTY_FAMILY)
 }
 
 /// The roster as read from the identity source.

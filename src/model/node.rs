@@ -57,7 +57,7 @@ fn non_empty(s: &str) -> Option<PersonNode<'_>> {
 }
 
 fn has_name(p: &Person) -> bool {
-    !p.given_name.is_empty() || !p.family_name.is_empty() || p.extras().middle_name.is_some()
+    p.sent_given_name().is_some() || p.sent_family_name().is_some() || p.extras().middle_name.is_some()
 }
 
 fn has_meta(p: &Person) -> bool {
@@ -185,8 +185,8 @@ impl<'a> Node<'a> for PersonNode<'a> {
         let is = |key: &str| key.eq_ignore_ascii_case(name);
         match self {
             PersonNode::Person(p) => person_child(p, name),
-            PersonNode::Name(p) if is("givenName") => non_empty(&p.given_name),
-            PersonNode::Name(p) if is("familyName") => non_empty(&p.family_name),
+            PersonNode::Name(p) if is("givenName") => maybe(p.sent_given_name()),
+            PersonNode::Name(p) if is("familyName") => maybe(p.sent_family_name()),
             PersonNode::Name(p) if is("middleName") => maybe(p.extras().middle_name.as_deref()),
             PersonNode::Contact(e) if is("value") => non_empty(&e.value),
             PersonNode::Contact(e) if is("type") => maybe(e.kind.as_deref()),
@@ -215,7 +215,25 @@ impl<'a> Node<'a> for PersonNode<'a> {
             PersonNode::Leaf(Scalar::Null) => false,
             PersonNode::Leaf(Scalar::Str(s)) => !s.is_empty(),
             PersonNode::Leaf(Scalar::Bool(_) | Scalar::Num(_)) => true,
-            // Arrays and objects are made only when they hold something.
+            // A name of `""`s only is not "a non-empty node" (RFC 7644 §3.4.2.2).
+            PersonNode::Name(p) => {
+                !p.given_name.is_empty()
+                    || !p.family_name.is_empty()
+                    || p.extras().middle_name.as_deref().is_some_and(|m| !m.is_empty())
+            }
+            PersonNode::Meta(p) => ["lastModified", "created", "resourceType"]
+                .iter()
+                .any(|key| PersonNode::Meta(p).child(key).is_some_and(Node::is_present)),
+            PersonNode::Enterprise(p) => {
+                ["employeeNumber", "costCenter", "organization", "division", "department", "manager"]
+                    .iter()
+                    .any(|key| PersonNode::Enterprise(p).child(key).is_some_and(Node::is_present))
+            }
+            PersonNode::Manager(m) => !m.is_empty(),
+            PersonNode::Group(p, i) => ["value", "display", "type"]
+                .iter()
+                .any(|key| PersonNode::Group(p, i).child(key).is_some_and(Node::is_present)),
+            // Arrays are made only when they hold something; a contact has `primary`.
             _ => true,
         }
     }
@@ -287,6 +305,7 @@ mod tests {
                 any::<bool>(),
                 any::<bool>(),
                 prop::collection::vec(group(), 0..3),
+                0u8..4,
             ),
             prop::collection::vec(prop::option::of(word()), 6),
             extras(),
@@ -294,7 +313,7 @@ mod tests {
             .prop_map(
                 |(
                     (id, external_id, user_name, given_name, family_name, display_name),
-                    (emails, active, active_unsent, groups),
+                    (emails, active, active_unsent, groups, empty_names),
                     o,
                     extras,
                 )| {
@@ -308,6 +327,7 @@ mod tests {
                         emails,
                         active,
                         active_unsent,
+                        empty_names,
                         groups,
                         title: o[0].clone(),
                         employee_number: o[1].clone(),

@@ -43,8 +43,8 @@ pub(super) fn build(p: &Person) -> Value {
     put(&mut user, "externalId", p.external_id.as_deref());
     put(&mut user, "userName", Some(&p.user_name));
     let mut name = Map::new();
-    put(&mut name, "givenName", non_empty(&p.given_name));
-    put(&mut name, "familyName", non_empty(&p.family_name));
+    put(&mut name, "givenName", p.sent_given_name());
+    put(&mut name, "familyName", p.sent_family_name());
     put(&mut name, "middleName", x.middle_name.as_deref());
     put_object(&mut user, "name", name);
     put(&mut user, "displayName", p.display_name.as_deref());

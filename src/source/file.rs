@@ -12,7 +12,7 @@ use compact_str::CompactString;
 use serde::Deserialize;
 
 use super::{Source, SourceError};
-use crate::model::{Email, Group, Person, Roster};
+use crate::model::{empty_names, Email, Group, Person, Roster};
 
 /// Where the roster file is, and (for CSV, which cannot say it) whether it is complete.
 #[derive(Debug, Clone)]
@@ -195,6 +195,7 @@ impl YamlPerson {
             id,
             external_id: self.external_id,
             user_name,
+            empty_names: empty_names(self.given_name.as_deref(), self.family_name.as_deref()),
             given_name: self.given_name.unwrap_or_default(),
             family_name: self.family_name.unwrap_or_default(),
             display_name: self.display_name,

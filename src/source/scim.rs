@@ -23,7 +23,7 @@ use url::Url;
 
 use super::snapshot::SnapshotStore;
 use super::{Source, SourceError};
-use crate::model::{Email, Extras, Group, Person, Roster};
+use crate::model::{empty_names, Email, Extras, Group, Person, Roster};
 use crate::platform::connection::Connection;
 use crate::platform::http::{snippet, PlatformHttp, RetryPolicy};
 use crate::platform::PlatformError;
@@ -598,6 +598,7 @@ impl ScimUser {
             id,
             external_id: self.external_id,
             user_name,
+            empty_names: empty_names(name.given_name.as_deref(), name.family_name.as_deref()),
             given_name: name.given_name.unwrap_or_default(),
             family_name: name.family_name.unwrap_or_default(),
             display_name: self.display_name,
