@@ -408,6 +408,50 @@ mod tests {
         "{name}{emails}{unknown}",
     ];
 
+    fn admits(p: &Person, text: &str) -> bool {
+        match Filter::parse_person(text) {
+            Ok(f) => f.matches(PersonNode::of(p)),
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+
+    /// The issue's cases: what the source did not send is absent, `""` is not null.
+    #[test]
+    fn absent_is_absent_and_empty_is_not_null() {
+        let mut p = Person::test("a");
+        (p.given_name, p.family_name) = (CompactString::default(), CompactString::default());
+        p.title = Some("".into());
+        p.active_unsent = true;
+        assert!(!admits(&p, "name pr") && !admits(&p, r#"name.givenName eq """#));
+        assert!(admits(&p, "name eq null") && admits(&p, "name.givenName eq null"));
+        let manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager pr";
+        assert!(!admits(&p, manager));
+        assert!(!admits(&p, "title eq null") && admits(&p, r#"title eq """#) && !admits(&p, "title pr"));
+        assert!(!admits(&p, "active eq true") && admits(&p, "not (active eq false)") && admits(&p, "active eq null"));
+        p.empty_names = crate::model::EMPTY_GIVEN;
+        assert!(admits(&p, r#"name.givenName eq """#) && !admits(&p, "name pr"));
+        p.manager = Some("m-1".into());
+        assert!(admits(&p, manager));
+    }
+
+    #[test]
+    fn groups_value_is_the_id_and_display_the_name() {
+        let mut p = Person::test("a");
+        p.groups = vec![Group { display: "Contractors".into(), value: Some("G-7".into()) }];
+        assert!(admits(&p, r#"groups.value eq "G-7" and groups.display eq "contractors""#));
+        assert!(!admits(&p, r#"groups.value eq "g-7""#), "ids compare exactly");
+        assert!(!admits(&p, r#"groups.value eq "Contractors""#));
+        assert!(!admits(&p, r#"not (groups.display eq "Contractors")"#));
+    }
+
+    #[test]
+    fn an_email_without_a_value_is_still_an_email() {
+        let mut p = Person::test("a");
+        p.emails.push(Email { value: "".into(), kind: Some("pager".into()), primary: false });
+        assert!(admits(&p, r#"emails[type eq "pager"]"#) && !admits(&p, r#"emails[type eq "pager"].value pr"#));
+        assert_eq!(p.email(), Some("a@example.com"));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
