@@ -3,9 +3,14 @@
 //! rosterd's scoping and role rules live in an operator-edited YAML config, so parse errors
 //! carry a 0-based character position and say what was expected and what was found.
 //!
+//! Scope and role filters are parsed with [`Filter::parse_person`], which also checks every
+//! attribute path against the person schema (`schema`) and records its type, so that
+//! `dateTime` attributes compare chronologically, `caseExact` ones exactly, and booleans
+//! refuse ordering. [`Filter::parse`] alone is untyped (for JSON resources of any shape).
+//!
 //! Evaluation semantics (RFC 7644 leaves several of these to the service provider):
 //! - Attribute names and JSON keys match case-insensitively; string comparisons are
-//!   case-insensitive too (SCIM's `caseExact: false` default).
+//!   case-insensitive too (SCIM's `caseExact: false` default) except on `caseExact` attributes.
 //! - A path that crosses a JSON array (e.g. `groups.display`) yields every element, and a
 //!   comparison matches when ANY of those values matches.
 //! - `ne` is the exact negation of `eq`: it is true when NO value equals the operand. So an
@@ -14,28 +19,31 @@
 //! - Every other comparison is false when the attribute is absent or has another JSON type
 //!   (`"42"` does not equal `42`); `not (...)` inverts the result.
 //! - `pr` means present: the attribute exists and is not null, `""`, `[]` or `{}`.
-//!   `attr eq null` is accepted as "not present" and `attr ne null` as "present".
-//! - `gt ge lt le` order numbers numerically and strings lexicographically (after
-//!   lowercasing), which orders ISO-8601 timestamps written in the same format and offset.
+//!   `attr eq null` is true when the attribute is absent or null (an empty array is absent;
+//!   `""` is a value, not null) and `attr ne null` when it has a non-null value.
+//! - `gt ge lt le` order numbers numerically, typed `dateTime`s chronologically (fractions
+//!   and offsets), and other strings lexicographically (after lowercasing).
 //! - A URN-prefixed path (`urn:...:User:attr`) resolves inside the object stored under that
-//!   URN key, which is where SCIM puts extension attributes; for a core schema
-//!   (`urn:ietf:params:scim:schemas:core:...`) without such a key it resolves at the top level.
+//!   URN key, which is where SCIM puts extension attributes; the core User schema's URN
+//!   (`urn:ietf:params:scim:schemas:core:2.0:User`) resolves at the top level.
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, FixedOffset};
 use serde_json::{Number, Value};
 use smallvec::SmallVec;
 
 use crate::resource::{Node, Scalar};
 
+mod schema;
+pub use schema::USER_URN;
+
 /// Nesting cap for `(...)`, `not (...)` and `[...]`, so hostile input cannot overflow the stack.
 const MAX_DEPTH: usize = 64;
 /// Listed in error messages so the operator sees the whole vocabulary at once.
 const OPERATORS: &str = "eq ne co sw ew pr gt ge lt le";
-/// Core-schema attributes sit at the top level of a SCIM resource, not under their URN.
-const CORE_SCHEMA_PREFIX: &str = "urn:ietf:params:scim:schemas:core:";
 /// Quoted input in messages is cut to this many characters to keep errors readable.
 const SNIPPET_CHARS: usize = 40;
 
@@ -68,6 +76,14 @@ impl Filter {
         let tokens = lex(input)?;
         let expr = Parser::new(tokens, input.chars().count()).parse_filter()?;
         Ok(Filter { text: input.to_owned(), expr })
+    }
+
+    /// Parses a scope or role filter: every attribute path must name an attribute of the
+    /// person schema (README "Person schema"), and comparisons follow its types.
+    pub fn parse_person(input: &str) -> Result<Filter> {
+        let mut filter = Filter::parse(input)?;
+        schema::annotate(&mut filter.expr)?;
+        Ok(filter)
     }
 
     /// True when the SCIM resource (a JSON object shaped like a SCIM User, or a person
@@ -116,7 +132,7 @@ enum Expr {
     ValuePath {
         path: AttrPath,
         filter: Box<Expr>,
-        sub: Option<(Vec<String>, Test)>,
+        sub: Option<(AttrPath, Test)>,
     },
 }
 
@@ -125,12 +141,50 @@ enum Expr {
 struct AttrPath {
     schema: Option<String>,
     names: Vec<String>,
+    /// Where the path starts in the filter text, for schema errors.
+    pos: Pos,
+    /// The attribute's type, once checked against the person schema.
+    ty: Option<AttrType>,
+}
+
+/// A character offset that takes no part in comparing filters: the same filter written
+/// with other spacing is the same filter.
+#[derive(Debug, Clone, Copy)]
+struct Pos(usize);
+
+impl PartialEq for Pos {
+    fn eq(&self, _: &Pos) -> bool {
+        true
+    }
+}
+
+/// What the person schema says of an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AttrType {
+    kind: Kind,
+    /// RFC 7643 `caseExact`: strings compare exactly (`id`, `externalId`).
+    case_exact: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Boolean,
+    DateTime,
+    Complex,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Test {
     Present,
     Compare(CompareOp, Value),
+    /// A comparison with a `dateTime` attribute, its operand parsed once.
+    CompareTime(CompareOp, DateTime<FixedOffset>),
+}
+
+/// An RFC 3339 `dateTime` (RFC 7643 §2.3.5), as an instant with its offset.
+fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(text).ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +324,15 @@ fn lex_string(chars: &[char], start: usize) -> Result<(Tok, usize)> {
             None => return Err(FilterError::new(start, "unterminated string: this \" has no closing \"")),
             Some('"') => return Ok((Tok::Str(out), i + 1)),
             Some('\\') => i = lex_escape(chars, i, &mut out)?,
+            Some(&c) if c < '\u{20}' => {
+                return Err(FilterError::new(
+                    i,
+                    format!(
+                        "control character {c:?} in a string: write it as an escape (\\n, \\t or \\u{:04x})",
+                        u32::from(c)
+                    ),
+                ))
+            }
             Some(&c) => {
                 out.push(c);
                 i += 1;
@@ -481,7 +544,7 @@ impl Parser {
     }
 
     /// The optional `.sub pr` / `.sub op value` after a value filter's `]`.
-    fn parse_value_path_sub(&mut self) -> Result<Option<(Vec<String>, Test)>> {
+    fn parse_value_path_sub(&mut self) -> Result<Option<(AttrPath, Test)>> {
         let token = self.peek().clone();
         let Tok::Word(word) = &token.tok else {
             return Ok(None);
@@ -490,9 +553,10 @@ impl Parser {
             return Ok(None);
         };
         self.advance();
-        let names = parse_names(rest, token.pos + 1, word)?;
+        let names = parse_names(rest, token.pos + 1, word, 1)?;
         let test = self.parse_test()?;
-        Ok(Some((names, test)))
+        let path = AttrPath { schema: None, names, pos: Pos(token.pos + 1), ty: None };
+        Ok(Some((path, test)))
     }
 
     fn parse_test(&mut self) -> Result<Test> {
@@ -623,7 +687,7 @@ fn quote(text: &str) -> String {
 /// (`urn:...:enterprise:2.0:User:department`).
 fn parse_attr_path(word: &str, pos: usize) -> Result<AttrPath> {
     let Some((schema, rest)) = word.rsplit_once(':') else {
-        return Ok(AttrPath { schema: None, names: parse_names(word, pos, word)? });
+        return Ok(AttrPath { schema: None, names: parse_names(word, pos, word, 2)?, pos: Pos(pos), ty: None });
     };
     let is_urn = word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
     if !is_urn {
@@ -635,15 +699,23 @@ fn parse_attr_path(word: &str, pos: usize) -> Result<AttrPath> {
             ),
         ));
     }
-    let names = parse_names(rest, pos + schema.chars().count() + 1, word)?;
-    Ok(AttrPath { schema: Some(schema.to_ascii_lowercase()), names })
+    let names = parse_names(rest, pos + schema.chars().count() + 1, word, 2)?;
+    Ok(AttrPath { schema: Some(schema.to_ascii_lowercase()), names, pos: Pos(pos), ty: None })
 }
 
-/// Splits `text` (found at `pos` within `word`) on dots and validates each name.
-fn parse_names(text: &str, pos: usize, word: &str) -> Result<Vec<String>> {
+/// Splits `text` (found at `pos` within `word`) on dots and validates each name; RFC 7644's
+/// `attrPath = [URI ":"] ATTRNAME *1subAttr` allows at most `max` names.
+fn parse_names(text: &str, pos: usize, word: &str, max: usize) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut offset = pos;
     for name in text.split('.') {
+        if names.len() == max {
+            let message = format!(
+                "too many \".\" in {}: a path is an attribute and at most one sub-attribute (name.givenName)",
+                quote(word)
+            );
+            return Err(FilterError::new(offset - 1, message));
+        }
         check_name(name, offset, word)?;
         names.push(name.to_ascii_lowercase());
         offset += name.chars().count() + 1;
@@ -651,16 +723,19 @@ fn parse_names(text: &str, pos: usize, word: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// RFC 7644 ATTRNAME: a letter, then letters, digits, `-` or `_`; `$` is allowed for `$ref`.
+/// RFC 7644 ATTRNAME: a letter, then letters, digits, `-` or `_`; and `$ref` (RFC 7643 §2.3.7).
 fn check_name(name: &str, pos: usize, word: &str) -> Result<()> {
+    if name == "$ref" {
+        return Ok(());
+    }
     let mut chars = name.chars();
     match chars.next() {
         None => return Err(FilterError::new(pos, format!("expected an attribute name in {}", quote(word)))),
-        Some(c) if c.is_ascii_alphabetic() || c == '$' || c == '_' => {}
+        Some(c) if c.is_ascii_alphabetic() => {}
         Some(c) => return Err(bad_name_char(c, pos, word)),
     }
     for (i, c) in chars.enumerate() {
-        if !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$')) {
+        if !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
             return Err(bad_name_char(c, pos + i + 1, word));
         }
     }
@@ -669,7 +744,7 @@ fn check_name(name: &str, pos: usize, word: &str) -> Result<()> {
 
 fn bad_name_char(c: char, pos: usize, word: &str) -> FilterError {
     let mut message = format!(
-        "invalid character {c:?} in attribute path {}; expected an attribute name (letters, digits, - and _)",
+        "invalid character {c:?} in attribute path {}; expected an attribute name (a letter, then letters, digits, - and _)",
         quote(word)
     );
     if "=!<>~".contains(c) {
@@ -687,7 +762,7 @@ fn eval<'a, N: Node<'a>>(expr: &Expr, node: N) -> bool {
         Expr::Or(items) => items.iter().any(|e| eval(e, node)),
         Expr::And(items) => items.iter().all(|e| eval(e, node)),
         Expr::Not(inner) => !eval(inner, node),
-        Expr::Attr { path, test } => test_values(&resolve(node, path), test),
+        Expr::Attr { path, test } => test_values(&resolve(node, path), test, path.ty),
         Expr::ValuePath { path, filter, sub } => eval_value_path(node, path, filter, sub.as_ref()),
     }
 }
@@ -697,18 +772,13 @@ type Found<N> = SmallVec<[N; 4]>;
 
 /// The inner filter is evaluated per element, so `emails[type eq "work" and primary eq true]`
 /// needs one element satisfying both (unlike `emails.type eq ... and emails.primary eq ...`).
-fn eval_value_path<'a, N: Node<'a>>(
-    node: N,
-    path: &AttrPath,
-    filter: &Expr,
-    sub: Option<&(Vec<String>, Test)>,
-) -> bool {
+fn eval_value_path<'a, N: Node<'a>>(node: N, path: &AttrPath, filter: &Expr, sub: Option<&(AttrPath, Test)>) -> bool {
     let mut elements = resolve(node, path).into_iter().filter(|element| eval(filter, *element));
     match sub {
         None => elements.next().is_some(),
-        Some((names, test)) => {
-            let values: Found<N> = elements.flat_map(|e| walk(Found::from_elem(e, 1), names)).collect();
-            test_values(&values, test)
+        Some((sub, test)) => {
+            let values: Found<N> = elements.flat_map(|e| walk(Found::from_elem(e, 1), &sub.names)).collect();
+            test_values(&values, test, sub.ty)
         }
     }
 }
@@ -722,13 +792,17 @@ fn resolve<'a, N: Node<'a>>(node: N, path: &AttrPath) -> Found<N> {
     walk(start.into_iter().collect(), &path.names)
 }
 
-/// Extension attributes live under their URN key; core ones at the top level.
+/// Extension attributes live under their URN key; the core User's at the top level. No
+/// other core schema (a Group's, say) describes a User, so its paths resolve to nothing.
 fn schema_root<'a, N: Node<'a>>(node: N, urn: &str) -> Option<N> {
+    if urn.eq_ignore_ascii_case(USER_URN) {
+        return Some(node);
+    }
     let mut nested = None;
     node.each_child(urn, &mut |child| {
         nested.get_or_insert(child);
     });
-    nested.or_else(|| urn.starts_with(CORE_SCHEMA_PREFIX).then_some(node))
+    nested
 }
 
 fn walk<'a, N: Node<'a>>(mut current: Found<N>, names: &[String]) -> Found<N> {
@@ -748,21 +822,39 @@ fn walk<'a, N: Node<'a>>(mut current: Found<N>, names: &[String]) -> Found<N> {
     current
 }
 
-fn test_values<'a, N: Node<'a>>(values: &[N], test: &Test) -> bool {
+fn test_values<'a, N: Node<'a>>(values: &[N], test: &Test, ty: Option<AttrType>) -> bool {
     let any = |pred: &dyn Fn(N) -> bool| values.iter().any(|v| pred(*v));
+    let exact = ty.is_some_and(|t| t.case_exact);
     match test {
         Test::Present => any(&|v| v.is_present()),
-        // Lenient reading of `eq null` / `ne null` as absence / presence.
-        Test::Compare(CompareOp::Eq, Value::Null) => !any(&|v| v.is_present()),
-        Test::Compare(CompareOp::Ne, Value::Null) => any(&|v| v.is_present()),
-        Test::Compare(CompareOp::Ne, operand) => !any(&|v| compare(CompareOp::Eq, v, operand)),
-        Test::Compare(op, operand) => any(&|v| compare(*op, v, operand)),
+        // Absent, null and an empty array alike have no value; `""` is a value.
+        Test::Compare(CompareOp::Eq, Value::Null) => !any(&is_value),
+        Test::Compare(CompareOp::Ne, Value::Null) => any(&is_value),
+        Test::Compare(CompareOp::Ne, operand) => !any(&|v| compare(CompareOp::Eq, v, operand, exact)),
+        Test::Compare(op, operand) => any(&|v| compare(*op, v, operand, exact)),
+        Test::CompareTime(CompareOp::Ne, at) => !any(&|v| compare_time(CompareOp::Eq, v, at)),
+        Test::CompareTime(op, at) => any(&|v| compare_time(*op, v, at)),
+    }
+}
+
+/// Anything but null; the walk has already flattened arrays into their elements.
+fn is_value<'a, N: Node<'a>>(node: N) -> bool {
+    !matches!(node.scalar(), Some(Scalar::Null))
+}
+
+/// Chronological, so fractions of a second and offsets count; a value that is not a
+/// `dateTime` matches nothing.
+fn compare_time<'a, N: Node<'a>>(op: CompareOp, actual: N, at: &DateTime<FixedOffset>) -> bool {
+    match actual.scalar() {
+        Some(Scalar::Str(text)) => parse_time(text).is_some_and(|t| ordering_matches(op, t.cmp(at))),
+        _ => false,
     }
 }
 
 /// Mismatched JSON types never match; booleans only support equality.
-fn compare<'a, N: Node<'a>>(op: CompareOp, actual: N, operand: &Value) -> bool {
+fn compare<'a, N: Node<'a>>(op: CompareOp, actual: N, operand: &Value, exact: bool) -> bool {
     match (actual.scalar(), operand) {
+        (Some(Scalar::Str(a)), Value::String(b)) if exact => compare_exact(op, a, b),
         (Some(Scalar::Str(a)), Value::String(b)) => compare_strings(op, a, b),
         (Some(Scalar::Num(a)), Value::Number(b)) => compare_numbers(a, b).is_some_and(|ord| ordering_matches(op, ord)),
         (Some(Scalar::Bool(a)), Value::Bool(b)) => op == CompareOp::Eq && a == *b,
@@ -790,6 +882,16 @@ fn compare_strings(op: CompareOp, actual: &str, operand: &str) -> bool {
         CompareOp::Sw => a.starts_with(&b),
         CompareOp::Ew => a.ends_with(&b),
         _ => ordering_matches(op, a.cmp(&b)),
+    }
+}
+
+/// `caseExact` attributes: byte for byte.
+fn compare_exact(op: CompareOp, actual: &str, operand: &str) -> bool {
+    match op {
+        CompareOp::Co => actual.contains(operand),
+        CompareOp::Sw => actual.starts_with(operand),
+        CompareOp::Ew => actual.ends_with(operand),
+        _ => ordering_matches(op, actual.cmp(operand)),
     }
 }
 
@@ -889,8 +991,8 @@ mod tests {
             Expr::Attr { path, test } => format!("{} {}", render_path(path), render_test(test)),
             Expr::ValuePath { path, filter, sub } => {
                 let mut out = format!("{}[{}]", render_path(path), render(filter));
-                if let Some((names, test)) = sub {
-                    out.push_str(&format!(".{} {}", names.join("."), render_test(test)));
+                if let Some((sub, test)) = sub {
+                    out.push_str(&format!(".{} {}", sub.names.join("."), render_test(test)));
                 }
                 out
             }
@@ -908,6 +1010,7 @@ mod tests {
         match test {
             Test::Present => "pr".to_owned(),
             Test::Compare(op, value) => format!("{} {value}", op.keyword()),
+            Test::CompareTime(op, at) => format!("{} \"{}\"", op.keyword(), at.to_rfc3339()),
         }
     }
 
@@ -1097,7 +1200,9 @@ mod tests {
     fn string_escapes_and_unicode() {
         let f = Filter::parse(r#"title eq "say \"hi\" \\ \/ \u00e9 \ud83d\ude00""#).unwrap();
         assert!(f.matches(&json!({"title": "say \"hi\" \\ / é 😀"})));
-        assert!(Filter::parse("title eq \"tab\there\"").is_ok());
+        // JSON strings (RFC 8259 §7) do not hold raw control characters.
+        assert_err("title eq \"tab\there\"", 13, "control character '\\t'");
+        assert!(Filter::parse(r#"title eq "tab\there""#).is_ok());
     }
 
     #[test]
@@ -1203,6 +1308,32 @@ mod tests {
         assert_err("1name pr", 0, "invalid number");
         assert_err("na#me pr", 2, "invalid character '#'");
         assert_err(r#"emails[type eq "w"]value pr"#, 19, "found \"value\"");
+    }
+
+    #[test]
+    fn names_follow_the_rfc_grammar() {
+        assert_err("_title pr", 0, "invalid character '_'");
+        assert_err("$title pr", 0, "invalid character '$'");
+        assert_err("ti$tle pr", 2, "invalid character '$'");
+        assert_err("name.givenName.first pr", 14, "at most one sub-attribute");
+        assert_err(r#"emails[type eq "w"].value.x pr"#, 25, "at most one sub-attribute");
+        assert!(Filter::parse("groups.$ref pr and a-b_1 pr").is_ok());
+    }
+
+    #[test]
+    fn null_is_absent_null_or_empty_but_not_the_empty_string() {
+        assert!(!m("nickName eq null"), "\"\" is a value");
+        assert!(m("nickName ne null"));
+        assert!(m("phoneNumbers eq null"), "an empty array has no value");
+        assert!(m("manager eq null and costCenter eq null"));
+        assert!(!m("name eq null"));
+        assert!(m("name.middleName eq null"));
+    }
+
+    #[test]
+    fn only_the_users_own_schemas_resolve() {
+        assert!(!m(r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "Babs Jensen""#));
+        assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:displayName eq "Babs Jensen""#));
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub trait Node<'a>: Copy {
     /// For an array, its first element.
     fn first_element(self) -> Option<Self>;
 
-    /// Present in SCIM's sense (`pr`): not null, `""`, `[]` or `{}`.
+    /// Present in SCIM's sense (`pr`): not null, `""` or `[]`, and for an object, holding
+    /// something present (RFC 7644 §3.4.2.2: "a non-empty node for complex attributes").
     fn is_present(self) -> bool;
 }
 
@@ -84,7 +85,7 @@ impl<'a> Node<'a> for &'a Value {
             Value::Null => false,
             Value::String(s) => !s.is_empty(),
             Value::Array(items) => !items.is_empty(),
-            Value::Object(map) => !map.is_empty(),
+            Value::Object(map) => map.values().any(|v| v.is_present()),
             Value::Bool(_) | Value::Number(_) => true,
         }
     }

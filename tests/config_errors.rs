@@ -69,6 +69,63 @@ platforms:
     assert_has(&p, "platforms[0].scope: bad filter \"title zz \\\"x\\\"\": at position 6");
 }
 
+/// A typo would read as an absent attribute and `not (...)` would admit everyone: refused.
+#[test]
+fn a_filter_naming_no_attribute_of_the_person_fails_with_the_nearest_name() {
+    let p = problems(
+        r#"
+source: { file: { path: roster.yaml } }
+platforms:
+  - name: c
+    kind: cake
+    base_url: "https://a.example"
+    api_key_env: PATH
+    scope: 'not (groups.dispaly eq "X")'
+    roles:
+      - { when: 'active gt "x"', role: Finance }
+      - { when: 'urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "x"', role: Admin }
+"#,
+    );
+    assert_has(
+        &p,
+        r#"platforms[0].scope: bad filter "not (groups.dispaly eq \"X\")": at position 5: "groups.dispaly" is not an attribute of the person schema (did you mean groups.display?)"#,
+    );
+    assert_has(
+        &p,
+        "platforms[0].roles[0].when: bad filter \"active gt \\\"x\\\"\": at position 0: active is a boolean",
+    );
+    assert_has(&p, "platforms[0].roles[1].when: bad filter");
+    assert_has(&p, "is not a schema of the person");
+}
+
+/// Every filter the README shows (```scim-filter blocks and `scope:`/`when:` lines) passes.
+#[test]
+fn every_filter_in_the_readme_passes_the_person_schema() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut filters = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        match line.trim() {
+            "```scim-filter" => in_block = true,
+            "```" => in_block = false,
+            filter if in_block && !filter.is_empty() => filters.push(filter.to_string()),
+            other => {
+                for key in ["scope: '", "when: '"] {
+                    if let Some(rest) = other.split_once(key).map(|(_, r)| r) {
+                        filters.extend(rest.split_once('\'').map(|(f, _)| f.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(filters.len() >= 8, "the README shows filters: {filters:?}");
+    for filter in filters {
+        if let Err(e) = rosterd::filter::Filter::parse_person(&filter) {
+            panic!("README filter {filter:?}: {e}");
+        }
+    }
+}
+
 #[test]
 fn unknown_platform_fields_and_bad_templates_are_named() {
     let p = problems(

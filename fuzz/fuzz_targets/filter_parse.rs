@@ -32,4 +32,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = filter.matches(user());
         let _ = filter.matches(&Value::Null);
     }
+    // The person schema check and typed evaluation must not panic either.
+    if let Ok(filter) = Filter::parse_person(text) {
+        let _ = filter.matches(user());
+    }
 });

@@ -728,8 +728,9 @@ impl Validator {
         ok.then_some(out)
     }
 
+    /// Scope and role filters: parsed and checked against the person schema.
     fn filter(&mut self, text: &str, path: &str) -> Option<Filter> {
-        match Filter::parse(text) {
+        match Filter::parse_person(text) {
             Ok(f) => Some(f),
             Err(e) => {
                 self.problem(path, format!("bad filter {text:?}: {e}"));

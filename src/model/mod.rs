@@ -4,16 +4,18 @@
 mod fields;
 mod name;
 mod node;
+mod view;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use fields::Fields;
 pub use name::FieldName;
 pub use node::PersonNode;
 
-/// One email address of a person, as SCIM carries it.
+/// One email address (or phone number) of a person, as SCIM carries it. A `value` of `""`
+/// is an entry the source sent without a value: filters see it with no `value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Email {
     pub value: CompactString,
@@ -42,9 +44,17 @@ pub struct Person {
     /// SCIM's `active`; absent at the source means true.
     #[serde(default = "yes")]
     pub active: bool,
-    /// Group display names.
+    /// The source did not send `active` (so `active` above is the product's default, true):
+    /// filters see no `active` attribute, as the source sent none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub active_unsent: bool,
+    /// Which of `given_name`/`family_name` the source sent as `""` (`EMPTY_GIVEN`,
+    /// `EMPTY_FAMILY`), as opposed to not at all: filters see `""` only for those.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_names: u8,
+    /// The groups the person is in, sorted by name.
     #[serde(default)]
-    pub groups: Vec<CompactString>,
+    pub groups: Vec<Group>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,19 +67,159 @@ pub struct Person {
     pub manager: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<CompactString>,
+    /// Attributes most sources never send, boxed so a person without any costs 8 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras: Option<Box<Extras>>,
 }
 
 fn yes() -> bool {
     true
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// `Person::empty_names`: the source sent `name.givenName` as `""`.
+pub const EMPTY_GIVEN: u8 = 1;
+/// `Person::empty_names`: the source sent `name.familyName` as `""`.
+pub const EMPTY_FAMILY: u8 = 2;
+
+/// One group a person is in: its name (`groups.display`) and its id at the source
+/// (`groups.value`, RFC 7643 §4.1.2), when the source gave one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(from = "GroupRepr", into = "GroupRepr")]
+pub struct Group {
+    /// The group's name; `""` when the source gave only an id.
+    pub display: CompactString,
+    pub value: Option<CompactString>,
+}
+
+/// A group without an id is stored as its name, as every group was before groups had ids,
+/// so stores written then read and write back the same bytes.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum GroupRepr {
+    Name(CompactString),
+    Full {
+        #[serde(default)]
+        display: CompactString,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<CompactString>,
+    },
+}
+
+impl From<Group> for GroupRepr {
+    fn from(group: Group) -> Self {
+        match group.value {
+            None => GroupRepr::Name(group.display),
+            value => GroupRepr::Full { display: group.display, value },
+        }
+    }
+}
+
+impl From<GroupRepr> for Group {
+    fn from(repr: GroupRepr) -> Self {
+        match repr {
+            GroupRepr::Name(display) => Group { display, value: None },
+            GroupRepr::Full { display, value } => Group { display, value },
+        }
+    }
+}
+
+impl Group {
+    /// A group known only by its name (file sources, which have no group ids).
+    pub fn named(name: impl Into<CompactString>) -> Self {
+        Group { display: name.into(), value: None }
+    }
+}
+
+impl From<&str> for Group {
+    fn from(name: &str) -> Self {
+        Group::named(name)
+    }
+}
+
+impl PartialEq<&str> for Group {
+    fn eq(&self, name: &&str) -> bool {
+        self.display == *name
+    }
+}
+
+impl PartialEq<String> for Group {
+    fn eq(&self, name: &String) -> bool {
+        self.display == name.as_str()
+    }
+}
+
+/// Attributes of the person schema that most sources never send (see the README's
+/// "Person schema"). Absent ones are `None` or empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Extras {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick_name: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub division: Option<CompactString>,
+    /// `meta.created`, as the source wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<CompactString>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phone_numbers: Vec<Email>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<CompactString>,
+    /// `groups[i].type`, by the position of the group in `Person::groups`; empty when no
+    /// group has a type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_types: Vec<Option<CompactString>>,
+}
+
+impl Extras {
+    /// `Some` only when something is set, so people without extras cost no heap block.
+    pub fn boxed(self) -> Option<Box<Extras>> {
+        (self != Extras::default()).then(|| Box::new(self))
+    }
+}
+
 /// The SCIM schema URN of the enterprise user extension.
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 impl Person {
-    /// The primary email, else the first one.
+    /// The primary email, else the first one; entries without a value do not count.
     pub fn email(&self) -> Option<&str> {
-        self.emails.iter().find(|e| e.primary).or_else(|| self.emails.first()).map(|e| e.value.as_str())
+        let mut with_value = self.emails.iter().filter(|e| !e.value.is_empty());
+        let first = with_value.clone().next();
+        with_value.find(|e| e.primary).or(first).map(|e| e.value.as_str())
+    }
+
+    /// `name.givenName` as the source sent it: `None` when it sent none.
+    pub fn sent_given_name(&self) -> Option<&str> {
+        sent_name(&self.given_name, self.empty_names & EMPTY_GIVEN != 0)
+    }
+
+    /// `name.familyName` as the source sent it: `None` when it sent none.
+    pub fn sent_family_name(&self) -> Option<&str> {
+        sent_name(&self.family_name, self.empty_names & EMPTY_FAMILY != 0)
+    }
+
+    /// The attributes most sources never send, or their empty defaults.
+    pub fn extras(&self) -> &Extras {
+        static NONE: std::sync::OnceLock<Extras> = std::sync::OnceLock::new();
+        self.extras.as_deref().unwrap_or_else(|| NONE.get_or_init(Extras::default))
     }
 
     /// A short label for tables and the audit trail: the email, else the user name.
@@ -77,30 +227,22 @@ impl Person {
         self.email().unwrap_or(&self.user_name)
     }
 
-    /// The person as a SCIM User resource, as filters and templates see it. Mapping reads
-    /// people in place through `PersonNode`, which answers exactly as this view does; the
-    /// view itself is for the places that need JSON.
+    /// The person as a SCIM User resource, as filters and templates see it: only what the
+    /// source sent is there. Mapping reads people in place through `PersonNode`, which
+    /// answers exactly as this view does; the view itself is for the places that need JSON.
     pub fn scim_view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "externalId": self.external_id,
-            "userName": self.user_name,
-            "name": { "givenName": self.given_name, "familyName": self.family_name },
-            "displayName": self.display_name,
-            "emails": self.emails,
-            "email": self.email(),
-            "active": self.active,
-            "groups": self.groups.iter().map(|g| json!({ "display": g, "value": g })).collect::<Vec<_>>(),
-            "title": self.title,
-            "meta": { "lastModified": self.last_modified },
-            ENTERPRISE_URN: {
-                "employeeNumber": self.employee_number,
-                "department": self.department,
-                "organization": self.organization,
-                "manager": { "value": self.manager },
-            },
-        })
+        view::build(self)
     }
+}
+
+fn sent_name(name: &str, sent_empty: bool) -> Option<&str> {
+    (!name.is_empty() || sent_empty).then_some(name)
+}
+
+/// The flags of `Person::empty_names` for names a source sent.
+pub fn empty_names(given: Option<&str>, family: Option<&str>) -> u8 {
+    let flag = |name: Option<&str>, bit: u8| if name == Some("") { bit } else { 0 };
+    flag(given, EMPTY_GIVEN) | flag(family, EMPTY_FAMILY)
 }
 
 /// The roster as read from the identity source.
@@ -217,7 +359,7 @@ pub mod fixtures {
             self
         }
         pub fn in_group(mut self, group: &str) -> Person {
-            self.groups.push(group.into());
+            self.groups.push(Group::named(group));
             self
         }
         pub fn with_email(mut self, email: &str) -> Person {

@@ -8,27 +8,31 @@
 use super::{Email, Person, ENTERPRISE_URN};
 use crate::resource::{Node, Scalar};
 
-/// One value of a person's SCIM view.
+/// One value of a person's SCIM view. Every object variant is made only when it holds at
+/// least one attribute, as the view leaves out empty objects.
 #[derive(Debug, Clone, Copy)]
 pub enum PersonNode<'a> {
     /// The User resource itself.
     Person(&'a Person),
-    /// `name`: `givenName`, `familyName`.
+    /// `name`: `givenName`, `familyName`, `middleName`.
     Name(&'a Person),
-    /// `emails`, an array of `Email` objects.
-    Emails(&'a [Email]),
-    /// One element of `emails`: `value`, `type` (absent when unknown), `primary`.
-    Email(&'a Email),
-    /// `groups`, an array of `Group` objects.
+    /// `emails` or `phoneNumbers`, a non-empty array of `Contact` objects.
+    Contacts(&'a [Email]),
+    /// One element of `emails`/`phoneNumbers`: `value` and `type` (when sent), `primary`.
+    Contact(&'a Email),
+    /// `groups`, a non-empty array of `Group` objects.
     Groups(&'a Person),
-    /// One element of `groups`: `display` and `value`, both the group's name.
-    Group(&'a str),
-    /// `meta`: `lastModified`.
+    /// One element of `groups` by position: `value` (the id), `display`, `type`.
+    Group(&'a Person, usize),
+    /// `schemas`, a non-empty array of strings.
+    Schemas(&'a Person),
+    /// `meta`: `resourceType`, `created`, `lastModified`.
     Meta(&'a Person),
-    /// The enterprise extension: `employeeNumber`, `department`, `organization`, `manager`.
+    /// The enterprise extension: `employeeNumber`, `costCenter`, `organization`,
+    /// `division`, `department`, `manager`.
     Enterprise(&'a Person),
     /// The enterprise `manager`: `value`.
-    Manager(&'a Person),
+    Manager(&'a str),
     Leaf(Scalar<'a>),
 }
 
@@ -42,41 +46,111 @@ fn text(s: &str) -> PersonNode<'_> {
     PersonNode::Leaf(Scalar::Str(s))
 }
 
-fn maybe(s: Option<&str>) -> PersonNode<'_> {
-    PersonNode::Leaf(s.map_or(Scalar::Null, Scalar::Str))
+/// An optional attribute: absent when the source did not send it.
+fn maybe(s: Option<&str>) -> Option<PersonNode<'_>> {
+    s.map(text)
+}
+
+/// A non-optional name field: `""` means the source sent none.
+fn non_empty(s: &str) -> Option<PersonNode<'_>> {
+    (!s.is_empty()).then(|| text(s))
+}
+
+fn has_name(p: &Person) -> bool {
+    p.sent_given_name().is_some() || p.sent_family_name().is_some() || p.extras().middle_name.is_some()
+}
+
+fn has_meta(p: &Person) -> bool {
+    let x = p.extras();
+    p.last_modified.is_some() || x.created.is_some() || x.resource_type.is_some()
+}
+
+fn has_enterprise(p: &Person) -> bool {
+    let x = p.extras();
+    [&p.employee_number, &p.department, &p.organization, &p.manager, &x.cost_center, &x.division]
+        .iter()
+        .any(|v| v.is_some())
+}
+
+fn contacts(list: &[Email]) -> Option<PersonNode<'_>> {
+    (!list.is_empty()).then_some(PersonNode::Contacts(list))
 }
 
 /// The child of a person's User resource under `name` (any ASCII case).
 fn person_child<'a>(p: &'a Person, name: &str) -> Option<PersonNode<'a>> {
     let is = |key: &str| key.eq_ignore_ascii_case(name);
-    let node = if is("id") {
-        text(&p.id)
+    let x = p.extras();
+    if is("id") {
+        Some(text(&p.id))
     } else if is("userName") {
-        text(&p.user_name)
+        Some(text(&p.user_name))
     } else if is("emails") {
-        PersonNode::Emails(&p.emails)
+        contacts(&p.emails)
     } else if is("email") {
         maybe(p.email())
+    } else if is("phoneNumbers") {
+        contacts(&x.phone_numbers)
     } else if is("groups") {
-        PersonNode::Groups(p)
+        (!p.groups.is_empty()).then_some(PersonNode::Groups(p))
     } else if is("active") {
-        PersonNode::Leaf(Scalar::Bool(p.active))
+        (!p.active_unsent).then_some(PersonNode::Leaf(Scalar::Bool(p.active)))
     } else if is("name") {
-        PersonNode::Name(p)
+        has_name(p).then_some(PersonNode::Name(p))
     } else if is("externalId") {
         maybe(p.external_id.as_deref())
     } else if is("displayName") {
         maybe(p.display_name.as_deref())
     } else if is("title") {
         maybe(p.title.as_deref())
+    } else if is("nickName") {
+        maybe(x.nick_name.as_deref())
+    } else if is("userType") {
+        maybe(x.user_type.as_deref())
+    } else if is("locale") {
+        maybe(x.locale.as_deref())
+    } else if is("schemas") {
+        (!x.schemas.is_empty()).then_some(PersonNode::Schemas(p))
     } else if is("meta") {
-        PersonNode::Meta(p)
+        has_meta(p).then_some(PersonNode::Meta(p))
     } else if is(ENTERPRISE_URN) {
-        PersonNode::Enterprise(p)
+        has_enterprise(p).then_some(PersonNode::Enterprise(p))
     } else {
-        return None;
-    };
-    Some(node)
+        None
+    }
+}
+
+fn enterprise_child<'a>(p: &'a Person, name: &str) -> Option<PersonNode<'a>> {
+    let is = |key: &str| key.eq_ignore_ascii_case(name);
+    let x = p.extras();
+    if is("employeeNumber") {
+        maybe(p.employee_number.as_deref())
+    } else if is("costCenter") {
+        maybe(x.cost_center.as_deref())
+    } else if is("organization") {
+        maybe(p.organization.as_deref())
+    } else if is("division") {
+        maybe(x.division.as_deref())
+    } else if is("department") {
+        maybe(p.department.as_deref())
+    } else if is("manager") {
+        p.manager.as_deref().map(PersonNode::Manager)
+    } else {
+        None
+    }
+}
+
+fn group_child<'a>(p: &'a Person, i: usize, name: &str) -> Option<PersonNode<'a>> {
+    let is = |key: &str| key.eq_ignore_ascii_case(name);
+    let group = p.groups.get(i)?;
+    if is("value") {
+        maybe(group.value.as_deref())
+    } else if is("display") {
+        non_empty(&group.display)
+    } else if is("type") {
+        maybe(p.extras().group_types.get(i)?.as_deref())
+    } else {
+        None
+    }
 }
 
 impl<'a> Node<'a> for PersonNode<'a> {
@@ -88,13 +162,14 @@ impl<'a> Node<'a> for PersonNode<'a> {
     }
 
     fn is_array(self) -> bool {
-        matches!(self, PersonNode::Emails(_) | PersonNode::Groups(_))
+        matches!(self, PersonNode::Contacts(_) | PersonNode::Groups(_) | PersonNode::Schemas(_))
     }
 
     fn each_element(self, f: &mut dyn FnMut(Self)) {
         match self {
-            PersonNode::Emails(emails) => emails.iter().for_each(|e| f(PersonNode::Email(e))),
-            PersonNode::Groups(p) => p.groups.iter().for_each(|g| f(PersonNode::Group(g.as_str()))),
+            PersonNode::Contacts(list) => list.iter().for_each(|e| f(PersonNode::Contact(e))),
+            PersonNode::Groups(p) => (0..p.groups.len()).for_each(|i| f(PersonNode::Group(p, i))),
+            PersonNode::Schemas(p) => p.extras().schemas.iter().for_each(|s| f(text(s))),
             _ => {}
         }
     }
@@ -110,26 +185,27 @@ impl<'a> Node<'a> for PersonNode<'a> {
         let is = |key: &str| key.eq_ignore_ascii_case(name);
         match self {
             PersonNode::Person(p) => person_child(p, name),
-            PersonNode::Name(p) if is("givenName") => Some(text(&p.given_name)),
-            PersonNode::Name(p) if is("familyName") => Some(text(&p.family_name)),
-            PersonNode::Email(e) if is("value") => Some(text(&e.value)),
-            PersonNode::Email(e) if is("type") => e.kind.as_deref().map(text),
-            PersonNode::Email(e) if is("primary") => Some(PersonNode::Leaf(Scalar::Bool(e.primary))),
-            PersonNode::Group(g) if is("display") || is("value") => Some(text(g)),
-            PersonNode::Meta(p) if is("lastModified") => Some(maybe(p.last_modified.as_deref())),
-            PersonNode::Enterprise(p) if is("employeeNumber") => Some(maybe(p.employee_number.as_deref())),
-            PersonNode::Enterprise(p) if is("department") => Some(maybe(p.department.as_deref())),
-            PersonNode::Enterprise(p) if is("organization") => Some(maybe(p.organization.as_deref())),
-            PersonNode::Enterprise(p) if is("manager") => Some(PersonNode::Manager(p)),
-            PersonNode::Manager(p) if is("value") => Some(maybe(p.manager.as_deref())),
+            PersonNode::Name(p) if is("givenName") => maybe(p.sent_given_name()),
+            PersonNode::Name(p) if is("familyName") => maybe(p.sent_family_name()),
+            PersonNode::Name(p) if is("middleName") => maybe(p.extras().middle_name.as_deref()),
+            PersonNode::Contact(e) if is("value") => non_empty(&e.value),
+            PersonNode::Contact(e) if is("type") => maybe(e.kind.as_deref()),
+            PersonNode::Contact(e) if is("primary") => Some(PersonNode::Leaf(Scalar::Bool(e.primary))),
+            PersonNode::Group(p, i) => group_child(p, i, name),
+            PersonNode::Meta(p) if is("lastModified") => maybe(p.last_modified.as_deref()),
+            PersonNode::Meta(p) if is("created") => maybe(p.extras().created.as_deref()),
+            PersonNode::Meta(p) if is("resourceType") => maybe(p.extras().resource_type.as_deref()),
+            PersonNode::Enterprise(p) => enterprise_child(p, name),
+            PersonNode::Manager(m) if is("value") => Some(text(m)),
             _ => None,
         }
     }
 
     fn first_element(self) -> Option<Self> {
         match self {
-            PersonNode::Emails(emails) => emails.first().map(PersonNode::Email),
-            PersonNode::Groups(p) => p.groups.first().map(|g| PersonNode::Group(g.as_str())),
+            PersonNode::Contacts(list) => list.first().map(PersonNode::Contact),
+            PersonNode::Groups(p) => (!p.groups.is_empty()).then_some(PersonNode::Group(p, 0)),
+            PersonNode::Schemas(p) => p.extras().schemas.first().map(|s| text(s)),
             _ => None,
         }
     }
@@ -139,9 +215,25 @@ impl<'a> Node<'a> for PersonNode<'a> {
             PersonNode::Leaf(Scalar::Null) => false,
             PersonNode::Leaf(Scalar::Str(s)) => !s.is_empty(),
             PersonNode::Leaf(Scalar::Bool(_) | Scalar::Num(_)) => true,
-            PersonNode::Emails(emails) => !emails.is_empty(),
-            PersonNode::Groups(p) => !p.groups.is_empty(),
-            // Every object of the view has at least one key.
+            // A name of `""`s only is not "a non-empty node" (RFC 7644 §3.4.2.2).
+            PersonNode::Name(p) => {
+                !p.given_name.is_empty()
+                    || !p.family_name.is_empty()
+                    || p.extras().middle_name.as_deref().is_some_and(|m| !m.is_empty())
+            }
+            PersonNode::Meta(p) => ["lastModified", "created", "resourceType"]
+                .iter()
+                .any(|key| PersonNode::Meta(p).child(key).is_some_and(Node::is_present)),
+            PersonNode::Enterprise(p) => {
+                ["employeeNumber", "costCenter", "organization", "division", "department", "manager"]
+                    .iter()
+                    .any(|key| PersonNode::Enterprise(p).child(key).is_some_and(Node::is_present))
+            }
+            PersonNode::Manager(m) => !m.is_empty(),
+            PersonNode::Group(p, i) => ["value", "display", "type"]
+                .iter()
+                .any(|key| PersonNode::Group(p, i).child(key).is_some_and(Node::is_present)),
+            // Arrays are made only when they hold something; a contact has `primary`.
             _ => true,
         }
     }
@@ -154,6 +246,7 @@ mod tests {
 
     use super::*;
     use crate::filter::Filter;
+    use crate::model::{Extras, Group};
     use crate::template::Template;
 
     /// Short strings from a small alphabet, so that filters' operands often hit.
@@ -162,19 +255,68 @@ mod tests {
             .prop_map(CompactString::from)
     }
 
-    fn person() -> impl Strategy<Value = Person> {
-        let email = (word(), prop::option::of(word()), any::<bool>()).prop_map(|(value, kind, primary)| Email {
+    fn contact() -> impl Strategy<Value = Email> {
+        (word(), prop::option::of(word()), any::<bool>()).prop_map(|(value, kind, primary)| Email {
             value,
             kind,
             primary,
-        });
+        })
+    }
+
+    fn extras() -> impl Strategy<Value = Option<Box<Extras>>> {
+        let text = || prop::option::of(word());
+        (
+            prop::collection::vec(text(), 8),
+            prop::collection::vec(contact(), 0..2),
+            prop::collection::vec(word(), 0..2),
+            prop::collection::vec(text(), 0..3),
+        )
+            .prop_map(|(o, phone_numbers, schemas, group_types)| {
+                Extras {
+                    middle_name: o[0].clone(),
+                    nick_name: o[1].clone(),
+                    user_type: o[2].clone(),
+                    locale: o[3].clone(),
+                    cost_center: o[4].clone(),
+                    division: o[5].clone(),
+                    created: o[6].clone(),
+                    resource_type: o[7].clone(),
+                    phone_numbers,
+                    schemas,
+                    group_types,
+                }
+                .boxed()
+            })
+    }
+
+    fn group() -> impl Strategy<Value = Group> {
+        // A group has a name or an id (sources drop entries with neither).
+        (word(), prop::option::of(word())).prop_map(|(display, value)| Group {
+            value: value.or_else(|| display.is_empty().then(|| "id".into())),
+            display,
+        })
+    }
+
+    fn person() -> impl Strategy<Value = Person> {
         (
             (word(), prop::option::of(word()), word(), word(), word(), prop::option::of(word())),
-            (prop::collection::vec(email, 0..3), any::<bool>(), prop::collection::vec(word(), 0..3)),
+            (
+                prop::collection::vec(contact(), 0..3),
+                any::<bool>(),
+                any::<bool>(),
+                prop::collection::vec(group(), 0..3),
+                0u8..4,
+            ),
             prop::collection::vec(prop::option::of(word()), 6),
+            extras(),
         )
             .prop_map(
-                |((id, external_id, user_name, given_name, family_name, display_name), (emails, active, groups), o)| {
+                |(
+                    (id, external_id, user_name, given_name, family_name, display_name),
+                    (emails, active, active_unsent, groups, empty_names),
+                    o,
+                    extras,
+                )| {
                     Person {
                         id,
                         external_id,
@@ -184,6 +326,8 @@ mod tests {
                         display_name,
                         emails,
                         active,
+                        active_unsent,
+                        empty_names,
                         groups,
                         title: o[0].clone(),
                         employee_number: o[1].clone(),
@@ -191,6 +335,7 @@ mod tests {
                         organization: o[3].clone(),
                         manager: o[4].clone(),
                         last_modified: o[5].clone(),
+                        extras,
                     }
                 },
             )
@@ -228,6 +373,18 @@ mod tests {
         r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization pr"#,
         r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#,
         r#"not (groups.display eq "staff") and (active eq true or title pr)"#,
+        r#"name.middleName eq "a""#,
+        r#"nickName pr and userType eq "staff" and locale ne "a""#,
+        r#"phoneNumbers[type eq "a"].value pr"#,
+        r#"phoneNumbers pr"#,
+        r#"groups.type eq "a" or groups[value eq "id"]"#,
+        r#"schemas eq "a""#,
+        r#"meta.created ge "2026-01-01" or meta.resourceType eq "A""#,
+        r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter eq "a""#,
+        r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division pr"#,
+        r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager pr"#,
+        r#"title eq null or name eq null or emails[value eq null]"#,
+        r#"active eq null"#,
         r#"unknown pr"#,
         r#"unknown ne "a""#,
     ];
@@ -251,6 +408,50 @@ mod tests {
         "{name}{emails}{unknown}",
     ];
 
+    fn admits(p: &Person, text: &str) -> bool {
+        match Filter::parse_person(text) {
+            Ok(f) => f.matches(PersonNode::of(p)),
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+
+    /// The issue's cases: what the source did not send is absent, `""` is not null.
+    #[test]
+    fn absent_is_absent_and_empty_is_not_null() {
+        let mut p = Person::test("a");
+        (p.given_name, p.family_name) = (CompactString::default(), CompactString::default());
+        p.title = Some("".into());
+        p.active_unsent = true;
+        assert!(!admits(&p, "name pr") && !admits(&p, r#"name.givenName eq """#));
+        assert!(admits(&p, "name eq null") && admits(&p, "name.givenName eq null"));
+        let manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager pr";
+        assert!(!admits(&p, manager));
+        assert!(!admits(&p, "title eq null") && admits(&p, r#"title eq """#) && !admits(&p, "title pr"));
+        assert!(!admits(&p, "active eq true") && admits(&p, "not (active eq false)") && admits(&p, "active eq null"));
+        p.empty_names = crate::model::EMPTY_GIVEN;
+        assert!(admits(&p, r#"name.givenName eq """#) && !admits(&p, "name pr"));
+        p.manager = Some("m-1".into());
+        assert!(admits(&p, manager));
+    }
+
+    #[test]
+    fn groups_value_is_the_id_and_display_the_name() {
+        let mut p = Person::test("a");
+        p.groups = vec![Group { display: "Contractors".into(), value: Some("G-7".into()) }];
+        assert!(admits(&p, r#"groups.value eq "G-7" and groups.display eq "contractors""#));
+        assert!(!admits(&p, r#"groups.value eq "g-7""#), "ids compare exactly");
+        assert!(!admits(&p, r#"groups.value eq "Contractors""#));
+        assert!(!admits(&p, r#"not (groups.display eq "Contractors")"#));
+    }
+
+    #[test]
+    fn an_email_without_a_value_is_still_an_email() {
+        let mut p = Person::test("a");
+        p.emails.push(Email { value: "".into(), kind: Some("pager".into()), primary: false });
+        assert!(admits(&p, r#"emails[type eq "pager"]"#) && !admits(&p, r#"emails[type eq "pager"].value pr"#));
+        assert_eq!(p.email(), Some("a@example.com"));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -260,6 +461,9 @@ mod tests {
             for text in FILTERS {
                 let filter = Filter::parse(text).unwrap();
                 prop_assert_eq!(filter.matches(PersonNode::of(&p)), filter.matches(&view), "{}", text);
+                if let Ok(typed) = Filter::parse_person(text) {
+                    prop_assert_eq!(typed.matches(PersonNode::of(&p)), typed.matches(&view), "{}", text);
+                }
             }
             for text in TEMPLATES {
                 let template = Template::parse(text).unwrap();

@@ -12,7 +12,7 @@ use compact_str::CompactString;
 use serde::Deserialize;
 
 use super::{Source, SourceError};
-use crate::model::{Email, Person, Roster};
+use crate::model::{empty_names, Email, Group, Person, Roster};
 
 /// Where the roster file is, and (for CSV, which cannot say it) whether it is complete.
 #[derive(Debug, Clone)]
@@ -129,8 +129,9 @@ struct YamlPerson {
     email: Option<CompactString>,
     emails: Option<Vec<YamlEmail>>,
     active: Option<bool>,
+    /// Group names, or `{ value: <id>, display: <name> }` for a filter to match by id.
     #[serde(default)]
-    groups: Vec<CompactString>,
+    groups: Vec<Group>,
     title: Option<CompactString>,
     employee_number: Option<CompactString>,
     department: Option<CompactString>,
@@ -194,11 +195,13 @@ impl YamlPerson {
             id,
             external_id: self.external_id,
             user_name,
+            empty_names: empty_names(self.given_name.as_deref(), self.family_name.as_deref()),
             given_name: self.given_name.unwrap_or_default(),
             family_name: self.family_name.unwrap_or_default(),
             display_name: self.display_name,
             emails,
             active: self.active.unwrap_or(true),
+            active_unsent: self.active.is_none(),
             groups: self.groups,
             title: self.title,
             employee_number: self.employee_number,
@@ -206,6 +209,7 @@ impl YamlPerson {
             organization: self.organization,
             manager: self.manager,
             last_modified: None,
+            extras: None,
         })
     }
 }
@@ -298,10 +302,10 @@ impl Columns {
     fn person(&self, record: &csv::StringRecord) -> Result<Person, String> {
         let id = self.text(record, "id").ok_or("id is empty")?;
         let user_name = self.text(record, "user_name").ok_or_else(|| format!("id \"{id}\": user_name is empty"))?;
-        let active = match self.get(record, "active") {
-            None => true,
+        let sent = match self.get(record, "active") {
+            None => None,
             Some(v) => {
-                parse_bool(v).ok_or_else(|| format!("id \"{id}\": active must be true or false, not \"{v}\""))?
+                Some(parse_bool(v).ok_or_else(|| format!("id \"{id}\": active must be true or false, not \"{v}\""))?)
             }
         };
         let groups = self.get(record, "groups").map_or_else(Vec::new, split_groups);
@@ -312,7 +316,8 @@ impl Columns {
             given_name: self.text(record, "given_name").unwrap_or_default(),
             family_name: self.text(record, "family_name").unwrap_or_default(),
             emails: emails.into_iter().collect(),
-            active,
+            active: sent.unwrap_or(true),
+            active_unsent: sent.is_none(),
             groups,
             title: self.text(record, "title"),
             employee_number: self.text(record, "employee_number"),
@@ -333,8 +338,8 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// `Sales; Finance` → `["Sales", "Finance"]`.
-fn split_groups(cell: &str) -> Vec<CompactString> {
-    cell.split(';').map(str::trim).filter(|g| !g.is_empty()).map(CompactString::from).collect()
+fn split_groups(cell: &str) -> Vec<Group> {
+    cell.split(';').map(str::trim).filter(|g| !g.is_empty()).map(Group::named).collect()
 }
 
 #[cfg(test)]

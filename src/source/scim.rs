@@ -23,7 +23,7 @@ use url::Url;
 
 use super::snapshot::SnapshotStore;
 use super::{Source, SourceError};
-use crate::model::{Email, Person, Roster};
+use crate::model::{empty_names, Email, Extras, Group, Person, Roster};
 use crate::platform::connection::Connection;
 use crate::platform::http::{PlatformHttp, RetryPolicy};
 use crate::platform::redact::Redactor;
@@ -508,6 +508,14 @@ struct ScimUser {
     active: Option<bool>,
     groups: Option<Vec<ScimRef>>,
     title: Option<CompactString>,
+    #[serde(rename = "nickname")]
+    nick_name: Option<CompactString>,
+    #[serde(rename = "usertype")]
+    user_type: Option<CompactString>,
+    locale: Option<CompactString>,
+    #[serde(rename = "phonenumbers")]
+    phone_numbers: Option<Vec<ScimEmail>>,
+    schemas: Option<Vec<CompactString>>,
     /// The enterprise extension, its URN lower-cased like every key once a page is read.
     #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user")]
     enterprise: Option<Enterprise>,
@@ -521,6 +529,8 @@ struct ScimName {
     given_name: Option<CompactString>,
     #[serde(rename = "familyname")]
     family_name: Option<CompactString>,
+    #[serde(rename = "middlename")]
+    middle_name: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -538,6 +548,8 @@ struct ScimEmail {
 struct ScimRef {
     value: Option<CompactString>,
     display: Option<CompactString>,
+    #[serde(rename = "type")]
+    kind: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -548,6 +560,9 @@ struct Enterprise {
     department: Option<CompactString>,
     organization: Option<CompactString>,
     manager: Option<ScimRef>,
+    #[serde(rename = "costcenter")]
+    cost_center: Option<CompactString>,
+    division: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -555,47 +570,83 @@ struct Enterprise {
 struct Meta {
     #[serde(rename = "lastmodified")]
     last_modified: Option<CompactString>,
+    created: Option<CompactString>,
+    #[serde(rename = "resourcetype")]
+    resource_type: Option<CompactString>,
 }
 
 impl ScimUser {
     fn into_person(self, id: CompactString, user_name: CompactString) -> Person {
         let name = self.name.unwrap_or_default();
         let enterprise = self.enterprise.unwrap_or_default();
-        let groups = self.groups.unwrap_or_default().into_iter().filter_map(|g| g.display.or(g.value));
+        let meta = self.meta.unwrap_or_default();
+        let (groups, group_types) = groups_of(self.groups.unwrap_or_default());
+        let extras = Extras {
+            middle_name: name.middle_name,
+            nick_name: self.nick_name,
+            user_type: self.user_type,
+            locale: self.locale,
+            cost_center: enterprise.cost_center,
+            division: enterprise.division,
+            created: meta.created,
+            resource_type: meta.resource_type,
+            phone_numbers: self.phone_numbers.unwrap_or_default().into_iter().map(ScimEmail::into_email).collect(),
+            schemas: self.schemas.unwrap_or_default(),
+            group_types,
+        };
         Person {
             id,
             external_id: self.external_id,
             user_name,
+            empty_names: empty_names(name.given_name.as_deref(), name.family_name.as_deref()),
             given_name: name.given_name.unwrap_or_default(),
             family_name: name.family_name.unwrap_or_default(),
             display_name: self.display_name,
-            emails: self.emails.unwrap_or_default().into_iter().filter_map(ScimEmail::into_email).collect(),
+            emails: self.emails.unwrap_or_default().into_iter().map(ScimEmail::into_email).collect(),
             active: self.active.unwrap_or(true),
-            groups: sorted_unique(groups),
+            active_unsent: self.active.is_none(),
+            groups,
             title: self.title,
             employee_number: enterprise.employee_number,
             department: enterprise.department,
             organization: enterprise.organization,
             manager: enterprise.manager.and_then(|m| m.value),
-            last_modified: self.meta.and_then(|m| m.last_modified),
+            last_modified: meta.last_modified,
+            extras: extras.boxed(),
         }
     }
 }
 
 impl ScimEmail {
-    /// An entry without a value says nothing and is skipped.
-    fn into_email(self) -> Option<Email> {
-        let value = self.value.filter(|v| !v.is_empty())?;
-        Some(Email { value, kind: self.kind, primary: self.primary.unwrap_or(false) })
+    /// An entry without a value is kept (filters see it with no `value`, RFC 7643 §2.4
+    /// does not drop it); `Person::email` skips it.
+    fn into_email(self) -> Email {
+        Email { value: self.value.unwrap_or_default(), kind: self.kind, primary: self.primary.unwrap_or(false) }
     }
 }
 
-/// Group names sorted and once each, so the roster does not depend on the server's order.
-fn sorted_unique(names: impl Iterator<Item = CompactString>) -> Vec<CompactString> {
-    let mut names: Vec<CompactString> = names.collect();
-    names.sort();
-    names.dedup();
-    names
+/// `User.groups` as groups (id as `value`, name as `display`) sorted and once each, so the
+/// roster does not depend on the server's order; and their types, empty when none has one.
+fn groups_of(refs: Vec<ScimRef>) -> (Vec<Group>, Vec<Option<CompactString>>) {
+    let mut pairs: Vec<(Group, Option<CompactString>)> = refs
+        .into_iter()
+        .filter(|r| r.value.is_some() || r.display.is_some())
+        .map(|r| (Group { display: r.display.unwrap_or_default(), value: r.value }, r.kind))
+        .collect();
+    pairs.sort();
+    pairs.dedup_by(|a, b| a.0 == b.0);
+    let types: Vec<Option<CompactString>> = pairs.iter().map(|(_, t)| t.clone()).collect();
+    let groups = pairs.into_iter().map(|(g, _)| g).collect();
+    let types = if types.iter().all(Option::is_none) { Vec::new() } else { types };
+    (groups, types)
+}
+
+/// Groups sorted and once each, so the roster does not depend on the server's order.
+fn sorted_unique(groups: impl Iterator<Item = Group>) -> Vec<Group> {
+    let mut groups: Vec<Group> = groups.collect();
+    groups.sort();
+    groups.dedup();
+    groups
 }
 
 /// A SCIM Group as listed: its display name and the ids of its direct members.
@@ -634,15 +685,20 @@ impl Listed for ListedGroup {
 /// nested membership (RFC 7643 §4.1.2).
 fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
     let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let mut of_user: HashMap<&str, Vec<CompactString>> = HashMap::new();
+    let mut of_user: HashMap<&str, Vec<Group>> = HashMap::new();
     for group in groups {
         for user in users_in(group, &by_id) {
-            of_user.entry(user).or_default().push(group.name.clone());
+            let entry = Group { display: group.name.clone(), value: Some(group.id.as_str().into()) };
+            of_user.entry(user).or_default().push(entry);
         }
     }
     for person in people {
-        let names = of_user.remove(person.id.as_str()).unwrap_or_default();
-        person.groups = sorted_unique(names.into_iter());
+        let found = of_user.remove(person.id.as_str()).unwrap_or_default();
+        person.groups = sorted_unique(found.into_iter());
+        // The types `User.groups` gave belonged to the groups just replaced.
+        if let Some(extras) = person.extras.take() {
+            person.extras = Extras { group_types: Vec::new(), ..*extras }.boxed();
+        }
     }
 }
 

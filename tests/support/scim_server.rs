@@ -154,6 +154,31 @@ impl ScimServer {
         created["id"].as_str().expect("the new user's id").to_string()
     }
 
+    /// Create a user from a whole SCIM resource, its `schemas` as given (extensions too).
+    pub async fn create_user_as_is(&self, user: &Value) -> String {
+        let created = self.send(self.client.post(self.url("Users")).json(user), "POST /Users").await;
+        created["id"].as_str().expect("the new user's id").to_string()
+    }
+
+    /// The ids of the users the server's own evaluation of `filter` returns (up to 1000),
+    /// or the server's error answer.
+    pub async fn ids_matching(&self, filter: &str) -> Result<Vec<String>, String> {
+        let mut url = self.url("Users");
+        url.query_pairs_mut()
+            .append_pair("filter", filter)
+            .append_pair("count", "1000")
+            .append_pair("attributes", "id");
+        let answer = self.client.get(url).bearer_auth(&self.token).send().await.map_err(|e| e.to_string())?;
+        let status = answer.status();
+        let body = answer.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {body}"));
+        }
+        let list: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let ids = list["Resources"].as_array().cloned().unwrap_or_default();
+        Ok(ids.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect())
+    }
+
     /// Create a user with the usual fields; returns its id.
     pub async fn create_user(&self, user_name: &str, given: &str, family: &str, email: &str, active: bool) -> String {
         self.create_user_json(json!({

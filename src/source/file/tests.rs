@@ -182,3 +182,18 @@ async fn read_reads_the_file_and_names_a_missing_one() {
         "{err}"
     );
 }
+
+#[test]
+fn yaml_groups_may_carry_ids_and_an_unsent_active_stays_unsent_for_filters() {
+    let text = r#"
+complete: true
+people:
+  - { id: "1", user_name: ada, given_name: "", groups: [Sales, { value: g-7, display: Contractors }] }
+"#;
+    let roster = source("roster.yaml", None).parse(text).unwrap();
+    let ada = &roster.people[0];
+    assert_eq!(ada.groups, [Group::named("Sales"), Group { display: "Contractors".into(), value: Some("g-7".into()) }]);
+    assert!(ada.active && ada.active_unsent, "counted active, but the filter sees no active");
+    assert_eq!(ada.sent_given_name(), Some(""), "an empty name the file gave is kept as \"\"");
+    assert_eq!(ada.sent_family_name(), None);
+}

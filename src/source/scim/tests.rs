@@ -286,17 +286,46 @@ async fn every_field_is_mapped_and_keys_are_case_insensitive() {
         (p.given_name.as_str(), p.family_name.as_str(), p.display_name.as_deref()),
         ("Ada", "Lovelace", Some("Ada L"))
     );
-    assert_eq!(p.emails.len(), 2, "an email without a value is skipped");
+    assert_eq!(p.emails.len(), 3, "an email without a value is kept, without a value");
+    assert_eq!((p.emails[2].value.as_str(), p.emails[2].kind.as_deref()), ("", Some("other")));
     assert_eq!(p.email(), Some("ada@example.com"));
     assert_eq!(p.emails[0].kind.as_deref(), Some("home"));
-    assert!(p.active, "absent active means true");
-    assert_eq!(p.groups, vec!["Sales".to_string(), "g2".to_string()], "display, else value");
+    assert!(p.active && p.active_unsent, "absent active means true, and filters see it absent");
+    let group = |display: &str, id: &str| Group { display: display.into(), value: Some(id.into()) };
+    assert_eq!(p.groups, [group("", "g2"), group("Sales", "g1")], "value is the id, display the name");
     assert_eq!(
         (p.title.as_deref(), p.employee_number.as_deref(), p.department.as_deref()),
         (Some("Countess"), Some("42"), Some("Maths"))
     );
     assert_eq!((p.organization.as_deref(), p.manager.as_deref()), (Some("AE"), Some("m-7")));
     assert_eq!(p.last_modified.as_deref(), Some("2024-01-02T03:04:05Z"));
+}
+
+#[test]
+fn the_rarer_attributes_are_kept_for_filters() {
+    let body = json!({"totalResults": 1, "Resources": [{
+        "id": "u1", "userName": "ann", "nickName": "Annie", "userType": "Contractor", "locale": "en-GB",
+        "name": {"middleName": "B"}, "active": false,
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "phoneNumbers": [{"value": "+1 555", "type": "work"}],
+        "groups": [{"value": "g1", "display": "Ops", "type": "direct"}],
+        "meta": {"created": "2024-01-01T00:00:00Z", "resourceType": "User"},
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "4130", "division": "Retail"}
+    }]});
+    let page = parse_users_page(body.to_string().as_bytes()).unwrap();
+    let p = &page.people[0];
+    assert!(!p.active && !p.active_unsent);
+    let x = p.extras.as_deref().unwrap();
+    assert_eq!(
+        (x.nick_name.as_deref(), x.user_type.as_deref(), x.locale.as_deref(), x.middle_name.as_deref()),
+        (Some("Annie"), Some("Contractor"), Some("en-GB"), Some("B"))
+    );
+    assert_eq!((x.cost_center.as_deref(), x.division.as_deref()), (Some("4130"), Some("Retail")));
+    assert_eq!((x.created.as_deref(), x.resource_type.as_deref()), (Some("2024-01-01T00:00:00Z"), Some("User")));
+    assert_eq!(
+        (x.phone_numbers.len(), x.schemas.len(), x.group_types.as_slice()),
+        (1, 1, &[Some("direct".into())][..])
+    );
 }
 
 #[tokio::test]
@@ -324,7 +353,7 @@ fn groups_server(fail_groups_page_2: bool) -> impl Fn(&Req) -> (u16, String) + S
     }
 }
 
-fn groups_of<'a>(roster: &'a Roster, id: &str) -> &'a [compact_str::CompactString] {
+fn groups_of<'a>(roster: &'a Roster, id: &str) -> &'a [Group] {
     &roster.people.iter().find(|p| p.id == id).unwrap().groups
 }
 
@@ -481,7 +510,8 @@ fn parse_users_page_reads_one_page_body_like_the_source() {
     assert_eq!(page.total_results, 3);
     assert_eq!(page.people.len(), 1);
     assert_eq!((page.people[0].id.as_str(), page.people[0].user_name.as_str()), ("u1", "ann"));
-    assert_eq!(page.people[0].groups, ["a", "b"]);
+    let ids: Vec<Option<&str>> = page.people[0].groups.iter().map(|g| g.value.as_deref()).collect();
+    assert_eq!((ids, &page.people[0].groups[1]), (vec![Some("a"), None], &Group::named("b")));
     let err = parse_users_page(br#"{"totalResults": 1, "Resources": [{"id": "u1"}]}"#).unwrap_err();
     assert!(err.starts_with("resource 1 of Users page: id \"u1\": no userName"), "{err}");
     assert!(parse_users_page(b"{").unwrap_err().starts_with("not JSON"));
