@@ -310,7 +310,6 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
 /// carries group ids (issue 13, the filters part); until then the key is the name and a
 /// renamed group reads as a new one.
 #[tokio::test]
-#[ignore = "needs groups.value = the source group's id (issue 13 filters part); run after merging it"]
 async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_change() {
     let (source, target, ids, source_groups, proxy, dir) = start().await;
     reconcile(dir.path()).await;

@@ -213,7 +213,11 @@ pub fn desired_groups(
             }
         }
     }
-    groups.into_values().collect()
+    // By name, then id: a plan reads in the order a person looks groups up, and ids (often
+    // random) still make the order total.
+    let mut groups: Vec<DesiredGroup> = groups.into_values().collect();
+    groups.sort_by(|a, b| a.display.cmp(&b.display).then_with(|| a.key.cmp(&b.key)));
+    groups
 }
 
 /// Everything the group plan of one platform depends on.
