@@ -131,6 +131,29 @@ async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     }
 }
 
+/// The demo's first plan as JSON, with what differs from run to run (run id, time, loopback
+/// ports, the folder) made constant: the golden plan test holds it byte for byte.
+pub async fn first_plan(dir: &Path) -> Result<String, String> {
+    let sandboxes = Sandboxes::start().await.map_err(|e| format!("cannot start the sandbox platforms: {e}"))?;
+    let planned = match write_files(dir, &sandboxes) {
+        Ok(config) => match crate::setup::engine(config) {
+            Ok(engine) => engine.plan(None).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e),
+    };
+    let wiring = sandboxes.wiring();
+    sandboxes.shutdown().await;
+    let mut plan = planned?.plan;
+    plan.run_id = "RUN".into();
+    plan.created_at = "TIME".into();
+    let mut json = plan.to_json();
+    for (placeholder, url, _, _) in wiring {
+        json = json.replace(url.as_str().trim_end_matches('/'), placeholder);
+    }
+    Ok(json.replace(&dir.display().to_string(), "{dir}"))
+}
+
 /// Write the roster, the key files and the config into the demo's folder, and load it
 /// the way a user's config is loaded.
 fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, String> {

@@ -76,6 +76,18 @@ impl AnySandbox {
         }
     }
 
+    /// Where the emulator listens.
+    pub fn base_url(&self) -> url::Url {
+        match self {
+            AnySandbox::Cake(s) => s.base_url(),
+            AnySandbox::Affise(s) => s.base_url(),
+            AnySandbox::AgencyAnalytics(s) => s.base_url(),
+            AnySandbox::FileSpin(s) => s.base_url(),
+            AnySandbox::ClientToolbox(s) => s.base_url(),
+            AnySandbox::Scim(s) => s.base_url(),
+        }
+    }
+
     /// The key rosterd authenticates with (the content of its key file).
     pub fn key(&self) -> String {
         match self {
