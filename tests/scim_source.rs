@@ -78,7 +78,7 @@ fn check_people(roster: &Roster) {
         let i: usize = person.user_name.trim_start_matches("user").parse().expect("a seeded user name");
         assert_eq!(person.active, i % 10 != 0, "{}", person.user_name);
         assert_eq!(
-            person.groups.iter().map(|g| g.display.to_string()).collect::<BTreeSet<_>>(),
+            person.groups.iter().map(|g| g.display().to_string()).collect::<BTreeSet<_>>(),
             expected_groups(i),
             "{}",
             person.user_name
@@ -164,8 +164,7 @@ async fn user_groups_are_taken_when_the_server_fills_them() {
         let roster = read(s).await.expect("a roster");
         assert!(roster.complete, "{:?}", roster.incomplete_reason);
         let carol = roster.people.iter().find(|p| p.id == carol).expect("carol");
-        let groups: Vec<(&str, Option<&str>)> =
-            carol.groups.iter().map(|g| (g.display.as_str(), g.value.as_deref())).collect();
+        let groups: Vec<(&str, Option<&str>)> = carol.groups.iter().map(|g| (g.display(), g.value())).collect();
         assert_eq!(groups, [("", Some("g-2")), ("Finance", Some("g-1"))], "value is the id, display the name");
     }
     assert!(!proxy.requests().iter().any(|r| r.path.ends_with("/Groups")), "/Groups is not read");

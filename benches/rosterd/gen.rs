@@ -120,7 +120,7 @@ pub fn roster_yaml(n: usize) -> String {
             p.family_name,
             p.email().unwrap_or_default(),
             p.active,
-            p.groups.iter().map(|g| g.display.as_str()).collect::<Vec<_>>().join(", "),
+            p.groups.iter().map(|g| g.display()).collect::<Vec<_>>().join(", "),
             p.department.as_deref().unwrap_or_default()
         );
     }

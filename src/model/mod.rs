@@ -2,6 +2,7 @@
 //! and the field-level changes between them.
 
 mod fields;
+mod group;
 mod name;
 mod node;
 mod view;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use fields::Fields;
+pub use group::Group;
 pub use name::FieldName;
 pub use node::PersonNode;
 
@@ -88,73 +90,6 @@ fn is_zero(n: &u8) -> bool {
 pub const EMPTY_GIVEN: u8 = 1;
 /// `Person::empty_names`: the source sent `name.familyName` as `""`.
 pub const EMPTY_FAMILY: u8 = 2;
-
-/// One group a person is in: its name (`groups.display`) and its id at the source
-/// (`groups.value`, RFC 7643 §4.1.2), when the source gave one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
-#[serde(from = "GroupRepr", into = "GroupRepr")]
-pub struct Group {
-    /// The group's name; `""` when the source gave only an id.
-    pub display: CompactString,
-    pub value: Option<CompactString>,
-}
-
-/// A group without an id is stored as its name, as every group was before groups had ids,
-/// so stores written then read and write back the same bytes.
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum GroupRepr {
-    Name(CompactString),
-    Full {
-        #[serde(default)]
-        display: CompactString,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<CompactString>,
-    },
-}
-
-impl From<Group> for GroupRepr {
-    fn from(group: Group) -> Self {
-        match group.value {
-            None => GroupRepr::Name(group.display),
-            value => GroupRepr::Full { display: group.display, value },
-        }
-    }
-}
-
-impl From<GroupRepr> for Group {
-    fn from(repr: GroupRepr) -> Self {
-        match repr {
-            GroupRepr::Name(display) => Group { display, value: None },
-            GroupRepr::Full { display, value } => Group { display, value },
-        }
-    }
-}
-
-impl Group {
-    /// A group known only by its name (file sources, which have no group ids).
-    pub fn named(name: impl Into<CompactString>) -> Self {
-        Group { display: name.into(), value: None }
-    }
-}
-
-impl From<&str> for Group {
-    fn from(name: &str) -> Self {
-        Group::named(name)
-    }
-}
-
-impl PartialEq<&str> for Group {
-    fn eq(&self, name: &&str) -> bool {
-        self.display == *name
-    }
-}
-
-impl PartialEq<String> for Group {
-    fn eq(&self, name: &String) -> bool {
-        self.display == name.as_str()
-    }
-}
 
 /// Attributes of the person schema that most sources never send (see the README's
 /// "Person schema"). Absent ones are `None` or empty.

@@ -143,9 +143,9 @@ fn group_child<'a>(p: &'a Person, i: usize, name: &str) -> Option<PersonNode<'a>
     let is = |key: &str| key.eq_ignore_ascii_case(name);
     let group = p.groups.get(i)?;
     if is("value") {
-        maybe(group.value.as_deref())
+        maybe(group.value())
     } else if is("display") {
-        non_empty(&group.display)
+        non_empty(group.display())
     } else if is("type") {
         maybe(p.extras().group_types.get(i)?.as_deref())
     } else {
@@ -291,9 +291,9 @@ mod tests {
 
     fn group() -> impl Strategy<Value = Group> {
         // A group has a name or an id (sources drop entries with neither).
-        (word(), prop::option::of(word())).prop_map(|(display, value)| Group {
-            value: value.or_else(|| display.is_empty().then(|| "id".into())),
-            display,
+        (word(), prop::option::of(word())).prop_map(|(display, value)| {
+            let value = value.or_else(|| display.is_empty().then(|| "id".into()));
+            Group::new(display, value)
         })
     }
 
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn groups_value_is_the_id_and_display_the_name() {
         let mut p = Person::test("a");
-        p.groups = vec![Group { display: "Contractors".into(), value: Some("G-7".into()) }];
+        p.groups = vec![Group::new("Contractors", Some("G-7".into()))];
         assert!(admits(&p, r#"groups.value eq "G-7" and groups.display eq "contractors""#));
         assert!(!admits(&p, r#"groups.value eq "g-7""#), "ids compare exactly");
         assert!(!admits(&p, r#"groups.value eq "Contractors""#));

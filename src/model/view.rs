@@ -65,8 +65,8 @@ pub(super) fn build(p: &Person) -> Value {
     if !p.groups.is_empty() {
         let groups = p.groups.iter().enumerate().map(|(i, g)| {
             let mut m = Map::new();
-            put(&mut m, "value", g.value.as_deref());
-            put(&mut m, "display", non_empty(&g.display));
+            put(&mut m, "value", g.value());
+            put(&mut m, "display", non_empty(g.display()));
             put(&mut m, "type", x.group_types.get(i).and_then(|t| t.as_deref()));
             Value::Object(m)
         });

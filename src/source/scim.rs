@@ -631,7 +631,7 @@ fn groups_of(refs: Vec<ScimRef>) -> (Vec<Group>, Vec<Option<CompactString>>) {
     let mut pairs: Vec<(Group, Option<CompactString>)> = refs
         .into_iter()
         .filter(|r| r.value.is_some() || r.display.is_some())
-        .map(|r| (Group { display: r.display.unwrap_or_default(), value: r.value }, r.kind))
+        .map(|r| (Group::new(r.display.unwrap_or_default(), r.value), r.kind))
         .collect();
     pairs.sort();
     pairs.dedup_by(|a, b| a.0 == b.0);
@@ -687,8 +687,8 @@ fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
     let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
     let mut of_user: HashMap<&str, Vec<Group>> = HashMap::new();
     for group in groups {
+        let entry = Group::new(group.name.clone(), Some(group.id.as_str().into()));
         for user in users_in(group, &by_id) {
-            let entry = Group { display: group.name.clone(), value: Some(group.id.as_str().into()) };
             of_user.entry(user).or_default().push(entry);
         }
     }

@@ -192,7 +192,7 @@ people:
 "#;
     let roster = source("roster.yaml", None).parse(text).unwrap();
     let ada = &roster.people[0];
-    assert_eq!(ada.groups, [Group::named("Sales"), Group { display: "Contractors".into(), value: Some("g-7".into()) }]);
+    assert_eq!(ada.groups, [Group::named("Sales"), Group::new("Contractors", Some("g-7".into()))]);
     assert!(ada.active && ada.active_unsent, "counted active, but the filter sees no active");
     assert_eq!(ada.sent_given_name(), Some(""), "an empty name the file gave is kept as \"\"");
     assert_eq!(ada.sent_family_name(), None);

@@ -291,7 +291,7 @@ async fn every_field_is_mapped_and_keys_are_case_insensitive() {
     assert_eq!(p.email(), Some("ada@example.com"));
     assert_eq!(p.emails[0].kind.as_deref(), Some("home"));
     assert!(p.active && p.active_unsent, "absent active means true, and filters see it absent");
-    let group = |display: &str, id: &str| Group { display: display.into(), value: Some(id.into()) };
+    let group = |display: &str, id: &str| Group::new(display, Some(id.into()));
     assert_eq!(p.groups, [group("", "g2"), group("Sales", "g1")], "value is the id, display the name");
     assert_eq!(
         (p.title.as_deref(), p.employee_number.as_deref(), p.department.as_deref()),
@@ -510,7 +510,7 @@ fn parse_users_page_reads_one_page_body_like_the_source() {
     assert_eq!(page.total_results, 3);
     assert_eq!(page.people.len(), 1);
     assert_eq!((page.people[0].id.as_str(), page.people[0].user_name.as_str()), ("u1", "ann"));
-    let ids: Vec<Option<&str>> = page.people[0].groups.iter().map(|g| g.value.as_deref()).collect();
+    let ids: Vec<Option<&str>> = page.people[0].groups.iter().map(|g| g.value()).collect();
     assert_eq!((ids, &page.people[0].groups[1]), (vec![Some("a"), None], &Group::named("b")));
     let err = parse_users_page(br#"{"totalResults": 1, "Resources": [{"id": "u1"}]}"#).unwrap_err();
     assert!(err.starts_with("resource 1 of Users page: id \"u1\": no userName"), "{err}");
