@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::Conflict;
+use super::conflict::Conflict;
 use crate::platform::groups::{GroupPolicy, TargetGroup};
 use crate::resource::{Node, Scalar};
 use crate::store::{GroupLink, GroupOrigin};

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod approve;
 pub mod chunks;
+pub mod conflict;
 pub mod desired;
 pub mod diff;
 pub mod group_run;

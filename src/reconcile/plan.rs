@@ -83,14 +83,8 @@ pub struct Step {
     pub held: Option<String>,
 }
 
-/// A person for whom rosterd will not act until someone resolves something.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conflict {
-    pub person_id: String,
-    pub label: String,
-    pub key: String,
-    pub reason: String,
-}
+/// Defined below both the plan and the group plan, which each hold conflicts.
+pub use super::conflict::Conflict;
 
 /// A step not applied this run: its record is quarantined and its next attempt not yet due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
