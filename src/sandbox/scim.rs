@@ -669,7 +669,9 @@ impl Shared {
     }
 
     /// `PATCH /Users/{id}`: `replace` operations on rosterd's attributes, all or nothing.
-    fn patch(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
+    /// A PATCH request's checks shared by users and groups: the write is accepted, PATCH is
+    /// announced, the schema is PatchOp's, and `Operations` is a non-empty list (returned).
+    fn accept_patch(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Vec<Value>, ScimError> {
         let map = self.accept_write("PATCH", Some(id), headers, body)?;
         if !self.options.patch_supported {
             return Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, "PATCH is not supported"));
@@ -679,11 +681,16 @@ impl Shared {
         let operations = operations
             .filter(|o| !o.is_empty())
             .ok_or_else(|| ScimError::syntax("Operations must be a non-empty list"))?;
+        Ok(operations.clone())
+    }
+
+    fn patch(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
+        let operations = self.accept_patch(headers, id, body)?;
         let mut store = self.lock();
         let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
         self.check_version(current, headers)?;
         let mut user = current.clone();
-        for operation in operations {
+        for operation in &operations {
             apply_operation(&mut user, operation)?;
         }
         store.check_unique(&user.user_name, Some(id))?;

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::super::faults::Injected;
+use super::ScimSandbox;
 use super::{answer, check_schemas, query_int, scim_json, Params, ScimError, Shared, Store, BASE_PATH, LIST_URN};
-use super::{ScimSandbox, PATCH_URN};
 
 pub const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// Top-level attributes a POST or PUT may carry (`id` and `meta` only on PUT, and ignored).
@@ -262,20 +262,12 @@ impl Shared {
     }
 
     fn patch_group(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
-        let map = self.accept_write("PATCH", Some(id), headers, body)?;
-        if !self.options.patch_supported {
-            return Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, "PATCH is not supported"));
-        }
-        check_schemas(&map, PATCH_URN)?;
-        let operations = map.iter().find(|(k, _)| k.eq_ignore_ascii_case("Operations")).and_then(|(_, v)| v.as_array());
-        let operations = operations
-            .filter(|o| !o.is_empty())
-            .ok_or_else(|| ScimError::syntax("Operations must be a non-empty list"))?;
+        let operations = self.accept_patch(headers, id, body)?;
         let mut store = self.lock();
         let current = store.groups.get(id).ok_or_else(|| ScimError::not_found(id))?;
         self.check_group_version(current, headers)?;
         let mut group = current.clone();
-        for operation in operations {
+        for operation in &operations {
             apply_group_operation(&mut group, operation)?;
         }
         store.check_group_name(&group.display_name, Some(id))?;

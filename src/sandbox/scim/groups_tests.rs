@@ -1,6 +1,6 @@
 //! The emulator's `/Groups` refuses what a strict provider refuses.
 
-use super::super::{ScimSandboxOptions, ScimUser, MEDIA_TYPE};
+use super::super::{ScimSandboxOptions, ScimUser, MEDIA_TYPE, PATCH_URN};
 use super::*;
 
 async fn sandbox(options: ScimSandboxOptions) -> (ScimSandbox, String) {
