@@ -186,7 +186,7 @@ fn init_logging(format: LogFormat, filter: &str) {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Demo { state_dir } => crate::demo::run(state_dir).await,
+        Command::Demo { state_dir } => demo(state_dir).await,
         Command::CheckConfig { offline } => check_config(&cli.config, offline).await,
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
@@ -538,4 +538,21 @@ fn audit_line(r: &audit::AuditRecord) -> String {
         detail,
         changes.join("; ")
     )
+}
+
+/// `rosterd demo` on the loopback sandbox platforms.
+#[cfg(feature = "sandbox")]
+async fn demo(state_dir: Option<PathBuf>) -> u8 {
+    crate::demo::run(state_dir).await
+}
+
+/// A build without the emulators cannot run the demo: say how to get one that can.
+#[cfg(not(feature = "sandbox"))]
+async fn demo(_state_dir: Option<PathBuf>) -> u8 {
+    eprintln!(
+        "rosterd demo: this rosterd was built without its sandbox platforms (cargo feature `sandbox`, \
+         left out by --no-default-features); build one with them: `cargo build --release` \
+         (or `cargo install --path . --features sandbox`), then run `rosterd demo` again"
+    );
+    exit::USAGE
 }

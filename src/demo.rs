@@ -1,19 +1,16 @@
-//! `rosterd demo`: six sandbox platforms on loopback, the embedded example roster, one
+//! `rosterd demo`: one sandbox platform of each kind on loopback, the embedded example roster, one
 //! reconcile that creates and adopts accounts, and a second pass that plans nothing.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::exit;
-use crate::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions};
-use crate::sandbox::agencyanalytics::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions};
-use crate::sandbox::cake::{CakeSandbox, CakeSandboxOptions, CakeUser};
-use crate::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
-use crate::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions};
-use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
+use crate::platform::emulator::{DemoSeed, Emulator};
+use crate::platform::registry::KINDS;
 
 const ROSTER: &str = include_str!("../config/demo/roster.yaml");
-const CONFIG: &str = include_str!("../config/demo/rosterd.yaml");
+/// Everything but the platforms; each kind's entry comes from its registry entry.
+const CONFIG_HEAD: &str = include_str!("../config/demo/rosterd.yaml");
 
 /// Run the demo; the state lives in `state_dir` or a temporary folder removed at the end.
 pub async fn run(state_dir: Option<PathBuf>) -> u8 {
@@ -38,60 +35,47 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
     }
 }
 
-/// The six sandbox platforms, as they stand before rosterd first runs.
-struct Sandboxes {
-    cake: CakeSandbox,
-    affise: AffiseSandbox,
-    agency: AgencyAnalyticsSandbox,
-    filespin: FileSpinSandbox,
-    loyalty: CtSandbox,
-    scim: ScimSandbox,
-}
+/// One sandbox platform of each kind, as they stand before rosterd first runs.
+struct Sandboxes(Vec<(&'static DemoSeed, Box<dyn Emulator>)>);
 
 impl Sandboxes {
     async fn start() -> std::io::Result<Sandboxes> {
-        // CAKE already holds its admin (protected), an account made by hand for a roster
-        // person (adopted), and a contractor rosterd has never heard of (left alone).
-        let cake = CakeSandboxOptions::default()
-            .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
-            .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
-            .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
-        Ok(Sandboxes {
-            cake: CakeSandbox::start(cake).await?,
-            affise: AffiseSandbox::start(AffiseSandboxOptions::default()).await?,
-            agency: AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default()).await?,
-            filespin: FileSpinSandbox::start(FileSpinSandboxOptions::default()).await?,
-            loyalty: CtSandbox::start(CtSandboxOptions::default()).await?,
-            scim: ScimSandbox::start(ScimSandboxOptions::default()).await?,
-        })
+        let mut started = Vec::with_capacity(KINDS.len());
+        for kind in KINDS {
+            let seed = &kind.sandbox.demo;
+            started.push((seed, (seed.start)().await?));
+        }
+        Ok(Sandboxes(started))
     }
 
     /// (placeholder, URL, key file, key) for each platform of the demo config.
-    fn wiring(&self) -> [(&'static str, url::Url, &'static str, String); 6] {
-        [
-            ("{cake_url}", self.cake.base_url(), "cake-api-key", self.cake.api_key().to_string()),
-            ("{affise_url}", self.affise.base_url(), "affise-api-key", self.affise.api_key().to_string()),
-            ("{agency_url}", self.agency.base_url(), "agency-api-key", self.agency.api_key().to_string()),
-            ("{filespin_url}", self.filespin.base_url(), "filespin-api-key", self.filespin.api_key().to_string()),
-            ("{loyalty_url}", self.loyalty.base_url(), "loyalty-api-key", SANDBOX_OWNER_KEY.to_string()),
-            ("{scim_url}", self.scim.base_url(), "scim-token", self.scim.token().to_string()),
-        ]
+    fn wiring(&self) -> Vec<(String, url::Url, &'static str, String)> {
+        let wire = |(seed, emulator): &(&'static DemoSeed, Box<dyn Emulator>)| {
+            (format!("{{{}_url}}", seed.label), emulator.base_url(), seed.key_file, emulator.key())
+        };
+        self.0.iter().map(wire).collect()
+    }
+
+    /// The demo's config: the head, then each kind's entry.
+    fn config_text(&self) -> String {
+        let entries: Vec<&str> = self.0.iter().map(|(seed, _)| seed.entry.trim_end()).collect();
+        format!("{CONFIG_HEAD}{}\n", entries.join("\n\n"))
     }
 
     async fn shutdown(self) {
-        self.cake.shutdown().await;
-        self.affise.shutdown().await;
-        self.agency.shutdown().await;
-        self.filespin.shutdown().await;
-        self.loyalty.shutdown().await;
-        self.scim.shutdown().await;
+        for (_, emulator) in self.0 {
+            emulator.shutdown().await;
+        }
     }
 }
 
 async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     let sandboxes = Sandboxes::start().await.map_err(|e| format!("cannot start the sandbox platforms: {e}"))?;
     let config = write_files(dir, &sandboxes)?;
-    println!("rosterd demo: six sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)");
+    println!(
+        "rosterd demo: {} sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)",
+        KINDS.len()
+    );
     for (placeholder, url, _, _) in sandboxes.wiring() {
         println!("  {:<16} {url}", placeholder.trim_matches(['{', '}']).trim_end_matches("_url"));
     }
@@ -123,7 +107,7 @@ async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     }
     sandboxes.shutdown().await;
     if changes == 0 && summary.failed() == 0 {
-        println!("\ndemo converged: the second pass plans zero changes on all six platforms.");
+        println!("\ndemo converged: the second pass plans zero changes on all {} platforms.", KINDS.len());
         Ok(exit::OK)
     } else {
         println!("\ndemo did NOT converge: {changes} change(s) left, {} failure(s).", summary.failed());
@@ -149,7 +133,7 @@ pub async fn first_plan(dir: &Path) -> Result<String, String> {
     plan.created_at = "TIME".into();
     let mut json = plan.to_json();
     for (placeholder, url, _, _) in wiring {
-        json = json.replace(url.as_str().trim_end_matches('/'), placeholder);
+        json = json.replace(url.as_str().trim_end_matches('/'), &placeholder);
     }
     Ok(json.replace(&dir.display().to_string(), "{dir}"))
 }
@@ -160,9 +144,9 @@ fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, String> {
     let io = |what: &str, e: std::io::Error| format!("cannot write {what} in {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| io("the folder", e))?;
     std::fs::write(dir.join("roster.yaml"), ROSTER).map_err(|e| io("roster.yaml", e))?;
-    let mut text = CONFIG.replace("{state_dir}", &dir.join("state").display().to_string());
+    let mut text = sandboxes.config_text().replace("{state_dir}", &dir.join("state").display().to_string());
     for (placeholder, url, key_file, key) in sandboxes.wiring() {
-        text = text.replace(placeholder, url.as_str());
+        text = text.replace(&placeholder, url.as_str());
         write_private(&dir.join(key_file), &key).map_err(|e| io(key_file, e))?;
     }
     let path = dir.join("rosterd.yaml");

@@ -11,7 +11,8 @@
 //! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail,
 //!   anchored in the store ([`anchor`]).
 //! - [`daemon`]: `rosterd run`: schedule, signals, HTTP, metrics, systemd notify, reloads.
-//! - [`sandbox`]: strict in-process emulators of the platforms, for tests and `rosterd demo`.
+//! - [`sandbox`]: the emulator kit each platform's strict loopback emulator is built from
+//!   (default feature `sandbox`: tests, benchmarks and `rosterd demo`).
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
 //! - [`private`]: the state directory 0700 and every file rosterd writes 0600.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod exit;
 pub mod filter;
@@ -31,6 +33,7 @@ pub mod private;
 pub mod reconcile;
 pub mod report;
 pub mod resource;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod setup;
 pub mod source;

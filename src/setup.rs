@@ -53,7 +53,15 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
 }
 
 pub fn connector(p: &PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    (p.kind.build)(p)
+    let input = crate::platform::kind::BuildInput {
+        name: &p.name,
+        connection: &p.connection,
+        api_key: &p.api_key,
+        page_size: p.page_size,
+        options: &p.options,
+        mapped_fields: p.mapping.fields.keys().map(String::as_str).collect(),
+    };
+    (p.kind.build)(&input)
 }
 
 /// Checks that need the platforms: the credentials work and every configured role exists.

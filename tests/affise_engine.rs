@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rosterd::config::Config;
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use support::rig::{all_files, contains};
 use tempfile::TempDir;
 

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
 use rosterd::reconcile::plan::{Action, Plan};
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions};
 use tempfile::TempDir;
 
 const KEY: &str = "affise-key-SEEDED-7d1f20aa";

@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rosterd::config::Config;
+use rosterd::platform::agencyanalytics::sandbox::{
+    AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions, AgencyAnalyticsUser,
+};
 use rosterd::platform::agencyanalytics::REMOVALS_HELD;
 use rosterd::reconcile::plan::{Action, Plan};
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::agencyanalytics::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions, AgencyAnalyticsUser};
 use support::rig::{all_files, contains};
 use tempfile::TempDir;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use rosterd::anchor::{Head, HeadStore};
 use rosterd::audit::{AuditRecord, GENESIS};
-use rosterd::sandbox::cake::CakeSandboxOptions;
+use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use sha2::{Digest, Sha256};
 use support::rig::Rig;
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::{Command, Output};
 
-use rosterd::sandbox::cake::{CakeSandboxOptions, CakeUser};
+use rosterd::platform::cake::sandbox::{CakeSandboxOptions, CakeUser};
 use support::rig::Rig;
 
 fn rosterd(dir: &std::path::Path, args: &[&str]) -> Output {

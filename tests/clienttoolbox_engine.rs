@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use rosterd::audit;
 use rosterd::config::Config;
+use rosterd::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, CtUser};
 use tempfile::TempDir;
 
 const KEY: &str = "ct-engine-key-3f9e1b";

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rosterd::config::Config;
-use rosterd::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions};
-use rosterd::sandbox::agencyanalytics::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions};
-use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
-use rosterd::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
+use rosterd::platform::agencyanalytics::sandbox::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions};
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
+use rosterd::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
+use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions};
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
 use rosterd::sandbox::faults::{Fault, FaultRule, Faults, Served};
-use rosterd::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions};
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
 use tempfile::TempDir;
 use tokio::sync::watch;
 

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rosterd::config::Config;
+use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
 use rosterd::reconcile::plan::{Action, Plan};
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
 use serde_json::{json, Value};
 use support::rig::all_files;
 use tempfile::TempDir;

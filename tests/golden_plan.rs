@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use rosterd::config::Config;
-use rosterd::sandbox::any::AnySandbox;
+use rosterd::platform::sandboxes::AnySandbox;
 use tempfile::TempDir;
 
 const PEOPLE: usize = 10_000;

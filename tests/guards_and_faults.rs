@@ -5,7 +5,7 @@
 mod support;
 
 use rosterd::audit;
-use rosterd::sandbox::cake::CakeSandboxOptions;
+use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::sandbox::faults::{Fault, FaultRule};
 use support::rig::Rig;
 

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use rosterd::sandbox::faults::{Fault, FaultRule};
 use rosterd::store::Store;
 use tempfile::TempDir;

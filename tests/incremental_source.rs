@@ -7,9 +7,9 @@
 
 mod support;
 
-use rosterd::sandbox::cake::CakeSandboxOptions;
+use rosterd::platform::cake::sandbox::CakeSandboxOptions;
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use rosterd::sandbox::faults::{Fault, FaultRule};
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use rosterd::source::snapshot::{SnapshotChanges, SnapshotStore};
 use rosterd::store::Store;
 use support::rig::Rig;
@@ -30,7 +30,7 @@ fn id(i: usize) -> String {
 /// When user `i` was last modified: an hour apart, in 2024, so the overlap (60 s) before
 /// the newest re-reads only the newest.
 fn seeded_at(i: usize) -> chrono::DateTime<chrono::Utc> {
-    let start = chrono::DateTime::parse_from_rfc3339(rosterd::sandbox::scim::SEEDED_AT).unwrap().to_utc();
+    let start = chrono::DateTime::parse_from_rfc3339(rosterd::platform::scim::sandbox::SEEDED_AT).unwrap().to_utc();
     start + chrono::Duration::hours(i as i64)
 }
 

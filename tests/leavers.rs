@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeUser};
+use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::plan::{Action, Plan};
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::any::{AnySandbox, KINDS};
-use rosterd::sandbox::cake::CakeUser;
 use tempfile::TempDir;
 
 struct Rig {
@@ -67,18 +67,7 @@ impl Rig {
 
 /// Accounts that can still sign in, each kind judged by its own means of removal.
 fn with_access(sandbox: &AnySandbox) -> usize {
-    match sandbox {
-        AnySandbox::Cake(s) => s.users().iter().filter(|u| u.user_status == "active").count(),
-        AnySandbox::Affise(s) => s
-            .users()
-            .iter()
-            .filter(|u| !u.permissions.as_object().is_some_and(rosterd::platform::affise::all_denied))
-            .count(),
-        AnySandbox::AgencyAnalytics(s) => s.users().len(),
-        AnySandbox::FileSpin(s) => s.users().iter().filter(|u| u.enabled).count(),
-        AnySandbox::ClientToolbox(s) => s.users().iter().filter(|u| !u.deleted).count(),
-        AnySandbox::Scim(s) => s.users().iter().filter(|u| u.active).count(),
-    }
+    sandbox.with_access()
 }
 
 async fn a_leaver_loses_an_account_rosterd_never_created(kind: &str) {
@@ -112,7 +101,7 @@ async fn a_leaver_loses_an_account_rosterd_never_created(kind: &str) {
 
 #[tokio::test]
 async fn every_kind_removes_a_leaver_from_an_account_it_never_created() {
-    for kind in KINDS {
+    for kind in kinds() {
         a_leaver_loses_an_account_rosterd_never_created(kind).await;
     }
 }
@@ -120,7 +109,7 @@ async fn every_kind_removes_a_leaver_from_an_account_it_never_created() {
 #[tokio::test]
 async fn two_candidate_accounts_are_a_conflict_and_no_write() {
     let rig = Rig::start("cake").await;
-    let AnySandbox::Cake(cake) = &rig.sandbox else { unreachable!() };
+    let cake = rig.sandbox.get::<CakeSandbox>().expect("a CAKE emulator");
     // Seeded straight into the emulator (its API refuses a second email): two accounts
     // that both answer to p1's key.
     cake.insert_user(CakeUser::new("Old", "One", "p1@acme.example", 3));

@@ -8,9 +8,9 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 
 use rosterd::audit::{self, AuditRecord};
+use rosterd::platform::cake::sandbox::{CakeSandboxOptions, CakeUser};
 use rosterd::reconcile::journal::Intent;
 use rosterd::reconcile::plan::Action;
-use rosterd::sandbox::cake::{CakeSandboxOptions, CakeUser};
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
 use rosterd::store::Store;
 use support::rig::Rig;

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
-use rosterd::sandbox::affise::AffiseUser;
-use rosterd::sandbox::agencyanalytics::AgencyAnalyticsUser;
-use rosterd::sandbox::any::AnySandbox;
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseUser};
+use rosterd::platform::agencyanalytics::sandbox::{AgencyAnalyticsSandbox, AgencyAnalyticsUser};
+use rosterd::platform::sandboxes::AnySandbox;
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
 use tempfile::TempDir;
 
@@ -47,12 +47,11 @@ impl Rig {
 async fn lost_creates_are_found_by_a_targeted_look_up(kind: &str) {
     let rig = Rig::start(kind).await;
     // A look-alike a free-text search for p1's key also returns.
-    match &rig.sandbox {
-        AnySandbox::Affise(s) => drop(s.insert_user(AffiseUser::new("X", "Y", "xp1@acme.example", &["ROLE_ADMIN"]))),
-        AnySandbox::AgencyAnalytics(s) => {
-            drop(s.insert_user(AgencyAnalyticsUser::new("X", "Y", "xp1@acme.example", "staff")))
-        }
-        _ => {}
+    if let Some(s) = rig.sandbox.get::<AffiseSandbox>() {
+        drop(s.insert_user(AffiseUser::new("X", "Y", "xp1@acme.example", &["ROLE_ADMIN"])));
+    }
+    if let Some(s) = rig.sandbox.get::<AgencyAnalyticsSandbox>() {
+        drop(s.insert_user(AgencyAnalyticsUser::new("X", "Y", "xp1@acme.example", "staff")));
     }
     let decoys = rig.sandbox.listed();
     rig.sandbox.faults().script(FaultRule::on("create", Fault::LoseAnswer(LostAs::ServerError)).always());
@@ -65,8 +64,8 @@ async fn lost_creates_are_found_by_a_targeted_look_up(kind: &str) {
     assert_eq!(rig.sandbox.listed(), decoys + PEOPLE, "{kind}");
     // The planning listing (one page per account, at least one), then one look-up per lost answer.
     let listing = decoys.max(1);
-    let (lists, finds) = match &rig.sandbox {
-        AnySandbox::Scim(_) => (rig.sandbox.list_calls(), rig.sandbox.faults().count("find")),
+    let (lists, finds) = match rig.sandbox.kind() {
+        "scim" => (rig.sandbox.list_calls(), rig.sandbox.faults().count("find")),
         _ => (listing, rig.sandbox.list_calls() - listing),
     };
     assert_eq!((lists, finds), (listing, PEOPLE), "{kind}: one targeted look-up per lost create");

@@ -4,7 +4,7 @@
 //! request, so few meet one. Counts only: the speed figures live in `cargo bench -- pacing`.
 
 use rosterd::config::Config;
-use rosterd::sandbox::any::AnySandbox;
+use rosterd::platform::sandboxes::AnySandbox;
 
 const PEOPLE: usize = 100;
 const RATE: u32 = 50;

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
-use rosterd::sandbox::any::{min_list_calls, AnySandbox};
+use rosterd::platform::sandboxes::{min_list_calls, AnySandbox};
 use rosterd::sandbox::page_cap::PageCap;
 use tempfile::TempDir;
 

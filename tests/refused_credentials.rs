@@ -3,7 +3,7 @@
 //! never as a malformed listing and never as "no users".
 
 use rosterd::config::Config;
-use rosterd::sandbox::any::{AnySandbox, KINDS};
+use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::sandbox::faults::{Fault, FaultRule};
 
 /// The run's error for the platform `acme-<kind>` when every listing is answered `code`.
@@ -28,7 +28,7 @@ async fn listing_refused_with(kind: &str, code: u16) -> String {
 
 #[tokio::test]
 async fn a_401_or_403_on_any_listing_is_refused_credentials_naming_what_to_check() {
-    for kind in KINDS {
+    for kind in kinds() {
         for code in [401, 403] {
             let error = listing_refused_with(kind, code).await;
             assert!(error.starts_with(&format!("acme-{kind}: credentials refused on ")), "{kind} {code}: {error}");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use rosterd::sandbox::cake::{CakeSandboxOptions, CakeUser};
+use rosterd::platform::cake::sandbox::{CakeSandboxOptions, CakeUser};
 use support::rig::Rig;
 
 fn person(i: usize, active: bool) -> String {

@@ -2,7 +2,7 @@
 //! as INVITE-PENDING; the Affise LOCKED-OUT flag is checked in `affise_lost_store.rs`.
 
 use rosterd::config::Config;
-use rosterd::sandbox::filespin::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
+use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
 
 #[tokio::test]
 async fn an_invitation_never_accepted_is_flagged_invite_pending() {

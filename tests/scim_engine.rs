@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use tempfile::TempDir;
 
 const TOKEN: &str = "scim-target-SEEDED-0c9d11e4";

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use rosterd::config::Config;
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
 use rosterd::sandbox::faults::{Fault, FaultRule};
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
 use tempfile::TempDir;
 
 const TOKEN: &str = "scim-groups-engine-7d20aa";

@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use rosterd::sandbox::cake::{CakeSandboxOptions, CakeUser};
+use rosterd::platform::cake::sandbox::{CakeSandboxOptions, CakeUser};
 use rosterd::sandbox::proxy::{Fault, FaultProxy};
 use support::rig::Rig;
 use support::scim_server::ScimServer;

@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 
 use rosterd::config::Config;
-use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use support::rig::{all_files, contains};
 use support::scim_server::ScimServer;
 

@@ -9,8 +9,8 @@
 mod support;
 
 use rosterd::audit;
+use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::reconcile::EngineError;
-use rosterd::sandbox::cake::CakeSandboxOptions;
 use support::rig::Rig;
 
 /// A complete roster file of the people `ids`, all active.

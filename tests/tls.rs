@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rosterd::config::Config;
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
 use rosterd::platform::PlatformError;
-use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -275,8 +275,8 @@ struct CaRig {
 
 impl CaRig {
     async fn start() -> CaRig {
-        use rosterd::sandbox::cake::CakeUser;
-        use rosterd::sandbox::scim::ScimUser;
+        use rosterd::platform::cake::sandbox::CakeUser;
+        use rosterd::platform::scim::sandbox::ScimUser;
         let ca = TestCa::new();
         let scim = ScimSandbox::start(
             ScimSandboxOptions::default()

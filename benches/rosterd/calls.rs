@@ -1,7 +1,7 @@
 //! `calls`: on every platform kind, the calls a converged run and a run with k changes
 //! make, against the fewest the platform's contract allows.
 
-use rosterd::sandbox::any::{min_list_calls, KINDS};
+use rosterd::platform::sandboxes::{kinds, min_list_calls};
 
 use crate::sandbox_rig::{runtime, Rig, Run, StateOn};
 use crate::table::{ratio, Table};
@@ -35,7 +35,7 @@ pub fn run() -> Vec<Table> {
         ],
     );
     let rt = runtime();
-    for kind in KINDS {
+    for kind in kinds() {
         table.row(rt.block_on(platform(kind)));
     }
     vec![table]

@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use rosterd::platform::affise::{AffiseConnector, AffiseSettings};
+use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser, SEEDED_AT};
 use rosterd::reconcile::listing::read_accounts;
-use rosterd::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
-use rosterd::sandbox::scim::{ScimSandbox, ScimSandboxOptions, ScimUser, SEEDED_AT};
 use rosterd::source::scim::{GroupsFrom, IncrementalSettings, ScimAuth, ScimSettings, ScimSource};
 use rosterd::source::Source;
 use rosterd::store::Store;

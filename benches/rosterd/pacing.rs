@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use rosterd::sandbox::any::KINDS;
+use rosterd::platform::sandboxes::kinds;
 use rosterd::sandbox::faults::{Fault, FaultRule, Served};
 
 use crate::sandbox_rig::{runtime, Rig, StateOn};
@@ -42,7 +42,7 @@ pub fn run() -> Vec<Table> {
         ],
     );
     let rt = runtime();
-    let mut cases: Vec<(&str, StateOn)> = KINDS.iter().map(|k| (*k, StateOn::Tmpfs)).collect();
+    let mut cases: Vec<(&str, StateOn)> = kinds().into_iter().map(|k| (k, StateOn::Tmpfs)).collect();
     cases.push(("cake", StateOn::Disk));
     for (kind, state) in cases {
         table.row(rt.block_on(platform(kind, state)));
@@ -107,7 +107,7 @@ pub fn storm() -> Vec<Table> {
         ],
     );
     let rt = runtime();
-    for kind in KINDS {
+    for kind in kinds() {
         table.row(rt.block_on(storm_platform(kind)));
     }
     vec![table]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rosterd::config::Config;
-use rosterd::sandbox::any::AnySandbox;
+use rosterd::platform::sandboxes::AnySandbox;
 use tempfile::TempDir;
 
 /// Where the state directory lives: tmpfs leaves the disk's fsyncs out of the figure.

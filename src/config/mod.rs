@@ -576,10 +576,10 @@ impl Validator {
     }
 
     fn platform(&mut self, raw: RawPlatform, path: &str, safety: &Safety) -> Option<PlatformConfig> {
-        let Some(kind) = kind::find(&raw.kind) else {
+        let Some(kind) = crate::platform::registry::find(&raw.kind) else {
             self.problem(
                 format!("{path}.kind"),
-                format!("unknown kind {:?} (known: {})", raw.kind, kind::names().join(", ")),
+                format!("unknown kind {:?} (known: {})", raw.kind, crate::platform::registry::names().join(", ")),
             );
             return None;
         };

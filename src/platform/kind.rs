@@ -1,13 +1,15 @@
-//! The registry of platform kinds: what config needs to know about each (its fields,
-//! match key, role values, own settings) and how to build its connector. Adding a
-//! platform is one connector file plus one `KindSpec` entry here.
+//! What the registry knows of one platform kind ([`KindSpec`]): what config needs to know
+//! about it (its fields, match key, role values, own settings), how to build its connector
+//! and, with the `sandbox` feature, its emulator. The list of kinds is [`super::registry`].
 
 use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
 
+use secrecy::SecretString;
+
+use super::connection::Connection;
 use super::{Connector, PlatformError};
-use crate::config::PlatformConfig;
 
 /// A role rule's role as the platform compares it, plus fields the role implies
 /// (Client Toolbox's `allowed_campaigns`, say).
@@ -35,39 +37,50 @@ pub struct KindSpec {
     pub option_keys: &'static [&'static str],
     /// Check the kind's own settings; each problem as (key, message).
     pub check_options: fn(&Mapping) -> Vec<(String, String)>,
+    /// Fields beyond [`KindSpec::fields_allowed`] config may map (SCIM's extension
+    /// attributes, `urn:<schema>:<attribute>`).
+    pub extra_field: Option<fn(&str) -> bool>,
     /// A role rule's `role` (and its other keys) → the platform's role value.
     pub role: fn(&Value, &Mapping) -> Result<RoleValue, String>,
+    /// For kinds whose role table is config (FileSpin's `role_ids`): the role value read
+    /// against the platform's own options; takes the place of [`KindSpec::role`].
+    pub role_with_options: Option<fn(&Value, &Mapping, &Mapping) -> Result<RoleValue, String>>,
     /// Build the connector for a validated platform entry.
-    pub build: fn(&PlatformConfig) -> Result<Box<dyn Connector>, PlatformError>,
+    pub build: fn(&BuildInput) -> Result<Box<dyn Connector>, PlatformError>,
+    /// The kind's strict loopback emulator.
+    #[cfg(feature = "sandbox")]
+    pub sandbox: super::emulator::EmulatorSpec,
 }
 
-/// Every kind rosterd knows.
-pub fn all() -> &'static [&'static KindSpec] {
-    &[
-        &super::cake::SPEC,
-        &super::affise::SPEC,
-        &super::agencyanalytics::SPEC,
-        &super::filespin::SPEC,
-        &super::clienttoolbox::SPEC,
-        &super::scim::SPEC,
-    ]
+/// What a connector is built from: the validated platform entry, as far as the connection goes.
+#[derive(Debug)]
+pub struct BuildInput<'a> {
+    pub name: &'a str,
+    pub connection: &'a Connection,
+    pub api_key: &'a SecretString,
+    pub page_size: Option<u32>,
+    /// The kind's own settings, already checked by [`KindSpec::check_options`].
+    pub options: &'a Mapping,
+    /// The fields config maps (a SCIM target pushes the extension ones it is given).
+    pub mapped_fields: Vec<&'a str>,
 }
 
-/// Whether config may map `field` on this kind: a listed field, or for kinds that list
-/// [`super::scim::URN_FIELD`], any well-formed `urn:<schema>:<attribute>` path.
+impl BuildInput<'_> {
+    /// The kind's own settings, deserialised.
+    pub fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T, PlatformError> {
+        options(self.options).map_err(|(key, message)| self.unsupported(format!("option {key}: {message}")))
+    }
+
+    /// A setting this platform cannot work with.
+    pub fn unsupported(&self, message: String) -> PlatformError {
+        PlatformError::Unsupported { platform: self.name.to_string(), message }
+    }
+}
+
+/// Whether config may map `field` on this kind: a listed field, or one the kind's
+/// [`KindSpec::extra_field`] accepts.
 pub fn field_allowed(kind: &KindSpec, field: &str) -> bool {
-    kind.fields_allowed.contains(&field)
-        || (field.starts_with("urn:")
-            && kind.fields_allowed.contains(&super::scim::URN_FIELD)
-            && super::scim::is_extra_field(field))
-}
-
-pub fn find(kind: &str) -> Option<&'static KindSpec> {
-    all().iter().copied().find(|k| k.kind == kind)
-}
-
-pub fn names() -> Vec<&'static str> {
-    all().iter().map(|k| k.kind).collect()
+    kind.fields_allowed.contains(&field) || kind.extra_field.is_some_and(|extra| extra(field))
 }
 
 /// Role values that are one plain string (CAKE role names, AgencyAnalytics roles).
@@ -87,9 +100,9 @@ pub fn string_role(value: &Value, extra: &Mapping) -> Result<RoleValue, String> 
 /// table is config (`role_ids`), so its role names resolve against it; every other kind's
 /// roles do not depend on its options.
 pub fn role_value(kind: &KindSpec, value: &Value, extra: &Mapping, options: &Mapping) -> Result<RoleValue, String> {
-    match kind.kind {
-        "filespin" => super::filespin::spec_role_with_options(value, extra, options),
-        _ => (kind.role)(value, extra),
+    match kind.role_with_options {
+        Some(role) => role(value, extra, options),
+        None => (kind.role)(value, extra),
     }
 }
 

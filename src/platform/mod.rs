@@ -9,12 +9,17 @@ pub mod agencyanalytics;
 pub mod cake;
 pub mod clienttoolbox;
 pub mod connection;
+#[cfg(feature = "sandbox")]
+pub mod emulator;
 pub mod filespin;
 pub mod groups;
 pub mod http;
 pub mod kind;
 pub mod pacer;
 pub mod redact;
+pub mod registry;
+#[cfg(feature = "sandbox")]
+pub mod sandboxes;
 pub mod scim;
 
 use async_trait::async_trait;

@@ -1,15 +1,10 @@
-//! Strict in-process emulators of every platform, served on loopback: used by the tests,
-//! the benchmarks and `rosterd demo`. Each follows its `platforms/*.md` contract exactly.
+//! The emulator kit: what every platform's strict loopback emulator is built from (fault
+//! scripts, the loopback server, rate limits, a misbehaving proxy, page caps). The emulators
+//! themselves live with their platforms (`platform/<kind>/sandbox.rs`); this folder knows no
+//! platform. Compiled with the default `sandbox` feature, for tests, benchmarks and `rosterd demo`.
 
-pub mod affise;
-pub mod agencyanalytics;
-pub mod any;
-pub mod cake;
-pub mod clienttoolbox;
 pub mod faults;
-pub mod filespin;
 pub mod page_cap;
 pub mod proxy;
-pub mod scim;
 pub mod server;
 pub mod throttle;

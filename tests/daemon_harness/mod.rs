@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use serde_json::Value;
 use tempfile::TempDir;
 

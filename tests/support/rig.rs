@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use rosterd::config::Config;
+use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
-use rosterd::sandbox::cake::{CakeSandbox, CakeSandboxOptions};
 use tempfile::TempDir;
 
 pub const CAKE_KEY: &str = "cake-key-SEEDED-5b1e77c2";

@@ -122,9 +122,9 @@ pub fn set_attribute(map: &mut Map<String, Value>, path: &str, value: Value) {
 mod tests {
     use super::*;
     use crate::model::{normalize_key, DesiredAccount, FieldChange};
+    use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
     use crate::platform::scim::{ScimTargetConnector, ScimTargetSettings};
     use crate::platform::Connector;
-    use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions};
     use secrecy::SecretString;
 
     async fn start(options: ScimSandboxOptions) -> (ScimSandbox, ScimTargetConnector) {

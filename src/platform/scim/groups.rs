@@ -285,9 +285,9 @@ impl GroupTarget for ScimTargetConnector {
 mod tests {
     use super::*;
     use crate::platform::http::RetryPolicy;
+    use crate::platform::scim::sandbox::{ScimGroup, ScimSandbox, ScimSandboxOptions, ScimUser};
     use crate::platform::scim::ScimTargetSettings;
     use crate::sandbox::faults::{Fault, FaultRule};
-    use crate::sandbox::scim::{ScimGroup, ScimSandbox, ScimSandboxOptions, ScimUser};
     use secrecy::SecretString;
 
     const TOKEN: &str = "scim-groups-LEAKCHECK-31f0";

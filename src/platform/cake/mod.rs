@@ -5,6 +5,10 @@
 //! status, roles are numeric ids resolved from names once per run, and access is removed
 //! with `user_status = "inactive"` (there is no delete).
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -703,11 +707,15 @@ pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
     option_keys: &[],
     check_options: super::kind::no_options,
     role: super::kind::string_role,
+    extra_field: None,
+    role_with_options: None,
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let mut settings = CakeSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let mut settings = CakeSettings::new(p.name, p.connection.clone(), p.api_key.clone());
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
@@ -717,7 +725,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::cake::{CakeSandbox, CakeSandboxOptions, CakeUser};
+    use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
     use crate::sandbox::faults::{Fault, FaultRule, LostAs};
     use std::time::Duration;
 

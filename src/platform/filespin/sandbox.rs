@@ -6,7 +6,7 @@
 //! puts each user's secrets (`apikey`, `access_id`, `uploadKey`) in every record it returns,
 //! as FileSpin does, and consults [`Faults`] on every route.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,8 +19,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::faults::{Fault, Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Fault, Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 /// Users per listing answer: FileSpin's fixed page.
 pub const PAGE: usize = 30;
@@ -289,7 +289,7 @@ impl Patch {
 struct Shared {
     api_key: String,
     group_id: String,
-    /// The page-size cap of [`super::page_cap`].
+    /// The page-size cap of [`crate::sandbox::page_cap`].
     page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
@@ -539,6 +539,69 @@ impl FileSpinSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator = FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    roles: [ { role: USER } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "filespin",
+        key_file: "filespin-api-key",
+        entry: include_str!("demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                let options = FileSpinSandboxOptions::default();
+                Ok(Box::new(FileSpinSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for FileSpinSandbox {
+    fn faults(&self) -> &Faults {
+        FileSpinSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        FileSpinSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        FileSpinSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| u.enabled).count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(FileSpinSandbox::shutdown(*self))
     }
 }
 

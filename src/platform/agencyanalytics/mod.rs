@@ -7,6 +7,10 @@
 //! `allow_delete: true`. A role never moves between the staff side (`admin`, `staff`) and
 //! `client`: such a change is a conflict, or with `recreate_on_role_change` a delete + create.
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
@@ -760,7 +764,11 @@ pub const SPEC: KindSpec = KindSpec {
     ],
     check_options,
     role: spec_role,
+    extra_field: None,
+    role_with_options: None,
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
 /// A role rule's role: one of [`ROLES`], any case, kept lower-case.
@@ -791,11 +799,9 @@ fn check_options(extra: &serde_yaml::Mapping) -> Vec<(String, String)> {
     problems
 }
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let options: AgencyAnalyticsOptions = super::kind::options(&p.options).map_err(|(key, message)| {
-        PlatformError::Unsupported { platform: p.name.clone(), message: format!("{key}: {message}") }
-    })?;
-    let mut settings = AgencyAnalyticsSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let options: AgencyAnalyticsOptions = p.options()?;
+    let mut settings = AgencyAnalyticsSettings::new(p.name, p.connection.clone(), p.api_key.clone());
     settings.users_path = options.users_path.unwrap_or_else(|| DEFAULT_USERS_PATH.into());
     settings.allow_delete = options.allow_delete;
     settings.auth_scheme = options.auth_scheme.unwrap_or_default();
@@ -815,7 +821,7 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::agencyanalytics::{
+    use crate::platform::agencyanalytics::sandbox::{
         AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
     };
     use crate::sandbox::faults::{Fault, FaultRule};

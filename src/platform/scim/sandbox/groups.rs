@@ -18,9 +18,9 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::super::faults::Injected;
 use super::ScimSandbox;
 use super::{answer, check_schemas, query_int, scim_json, Params, ScimError, Shared, Store, BASE_PATH, LIST_URN};
+use crate::sandbox::faults::Injected;
 
 pub const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// Top-level attributes a POST or PUT may carry (`id` and `meta` only on PUT, and ignored).

@@ -7,7 +7,7 @@
 //! secrets as the real service returns them. Deleted users stay, unlisted, with their name
 //! taken; `action=permanent` works and is recorded, so tests can prove rosterd never sends it.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,8 +18,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use super::faults::{Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 /// Fields every call may carry.
 const COMMON: &[&str] = &["API", "user_id", "account_id", "type", "output", "user_api_key"];
@@ -699,6 +699,65 @@ impl CtSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| Box::pin(async move {
+        let emulator = CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap)).await?;
+        Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+    }),
+    test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "loyalty",
+        key_file: "loyalty-api-key",
+        entry: include_str!("demo.yaml"),
+        start: || Box::pin(async move {
+            let options = CtSandboxOptions::default();
+            Ok(Box::new(CtSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+        }),
+    },
+};
+
+impl crate::platform::emulator::Emulator for CtSandbox {
+    fn faults(&self) -> &Faults {
+        CtSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        CtSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        SANDBOX_OWNER_KEY.to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        CtSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().iter().filter(|u| !u.deleted).count()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| !u.deleted).count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(CtSandbox::shutdown(*self))
     }
 }
 

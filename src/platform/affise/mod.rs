@@ -22,6 +22,10 @@
 //!   and merge them into the cached listing, with a full listing every `full_read_every`
 //!   listings. A user deleted in Affise's UI stays in the cache until the next full listing.
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use async_trait::async_trait;
@@ -952,18 +956,20 @@ pub const SPEC: kind::KindSpec = kind::KindSpec {
     option_keys: &["permissions", "permissions_read_path", "permissions_field", "incremental"],
     check_options,
     role: role_value,
+    extra_field: None,
+    role_with_options: None,
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let unsupported = |message: String| PlatformError::Unsupported { platform: p.name.clone(), message };
-    let options: AffiseOptions =
-        kind::options(&p.options).map_err(|(key, message)| unsupported(format!("option {key}: {message}")))?;
-    let mut settings = AffiseSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let options: AffiseOptions = p.options()?;
+    let mut settings = AffiseSettings::new(p.name, p.connection.clone(), p.api_key.clone());
     if let Some(size) = p.page_size {
         settings.page_size = size;
     }
-    settings.permissions = options.permissions_by_role().map_err(unsupported)?;
+    settings.permissions = options.permissions_by_role().map_err(|message| p.unsupported(message))?;
     if let Some(path) = options.permissions_read_path {
         settings.permissions_read_path = path;
     }
@@ -980,7 +986,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::sandbox::affise::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
+    use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
     use crate::sandbox::faults::{Fault, FaultRule};
     use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //! every resource (`meta.version`, `ETag`, 412 on a stale `If-Match`), and consults
 //! [`Faults`] on every route. Passwords are write-only: stored, never returned.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -22,8 +22,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::faults::{Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 mod enterprise;
 mod groups;
@@ -905,6 +905,69 @@ impl ScimSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator = ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "",
+    reads_per_run: 1,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "scim",
+        key_file: "scim-token",
+        entry: include_str!("../demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                let options = ScimSandboxOptions::default();
+                Ok(Box::new(ScimSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for ScimSandbox {
+    fn faults(&self) -> &Faults {
+        ScimSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        ScimSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.token().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        ScimSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| u.active).count()
+    }
+
+    fn largest_page(&self) -> usize {
+        self.max_results()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(ScimSandbox::shutdown(*self))
     }
 }
 

@@ -6,7 +6,7 @@
 //! then knows the user no more (404), lists `password` as null, and consults [`Faults`] on
 //! every route. Every authenticated request lands in a log (passwords masked) for tests.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,8 +19,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::faults::{Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 /// `limit` when none is sent.
 const DEFAULT_LIMIT: u64 = 25;
@@ -372,7 +372,7 @@ struct Shared {
     authorization: String,
     api_key: String,
     users_path: String,
-    /// The page-size cap of [`super::page_cap`].
+    /// The page-size cap of [`crate::sandbox::page_cap`].
     page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
@@ -689,6 +689,71 @@ impl AgencyAnalyticsSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator =
+                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "agency",
+        key_file: "agency-api-key",
+        entry: include_str!("demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                let options = AgencyAnalyticsSandboxOptions::default();
+                Ok(Box::new(AgencyAnalyticsSandbox::start(options).await?)
+                    as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for AgencyAnalyticsSandbox {
+    fn faults(&self) -> &Faults {
+        AgencyAnalyticsSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        AgencyAnalyticsSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        AgencyAnalyticsSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().len()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(AgencyAnalyticsSandbox::shutdown(*self))
     }
 }
 

@@ -7,6 +7,10 @@
 //! from the roster; removal is `user_delete` (soft: the name stays taken, and the API cannot
 //! restore it), never `action=permanent`.
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -684,15 +688,17 @@ pub const SPEC: KindSpec = KindSpec {
     option_keys: &["caller_user_id", "account_id", "list_api_version", "write_api_version", "custom1_list_element"],
     check_options,
     role: role_value,
+    extra_field: None,
+    role_with_options: None,
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let options: ClientToolboxOptions = super::kind::options(&p.options).map_err(|(key, message)| {
-        PlatformError::Unsupported { platform: p.name.clone(), message: format!("option {key}: {message}") }
-    })?;
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let options: ClientToolboxOptions = p.options()?;
     let mut s = ClientToolboxSettings::new(
-        &p.name,
+        p.name,
         p.connection.clone(),
         p.api_key.clone(),
         &options.caller_user_id,
@@ -712,7 +718,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::sandbox::clienttoolbox::{CtSandbox, CtSandboxOptions, CtUser};
+    use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
     use crate::sandbox::faults::{Fault, FaultRule};
     use std::time::Duration;
     use url::Url;

@@ -4,7 +4,7 @@
 //! `request_status` bodies (HTTP 200, or 401 for a bad key), refuses unknown parameters so
 //! that a connector typo shows up in tests, and consults [`Faults`] on every route.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -17,8 +17,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::faults::{Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 /// CAKE's documented maximum `row_limit`.
 const MAX_ROW_LIMIT: u64 = 10_000;
@@ -193,7 +193,7 @@ struct Shared {
     api_key: String,
     roles: Vec<CakeRole>,
     managers: Vec<CakeManager>,
-    /// The page-size cap of [`super::page_cap`].
+    /// The page-size cap of [`crate::sandbox::page_cap`].
     page_cap: PageCap,
     // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
     store: Mutex<Store>,
@@ -646,6 +646,74 @@ impl CakeSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator = CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    roles: [ { role: Account Manager } ]\n",
+    reads_per_run: 1,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "cake",
+        key_file: "cake-api-key",
+        entry: include_str!("demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                // CAKE already holds its admin (protected), an account made by hand for a roster
+                // person (adopted), and a contractor rosterd has never heard of (left alone).
+                let options = CakeSandboxOptions::default()
+                    .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
+                    .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
+                    .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
+                Ok(Box::new(CakeSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for CakeSandbox {
+    fn faults(&self) -> &Faults {
+        CakeSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        CakeSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        CakeSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| u.user_status == "active").count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(CakeSandbox::shutdown(*self))
     }
 }
 

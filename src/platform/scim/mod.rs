@@ -6,6 +6,10 @@
 //! whole-resource `PUT` otherwise, `If-Match` with `meta.version` when ETags are announced,
 //! and access removed with `active=false`. No `DELETE` is ever sent.
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -978,23 +982,22 @@ pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
     option_keys: &["patch", "etag", "groups"],
     check_options,
     role: no_roles,
+    extra_field: Some(|field| field.starts_with("urn:") && is_extra_field(field)),
+    role_with_options: None,
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let options = super::kind::options::<ScimTargetOptions>(&p.options).map_err(|(key, message)| {
-        PlatformError::Unsupported { platform: p.name.clone(), message: format!("option {key}: {message}") }
-    })?;
-    let mut settings = ScimTargetSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let options: ScimTargetOptions = p.options()?;
+    let mut settings = ScimTargetSettings::new(p.name, p.connection.clone(), p.api_key.clone());
     settings.patch = options.patch;
     settings.etag = options.etag;
     settings.page_size = p.page_size;
-    settings.extra_fields = p.mapping.fields.keys().filter(|f| !FIELDS.contains(&f.as_str())).cloned().collect();
+    settings.extra_fields = p.mapped_fields.iter().filter(|f| !FIELDS.contains(f)).map(|f| f.to_string()).collect();
     if let Some(groups) = options.groups {
-        let policy = groups.policy().map_err(|(key, message)| PlatformError::Unsupported {
-            platform: p.name.clone(),
-            message: format!("option {key}: {message}"),
-        })?;
+        let policy = groups.policy().map_err(|(key, message)| p.unsupported(format!("option {key}: {message}")))?;
         settings.groups = Some(policy);
     }
     Ok(Box::new(ScimTargetConnector::new(settings)?))
@@ -1003,8 +1006,8 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
     use crate::sandbox::faults::{Fault, FaultRule};
-    use crate::sandbox::scim::{ScimSandbox, ScimSandboxOptions, ScimUser};
     use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.

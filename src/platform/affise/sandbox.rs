@@ -6,7 +6,7 @@
 //! unknown roles, weak passwords and duplicate emails, keeps per-user permissions, an API key
 //! (returned in records, as the real API does) and a password, and consults [`Faults`] on every route.
 
-use super::page_cap::PageCap;
+use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,8 +20,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::faults::{Faults, Injected};
-use super::server::LoopbackServer;
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
 
 /// Affise's largest `limit`.
 const MAX_LIMIT: usize = 500;
@@ -376,7 +376,7 @@ fn bad_param(name: &str) -> Failure {
 #[derive(Debug)]
 struct Shared {
     api_key: String,
-    /// The page-size cap of [`super::page_cap`].
+    /// The page-size cap of [`crate::sandbox::page_cap`].
     page_cap: PageCap,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
@@ -775,6 +775,69 @@ impl AffiseSandbox {
     /// Stop serving: graceful for a second, then abandoned.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator = AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 1,
+    writes_per_removal: 3,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "affise",
+        key_file: "affise-api-key",
+        entry: include_str!("demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                let options = AffiseSandboxOptions::default();
+                Ok(Box::new(AffiseSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for AffiseSandbox {
+    fn faults(&self) -> &Faults {
+        AffiseSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        AffiseSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        AffiseSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| !u.permissions.as_object().is_some_and(super::all_denied)).count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(AffiseSandbox::shutdown(*self))
     }
 }
 

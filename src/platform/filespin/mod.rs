@@ -11,6 +11,10 @@
 //! replaces the guess with the tenant's real table (`role_ids`). Config may name a role
 //! either way; the account's role is the role id, as a string.
 
+/// The strict loopback emulator of this platform (tests, benchmarks, `rosterd demo`).
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
@@ -614,7 +618,11 @@ pub const SPEC: KindSpec = KindSpec {
     option_keys: &["create_path", "update_path", "role_ids"],
     check_options,
     role: spec_role,
+    extra_field: None,
+    role_with_options: Some(spec_role_with_options),
     build: build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox: sandbox::EMULATOR,
 };
 
 /// A role rule's role with the built-in table: a role name or id, kept as the role id.
@@ -668,14 +676,12 @@ fn check_options(extra: &serde_yaml::Mapping) -> Vec<(String, String)> {
     problems
 }
 
-fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connector>, PlatformError> {
-    let options: FileSpinOptions = super::kind::options(&p.options).map_err(|(key, message)| {
-        PlatformError::Unsupported { platform: p.name.clone(), message: format!("{key}: {message}") }
-    })?;
+fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
+    let options: FileSpinOptions = p.options()?;
     if p.page_size.is_some() {
         tracing::warn!(platform = %p.name, "page_size is ignored: FileSpin always answers 30 users a page");
     }
-    let mut settings = FileSpinSettings::new(&p.name, p.connection.clone(), p.api_key.clone());
+    let mut settings = FileSpinSettings::new(p.name, p.connection.clone(), p.api_key.clone());
     settings.roles = roles_from(&options);
     settings.create_path = options.create_path.unwrap_or_else(|| DEFAULT_CREATE_PATH.into());
     settings.update_path = options.update_path.unwrap_or_else(|| DEFAULT_UPDATE_PATH.into());
@@ -685,8 +691,10 @@ fn build_from_config(p: &crate::config::PlatformConfig) -> Result<Box<dyn Connec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::filespin::sandbox::{
+        slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser,
+    };
     use crate::sandbox::faults::{Fault, FaultRule, LostAs};
-    use crate::sandbox::filespin::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
     use std::time::Duration;
 
     /// Distinctive, so a leak anywhere is found by a plain substring search.
