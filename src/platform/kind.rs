@@ -44,13 +44,16 @@ pub struct KindSpec {
     pub role: fn(&Value, &Mapping) -> Result<RoleValue, String>,
     /// For kinds whose role table is config (FileSpin's `role_ids`): the role value read
     /// against the platform's own options; takes the place of [`KindSpec::role`].
-    pub role_with_options: Option<fn(&Value, &Mapping, &Mapping) -> Result<RoleValue, String>>,
+    pub role_with_options: Option<RoleWithOptions>,
     /// Build the connector for a validated platform entry.
     pub build: fn(&BuildInput) -> Result<Box<dyn Connector>, PlatformError>,
     /// The kind's strict loopback emulator.
     #[cfg(feature = "sandbox")]
     pub sandbox: super::emulator::EmulatorSpec,
 }
+
+/// A role rule's role read against the platform's own options (role, other keys, options).
+pub type RoleWithOptions = fn(&Value, &Mapping, &Mapping) -> Result<RoleValue, String>;
 
 /// What a connector is built from: the validated platform entry, as far as the connection goes.
 #[derive(Debug)]
