@@ -9,6 +9,7 @@ use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use rosterd::platform::sandboxes::AnySandbox;
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
+use rosterd::sandbox::page_cap::PageCap;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -46,7 +47,12 @@ impl Rig<CakeSandbox> {
 impl Rig<AnySandbox> {
     /// The emulator of `kind` with its default options, its key in `key`.
     pub async fn kind(kind: &str) -> Rig<AnySandbox> {
-        let sandbox = AnySandbox::start(kind).await.expect("the emulator");
+        Rig::kind_capped(kind, PageCap::None).await
+    }
+
+    /// The same, serving listing pages no larger than `cap` allows.
+    pub async fn kind_capped(kind: &str, cap: PageCap) -> Rig<AnySandbox> {
+        let sandbox = AnySandbox::start_capped(kind, cap).await.expect("the emulator");
         let key = sandbox.key();
         Rig::around(sandbox, "key", &key)
     }
@@ -82,12 +88,13 @@ impl<S> Rig<S> {
     }
 
     /// Write `rosterd.yaml` with state in `state/` and these sections (`platforms` is the
-    /// list's entries).
+    /// list's entries; no `safety:` section when `safety` is empty).
     pub fn configure(&self, source: &str, safety: &str, platforms: &str) -> PathBuf {
-        self.write(
-            "rosterd.yaml",
-            &format!("state_dir: state\nsource:\n{source}\nsafety:\n{safety}\nplatforms:\n{platforms}"),
-        )
+        let safety = match safety.is_empty() {
+            true => String::new(),
+            false => format!("safety:\n{safety}\n"),
+        };
+        self.write("rosterd.yaml", &format!("state_dir: state\nsource:\n{source}\n{safety}platforms:\n{platforms}"))
     }
 
     /// Write `roster.yaml` with these people (complete).
