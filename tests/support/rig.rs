@@ -8,7 +8,7 @@ use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use rosterd::platform::sandboxes::AnySandbox;
 use rosterd::reconcile::plan::Plan;
-use rosterd::reconcile::RunSummary;
+use rosterd::reconcile::{Engine, RunSummary};
 use rosterd::sandbox::page_cap::PageCap;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -106,10 +106,14 @@ impl<S> Rig<S> {
         Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// An engine built from the config, as one command-line run builds it.
+    pub fn engine(&self) -> Engine {
+        rosterd::setup::engine(self.config()).expect("an engine")
+    }
+
     /// One `reconcile --once`: a fresh engine each time, as separate CLI runs would have.
     pub async fn reconcile(&self) -> (Plan, RunSummary) {
-        let engine = rosterd::setup::engine(self.config()).expect("an engine");
-        let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
+        let (plan, summary) = self.engine().reconcile("test", false).await.expect("a run");
         (plan, summary.expect("applied"))
     }
 
