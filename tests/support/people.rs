@@ -5,9 +5,11 @@
 /// p{n}@acme.example, active, in no group, unless a builder says otherwise.
 #[derive(Debug, Clone)]
 pub struct Person {
-    n: usize,
+    /// What the names are made of: `p{tag}`, `G{tag}`, `F{tag}`.
+    tag: String,
     id: String,
-    domain: String,
+    user_name: String,
+    email: String,
     given: String,
     family: String,
     active: bool,
@@ -16,12 +18,18 @@ pub struct Person {
 
 impl Person {
     pub fn test(n: usize) -> Person {
+        Person::with_email(&n.to_string(), &format!("p{n}@acme.example"))
+    }
+
+    /// Source id `id`, user name and e-mail `email`, given name G{id}, family name F{id}.
+    pub fn with_email(id: &str, email: &str) -> Person {
         Person {
-            n,
-            id: n.to_string(),
-            domain: "acme.example".into(),
-            given: format!("G{n}"),
-            family: format!("F{n}"),
+            tag: id.into(),
+            id: id.into(),
+            user_name: email.into(),
+            email: email.into(),
+            given: format!("G{id}"),
+            family: format!("F{id}"),
             active: true,
             groups: Vec::new(),
         }
@@ -44,42 +52,42 @@ impl Person {
 
     /// User name and e-mail at `domain` instead of acme.example.
     pub fn at(mut self, domain: &str) -> Person {
-        self.domain = domain.into();
+        self.user_name = format!("p{}@{domain}", self.tag);
+        self.email = self.user_name.clone();
         self
     }
 
     /// The source id `{prefix}{n}` instead of `{n}`.
     pub fn id_prefix(mut self, prefix: &str) -> Person {
-        self.id = format!("{prefix}{}", self.n);
+        self.id = format!("{prefix}{}", self.tag);
         self
     }
 
     /// Given name `{prefix}{n}` (e.g. `Renamed7`).
     pub fn given(mut self, prefix: &str) -> Person {
-        self.given = format!("{prefix}{}", self.n);
+        self.given = format!("{prefix}{}", self.tag);
         self
     }
 
     /// Family name `{prefix}{n}` (e.g. `New7`).
     pub fn family(mut self, prefix: &str) -> Person {
-        self.family = format!("{prefix}{}", self.n);
+        self.family = format!("{prefix}{}", self.tag);
         self
     }
 
-    pub fn email(&self) -> String {
-        format!("p{}@{}", self.n, self.domain)
+    pub fn email(&self) -> &str {
+        &self.email
     }
 
     /// This person as one line of a roster file.
     pub fn yaml(&self) -> String {
-        let (n, id, email) = (self.n, &self.id, self.email());
         let groups = match self.groups.is_empty() {
             true => String::new(),
             false => format!(", groups: {:?}", self.groups),
         };
         format!(
-            "  - {{ id: \"{id}\", user_name: p{n}@{}, given_name: {}, family_name: {}, email: {email}, active: {}{groups} }}\n",
-            self.domain, self.given, self.family, self.active
+            "  - {{ id: {:?}, user_name: {:?}, given_name: {}, family_name: {}, email: {:?}, active: {}{groups} }}\n",
+            self.id, self.user_name, self.given, self.family, self.email, self.active
         )
     }
 }
