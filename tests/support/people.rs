@@ -99,7 +99,12 @@ pub fn people(n: usize) -> impl Iterator<Item = Person> {
 
 /// A complete roster file of these people.
 pub fn roster(people: impl IntoIterator<Item = Person>) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
+    roster_marked(true, people)
+}
+
+/// A roster file of these people, marked complete or not (an incomplete roster removes no one).
+pub fn roster_marked(complete: bool, people: impl IntoIterator<Item = Person>) -> String {
+    let mut out = format!("complete: {complete}\npeople:\n");
     for person in people {
         out.push_str(&person.yaml());
     }
