@@ -5,12 +5,12 @@
 
 mod support;
 
-use rosterd::config::Config;
 use rosterd::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions, AgencyAnalyticsUser,
 };
 use rosterd::platform::agencyanalytics::REMOVALS_HELD;
 use rosterd::reconcile::plan::Action;
+use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
 use support::rig::{all_files, contains, Rig, FILE_SOURCE};
@@ -193,8 +193,7 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
 
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
+    let dir = ConfigDir::with_key("aa-key", KEY);
     let text = r#"source: { file: { path: roster.yaml } }
 platforms:
   - name: agency
@@ -204,20 +203,18 @@ platforms:
     roles: [ { role: owner } ]
     fields: { title: "{title}" }
 "#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, problems) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
     let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://api.clientseoreport.com/");
     assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
 }
 
 #[test]
 fn the_inferred_overrides_are_checked_under_their_keys() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
+    let dir = ConfigDir::with_key("aa-key", KEY);
     let text = r#"source: { file: { path: roster.yaml } }
 platforms:
   - name: agency
@@ -227,16 +224,14 @@ platforms:
     auth_scheme: digest
     error_message_pointer: error.message
 "#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, _) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
     let text = text.replace("digest", "bearer");
-    let problems = Config::parse(&text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].error_message_pointer", "platforms[0].recreate_on_role_change"]);
     assert!(problems[1].message.contains("allow_delete: true"), "{:?}", problems[1]);
     let fine = text
         .replace("error.message", "/errors/0/detail")
         .replace("    auth_scheme", "    allow_delete: true\n    auth_scheme");
-    Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    dir.parse(&fine);
 }

@@ -6,10 +6,10 @@
 
 mod support;
 
-use rosterd::config::Config;
 use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
 use rosterd::reconcile::plan::Action;
 use serde_json::{json, Value};
+use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
 use support::rig::{all_files, Rig, FILE_SOURCE};
@@ -121,8 +121,7 @@ fn last_write(rig: &Rig<FileSpinSandbox>) -> Value {
 
 #[test]
 fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
+    let dir = ConfigDir::with_key("fs-key", KEY);
     let text = r#"source: { file: { path: roster.yaml } }
 platforms:
   - name: assets
@@ -131,11 +130,10 @@ platforms:
     update_path: /api/v1/user
     roles: [ { role: Owner }, { role: manager }, { role: 1 } ]
 "#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, _) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
     let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://app.filespin.io/");
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["2", "1"]);
@@ -143,8 +141,7 @@ platforms:
 
 #[test]
 fn the_role_table_is_config_and_role_rules_resolve_against_it() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
+    let dir = ConfigDir::with_key("fs-key", KEY);
     let text = r#"source: { file: { path: roster.yaml } }
 platforms:
   - name: assets
@@ -153,12 +150,11 @@ platforms:
     role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
     roles: [ { role: Editor }, { role: USER } ]
 "#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, problems) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].role_ids", "platforms[0].roles[1].role"]);
     assert!(problems[1].message.contains("ADMIN (10), EDITOR (20)"), "{:?}", problems[1]);
     let fine = text.replace("VIEWER: 20", "VIEWER: 30").replace("USER", "30");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["20", "30"]);
 }
