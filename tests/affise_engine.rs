@@ -9,20 +9,15 @@ use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{assert_nowhere, contains, Rig};
+use support::rig::{assert_nowhere, contains, Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-0c4e91d7";
 const MANAGER: &str = "ROLE_MANAGER_AFFILIATE,ROLE_SECTION_STATS";
 
+/// The platform entry.
 fn config(base_url: &url::Url) -> String {
     format!(
-        r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-platforms:
-  - name: affise
+        r#"  - name: affise
     kind: affise
     base_url: "{base_url}"
     api_key_file: affise-key
@@ -45,7 +40,7 @@ async fn start() -> Rig<AffiseSandbox> {
     let owner = AffiseUser::new("Api", "Owner", "owner@acme.example", &["ROLE_ADMIN"]);
     let options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(owner);
     let rig = Rig::around(AffiseSandbox::start(options).await.expect("the Affise sandbox"), "affise-key", KEY);
-    rig.write("rosterd.yaml", &config(&rig.sandbox.base_url()));
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
     rig
 }
 

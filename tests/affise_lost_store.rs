@@ -7,19 +7,14 @@ mod support;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
 use rosterd::reconcile::plan::Action;
 use support::people::Person;
-use support::rig::Rig;
+use support::rig::{Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d1f20aa";
 
+/// The platform entry.
 fn config(base_url: &url::Url) -> String {
     format!(
-        r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-platforms:
-  - name: affise
+        r#"  - name: affise
     kind: affise
     base_url: "{base_url}"
     api_key_file: affise-key
@@ -38,13 +33,24 @@ async fn start() -> Rig<AffiseSandbox> {
     let affise =
         AffiseSandbox::start(AffiseSandboxOptions::default().with_api_key(KEY)).await.expect("the Affise sandbox");
     let rig = Rig::around(affise, "affise-key", KEY);
-    rig.write("rosterd.yaml", &config(&rig.sandbox.base_url()));
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
     rig
 }
 
 /// People 1..=3, those in `inactive` marked inactive.
 fn roster(rig: &Rig<AffiseSandbox>, inactive: &[usize]) {
     rig.roster((1..=3).map(|i| Person::test(i).active(!inactive.contains(&i))));
+}
+
+/// p2 locked out, then the store lost: rosterd no longer knows it did that.
+async fn locked_out_and_forgotten() -> Rig<AffiseSandbox> {
+    let rig = start().await;
+    roster(&rig, &[]);
+    rig.reconcile().await;
+    roster(&rig, &[2]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    rig
 }
 
 #[tokio::test]
@@ -85,12 +91,7 @@ async fn a_locked_out_person_who_comes_back_after_a_lost_store_is_reactivated_in
 
 #[tokio::test]
 async fn a_locked_out_leaver_after_a_lost_store_is_left_as_is() {
-    let rig = start().await;
-    roster(&rig, &[]);
-    rig.reconcile().await;
-    roster(&rig, &[2]);
-    rig.reconcile().await;
-    rig.lose_the_store();
+    let rig = locked_out_and_forgotten().await;
     let writes = rig.sandbox.write_calls();
     let (plan, _) = rig.reconcile().await;
     assert!(plan.platforms[0].steps.iter().all(|s| s.person_id != "2"), "{}", plan.to_table());
@@ -99,12 +100,7 @@ async fn a_locked_out_leaver_after_a_lost_store_is_left_as_is() {
 
 #[tokio::test]
 async fn a_reviewed_plan_reactivating_a_returner_applies_as_planned() {
-    let rig = start().await;
-    roster(&rig, &[]);
-    rig.reconcile().await;
-    roster(&rig, &[2]);
-    rig.reconcile().await;
-    rig.lose_the_store();
+    let rig = locked_out_and_forgotten().await;
     roster(&rig, &[]);
     let planned = rig.engine().plan(None).await.expect("a plan");
     assert!(planned.plan.platforms[0].steps.iter().any(|s| s.person_id == "2" && s.action == Action::Reactivate));

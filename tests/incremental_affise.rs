@@ -12,7 +12,7 @@ use rosterd::reconcile::RunSummary;
 use rosterd::sandbox::faults::{Fault, FaultRule};
 use rosterd::store::Store;
 use support::people::Person;
-use support::rig::Rig;
+use support::rig::{Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d21be90";
 const PEOPLE: usize = 9;
@@ -20,16 +20,10 @@ const PAGE: usize = 2;
 /// The people plus the owner, two a page.
 const FULL_PAGES: usize = (PEOPLE + 1).div_ceil(PAGE);
 
+/// The platform entry.
 fn config(base_url: &url::Url, every: u32) -> String {
     format!(
-        r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-  grace: {{ runs: 1 }}
-platforms:
-  - name: affise
+        r#"  - name: affise
     kind: affise
     base_url: "{base_url}"
     api_key_file: affise-key
@@ -68,7 +62,8 @@ async fn start(every: u32) -> Rig<AffiseSandbox> {
         options = options.with_user(old(AffiseUser::new(&format!("G{i}"), &format!("F{i}"), &email(i), &roles)));
     }
     let rig = Rig::around(AffiseSandbox::start(options).await.unwrap(), "affise-key", KEY);
-    rig.write("rosterd.yaml", &config(&rig.sandbox.base_url(), every));
+    let safety = "  max_removals: { count: 100, percent: 100 }\n  grace: { runs: 1 }";
+    rig.configure(FILE_SOURCE, safety, &config(&rig.sandbox.base_url(), every));
     roster(&rig, &[]);
     rig
 }
