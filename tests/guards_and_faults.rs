@@ -7,18 +7,12 @@ mod support;
 use rosterd::audit;
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::sandbox::faults::{Fault, FaultRule};
+use support::people::{self, Person};
 use support::rig::Rig;
 
 /// A roster file of `n` people, those in `inactive` marked inactive.
 fn roster(n: usize, inactive: &[usize]) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        let active = !inactive.contains(&i);
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-        ));
-    }
-    out
+    people::roster((1..=n).map(|i| Person::test(i).active(!inactive.contains(&i))))
 }
 
 const SOURCE: &str = "  file: { path: roster.yaml }";

@@ -13,17 +13,8 @@ use rosterd::reconcile::journal::Intent;
 use rosterd::reconcile::plan::Action;
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
 use rosterd::store::Store;
+use support::people::people;
 use support::rig::Rig;
-
-fn roster(n: usize) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    out
-}
 
 const SOURCE: &str = "  file: { path: roster.yaml }";
 const SAFETY: &str = "  max_removals: { count: 25, percent: 10 }";
@@ -53,7 +44,7 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
     for (lost, seed) in [(LostAs::ServerError, 5), (LostAs::Disconnect, 11)] {
         let rig = Rig::start(CakeSandboxOptions::default()).await;
         rig.write_config(SOURCE, SAFETY, PLATFORM);
-        std::fs::write(rig.path("roster.yaml"), roster(200)).unwrap();
+        rig.roster(people(200));
         rig.sandbox.faults().script(FaultRule::on("create", Fault::LoseAnswer(lost)).with_probability(0.3, seed));
 
         let (_, summary) = rig.reconcile().await;
@@ -97,7 +88,7 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
 async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_the_next_run() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
+    rig.roster(people(3));
     // rosterd journaled creates for p2 and p3 and died: p2's reached CAKE, p3's did not.
     rig.sandbox.insert_user(CakeUser::new("G2", "F2", "p2@acme.example", 3));
     let store = open_store(&rig);
@@ -150,9 +141,9 @@ async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_t
 async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_released() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
+    rig.roster(people(3));
     rig.reconcile().await;
-    std::fs::write(rig.path("roster.yaml"), roster(4)).unwrap();
+    rig.roster(people(4));
     rig.sandbox.faults().script(FaultRule::on("create", Fault::status(400)).always());
 
     // First refusal: quarantined, due again at the next run.
@@ -201,7 +192,7 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
 async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_line() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(1)).unwrap();
+    rig.roster(people(1));
     // rosterd created p1, audited the outcome and was killed before the store made the
     // cleared intent (and the link) durable.
     rig.sandbox.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));

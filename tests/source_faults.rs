@@ -11,22 +11,12 @@ mod support;
 use rosterd::audit;
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::reconcile::EngineError;
+use support::people::{self, Person};
 use support::rig::Rig;
 
 /// A complete roster file of the people `ids`, all active.
 fn roster(ids: impl IntoIterator<Item = usize>) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    let mut any = false;
-    for i in ids {
-        any = true;
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    if !any {
-        out = "complete: true\npeople: []\n".into();
-    }
-    out
+    people::roster(ids.into_iter().map(Person::test))
 }
 
 const SOURCE: &str = "  file: { path: roster.yaml }";
@@ -133,11 +123,7 @@ async fn a_grace_duration_holds_a_new_leaver_and_inactive_people_go_at_once() {
     rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ duration: 1h }}"), PLATFORM);
     write_roster(&rig, 1..=10);
     rig.reconcile().await;
-    let text = roster(1..=9).replace(
-        "id: \"2\", user_name: p2@acme.example, given_name: G2, family_name: F2, email: p2@acme.example, active: true",
-        "id: \"2\", user_name: p2@acme.example, given_name: G2, family_name: F2, email: p2@acme.example, active: false",
-    );
-    std::fs::write(rig.path("roster.yaml"), text).unwrap();
+    rig.roster((1..=9).map(|i| Person::test(i).active(i != 2)));
     let (plan, summary) = rig.reconcile().await;
     let p10 = plan.platforms[0].steps.iter().find(|s| s.label == "p10@acme.example").expect("p10's removal");
     assert!(p10.held.as_deref().unwrap_or_default().starts_with("in grace: missing for 0s of 1h"), "{p10:?}");

@@ -104,9 +104,9 @@ pub fn roster(people: impl IntoIterator<Item = Person>) -> String {
 
 /// A roster file of these people, marked complete or not (an incomplete roster removes no one).
 pub fn roster_marked(complete: bool, people: impl IntoIterator<Item = Person>) -> String {
-    let mut out = format!("complete: {complete}\npeople:\n");
-    for person in people {
-        out.push_str(&person.yaml());
+    let lines: String = people.into_iter().map(|p| p.yaml()).collect();
+    match lines.is_empty() {
+        true => format!("complete: {complete}\npeople: []\n"),
+        false => format!("complete: {complete}\npeople:\n{lines}"),
     }
-    out
 }
