@@ -194,15 +194,14 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
     let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: agency
-    kind: agencyanalytics
-    api_key_file: aa-key
-    allow_delete: maybe
+    let text = &dir.one_platform(
+        "agency",
+        "agencyanalytics",
+        r#"    allow_delete: maybe
     roles: [ { role: owner } ]
     fields: { title: "{title}" }
-"#;
+"#,
+    );
     let (paths, problems) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
@@ -215,15 +214,14 @@ platforms:
 #[test]
 fn the_inferred_overrides_are_checked_under_their_keys() {
     let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: agency
-    kind: agencyanalytics
-    api_key_file: aa-key
-    recreate_on_role_change: true
+    let text = &dir.one_platform(
+        "agency",
+        "agencyanalytics",
+        r#"    recreate_on_role_change: true
     auth_scheme: digest
     error_message_pointer: error.message
-"#;
+"#,
+    );
     let (paths, _) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
     let text = text.replace("digest", "bearer");
