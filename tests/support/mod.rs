@@ -3,6 +3,7 @@
 // Each test binary uses a different part of the helpers.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod configs;
 pub mod logs;
 pub mod people;
