@@ -4,7 +4,6 @@
 
 mod support;
 
-
 use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use support::cli::rosterd_traced;

@@ -103,18 +103,17 @@ impl<S> Rig<S> {
     }
 
     pub fn config(&self) -> Config {
-        Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"))
+        config_in(self.dir.path())
     }
 
     /// An engine built from the config, as one command-line run builds it.
     pub fn engine(&self) -> Engine {
-        rosterd::setup::engine(self.config()).expect("an engine")
+        engine_in(self.dir.path())
     }
 
     /// One `reconcile --once`: a fresh engine each time, as separate CLI runs would have.
     pub async fn reconcile(&self) -> (Plan, RunSummary) {
-        let (plan, summary) = self.engine().reconcile("test", false).await.expect("a run");
-        (plan, summary.expect("applied"))
+        reconcile_in(self.dir.path()).await
     }
 
     pub fn audit_path(&self) -> PathBuf {
@@ -131,6 +130,22 @@ impl<S> Rig<S> {
     pub fn lose_the_store(&self) {
         std::fs::remove_dir_all(self.path("state").join("store")).expect("the store removed");
     }
+}
+
+/// The config `rosterd.yaml` of a folder.
+pub fn config_in(dir: &Path) -> Config {
+    Config::load(&dir.join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An engine built from the config of a folder, as one command-line run builds it.
+pub fn engine_in(dir: &Path) -> Engine {
+    rosterd::setup::engine(config_in(dir)).expect("an engine")
+}
+
+/// One `reconcile --once` of the config in a folder, with a fresh engine.
+pub async fn reconcile_in(dir: &Path) -> (Plan, RunSummary) {
+    let (plan, summary) = engine_in(dir).reconcile("test", false).await.expect("a run");
+    (plan, summary.expect("applied"))
 }
 
 /// Every file under a folder, as bytes (for secret greps).
