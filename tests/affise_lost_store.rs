@@ -2,25 +2,19 @@
 //! person locked out, then forgotten by a lost store, then back in the roster is reactivated
 //! in one run, and `rosterd report` flags the locked-out account meanwhile.
 
-use std::path::PathBuf;
+mod support;
 
-use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
-use rosterd::reconcile::plan::{Action, Plan};
-use rosterd::reconcile::RunSummary;
-use tempfile::TempDir;
+use rosterd::reconcile::plan::Action;
+use support::people::Person;
+use support::rig::{Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d1f20aa";
 
+/// The platform entry.
 fn config(base_url: &url::Url) -> String {
     format!(
-        r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-platforms:
-  - name: affise
+        r#"  - name: affise
     kind: affise
     base_url: "{base_url}"
     api_key_file: affise-key
@@ -35,64 +29,47 @@ platforms:
     )
 }
 
-struct Rig {
-    dir: TempDir,
-    affise: AffiseSandbox,
+async fn start() -> Rig<AffiseSandbox> {
+    let affise =
+        AffiseSandbox::start(AffiseSandboxOptions::default().with_api_key(KEY)).await.expect("the Affise sandbox");
+    let rig = Rig::around(affise, "affise-key", KEY);
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
+    rig
 }
 
-impl Rig {
-    async fn start() -> Rig {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let affise =
-            AffiseSandbox::start(AffiseSandboxOptions::default().with_api_key(KEY)).await.expect("the Affise sandbox");
-        std::fs::write(dir.path().join("affise-key"), format!("{KEY}\n")).expect("key file");
-        std::fs::write(dir.path().join("rosterd.yaml"), config(&affise.base_url())).expect("config");
-        Rig { dir, affise }
-    }
+/// People 1..=3, those in `inactive` marked inactive.
+fn roster(rig: &Rig<AffiseSandbox>, inactive: &[usize]) {
+    rig.roster((1..=3).map(|i| Person::test(i).active(!inactive.contains(&i))));
+}
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn roster(&self, inactive: &[usize]) {
-        let mut out = String::from("complete: true\npeople:\n");
-        for i in 1..=3 {
-            let active = !inactive.contains(&i);
-            out.push_str(&format!(
-                "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-            ));
-        }
-        std::fs::write(self.path("roster.yaml"), out).expect("roster");
-    }
-
-    fn engine(&self) -> rosterd::reconcile::Engine {
-        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        rosterd::setup::engine(config).expect("an engine")
-    }
-
-    async fn reconcile(&self) -> (Plan, RunSummary) {
-        let (plan, summary) = self.engine().reconcile("test", false).await.expect("a run");
-        (plan, summary.expect("applied"))
-    }
+/// p2 locked out, then the store lost: rosterd no longer knows it did that.
+async fn locked_out_and_forgotten() -> Rig<AffiseSandbox> {
+    let rig = start().await;
+    roster(&rig, &[]);
+    rig.reconcile().await;
+    roster(&rig, &[2]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    rig
 }
 
 #[tokio::test]
 async fn a_locked_out_person_who_comes_back_after_a_lost_store_is_reactivated_in_one_run() {
-    let rig = Rig::start().await;
-    rig.roster(&[]);
+    let rig = start().await;
+    roster(&rig, &[]);
     rig.reconcile().await;
-    rig.roster(&[2]);
+    roster(&rig, &[2]);
     let (_, locked) = rig.reconcile().await;
     assert_eq!(locked.record.platforms[0].deactivated, 1);
-    assert!(rig.affise.user_by_email("p2@acme.example").expect("p2").all_denied());
+    assert!(rig.sandbox.user_by_email("p2@acme.example").expect("p2").all_denied());
 
-    std::fs::remove_dir_all(rig.path("state").join("store")).expect("the store removed");
+    rig.lose_the_store();
     let report = rig.engine().report(None).await.expect("a report");
     let row = report.rows.iter().find(|r| r.key == "p2@acme.example").expect("p2's row");
     assert!(row.locked_out && !row.inactive_person_active_account, "{row:?}");
     assert!(report.to_table().contains("LOCKED-OUT"), "{}", report.to_table());
 
-    rig.roster(&[]);
+    roster(&rig, &[]);
     let (plan, back) = rig.reconcile().await;
     let steps: Vec<_> = plan.platforms[0].steps.iter().map(|s| (s.person_id.as_str(), s.action, s.adopt)).collect();
     assert_eq!(
@@ -102,44 +79,34 @@ async fn a_locked_out_person_who_comes_back_after_a_lost_store_is_reactivated_in
         plan.to_table()
     );
     assert_eq!((back.failed(), back.record.platforms[0].reactivated), (0, 1), "{:?}", back.record);
-    let p2 = rig.affise.user_by_email("p2@acme.example").expect("p2");
+    let p2 = rig.sandbox.user_by_email("p2@acme.example").expect("p2");
     assert_eq!(p2.permissions["users"]["entity-affiliate"]["level"], "write");
 
     // Linked again: the link says what rosterd did; no more reads, nothing to change.
-    let reads = rig.affise.read_calls();
+    let reads = rig.sandbox.read_calls();
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(rig.affise.read_calls(), reads);
+    assert_eq!(rig.sandbox.read_calls(), reads);
 }
 
 #[tokio::test]
 async fn a_locked_out_leaver_after_a_lost_store_is_left_as_is() {
-    let rig = Rig::start().await;
-    rig.roster(&[]);
-    rig.reconcile().await;
-    rig.roster(&[2]);
-    rig.reconcile().await;
-    std::fs::remove_dir_all(rig.path("state").join("store")).expect("the store removed");
-    let writes = rig.affise.write_calls();
+    let rig = locked_out_and_forgotten().await;
+    let writes = rig.sandbox.write_calls();
     let (plan, _) = rig.reconcile().await;
     assert!(plan.platforms[0].steps.iter().all(|s| s.person_id != "2"), "{}", plan.to_table());
-    assert_eq!(rig.affise.write_calls(), writes, "an account already locked out is not locked out again");
+    assert_eq!(rig.sandbox.write_calls(), writes, "an account already locked out is not locked out again");
 }
 
 #[tokio::test]
 async fn a_reviewed_plan_reactivating_a_returner_applies_as_planned() {
-    let rig = Rig::start().await;
-    rig.roster(&[]);
-    rig.reconcile().await;
-    rig.roster(&[2]);
-    rig.reconcile().await;
-    std::fs::remove_dir_all(rig.path("state").join("store")).expect("the store removed");
-    rig.roster(&[]);
+    let rig = locked_out_and_forgotten().await;
+    roster(&rig, &[]);
     let planned = rig.engine().plan(None).await.expect("a plan");
     assert!(planned.plan.platforms[0].steps.iter().any(|s| s.person_id == "2" && s.action == Action::Reactivate));
     // A fresh engine re-reads the platform (and p2's permissions) and finds it unchanged.
     let summary = rig.engine().apply_reviewed(planned.plan, "test").await.expect("applied");
     assert_eq!(summary.record.platforms[0].error, None);
     assert_eq!(summary.record.platforms[0].reactivated, 1, "{:?}", summary.record);
-    assert!(!rig.affise.user_by_email("p2@acme.example").expect("p2").all_denied());
+    assert!(!rig.sandbox.user_by_email("p2@acme.example").expect("p2").all_denied());
 }

@@ -5,50 +5,32 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-
-use rosterd::config::Config;
 use rosterd::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions, AgencyAnalyticsUser,
 };
 use rosterd::platform::agencyanalytics::REMOVALS_HELD;
-use rosterd::reconcile::plan::{Action, Plan};
-use rosterd::reconcile::RunSummary;
-use support::rig::{all_files, contains};
-use tempfile::TempDir;
+use rosterd::reconcile::plan::Action;
+use support::configs::ConfigDir;
+use support::logs::Logs;
+use support::people::Person;
+use support::rig::{all_files, contains, Rig, FILE_SOURCE};
 
 const KEY: &str = "aa-key-SEEDED-0d7c43e9b1";
 
 /// One person of the roster: `(n, groups, active)`; p1.. with emails pN@agency.example.
 type Who<'a> = (usize, &'a [&'a str], bool);
 
-struct Rig {
-    dir: TempDir,
-    aa: AgencyAnalyticsSandbox,
+async fn start(allow_delete: bool) -> Rig<AgencyAnalyticsSandbox> {
+    start_with(allow_delete, "").await
 }
 
-impl Rig {
-    async fn start(allow_delete: bool) -> Rig {
-        Rig::start_with(allow_delete, "").await
-    }
-
-    /// With `extra` platform keys (indented lines).
-    async fn start_with(allow_delete: bool, extra: &str) -> Rig {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
-        let options = AgencyAnalyticsSandboxOptions::default().with_api_key(KEY).with_user(owner);
-        let aa = AgencyAnalyticsSandbox::start(options).await.expect("the sandbox");
-        std::fs::write(dir.path().join("aa-key"), format!("{KEY}\n")).expect("key file");
-        let config = format!(
-            r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-  protected: [owner@agency.example]
-platforms:
-  - name: agency
+/// With `extra` platform keys (indented lines).
+async fn start_with(allow_delete: bool, extra: &str) -> Rig<AgencyAnalyticsSandbox> {
+    let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
+    let options = AgencyAnalyticsSandboxOptions::default().with_api_key(KEY).with_user(owner);
+    let rig = Rig::around(AgencyAnalyticsSandbox::start(options).await.expect("the sandbox"), "aa-key", KEY);
+    let platform = format!(
+        r#"  - name: agency
     kind: agencyanalytics
     base_url: "{}"
     api_key_file: aa-key
@@ -60,55 +42,18 @@ platforms:
       - {{ role: staff }}
     rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
 {extra}"#,
-            aa.base_url()
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
-        Rig { dir, aa }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn roster(&self, people: &[Who<'_>], family: &str) {
-        let mut out = String::from("complete: true\npeople:\n");
-        for (n, groups, active) in people {
-            out.push_str(&format!(
-                "  - {{ id: \"{n}\", user_name: p{n}@agency.example, given_name: G{n}, family_name: {family}{n}, email: p{n}@agency.example, active: {active}, groups: {groups:?} }}\n"
-            ));
-        }
-        std::fs::write(self.path("roster.yaml"), out).expect("roster");
-    }
-
-    async fn reconcile(&self) -> (Plan, RunSummary) {
-        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let engine = rosterd::setup::engine(config).expect("an engine");
-        let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
-        (plan, summary.expect("applied"))
-    }
+        rig.sandbox.base_url()
+    );
+    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@agency.example]";
+    rig.configure(FILE_SOURCE, safety, &platform);
+    rig
 }
 
-/// Everything logged while the guard lives, at trace level, as text.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || Sink(writer.clone()))
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+fn roster(rig: &Rig<AgencyAnalyticsSandbox>, people: &[Who<'_>], family: &str) {
+    rig.roster(people.iter().map(|&(n, groups, active)| {
+        let person = Person::test(n).at("agency.example").family(family).active(active);
+        groups.iter().fold(person, |p, g| p.in_group(g))
+    }));
 }
 
 /// None of `secrets` (nor the key) is in the captured logs or any file under `state`.
@@ -129,73 +74,73 @@ const TEAM: [Who<'static>; 5] =
 
 #[tokio::test]
 async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_return() {
-    let (logs, _guard) = capture_logs();
-    let rig = Rig::start(true).await;
-    rig.roster(&TEAM, "F");
+    let logs = Logs::capture();
+    let rig = start(true).await;
+    roster(&rig, &TEAM, "F");
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.record.platforms[0].created, 5, "{:?}", first.record.platforms[0]);
-    let p1 = rig.aa.user_by_username("p1@agency.example").expect("p1 created");
+    let p1 = rig.sandbox.user_by_username("p1@agency.example").expect("p1 created");
     assert_eq!((p1.role.as_str(), p1.first_name.as_str(), p1.credentials_emailed), ("client", "G1", true));
-    assert_eq!(rig.aa.user_by_username("p4@agency.example").expect("p4").role, "admin");
+    assert_eq!(rig.sandbox.user_by_username("p4@agency.example").expect("p4").role, "admin");
 
-    let writes = rig.aa.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(rig.aa.write_calls(), writes, "a quiet run writes nothing");
+    assert_eq!(rig.sandbox.write_calls(), writes, "a quiet run writes nothing");
 
     let mut leaving = TEAM;
     leaving[2].2 = false;
-    rig.roster(&leaving, "F");
+    roster(&rig, &leaving, "F");
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 1);
-    let delete = rig.aa.writes().pop().expect("a delete");
+    let delete = rig.sandbox.writes().pop().expect("a delete");
     assert_eq!(delete.method, "DELETE");
-    assert!(rig.aa.user_by_username("p3@agency.example").is_none());
+    assert!(rig.sandbox.user_by_username("p3@agency.example").is_none());
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "a deleted leaver stays gone: {}", plan.to_table());
 
-    rig.roster(&TEAM, "F");
+    roster(&rig, &TEAM, "F");
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.platforms[0].steps[0].action, Action::Create, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].created, 1);
-    assert!(rig.aa.user_by_username("p3@agency.example").is_some());
+    assert!(rig.sandbox.user_by_username("p3@agency.example").is_some());
 
-    let passwords = rig.aa.passwords();
+    let passwords = rig.sandbox.passwords();
     assert_eq!(passwords.len(), 6);
-    let logged = logs.lock().expect("logs").clone();
+    let logged = logs.bytes();
     assert_nowhere(&passwords, &logged, &rig.path("state"));
 }
 
 #[tokio::test]
 async fn without_allow_delete_a_leaver_is_held_and_reported() {
-    let rig = Rig::start(false).await;
-    rig.roster(&TEAM, "F");
+    let rig = start(false).await;
+    roster(&rig, &TEAM, "F");
     rig.reconcile().await;
     let mut leaving = TEAM;
     leaving[1].2 = false;
-    rig.roster(&leaving, "F");
-    let writes = rig.aa.write_calls();
+    roster(&rig, &leaving, "F");
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
     let held: Vec<_> = plan.platforms[0].held().collect();
     assert_eq!((held.len(), held[0].label.as_str()), (1, "p2@agency.example"));
     assert_eq!(held[0].held.as_deref(), Some(REMOVALS_HELD));
     assert!(plan.to_table().contains("HELD: AgencyAnalytics has no disable flag"), "{}", plan.to_table());
     assert_eq!((summary.record.platforms[0].held, summary.record.platforms[0].deactivated), (1, 0));
-    assert_eq!(rig.aa.write_calls(), writes, "nothing was deleted");
-    assert!(rig.aa.user_by_username("p2@agency.example").is_some());
+    assert_eq!(rig.sandbox.write_calls(), writes, "nothing was deleted");
+    assert!(rig.sandbox.user_by_username("p2@agency.example").is_some());
 }
 
 #[tokio::test]
 async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
-    let rig = Rig::start(true).await;
-    rig.roster(&TEAM, "F");
+    let rig = start(true).await;
+    roster(&rig, &TEAM, "F");
     rig.reconcile().await;
     // p2 (staff) joins Clients and p4 (admin) leaves Admins, and everyone's family name changes.
     let mut moved = TEAM;
     moved[1].1 = &["Clients"];
     moved[3].1 = &[];
-    rig.roster(&moved, "New");
-    let before = rig.aa.writes().len();
+    roster(&rig, &moved, "New");
+    let before = rig.sandbox.writes().len();
     let (plan, summary) = rig.reconcile().await;
     let conflicts = &plan.platforms[0].conflicts;
     assert_eq!(conflicts.len(), 1, "{}", plan.to_table());
@@ -203,15 +148,15 @@ async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
     assert!(conflicts[0].reason.contains(r#"role "staff" -> "client" not sent"#), "{}", conflicts[0].reason);
     assert_eq!(summary.record.platforms[0].updated, 5, "the other field changes still go");
 
-    let sent = rig.aa.writes().split_off(before);
-    let p2 = rig.aa.user_by_username("p2@agency.example").expect("p2");
+    let sent = rig.sandbox.writes().split_off(before);
+    let p2 = rig.sandbox.user_by_username("p2@agency.example").expect("p2");
     let to_p2: Vec<_> = sent.iter().filter(|r| r.path.ends_with(&format!("/{}", p2.id))).collect();
     assert_eq!(to_p2.len(), 1);
     assert_eq!(to_p2[0].body.as_ref().expect("a body"), &serde_json::json!({"last_name": "New2"}));
     assert!(sent.iter().filter(|r| r.sets_role()).all(|r| r.body.as_ref().expect("body")["role"] == "staff"));
     assert_eq!(sent.iter().filter(|r| r.sets_role()).count(), 1, "only p4's admin -> staff");
     assert_eq!((p2.role.as_str(), p2.last_name.as_str()), ("staff", "New2"));
-    assert_eq!(rig.aa.user_by_username("p4@agency.example").expect("p4").role, "staff");
+    assert_eq!(rig.sandbox.user_by_username("p4@agency.example").expect("p4").role, "staff");
 
     let (plan, _) = rig.reconcile().await;
     assert_eq!((plan.change_count(), plan.conflict_count()), (0, 1), "reported again, still never sent");
@@ -219,79 +164,72 @@ async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
 
 #[tokio::test]
 async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() {
-    let rig = Rig::start_with(true, "    recreate_on_role_change: true\n").await;
-    rig.roster(&TEAM, "F");
+    let rig = start_with(true, "    recreate_on_role_change: true\n").await;
+    roster(&rig, &TEAM, "F");
     rig.reconcile().await;
-    let old = rig.aa.user_by_username("p2@agency.example").expect("p2");
+    let old = rig.sandbox.user_by_username("p2@agency.example").expect("p2");
     let mut moved = TEAM;
     moved[1].1 = &["Clients"];
-    rig.roster(&moved, "F");
-    let before = rig.aa.writes().len();
+    roster(&rig, &moved, "F");
+    let before = rig.sandbox.writes().len();
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.conflict_count(), 0, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].failed, 0);
     let sent: Vec<(String, String)> =
-        rig.aa.writes().split_off(before).into_iter().map(|r| (r.method, r.path)).collect();
+        rig.sandbox.writes().split_off(before).into_iter().map(|r| (r.method, r.path)).collect();
     assert_eq!(sent, [("DELETE".into(), format!("/v3/users/{}", old.id)), ("POST".into(), "/v3/users".into())]);
-    let new = rig.aa.user_by_username("p2@agency.example").expect("p2 again");
+    let new = rig.sandbox.user_by_username("p2@agency.example").expect("p2 again");
     assert_eq!(new.role, "client");
     assert_ne!(new.id, old.id);
 
     let (plan, _) = rig.reconcile().await;
-    let writes = rig.aa.writes().len();
+    let writes = rig.sandbox.writes().len();
     assert_eq!(plan.conflict_count(), 0, "{}", plan.to_table());
     let steps: Vec<Action> = plan.platforms[0].steps.iter().map(|s| s.action).collect();
     assert!(steps.iter().all(|a| *a == Action::Link), "at most the new account is linked: {}", plan.to_table());
     let (plan, _) = rig.reconcile().await;
-    assert_eq!((plan.change_count(), rig.aa.writes().len()), (0, writes), "converged: {}", plan.to_table());
+    assert_eq!((plan.change_count(), rig.sandbox.writes().len()), (0, writes), "converged: {}", plan.to_table());
 }
 
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: agency
-    kind: agencyanalytics
-    api_key_file: aa-key
-    allow_delete: maybe
+    let dir = ConfigDir::with_key("aa-key", KEY);
+    let text = &dir.one_platform(
+        "agency",
+        "agencyanalytics",
+        r#"    allow_delete: maybe
     roles: [ { role: owner } ]
     fields: { title: "{title}" }
-"#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+"#,
+    );
+    let (paths, problems) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
     let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://api.clientseoreport.com/");
     assert_eq!(config.platforms[0].mapping.roles[0].role, "staff");
 }
 
 #[test]
 fn the_inferred_overrides_are_checked_under_their_keys() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("aa-key"), KEY).expect("key file");
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: agency
-    kind: agencyanalytics
-    api_key_file: aa-key
-    recreate_on_role_change: true
+    let dir = ConfigDir::with_key("aa-key", KEY);
+    let text = &dir.one_platform(
+        "agency",
+        "agencyanalytics",
+        r#"    recreate_on_role_change: true
     auth_scheme: digest
     error_message_pointer: error.message
-"#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+"#,
+    );
+    let (paths, _) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
     let text = text.replace("digest", "bearer");
-    let problems = Config::parse(&text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].error_message_pointer", "platforms[0].recreate_on_role_change"]);
     assert!(problems[1].message.contains("allow_delete: true"), "{:?}", problems[1]);
     let fine = text
         .replace("error.message", "/errors/0/detail")
         .replace("    auth_scheme", "    allow_delete: true\n    auth_scheme");
-    Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    dir.parse(&fine);
 }

@@ -11,20 +11,11 @@ use rosterd::anchor::{Head, HeadStore};
 use rosterd::audit::{AuditRecord, GENESIS};
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use sha2::{Digest, Sha256};
+use support::people::people;
 use support::rig::Rig;
 
 const PLATFORM: &str =
     "    roles: [ { role: Account Manager } ]\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }";
-
-fn roster(n: usize) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    out
-}
 
 /// A rig whose first run created `n` accounts, each with its audit line.
 async fn rig_with_lines(n: usize, with_key: bool) -> Rig {
@@ -36,7 +27,7 @@ async fn rig_with_lines(n: usize, with_key: bool) -> Rig {
         let text = std::fs::read_to_string(&config).unwrap() + "audit:\n  hmac_key_file: audit-key\n";
         std::fs::write(&config, text).unwrap();
     }
-    std::fs::write(rig.path("roster.yaml"), roster(n)).unwrap();
+    rig.roster(people(n));
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].created, n);
     rig

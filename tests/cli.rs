@@ -62,15 +62,15 @@ async fn a_saved_plan_applies_as_reviewed_and_is_refused_once_stale() {
     .await
     .unwrap();
     assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
-    assert!(rig.cake.users().is_empty(), "plan changed something");
+    assert!(rig.sandbox.users().is_empty(), "plan changed something");
 
     // Someone creates the same account by hand before the plan is applied: refused.
-    rig.cake.insert_user(CakeUser::new("A", "B", "a@x.example", 4));
+    rig.sandbox.insert_user(CakeUser::new("A", "B", "a@x.example", 4));
     let d = dir.clone();
     let stale =
         tokio::task::spawn_blocking(move || rosterd(&d, &["apply", "plan.json", "-c", "rosterd.yaml"])).await.unwrap();
     assert_eq!(stale.status.code(), Some(5), "{}", text(&stale));
-    assert_eq!(rig.cake.users().len(), 1);
+    assert_eq!(rig.sandbox.users().len(), 1);
 
     // A fresh plan applies exactly as reviewed.
     let d = dir.clone();
@@ -87,5 +87,5 @@ async fn a_saved_plan_applies_as_reviewed_and_is_refused_once_stale() {
     .await
     .unwrap();
     assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
-    assert_eq!(rig.cake.user_by_email("a@x.example").unwrap().first_name, "Ann");
+    assert_eq!(rig.sandbox.user_by_email("a@x.example").unwrap().first_name, "Ann");
 }

@@ -5,6 +5,7 @@
 //! intact audit chain, a store that opened every time, and nothing left to do.
 
 mod daemon_harness;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

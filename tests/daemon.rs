@@ -2,6 +2,7 @@
 //! driven by signals, its HTTP endpoints, a notify socket and config file swaps.
 
 mod daemon_harness;
+mod support;
 
 use std::time::{Duration, Instant};
 

@@ -11,23 +11,25 @@
 //! From the emulator's own log of arrivals: the 429s were served, no request came within the
 //! second each asked for, and the pace fell (to an eighth) and climbed back.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rosterd::config::Config;
-use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
-use rosterd::platform::agencyanalytics::sandbox::{AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions};
-use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
-use rosterd::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, SANDBOX_OWNER_KEY};
-use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions};
-use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
+use rosterd::platform::affise::sandbox::AffiseSandbox;
+use rosterd::platform::agencyanalytics::sandbox::AgencyAnalyticsSandbox;
+use rosterd::platform::cake::sandbox::CakeSandbox;
+use rosterd::platform::clienttoolbox::sandbox::CtSandbox;
+use rosterd::platform::filespin::sandbox::FileSpinSandbox;
+use rosterd::platform::sandboxes::{kinds, AnySandbox};
+use rosterd::platform::scim::sandbox::ScimSandbox;
 use rosterd::sandbox::faults::{Fault, FaultRule, Faults, Served};
-use tempfile::TempDir;
+use support::people::Person;
+use support::rig::Rig;
 use tokio::sync::watch;
 
-const PLATFORMS: [&str; 6] = ["cake", "affise", "agencyanalytics", "filespin", "clienttoolbox", "scim"];
 const FAULTS: [&str; 5] = ["429 storm", "10% 5xx", "time-outs", "truncated", "garbage"];
 
 /// The people of the first roster; then 21 and 22 join, 5 leaves, 7 is renamed.
@@ -50,15 +52,6 @@ const STORM_JOINERS: usize = 24;
 /// Requests may still arrive this long after a 429 was answered: sent before it was read.
 const IN_FLIGHT: Duration = Duration::from_millis(500);
 
-enum Sandbox {
-    Cake(CakeSandbox),
-    Affise(AffiseSandbox),
-    Agency(AgencyAnalyticsSandbox),
-    FileSpin(FileSpinSandbox),
-    Ct(CtSandbox),
-    Scim(ScimSandbox),
-}
-
 /// One managed account as the platform holds it: removed means deactivated, locked or
 /// (soft-)deleted, as that platform removes.
 #[derive(Debug, Clone)]
@@ -73,137 +66,72 @@ fn person_of(key: &str) -> Option<usize> {
     key.split('@').next()?.strip_prefix('p')?.parse().ok()
 }
 
-impl Sandbox {
-    async fn start(kind: &str) -> Sandbox {
-        match kind {
-            "cake" => Sandbox::Cake(CakeSandbox::start(CakeSandboxOptions::default()).await.unwrap()),
-            "affise" => Sandbox::Affise(AffiseSandbox::start(AffiseSandboxOptions::default()).await.unwrap()),
-            "agencyanalytics" => {
-                Sandbox::Agency(AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default()).await.unwrap())
-            }
-            "filespin" => Sandbox::FileSpin(FileSpinSandbox::start(FileSpinSandboxOptions::default()).await.unwrap()),
-            "clienttoolbox" => Sandbox::Ct(CtSandbox::start(CtSandboxOptions::default()).await.unwrap()),
-            _ => Sandbox::Scim(ScimSandbox::start(ScimSandboxOptions::default()).await.unwrap()),
-        }
-    }
+/// The platform entry of the config (key file `key`), with `timeout_seconds` when given
+/// (rosterd's 30 s otherwise).
+fn platform(sandbox: &AnySandbox, timeout_seconds: Option<u64>, storm: bool) -> String {
+    // A 429 cell lists one account a page at a measurable pace.
+    // One write at a time: the 429s meet one request after another, so each halves the pace.
+    let (page, rate, burst, writes) = if storm { (1, STORM_RATE, 1, 1) } else { (5, 1000, 100, 4) };
+    let extra = format!(
+        "    page_size: {page}\n{timeout}    rate_limit: {{ per_second: {rate}, burst: {burst}, concurrency: {writes} }}\n",
+        timeout = timeout_seconds.map(|t| format!("    timeout_seconds: {t}\n")).unwrap_or_default(),
+    );
+    sandbox.platform_entry("target", "key", &extra)
+}
 
-    fn faults(&self) -> &Faults {
-        match self {
-            Sandbox::Cake(s) => s.faults(),
-            Sandbox::Affise(s) => s.faults(),
-            Sandbox::Agency(s) => s.faults(),
-            Sandbox::FileSpin(s) => s.faults(),
-            Sandbox::Ct(s) => s.faults(),
-            Sandbox::Scim(s) => s.faults(),
-        }
-    }
+/// Every account of ours the platform holds (AgencyAnalytics deletes for good, so a
+/// removed account is simply gone there). Read from the concrete emulator: the kinds
+/// share no account type. A kind with no reader here fails its cells, saying so.
+fn accounts(sandbox: &AnySandbox) -> Vec<Account> {
+    let all: Vec<Account> = if let Some(s) = sandbox.get::<CakeSandbox>() {
+        s.users()
+            .into_iter()
+            .map(|u| Account { key: u.email, given: u.first_name, removed: u.user_status != "active" })
+            .collect()
+    } else if let Some(s) = sandbox.get::<AffiseSandbox>() {
+        s.users().into_iter().map(|u| Account { removed: u.all_denied(), key: u.email, given: u.first_name }).collect()
+    } else if let Some(s) = sandbox.get::<AgencyAnalyticsSandbox>() {
+        s.users().into_iter().map(|u| Account { key: u.username, given: u.first_name, removed: false }).collect()
+    } else if let Some(s) = sandbox.get::<FileSpinSandbox>() {
+        s.users().into_iter().map(|u| Account { key: u.email, given: u.first_name, removed: !u.enabled }).collect()
+    } else if let Some(s) = sandbox.get::<CtSandbox>() {
+        s.users().into_iter().map(|u| Account { key: u.user_name, given: u.first_name, removed: u.deleted }).collect()
+    } else if let Some(s) = sandbox.get::<ScimSandbox>() {
+        s.users()
+            .into_iter()
+            .map(|u| Account { key: u.user_name, given: u.given_name.unwrap_or_default(), removed: !u.active })
+            .collect()
+    } else {
+        panic!("the fault matrix cannot read the accounts of kind {:?}: add it to `accounts`", sandbox.kind())
+    };
+    all.into_iter().filter(|a| person_of(&a.key).is_some()).collect()
+}
 
-    /// The platform entry of the config (key file `key`), with `timeout_seconds` when given
-    /// (rosterd's 30 s otherwise).
-    fn platform(&self, timeout_seconds: Option<u64>, storm: bool) -> String {
-        let (kind, url, extra) = match self {
-            Sandbox::Cake(s) => ("cake", s.base_url(), "    roles: [ { role: Account Manager } ]"),
-            Sandbox::Affise(s) => {
-                ("affise", s.base_url(), "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]")
-            }
-            Sandbox::Agency(s) => ("agencyanalytics", s.base_url(), "    allow_delete: true\n    roles: [ { role: staff } ]"),
-            Sandbox::FileSpin(s) => ("filespin", s.base_url(), "    roles: [ { role: USER } ]"),
-            Sandbox::Ct(s) => (
-                "clienttoolbox",
-                s.base_url(),
-                "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]",
-            ),
-            Sandbox::Scim(s) => ("scim", s.base_url(), ""),
-        };
-        // A 429 cell lists one account a page at a measurable pace.
-        // One write at a time: the 429s meet one request after another, so each halves the pace.
-        let (page, rate, burst, writes) = if storm { (1, STORM_RATE, 1, 1) } else { (5, 1000, 100, 4) };
-        format!(
-            "  - name: target\n    kind: {kind}\n    base_url: \"{url}\"\n    api_key_file: key\n    page_size: {page}\n{timeout}    rate_limit: {{ per_second: {rate}, burst: {burst}, concurrency: {writes} }}\n{extra}\n",
-            timeout = timeout_seconds.map(|t| format!("    timeout_seconds: {t}\n")).unwrap_or_default(),
-        )
-    }
-
-    fn key(&self) -> String {
-        match self {
-            Sandbox::Cake(s) => s.api_key().to_string(),
-            Sandbox::Affise(s) => s.api_key().to_string(),
-            Sandbox::Agency(s) => s.api_key().to_string(),
-            Sandbox::FileSpin(s) => s.api_key().to_string(),
-            Sandbox::Ct(_) => SANDBOX_OWNER_KEY.to_string(),
-            Sandbox::Scim(s) => s.token().to_string(),
-        }
-    }
-
-    /// Every account of ours the platform holds (AgencyAnalytics deletes for good, so a
-    /// removed account is simply gone there).
-    fn accounts(&self) -> Vec<Account> {
-        let all: Vec<Account> = match self {
-            Sandbox::Cake(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { key: u.email, given: u.first_name, removed: u.user_status != "active" })
-                .collect(),
-            Sandbox::Affise(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { removed: u.all_denied(), key: u.email, given: u.first_name })
-                .collect(),
-            Sandbox::Agency(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { key: u.username, given: u.first_name, removed: false })
-                .collect(),
-            Sandbox::FileSpin(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { key: u.email, given: u.first_name, removed: !u.enabled })
-                .collect(),
-            Sandbox::Ct(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { key: u.user_name, given: u.first_name, removed: u.deleted })
-                .collect(),
-            Sandbox::Scim(s) => s
-                .users()
-                .into_iter()
-                .map(|u| Account { key: u.user_name, given: u.given_name.unwrap_or_default(), removed: !u.active })
-                .collect(),
-        };
-        all.into_iter().filter(|a| person_of(&a.key).is_some()).collect()
-    }
-
-    fn removes_by_deleting(&self) -> bool {
-        matches!(self, Sandbox::Agency(_))
-    }
+fn removes_by_deleting(sandbox: &AnySandbox) -> bool {
+    sandbox.get::<AgencyAnalyticsSandbox>().is_some()
 }
 
 /// The first roster, or the changed one whose last person is `last`.
-fn roster(changed: bool, last: usize) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
+fn roster(changed: bool, last: usize) -> impl Iterator<Item = Person> {
     let last = if changed { last } else { FIRST };
-    for i in 1..=last {
-        let active = !(changed && i == LEAVER);
-        let given = if changed && i == RENAMED { format!("Renamed{i}") } else { format!("G{i}") };
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: {given}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-        ));
-    }
-    out
+    (1..=last).map(move |i| {
+        let p = Person::test(i).active(!(changed && i == LEAVER));
+        if changed && i == RENAMED {
+            p.given("Renamed")
+        } else {
+            p
+        }
+    })
 }
 
 struct Cell {
-    dir: TempDir,
-    sandbox: Sandbox,
+    rig: Rig<AnySandbox>,
     storm: bool,
 }
 
 impl Cell {
     async fn start(platform: &str, storm: bool) -> Cell {
-        let dir = tempfile::tempdir().unwrap();
-        let sandbox = Sandbox::start(platform).await;
-        std::fs::write(dir.path().join("key"), format!("{}\n", sandbox.key())).unwrap();
-        let cell = Cell { dir, sandbox, storm };
+        let cell = Cell { rig: Rig::kind(platform).await, storm };
         cell.configure(false);
         cell
     }
@@ -211,21 +139,18 @@ impl Cell {
     /// Write the config, for the faulted run or the others; each run loads it afresh. The
     /// faulted run has a 1-second time-out and, in a 429 cell, a pace that can be measured.
     fn configure(&self, faulted: bool) {
-        let config = format!(
-            "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nsafety:\n  max_removals: {{ count: 100, percent: 100 }}\nplatforms:\n{}",
-            self.sandbox.platform(faulted.then_some(1), faulted && self.storm)
-        );
-        std::fs::write(self.path("rosterd.yaml"), config).unwrap();
+        let safety = "  max_removals: { count: 100, percent: 100 }";
+        let platform = platform(&self.rig.sandbox, faulted.then_some(1), faulted && self.storm);
+        self.rig.configure(support::rig::FILE_SOURCE, safety, &platform);
     }
-
     /// The last person of the changed roster: a 429 cell has more joiners, so that FileSpin
     /// (30 accounts a page, whatever `page_size` says) makes enough requests to measure.
     fn last(&self) -> usize {
         JOINERS[1] + if self.storm { STORM_JOINERS } else { 0 }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.rig.path(name)
     }
 
     /// One `reconcile --once` with a fresh engine; the number of changes it planned, or
@@ -264,7 +189,7 @@ impl Cell {
     /// What must hold at every moment: no twins, nobody but the leaver removed.
     fn safe(&self) -> Result<(), String> {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for a in self.sandbox.accounts() {
+        for a in accounts(&self.rig.sandbox) {
             *seen.entry(a.key.to_lowercase()).or_default() += 1;
             let person = person_of(&a.key).unwrap_or_default();
             if a.removed && person != LEAVER {
@@ -285,12 +210,12 @@ impl Cell {
     /// leaver removed as the platform removes.
     fn converged(&self) -> Result<(), String> {
         self.safe()?;
-        let accounts = self.sandbox.accounts();
+        let accounts = accounts(&self.rig.sandbox);
         for i in 1..=self.last() {
             let account = accounts.iter().find(|a| person_of(&a.key) == Some(i));
             match (i == LEAVER, account) {
-                (true, None) if self.sandbox.removes_by_deleting() => {}
-                (true, Some(a)) if a.removed && !self.sandbox.removes_by_deleting() => {}
+                (true, None) if removes_by_deleting(&self.rig.sandbox) => {}
+                (true, Some(a)) if a.removed && !removes_by_deleting(&self.rig.sandbox) => {}
                 (true, a) => return Err(format!("the leaver is {a:?}")),
                 (false, None) => return Err(format!("p{i} is missing")),
                 (false, Some(a)) => {
@@ -426,12 +351,12 @@ impl Drop for Running {
 /// One cell: `ok N runs` (and the pace, in a 429 cell), or what went wrong.
 async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
     let cell = Cell::start(platform, matches!(turn, Turn::AfterOthers(_))).await;
-    std::fs::write(cell.path("roster.yaml"), roster(false, FIRST)).unwrap();
+    cell.rig.roster(roster(false, FIRST));
     cell.reconcile().await.map_err(|e| format!("clean run: {e}"))?;
     cell.safe().map_err(|e| format!("clean run: {e}"))?;
 
-    std::fs::write(cell.path("roster.yaml"), roster(true, cell.last())).unwrap();
-    script(cell.sandbox.faults(), fault);
+    cell.rig.roster(roster(true, cell.last()));
+    script(cell.rig.sandbox.faults(), fault);
     // The 1-second client time-out is part of the fault (the "time-outs" delays are longer),
     // so it holds for the faulted run only. The 30 cells are polled by one task that also
     // does the engines' blocking I/O: on a loaded machine that task can stall for more than
@@ -441,11 +366,11 @@ async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
         let _ = others.wait_for(|left| *left == 0).await;
     }
     cell.configure(true);
-    let logged = cell.sandbox.faults().served().len();
+    let logged = cell.rig.sandbox.faults().served().len();
     let faulted = cell.reconcile().await; // may fail or be partial
     cell.configure(false);
     cell.safe().map_err(|e| format!("faulted run: {e}"))?;
-    if cell.sandbox.faults().injected() == 0 {
+    if cell.rig.sandbox.faults().injected() == 0 {
         return Err("no fault fired: the cell proves nothing".into());
     }
     let pace = match cell.storm {
@@ -453,7 +378,7 @@ async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
         true => {
             faulted.map_err(|e| format!("429 storm: faulted run: {e}"))?;
             let pace =
-                Pace::measure(&cell.sandbox.faults().served()[logged..]).map_err(|e| format!("429 storm: {e}"))?;
+                Pace::measure(&cell.rig.sandbox.faults().served()[logged..]).map_err(|e| format!("429 storm: {e}"))?;
             pace.check().map_err(|e| format!("429 storm: {e}"))?;
             Some(pace)
         }
@@ -461,8 +386,8 @@ async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
     };
     // The faults stop: no new one fires, and a delayed request still inside the emulator
     // finishes before the next run reads the platform (it must not land mid-run).
-    cell.sandbox.faults().clear();
-    if !cell.sandbox.faults().settle(Duration::from_secs(30)).await {
+    cell.rig.sandbox.faults().clear();
+    if !cell.rig.sandbox.faults().settle(Duration::from_secs(30)).await {
         return Err("a request of the faulted run was still in the emulator after 30 s".into());
     }
     cell.safe().map_err(|e| format!("after the faulted run: {e}"))?;
@@ -492,7 +417,7 @@ async fn cell(platform: &str, fault: &str, turn: Turn) -> Outcome {
 async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongful_removals() {
     let started = Instant::now();
     // One task, the 30 cells polled together (the engine's futures are not `Send`).
-    let cells: Vec<(&str, &str)> = PLATFORMS.iter().flat_map(|p| FAULTS.map(|f| (*p, f))).collect();
+    let cells: Vec<(&str, &str)> = kinds().into_iter().flat_map(|p| FAULTS.map(|f| (p, f))).collect();
     let (others, left) = watch::channel(cells.iter().filter(|(_, f)| *f != "429 storm").count());
     let others = Arc::new(others);
     let turn = |fault: &str| match fault {
@@ -507,7 +432,7 @@ async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongfu
         table.push_str(&format!("| {fault:<10} "));
     }
     table.push('\n');
-    for platform in PLATFORMS {
+    for platform in kinds() {
         table.push_str(&format!("{platform:<16}"));
         for fault in FAULTS {
             let text = match &outcomes[&(platform, fault)] {
@@ -520,7 +445,7 @@ async fn every_platform_converges_after_every_fault_with_no_twins_and_no_wrongfu
     }
     println!("fault matrix (runs after the faults stop), {:.1}s:\n{table}", started.elapsed().as_secs_f64());
     println!("429 storm, the pace as the emulator saw it (rosterd at {STORM_RATE}/s, one account a page):");
-    for platform in PLATFORMS {
+    for platform in kinds() {
         if let Ok((_, Some(pace))) = &outcomes[&(platform, "429 storm")] {
             println!("  {platform:<16} {pace}");
         }

@@ -6,43 +6,25 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-
-use rosterd::config::Config;
 use rosterd::platform::filespin::sandbox::{FileSpinSandbox, FileSpinSandboxOptions, FileSpinUser};
-use rosterd::reconcile::plan::{Action, Plan};
-use rosterd::reconcile::RunSummary;
+use rosterd::reconcile::plan::Action;
 use serde_json::{json, Value};
-use support::rig::all_files;
-use tempfile::TempDir;
+use support::configs::ConfigDir;
+use support::logs::Logs;
+use support::people::Person;
+use support::rig::{all_files, Rig, FILE_SOURCE};
 
 const KEY: &str = "fs-key-SEEDED-7be2a90c44";
 /// The administrator's own secrets, as FileSpin lists them in its record.
 const ADMIN_SECRETS: [&str; 3] = ["fs-apikey-SEEDED-11aa", "fs-access-SEEDED-22bb", "fs-upload-SEEDED-33cc"];
 
-struct Rig {
-    dir: TempDir,
-    fs: FileSpinSandbox,
-}
-
-impl Rig {
-    async fn start() -> Rig {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let mut admin = FileSpinUser::new("Api", "Owner", "owner@assets.example", 1);
-        [admin.apikey, admin.access_id, admin.upload_key] = ADMIN_SECRETS.map(String::from);
-        let options = FileSpinSandboxOptions::default().with_api_key(KEY).with_user(admin);
-        let fs = FileSpinSandbox::start(options).await.expect("the sandbox");
-        std::fs::write(dir.path().join("fs-key"), format!("{KEY}\n")).expect("key file");
-        let config = format!(
-            r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-  protected: [owner@assets.example]
-platforms:
-  - name: assets
+async fn start() -> Rig<FileSpinSandbox> {
+    let mut admin = FileSpinUser::new("Api", "Owner", "owner@assets.example", 1);
+    [admin.apikey, admin.access_id, admin.upload_key] = ADMIN_SECRETS.map(String::from);
+    let options = FileSpinSandboxOptions::default().with_api_key(KEY).with_user(admin);
+    let rig = Rig::around(FileSpinSandbox::start(options).await.expect("the sandbox"), "fs-key", KEY);
+    let platform = format!(
+        r#"  - name: assets
     kind: filespin
     base_url: "{}"
     api_key_file: fs-key
@@ -52,100 +34,66 @@ platforms:
       - {{ role: 4 }}
     rate_limit: {{ per_second: 1000, burst: 100, concurrency: 8 }}
 "#,
-            fs.base_url()
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
-        Rig { dir, fs }
-    }
+        rig.sandbox.base_url()
+    );
+    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@assets.example]";
+    rig.configure(FILE_SOURCE, safety, &platform);
+    rig
+}
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// People 1..=n, those in `inactive` marked inactive, those in `renamed` with a new
-    /// family name, every third one in Design.
-    fn roster(&self, n: usize, inactive: &[usize], renamed: &[usize]) {
-        let mut out = String::from("complete: true\npeople:\n");
-        for i in 1..=n {
-            let (active, groups) = (!inactive.contains(&i), if i % 3 == 0 { "[Design]" } else { "[]" });
-            let family = if renamed.contains(&i) { "New" } else { "F" };
-            out.push_str(&format!(
-                "  - {{ id: \"{i}\", user_name: p{i}@assets.example, given_name: G{i}, family_name: {family}{i}, email: p{i}@assets.example, active: {active}, groups: {groups} }}\n"
-            ));
+/// People 1..=n, those in `inactive` marked inactive, those in `renamed` with a new
+/// family name, every third one in Design.
+fn roster(rig: &Rig<FileSpinSandbox>, n: usize, inactive: &[usize], renamed: &[usize]) {
+    rig.roster((1..=n).map(|i| {
+        let p = Person::test(i).at("assets.example").active(!inactive.contains(&i));
+        let p = if i % 3 == 0 { p.in_group("Design") } else { p };
+        if renamed.contains(&i) {
+            p.family("New")
+        } else {
+            p
         }
-        std::fs::write(self.path("roster.yaml"), out).expect("roster");
-    }
-
-    async fn reconcile(&self) -> (Plan, RunSummary) {
-        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let engine = rosterd::setup::engine(config).expect("an engine");
-        let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
-        (plan, summary.expect("applied"))
-    }
-}
-
-/// Everything logged while the guard lives, at trace level, as text.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || Sink(writer.clone()))
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    }));
 }
 
 #[tokio::test]
 async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secret() {
-    let (logs, _guard) = capture_logs();
-    let rig = Rig::start().await;
-    rig.roster(74, &[], &[]);
+    let logs = Logs::capture();
+    let rig = start().await;
+    roster(&rig, 74, &[], &[]);
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.record.platforms[0].created, 74, "{:?}", first.record.platforms[0]);
-    let p3 = rig.fs.user_by_email("p3@assets.example").expect("p3 created");
+    let p3 = rig.sandbox.user_by_email("p3@assets.example").expect("p3 created");
     assert_eq!(
         (p3.role_id, p3.invite_status.as_str(), p3.locale.as_str(), p3.group_asset_access),
         (3, "REQUESTED", "en_GB", false)
     );
-    assert_eq!(rig.fs.user_by_email("p4@assets.example").expect("p4").role_id, 4);
+    assert_eq!(rig.sandbox.user_by_email("p4@assets.example").expect("p4").role_id, 4);
 
-    let (lists, writes) = (rig.fs.list_calls(), rig.fs.write_calls());
+    let (lists, writes) = (rig.sandbox.list_calls(), rig.sandbox.write_calls());
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(rig.fs.list_calls() - lists, 3, "75 users in answers of 30, 30 and 15");
-    assert_eq!(rig.fs.write_calls(), writes, "a quiet run writes nothing");
+    assert_eq!(rig.sandbox.list_calls() - lists, 3, "75 users in answers of 30, 30 and 15");
+    assert_eq!(rig.sandbox.write_calls(), writes, "a quiet run writes nothing");
 
-    rig.roster(74, &[5], &[]);
+    roster(&rig, 74, &[5], &[]);
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 1);
-    assert!(!rig.fs.user_by_email("p5@assets.example").expect("p5 is kept").enabled);
+    assert!(!rig.sandbox.user_by_email("p5@assets.example").expect("p5 is kept").enabled);
     assert_eq!(last_write(&rig), json!({"enabled": false}));
 
-    rig.roster(74, &[], &[5]);
-    let writes = rig.fs.write_calls();
+    roster(&rig, 74, &[], &[5]);
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.platforms[0].steps[0].action, Action::Reactivate, "{}", plan.to_table());
-    assert_eq!((summary.record.platforms[0].reactivated, rig.fs.write_calls() - writes), (1, 1));
+    assert_eq!((summary.record.platforms[0].reactivated, rig.sandbox.write_calls() - writes), (1, 1));
     assert_eq!(last_write(&rig), json!({"enabled": true, "last_name": "New5"}));
-    let p5 = rig.fs.user_by_email("p5@assets.example").expect("p5");
+    let p5 = rig.sandbox.user_by_email("p5@assets.example").expect("p5");
     assert_eq!((p5.enabled, p5.last_name.as_str()), (true, "New5"));
 
-    let secrets = rig.fs.secrets();
+    let secrets = rig.sandbox.secrets();
     assert_eq!(secrets.len(), 75 * 3);
     assert!(ADMIN_SECRETS.iter().all(|s| secrets.contains(&s.to_string())));
-    let logged = logs.lock().expect("logs").clone();
+    let logged = logs.bytes();
     assert_nowhere(&secrets, &logged, &rig.path("state"));
 }
 
@@ -154,7 +102,7 @@ fn assert_nowhere(secrets: &[String], logs: &[u8], state: &std::path::Path) {
     // As text once, then searched 226 times: sled's files are megabytes.
     let logged = String::from_utf8_lossy(logs);
     assert!(logged.contains("p5@assets.example"), "the logs were captured");
-    let files: Vec<(PathBuf, String)> = all_files(state)
+    let files: Vec<(std::path::PathBuf, String)> = all_files(state)
         .into_iter()
         .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
         .collect();
@@ -167,27 +115,24 @@ fn assert_nowhere(secrets: &[String], logs: &[u8], state: &std::path::Path) {
     }
 }
 
-fn last_write(rig: &Rig) -> Value {
-    Value::Object(rig.fs.writes().pop().expect("a write"))
+fn last_write(rig: &Rig<FileSpinSandbox>) -> Value {
+    Value::Object(rig.sandbox.writes().pop().expect("a write"))
 }
 
 #[test]
 fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: assets
-    kind: filespin
-    api_key_file: fs-key
-    update_path: /api/v1/user
+    let dir = ConfigDir::with_key("fs-key", KEY);
+    let text = &dir.one_platform(
+        "assets",
+        "filespin",
+        r#"    update_path: /api/v1/user
     roles: [ { role: Owner }, { role: manager }, { role: 1 } ]
-"#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+"#,
+    );
+    let (paths, _) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
     let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     assert_eq!(config.platforms[0].connection.base_url.as_str(), "https://app.filespin.io/");
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["2", "1"]);
@@ -195,22 +140,19 @@ platforms:
 
 #[test]
 fn the_role_table_is_config_and_role_rules_resolve_against_it() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(dir.path().join("fs-key"), KEY).expect("key file");
-    let text = r#"source: { file: { path: roster.yaml } }
-platforms:
-  - name: assets
-    kind: filespin
-    api_key_file: fs-key
-    role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
+    let dir = ConfigDir::with_key("fs-key", KEY);
+    let text = &dir.one_platform(
+        "assets",
+        "filespin",
+        r#"    role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
     roles: [ { role: Editor }, { role: USER } ]
-"#;
-    let problems = Config::parse(text, &dir.path().join("rosterd.yaml")).expect_err("problems");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+"#,
+    );
+    let (paths, problems) = dir.problems(text);
     assert_eq!(paths, ["platforms[0].role_ids", "platforms[0].roles[1].role"]);
     assert!(problems[1].message.contains("ADMIN (10), EDITOR (20)"), "{:?}", problems[1]);
     let fine = text.replace("VIEWER: 20", "VIEWER: 30").replace("USER", "30");
-    let config = Config::parse(&fine, &dir.path().join("rosterd.yaml")).expect("a valid config");
+    let config = dir.parse(&fine);
     let roles: Vec<&str> = config.platforms[0].mapping.roles.iter().map(|r| r.role.as_str()).collect();
     assert_eq!(roles, ["20", "30"]);
 }

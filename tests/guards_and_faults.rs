@@ -7,18 +7,12 @@ mod support;
 use rosterd::audit;
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::sandbox::faults::{Fault, FaultRule};
+use support::people::{self, Person};
 use support::rig::Rig;
 
 /// A roster file of `n` people, those in `inactive` marked inactive.
 fn roster(n: usize, inactive: &[usize]) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        let active = !inactive.contains(&i);
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-        ));
-    }
-    out
+    people::roster((1..=n).map(|i| Person::test(i).active(!inactive.contains(&i))))
 }
 
 const SOURCE: &str = "  file: { path: roster.yaml }";
@@ -37,7 +31,7 @@ async fn removing_40_of_100_at_a_10_percent_threshold_holds_every_removal_and_re
 
     let leaving: Vec<usize> = (1..=40).collect();
     std::fs::write(rig.path("roster.yaml"), roster(100, &leaving)).unwrap();
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
 
     let held: Vec<_> = plan.platforms[0].held().collect();
@@ -49,8 +43,8 @@ async fn removing_40_of_100_at_a_10_percent_threshold_holds_every_removal_and_re
         .contains("40 removals are 40% of 100 managed accounts, above the 10% limit"));
     assert_eq!(summary.record.platforms[0].held, 40);
     assert_eq!(summary.record.platforms[0].deactivated, 0);
-    assert_eq!(rig.cake.write_calls(), writes, "a held removal reached CAKE");
-    assert!(rig.cake.users().iter().all(|u| u.user_status == "active"));
+    assert_eq!(rig.sandbox.write_calls(), writes, "a held removal reached CAKE");
+    assert!(rig.sandbox.users().iter().all(|u| u.user_status == "active"));
     let table = plan.to_table();
     assert_eq!(table.matches("HELD:").count(), 40, "{table}");
     let held_lines = audit::read_records(&rig.audit_path())
@@ -72,7 +66,7 @@ async fn removals_under_the_threshold_go_through() {
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 2);
     let inactive: Vec<String> =
-        rig.cake.users().into_iter().filter(|u| u.user_status == "inactive").map(|u| u.email).collect();
+        rig.sandbox.users().into_iter().filter(|u| u.user_status == "inactive").map(|u| u.email).collect();
     assert_eq!(inactive, ["p7@acme.example", "p8@acme.example"]);
 }
 
@@ -87,7 +81,7 @@ async fn an_incomplete_roster_file_removes_nobody() {
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.platforms[0].held().count(), 5);
     assert_eq!(summary.record.platforms[0].deactivated, 0);
-    assert!(rig.cake.users().iter().all(|u| u.user_status == "active"));
+    assert!(rig.sandbox.users().iter().all(|u| u.user_status == "active"));
 }
 
 #[tokio::test]
@@ -103,13 +97,13 @@ async fn a_malformed_cake_page_fails_that_platform_clearly_and_changes_nothing()
     // Everyone leaves, and CAKE's second listing page is garbage: were the listing read as
     // short, the plan would be built on a wrong picture.
     std::fs::write(rig.path("roster.yaml"), roster(30, &(1..=30).collect::<Vec<_>>())).unwrap();
-    rig.cake.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let writes = rig.cake.write_calls();
+    rig.sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
     let error = plan.platforms[0].error.clone().expect("the platform is not planned");
     assert!(error.contains("malformed") && error.contains("row 11"), "{error}");
     assert!(summary.record.platforms[0].error.is_some());
-    assert_eq!(rig.cake.write_calls(), writes);
+    assert_eq!(rig.sandbox.write_calls(), writes);
     assert!(plan.to_table().contains("not planned"));
 }
 
@@ -121,7 +115,7 @@ async fn an_unknown_role_fails_the_platform_and_names_the_known_ones() {
     let (plan, _) = rig.reconcile().await;
     let error = plan.platforms[0].error.clone().unwrap_or_default();
     assert!(error.contains("unknown role \"Fnance\"") && error.contains("Finance"), "{error}");
-    assert_eq!(rig.cake.write_calls(), 0);
+    assert_eq!(rig.sandbox.write_calls(), 0);
 }
 
 #[tokio::test]
@@ -130,11 +124,11 @@ async fn one_failing_record_is_recorded_and_the_run_goes_on() {
     rig.write_config(SOURCE, "  max_removals: { count: 25, percent: 10 }", PLATFORM);
     std::fs::write(rig.path("roster.yaml"), roster(10, &[])).unwrap();
     // The third create is refused for good (a 400 is not retried).
-    rig.cake.faults().script(FaultRule::on("create", Fault::status(400)).nth(3));
+    rig.sandbox.faults().script(FaultRule::on("create", Fault::status(400)).nth(3));
     let (_, summary) = rig.reconcile().await;
     let s = &summary.record.platforms[0];
     assert_eq!((s.created, s.failed), (9, 1), "{s:?}");
-    assert_eq!(rig.cake.users().len(), 9);
+    assert_eq!(rig.sandbox.users().len(), 9);
     let failed: Vec<_> = audit::read_records(&rig.audit_path())
         .unwrap()
         .filter_map(Result::ok)
@@ -145,7 +139,7 @@ async fn one_failing_record_is_recorded_and_the_run_goes_on() {
     // The next run picks the missing person up.
     let (_, again) = rig.reconcile().await;
     assert_eq!(again.record.platforms[0].created, 1);
-    assert_eq!(rig.cake.users().len(), 10);
+    assert_eq!(rig.sandbox.users().len(), 10);
 }
 
 #[tokio::test]
@@ -161,7 +155,7 @@ async fn a_lost_store_is_rebuilt_from_the_platform_without_a_second_account() {
             std::fs::write(entry.path(), vec![0xA5u8; 512]).unwrap();
         }
     }
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
     assert!(std::fs::read_dir(rig.path("state"))
         .unwrap()
@@ -170,8 +164,8 @@ async fn a_lost_store_is_rebuilt_from_the_platform_without_a_second_account() {
     // Every account is adopted again by its email: no create, no write.
     assert_eq!(summary.record.platforms[0].linked, 20, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].created, 0);
-    assert_eq!(rig.cake.write_calls(), writes);
-    assert_eq!(rig.cake.users().len(), 20);
+    assert_eq!(rig.sandbox.write_calls(), writes);
+    assert_eq!(rig.sandbox.users().len(), 20);
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0);
 }

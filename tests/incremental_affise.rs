@@ -4,15 +4,15 @@
 //! Affise's UI is noticed at the next full listing only; a failing incremental page plans
 //! nothing for the platform; a lost listing state means a full listing. Counts calls only.
 
-use std::path::PathBuf;
+mod support;
 
-use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use rosterd::reconcile::plan::Plan;
 use rosterd::reconcile::RunSummary;
 use rosterd::sandbox::faults::{Fault, FaultRule};
 use rosterd::store::Store;
-use tempfile::TempDir;
+use support::people::Person;
+use support::rig::{Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d21be90";
 const PEOPLE: usize = 9;
@@ -20,16 +20,10 @@ const PAGE: usize = 2;
 /// The people plus the owner, two a page.
 const FULL_PAGES: usize = (PEOPLE + 1).div_ceil(PAGE);
 
+/// The platform entry.
 fn config(base_url: &url::Url, every: u32) -> String {
     format!(
-        r#"state_dir: state
-source:
-  file: {{ path: roster.yaml }}
-safety:
-  max_removals: {{ count: 100, percent: 100 }}
-  grace: {{ runs: 1 }}
-platforms:
-  - name: affise
+        r#"  - name: affise
     kind: affise
     base_url: "{base_url}"
     api_key_file: affise-key
@@ -47,13 +41,8 @@ fn email(i: usize) -> String {
     format!("p{i}@acme.example")
 }
 
-fn roster(inactive: &[usize]) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=PEOPLE {
-        let active = !inactive.contains(&i);
-        out.push_str(&format!("  - {{ id: \"{i}\", user_name: {e}, given_name: G{i}, family_name: F{i}, email: {e}, active: {active} }}\n", e = email(i)));
-    }
-    out
+fn roster(rig: &Rig<AffiseSandbox>, inactive: &[usize]) {
+    rig.roster((1..=PEOPLE).map(|i| Person::test(i).active(!inactive.contains(&i))));
 }
 
 /// An Affise user last changed long ago, so an incremental listing does not see it.
@@ -61,111 +50,87 @@ fn old(user: AffiseUser) -> AffiseUser {
     AffiseUser { created_at: "2024-01-01 00:00:00".into(), updated_at: "2024-01-01 00:00:00".into(), ..user }
 }
 
-struct Rig {
-    dir: TempDir,
-    affise: AffiseSandbox,
+async fn start(every: u32) -> Rig<AffiseSandbox> {
+    let mut options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(old(AffiseUser::new(
+        "Api",
+        "Owner",
+        "owner@acme.example",
+        &["ROLE_ADMIN"],
+    )));
+    for i in 1..=PEOPLE {
+        let roles = ["ROLE_MANAGER_AFFILIATE", "ROLE_SECTION_STATS"];
+        options = options.with_user(old(AffiseUser::new(&format!("G{i}"), &format!("F{i}"), &email(i), &roles)));
+    }
+    let rig = Rig::around(AffiseSandbox::start(options).await.unwrap(), "affise-key", KEY);
+    let safety = "  max_removals: { count: 100, percent: 100 }\n  grace: { runs: 1 }";
+    rig.configure(FILE_SOURCE, safety, &config(&rig.sandbox.base_url(), every));
+    roster(&rig, &[]);
+    rig
 }
 
-impl Rig {
-    async fn start(every: u32) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(old(AffiseUser::new(
-            "Api",
-            "Owner",
-            "owner@acme.example",
-            &["ROLE_ADMIN"],
-        )));
-        for i in 1..=PEOPLE {
-            let roles = ["ROLE_MANAGER_AFFILIATE", "ROLE_SECTION_STATS"];
-            options = options.with_user(old(AffiseUser::new(&format!("G{i}"), &format!("F{i}"), &email(i), &roles)));
-        }
-        let affise = AffiseSandbox::start(options).await.unwrap();
-        std::fs::write(dir.path().join("affise-key"), KEY).unwrap();
-        std::fs::write(dir.path().join("rosterd.yaml"), config(&affise.base_url(), every)).unwrap();
-        let rig = Rig { dir, affise };
-        rig.roster(&[]);
-        rig
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn roster(&self, inactive: &[usize]) {
-        std::fs::write(self.path("roster.yaml"), roster(inactive)).unwrap();
-    }
-
-    async fn reconcile(&self) -> (Plan, RunSummary) {
-        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let engine = rosterd::setup::engine(config).unwrap();
-        let (plan, summary) = engine.reconcile("test", false).await.unwrap();
-        (plan, summary.unwrap())
-    }
-
-    /// Listing calls of one run, and the run.
-    async fn counted(&self) -> (usize, Plan, RunSummary) {
-        let before = self.affise.list_calls();
-        let (plan, summary) = self.reconcile().await;
-        (self.affise.list_calls() - before, plan, summary)
-    }
+/// Listing calls of one run, and the run.
+async fn counted(rig: &Rig<AffiseSandbox>) -> (usize, Plan, RunSummary) {
+    let before = rig.sandbox.list_calls();
+    let (plan, summary) = rig.reconcile().await;
+    (rig.sandbox.list_calls() - before, plan, summary)
 }
 
 #[tokio::test]
 async fn quiet_runs_list_once_and_changes_merge_until_the_next_full_listing() {
-    let rig = Rig::start(3).await;
-    let (calls, plan, summary) = rig.counted().await;
+    let rig = start(3).await;
+    let (calls, plan, summary) = counted(&rig).await;
     assert_eq!(calls, FULL_PAGES);
     assert_eq!(summary.record.platforms[0].linked, PEOPLE, "{}", plan.to_table());
 
     // Read 2 of 3: nobody changed since yesterday, one call.
-    let (calls, plan, _) = rig.counted().await;
+    let (calls, plan, _) = counted(&rig).await;
     assert_eq!(calls, 1);
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive().format("%Y-%m-%d").to_string();
-    assert_eq!(rig.affise.list_queries().last().unwrap().get("updated_at"), Some(&yesterday));
+    assert_eq!(rig.sandbox.list_queries().last().unwrap().get("updated_at"), Some(&yesterday));
 
     // Read 3 of 3: a drifted name and a leaver; a user deleted in the UI is not noticed.
-    rig.affise.modify(&email(3), |u| u.first_name = "Drifted".into());
-    rig.affise.delete_user(&email(7));
-    rig.roster(&[5]);
-    let reads = rig.affise.read_calls();
-    let (calls, plan, summary) = rig.counted().await;
+    rig.sandbox.modify(&email(3), |u| u.first_name = "Drifted".into());
+    rig.sandbox.delete_user(&email(7));
+    roster(&rig, &[5]);
+    let reads = rig.sandbox.read_calls();
+    let (calls, plan, summary) = counted(&rig).await;
     assert_eq!(calls, 1);
     let affise = &summary.record.platforms[0];
     assert_eq!((affise.updated, affise.deactivated, affise.created), (1, 1, 0), "{}", plan.to_table());
-    assert_eq!(rig.affise.user_by_email(&email(3)).unwrap().first_name, "G3");
-    assert!(rig.affise.user_by_email(&email(5)).unwrap().all_denied(), "the lock-out ran");
-    assert_eq!(rig.affise.read_calls() - reads, 1, "the lock-out read the leaver's permissions");
+    assert_eq!(rig.sandbox.user_by_email(&email(3)).unwrap().first_name, "G3");
+    assert!(rig.sandbox.user_by_email(&email(5)).unwrap().all_denied(), "the lock-out ran");
+    assert_eq!(rig.sandbox.read_calls() - reads, 1, "the lock-out read the leaver's permissions");
 
     // The next listing is full: the deleted user is missing and gets a new account.
-    let (calls, plan, summary) = rig.counted().await;
+    let (calls, plan, summary) = counted(&rig).await;
     assert_eq!(calls, PEOPLE.div_ceil(PAGE), "nine users now, owner included");
     assert_eq!(summary.record.platforms[0].created, 1, "{}", plan.to_table());
-    assert!(rig.affise.user_by_email(&email(7)).is_some());
+    assert!(rig.sandbox.user_by_email(&email(7)).is_some());
 }
 
 #[tokio::test]
 async fn a_failing_incremental_page_plans_nothing_and_the_next_run_catches_up() {
-    let rig = Rig::start(12).await;
+    let rig = start(12).await;
     rig.reconcile().await;
     for i in 1..=3 {
-        rig.affise.modify(&email(i), |u| u.skype = Some(format!("skype{i}")));
+        rig.sandbox.modify(&email(i), |u| u.skype = Some(format!("skype{i}")));
     }
-    rig.roster(&[2]);
-    rig.affise.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let (calls, plan, summary) = rig.counted().await;
+    roster(&rig, &[2]);
+    rig.sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
+    let (calls, plan, summary) = counted(&rig).await;
     assert_eq!(calls, 2);
     assert!(plan.platforms[0].error.is_some(), "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].deactivated, 0);
-    assert!(!rig.affise.user_by_email(&email(2)).unwrap().all_denied());
-    let (calls, _, summary) = rig.counted().await;
+    assert!(!rig.sandbox.user_by_email(&email(2)).unwrap().all_denied());
+    let (calls, _, summary) = counted(&rig).await;
     assert_eq!(calls, 2, "the same changed users, since the same day");
     assert_eq!(summary.record.platforms[0].deactivated, 1);
 }
 
 #[tokio::test]
 async fn a_lost_listing_state_means_a_full_listing() {
-    let rig = Rig::start(12).await;
+    let rig = start(12).await;
     rig.reconcile().await;
     {
         let (store, _) = Store::open(&rig.path("state"), 1 << 20).unwrap();
@@ -173,8 +138,8 @@ async fn a_lost_listing_state_means_a_full_listing() {
         store.forget_listing_state("affise").unwrap();
         store.flush().unwrap();
     }
-    let (calls, plan, _) = rig.counted().await;
+    let (calls, plan, _) = counted(&rig).await;
     assert_eq!((calls, plan.change_count()), (FULL_PAGES, 0));
-    let (calls, _, _) = rig.counted().await;
+    let (calls, _, _) = counted(&rig).await;
     assert_eq!(calls, 1);
 }

@@ -56,7 +56,7 @@ async fn rig(scim: &ScimSandbox, every: u32) -> Rig {
 }
 
 fn cake_status(rig: &Rig, email: &str) -> Option<String> {
-    rig.cake.user_by_email(email).map(|u| u.user_status)
+    rig.sandbox.user_by_email(email).map(|u| u.user_status)
 }
 
 /// Source listing calls made by `f`.
@@ -73,7 +73,7 @@ async fn a_quiet_run_after_a_full_one_makes_one_source_call() {
     let (full, (plan, _)) = calls(&scim, rig.reconcile()).await;
     assert_eq!(full, FULL_PAGES);
     assert!(plan.roster_complete);
-    assert_eq!(rig.cake.users().len(), PEOPLE);
+    assert_eq!(rig.sandbox.users().len(), PEOPLE);
     let (quiet, (plan, _)) = calls(&scim, rig.reconcile()).await;
     assert_eq!(quiet, 1, "one filtered page that holds only the newest user (the overlap)");
     assert!(plan.roster_complete, "{:?}", plan.roster_incomplete_reason);
@@ -106,7 +106,7 @@ async fn changes_are_picked_up_between_full_reads_and_a_hard_delete_at_the_next_
     assert_eq!(plan.people, PEOPLE + 1, "the joiner is in, the deleted user not yet out");
     let cake = &summary.record.platforms[0];
     assert_eq!((cake.created, cake.updated, cake.deactivated), (1, 1, 1), "{}", plan.to_table());
-    assert_eq!(rig.cake.user_by_email(&email(3)).unwrap().first_name, "Renamed");
+    assert_eq!(rig.sandbox.user_by_email(&email(3)).unwrap().first_name, "Renamed");
     assert_eq!(cake_status(&rig, &email(5)).as_deref(), Some("inactive"));
     assert_eq!(cake_status(&rig, "joiner@acme.example").as_deref(), Some("active"));
     assert_eq!(cake_status(&rig, &email(7)).as_deref(), Some("active"), "not seen before the full read");

@@ -3,66 +3,24 @@
 //! whose person is now inactive is adopted and deactivated in one run, audited as such;
 //! two candidate accounts are a conflict and no write.
 
-use std::path::PathBuf;
+mod support;
 
 use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeUser};
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
-use rosterd::reconcile::plan::{Action, Plan};
-use rosterd::reconcile::RunSummary;
-use tempfile::TempDir;
+use rosterd::reconcile::plan::Action;
+use support::people::Person;
+use support::rig::{Rig, FAST};
 
-struct Rig {
-    dir: TempDir,
-    sandbox: AnySandbox,
+async fn start(kind: &str) -> Rig<AnySandbox> {
+    let rig = Rig::kind(kind).await;
+    rig.configure_target("  max_removals: { count: 10, percent: 100 }", FAST);
+    rig
 }
 
-impl Rig {
-    async fn start(kind: &str) -> Rig {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let sandbox = AnySandbox::start(kind).await.expect("the emulator");
-        std::fs::write(dir.path().join("key"), format!("{}\n", sandbox.key())).expect("key file");
-        let limits = "    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }\n";
-        let config = format!(
-            "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nsafety:\n  max_removals: {{ count: 10, percent: 100 }}\nplatforms:\n{}",
-            sandbox.platform_entry("target", "key", limits)
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
-        Rig { dir, sandbox }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// People 1..=3, those in `inactive` marked inactive.
-    fn roster(&self, inactive: &[usize]) {
-        let mut out = String::from("complete: true\npeople:\n");
-        for i in 1..=3 {
-            let active = !inactive.contains(&i);
-            out.push_str(&format!(
-                "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-            ));
-        }
-        std::fs::write(self.path("roster.yaml"), out).expect("roster");
-    }
-
-    async fn reconcile(&self) -> (Plan, RunSummary) {
-        let config = Config::load(&self.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let engine = rosterd::setup::engine(config).expect("an engine");
-        let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
-        (plan, summary.expect("applied"))
-    }
-
-    /// rosterd forgets every link: its accounts are now accounts it never created.
-    fn lose_the_store(&self) {
-        std::fs::remove_dir_all(self.path("state").join("store")).expect("the store removed");
-    }
-
-    fn audit_lines(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.path("state").join("audit.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).expect("an audit line")).collect()
-    }
+/// People 1..=3, those in `inactive` marked inactive.
+fn roster(rig: &Rig<AnySandbox>, inactive: &[usize]) {
+    rig.roster((1..=3).map(|i| Person::test(i).active(!inactive.contains(&i))));
 }
 
 /// Accounts that can still sign in, each kind judged by its own means of removal.
@@ -71,14 +29,14 @@ fn with_access(sandbox: &AnySandbox) -> usize {
 }
 
 async fn a_leaver_loses_an_account_rosterd_never_created(kind: &str) {
-    let rig = Rig::start(kind).await;
-    rig.roster(&[]);
+    let rig = start(kind).await;
+    roster(&rig, &[]);
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.failed(), 0, "{kind}: {:?}", first.record);
     let before = with_access(&rig.sandbox);
 
     rig.lose_the_store();
-    rig.roster(&[1]);
+    roster(&rig, &[1]);
     let (plan, summary) = rig.reconcile().await;
     let steps = &plan.platforms[0].steps;
     let leaver: Vec<_> = steps.iter().filter(|s| s.person_id == "1").collect();
@@ -108,13 +66,13 @@ async fn every_kind_removes_a_leaver_from_an_account_it_never_created() {
 
 #[tokio::test]
 async fn two_candidate_accounts_are_a_conflict_and_no_write() {
-    let rig = Rig::start("cake").await;
+    let rig = start("cake").await;
     let cake = rig.sandbox.get::<CakeSandbox>().expect("a CAKE emulator");
     // Seeded straight into the emulator (its API refuses a second email): two accounts
     // that both answer to p1's key.
     cake.insert_user(CakeUser::new("Old", "One", "p1@acme.example", 3));
     cake.insert_user(CakeUser::new("Old", "Two", "P1@Acme.example", 3));
-    rig.roster(&[1]);
+    roster(&rig, &[1]);
     let writes = cake.write_calls();
     let (plan, summary) = rig.reconcile().await;
     let p = &plan.platforms[0];
@@ -130,11 +88,11 @@ async fn two_candidate_accounts_are_a_conflict_and_no_write() {
 
 #[tokio::test]
 async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
-    let rig = Rig::start("cake").await;
-    rig.roster(&[]);
+    let rig = start("cake").await;
+    roster(&rig, &[]);
     rig.reconcile().await;
     rig.lose_the_store();
-    rig.roster(&[1]);
+    roster(&rig, &[1]);
     let roster = std::fs::read_to_string(rig.path("roster.yaml")).expect("roster");
     std::fs::write(rig.path("roster.yaml"), roster.replace("complete: true", "complete: false")).expect("roster");
     let before = with_access(&rig.sandbox);
@@ -147,13 +105,13 @@ async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
 
 #[tokio::test]
 async fn a_held_adoption_is_released_by_approve_and_then_linked() {
-    let rig = Rig::start("cake").await;
-    rig.roster(&[]);
+    let rig = start("cake").await;
+    roster(&rig, &[]);
     rig.reconcile().await;
     rig.lose_the_store();
     let text = std::fs::read_to_string(rig.path("rosterd.yaml")).expect("config");
     std::fs::write(rig.path("rosterd.yaml"), text.replace("count: 10,", "count: 0,")).expect("config");
-    rig.roster(&[1]);
+    roster(&rig, &[1]);
     let before = with_access(&rig.sandbox);
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.held_count(), 1, "{}", plan.to_table());

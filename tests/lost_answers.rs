@@ -13,17 +13,8 @@ use rosterd::reconcile::journal::Intent;
 use rosterd::reconcile::plan::Action;
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
 use rosterd::store::Store;
+use support::people::people;
 use support::rig::Rig;
-
-fn roster(n: usize) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    out
-}
 
 const SOURCE: &str = "  file: { path: roster.yaml }";
 const SAFETY: &str = "  max_removals: { count: 25, percent: 10 }";
@@ -53,20 +44,20 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
     for (lost, seed) in [(LostAs::ServerError, 5), (LostAs::Disconnect, 11)] {
         let rig = Rig::start(CakeSandboxOptions::default()).await;
         rig.write_config(SOURCE, SAFETY, PLATFORM);
-        std::fs::write(rig.path("roster.yaml"), roster(200)).unwrap();
-        rig.cake.faults().script(FaultRule::on("create", Fault::LoseAnswer(lost)).with_probability(0.3, seed));
+        rig.roster(people(200));
+        rig.sandbox.faults().script(FaultRule::on("create", Fault::LoseAnswer(lost)).with_probability(0.3, seed));
 
         let (_, summary) = rig.reconcile().await;
         let s = &summary.record.platforms[0];
-        let lost_answers = rig.cake.faults().injected();
+        let lost_answers = rig.sandbox.faults().injected();
         assert!((35..=85).contains(&lost_answers), "{lost:?}: about 60 of 200 answers lost, got {lost_answers}");
         assert_eq!((s.created, s.failed), (200, 0), "{lost:?}: {s:?}");
 
         // Exactly 200 accounts, no duplicate email, each sent once.
-        let users = rig.cake.users();
+        let users = rig.sandbox.users();
         let emails: HashSet<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
         assert_eq!((users.len(), emails.len()), (200, 200), "{lost:?}");
-        assert_eq!(rig.cake.faults().count("create"), 200, "{lost:?}: a create was sent twice");
+        assert_eq!(rig.sandbox.faults().count("create"), 200, "{lost:?}: a create was sent twice");
 
         // One audit line per person's create, with its final outcome.
         let records = records(&rig);
@@ -83,11 +74,11 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
         assert_eq!(audit::verify(&rig.audit_path()).unwrap(), Ok(200));
 
         // Converged: the next run writes nothing.
-        rig.cake.faults().clear();
-        let writes = rig.cake.write_calls();
+        rig.sandbox.faults().clear();
+        let writes = rig.sandbox.write_calls();
         let (plan, _) = rig.reconcile().await;
         assert_eq!(plan.change_count(), 0, "{lost:?}: {}", plan.to_table());
-        assert_eq!(rig.cake.write_calls(), writes);
+        assert_eq!(rig.sandbox.write_calls(), writes);
         assert!(Store::open(&rig.path("state"), 1 << 20).unwrap().0.pending_intents().unwrap().is_empty());
         eprintln!("{lost:?}: 200 people, {lost_answers} lost answers, {} accounts, 1 run + 1 idle run", users.len());
     }
@@ -97,9 +88,9 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
 async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_the_next_run() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
+    rig.roster(people(3));
     // rosterd journaled creates for p2 and p3 and died: p2's reached CAKE, p3's did not.
-    rig.cake.insert_user(CakeUser::new("G2", "F2", "p2@acme.example", 3));
+    rig.sandbox.insert_user(CakeUser::new("G2", "F2", "p2@acme.example", 3));
     let store = open_store(&rig);
     for i in [2, 3] {
         store
@@ -124,8 +115,8 @@ async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_t
     let s = &summary.record.platforms[0];
     // p2 is linked by the resolution (no create, no adopt step); p1 and p3 are created.
     assert_eq!((s.created, s.linked, s.failed), (2, 0, 0), "{}", plan.to_table());
-    assert_eq!(rig.cake.faults().count("create"), 2);
-    assert_eq!(rig.cake.users().len(), 3);
+    assert_eq!(rig.sandbox.faults().count("create"), 2);
+    assert_eq!(rig.sandbox.users().len(), 3);
 
     let records = records(&rig);
     let creates = creates_by_person(&records);
@@ -150,10 +141,10 @@ async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_t
 async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_released() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
+    rig.roster(people(3));
     rig.reconcile().await;
-    std::fs::write(rig.path("roster.yaml"), roster(4)).unwrap();
-    rig.cake.faults().script(FaultRule::on("create", Fault::status(400)).always());
+    rig.roster(people(4));
+    rig.sandbox.faults().script(FaultRule::on("create", Fault::status(400)).always());
 
     // First refusal: quarantined, due again at the next run.
     let (_, summary) = rig.reconcile().await;
@@ -169,9 +160,9 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
     assert_eq!(q[0].attempts, 2);
 
     // While it waits: set aside, no write, not a failure again; the run goes on.
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
-    assert_eq!(rig.cake.write_calls(), writes, "a quarantined record reached CAKE");
+    assert_eq!(rig.sandbox.write_calls(), writes, "a quarantined record reached CAKE");
     let s = &summary.record.platforms[0];
     assert_eq!((s.failed, s.quarantined, s.created), (0, 1, 0), "{s:?}");
     assert_eq!(summary.record.result, "ok");
@@ -187,11 +178,11 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
     store.set_quarantined(&entry).unwrap();
     store.flush().unwrap();
     drop(store);
-    rig.cake.faults().clear();
+    rig.sandbox.faults().clear();
     let (_, summary) = rig.reconcile().await;
     assert_eq!((summary.record.platforms[0].created, summary.record.platforms[0].quarantined), (1, 0));
     assert!(open_store(&rig).quarantined().unwrap().is_empty());
-    assert_eq!(rig.cake.users().len(), 4);
+    assert_eq!(rig.sandbox.users().len(), 4);
     let p4: Vec<String> =
         creates_by_person(&records(&rig))["p4@acme.example"].iter().map(|r| r.outcome.clone()).collect();
     assert_eq!(p4, ["failed", "failed", "ok"], "one line per attempt, none for the run that skipped it");
@@ -201,11 +192,11 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
 async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_line() {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     rig.write_config(SOURCE, SAFETY, PLATFORM);
-    std::fs::write(rig.path("roster.yaml"), roster(1)).unwrap();
+    rig.roster(people(1));
     // rosterd created p1, audited the outcome and was killed before the store made the
     // cleared intent (and the link) durable.
-    rig.cake.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));
-    let id = rig.cake.users()[0].user_id.to_string();
+    rig.sandbox.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));
+    let id = rig.sandbox.users()[0].user_id.to_string();
     let intent = Intent {
         run_id: "20240101T000000.000Z-dead".into(),
         trigger: "schedule".into(),
@@ -243,7 +234,7 @@ async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_l
 
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(rig.cake.write_calls(), 0);
+    assert_eq!(rig.sandbox.write_calls(), 0);
     let records = records(&rig);
     assert_eq!(records.len(), 1, "the outcome was audited once already: {records:?}");
     let store = open_store(&rig);

@@ -3,49 +3,28 @@
 //! search, Client Toolbox's `searchField=user_name&searchOper=eq`, SCIM's
 //! `filter=userName eq`, each matched exactly on the key; never a full listing. A look-alike account the free-text search also returns is not taken for it.
 
-use std::path::PathBuf;
+mod support;
 
-use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseUser};
 use rosterd::platform::agencyanalytics::sandbox::{AgencyAnalyticsSandbox, AgencyAnalyticsUser};
 use rosterd::platform::sandboxes::AnySandbox;
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
-use tempfile::TempDir;
+use support::people::people;
+use support::rig::{Rig, FILE_SOURCE};
 
 const PEOPLE: usize = 3;
 
-struct Rig {
-    dir: TempDir,
-    sandbox: AnySandbox,
-}
-
-impl Rig {
-    async fn start(kind: &str) -> Rig {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let sandbox = AnySandbox::start(kind).await.expect("the emulator");
-        std::fs::write(dir.path().join("key"), format!("{}\n", sandbox.key())).expect("key file");
-        // One account a page: a full listing would cost a call per account.
-        let extra = "    page_size: 1\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 1 }\n";
-        let config = format!(
-            "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nplatforms:\n{}",
-            sandbox.platform_entry("target", "key", extra)
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), config).expect("config");
-        let mut roster = String::from("complete: true\npeople:\n");
-        for i in 1..=PEOPLE {
-            roster.push_str(&format!("  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example }}\n"));
-        }
-        std::fs::write(dir.path().join("roster.yaml"), roster).expect("roster");
-        Rig { dir, sandbox }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
+async fn start(kind: &str) -> Rig<AnySandbox> {
+    let rig = Rig::kind(kind).await;
+    // One account a page: a full listing would cost a call per account.
+    let extra = "    page_size: 1\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 1 }\n";
+    rig.configure(FILE_SOURCE, "", &rig.sandbox.platform_entry("target", "key", extra));
+    rig.roster(people(PEOPLE));
+    rig
 }
 
 async fn lost_creates_are_found_by_a_targeted_look_up(kind: &str) {
-    let rig = Rig::start(kind).await;
+    let rig = start(kind).await;
     // A look-alike a free-text search for p1's key also returns.
     if let Some(s) = rig.sandbox.get::<AffiseSandbox>() {
         drop(s.insert_user(AffiseUser::new("X", "Y", "xp1@acme.example", &["ROLE_ADMIN"])));
@@ -55,8 +34,7 @@ async fn lost_creates_are_found_by_a_targeted_look_up(kind: &str) {
     }
     let decoys = rig.sandbox.listed();
     rig.sandbox.faults().script(FaultRule::on("create", Fault::LoseAnswer(LostAs::ServerError)).always());
-    let config = Config::load(&rig.path("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let engine = rosterd::setup::engine(config).expect("an engine");
+    let engine = rosterd::setup::engine(rig.config()).expect("an engine");
     let (_, summary) = engine.reconcile("test", false).await.expect("a run");
     let summary = summary.expect("applied");
     assert_eq!((summary.record.platforms[0].created, summary.failed()), (PEOPLE, 0), "{kind}: {:?}", summary.record);
@@ -69,7 +47,7 @@ async fn lost_creates_are_found_by_a_targeted_look_up(kind: &str) {
         _ => (listing, rig.sandbox.list_calls() - listing),
     };
     assert_eq!((lists, finds), (listing, PEOPLE), "{kind}: one targeted look-up per lost create");
-    let audit = std::fs::read_to_string(rig.path("state").join("audit.jsonl")).expect("the audit trail");
+    let audit = std::fs::read_to_string(rig.audit_path()).expect("the audit trail");
     assert_eq!(audit.matches("found on the platform").count(), PEOPLE, "{kind}");
     rig.sandbox.shutdown().await;
 }

@@ -3,8 +3,11 @@
 //! platform's burst does; set above the platform's limit (issue 13), a 429 slows every
 //! request, so few meet one. Counts only: the speed figures live in `cargo bench -- pacing`.
 
-use rosterd::config::Config;
+mod support;
+
 use rosterd::platform::sandboxes::AnySandbox;
+use support::people::people;
+use support::rig::{Rig, FILE_SOURCE};
 
 const PEOPLE: usize = 100;
 const RATE: u32 = 50;
@@ -13,30 +16,20 @@ const SERVER_BURST: u32 = 5;
 /// One run creating `PEOPLE` accounts on a CAKE limited to `RATE`/s (burst
 /// `SERVER_BURST`), rosterd's budget given by `rate_limit`; the 429s the CAKE sent.
 async fn throttled(rate_limit: &str) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let cake = AnySandbox::start("cake").await.unwrap();
-    cake.faults().limit_rate(f64::from(RATE), SERVER_BURST);
-    std::fs::write(dir.path().join("key"), format!("{}\n", cake.key())).unwrap();
-    let config = format!(
-        "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nplatforms:\n{}",
-        cake.platform_entry("cake", "key", &format!("    rate_limit: {rate_limit}\n"))
-    );
-    std::fs::write(dir.path().join("rosterd.yaml"), config).unwrap();
-    let mut roster = String::from("complete: true\npeople:\n");
-    for i in 1..=PEOPLE {
-        roster.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example }}\n"
-        ));
-    }
-    std::fs::write(dir.path().join("roster.yaml"), roster).unwrap();
+    let rig: Rig<AnySandbox> = Rig::kind("cake").await;
+    rig.sandbox.faults().limit_rate(f64::from(RATE), SERVER_BURST);
+    let platform = rig.sandbox.platform_entry("cake", "key", &format!("    rate_limit: {rate_limit}\n"));
+    rig.configure(FILE_SOURCE, "", &platform);
+    rig.roster(people(PEOPLE));
 
-    let engine = rosterd::setup::engine(Config::load(&dir.path().join("rosterd.yaml")).unwrap()).unwrap();
+    let engine = rig.engine();
     let (plan, summary) = engine.reconcile("pacing", false).await.unwrap();
     assert_eq!(plan.change_count(), PEOPLE);
     assert_eq!(summary.unwrap().failed(), 0, "every create made it, 429s retried");
+    let cake = &rig.sandbox;
     assert_eq!(cake.write_calls() - cake.faults().throttled(), PEOPLE, "each person created once");
     let throttled = cake.faults().throttled();
-    cake.shutdown().await;
+    rig.sandbox.shutdown().await;
     throttled
 }
 

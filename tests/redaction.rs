@@ -7,11 +7,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use support::cli::rosterd_traced;
 use support::rig::all_files;
 
 /// CAKE keys hold `+ / = %`; the password too, and its Basic form has `+` and `/` in base64.
@@ -131,17 +131,7 @@ fn pads(len: usize) -> Vec<usize> {
 
 /// Run the binary with both log formats; all it printed.
 fn rosterd(dir: &Path, args: &[&str], json_logs: bool) -> Vec<u8> {
-    let format = if json_logs { "json" } else { "text" };
-    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .args(args)
-        .args(["-c", "rosterd.yaml", "--log", "trace", "--log-format", format])
-        .env("ROSTERD_TEST_CAKE_KEY", CAKE_KEY)
-        .current_dir(dir)
-        .output()
-        .expect("rosterd runs");
-    let mut all = out.stdout;
-    all.extend(out.stderr);
-    all
+    rosterd_traced(dir, CAKE_KEY, args, json_logs)
 }
 
 /// No form of a secret, nor any 12-character piece of one, in `bytes` (the secrets are

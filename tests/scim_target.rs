@@ -9,11 +9,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rosterd::config::Config;
-use rosterd::reconcile::plan::Plan;
-use rosterd::reconcile::RunSummary;
 use rosterd::sandbox::proxy::FaultProxy;
 use serde_json::{json, Value};
+use support::rig::reconcile_in;
 use support::scim_server::ScimServer;
 
 const SOURCE_TOKEN: &str = "scim-source-SEEDED-77aa01";
@@ -67,13 +65,6 @@ platforms:
     std::fs::write(dir.join("rosterd.yaml"), config).expect("config");
 }
 
-async fn reconcile(dir: &Path) -> (Plan, RunSummary) {
-    let config = Config::load(&dir.join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let engine = rosterd::setup::engine(config).expect("an engine");
-    let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
-    (plan, summary.expect("applied"))
-}
-
 /// The target's users by userName, read straight from the server.
 async fn target_users(target: &ScimServer) -> BTreeMap<String, Value> {
     let page = target.get_json("Users?startIndex=1&count=1000").await;
@@ -120,7 +111,7 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
     write_config(dir.path(), &source, &proxy.url(), "");
 
     // First run: the active in-scope users, each with externalId = its source id.
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     assert!(plan.roster_complete, "{:?}", plan.roster_incomplete_reason);
     let expected: Vec<usize> = (1..=USERS).filter(|i| in_scope(*i)).collect();
     assert_eq!((summary.record.platforms[0].created, summary.record.platforms[0].failed), (expected.len(), 0));
@@ -138,7 +129,7 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
 
     // Second run: zero writes.
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
     let pages: Vec<String> = proxy.requests()[mark..]
@@ -151,7 +142,7 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
     // A rename at the source reaches the target by one PATCH.
     rename_at_source(&source, &ids[0], "Gwendolyn").await;
     let mark = proxy.request_count();
-    let (_, summary) = reconcile(dir.path()).await;
+    let (_, summary) = reconcile_in(dir.path()).await;
     assert_eq!(summary.record.platforms[0].updated, 1);
     let target_id = target_users(&target).await[&user_name(1)]["id"].as_str().unwrap().to_string();
     assert_eq!(writes_since(&proxy, mark), [("PATCH".to_string(), format!("/Users/{target_id}"))]);
@@ -160,7 +151,7 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
     // A leaver at the source: active=false at the target, the resource kept.
     source.patch_user_active(&ids[1], false).await;
     let mark = proxy.request_count();
-    let (_, summary) = reconcile(dir.path()).await;
+    let (_, summary) = reconcile_in(dir.path()).await;
     assert_eq!(summary.record.platforms[0].deactivated, 1);
     assert_eq!(writes_since(&proxy, mark).len(), 1);
     let held = target_users(&target).await;
@@ -169,7 +160,7 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
 
     // And quiet again.
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 }
@@ -178,12 +169,12 @@ async fn a_real_scim_target_converges_from_a_real_scim_source() {
 async fn with_patch_never_a_real_target_is_updated_and_deactivated_by_put() {
     let (source, target, ids, proxy, dir) = start_pair().await;
     write_config(dir.path(), &source, &proxy.url(), "    patch: never");
-    reconcile(dir.path()).await;
+    reconcile_in(dir.path()).await;
 
     rename_at_source(&source, &ids[3], "Quentin").await;
     source.patch_user_active(&ids[4], false).await;
     let mark = proxy.request_count();
-    let (_, summary) = reconcile(dir.path()).await;
+    let (_, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
     assert_eq!((app.updated, app.deactivated, app.failed), (1, 1, 0));
     let methods: Vec<String> = writes_since(&proxy, mark).into_iter().map(|(m, _)| m).collect();
@@ -194,7 +185,7 @@ async fn with_patch_never_a_real_target_is_updated_and_deactivated_by_put() {
     assert_eq!(held[&user_name(5)]["active"].as_bool(), Some(false));
 
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 }

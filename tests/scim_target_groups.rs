@@ -9,11 +9,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rosterd::config::Config;
-use rosterd::reconcile::plan::Plan;
-use rosterd::reconcile::RunSummary;
 use rosterd::sandbox::proxy::FaultProxy;
 use serde_json::{json, Value};
+use support::rig::{engine_in, reconcile_in};
 use support::scim_server::ScimServer;
 
 const SOURCE_TOKEN: &str = "scim-source-GROUPS-5c1e02";
@@ -101,13 +99,6 @@ platforms:
     std::fs::write(dir.join("rosterd.yaml"), config).expect("config");
 }
 
-async fn reconcile(dir: &Path) -> (Plan, RunSummary) {
-    let config = Config::load(&dir.join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let engine = rosterd::setup::engine(config).expect("an engine");
-    let (plan, summary) = engine.reconcile("test", false).await.expect("a run");
-    (plan, summary.expect("applied"))
-}
-
 async fn list(target: &ScimServer, what: &str) -> Vec<Value> {
     let page = target.get_json(&format!("{what}?startIndex=1&count=1000")).await;
     page["Resources"].as_array().cloned().unwrap_or_default()
@@ -157,8 +148,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     let (source, target, ids, source_groups, proxy, dir) = start().await;
 
     // A dry run first: the plan shows the three group steps and nothing is written.
-    let config = Config::load(&dir.path().join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let engine = rosterd::setup::engine(config).expect("an engine");
+    let engine = engine_in(dir.path());
     let (plan, applied) = engine.reconcile("test", true).await.expect("a dry run");
     drop(engine);
     assert!(applied.is_none());
@@ -167,7 +157,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     assert_eq!(writes_since(&proxy, 0), []);
 
     // First run: 7 users with their enterprise attributes, 3 groups with their members.
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
     assert_eq!((app.created, app.groups, app.failed, app.error.as_deref()), (7, 3, 0, None), "{}", plan.to_table());
     let table = plan.to_table();
@@ -197,7 +187,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
 
     // Second run: nothing to do, nothing written.
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 
@@ -217,7 +207,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     )
     .await;
     let mark = proxy.request_count();
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
     assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
     let writes = writes_since(&proxy, mark);
@@ -236,7 +226,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
 
     // And quiet again.
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 }
@@ -256,7 +246,7 @@ async fn a_group_rosterd_does_not_own_is_never_touched() {
         .expect("the target answers");
     assert!(answer.status().is_success());
     let mark = proxy.request_count();
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
     assert_eq!((app.groups, app.conflicts), (2, 1), "{}", plan.to_table());
     assert!(plan.to_table().contains("add it to groups.manage"), "{}", plan.to_table());
@@ -270,7 +260,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
     let config = std::fs::read_to_string(dir.path().join("rosterd.yaml")).expect("config");
     std::fs::write(dir.path().join("rosterd.yaml"), config.replace("    groups:\n", "    patch: never\n    groups:\n"))
         .expect("config");
-    reconcile(dir.path()).await;
+    reconcile_in(dir.path()).await;
 
     let sales = format!("Groups/{}", source_groups["Sales"]);
     let remove = format!("members[value eq \"{}\"]", ids[3]);
@@ -287,7 +277,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
     )
     .await;
     let mark = proxy.request_count();
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
     assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
     let methods: Vec<String> = writes_since(&proxy, mark).into_iter().map(|(m, _)| m).collect();
@@ -300,7 +290,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
     );
 
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 }
@@ -312,7 +302,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
 #[tokio::test]
 async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_change() {
     let (source, target, ids, source_groups, proxy, dir) = start().await;
-    reconcile(dir.path()).await;
+    reconcile_in(dir.path()).await;
     let before = list(&target, "Groups").await;
     let ops_id = before.iter().find(|g| g["displayName"] == "team-ops").expect("team-ops")["id"].clone();
 
@@ -321,7 +311,7 @@ async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_c
     patch_source(&source, &ops, json!([{ "op": "replace", "path": "displayName", "value": "team-operations" }, add]))
         .await;
     let mark = proxy.request_count();
-    let (plan, summary) = reconcile(dir.path()).await;
+    let (plan, summary) = reconcile_in(dir.path()).await;
     assert_eq!((summary.record.platforms[0].groups, summary.record.platforms[0].failed), (1, 0), "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), [("PATCH".to_string(), format!("/Groups/{}", ops_id.as_str().unwrap()))]);
     let groups = target_groups(&target).await;
@@ -329,7 +319,7 @@ async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_c
     assert_eq!(groups["team-operations"].1, members(&[1, 6, 7]));
 
     let mark = proxy.request_count();
-    let (plan, _) = reconcile(dir.path()).await;
+    let (plan, _) = reconcile_in(dir.path()).await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
     assert_eq!(writes_since(&proxy, mark), []);
 }

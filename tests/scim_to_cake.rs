@@ -63,7 +63,7 @@ fn source(url: &url::Url) -> String {
 
 /// email → (status, role id) as CAKE holds it.
 fn cake_state(rig: &Rig) -> BTreeMap<String, (String, u64)> {
-    rig.cake.users().into_iter().map(|u| (u.email.to_lowercase(), (u.user_status, u.role_id))).collect()
+    rig.sandbox.users().into_iter().map(|u| (u.email.to_lowercase(), (u.user_status, u.role_id))).collect()
 }
 
 #[tokio::test]
@@ -93,10 +93,10 @@ async fn a_real_scim_roster_converges_into_cake_and_stays_converged() {
     assert_eq!(summary.record.platforms[0].failed, 0);
 
     // Second run: zero write calls.
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(rig.cake.write_calls(), writes);
+    assert_eq!(rig.sandbox.write_calls(), writes);
 
     // Three leavers at the source: exactly those three lose access.
     let leavers = [1usize, 2, 5];
@@ -105,7 +105,7 @@ async fn a_real_scim_roster_converges_into_cake_and_stays_converged() {
     }
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 3);
-    assert_eq!(rig.cake.write_calls(), writes + 3);
+    assert_eq!(rig.sandbox.write_calls(), writes + 3);
     let now = cake_state(&rig);
     for (email_, (status, _)) in &now {
         let leaver = leavers.iter().any(|i| &email(*i) == email_);
@@ -113,15 +113,15 @@ async fn a_real_scim_roster_converges_into_cake_and_stays_converged() {
     }
 
     // A rename at the source updates the same account: no second account.
-    let count = rig.cake.users().len();
+    let count = rig.sandbox.users().len();
     server.replace_email(&ids[2], "renamed.user003@acme.example").await;
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 1, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].updated, 1);
-    assert_eq!(rig.cake.users().len(), count);
-    assert!(rig.cake.user_by_email("renamed.user003@acme.example").is_some());
-    assert!(rig.cake.user_by_email(&email(3)).is_none());
-    assert_eq!(rig.cake.write_calls(), writes + 4);
+    assert_eq!(rig.sandbox.users().len(), count);
+    assert!(rig.sandbox.user_by_email("renamed.user003@acme.example").is_some());
+    assert!(rig.sandbox.user_by_email(&email(3)).is_none());
+    assert_eq!(rig.sandbox.write_calls(), writes + 4);
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn a_source_that_fails_on_page_3_of_5_removes_nobody_and_says_why() {
     rig.write_config(&source(&proxy.url()), "  max_removals: { count: 1000, percent: 100 }", PLATFORM);
     rig.reconcile().await;
     let before = cake_state(&rig);
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
 
     proxy.fail_when(|r| r.path.ends_with("/Users") && r.query_param("startIndex") == Some("101"), Fault::Status(503));
     let (plan, summary) = rig.reconcile().await;
@@ -149,5 +149,5 @@ async fn a_source_that_fails_on_page_3_of_5_removes_nobody_and_says_why() {
     assert_eq!(summary.record.platforms[0].deactivated, 0);
     assert_eq!(summary.record.platforms[0].held, held.len());
     assert_eq!(cake_state(&rig), before);
-    assert_eq!(rig.cake.write_calls(), writes);
+    assert_eq!(rig.sandbox.write_calls(), writes);
 }

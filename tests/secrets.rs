@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::process::Command;
-
 use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
+use support::cli::rosterd_traced;
 use support::rig::{all_files, contains};
 use support::scim_server::ScimServer;
 
@@ -33,18 +32,9 @@ platforms:
     )
 }
 
-/// Run the binary; returns stdout + stderr.
+/// Run the binary (JSON logs); returns stdout + stderr.
 fn rosterd(dir: &std::path::Path, cake_key: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .args(args)
-        .args(["-c", "rosterd.yaml", "--log", "trace", "--log-format", "json"])
-        .env("ROSTERD_TEST_CAKE_KEY", cake_key)
-        .current_dir(dir)
-        .output()
-        .expect("rosterd runs");
-    let mut all = out.stdout;
-    all.extend(out.stderr);
-    all
+    rosterd_traced(dir, cake_key, args, true)
 }
 
 fn assert_clean(what: &str, bytes: &[u8]) {

@@ -11,22 +11,12 @@ mod support;
 use rosterd::audit;
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::reconcile::EngineError;
+use support::people::{self, Person};
 use support::rig::Rig;
 
 /// A complete roster file of the people `ids`, all active.
 fn roster(ids: impl IntoIterator<Item = usize>) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    let mut any = false;
-    for i in ids {
-        any = true;
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    if !any {
-        out = "complete: true\npeople: []\n".into();
-    }
-    out
+    people::roster(ids.into_iter().map(Person::test))
 }
 
 const SOURCE: &str = "  file: { path: roster.yaml }";
@@ -40,7 +30,7 @@ fn write_roster(rig: &Rig, ids: impl IntoIterator<Item = usize>) {
 }
 
 fn active(rig: &Rig) -> usize {
-    rig.cake.users().iter().filter(|u| u.user_status == "active").count()
+    rig.sandbox.users().iter().filter(|u| u.user_status == "active").count()
 }
 
 #[tokio::test]
@@ -50,7 +40,7 @@ async fn an_empty_complete_roster_after_twenty_people_removes_nobody_and_says_wh
     write_roster(&rig, 1..=20);
     rig.reconcile().await;
     write_roster(&rig, []);
-    let writes = rig.cake.write_calls();
+    let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
     let why = plan.roster_shrank.clone().expect("the shrink guard fired");
     assert!(why.contains("from 20 to 0"), "{why}");
@@ -58,7 +48,7 @@ async fn an_empty_complete_roster_after_twenty_people_removes_nobody_and_says_wh
     assert_eq!(plan.platforms[0].held().count(), 20);
     assert!(plan.platforms[0].held().all(|s| s.held.as_deref() == Some(why.as_str())));
     assert_eq!((summary.record.platforms[0].held, summary.record.platforms[0].deactivated), (20, 0));
-    assert_eq!(rig.cake.write_calls(), writes, "a held removal reached CAKE");
+    assert_eq!(rig.sandbox.write_calls(), writes, "a held removal reached CAKE");
     assert_eq!(active(&rig), 20);
 }
 
@@ -117,7 +107,7 @@ async fn by_default_a_leaver_is_removed_on_the_second_run_they_are_missing() {
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 1, "p3 goes on the second run");
     let inactive: Vec<String> =
-        rig.cake.users().into_iter().filter(|u| u.user_status == "inactive").map(|u| u.email).collect();
+        rig.sandbox.users().into_iter().filter(|u| u.user_status == "inactive").map(|u| u.email).collect();
     assert_eq!(inactive, ["p3@acme.example"]);
 
     // p4 came back in between: missing again starts the count afresh.
@@ -133,11 +123,7 @@ async fn a_grace_duration_holds_a_new_leaver_and_inactive_people_go_at_once() {
     rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ duration: 1h }}"), PLATFORM);
     write_roster(&rig, 1..=10);
     rig.reconcile().await;
-    let text = roster(1..=9).replace(
-        "id: \"2\", user_name: p2@acme.example, given_name: G2, family_name: F2, email: p2@acme.example, active: true",
-        "id: \"2\", user_name: p2@acme.example, given_name: G2, family_name: F2, email: p2@acme.example, active: false",
-    );
-    std::fs::write(rig.path("roster.yaml"), text).unwrap();
+    rig.roster((1..=9).map(|i| Person::test(i).active(i != 2)));
     let (plan, summary) = rig.reconcile().await;
     let p10 = plan.platforms[0].steps.iter().find(|s| s.label == "p10@acme.example").expect("p10's removal");
     assert!(p10.held.as_deref().unwrap_or_default().starts_with("in grace: missing for 0s of 1h"), "{p10:?}");
@@ -172,9 +158,9 @@ async fn approve_releases_exactly_the_held_removals_of_a_run_audited_and_only_on
     let skipped: Vec<&str> = results[0].skipped.iter().map(|(s, _)| s.label.as_str()).collect();
     assert_eq!(skipped, ["p10@acme.example", "p9@acme.example"]);
     assert_eq!(results[0].summary.as_ref().map(|s| s.deactivated), Some(10));
-    let inactive = rig.cake.users().into_iter().filter(|u| u.user_status == "inactive").count();
+    let inactive = rig.sandbox.users().into_iter().filter(|u| u.user_status == "inactive").count();
     assert_eq!(inactive, 10);
-    assert!(rig.cake.users().iter().any(|u| u.email == "p10@acme.example" && u.user_status == "active"));
+    assert!(rig.sandbox.users().iter().any(|u| u.email == "p10@acme.example" && u.user_status == "active"));
 
     let records: Vec<_> =
         audit::read_records(&rig.audit_path()).unwrap().filter_map(Result::ok).filter(|r| r.run_id == run).collect();

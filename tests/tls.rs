@@ -4,15 +4,18 @@
 //! The emulators are put behind a loopback TLS front with a fresh self-signed certificate,
 //! or with one from a CA made here (issue 12): trusted through `ca_file` or `SSL_CERT_FILE`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
 use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions};
 use rosterd::platform::PlatformError;
+use support::logs::Logs;
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -160,35 +163,18 @@ async fn a_self_signed_scim_source_is_refused_by_default_and_read_with_the_optio
     assert!(source.read().await.unwrap().people.is_empty());
 }
 
-/// Log lines, captured for this thread (the test's runtime is single-threaded).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn every_run_of_one_engine_warns_for_the_platform_and_the_source() {
     let rig = Rig::start().await;
     let config = rig.config(INSECURE, Some(INSECURE));
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = Logs::capture();
 
     let engine = rosterd::setup::engine(config).unwrap();
     for _ in 0..2 {
         let (plan, _) = engine.reconcile("test", false).await.unwrap();
         assert_eq!(plan.platforms[0].error, None, "the platform was read through TLS");
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let warned = |who: &str| {
         text.lines()
             .filter(|l| l.contains(" WARN ") && l.contains(&format!("TLS certificate verification is OFF for {who}")))

@@ -1,9 +1,9 @@
 //! `calls`: on every platform kind, the calls a converged run and a run with k changes
 //! make, against the fewest the platform's contract allows.
 
-use rosterd::platform::sandboxes::{kinds, min_list_calls};
+use rosterd::platform::sandboxes::min_list_calls;
 
-use crate::sandbox_rig::{runtime, Rig, Run, StateOn};
+use crate::sandbox_rig::{per_kind, Rig, Run, StateOn};
 use crate::table::{ratio, Table};
 
 /// Accounts on each platform.
@@ -14,7 +14,7 @@ const RENAMED: usize = 10;
 const LEAVERS: usize = 10;
 
 pub fn run() -> Vec<Table> {
-    let mut table = Table::new(
+    let table = Table::new(
         format!(
             "Calls per run, {N} accounts; the k-change run has {JOINERS} creates, {RENAMED} updates, {LEAVERS} removals \
              (state on tmpfs; minimum = ceil(listed / largest page) listing calls, 1 write per change, 3 per Affise \
@@ -34,11 +34,7 @@ pub fn run() -> Vec<Table> {
             "ratio (all calls actual/min)",
         ],
     );
-    let rt = runtime();
-    for kind in kinds() {
-        table.row(rt.block_on(platform(kind)));
-    }
-    vec![table]
+    per_kind(table, platform)
 }
 
 async fn platform(kind: &str) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rosterd::platform::sandboxes::kinds;
 use rosterd::sandbox::faults::{Fault, FaultRule, Served};
 
-use crate::sandbox_rig::{runtime, Rig, StateOn};
+use crate::sandbox_rig::{per_kind, runtime, Rig, StateOn};
 use crate::table::{ratio, Table};
 
 const CREATES: usize = 2_000;
@@ -89,7 +89,7 @@ const RECOVERED_WINDOW: usize = 50;
 /// The same 2,000 creates meeting a 429 storm mid-run: the pace before, during (first to
 /// last 429, pauses included), how long until it is back at the limit, and after.
 pub fn storm() -> Vec<Table> {
-    let mut table = Table::new(
+    let table = Table::new(
         format!(
             "{CREATES} creates as above; after {STORM_AFTER} requests the emulator answers the next {STORM_429S} with \
              429 and Retry-After: 1. Calls/s as the emulator saw them; recovered: from the last 429 until \
@@ -106,11 +106,7 @@ pub fn storm() -> Vec<Table> {
             "wall time",
         ],
     );
-    let rt = runtime();
-    for kind in kinds() {
-        table.row(rt.block_on(storm_platform(kind)));
-    }
-    vec![table]
+    per_kind(table, storm_platform)
 }
 
 async fn storm_platform(kind: &str) -> Vec<String> {

@@ -8,6 +8,8 @@ use rosterd::config::Config;
 use rosterd::platform::sandboxes::AnySandbox;
 use tempfile::TempDir;
 
+use crate::table::Table;
+
 /// Where the state directory lives: tmpfs leaves the disk's fsyncs out of the figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateOn {
@@ -116,6 +118,19 @@ impl Rig {
 }
 
 /// A runtime for one section: the engine's run is one task, the emulator serves on others.
+/// One row per kind of the registry, each from its own run of `row`: a new kind is measured
+/// with no edit to the benchmarks.
+pub fn per_kind<F: std::future::Future<Output = Vec<String>>>(
+    mut table: Table,
+    row: impl Fn(&'static str) -> F,
+) -> Vec<Table> {
+    let rt = runtime();
+    for kind in rosterd::platform::sandboxes::kinds() {
+        table.row(rt.block_on(row(kind)));
+    }
+    vec![table]
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
 }

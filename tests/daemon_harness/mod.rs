@@ -15,15 +15,9 @@ pub const CAKE_KEY: &str = "cake-key-DAEMON-6a1f";
 /// Never fires during a test (midnight, 1 January): runs come only from the test's triggers.
 pub const NEVER: &str = "0 0 0 1 1 *";
 
-/// A roster file of people `1..=n`.
+/// A roster file of people `1..=n` (the test binary declares `mod support;` beside this).
 pub fn roster(n: usize) -> String {
-    let mut out = String::from("complete: true\npeople:\n");
-    for i in 1..=n {
-        out.push_str(&format!(
-            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: G{i}, family_name: F{i}, email: p{i}@acme.example, active: true }}\n"
-        ));
-    }
-    out
+    crate::support::people::roster(crate::support::people::people(n))
 }
 
 /// What a config for the daemon tests says.

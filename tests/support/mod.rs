@@ -1,6 +1,11 @@
-//! Shared helpers of the integration tests: a real SCIM server to read from.
+//! Shared helpers of the integration tests: the rig, people and rosters, log capture, and
+//! a real SCIM server to read from.
 // Each test binary uses a different part of the helpers.
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod configs;
+pub mod logs;
+pub mod people;
 pub mod rig;
 pub mod scim_server;

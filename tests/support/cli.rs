@@ -1,0 +1,20 @@
+//! The rosterd binary run as a user runs it, for the tests that read everything it prints.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Run `rosterd <args> -c rosterd.yaml --log trace --log-format <format>` in `dir` with
+/// `ROSTERD_TEST_CAKE_KEY` set to `cake_key`; all it printed, stdout then stderr.
+pub fn rosterd_traced(dir: &Path, cake_key: &str, args: &[&str], json_logs: bool) -> Vec<u8> {
+    let format = if json_logs { "json" } else { "text" };
+    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .args(args)
+        .args(["-c", "rosterd.yaml", "--log", "trace", "--log-format", format])
+        .env("ROSTERD_TEST_CAKE_KEY", cake_key)
+        .current_dir(dir)
+        .output()
+        .expect("rosterd runs");
+    let mut all = out.stdout;
+    all.extend(out.stderr);
+    all
+}
