@@ -54,7 +54,7 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Try rosterd: start sandboxes of all six platforms on loopback, reconcile the example
+    /// Try rosterd: start a sandbox of every platform kind on loopback, reconcile the example
     /// roster into them, print the plan and the outcome, show that a second pass changes
     /// nothing, and print the access report.
     Demo {
