@@ -6,6 +6,7 @@
 //! - [`filter`] and [`template`]: SCIM filters for scope and role rules; field templates.
 //! - [`source`]: identity sources (SCIM 2.0, roster file) behind the `Source` trait.
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
+//! - [`records`]: the records the engine makes and the store keeps (links, intents, steps).
 //! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
 //! - [`report`]: the access report (who has access where; orphans; stale accounts).
 //! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail,
@@ -29,6 +30,7 @@ pub mod model;
 pub mod platform;
 pub mod private;
 pub mod reconcile;
+pub mod records;
 pub mod report;
 pub mod resource;
 pub mod sandbox;

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::model::{Account, Person};
-use crate::reconcile::diff::Link;
-use crate::reconcile::journal::{Intent, Quarantined};
+use crate::records::{Intent, Link, Missing, Quarantined, Step};
 use crate::source::snapshot::{Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
 
 mod groups;
@@ -47,18 +46,7 @@ fn is_lock_conflict(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
 }
 
-/// One run, as the history keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub trigger: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub people: usize,
-    pub roster_complete: bool,
-    pub result: String,
-    pub platforms: Vec<crate::reconcile::apply::PlatformSummary>,
-}
+pub use crate::records::run::RunRecord;
 
 /// An opened store.
 pub struct Store {
@@ -322,7 +310,7 @@ pub struct HeldRun {
 /// One platform's held removals in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldPlatform {
-    pub steps: Vec<crate::reconcile::plan::Step>,
+    pub steps: Vec<Step>,
     /// account id → hash of the account as listed in the run: a release needs it unchanged.
     pub accounts: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,16 +333,11 @@ impl Store {
     }
 
     /// Grace counters of one platform: person id → how long their removal has been planned.
-    pub fn missing(&self, platform: &str) -> Result<BTreeMap<String, crate::reconcile::guard::Missing>, StoreError> {
+    pub fn missing(&self, platform: &str) -> Result<BTreeMap<String, Missing>, StoreError> {
         self.scan(&self.guards()?, &format!("grace/{platform}"), "grace counter")
     }
 
-    pub fn set_missing(
-        &self,
-        platform: &str,
-        person_id: &str,
-        missing: &crate::reconcile::guard::Missing,
-    ) -> Result<(), StoreError> {
+    pub fn set_missing(&self, platform: &str, person_id: &str, missing: &Missing) -> Result<(), StoreError> {
         self.put(&self.guards()?, &format!("grace/{platform}"), person_id, missing)
     }
 
@@ -545,7 +528,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::diff::LinkOrigin;
+    use crate::records::LinkOrigin;
     use compact_str::ToCompactString;
 
     #[test]
