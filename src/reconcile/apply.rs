@@ -25,6 +25,8 @@ pub struct ApplyContext<'a> {
     pub concurrency: usize,
     /// Set on a graceful stop: steps not yet started are skipped.
     pub stopping: &'a std::sync::atomic::AtomicBool,
+    /// Where step outcomes are counted.
+    pub metrics: &'a dyn super::metrics::RunMetrics,
 }
 
 /// Apply one platform's plan. `actual` is the listing the steps refer to by account id.
@@ -78,7 +80,7 @@ impl ApplyContext<'_> {
             prev: String::new(),
             hash: String::new(),
         };
-        crate::daemon::metrics::step(platform, "none", "conflict");
+        self.metrics.step(platform, "none", "conflict");
         if let Err(e) = self.audit.append(record) {
             tracing::error!(error = %e, "audit write failed");
         }
@@ -323,7 +325,7 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
 
 /// The one place a step's outcome is recorded: the audit trail and the metrics.
 pub(crate) fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
-    crate::daemon::metrics::step(platform, step.action.as_str(), outcome);
+    ctx.metrics.step(platform, step.action.as_str(), outcome);
     let record = AuditRecord {
         time: chrono::Utc::now().to_rfc3339(),
         run_id: ctx.run_id.into(),
