@@ -7,6 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// The hash that the first line of the audit trail chains to (and an empty head holds).
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// The prefix of a line hash made with the key (a plain one is 64 hex digits).
 pub const HMAC_PREFIX: &str = "hmac:";
 
@@ -138,7 +141,7 @@ pub fn fit(lines: u64, anchored: Option<&str>, head: &Head, key: Option<&AuditKe
             head.lines
         ));
     }
-    let anchored = if head.lines == 0 { Some(crate::audit::GENESIS) } else { anchored };
+    let anchored = if head.lines == 0 { Some(GENESIS) } else { anchored };
     if anchored != Some(head.hash.as_str()) {
         return Fit::Broken(format!(
             "line {} does not have the anchored hash: the trail was rewritten up to there",
@@ -173,7 +176,7 @@ mod tests {
         assert!(matches!(fit(5, Some("x"), &head, None), Fit::Broken(_)));
         let forged = Head { mac: Some("00".into()), ..head.clone() };
         assert!(matches!(fit(5, Some("h4"), &forged, Some(&key())), Fit::Broken(r) if r.contains("MAC")));
-        let empty = Head { lines: 0, hash: crate::audit::GENESIS.into(), mac: None };
+        let empty = Head { lines: 0, hash: GENESIS.into(), mac: None };
         assert_eq!(fit(0, None, &empty, None), Fit::Fits { after: 0 });
     }
 }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::anchor::{self, AuditKey, Fit, Head, HeadStore};
 use crate::model::FieldChange;
 
-/// The hash that the first line chains to.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Defined with the anchor, whose empty head names it too.
+pub use crate::anchor::GENESIS;
 
 /// One attempted change (or a hold) and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,7 +422,7 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Stri
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = crate::config::limits::parse_duration(text, crate::config::limits::LONGEST)
+    let d = crate::limits::parse_duration(text, crate::limits::LONGEST)
         .map_err(|e| format!("{e}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z"))?;
     chrono::Duration::from_std(d)
         .ok()

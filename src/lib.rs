@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`model`]: people, accounts and field changes, the shapes every part speaks.
 //! - [`config`]: the YAML config, validated with every problem reported at once.
+//! - [`limits`]: the range of every number and duration the config and the CLI accept.
 //! - [`filter`] and [`template`]: SCIM filters for scope and role rules; field templates.
 //! - [`source`]: identity sources (SCIM 2.0, roster file) behind the `Source` trait.
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
@@ -26,6 +27,7 @@ pub mod daemon;
 pub mod demo;
 pub mod exit;
 pub mod filter;
+pub mod limits;
 pub mod model;
 pub mod platform;
 pub mod private;

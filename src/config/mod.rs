@@ -1,7 +1,8 @@
 //! The config model: loading the YAML file, validating it with every problem reported at
 //! once under its key path, and reading the secrets it points to.
 
-pub mod limits;
+/// The ranges live below the config: the audit trail's `--since` parses durations too.
+pub use crate::limits;
 mod raw;
 pub mod secret;
 

@@ -160,7 +160,7 @@ pub fn human(d: chrono::Duration) -> String {
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     // Bounded (ten years) so the instant it is added to can never overflow.
     const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(3660 * 86_400);
-    let d = crate::config::limits::parse_duration(text, TEN_YEARS)?;
+    let d = crate::limits::parse_duration(text, TEN_YEARS)?;
     if d.is_zero() {
         return Err(format!("{text:?} must be longer than zero"));
     }
