@@ -3,6 +3,8 @@
 
 /// The ranges live below the config: the audit trail's `--since` parses durations too.
 pub use crate::limits;
+pub mod grace;
+pub mod mapping;
 mod raw;
 pub mod secret;
 
@@ -20,8 +22,8 @@ use url::Url;
 use crate::filter::Filter;
 use crate::platform::connection::{Connection, TlsVerification};
 use crate::platform::kind::{self, KindSpec};
-use crate::reconcile::desired::{Mapping, RoleRule};
 use crate::template::Template;
+pub use mapping::{Mapping, RoleRule};
 use raw::*;
 use secret::SecretRef;
 
@@ -74,7 +76,7 @@ pub struct ScimConfig {
     /// `auto`, `user` or `endpoint`.
     pub groups: String,
     /// `source.scim.incremental`, when enabled.
-    pub incremental: Option<crate::source::scim::IncrementalSettings>,
+    pub incremental: Option<crate::records::incremental::IncrementalSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +93,7 @@ pub struct Safety {
     pub protected: BTreeSet<String>,
     /// Hold every removal when the roster shrank by more than this percent.
     pub shrink_guard_percent: f64,
-    pub grace: crate::reconcile::guard::GracePolicy,
+    pub grace: grace::GracePolicy,
 }
 
 /// The default shrink limit: a roster with 30% fewer active people removes nobody.
@@ -427,8 +429,8 @@ impl Validator {
     }
 
     /// `source.scim.incremental`: off unless `enabled: true`.
-    fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::source::scim::IncrementalSettings> {
-        use crate::source::scim::IncrementalSettings;
+    fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::records::incremental::IncrementalSettings> {
+        use crate::records::incremental::IncrementalSettings;
         let full_read_every = raw.full_read_every.unwrap_or(IncrementalSettings::DEFAULT_FULL_READ_EVERY);
         let at = "source.scim.incremental";
         self.span(&format!("{at}.full_read_every"), limits::FULL_READ_EVERY, Some(full_read_every.into()));
@@ -528,8 +530,8 @@ impl Validator {
         }
     }
 
-    fn grace(&mut self, raw: Option<RawGrace>) -> crate::reconcile::guard::GracePolicy {
-        use crate::reconcile::guard::{parse_duration, Grace, GracePolicy};
+    fn grace(&mut self, raw: Option<RawGrace>) -> grace::GracePolicy {
+        use grace::{parse_duration, Grace, GracePolicy};
         let Some(raw) = raw else { return GracePolicy::default() };
         let grace = match (raw.runs, raw.duration) {
             (Some(n), None) if limits::GRACE_RUNS.check(n.into()).is_some() => {

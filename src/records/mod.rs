@@ -7,6 +7,7 @@
 //! audit trail's and the plan JSON's: a change of a serde attribute here changes those.
 
 pub mod guard;
+pub mod incremental;
 pub mod journal;
 pub mod link;
 pub mod run;
