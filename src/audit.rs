@@ -50,7 +50,7 @@ pub enum AuditError {
     #[error("the audit file {path} line {line} is not an audit record: {detail}")]
     Corrupt { path: PathBuf, line: usize, detail: String },
     #[error("the audit trail's anchor in the store cannot be used: {0}; check the store (state_dir)")]
-    Anchor(String),
+    Anchor(#[from] anchor::AnchorError),
 }
 
 /// The open audit file.
@@ -418,16 +418,24 @@ impl Query {
 
 /// Parse `7d`, `12h`, `30m` (humantime's durations, up to about 100 years), or an RFC 3339
 /// time, into an instant; a value out of range is an error, never a panic.
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, SinceError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = crate::limits::parse_duration(text, crate::limits::LONGEST)
-        .map_err(|e| format!("{e}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z"))?;
+    let d = crate::limits::parse_duration(text, crate::limits::LONGEST).map_err(SinceError::Duration)?;
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_sub_signed(d))
-        .ok_or_else(|| format!("{text:?} reaches before the earliest time rosterd can count; use a shorter duration"))
+        .ok_or_else(|| SinceError::TooEarly(text.to_string()))
+}
+
+/// Why `--since` / `--until` was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SinceError {
+    #[error("{0}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z")]
+    Duration(#[source] crate::limits::DurationError),
+    #[error("{0:?} reaches before the earliest time rosterd can count; use a shorter duration")]
+    TooEarly(String),
 }
 
 #[cfg(test)]

@@ -25,12 +25,23 @@ impl Default for GracePolicy {
 }
 
 /// Parse `30s`, `45m`, `2h`, `7d` into a positive duration.
-pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, GraceDurationError> {
     // Bounded (ten years) so the instant it is added to can never overflow.
     const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(3660 * 86_400);
     let d = crate::limits::parse_duration(text, TEN_YEARS)?;
     if d.is_zero() {
-        return Err(format!("{text:?} must be longer than zero"));
+        return Err(GraceDurationError::Zero(text.to_string()));
     }
-    chrono::Duration::from_std(d).map_err(|e| format!("{text:?}: {e}"))
+    chrono::Duration::from_std(d).map_err(|source| GraceDurationError::OutOfRange { text: text.to_string(), source })
+}
+
+/// Why a grace duration was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GraceDurationError {
+    #[error(transparent)]
+    Duration(#[from] crate::limits::DurationError),
+    #[error("{0:?} must be longer than zero")]
+    Zero(String),
+    #[error("{text:?}: {source}")]
+    OutOfRange { text: String, source: chrono::OutOfRangeError },
 }

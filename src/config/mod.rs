@@ -167,13 +167,21 @@ impl DaemonConfig {
 
 /// The cron dialect tokio-cron-scheduler runs: seconds required, day-of-month and
 /// day-of-week both honoured.
-pub fn parse_schedule(text: &str) -> Result<croner::Cron, String> {
+pub fn parse_schedule(text: &str) -> Result<croner::Cron, ScheduleError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
         .build()
         .parse(text)
-        .map_err(|e| format!("{text:?} is not a cron schedule with seconds (e.g. \"0 */15 * * * *\"): {e}"))
+        .map_err(|source| ScheduleError { text: text.to_string(), source })
+}
+
+/// A schedule that is not a cron expression with seconds.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not a cron schedule with seconds (e.g. \"0 */15 * * * *\"): {source}")]
+pub struct ScheduleError {
+    pub text: String,
+    pub source: croner::errors::CronError,
 }
 
 impl Config {

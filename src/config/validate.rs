@@ -201,14 +201,14 @@ impl Validator {
         self.secret(r, "source.scim.token").map(ScimAuthConfig::Bearer)
     }
 
-    fn secret(&mut self, r: Result<SecretRef, String>, path: &str) -> Option<SecretString> {
+    fn secret(&mut self, r: Result<SecretRef, super::secret::SecretError>, path: &str) -> Option<SecretString> {
         if let Ok(SecretRef::File(file)) = &r {
             self.secret_files.push((format!("{path}_file"), file.clone()));
         }
         match r.and_then(|r| r.load()) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.problem(path, e);
+                self.problem(path, e.to_string());
                 None
             }
         }
@@ -284,7 +284,7 @@ impl Validator {
             (None, Some(d)) => match parse_duration(&d) {
                 Ok(d) => Grace::Duration(d),
                 Err(e) => {
-                    self.problem("safety.grace.duration", e);
+                    self.problem("safety.grace.duration", e.to_string());
                     Grace::Runs(1)
                 }
             },
@@ -305,7 +305,7 @@ impl Validator {
         }
         let r = SecretRef::from_pair("hmac_key", None, raw.hmac_key_file.as_ref(), raw.hmac_key.is_some(), &self.base);
         let key = self.secret(r, "audit.hmac_key")?;
-        crate::anchor::AuditKey::new(key).map_err(|e| self.problem("audit.hmac_key_file", e)).ok()
+        crate::anchor::AuditKey::new(key).map_err(|e| self.problem("audit.hmac_key_file", e.to_string())).ok()
     }
 
     /// A whole number outside its range is a problem under its key path.
@@ -320,7 +320,7 @@ impl Validator {
         let schedule: Option<String> = root.get("schedule").and_then(|v| self.section(v, "schedule"));
         let schedule = schedule.unwrap_or_else(|| DaemonConfig::DEFAULT_SCHEDULE.into());
         if let Err(e) = parse_schedule(&schedule) {
-            self.problem("schedule", e);
+            self.problem("schedule", e.to_string());
         }
         let tz: String = root.get("timezone").and_then(|v| self.section(v, "timezone")).unwrap_or("UTC".into());
         let timezone = tz
