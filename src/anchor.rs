@@ -7,6 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// The hash that the first line of the audit trail chains to (and an empty head holds).
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// The prefix of a line hash made with the key (a plain one is 64 hex digits).
 pub const HMAC_PREFIX: &str = "hmac:";
 
@@ -20,12 +23,28 @@ pub struct Head {
     pub mac: Option<String>,
 }
 
+/// Why the head could not be read or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error("{0}")]
+    Store(#[from] sled::Error),
+    #[error("the audit anchor in the store is unreadable: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+/// The audit key given is too short to be a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the key is shorter than {MIN_KEY_LEN} bytes; make one with: head -c 32 /dev/urandom | base64")]
+pub struct KeyTooShort;
+
 /// Where the head is kept (the store; a map in tests).
 pub trait HeadStore: Send + Sync + std::fmt::Debug {
-    fn load(&self) -> Result<Option<Head>, String>;
-    fn save(&self, head: &Head) -> Result<(), String>;
+    fn load(&self) -> Result<Option<Head>, AnchorError>;
+    fn save(&self, head: &Head) -> Result<(), AnchorError>;
     /// Make the saved head durable (end of a run, shutdown).
-    fn flush(&self) -> Result<(), String>;
+    fn flush(&self) -> Result<(), AnchorError>;
 }
 
 /// The head in the store's `audit_head` tree.
@@ -35,20 +54,20 @@ pub struct SledHead(pub sled::Tree);
 const HEAD_KEY: &[u8] = b"head";
 
 impl HeadStore for SledHead {
-    fn load(&self) -> Result<Option<Head>, String> {
-        let Some(bytes) = self.0.get(HEAD_KEY).map_err(|e| e.to_string())? else { return Ok(None) };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("the audit anchor in the store is unreadable: {e}"))
+    fn load(&self) -> Result<Option<Head>, AnchorError> {
+        let Some(bytes) = self.0.get(HEAD_KEY)? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(AnchorError::Unreadable)
     }
 
-    fn save(&self, head: &Head) -> Result<(), String> {
-        let bytes = serde_json::to_vec(head).map_err(|e| e.to_string())?;
-        self.0.insert(HEAD_KEY, bytes).map(|_| ()).map_err(|e| e.to_string())
+    fn save(&self, head: &Head) -> Result<(), AnchorError> {
+        let bytes = serde_json::to_vec(head).map_err(AnchorError::Encode)?;
+        self.0.insert(HEAD_KEY, bytes)?;
+        Ok(())
     }
 
-    fn flush(&self) -> Result<(), String> {
-        self.0.flush().map(|_| ()).map_err(|e| e.to_string())
+    fn flush(&self) -> Result<(), AnchorError> {
+        self.0.flush()?;
+        Ok(())
     }
 }
 
@@ -66,11 +85,9 @@ impl std::fmt::Debug for AuditKey {
 pub const MIN_KEY_LEN: usize = 16;
 
 impl AuditKey {
-    pub fn new(key: SecretString) -> Result<AuditKey, String> {
+    pub fn new(key: SecretString) -> Result<AuditKey, KeyTooShort> {
         if key.expose_secret().len() < MIN_KEY_LEN {
-            return Err(format!(
-                "the key is shorter than {MIN_KEY_LEN} bytes; make one with: head -c 32 /dev/urandom | base64"
-            ));
+            return Err(KeyTooShort);
         }
         Ok(AuditKey(key))
     }
@@ -138,7 +155,7 @@ pub fn fit(lines: u64, anchored: Option<&str>, head: &Head, key: Option<&AuditKe
             head.lines
         ));
     }
-    let anchored = if head.lines == 0 { Some(crate::audit::GENESIS) } else { anchored };
+    let anchored = if head.lines == 0 { Some(GENESIS) } else { anchored };
     if anchored != Some(head.hash.as_str()) {
         return Fit::Broken(format!(
             "line {} does not have the anchored hash: the trail was rewritten up to there",
@@ -173,7 +190,7 @@ mod tests {
         assert!(matches!(fit(5, Some("x"), &head, None), Fit::Broken(_)));
         let forged = Head { mac: Some("00".into()), ..head.clone() };
         assert!(matches!(fit(5, Some("h4"), &forged, Some(&key())), Fit::Broken(r) if r.contains("MAC")));
-        let empty = Head { lines: 0, hash: crate::audit::GENESIS.into(), mac: None };
+        let empty = Head { lines: 0, hash: GENESIS.into(), mac: None };
         assert_eq!(fit(0, None, &empty, None), Fit::Fits { after: 0 });
     }
 }
@@ -193,14 +210,14 @@ mod trail_tests {
     struct MemHead(std::sync::Arc<Mutex<Option<Head>>>);
 
     impl HeadStore for MemHead {
-        fn load(&self) -> Result<Option<Head>, String> {
+        fn load(&self) -> Result<Option<Head>, AnchorError> {
             Ok(self.0.lock().unwrap().clone())
         }
-        fn save(&self, head: &Head) -> Result<(), String> {
+        fn save(&self, head: &Head) -> Result<(), AnchorError> {
             *self.0.lock().unwrap() = Some(head.clone());
             Ok(())
         }
-        fn flush(&self) -> Result<(), String> {
+        fn flush(&self) -> Result<(), AnchorError> {
             Ok(())
         }
     }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::anchor::{self, AuditKey, Fit, Head, HeadStore};
 use crate::model::FieldChange;
 
-/// The hash that the first line chains to.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Defined with the anchor, whose empty head names it too.
+pub use crate::anchor::GENESIS;
 
 /// One attempted change (or a hold) and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,10 +47,10 @@ pub struct AuditRecord {
 pub enum AuditError {
     #[error("the audit file {path} cannot be written: {source}; check the permissions of state_dir")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("the audit file {path} line {line} is not an audit record: {detail}")]
-    Corrupt { path: PathBuf, line: usize, detail: String },
+    #[error("the audit file {path} line {line} is not an audit record: {source}")]
+    Corrupt { path: PathBuf, line: usize, source: LineError },
     #[error("the audit trail's anchor in the store cannot be used: {0}; check the store (state_dir)")]
-    Anchor(String),
+    Anchor(#[from] anchor::AnchorError),
 }
 
 /// The open audit file.
@@ -257,7 +257,7 @@ struct Scan {
 fn scan(path: &Path, at: u64) -> Result<Scan, AuditError> {
     let mut s = Scan { lines: 0, last_hash: GENESIS.to_string(), hash_at: None };
     for (i, rec) in read_records(path)?.enumerate() {
-        s.last_hash = rec.map_err(|detail| AuditError::Corrupt { path: path.to_path_buf(), line: i + 1, detail })?.hash;
+        s.last_hash = rec.map_err(|source| AuditError::Corrupt { path: path.to_path_buf(), line: i + 1, source })?.hash;
         s.lines += 1;
         if s.lines == at {
             s.hash_at = Some(s.last_hash.clone());
@@ -266,8 +266,17 @@ fn scan(path: &Path, at: u64) -> Result<Scan, AuditError> {
     Ok(s)
 }
 
+/// Why one line of the audit file could not be read as a record.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("{0}")]
+    Parse(#[from] serde_json::Error),
+}
+
 /// Every record of the file, in order; a missing file has none.
-pub fn read_records(path: &Path) -> Result<impl Iterator<Item = Result<AuditRecord, String>>, AuditError> {
+pub fn read_records(path: &Path) -> Result<impl Iterator<Item = Result<AuditRecord, LineError>>, AuditError> {
     let file = match File::open(path) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -275,8 +284,8 @@ pub fn read_records(path: &Path) -> Result<impl Iterator<Item = Result<AuditReco
     };
     let lines = file.into_iter().flat_map(|f| BufReader::new(f).lines());
     Ok(lines.filter(|l| !l.as_ref().is_ok_and(|l| l.trim().is_empty())).map(|l| {
-        let line = l.map_err(|e| e.to_string())?;
-        serde_json::from_str::<AuditRecord>(&line).map_err(|e| e.to_string())
+        let line = l?;
+        Ok(serde_json::from_str::<AuditRecord>(&line)?)
     }))
 }
 
@@ -353,7 +362,7 @@ fn verify_chain(path: &Path, key: Option<&AuditKey>) -> Result<Result<Chain, Ver
             return fail("does not chain to the line before it (a line was deleted, inserted or moved)".into());
         }
         if let Err(reason) = check_line_hash(&rec, key, &mut keyed) {
-            return fail(reason);
+            return fail(reason.to_string());
         }
         if rec.action == ANCHOR_ACTION && rec.outcome == "broken" && chain.broken.is_none() {
             let why = rec.detail.clone().unwrap_or_default();
@@ -366,24 +375,35 @@ fn verify_chain(path: &Path, key: Option<&AuditKey>) -> Result<Result<Chain, Ver
     Ok(Ok(chain))
 }
 
+/// Why a line's own hash does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum BadLineHash {
+    #[error("its hash is an HMAC: set audit.hmac_key_file to the key to verify it")]
+    KeyNeeded,
+    #[error("a line without HMAC after HMAC-chained lines: the trail was rewritten without the key")]
+    PlainAfterKeyed,
+    #[error("its HMAC does not match (the line was edited or the chain rewritten without the key)")]
+    HmacMismatch,
+    #[error("its content does not match its hash (the line was edited)")]
+    HashMismatch,
+}
+
 /// A line's own hash: sha256, or an HMAC once the key is in use (never sha256 after it).
-fn check_line_hash(rec: &AuditRecord, key: Option<&AuditKey>, keyed: &mut bool) -> Result<(), String> {
+fn check_line_hash(rec: &AuditRecord, key: Option<&AuditKey>, keyed: &mut bool) -> Result<(), BadLineHash> {
     let mut unhashed = rec.clone();
     unhashed.hash = String::new();
     let is_keyed = rec.hash.starts_with(anchor::HMAC_PREFIX);
     let expected = match (is_keyed, key) {
-        (true, None) => return Err("its hash is an HMAC: set audit.hmac_key_file to the key to verify it".into()),
+        (true, None) => return Err(BadLineHash::KeyNeeded),
         (true, Some(k)) => hash_of(&unhashed, Some(k)),
-        (false, _) if *keyed => {
-            return Err("a line without HMAC after HMAC-chained lines: the trail was rewritten without the key".into())
-        }
+        (false, _) if *keyed => return Err(BadLineHash::PlainAfterKeyed),
         (false, _) => hash_of(&unhashed, None),
     };
     *keyed |= is_keyed;
     if expected != rec.hash {
         return Err(match is_keyed {
-            true => "its HMAC does not match (the line was edited or the chain rewritten without the key)".into(),
-            false => "its content does not match its hash (the line was edited)".into(),
+            true => BadLineHash::HmacMismatch,
+            false => BadLineHash::HashMismatch,
         });
     }
     Ok(())
@@ -418,16 +438,24 @@ impl Query {
 
 /// Parse `7d`, `12h`, `30m` (humantime's durations, up to about 100 years), or an RFC 3339
 /// time, into an instant; a value out of range is an error, never a panic.
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, SinceError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = crate::config::limits::parse_duration(text, crate::config::limits::LONGEST)
-        .map_err(|e| format!("{e}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z"))?;
+    let d = crate::limits::parse_duration(text, crate::limits::LONGEST).map_err(SinceError::Duration)?;
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_sub_signed(d))
-        .ok_or_else(|| format!("{text:?} reaches before the earliest time rosterd can count; use a shorter duration"))
+        .ok_or_else(|| SinceError::TooEarly(text.to_string()))
+}
+
+/// Why `--since` / `--until` was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SinceError {
+    #[error("{0}; or give an RFC 3339 time such as 2026-01-31T00:00:00Z")]
+    Duration(#[source] crate::limits::DurationError),
+    #[error("{0:?} reaches before the earliest time rosterd can count; use a shorter duration")]
+    TooEarly(String),
 }
 
 #[cfg(test)]

@@ -465,7 +465,7 @@ fn verify_audit(config: &Config) -> u8 {
     let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
         .map_err(|e| e.to_string())
         .and_then(|(store, _)| store.audit_head().map_err(|e| e.to_string()))
-        .and_then(|tree| crate::anchor::HeadStore::load(&tree));
+        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(|e| e.to_string()));
     let head = match head {
         Ok(h) => h,
         Err(e) => {

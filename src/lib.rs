@@ -3,9 +3,11 @@
 //! # Layout
 //! - [`model`]: people, accounts and field changes, the shapes every part speaks.
 //! - [`config`]: the YAML config, validated with every problem reported at once.
+//! - [`limits`]: the range of every number and duration the config and the CLI accept.
 //! - [`filter`] and [`template`]: SCIM filters for scope and role rules; field templates.
 //! - [`source`]: identity sources (SCIM 2.0, roster file) behind the `Source` trait.
 //! - [`platform`]: one connector per platform behind the `Connector` trait, plus shared HTTP.
+//! - [`records`]: the records the engine makes and the store keeps (links, intents, steps).
 //! - [`reconcile`]: desired accounts → pure diff → guards → plan → apply; the `Engine`.
 //! - [`report`]: the access report (who has access where; orphans; stale accounts).
 //! - [`store`]: sled (links, cache, run history); [`audit`]: the hash-chained audit trail,
@@ -27,10 +29,12 @@ pub mod daemon;
 pub mod demo;
 pub mod exit;
 pub mod filter;
+pub mod limits;
 pub mod model;
 pub mod platform;
 pub mod private;
 pub mod reconcile;
+pub mod records;
 pub mod report;
 pub mod resource;
 #[cfg(feature = "sandbox")]

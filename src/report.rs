@@ -12,7 +12,7 @@ use crate::model::{normalize_key, Account, AccountStatus, Person, INVITE_STATUS_
 
 /// The invitation status of an account never signed in to (FileSpin's word).
 pub const INVITE_REQUESTED: &str = "REQUESTED";
-use crate::reconcile::diff::Link;
+use crate::records::Link;
 
 /// One account on one platform, as the report sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,20 +3,27 @@
 
 use crate::config::{Config, PlatformConfig, ScimAuthConfig, SourceConfig};
 use crate::platform::{Connector, PlatformError};
+use crate::reconcile::metrics::{NoMetrics, RunMetrics};
 use crate::reconcile::{Engine, EngineError, PlatformRuntime};
 use crate::source::file::{FileSettings, FileSource};
 use crate::source::scim::{GroupsFrom, ScimAuth, ScimSettings, ScimSource};
 use crate::source::Source;
 
-/// Build the engine the config describes.
+/// Build the engine the config describes, counting no metrics (the command line, the
+/// demo, the tests: no recorder is installed there).
 pub fn engine(config: Config) -> Result<Engine, EngineError> {
+    engine_with(config, Box::new(NoMetrics))
+}
+
+/// Build the engine the config describes, its runs counted by `metrics` (the daemon's).
+pub fn engine_with(config: Config, metrics: Box<dyn RunMetrics>) -> Result<Engine, EngineError> {
     let source = source(&config.source)?;
     let mut platforms = Vec::new();
     for p in config.platforms.iter().filter(|p| p.enabled) {
         let connector = connector(p).map_err(|e| EngineError::Setup(e.to_string()))?;
         platforms.push(PlatformRuntime { config: p.clone(), connector });
     }
-    Engine::new(config, source, platforms)
+    Engine::new(config, source, platforms, metrics)
 }
 
 pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {

@@ -4,6 +4,26 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+/// Why a secret reference was refused or its secret could not be read. Never holds the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("inline secrets are not accepted; put it in an environment variable ({name}_env) or a file readable only by rosterd ({name}_file)")]
+    Inline { name: String },
+    #[error("set one of {name}_env and {name}_file, not both")]
+    Both { name: String },
+    #[error("missing: set {name}_env (an environment variable) or {name}_file (a file holding it)")]
+    Missing { name: String },
+    #[error("{} names systemd's credentials folder, but CREDENTIALS_DIRECTORY is not set: run rosterd from its unit with LoadCredential={rest}:/etc/rosterd/{rest}, or give the file's own path", path.display())]
+    NoCredentialsDirectory { path: PathBuf, rest: String },
+    #[error("environment variable {var} is not set")]
+    EnvUnset { var: String, source: std::env::VarError },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The variable or file (described) holds nothing.
+    #[error("{0} is empty")]
+    Empty(String),
+}
+
 /// Where a secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -20,33 +40,34 @@ impl SecretRef {
         file: Option<&PathBuf>,
         inline: bool,
         base: &Path,
-    ) -> Result<SecretRef, String> {
+    ) -> Result<SecretRef, SecretError> {
+        let name = name.to_string();
         if inline {
-            return Err(format!(
-                "inline secrets are not accepted; put it in an environment variable ({name}_env) or a file readable only by rosterd ({name}_file)"
-            ));
+            return Err(SecretError::Inline { name });
         }
         match (env, file) {
             (Some(e), None) if !e.trim().is_empty() => Ok(SecretRef::Env(e.clone())),
             (None, Some(f)) => Ok(SecretRef::File(super::resolve(base, &credentials_path(f)?))),
-            (Some(_), Some(_)) => Err(format!("set one of {name}_env and {name}_file, not both")),
-            _ => Err(format!("missing: set {name}_env (an environment variable) or {name}_file (a file holding it)")),
+            (Some(_), Some(_)) => Err(SecretError::Both { name }),
+            _ => Err(SecretError::Missing { name }),
         }
     }
 
     /// Read the secret now. Errors name the variable or file, never the value.
-    pub fn load(&self) -> Result<SecretString, String> {
+    pub fn load(&self) -> Result<SecretString, SecretError> {
         let value = match self {
-            SecretRef::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?,
+            SecretRef::Env(var) => {
+                std::env::var(var).map_err(|source| SecretError::EnvUnset { var: var.clone(), source })?
+            }
             SecretRef::File(path) => {
                 warn_if_others_can_read(path);
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                std::fs::read_to_string(path).map_err(|source| SecretError::Read { path: path.clone(), source })?
             }
         };
         // A trailing newline is an artefact of `echo key > file`, never part of a key.
         let trimmed = value.trim_end_matches(['\n', '\r']).to_string();
         if trimmed.trim().is_empty() {
-            return Err(format!("{} is empty", self.describe()));
+            return Err(SecretError::Empty(self.describe()));
         }
         Ok(SecretString::from(trimmed))
     }
@@ -65,17 +86,14 @@ const CREDENTIALS_PREFIXES: &[&str] = &["%d/", "$CREDENTIALS_DIRECTORY/", "${CRE
 
 /// A secret path under `%d/` or `$CREDENTIALS_DIRECTORY/` is taken from the credentials
 /// folder systemd gives the service; other paths are unchanged.
-pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
+pub fn credentials_path(path: &Path) -> Result<PathBuf, SecretError> {
     let text = path.to_string_lossy();
     let Some(rest) = CREDENTIALS_PREFIXES.iter().find_map(|p| text.strip_prefix(p)) else {
         return Ok(path.to_path_buf());
     };
     match std::env::var_os("CREDENTIALS_DIRECTORY") {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest)),
-        _ => Err(format!(
-            "{} names systemd's credentials folder, but CREDENTIALS_DIRECTORY is not set: run rosterd from its unit with LoadCredential={rest}:/etc/rosterd/{rest}, or give the file's own path",
-            path.display()
-        )),
+        _ => Err(SecretError::NoCredentialsDirectory { path: path.to_path_buf(), rest: rest.to_string() }),
     }
 }
 
@@ -149,7 +167,10 @@ mod tests {
     fn credentials_paths_take_systemds_folder_and_say_what_to_do_without_it() {
         std::env::remove_var("CREDENTIALS_DIRECTORY");
         assert_eq!(credentials_path(Path::new("/etc/k")).unwrap(), PathBuf::from("/etc/k"));
-        assert!(credentials_path(Path::new("%d/scim-token")).unwrap_err().contains("LoadCredential=scim-token:"));
+        assert!(credentials_path(Path::new("%d/scim-token"))
+            .unwrap_err()
+            .to_string()
+            .contains("LoadCredential=scim-token:"));
         std::env::set_var("CREDENTIALS_DIRECTORY", "/run/credentials/rosterd.service");
         for p in ["%d/scim-token", "$CREDENTIALS_DIRECTORY/scim-token", "${CREDENTIALS_DIRECTORY}/scim-token"] {
             assert_eq!(

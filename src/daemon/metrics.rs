@@ -1,15 +1,16 @@
 //! Metrics: every metric's name, help and labels, and one function per event that counts it.
 //!
-//! The `metrics` facade is a no-op until a recorder is installed, so the reconcile code calls
-//! these functions unconditionally and only `rosterd run` pays for them. Label values are
-//! bounded: triggers, results, actions and outcomes are fixed words; platforms come from
-//! the config.
+//! The `metrics` facade is a no-op until a recorder is installed; the run reports its steps
+//! through the [`RunMetrics`] context the daemon hands its engine ([`Prometheus`]). Label
+//! values are bounded: triggers, results, actions and outcomes are fixed words; platforms
+//! come from the config.
 
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::reconcile::metrics::RunMetrics;
 use crate::store::RunRecord;
 
 pub const RUNS: &str = "rosterd_runs_total";
@@ -57,6 +58,16 @@ fn describe() {
         HTTP_REFUSED,
         "HTTP requests refused, by endpoint and reason (no_token, wrong_token, too_large)."
     );
+}
+
+/// The daemon's run metrics: each step counted in Prometheus.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prometheus;
+
+impl RunMetrics for Prometheus {
+    fn step(&self, platform: &str, action: &'static str, outcome: &str) {
+        step(platform, action, outcome);
+    }
 }
 
 /// One step's outcome on a platform (`ok`, `failed`, `held`, `conflict`).

@@ -77,7 +77,8 @@ impl Daemon {
         let prometheus = metrics::install()
             .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed; /metrics is unavailable"))
             .ok();
-        let engine = crate::setup::engine(config).map_err(|e| (exit::ERROR, e.to_string()))?;
+        let engine = crate::setup::engine_with(config, Box::new(metrics::Prometheus))
+            .map_err(|e| (exit::ERROR, e.to_string()))?;
         metrics::store_size(engine.store.size_on_disk());
         let recent = engine.store.recent_runs(state::RECENT_RUNS).map_err(|e| (exit::ERROR, e.to_string()))?;
         let state = Arc::new(State::new(&daemon_config, recent));

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
 
 use super::diff::{Link, LinkOrigin};
 use super::journal::{is_ambiguous, is_permanent, Intent, Quarantined};
@@ -14,47 +13,8 @@ use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIE
 use crate::platform::{Connector, PlatformError};
 use crate::store::Store;
 
-/// What one platform's apply did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformSummary {
-    pub platform: String,
-    pub created: usize,
-    pub updated: usize,
-    pub linked: usize,
-    pub reactivated: usize,
-    pub deactivated: usize,
-    pub held: usize,
-    pub conflicts: usize,
-    pub failed: usize,
-    /// Steps of quarantined records set aside this run (not applied, not failed again).
-    #[serde(default)]
-    pub quarantined: usize,
-    /// Steps not started because rosterd was stopping (they run again next time).
-    #[serde(default)]
-    pub skipped: usize,
-    /// Group steps applied (created, adopted, renamed, members changed, deleted).
-    #[serde(default)]
-    pub groups: usize,
-    /// Set when the platform could not be planned or applied at all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl PlatformSummary {
-    fn count(&mut self, action: Action) {
-        match action {
-            Action::Create => self.created += 1,
-            Action::Update => self.updated += 1,
-            Action::Link => self.linked += 1,
-            Action::Reactivate => self.reactivated += 1,
-            Action::Deactivate => self.deactivated += 1,
-        }
-    }
-
-    pub fn changed(&self) -> usize {
-        self.created + self.updated + self.reactivated + self.deactivated
-    }
-}
+/// Defined below both the engine and the store, which keeps it in the run history.
+pub use crate::records::summary::PlatformSummary;
 
 /// Who is applying, for the audit trail.
 pub struct ApplyContext<'a> {
@@ -65,6 +25,8 @@ pub struct ApplyContext<'a> {
     pub concurrency: usize,
     /// Set on a graceful stop: steps not yet started are skipped.
     pub stopping: &'a std::sync::atomic::AtomicBool,
+    /// Where step outcomes are counted.
+    pub metrics: &'a dyn super::metrics::RunMetrics,
 }
 
 /// Apply one platform's plan. `actual` is the listing the steps refer to by account id.
@@ -118,7 +80,7 @@ impl ApplyContext<'_> {
             prev: String::new(),
             hash: String::new(),
         };
-        crate::daemon::metrics::step(platform, "none", "conflict");
+        self.metrics.step(platform, "none", "conflict");
         if let Err(e) = self.audit.append(record) {
             tracing::error!(error = %e, "audit write failed");
         }
@@ -363,7 +325,7 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
 
 /// The one place a step's outcome is recorded: the audit trail and the metrics.
 pub(crate) fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
-    crate::daemon::metrics::step(platform, step.action.as_str(), outcome);
+    ctx.metrics.step(platform, step.action.as_str(), outcome);
     let record = AuditRecord {
         time: chrono::Utc::now().to_rfc3339(),
         run_id: ctx.run_id.into(),

@@ -208,6 +208,7 @@ impl Engine {
             audit: &self.audit,
             concurrency: rt.config.connection.concurrency,
             stopping: &self.stopping,
+            metrics: self.metrics.as_ref(),
         };
         result.summary = Some(apply_platform(&ctx, rt.connector.as_ref(), &plan, actual).await);
         result

@@ -7,30 +7,10 @@ use std::sync::Arc;
 use compact_str::CompactString;
 
 use super::diff::Exclusion;
-use crate::filter::Filter;
 use crate::model::{normalize_key, DesiredAccount, FieldName, Fields, Person, PersonNode};
-use crate::template::Template;
 
-/// A role rule: the first rule whose `when` matches (or that has none) gives the role.
-#[derive(Debug, Clone)]
-pub struct RoleRule {
-    pub when: Option<Filter>,
-    pub role: String,
-    /// Fields the role implies (Client Toolbox's `allowed_campaigns`).
-    pub fields: BTreeMap<String, String>,
-}
-
-/// How the roster maps onto one platform.
-#[derive(Debug, Clone)]
-pub struct Mapping {
-    /// Who belongs on the platform; `None` means everyone active.
-    pub scope: Option<Filter>,
-    pub roles: Vec<RoleRule>,
-    /// Platform field → template.
-    pub fields: BTreeMap<String, Template>,
-    /// The match key template (e.g. `{email}`).
-    pub key: Template,
-}
+/// Defined with the config, which builds them; the mapping below reads them.
+pub use crate::config::mapping::{Mapping, RoleRule};
 
 /// What each roster person should have on one platform, asked person by person, so that
 /// a million desired accounts are never held at once: the diff asks for a person's
@@ -189,6 +169,8 @@ fn pick_role<'a>(rules: &'a [RoleRule], view: PersonNode<'_>) -> Result<Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::Filter;
+    use crate::template::Template;
 
     fn mapping() -> Mapping {
         Mapping {

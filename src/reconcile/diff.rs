@@ -15,8 +15,6 @@ use compact_str::CompactString;
 use hashbrown::HashTable;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet, FxHasher};
 
-use serde::{Deserialize, Serialize};
-
 mod leaver;
 
 use leaver::{plan_leaver, settle_leaver_keys};
@@ -26,24 +24,8 @@ use super::plan::{Action, Conflict, PlatformPlan, Step};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 use crate::platform::Traits;
 
-/// How rosterd came to own an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkOrigin {
-    Created,
-    Adopted,
-}
-
-/// A person's account on one platform, as rosterd remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub account_id: CompactString,
-    pub origin: LinkOrigin,
-    /// rosterd removed this account's access (and has not restored it since). Platforms
-    /// whose listing cannot show it (Affise lock-out) take the account's status from here.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub removed: bool,
-}
+/// Defined below both the diff and the store, which keeps them.
+pub use crate::records::link::{Link, LinkOrigin};
 
 /// Why a roster person has no desired account on a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]

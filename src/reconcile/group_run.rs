@@ -200,7 +200,7 @@ fn audit_group(
     outcome: &str,
     detail: Option<String>,
 ) {
-    crate::daemon::metrics::step(platform, "group", outcome);
+    ctx.metrics.step(platform, "group", outcome);
     let mut changes = Vec::new();
     if let Some(old) = &step.rename_from {
         changes.push(FieldChange {

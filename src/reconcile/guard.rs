@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::plan::PlatformPlan;
 
@@ -79,50 +78,11 @@ pub fn shrink_reason(previous: Option<usize>, current: usize, limit_percent: f64
     })
 }
 
-/// How long a removal waits: for this many consecutive complete runs that plan it, or for
-/// this long since the first such run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grace {
-    Runs(u32),
-    Duration(chrono::Duration),
-}
+/// Defined with the config, which reads them from `safety.grace`; the guards apply them.
+pub use crate::config::grace::{parse_duration, Grace, GracePolicy};
 
-/// The grace period and whom it covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GracePolicy {
-    pub grace: Grace,
-    /// Also wait for people the source marks inactive (by default their access goes at
-    /// once: an explicit `active: false` is the source's own statement, not an absence).
-    pub include_inactive: bool,
-}
-
-impl Default for GracePolicy {
-    fn default() -> Self {
-        GracePolicy { grace: Grace::Runs(2), include_inactive: false }
-    }
-}
-
-/// How long a person's removal has been planned on one platform, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Missing {
-    /// The first complete run that planned the removal.
-    pub since: DateTime<Utc>,
-    /// Consecutive complete runs that planned it, this one included once recorded.
-    pub runs: u32,
-    /// The last run counted (a plan applied twice is counted once).
-    pub last_run: String,
-}
-
-impl Missing {
-    /// The counter once run `run_id` (at `now`) has planned the removal too.
-    pub fn advanced(prev: Option<&Missing>, run_id: &str, now: DateTime<Utc>) -> Missing {
-        match prev {
-            Some(m) if m.last_run == run_id => m.clone(),
-            Some(m) => Missing { since: m.since, runs: m.runs.saturating_add(1), last_run: run_id.to_string() },
-            None => Missing { since: now, runs: 1, last_run: run_id.to_string() },
-        }
-    }
-}
+/// Defined below both the guards and the store, which keeps the counters.
+pub use crate::records::guard::Missing;
 
 /// Hold every removal still in its grace period. `missing` holds the counters before this
 /// run; `inactive` the people the source marks inactive (exempt unless the policy says).
@@ -174,17 +134,6 @@ pub fn human(d: chrono::Duration) -> String {
         out.push_str("0s");
     }
     out
-}
-
-/// Parse `30s`, `45m`, `2h`, `7d` into a positive duration.
-pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    // Bounded (ten years) so the instant it is added to can never overflow.
-    const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(3660 * 86_400);
-    let d = crate::config::limits::parse_duration(text, TEN_YEARS)?;
-    if d.is_zero() {
-        return Err(format!("{text:?} must be longer than zero"));
-    }
-    chrono::Duration::from_std(d).map_err(|e| format!("{text:?}: {e}"))
 }
 
 #[cfg(test)]

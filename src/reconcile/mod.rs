@@ -13,6 +13,7 @@ pub mod groups;
 pub mod guard;
 pub mod journal;
 pub mod listing;
+pub mod metrics;
 pub mod plan;
 pub mod status;
 
@@ -155,6 +156,8 @@ pub struct Engine {
     pub platforms: Vec<PlatformRuntime>,
     /// Set on a graceful stop: steps not yet started are skipped, calls in flight finish.
     stopping: AtomicBool,
+    /// Where the run's step outcomes are counted (the daemon's metrics, or nowhere).
+    metrics: Box<dyn metrics::RunMetrics>,
 }
 
 /// A time-sortable run id: runs list in order in the store and the audit trail.
@@ -169,6 +172,7 @@ impl Engine {
         config: Config,
         source: Box<dyn Source>,
         platforms: Vec<PlatformRuntime>,
+        metrics: Box<dyn metrics::RunMetrics>,
     ) -> Result<Engine, EngineError> {
         crate::private::create_dir(&config.state_dir)
             .map_err(|e| EngineError::Setup(format!("cannot create state_dir {}: {e}", config.state_dir.display())))?;
@@ -181,7 +185,7 @@ impl Engine {
         }
         let head = Box::new(store.audit_head()?);
         let audit = AuditLog::open_anchored(&config.audit_path(), head, config.audit_key.clone())?;
-        Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false) })
+        Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false), metrics })
     }
 
     /// Swap the config, source and connectors between runs (a reload). The store and the
@@ -390,6 +394,7 @@ impl Engine {
             audit: &self.audit,
             concurrency: p.config.connection.concurrency,
             stopping: &self.stopping,
+            metrics: self.metrics.as_ref(),
         };
         let work = plan.platforms.iter().map(|pp| async {
             let Some(rt) = self.runtime(&pp.platform) else {
@@ -501,6 +506,7 @@ impl Engine {
                 audit: &self.audit,
                 concurrency: 1,
                 stopping: &self.stopping,
+                metrics: self.metrics.as_ref(),
             };
             let stopped = format!("rosterd stopped before the answer (run {}, trigger {trigger})", intent.run_id);
             let mut step = intent.step();

@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -73,26 +72,8 @@ pub struct ScimSettings {
     pub incremental: Option<IncrementalSettings>,
 }
 
-/// How incremental reads run: see [`incremental`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncrementalSettings {
-    /// Every this many reads is a full one (1: every read); the reads between ask only for
-    /// users changed since the last read. Hard-deleted users vanish only at a full read.
-    pub full_read_every: u32,
-    /// Taken off the watermark, so users written while the last read ran are read again.
-    pub overlap: Duration,
-}
-
-impl IncrementalSettings {
-    pub const DEFAULT_FULL_READ_EVERY: u32 = 12;
-    pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(60);
-}
-
-impl Default for IncrementalSettings {
-    fn default() -> Self {
-        IncrementalSettings { full_read_every: Self::DEFAULT_FULL_READ_EVERY, overlap: Self::DEFAULT_OVERLAP }
-    }
-}
+/// Defined below both the config, which reads it, and this source, which follows it.
+pub use crate::records::incremental::IncrementalSettings;
 
 impl ScimSettings {
     pub const DEFAULT_PAGE_SIZE: u32 = 200;

@@ -63,13 +63,22 @@ pub const LONGEST: Duration = Duration::from_secs(100 * 366 * 86_400);
 
 /// A duration such as `7d`, `12h`, `30m`, `90s` or `1d 12h` (humantime's syntax), at
 /// most `max`; overflow and out-of-range values are errors, never panics.
-pub fn parse_duration(text: &str, max: Duration) -> Result<Duration, String> {
+pub fn parse_duration(text: &str, max: Duration) -> Result<Duration, DurationError> {
     let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration like 30m, 12h or 7d: {e}"))?;
+        .map_err(|source| DurationError::NotADuration { text: text.to_string(), source })?;
     if d > max {
-        return Err(format!("{text:?} is longer than the longest accepted ({})", humantime::format_duration(max)));
+        return Err(DurationError::TooLong { text: text.to_string(), max });
     }
     Ok(d)
+}
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{text:?} is not a duration like 30m, 12h or 7d: {source}")]
+    NotADuration { text: String, source: humantime::DurationError },
+    #[error("{text:?} is longer than the longest accepted ({})", humantime::format_duration(*.max))]
+    TooLong { text: String, max: Duration },
 }
 
 #[cfg(test)]
