@@ -1,7 +1,7 @@
 //! Planning: read the roster and each platform, diff, apply the guards, and fingerprint
 //! what the plan depends on (so a reviewed plan can be refused when the platform moved).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::desired::Mapped;
 use super::diff::{self, diff, DiffInput};
 use super::engine::platform_span;
-use super::guard::{self, apply_grace, apply_guards, GuardPolicy};
+use super::guard::{self, GraceFacts, GuardFacts, GuardPolicy};
 use super::plan::{Plan, PlatformPlan, PLAN_VERSION};
 use super::{group_run, journal, listing, new_run_id, status, Engine, EngineError, Planned, PlatformRuntime};
 use crate::model::{Account, AccountStatus, Roster};
@@ -111,21 +111,33 @@ impl Engine {
             protected: &p.config.protected,
         };
         let mut plan = diff(&input);
-        if let Some(why) = traits.removals_held {
-            guard::hold_removals(&mut plan, why);
-        }
-        if let Some(why) = &facts.shrank {
-            guard::hold_removals(&mut plan, why);
-        } else if roster.complete {
-            let missing = match self.store.missing(name) {
-                Ok(m) => m,
+        let missing = match (&facts.shrank, roster.complete) {
+            (None, true) => match self.store.missing(name) {
+                Ok(m) => Some(m),
                 Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
-            };
-            let inactive =
-                roster.people.iter().filter(|person| !person.active).map(|person| person.id.to_string()).collect();
-            apply_grace(&mut plan, &self.config.safety.grace, &missing, &inactive, &facts.run_id, facts.now);
-        }
-        apply_guards(&mut plan, &self.guard_policy(roster), managed_active(&links, &actual));
+            },
+            _ => None,
+        };
+        // Only the grace period asks who the source marks inactive.
+        let inactive: BTreeSet<String> = match missing {
+            Some(_) => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
+            None => BTreeSet::new(),
+        };
+        let grace = missing.as_ref().map(|missing| GraceFacts {
+            policy: &self.config.safety.grace,
+            missing,
+            inactive: &inactive,
+            run_id: &facts.run_id,
+            now: facts.now,
+        });
+        let guard_facts = GuardFacts {
+            removals_held: traits.removals_held,
+            shrank: facts.shrank.as_deref(),
+            grace,
+            policy: &self.guard_policy(roster),
+            managed_active: managed_active(&links, &actual),
+        };
+        guard::guard_plan(&mut plan, &guard_facts);
         match self.store.quarantined_in(name) {
             Ok(q) => journal::set_aside(&mut plan, &q, chrono::Utc::now()),
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
