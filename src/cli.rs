@@ -11,7 +11,7 @@ use crate::audit;
 use crate::config::Config;
 use crate::exit;
 use crate::reconcile::plan::Plan;
-use crate::reconcile::{Engine, RunSummary};
+use crate::reconcile::{Engine, Refusal, RunSummary};
 
 const DEFAULT_LOG: &str = "rosterd=info";
 
@@ -320,11 +320,7 @@ async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
     match engine.apply_reviewed(plan, "cli-apply").await {
         Ok(summary) => {
             print!("{}", summary.to_table());
-            let stale = summary
-                .record
-                .platforms
-                .iter()
-                .any(|p| p.error.as_deref().is_some_and(|e| e.contains("changed since")));
+            let stale = summary.refused.iter().any(|r| matches!(r, Refusal::PlanChanged { .. }));
             if stale {
                 exit::STALE_PLAN
             } else {

@@ -10,7 +10,7 @@ use super::diff::{Link, LinkOrigin};
 use super::journal::{is_ambiguous, is_permanent, Intent, Quarantined};
 use super::plan::{Action, PlatformPlan, Step};
 use crate::audit::{AuditLog, AuditRecord};
-use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
+use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, Outcome, ROLE_FIELD};
 use crate::platform::{Connector, PlatformError};
 use crate::store::Store;
 
@@ -78,7 +78,7 @@ pub async fn apply_platform(
         PlatformSummary { platform: plan.platform.clone(), conflicts: plan.conflicts.len(), ..Default::default() };
     for step in plan.held() {
         summary.held += 1;
-        audit(ctx, &plan.platform, step, "held", step.held.clone());
+        audit(ctx, &plan.platform, step, Outcome::Held.as_str(), step.held.clone());
     }
     for c in &plan.conflicts {
         ctx.audit_conflict(&plan.platform, c);
@@ -113,7 +113,7 @@ impl ApplyContext<'_> {
             account_id: None,
             action: "none".into(),
             changes: vec![],
-            outcome: "conflict".into(),
+            outcome: Outcome::Conflict.as_str().into(),
             detail: Some(c.reason.clone()),
             prev: String::new(),
             hash: String::new(),
@@ -152,7 +152,7 @@ async fn run_step(
             let mut step = step.clone();
             step.account_id = done.account_id;
             tracing::info!(platform, person = %step.label, action = step.action.as_str(), "applied");
-            audit(ctx, platform, &step, "ok", done.detail);
+            audit(ctx, platform, &step, Outcome::Ok.as_str(), done.detail);
             if let Err(e) = ctx.store.release(platform, &step.person_id) {
                 tracing::warn!(platform, person = %step.label, error = %e, "could not release the record from quarantine");
             }
@@ -166,7 +166,7 @@ async fn run_step(
         }
         Err(e) => {
             tracing::warn!(platform, person = %step.label, action = step.action.as_str(), error = %e, "step failed");
-            audit(ctx, platform, step, "failed", Some(e.to_string()));
+            audit(ctx, platform, step, Outcome::Failed.as_str(), Some(e.to_string()));
             if let StepError::Platform(pe) = &e {
                 if is_permanent(step.action, pe) {
                     quarantine(ctx, platform, step, pe);

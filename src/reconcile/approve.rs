@@ -12,7 +12,7 @@ use super::guard::{self, Missing};
 use super::plan::{PlatformPlan, Step};
 use super::{new_run_id, Engine, EngineError, Planned};
 use crate::audit::AuditRecord;
-use crate::model::Account;
+use crate::model::{Account, Outcome};
 use crate::store::{HeldPlatform, HeldRun, Release, StoreError};
 
 /// What an approval did on one platform.
@@ -218,7 +218,7 @@ impl Engine {
             account_id: step.account_id.clone(),
             action: step.action.as_str().into(),
             changes: vec![],
-            outcome: "released".into(),
+            outcome: Outcome::Released.as_str().into(),
             detail: Some(format!("held ({held_because}); released by approval")),
             prev: String::new(),
             hash: String::new(),

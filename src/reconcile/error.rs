@@ -23,3 +23,12 @@ pub enum EngineError {
     #[error("{0}")]
     NotApprovable(String),
 }
+
+/// Why a platform of a reviewed plan was refused while the others applied: the run goes on,
+/// and the command line picks its exit code from this (5 for a stale plan).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The accounts the plan touches on `platform` changed since the plan was made.
+    #[error("the platform changed since this plan was made; nothing applied here: plan again and review")]
+    PlanChanged { platform: String },
+}

@@ -9,7 +9,7 @@ use super::desired::{Mapped, Mapping, Wants};
 use super::groups::{desired_groups, groups_of, plan_groups, GroupAction, GroupInput, GroupStep, MemberStates};
 use super::plan::{Action, PlatformPlan};
 use crate::audit::AuditRecord;
-use crate::model::{Account, FieldChange, PersonNode, Roster};
+use crate::model::{Account, FieldChange, Outcome, PersonNode, Roster};
 use crate::platform::groups::{GroupChange, GroupTarget};
 use crate::store::{GroupLink, Store};
 
@@ -154,12 +154,12 @@ async fn run_group_step(
     match outcome {
         Ok(group_id) => {
             record_link(ctx, platform, step, group_id.as_deref());
-            audit_group(ctx, platform, step, group_id, "ok", detail.or(step.reason.clone()));
+            audit_group(ctx, platform, step, group_id, Outcome::Ok.as_str(), detail.or(step.reason.clone()));
             Ok(())
         }
         Err(e) => {
             tracing::warn!(platform, group = %step.display, error = %e, "group step failed");
-            audit_group(ctx, platform, step, step.group_id.clone(), "failed", Some(e.to_string()));
+            audit_group(ctx, platform, step, step.group_id.clone(), Outcome::Failed.as_str(), Some(e.to_string()));
             Err(())
         }
     }

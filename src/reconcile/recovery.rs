@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::apply::{self, ApplyContext};
 use super::journal::Intent;
 use super::{diff, plan, Engine, EngineError};
+use crate::model::Outcome;
 
 impl Engine {
     /// Resolve the writes whose outcome an earlier run never learnt (rosterd stopped
@@ -44,25 +45,25 @@ impl Engine {
                         self.store.set_link(&intent.platform, &intent.person_id, &link)?;
                         self.store.cache_account(&intent.platform, &account)?;
                         step.account_id = Some(account.id.into());
-                        ("ok", format!("{stopped}; found on the platform"))
+                        (Outcome::Ok, format!("{stopped}; found on the platform"))
                     }
-                    Ok(None) => ("failed", format!("{stopped}; not on the platform, so it is planned again")),
+                    Ok(None) => (Outcome::Failed, format!("{stopped}; not on the platform, so it is planned again")),
                     Err(e) => {
                         tracing::warn!(platform = %intent.platform, person = %intent.label, error = %e, "a write of an earlier run is still unresolved: the platform cannot be read");
                         continue;
                     }
                 }
             } else {
-                ("unknown", format!("{stopped}; this run's plan checks the account again"))
+                (Outcome::Unknown, format!("{stopped}; this run's plan checks the account again"))
             };
             // Killed after the step's outcome was audited but before its intent was cleared:
             // the audit trail already holds the step's one line; do not write a second.
             let already = audited.contains(&outcome_key(&intent, outcome))
-                || (outcome == "unknown"
-                    && ["ok", "failed"].iter().any(|o| audited.contains(&outcome_key(&intent, o))));
-            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome, already_audited = already, "resolved a write of an earlier run");
+                || (outcome == Outcome::Unknown
+                    && [Outcome::Ok, Outcome::Failed].into_iter().any(|o| audited.contains(&outcome_key(&intent, o))));
+            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome = outcome.as_str(), already_audited = already, "resolved a write of an earlier run");
             if !already {
-                apply::audit(&ctx, &intent.platform, &step, outcome, Some(detail));
+                apply::audit(&ctx, &intent.platform, &step, outcome.as_str(), Some(detail));
             }
             self.store.clear_intent(&intent.platform, &intent.person_id)?;
             resolved += 1;
@@ -86,12 +87,12 @@ impl Engine {
 type OutcomeKey = (String, String, String, String, String);
 
 /// The key of an intent's outcome line in the audit trail (see `Engine::audited_outcomes`).
-fn outcome_key(intent: &Intent, outcome: &str) -> OutcomeKey {
+fn outcome_key(intent: &Intent, outcome: Outcome) -> OutcomeKey {
     (
         intent.run_id.clone(),
         intent.platform.clone(),
         intent.person_id.clone(),
         intent.action.as_str().to_string(),
-        outcome.to_string(),
+        outcome.as_str().to_string(),
     )
 }

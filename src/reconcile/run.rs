@@ -8,7 +8,10 @@ use tracing::Instrument;
 use super::apply::{apply_platform, ApplyContext, PlatformSummary};
 use super::engine::platform_span;
 use super::plan::{Plan, PLAN_VERSION};
-use super::{fingerprint, group_run, new_run_id, status, Engine, EngineError, Planned, PlatformRuntime, RunSummary};
+use super::{
+    fingerprint, group_run, new_run_id, status, Engine, EngineError, Planned, PlatformRuntime, Refusal, RunSummary,
+};
+use crate::model::RunResult;
 use crate::store::RunRecord;
 
 impl Engine {
@@ -69,18 +72,18 @@ impl Engine {
             people: plan.people,
             roster_complete: plan.roster_complete,
             result: if interrupted {
-                "interrupted".into()
+                RunResult::Interrupted
             } else if failed {
-                "partial".into()
+                RunResult::Partial
             } else {
-                "ok".into()
+                RunResult::Ok
             },
             platforms,
         };
         self.store.record_run(&record)?;
         self.store.flush()?;
         self.audit.sync()?;
-        Ok(RunSummary { record })
+        Ok(RunSummary { record, refused: Vec::new() })
     }
 
     /// Apply a reviewed plan file: each platform is listed again and refused if the
@@ -91,6 +94,7 @@ impl Engine {
         }
         self.resolve_pending(trigger).await?;
         let mut actual = HashMap::new();
+        let mut refused = Vec::new();
         for pp in &mut plan.platforms {
             let Some(rt) = self.runtime(&pp.platform) else {
                 return Err(EngineError::UnknownPlatform(pp.platform.clone()));
@@ -105,15 +109,16 @@ impl Engine {
                     actual.insert(pp.platform.clone(), accounts);
                 }
                 Ok(_) => {
-                    pp.error = Some(
-                        "the platform changed since this plan was made; nothing applied here: plan again and review"
-                            .into(),
-                    )
+                    let refusal = Refusal::PlanChanged { platform: pp.platform.clone() };
+                    pp.error = Some(refusal.to_string());
+                    refused.push(refusal);
                 }
                 Err(e) => pp.error = Some(e),
             }
         }
-        self.apply(&Planned { plan, actual }, trigger).await
+        let mut summary = self.apply(&Planned { plan, actual }, trigger).await?;
+        summary.refused = refused;
+        Ok(summary)
     }
 
     /// Read, plan, and (unless `dry_run`) apply, in one span that carries the run id.

@@ -1,11 +1,15 @@
 //! The outcome of one run as the command line and the daemon show it.
 
+use super::Refusal;
 use crate::store::RunRecord;
 
 /// The outcome of one run.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub record: RunRecord,
+    /// Platforms of a reviewed plan refused without applying anything (their summary's
+    /// `error` says the same in words).
+    pub refused: Vec<Refusal>,
 }
 
 impl RunSummary {
