@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::diff::{Link, LinkOrigin};
 use super::journal::{is_ambiguous, is_permanent, Intent, Quarantined};
 use super::plan::{Action, PlatformPlan, Step};
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLog, AuditRecord, Subject};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, Outcome, ROLE_FIELD};
 use crate::platform::{Connector, PlatformError};
 use crate::store::Store;
@@ -103,21 +103,16 @@ pub async fn apply_platform(
 
 impl ApplyContext<'_> {
     fn audit_conflict(&self, platform: &str, c: &super::plan::Conflict) {
-        let record = AuditRecord {
-            time: chrono::Utc::now().to_rfc3339(),
-            run_id: self.run_id.into(),
-            trigger: self.trigger.into(),
+        let subject = Subject {
             platform: platform.into(),
             person_id: c.person_id.clone(),
             person: c.label.clone(),
             account_id: None,
             action: "none".into(),
             changes: vec![],
-            outcome: Outcome::Conflict.as_str().into(),
-            detail: Some(c.reason.clone()),
-            prev: String::new(),
-            hash: String::new(),
         };
+        let record =
+            AuditRecord::new(self.run_id, self.trigger, subject, Outcome::Conflict.as_str(), Some(c.reason.clone()));
         crate::daemon::metrics::step(platform, "none", "conflict");
         if let Err(e) = self.audit.append(record) {
             tracing::error!(error = %e, "audit write failed");
@@ -364,23 +359,22 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
 /// The one place a step's outcome is recorded: the audit trail and the metrics.
 pub(crate) fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
     crate::daemon::metrics::step(platform, step.action.as_str(), outcome);
-    let record = AuditRecord {
-        time: chrono::Utc::now().to_rfc3339(),
-        run_id: ctx.run_id.into(),
-        trigger: ctx.trigger.into(),
+    let detail = detail.or_else(|| step.reason.clone());
+    let record = AuditRecord::new(ctx.run_id, ctx.trigger, step_subject(platform, step), outcome, detail);
+    if let Err(e) = ctx.audit.append(record) {
+        // The change itself happened; say loudly that its record did not.
+        tracing::error!(platform, error = %e, "audit write failed");
+    }
+}
+
+/// What a step's audit line is about: its person and account on `platform`, and its changes.
+pub(crate) fn step_subject(platform: &str, step: &Step) -> Subject {
+    Subject {
         platform: platform.into(),
         person_id: step.person_id.clone(),
         person: step.label.clone(),
         account_id: step.account_id.clone(),
         action: step.action.as_str().into(),
         changes: step.changes.clone(),
-        outcome: outcome.into(),
-        detail: detail.or_else(|| step.reason.clone()),
-        prev: String::new(),
-        hash: String::new(),
-    };
-    if let Err(e) = ctx.audit.append(record) {
-        // The change itself happened; say loudly that its record did not.
-        tracing::error!(platform, error = %e, "audit write failed");
     }
 }

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::apply::{apply_platform, ApplyContext, PlatformSummary};
+use super::apply::{apply_platform, step_subject, ApplyContext, PlatformSummary};
 use super::guard::{self, Missing};
 use super::plan::{PlatformPlan, Step};
 use super::{new_run_id, Engine, EngineError, Planned};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Subject};
 use crate::model::{Account, Outcome};
 use crate::store::{HeldPlatform, HeldRun, Release, StoreError};
 
@@ -208,21 +208,10 @@ impl Engine {
     }
 
     fn audit_release(&self, run_id: &str, platform: &str, step: &Step, held_because: &str) {
-        let record = AuditRecord {
-            time: chrono::Utc::now().to_rfc3339(),
-            run_id: run_id.into(),
-            trigger: "approve".into(),
-            platform: platform.into(),
-            person_id: step.person_id.clone(),
-            person: step.label.clone(),
-            account_id: step.account_id.clone(),
-            action: step.action.as_str().into(),
-            changes: vec![],
-            outcome: Outcome::Released.as_str().into(),
-            detail: Some(format!("held ({held_because}); released by approval")),
-            prev: String::new(),
-            hash: String::new(),
-        };
+        // The release line names the step, not its changes: those are on its outcome line.
+        let subject = Subject { changes: vec![], ..step_subject(platform, step) };
+        let detail = Some(format!("held ({held_because}); released by approval"));
+        let record = AuditRecord::new(run_id, "approve", subject, Outcome::Released.as_str(), detail);
         if let Err(e) = self.audit.append(record) {
             tracing::error!(platform, error = %e, "audit write failed");
         }
