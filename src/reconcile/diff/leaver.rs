@@ -9,9 +9,8 @@
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::{hash_of, is_protected, Actual, DiffInput, KeyHash, Part};
+use super::{hash_of, is_protected, Actual, DiffInput, KeyHash, Part, Wants};
 use crate::model::{normalize_key, Account, AccountStatus, FieldChange};
-use crate::reconcile::desired::Wants;
 use crate::reconcile::plan::{Action, Conflict, PlatformPlan, Step};
 
 /// Why the step is there, in the plan and the audit trail: it says the account is adopted.
