@@ -147,6 +147,20 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
     },
 }
 
+/// What a command can meet before the engine takes over, said as its cause says it.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The audit anchor's own words (its `HeadStore` speaks in strings).
+    #[error("{0}")]
+    Anchor(String),
+}
+
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
     // The store, the audit trail and saved plans hold names and emails: private whatever
@@ -301,8 +315,8 @@ fn run_code(summary: &RunSummary) -> u8 {
 
 async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
     let plan: Plan = match std::fs::read(plan_path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(CliError::from)
+        .and_then(|b| serde_json::from_slice(&b).map_err(CliError::from))
     {
         Ok(p) => p,
         Err(e) => {
@@ -459,9 +473,9 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
 fn verify_audit(config: &Config) -> u8 {
     let file = config.audit_path();
     let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
-        .map_err(|e| e.to_string())
-        .and_then(|(store, _)| store.audit_head().map_err(|e| e.to_string()))
-        .and_then(|tree| crate::anchor::HeadStore::load(&tree));
+        .map_err(CliError::from)
+        .and_then(|(store, _)| store.audit_head().map_err(CliError::from))
+        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(CliError::Anchor));
     let head = match head {
         Ok(h) => h,
         Err(e) => {

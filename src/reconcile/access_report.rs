@@ -1,7 +1,7 @@
 //! The access report: every account of every enabled platform with the person it belongs
 //! to and what is wrong with it. Reads only.
 
-use super::{status, Engine, EngineError, PlatformRuntime};
+use super::{status, Engine, EngineError, PlatformRuntime, ReadError};
 use crate::model::Roster;
 
 impl Engine {
@@ -21,7 +21,7 @@ impl Engine {
             match self.report_platform(p, &roster).await {
                 Ok(rows) => report.rows.extend(rows),
                 Err(e) => {
-                    report.errors.insert(p.config.name.clone(), e);
+                    report.errors.insert(p.config.name.clone(), e.to_string());
                 }
             }
             match p.connector.designations().await {
@@ -34,10 +34,14 @@ impl Engine {
         Ok(report)
     }
 
-    async fn report_platform(&self, p: &PlatformRuntime, roster: &Roster) -> Result<Vec<crate::report::Row>, String> {
-        let actual = self.read_platform(p).await.map_err(|e| e.to_string())?;
-        let links = self.store.links(&p.config.name).map_err(|e| e.to_string())?;
-        let actual = status::planning_view(p, actual, &links, &roster.people).await.map_err(|(e, _)| e.to_string())?;
+    async fn report_platform(
+        &self,
+        p: &PlatformRuntime,
+        roster: &Roster,
+    ) -> Result<Vec<crate::report::Row>, ReadError> {
+        let actual = self.read_platform(p).await?;
+        let links = self.store.links(&p.config.name)?;
+        let actual = status::planning_view(p, actual, &links, &roster.people).await.map_err(|(e, _)| e)?;
         let keys: Vec<(String, &crate::model::Person)> = roster
             .people
             .iter()

@@ -183,7 +183,7 @@ impl Engine {
                 .and_then(|id| by_id.get(id).zip(hp.accounts.get(id)))
                 .is_some_and(|(a, h)| account_hash(a) == *h);
             match guard::release_verdict(run_id, guard::still_planned(now, step), unchanged) {
-                Err(why) => result.skipped.push((step.clone(), why)),
+                Err(why) => result.skipped.push((step.clone(), why.to_string())),
                 Ok(()) => {
                     // Audited before the call: the release is a decision of its own.
                     self.audit_release(run_id, name, step, step.held.as_deref().unwrap_or("held"));

@@ -259,7 +259,7 @@ fn plan_person(
                 }
                 return;
             }
-            Err(reason) => return plan.conflicts.push(conflict(d, &reason)),
+            Err(clash) => return plan.conflicts.push(conflict(d, &clash.to_string())),
         },
     };
     if is_protected(input, &d.key, Some(&account.id)) || is_protected(input, &account.key, None) {
@@ -277,18 +277,27 @@ fn plan_person(
 }
 
 /// The unlinked account that carries the person's key, if exactly one does.
-fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, String> {
+fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, KeyClash> {
     if let Some(candidates) = actual.shared_key.get(d.key.as_str()) {
         let ids: Vec<&str> = candidates.iter().map(|&i| actual.accounts[i as usize].id.as_str()).collect();
-        return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
+        return Err(KeyClash::Shared { ids: ids.join(", ") });
     }
     let Some((position, account)) = actual.by_key(&d.key) else { return Ok(None) };
     match actual.owner(position) {
         Some(other) if other != d.person_id => {
-            Err(format!("account {} with this key is linked to another person ({other})", account.id))
+            Err(KeyClash::LinkedElsewhere { account: account.id.to_string(), other: other.to_string() })
         }
         _ => Ok(Some(account)),
     }
+}
+
+/// Why a person's key cannot pick an account to adopt: the plan's conflict says it.
+#[derive(Debug, thiserror::Error)]
+enum KeyClash {
+    #[error("several accounts carry this key ({ids}); a person must choose")]
+    Shared { ids: String },
+    #[error("account {account} with this key is linked to another person ({other})")]
+    LinkedElsewhere { account: String, other: String },
 }
 
 fn create_step(d: &DesiredAccount) -> Step {

@@ -50,7 +50,7 @@ impl Engine {
         platforms: Vec<PlatformRuntime>,
     ) -> Result<Engine, EngineError> {
         crate::private::create_dir(&config.state_dir)
-            .map_err(|e| EngineError::Setup(format!("cannot create state_dir {}: {e}", config.state_dir.display())))?;
+            .map_err(|source| EngineError::StateDir { path: config.state_dir.clone(), source })?;
         let (store, outcome) = Store::open(&config.state_dir, config.cache_capacity)?;
         if let OpenOutcome::Rebuilt { moved_to, cause } = &outcome {
             tracing::warn!(moved_to = %moved_to.display(), cause, "the store would not open: moved it aside and started a new one; links are re-made by matching keys on the next run");

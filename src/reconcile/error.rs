@@ -2,6 +2,7 @@
 
 use super::plan::PLAN_VERSION;
 use crate::audit::AuditError;
+use crate::platform::PlatformError;
 use crate::source::SourceError;
 use crate::store::StoreError;
 
@@ -15,6 +16,8 @@ pub enum EngineError {
     Audit(#[from] AuditError),
     #[error("{0}")]
     Setup(String),
+    #[error("cannot create state_dir {}: {source}", path.display())]
+    StateDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("the plan file is version {found}, this rosterd reads version {PLAN_VERSION}; plan again")]
     PlanVersion { found: u32 },
     #[error("platform {0:?} is not in the config")]
@@ -31,4 +34,14 @@ pub enum Refusal {
     /// The accounts the plan touches on `platform` changed since the plan was made.
     #[error("the platform changed since this plan was made; nothing applied here: plan again and review")]
     PlanChanged { platform: String },
+}
+
+/// Why a platform could not be read for a plan check or the access report: its listing,
+/// or rosterd's links to it. Said as the cause says it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

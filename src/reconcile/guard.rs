@@ -81,14 +81,23 @@ pub fn roster_unconfirmed(roster_complete: bool, incomplete_reason: Option<&str>
     })
 }
 
+/// Why approval left a held removal alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreleased {
+    #[error("no longer planned for removal (back in the roster, protected, already removed or gone)")]
+    NoLongerPlanned,
+    #[error("the account changed since run {run_id}; not released")]
+    AccountChanged { run_id: String },
+}
+
 /// Whether a held removal may be released: `Ok` when a plan made now still removes the same
 /// account (`still_planned`) and the account is listed as it was in run `run_id`
 /// (`unchanged`); else why not.
-pub fn release_verdict(run_id: &str, still_planned: bool, unchanged: bool) -> Result<(), String> {
+pub fn release_verdict(run_id: &str, still_planned: bool, unchanged: bool) -> Result<(), Unreleased> {
     if !still_planned {
-        Err("no longer planned for removal (back in the roster, protected, already removed or gone)".into())
+        Err(Unreleased::NoLongerPlanned)
     } else if !unchanged {
-        Err(format!("the account changed since run {run_id}; not released"))
+        Err(Unreleased::AccountChanged { run_id: run_id.to_string() })
     } else {
         Ok(())
     }

@@ -24,6 +24,6 @@ pub mod status;
 mod summary;
 
 pub use engine::{new_run_id, Engine, Planned, PlatformRuntime};
-pub use error::{EngineError, Refusal};
+pub use error::{EngineError, ReadError, Refusal};
 pub use planning::fingerprint;
 pub use summary::RunSummary;

@@ -9,7 +9,8 @@ use super::apply::{apply_platform, ApplyContext, PlatformSummary};
 use super::engine::platform_span;
 use super::plan::{Plan, PLAN_VERSION};
 use super::{
-    fingerprint, group_run, new_run_id, status, Engine, EngineError, Planned, PlatformRuntime, Refusal, RunSummary,
+    fingerprint, group_run, new_run_id, status, Engine, EngineError, Planned, PlatformRuntime, ReadError, Refusal,
+    RunSummary,
 };
 use crate::model::RunResult;
 use crate::store::RunRecord;
@@ -100,9 +101,11 @@ impl Engine {
                 return Err(EngineError::UnknownPlatform(pp.platform.clone()));
             };
             let read = match (self.read_platform(rt).await, self.store.links(&pp.platform)) {
-                (Ok(accounts), Ok(links)) => status::reviewed_view(rt, &links, pp, accounts).await,
-                (Err(e), _) => Err(e.to_string()),
-                (_, Err(e)) => Err(e.to_string()),
+                (Ok(accounts), Ok(links)) => {
+                    status::reviewed_view(rt, &links, pp, accounts).await.map_err(ReadError::from)
+                }
+                (Err(e), _) => Err(ReadError::from(e)),
+                (_, Err(e)) => Err(ReadError::from(e)),
             };
             match read {
                 Ok(accounts) if fingerprint(pp, &accounts) == pp.fingerprint => {
@@ -113,7 +116,7 @@ impl Engine {
                     pp.error = Some(refusal.to_string());
                     refused.push(refusal);
                 }
-                Err(e) => pp.error = Some(e),
+                Err(e) => pp.error = Some(e.to_string()),
             }
         }
         let mut summary = self.apply(&Planned { plan, actual }, trigger).await?;

@@ -87,7 +87,7 @@ pub async fn reviewed_view(
     links: &BTreeMap<String, Link>,
     pp: &PlatformPlan,
     accounts: Vec<Account>,
-) -> Result<Vec<Account>, String> {
+) -> Result<Vec<Account>, PlatformError> {
     if !rt.connector.traits().status_from_links {
         return Ok(accounts);
     }
@@ -97,7 +97,7 @@ pub async fn reviewed_view(
     let unlinked_touched = |a: &Account| touched.contains(a.id.as_str()) && !linked.contains(a.id.as_str());
     let positions = (0..accounts.len()).filter(|&i| unlinked_touched(&accounts[i])).collect();
     let concurrency = rt.config.connection.concurrency;
-    read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency).await.map_err(|e| e.to_string())?;
+    read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency).await?;
     Ok(accounts)
 }
 
