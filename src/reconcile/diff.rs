@@ -431,21 +431,27 @@ fn plan_removals(
             plan.notes.push(format!("{}: protected account {} keeps its access", account.key, account.id));
             continue;
         }
-        plan.steps.push(Step {
-            action: Action::Deactivate,
-            person_id: person_id.to_string(),
-            label: account.key.as_str().into(),
-            key: account.key.as_str().into(),
-            account_id: Some(account.id.as_str().into()),
-            changes: vec![FieldChange {
-                field: "status".into(),
-                before: Some("active".into()),
-                after: Some("inactive".into()),
-            }],
-            adopt: false,
-            reason: Some(reason),
-            held: None,
-        });
+        plan.steps.push(deactivate_step(person_id, account, false, reason));
+    }
+}
+
+/// The one shape of a removal: the account's status goes from active to inactive.
+/// `adopt` marks an account rosterd had not linked (a leaver's, see `leaver`).
+fn deactivate_step(person_id: &str, account: &Account, adopt: bool, reason: String) -> Step {
+    Step {
+        action: Action::Deactivate,
+        person_id: person_id.to_string(),
+        label: account.key.as_str().into(),
+        key: account.key.as_str().into(),
+        account_id: Some(account.id.as_str().into()),
+        changes: vec![FieldChange {
+            field: "status".into(),
+            before: Some("active".into()),
+            after: Some("inactive".into()),
+        }],
+        adopt,
+        reason: Some(reason),
+        held: None,
     }
 }
 

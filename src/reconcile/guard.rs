@@ -279,24 +279,10 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::{Action, Step};
 
     fn removals(n: usize) -> PlatformPlan {
-        let mut plan = PlatformPlan::new("cake");
-        for i in 0..n {
-            plan.steps.push(Step {
-                action: Action::Deactivate,
-                person_id: format!("p{i}"),
-                label: format!("p{i}"),
-                key: format!("p{i}"),
-                account_id: Some(i.to_string()),
-                changes: vec![],
-                adopt: false,
-                reason: None,
-                held: None,
-            });
-        }
-        plan
+        let ids: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        super::extended_tests::removals(&ids.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     #[test]
@@ -343,7 +329,7 @@ mod extended_tests {
     use super::*;
     use crate::reconcile::plan::{Action, Step};
 
-    fn removals(ids: &[&str]) -> PlatformPlan {
+    pub(super) fn removals(ids: &[&str]) -> PlatformPlan {
         let mut plan = PlatformPlan::new("cake");
         for id in ids {
             plan.steps.push(Step {
