@@ -43,6 +43,42 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// What an audit line is about: a platform, a person (or a group, or the trail itself)
+/// and what was done to their account.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub platform: String,
+    pub person_id: String,
+    pub person: String,
+    pub account_id: Option<String>,
+    pub action: String,
+    pub changes: Vec<FieldChange>,
+}
+
+impl AuditRecord {
+    /// The one way rosterd builds an audit line: stamped now, with `prev` and `hash` left
+    /// for [`AuditLog::append`] to chain. `outcome` is the trail's word for it
+    /// ([`crate::model::Outcome::as_str`]).
+    pub fn new(run_id: &str, trigger: &str, subject: Subject, outcome: &str, detail: Option<String>) -> AuditRecord {
+        let Subject { platform, person_id, person, account_id, action, changes } = subject;
+        AuditRecord {
+            time: Utc::now().to_rfc3339(),
+            run_id: run_id.into(),
+            trigger: trigger.into(),
+            platform,
+            person_id,
+            person,
+            account_id,
+            action,
+            changes,
+            outcome: outcome.into(),
+            detail,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("the audit file {path} cannot be written: {source}; check the permissions of state_dir")]
@@ -143,7 +179,7 @@ impl AuditLog {
                     }
                     None
                 }
-                Fit::Broken(reason) => Some(("broken", reason)),
+                Fit::Broken(reason) => Some((crate::model::Outcome::Broken.as_str(), reason)),
             },
         };
         match problem {
@@ -193,21 +229,15 @@ impl AuditLog {
 
 /// The line rosterd writes when the file does not fit its anchor.
 fn anchor_record(outcome: &str, reason: String) -> AuditRecord {
-    AuditRecord {
-        time: Utc::now().to_rfc3339(),
-        run_id: "-".into(),
-        trigger: "open".into(),
+    let subject = Subject {
         platform: "-".into(),
         person_id: "-".into(),
         person: "-".into(),
         account_id: None,
         action: ANCHOR_ACTION.into(),
         changes: Vec::new(),
-        outcome: outcome.into(),
-        detail: Some(reason),
-        prev: String::new(),
-        hash: String::new(),
-    }
+    };
+    AuditRecord::new("-", "open", subject, outcome, Some(reason))
 }
 
 /// The hash of a record whose `hash` field is empty: sha256 over the previous hash and

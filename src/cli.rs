@@ -11,7 +11,7 @@ use crate::audit;
 use crate::config::Config;
 use crate::exit;
 use crate::reconcile::plan::Plan;
-use crate::reconcile::{Engine, RunSummary};
+use crate::reconcile::{Engine, Refusal, RunSummary};
 
 const DEFAULT_LOG: &str = "rosterd=info";
 
@@ -145,6 +145,19 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+/// What a command can meet before the engine takes over, said as its cause says it.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Anchor(#[from] crate::anchor::AnchorError),
 }
 
 /// Entry point for the binary.
@@ -301,8 +314,8 @@ fn run_code(summary: &RunSummary) -> u8 {
 
 async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
     let plan: Plan = match std::fs::read(plan_path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(CliError::from)
+        .and_then(|b| serde_json::from_slice(&b).map_err(CliError::from))
     {
         Ok(p) => p,
         Err(e) => {
@@ -320,11 +333,7 @@ async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
     match engine.apply_reviewed(plan, "cli-apply").await {
         Ok(summary) => {
             print!("{}", summary.to_table());
-            let stale = summary
-                .record
-                .platforms
-                .iter()
-                .any(|p| p.error.as_deref().is_some_and(|e| e.contains("changed since")));
+            let stale = summary.refused.iter().any(|r| matches!(r, Refusal::PlanChanged { .. }));
             if stale {
                 exit::STALE_PLAN
             } else {
@@ -463,9 +472,9 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
 fn verify_audit(config: &Config) -> u8 {
     let file = config.audit_path();
     let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
-        .map_err(|e| e.to_string())
-        .and_then(|(store, _)| store.audit_head().map_err(|e| e.to_string()))
-        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(|e| e.to_string()));
+        .map_err(CliError::from)
+        .and_then(|(store, _)| store.audit_head().map_err(CliError::from))
+        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(CliError::from));
     let head = match head {
         Ok(h) => h,
         Err(e) => {

@@ -125,7 +125,7 @@ impl Worker {
             Some(Ok(record)) => {
                 let line = summary_line(&record);
                 tracing::info!(run_id = %record.run_id, trigger = label, result = %record.result, took_ms = took.as_millis() as u64, summary = %line, "run finished");
-                metrics::run_finished(label, &record.result, took, Some(&record));
+                metrics::run_finished(label, record.result.as_str(), took, Some(&record));
                 let failed = record.platforms.iter().any(|p| p.error.is_some());
                 self.state.run_recorded(record, failed);
                 notify::status(&line);

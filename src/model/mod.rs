@@ -5,6 +5,7 @@ mod fields;
 mod group;
 mod name;
 mod node;
+mod outcome;
 mod view;
 
 use compact_str::CompactString;
@@ -15,6 +16,7 @@ pub use fields::Fields;
 pub use group::Group;
 pub use name::FieldName;
 pub use node::PersonNode;
+pub use outcome::{Outcome, RunResult};
 
 /// One email address (or phone number) of a person, as SCIM carries it. A `value` of `""`
 /// is an entry the source sent without a value: filters see it with no `value`.

@@ -8,8 +8,8 @@ use futures::stream::{self, StreamExt};
 use super::diff::{Link, LinkOrigin};
 use super::journal::{is_ambiguous, is_permanent, Intent, Quarantined};
 use super::plan::{Action, PlatformPlan, Step};
-use crate::audit::{AuditLog, AuditRecord};
-use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
+use crate::audit::{AuditLog, AuditRecord, Subject};
+use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, Outcome, ROLE_FIELD};
 use crate::platform::{Connector, PlatformError};
 use crate::store::Store;
 
@@ -40,7 +40,7 @@ pub async fn apply_platform(
         PlatformSummary { platform: plan.platform.clone(), conflicts: plan.conflicts.len(), ..Default::default() };
     for step in plan.held() {
         summary.held += 1;
-        audit(ctx, &plan.platform, step, "held", step.held.clone());
+        audit(ctx, &plan.platform, step, Outcome::Held.as_str(), step.held.clone());
     }
     for c in &plan.conflicts {
         ctx.audit_conflict(&plan.platform, c);
@@ -65,21 +65,16 @@ pub async fn apply_platform(
 
 impl ApplyContext<'_> {
     fn audit_conflict(&self, platform: &str, c: &super::plan::Conflict) {
-        let record = AuditRecord {
-            time: chrono::Utc::now().to_rfc3339(),
-            run_id: self.run_id.into(),
-            trigger: self.trigger.into(),
+        let subject = Subject {
             platform: platform.into(),
             person_id: c.person_id.clone(),
             person: c.label.clone(),
             account_id: None,
             action: "none".into(),
             changes: vec![],
-            outcome: "conflict".into(),
-            detail: Some(c.reason.clone()),
-            prev: String::new(),
-            hash: String::new(),
         };
+        let record =
+            AuditRecord::new(self.run_id, self.trigger, subject, Outcome::Conflict.as_str(), Some(c.reason.clone()));
         self.metrics.step(platform, "none", "conflict");
         if let Err(e) = self.audit.append(record) {
             tracing::error!(error = %e, "audit write failed");
@@ -114,7 +109,7 @@ async fn run_step(
             let mut step = step.clone();
             step.account_id = done.account_id;
             tracing::info!(platform, person = %step.label, action = step.action.as_str(), "applied");
-            audit(ctx, platform, &step, "ok", done.detail);
+            audit(ctx, platform, &step, Outcome::Ok.as_str(), done.detail);
             if let Err(e) = ctx.store.release(platform, &step.person_id) {
                 tracing::warn!(platform, person = %step.label, error = %e, "could not release the record from quarantine");
             }
@@ -128,7 +123,7 @@ async fn run_step(
         }
         Err(e) => {
             tracing::warn!(platform, person = %step.label, action = step.action.as_str(), error = %e, "step failed");
-            audit(ctx, platform, step, "failed", Some(e.to_string()));
+            audit(ctx, platform, step, Outcome::Failed.as_str(), Some(e.to_string()));
             if let StepError::Platform(pe) = &e {
                 if is_permanent(step.action, pe) {
                     quarantine(ctx, platform, step, pe);
@@ -326,23 +321,22 @@ fn apply_changes(a: &mut Account, changes: &[FieldChange]) {
 /// The one place a step's outcome is recorded: the audit trail and the metrics.
 pub(crate) fn audit(ctx: &ApplyContext<'_>, platform: &str, step: &Step, outcome: &str, detail: Option<String>) {
     ctx.metrics.step(platform, step.action.as_str(), outcome);
-    let record = AuditRecord {
-        time: chrono::Utc::now().to_rfc3339(),
-        run_id: ctx.run_id.into(),
-        trigger: ctx.trigger.into(),
+    let detail = detail.or_else(|| step.reason.clone());
+    let record = AuditRecord::new(ctx.run_id, ctx.trigger, step_subject(platform, step), outcome, detail);
+    if let Err(e) = ctx.audit.append(record) {
+        // The change itself happened; say loudly that its record did not.
+        tracing::error!(platform, error = %e, "audit write failed");
+    }
+}
+
+/// What a step's audit line is about: its person and account on `platform`, and its changes.
+pub(crate) fn step_subject(platform: &str, step: &Step) -> Subject {
+    Subject {
         platform: platform.into(),
         person_id: step.person_id.clone(),
         person: step.label.clone(),
         account_id: step.account_id.clone(),
         action: step.action.as_str().into(),
         changes: step.changes.clone(),
-        outcome: outcome.into(),
-        detail: detail.or_else(|| step.reason.clone()),
-        prev: String::new(),
-        hash: String::new(),
-    };
-    if let Err(e) = ctx.audit.append(record) {
-        // The change itself happened; say loudly that its record did not.
-        tracing::error!(platform, error = %e, "audit write failed");
     }
 }

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::apply::{apply_platform, ApplyContext, PlatformSummary};
-use super::guard::Missing;
+use super::apply::{apply_platform, step_subject, ApplyContext, PlatformSummary};
+use super::guard::{self, Missing};
 use super::plan::{PlatformPlan, Step};
 use super::{new_run_id, Engine, EngineError, Planned};
-use crate::audit::AuditRecord;
-use crate::model::Account;
+use crate::audit::{AuditRecord, Subject};
+use crate::model::{Account, Outcome};
 use crate::store::{HeldPlatform, HeldRun, Release, StoreError};
 
 /// What an approval did on one platform.
@@ -66,7 +66,10 @@ impl Engine {
         for pp in plan.platforms.iter().filter(|p| p.error.is_none()) {
             // A platform that cannot remove access (AgencyAnalytics without allow_delete)
             // holds its removals for good: approval cannot release them.
-            if self.runtime(&pp.platform).is_none_or(|rt| rt.connector.traits().removals_held.is_some()) {
+            if self
+                .runtime(&pp.platform)
+                .is_none_or(|rt| guard::release_refused(rt.connector.traits().removals_held).is_some())
+            {
                 continue;
             }
             let steps: Vec<Step> = pp.held().filter(|s| s.action.removes_access()).cloned().collect();
@@ -120,11 +123,10 @@ impl Engine {
         }
         let only = if pending.len() == 1 { pending.first().map(String::as_str) } else { None };
         let fresh = self.plan_as(only, new_run_id()).await?;
-        if !fresh.plan.roster_complete {
-            let why = fresh.plan.roster_incomplete_reason.as_deref().unwrap_or("reason unknown");
-            return Err(EngineError::Setup(format!(
-                "the roster read is incomplete now ({why}), so rosterd cannot confirm that these people are still gone; nothing was released: try again"
-            )));
+        if let Some(why) =
+            guard::roster_unconfirmed(fresh.plan.roster_complete, fresh.plan.roster_incomplete_reason.as_deref())
+        {
+            return Err(EngineError::Setup(why));
         }
         let mut out = Vec::new();
         for name in pending {
@@ -160,7 +162,7 @@ impl Engine {
             skip_all(&mut result, "the platform is no longer in the config");
             return result;
         };
-        if let Some(why) = rt.connector.traits().removals_held {
+        if let Some(why) = guard::release_refused(rt.connector.traits().removals_held) {
             skip_all(&mut result, why);
             return result;
         }
@@ -175,26 +177,18 @@ impl Engine {
         let actual = fresh.actual.get(name).map(Vec::as_slice).unwrap_or_default();
         let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
         for step in &hp.steps {
-            let still_planned = now
-                .steps
-                .iter()
-                .any(|s| s.action.removes_access() && s.person_id == step.person_id && s.account_id == step.account_id);
             let unchanged = step
                 .account_id
                 .as_deref()
                 .and_then(|id| by_id.get(id).zip(hp.accounts.get(id)))
                 .is_some_and(|(a, h)| account_hash(a) == *h);
-            if !still_planned {
-                result.skipped.push((
-                    step.clone(),
-                    "no longer planned for removal (back in the roster, protected, already removed or gone)".into(),
-                ));
-            } else if !unchanged {
-                result.skipped.push((step.clone(), format!("the account changed since run {run_id}; not released")));
-            } else {
-                // Audited before the call: the release is a decision of its own.
-                self.audit_release(run_id, name, step, step.held.as_deref().unwrap_or("held"));
-                result.released.push(Step { held: None, ..step.clone() });
+            match guard::release_verdict(run_id, guard::still_planned(now, step), unchanged) {
+                Err(why) => result.skipped.push((step.clone(), why.to_string())),
+                Ok(()) => {
+                    // Audited before the call: the release is a decision of its own.
+                    self.audit_release(run_id, name, step, step.held.as_deref().unwrap_or("held"));
+                    result.released.push(Step { held: None, ..step.clone() });
+                }
             }
         }
         if result.released.is_empty() {
@@ -215,21 +209,10 @@ impl Engine {
     }
 
     fn audit_release(&self, run_id: &str, platform: &str, step: &Step, held_because: &str) {
-        let record = AuditRecord {
-            time: chrono::Utc::now().to_rfc3339(),
-            run_id: run_id.into(),
-            trigger: "approve".into(),
-            platform: platform.into(),
-            person_id: step.person_id.clone(),
-            person: step.label.clone(),
-            account_id: step.account_id.clone(),
-            action: step.action.as_str().into(),
-            changes: vec![],
-            outcome: "released".into(),
-            detail: Some(format!("held ({held_because}); released by approval")),
-            prev: String::new(),
-            hash: String::new(),
-        };
+        // The release line names the step, not its changes: those are on its outcome line.
+        let subject = Subject { changes: vec![], ..step_subject(platform, step) };
+        let detail = Some(format!("held ({held_because}); released by approval"));
+        let record = AuditRecord::new(run_id, "approve", subject, Outcome::Released.as_str(), detail);
         if let Err(e) = self.audit.append(record) {
             tracing::error!(platform, error = %e, "audit write failed");
         }

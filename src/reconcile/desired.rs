@@ -12,22 +12,8 @@ use crate::model::{normalize_key, DesiredAccount, FieldName, Fields, Person, Per
 /// Defined with the config, which builds them; the mapping below reads them.
 pub use crate::config::mapping::{Mapping, RoleRule};
 
-/// What each roster person should have on one platform, asked person by person, so that
-/// a million desired accounts are never held at once: the diff asks for a person's
-/// account, plans it, and drops it.
-pub trait Wants: Sync {
-    /// How many people there are; each is asked for by its index, `0..len()`.
-    fn len(&self) -> usize;
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn person_id(&self, i: usize) -> &str;
-
-    /// The person's desired account, or why they have none.
-    fn account(&self, i: usize) -> Result<DesiredAccount, Exclusion>;
-}
+/// Defined with the diff, which asks it; [`Mapped`] below answers it.
+pub use super::diff::Wants;
 
 /// A roster mapped onto one platform, person by person, as the diff asks.
 pub struct Mapped<'a> {

@@ -4,24 +4,23 @@
 //! first, the match key second; a key two people share is a conflict for both, never a
 //! merge; and access is removed only from accounts rosterd has linked.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use hashbrown::HashTable;
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet, FxHasher};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 mod leaver;
 
 use leaver::{plan_leaver, settle_leaver_keys};
 
-use super::desired::Wants;
+mod index;
+use index::{hash_of, Actual, LinkAt};
+
 use super::plan::{Action, Conflict, PlatformPlan, Step};
-use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
+use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 use crate::platform::Traits;
 
 /// Defined below both the diff and the store, which keeps them.
@@ -55,155 +54,25 @@ pub struct DiffInput<'a> {
     pub protected: &'a BTreeSet<String>,
 }
 
-/// Indexes over the listing and the links (the index by account id is only needed to
-/// find each link's account, and is dropped once it has). Each holds 4-byte positions in a hash table
-/// keyed by a string it does not copy: at a million records an index costs ~10 MB where a
-/// map of borrowed strings cost ~50 MB.
-struct Actual<'a> {
-    accounts: &'a [Account],
-    /// normalised key → position, for keys that exactly one account carries.
-    by_key: HashTable<u32>,
-    /// Keys that several accounts carry, with all their positions (rare: a separate small map).
-    shared_key: HashMap<Cow<'a, str>, Vec<u32>>,
-    /// The links in person-id order, each with its listed account found once, up front.
-    links: Vec<LinkAt<'a>>,
-    /// person id → position in `links`.
-    link_of: HashTable<u32>,
-    /// account position → the first link (in `links` order) to that account, or `NONE`.
-    owner_of: Vec<u32>,
-}
+/// What each roster person should have on one platform, asked person by person, so that
+/// a million desired accounts are never held at once: the diff asks for a person's
+/// account, plans it, and drops it.
+pub trait Wants: Sync {
+    /// How many people there are; each is asked for by its index, `0..len()`.
+    fn len(&self) -> usize;
 
-/// A link and where its account is in the listing (`NONE`: not listed). The person id is
-/// held by a thin reference: 24 bytes a link, not 32.
-struct LinkAt<'a> {
-    person: &'a String,
-    link: &'a Link,
-    account: u32,
-}
-
-const NONE: u32 = u32::MAX;
-
-fn hash_of(text: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    text.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// Index `items` by `key_of`: a table of positions.
-fn index_by<'k, T>(items: &'k [T], key_of: impl Fn(&'k T) -> &'k str) -> HashTable<u32> {
-    let mut table = HashTable::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        table.insert_unique(hash_of(key_of(item)), i as u32, |&j| hash_of(key_of(&items[j as usize])));
-    }
-    table
-}
-
-impl<'a> Actual<'a> {
-    /// The account indexes and the link index are independent: built side by side. Then
-    /// every link finds its account once, across the cores, so planning a person costs one
-    /// lookup, not two.
-    fn index(actual: &'a [Account], links: &'a BTreeMap<String, Link>, threads: usize) -> Self {
-        let index_links = || {
-            let links: Vec<LinkAt<'a>> =
-                links.iter().map(|(person, link)| LinkAt { person, link, account: NONE }).collect();
-            let link_of = index_by(&links, |l| l.person);
-            (links, link_of)
-        };
-        let index_accounts = || (index_by(actual, |a| a.id.as_str()), index_keys(actual));
-        let ((by_id, (by_key, shared_key)), (mut links, link_of)) = if threads <= 1 {
-            (index_accounts(), index_links())
-        } else {
-            std::thread::scope(|scope| {
-                let links_done = scope.spawn(index_links);
-                let accounts = index_accounts();
-                (accounts, links_done.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            })
-        };
-        let owner: Vec<AtomicU32> = actual.iter().map(|_| AtomicU32::new(NONE)).collect();
-        let found: Vec<AtomicU32> = links.iter().map(|_| AtomicU32::new(NONE)).collect();
-        let resolve = |range: std::ops::Range<usize>| {
-            for at in range {
-                let id = links[at].link.account_id.as_str();
-                if let Some(&i) = by_id.find(hash_of(id), |&i| actual[i as usize].id == id) {
-                    found[at].store(i, Ordering::Relaxed);
-                    owner[i as usize].fetch_min(at as u32, Ordering::Relaxed);
-                }
-            }
-        };
-        super::chunks::map_ranges(links.len(), threads, resolve);
-        drop(by_id);
-        for (link, account) in links.iter_mut().zip(found) {
-            link.account = account.into_inner();
-        }
-        let owner_of = owner.into_iter().map(AtomicU32::into_inner).collect();
-        Actual { accounts: actual, by_key, shared_key, links, link_of, owner_of }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    fn link_position(&self, person_id: &str) -> Option<usize> {
-        let links = &self.links;
-        self.link_of.find(hash_of(person_id), |&i| links[i as usize].person == person_id).map(|&i| i as usize)
-    }
+    fn person_id(&self, i: usize) -> &str;
 
-    /// The listed account of the link at `at`, if it is listed.
-    fn linked_account(&self, at: usize) -> Option<&'a Account> {
-        let account = self.links[at].account;
-        (account != NONE).then(|| &self.accounts[account as usize])
-    }
-
-    /// The person linked to the account at position `account`, if any.
-    fn owner(&self, account: usize) -> Option<&'a str> {
-        let at = self.owner_of[account];
-        (at != NONE).then(|| self.links[at as usize].person.as_str())
-    }
-
-    /// The one account whose normalised key is `key`, if exactly one has it, and its position.
-    fn by_key(&self, key: &str) -> Option<(usize, &'a Account)> {
-        let accounts = self.accounts;
-        self.by_key
-            .find(hash_of(key), |&i| normalized(&accounts[i as usize].key) == key)
-            .map(|&i| (i as usize, &accounts[i as usize]))
-    }
-}
-
-/// Index accounts by normalised key; a key several accounts carry goes to the shared map.
-fn index_keys(actual: &[Account]) -> (HashTable<u32>, HashMap<Cow<'_, str>, Vec<u32>>) {
-    let key_at = |i: u32| normalized(&actual[i as usize].key);
-    let mut by_key: HashTable<u32> = HashTable::with_capacity(actual.len());
-    let mut shared_key: HashMap<Cow<'_, str>, Vec<u32>> = HashMap::default();
-    for (i, a) in actual.iter().enumerate() {
-        let key = normalized(&a.key);
-        if let Some(others) = shared_key.get_mut(&key) {
-            others.push(i as u32);
-            continue;
-        }
-        let hash = hash_of(&key);
-        match by_key.find_entry(hash, |&j| key_at(j) == key) {
-            Ok(first) => {
-                let (j, _) = first.remove();
-                shared_key.insert(key, vec![j, i as u32]);
-            }
-            Err(_) => {
-                by_key.insert_unique(hash, i as u32, |&j| hash_of(&key_at(j)));
-            }
-        }
-    }
-    (by_key, shared_key)
+    /// The person's desired account, or why they have none.
+    fn account(&self, i: usize) -> Result<DesiredAccount, Exclusion>;
 }
 
 /// Below this many records a second thread costs more than it saves.
 const PER_THREAD: usize = 8192;
-
-/// `key` normalised, borrowed when it already is (connectors hand keys over normalised).
-fn normalized(key: &str) -> Cow<'_, str> {
-    let clean = key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-        && !key.starts_with(|c: char| c.is_whitespace())
-        && !key.ends_with(|c: char| c.is_whitespace());
-    if clean {
-        Cow::Borrowed(key)
-    } else {
-        Cow::Owned(normalize_key(key).into())
-    }
-}
 
 /// Plan one platform.
 pub fn diff(input: &DiffInput<'_>) -> PlatformPlan {
@@ -372,7 +241,7 @@ fn plan_person(
                 }
                 return;
             }
-            Err(reason) => return plan.conflicts.push(conflict(d, &reason)),
+            Err(clash) => return plan.conflicts.push(conflict(d, &clash.to_string())),
         },
     };
     if is_protected(input, &d.key, Some(&account.id)) || is_protected(input, &account.key, None) {
@@ -390,18 +259,27 @@ fn plan_person(
 }
 
 /// The unlinked account that carries the person's key, if exactly one does.
-fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, String> {
+fn find_by_key<'a>(actual: &Actual<'a>, d: &DesiredAccount) -> Result<Option<&'a Account>, KeyClash> {
     if let Some(candidates) = actual.shared_key.get(d.key.as_str()) {
         let ids: Vec<&str> = candidates.iter().map(|&i| actual.accounts[i as usize].id.as_str()).collect();
-        return Err(format!("several accounts carry this key ({}); a person must choose", ids.join(", ")));
+        return Err(KeyClash::Shared { ids: ids.join(", ") });
     }
     let Some((position, account)) = actual.by_key(&d.key) else { return Ok(None) };
     match actual.owner(position) {
         Some(other) if other != d.person_id => {
-            Err(format!("account {} with this key is linked to another person ({other})", account.id))
+            Err(KeyClash::LinkedElsewhere { account: account.id.to_string(), other: other.to_string() })
         }
         _ => Ok(Some(account)),
     }
+}
+
+/// Why a person's key cannot pick an account to adopt: the plan's conflict says it.
+#[derive(Debug, thiserror::Error)]
+enum KeyClash {
+    #[error("several accounts carry this key ({ids}); a person must choose")]
+    Shared { ids: String },
+    #[error("account {account} with this key is linked to another person ({other})")]
+    LinkedElsewhere { account: String, other: String },
 }
 
 fn create_step(d: &DesiredAccount) -> Step {
@@ -535,168 +413,29 @@ fn plan_removals(
             plan.notes.push(format!("{}: protected account {} keeps its access", account.key, account.id));
             continue;
         }
-        plan.steps.push(Step {
-            action: Action::Deactivate,
-            person_id: person_id.to_string(),
-            label: account.key.as_str().into(),
-            key: account.key.as_str().into(),
-            account_id: Some(account.id.as_str().into()),
-            changes: vec![FieldChange {
-                field: "status".into(),
-                before: Some("active".into()),
-                after: Some("inactive".into()),
-            }],
-            adopt: false,
-            reason: Some(reason),
-            held: None,
-        });
+        plan.steps.push(deactivate_step(person_id, account, false, reason));
+    }
+}
+
+/// The one shape of a removal: the account's status goes from active to inactive.
+/// `adopt` marks an account rosterd had not linked (a leaver's, see `leaver`).
+fn deactivate_step(person_id: &str, account: &Account, adopt: bool, reason: String) -> Step {
+    Step {
+        action: Action::Deactivate,
+        person_id: person_id.to_string(),
+        label: account.key.as_str().into(),
+        key: account.key.as_str().into(),
+        account_id: Some(account.id.as_str().into()),
+        changes: vec![FieldChange {
+            field: "status".into(),
+            before: Some("active".into()),
+            after: Some("inactive".into()),
+        }],
+        adopt,
+        reason: Some(reason),
+        held: None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::AccountStatus;
-    use crate::reconcile::desired::Given;
-
-    fn desired(id: &str, email: &str, role: &str) -> DesiredAccount {
-        DesiredAccount {
-            person_id: id.into(),
-            label: email.into(),
-            key: email.into(),
-            fields: [("email".to_string(), email.to_string()), ("first_name".to_string(), "New".to_string())].into(),
-            role: Some(role.into()),
-        }
-    }
-
-    fn account(id: &str, email: &str, role: &str) -> Account {
-        Account {
-            id: id.into(),
-            key: email.into(),
-            fields: [("email".to_string(), email.to_string()), ("first_name".to_string(), "Old".to_string())].into(),
-            role: Some(role.into()),
-            status: AccountStatus::Active,
-        }
-    }
-
-    fn link(id: &str) -> Link {
-        Link { account_id: id.into(), origin: LinkOrigin::Created, removed: false }
-    }
-
-    fn run(
-        traits: &Traits,
-        desired: &[DesiredAccount],
-        actual: &[Account],
-        links: &BTreeMap<String, Link>,
-    ) -> PlatformPlan {
-        let excluded = BTreeMap::new();
-        let protected = BTreeSet::new();
-        let wants = Given::new(desired, &excluded);
-        diff(&DiffInput { platform: "p", traits, wants: &wants, actual, links, protected: &protected })
-    }
-
-    fn staff_client(from: &str, to: &str) -> Result<(), String> {
-        if (from == "client") == (to == "client") {
-            Ok(())
-        } else {
-            Err("staff and client sides differ".into())
-        }
-    }
-
-    #[test]
-    fn a_refused_role_change_is_a_conflict_and_other_fields_still_update() {
-        let traits = Traits { role_change: staff_client, ..Traits::new("email") };
-        let links = [("p1".to_string(), link("7"))].into();
-        let plan = run(&traits, &[desired("p1", "a@x.com", "staff")], &[account("7", "a@x.com", "client")], &links);
-        assert_eq!(plan.conflicts.len(), 1);
-        assert!(plan.conflicts[0].reason.contains("\"client\" -> \"staff\" not sent"));
-        assert_eq!(plan.steps.len(), 1);
-        assert!(plan.steps[0].changes.iter().all(|c| c.field != ROLE_FIELD));
-    }
-
-    #[test]
-    fn a_removed_account_that_cannot_come_back_is_a_conflict_not_a_create() {
-        let traits = Traits { recreate_removed: false, can_reactivate: false, ..Traits::new("user_name") };
-        let links = [("p1".to_string(), link("jdoe"))].into();
-        let plan = run(&traits, &[desired("p1", "jdoe", "K")], &[], &links);
-        assert!(plan.steps.is_empty());
-        assert!(plan.conflicts[0].reason.contains("cannot restore it"));
-        let recreating = run(&Traits::new("email"), &[desired("p1", "jdoe", "K")], &[], &links);
-        assert_eq!(recreating.steps[0].action, Action::Create);
-    }
-
-    #[test]
-    fn planning_on_several_threads_gives_the_one_thread_plan_byte_for_byte() {
-        // Roster order is not person-id order, some keys are shared, some accounts are
-        // protected, some differ: every kind of output, spread over every chunk.
-        let n = 3000;
-        let ids: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
-        let desired: Vec<DesiredAccount> = ids
-            .iter()
-            .map(|&i| {
-                let key = if i % 97 == 0 { "shared@x.com".to_string() } else { format!("p{i}@x.com") };
-                desired(&format!("p{i:05}"), &key, if i % 3 == 0 { "a" } else { "b" })
-            })
-            .collect();
-        let actual: Vec<Account> =
-            (0..n).filter(|i| i % 5 != 0).map(|i| account(&i.to_string(), &format!("p{i}@x.com"), "a")).collect();
-        let links: BTreeMap<String, Link> =
-            (0..n).filter(|i| i % 10 == 1).map(|i| (format!("p{i:05}"), link(&i.to_string()))).collect();
-        let protected: BTreeSet<String> = (0..n).filter(|i| i % 50 == 2).map(|i| format!("p{i}@x.com")).collect();
-        // Linked people who left, were excluded or cannot be mapped: removals and their notes.
-        let excluded: BTreeMap<String, Exclusion> = (0..n)
-            .filter(|i| i % 10 == 1)
-            .map(|i| {
-                (format!("q{i:05}"), if i % 20 == 1 { Exclusion::Inactive } else { Exclusion::Unmappable("x".into()) })
-            })
-            .collect();
-        let mut links = links;
-        links.extend(
-            (0..n).filter(|i| i % 10 == 1 || i % 10 == 3).map(|i| (format!("q{i:05}"), link(&(i + 1).to_string()))),
-        );
-        let traits = Traits::new("email");
-        let wants = Given::new(&desired, &excluded);
-        let input = DiffInput {
-            platform: "p",
-            traits: &traits,
-            wants: &wants,
-            actual: &actual,
-            links: &links,
-            protected: &protected,
-        };
-        let one = diff_on(&input, 1);
-        assert!(!one.steps.is_empty() && !one.conflicts.is_empty() && !one.notes.is_empty());
-        assert!(one.steps.iter().any(|s| s.action == Action::Deactivate));
-        let json = |p: &PlatformPlan| serde_json::to_string(p).unwrap();
-        for threads in [2, 3, 8] {
-            assert_eq!(json(&diff_on(&input, threads)), json(&one), "{threads} threads");
-        }
-        let ordered: Vec<&str> = one.steps.iter().map(|s| s.person_id.as_str()).collect();
-        assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "steps in person-id order");
-    }
-
-    #[test]
-    fn a_repeated_key_hash_is_confirmed_on_the_keys() {
-        let desired = [desired("p1", "a@x.com", "r"), desired("p2", "b@x.com", "r"), desired("p3", "a@x.com", "r")];
-        let excluded = BTreeMap::new();
-        let wants = Given::new(&desired, &excluded);
-        // As if the hashes of different keys had collided: nobody shares a key.
-        assert!(people_sharing_keys(&wants, vec![(7, 0), (7, 1)]).is_empty());
-        let sharing = people_sharing_keys(&wants, vec![(7, 0), (7, 1), (7, 2)]);
-        let people: Vec<&str> = sharing.iter().map(|d| d.person_id.as_str()).collect();
-        assert_eq!(people, ["p1", "p3"]);
-    }
-
-    #[test]
-    fn two_people_on_one_key_are_both_conflicts_never_merged() {
-        let plan = run(
-            &Traits::new("email"),
-            &[desired("p1", "a@x.com", "r"), desired("p2", "a@x.com", "r")],
-            &[account("7", "a@x.com", "r")],
-            &BTreeMap::new(),
-        );
-        assert!(plan.steps.is_empty());
-        let people: Vec<&str> = plan.conflicts.iter().map(|c| c.person_id.as_str()).collect();
-        assert_eq!(people, ["p1", "p2"]);
-    }
-}
+mod tests;

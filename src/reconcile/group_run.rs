@@ -8,8 +8,8 @@ use super::apply::{ApplyContext, PlatformSummary};
 use super::desired::{Mapped, Mapping, Wants};
 use super::groups::{desired_groups, groups_of, plan_groups, GroupAction, GroupInput, GroupStep, MemberStates};
 use super::plan::{Action, PlatformPlan};
-use crate::audit::AuditRecord;
-use crate::model::{Account, FieldChange, PersonNode, Roster};
+use crate::audit::{AuditRecord, Subject};
+use crate::model::{Account, FieldChange, Outcome, PersonNode, Roster};
 use crate::platform::groups::{GroupChange, GroupTarget};
 use crate::store::{GroupLink, Store};
 
@@ -154,12 +154,12 @@ async fn run_group_step(
     match outcome {
         Ok(group_id) => {
             record_link(ctx, platform, step, group_id.as_deref());
-            audit_group(ctx, platform, step, group_id, "ok", detail.or(step.reason.clone()));
+            audit_group(ctx, platform, step, group_id, Outcome::Ok.as_str(), detail.or(step.reason.clone()));
             Ok(())
         }
         Err(e) => {
             tracing::warn!(platform, group = %step.display, error = %e, "group step failed");
-            audit_group(ctx, platform, step, step.group_id.clone(), "failed", Some(e.to_string()));
+            audit_group(ctx, platform, step, step.group_id.clone(), Outcome::Failed.as_str(), Some(e.to_string()));
             Err(())
         }
     }
@@ -215,21 +215,15 @@ fn audit_group(
     for m in &step.remove {
         changes.push(FieldChange { field: "member".into(), before: Some(m.label.clone()), after: None });
     }
-    let record = AuditRecord {
-        time: chrono::Utc::now().to_rfc3339(),
-        run_id: ctx.run_id.into(),
-        trigger: ctx.trigger.into(),
+    let subject = Subject {
         platform: platform.into(),
         person_id: format!("group:{}", step.key),
         person: step.display.clone(),
         account_id: group_id,
         action: step.action.as_str().into(),
         changes,
-        outcome: outcome.into(),
-        detail,
-        prev: String::new(),
-        hash: String::new(),
     };
+    let record = AuditRecord::new(ctx.run_id, ctx.trigger, subject, outcome, detail);
     if let Err(e) = ctx.audit.append(record) {
         tracing::error!(platform, error = %e, "audit write failed");
     }

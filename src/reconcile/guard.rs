@@ -1,13 +1,15 @@
 //! Guards: hold back removals that might be wrong, so a bad minute at the identity
 //! source never locks anyone out. Pure functions over a platform plan: the engine gathers
 //! the facts they need (the last complete roster's size, how long people have been missing)
-//! from the store and passes them in.
+//! from the store and passes them in. This is the one place that decides whether a
+//! removal is held or allowed: planning calls [`guard_plan`], approval calls
+//! [`release_refused`], [`roster_unconfirmed`] and [`release_verdict`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::plan::PlatformPlan;
+use super::plan::{PlatformPlan, Step};
 
 /// What the guards need to know about the run and the operator's limits.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +20,93 @@ pub struct GuardPolicy {
     pub max_removals_count: Option<usize>,
     /// ...or more than this percentage of the accounts rosterd manages on the platform.
     pub max_removals_percent: Option<f64>,
+}
+
+/// Everything the guards of one platform's plan know beyond the plan, gathered by the
+/// engine from the connector, the roster and the store.
+pub struct GuardFacts<'a> {
+    /// Why the connector cannot remove access as configured (AgencyAnalytics without
+    /// `allow_delete`), if it cannot.
+    pub removals_held: Option<&'a str>,
+    /// Why the roster shrank too far, if it did.
+    pub shrank: Option<&'a str>,
+    /// The grace counters, when the grace period applies (a complete roster that did not
+    /// shrink); `None` otherwise.
+    pub grace: Option<GraceFacts<'a>>,
+    /// The run's limits.
+    pub policy: &'a GuardPolicy,
+    /// Active accounts rosterd has linked here: the base of the removal percentage.
+    pub managed_active: usize,
+}
+
+/// What the grace period needs: see [`apply_grace`].
+pub struct GraceFacts<'a> {
+    pub policy: &'a GracePolicy,
+    pub missing: &'a BTreeMap<String, Missing>,
+    pub inactive: &'a BTreeSet<String>,
+    pub run_id: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Apply every guard to one platform's plan, in order: a connector that cannot remove,
+/// a shrunk roster (else the grace period), then the incomplete-roster and threshold limits.
+/// The first reason that holds a step is the one it keeps.
+pub fn guard_plan(plan: &mut PlatformPlan, facts: &GuardFacts<'_>) {
+    if let Some(why) = facts.removals_held {
+        hold_removals(plan, why);
+    }
+    if let Some(why) = facts.shrank {
+        hold_removals(plan, why);
+    } else if let Some(g) = &facts.grace {
+        apply_grace(plan, g.policy, g.missing, g.inactive, g.run_id, g.now);
+    }
+    apply_guards(plan, facts.policy, facts.managed_active);
+}
+
+/// Why the removals a guard held on a platform can never be released by approval, if so:
+/// a connector that cannot remove access holds them for good.
+pub fn release_refused(removals_held: Option<&str>) -> Option<&str> {
+    removals_held
+}
+
+/// Why an approval must release nothing: the roster read now is incomplete, so nobody can
+/// be confirmed gone.
+pub fn roster_unconfirmed(roster_complete: bool, incomplete_reason: Option<&str>) -> Option<String> {
+    (!roster_complete).then(|| {
+        let why = incomplete_reason.unwrap_or("reason unknown");
+        format!(
+            "the roster read is incomplete now ({why}), so rosterd cannot confirm that these people are still gone; nothing was released: try again"
+        )
+    })
+}
+
+/// Why approval left a held removal alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreleased {
+    #[error("no longer planned for removal (back in the roster, protected, already removed or gone)")]
+    NoLongerPlanned,
+    #[error("the account changed since run {run_id}; not released")]
+    AccountChanged { run_id: String },
+}
+
+/// Whether a held removal may be released: `Ok` when a plan made now still removes the same
+/// account (`still_planned`) and the account is listed as it was in run `run_id`
+/// (`unchanged`); else why not.
+pub fn release_verdict(run_id: &str, still_planned: bool, unchanged: bool) -> Result<(), Unreleased> {
+    if !still_planned {
+        Err(Unreleased::NoLongerPlanned)
+    } else if !unchanged {
+        Err(Unreleased::AccountChanged { run_id: run_id.to_string() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `now` (a plan made now) still removes the account of held step `held`.
+pub fn still_planned(now: &PlatformPlan, held: &Step) -> bool {
+    now.steps
+        .iter()
+        .any(|s| s.action.removes_access() && s.person_id == held.person_id && s.account_id == held.account_id)
 }
 
 /// Hold removals as the policy says. `managed_active` is the number of active accounts
@@ -139,24 +228,10 @@ pub fn human(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::{Action, Step};
 
     fn removals(n: usize) -> PlatformPlan {
-        let mut plan = PlatformPlan::new("cake");
-        for i in 0..n {
-            plan.steps.push(Step {
-                action: Action::Deactivate,
-                person_id: format!("p{i}"),
-                label: format!("p{i}"),
-                key: format!("p{i}"),
-                account_id: Some(i.to_string()),
-                changes: vec![],
-                adopt: false,
-                reason: None,
-                held: None,
-            });
-        }
-        plan
+        let ids: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        super::extended_tests::removals(&ids.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     #[test]
@@ -203,7 +278,7 @@ mod extended_tests {
     use super::*;
     use crate::reconcile::plan::{Action, Step};
 
-    fn removals(ids: &[&str]) -> PlatformPlan {
+    pub(super) fn removals(ids: &[&str]) -> PlatformPlan {
         let mut plan = PlatformPlan::new("cake");
         for id in ids {
             plan.steps.push(Step {

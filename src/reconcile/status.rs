@@ -16,7 +16,7 @@ use super::desired::{Mapped, Wants};
 use super::diff::{Exclusion, Link};
 use super::plan::PlatformPlan;
 use super::PlatformRuntime;
-use crate::model::{normalize_key, Account, Person};
+use crate::model::{normalize_key, Account, AccountStatus, Person};
 use crate::platform::{Connector, PlatformError};
 
 /// The unlinked accounts on a key that a person the platform wants, or a leaver it would
@@ -72,7 +72,7 @@ pub async fn planning_view(
     if !p.connector.traits().status_from_links {
         return Ok(actual);
     }
-    let mut actual = super::status_from_links(actual, links);
+    let mut actual = status_from_links(actual, links);
     let unlinked = unlinked_on_roster_keys(&actual, links, &Mapped::new(people, &p.config.mapping));
     match read_statuses(p.connector.as_ref(), &mut actual, unlinked, p.config.connection.concurrency).await {
         Ok(()) => Ok(actual),
@@ -87,18 +87,29 @@ pub async fn reviewed_view(
     links: &BTreeMap<String, Link>,
     pp: &PlatformPlan,
     accounts: Vec<Account>,
-) -> Result<Vec<Account>, String> {
+) -> Result<Vec<Account>, PlatformError> {
     if !rt.connector.traits().status_from_links {
         return Ok(accounts);
     }
-    let mut accounts = super::status_from_links(accounts, links);
+    let mut accounts = status_from_links(accounts, links);
     let linked: HashSet<&str> = links.values().map(|l| l.account_id.as_str()).collect();
     let touched: HashSet<&str> = pp.steps.iter().filter_map(|s| s.account_id.as_deref()).collect();
     let unlinked_touched = |a: &Account| touched.contains(a.id.as_str()) && !linked.contains(a.id.as_str());
     let positions = (0..accounts.len()).filter(|&i| unlinked_touched(&accounts[i])).collect();
     let concurrency = rt.config.connection.concurrency;
-    read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency).await.map_err(|e| e.to_string())?;
+    read_statuses(rt.connector.as_ref(), &mut accounts, positions, concurrency).await?;
     Ok(accounts)
+}
+
+/// For platforms whose listing cannot show access (Affise), an account rosterd removed
+/// reads as inactive, and any other as active.
+fn status_from_links(mut actual: Vec<Account>, links: &BTreeMap<String, Link>) -> Vec<Account> {
+    let removed: std::collections::HashSet<&str> =
+        links.values().filter(|l| l.removed).map(|l| l.account_id.as_str()).collect();
+    for a in &mut actual {
+        a.status = if removed.contains(a.id.as_str()) { AccountStatus::Inactive } else { AccountStatus::Active };
+    }
+    actual
 }
 
 #[cfg(test)]

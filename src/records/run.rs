@@ -13,6 +13,6 @@ pub struct RunRecord {
     pub finished_at: String,
     pub people: usize,
     pub roster_complete: bool,
-    pub result: String,
+    pub result: crate::model::RunResult,
     pub platforms: Vec<PlatformSummary>,
 }

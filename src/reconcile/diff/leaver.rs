@@ -9,10 +9,9 @@
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::{hash_of, is_protected, Actual, DiffInput, KeyHash, Part};
-use crate::model::{normalize_key, Account, AccountStatus, FieldChange};
-use crate::reconcile::desired::Wants;
-use crate::reconcile::plan::{Action, Conflict, PlatformPlan, Step};
+use super::{hash_of, is_protected, Actual, DiffInput, KeyHash, Part, Wants};
+use crate::model::{normalize_key, Account, AccountStatus};
+use crate::reconcile::plan::{Conflict, PlatformPlan, Step};
 
 /// Why the step is there, in the plan and the audit trail: it says the account is adopted.
 pub(super) const REASON: &str =
@@ -66,21 +65,7 @@ pub(super) fn plan_leaver(input: &DiffInput<'_>, actual: &Actual<'_>, i: usize, 
 }
 
 fn adopt_and_deactivate(person_id: &str, account: &Account) -> Step {
-    Step {
-        action: Action::Deactivate,
-        person_id: person_id.into(),
-        label: account.key.as_str().into(),
-        key: account.key.as_str().into(),
-        account_id: Some(account.id.as_str().into()),
-        changes: vec![FieldChange {
-            field: "status".into(),
-            before: Some("active".into()),
-            after: Some("inactive".into()),
-        }],
-        adopt: true,
-        reason: Some(REASON.into()),
-        held: None,
-    }
+    super::deactivate_step(person_id, account, true, REASON.into())
 }
 
 /// Take back a leaver's adoption when another roster person maps to the same key: an
@@ -144,6 +129,7 @@ mod tests {
     use crate::model::DesiredAccount;
     use crate::platform::Traits;
     use crate::reconcile::desired::Given;
+    use crate::reconcile::plan::Action;
 
     fn account(id: &str, key: &str, status: AccountStatus) -> Account {
         Account {
