@@ -52,21 +52,26 @@ impl Parser {
     }
 
     fn parse_or(&mut self) -> Result<Expr> {
-        let mut items = vec![self.parse_and()?];
-        while self.peek_keyword("or") {
-            self.advance();
-            items.push(self.parse_and()?);
-        }
-        Ok(collapse(items, Expr::Or))
+        self.parse_chain("or", Self::parse_and, Expr::Or)
     }
 
     fn parse_and(&mut self) -> Result<Expr> {
-        let mut items = vec![self.parse_unary()?];
-        while self.peek_keyword("and") {
+        self.parse_chain("and", Self::parse_unary, Expr::And)
+    }
+
+    /// `operand *(keyword operand)`, gathered into one flat list (see [`Expr`]).
+    fn parse_chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Expr>,
+        wrap: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr> {
+        let mut items = vec![operand(self)?];
+        while self.peek_keyword(keyword) {
             self.advance();
-            items.push(self.parse_unary()?);
+            items.push(operand(self)?);
         }
-        Ok(collapse(items, Expr::And))
+        Ok(collapse(items, wrap))
     }
 
     fn parse_unary(&mut self) -> Result<Expr> {

@@ -47,17 +47,27 @@ fn m(filter: &str) -> bool {
     }
 }
 
-fn err(filter: &str) -> FilterError {
-    match Filter::parse(filter) {
+/// The error `parse` gives for `filter` (the schema check's tests share it).
+pub(super) fn refusal(parse: fn(&str) -> Result<Filter>, filter: &str) -> FilterError {
+    match parse(filter) {
         Ok(f) => panic!("{filter:?} parsed unexpectedly: {f:?}"),
         Err(e) => e,
     }
 }
 
-fn assert_err(filter: &str, position: usize, needle: &str) {
-    let e = err(filter);
+/// `parse` refuses `filter` at `position` with a message containing `needle`.
+pub(super) fn assert_refusal(parse: fn(&str) -> Result<Filter>, filter: &str, position: usize, needle: &str) {
+    let e = refusal(parse, filter);
     assert_eq!(e.position, position, "{filter:?}: {e}");
     assert!(e.message.contains(needle), "{filter:?}: {e}");
+}
+
+fn err(filter: &str) -> FilterError {
+    refusal(Filter::parse, filter)
+}
+
+fn assert_err(filter: &str, position: usize, needle: &str) {
+    assert_refusal(Filter::parse, filter, position, needle)
 }
 
 /// Canonical text for an AST; parsing it must give the same AST back.
