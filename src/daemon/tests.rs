@@ -68,14 +68,32 @@ impl Reload for FakeReloader {
     }
 }
 
+/// What the test does to the running loops, in order.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Let this many seconds pass (instantly: the clock is paused).
+    Wait(u64),
+    Send(Event),
+    /// The clock jumps this many seconds at once, as over a suspend.
+    Jump(u64),
+}
+
+use Step::{Jump, Send, Wait};
+
+/// Play the steps; then hang up, which ends the event stream.
+async fn play(script: &[Step], events: EventSender) {
+    for step in script {
+        match *step {
+            Wait(s) => sleep(Duration::from_secs(s)).await,
+            Send(event) => events.send(event).await.expect("the control loop reads until Stop"),
+            Jump(s) => advance(Duration::from_secs(s)).await,
+        }
+    }
+}
+
 /// The daemon's loops, as `Daemon::serve` joins them, until `script` has sent its events
 /// and the loops have stopped. Returns what happened.
-async fn serve_with(
-    takes: Duration,
-    grace: Duration,
-    schedule: Option<(&str, DateTime<Utc>)>,
-    script: impl AsyncFnOnce(EventSender),
-) -> Log {
+async fn serve_with(takes: Duration, grace: Duration, schedule: Option<(&str, DateTime<Utc>)>, script: &[Step]) -> Log {
     let log = Rc::new(RefCell::new(Log::default()));
     let shutdown = Shutdown::new();
     let (triggers, mut trigger_rx) = worker::channel();
@@ -90,7 +108,7 @@ async fn serve_with(
         shutdown.trigger();
     };
     let (closed, (), ()) =
-        tokio::join!(worker::drive(&mut runs, &mut trigger_rx, &shutdown), control, script(events_tx));
+        tokio::join!(worker::drive(&mut runs, &mut trigger_rx, &shutdown), control, play(script, events_tx));
     assert!(closed.is_ok());
     log.take()
 }
@@ -103,15 +121,22 @@ const NO_GRACE: Duration = Duration::ZERO;
 
 #[tokio::test(start_paused = true)]
 async fn triggers_during_a_run_coalesce_into_one_more_run() {
-    let log = serve_with(Duration::from_secs(10), NO_GRACE, None, async |events| {
-        sleep(Duration::from_secs(1)).await;
-        for _ in 0..5 {
-            events.send(Event::ReconcileNow).await.unwrap();
-        }
-        // Long after both runs: nothing else may have started.
-        sleep(Duration::from_secs(60)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(10),
+        NO_GRACE,
+        None,
+        &[
+            Wait(1),
+            Send(Event::ReconcileNow),
+            Send(Event::ReconcileNow),
+            Send(Event::ReconcileNow),
+            Send(Event::ReconcileNow),
+            Send(Event::ReconcileNow),
+            // Long after both runs: nothing else may have started.
+            Wait(60),
+            Send(Event::Stop),
+        ],
+    )
     .await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0), ran(Trigger::Signal, 10)]);
     assert!(log.closed && !log.stopped_steps);
@@ -119,14 +144,12 @@ async fn triggers_during_a_run_coalesce_into_one_more_run() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_trigger_starts_a_run_at_once() {
-    let log = serve_with(Duration::from_secs(2), NO_GRACE, None, async |events| {
-        sleep(Duration::from_secs(30)).await;
-        events.send(Event::ReconcileNow).await.unwrap();
-        sleep(Duration::from_secs(30)).await;
-        events.send(Event::ReconcileNow).await.unwrap();
-        sleep(Duration::from_secs(30)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(2),
+        NO_GRACE,
+        None,
+        &[Wait(30), Send(Event::ReconcileNow), Wait(30), Send(Event::ReconcileNow), Wait(30), Send(Event::Stop)],
+    )
     .await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0), ran(Trigger::Signal, 30), ran(Trigger::Signal, 60)]);
 }
@@ -135,10 +158,12 @@ async fn an_idle_trigger_starts_a_run_at_once() {
 async fn the_schedule_fires_at_each_cron_time() {
     // 14:50 past midnight; every 15 minutes fires at 00:15:00, 00:30:00, ...
     let wall = "2026-01-01T00:14:50Z".parse().unwrap();
-    let log = serve_with(Duration::from_secs(1), NO_GRACE, Some(("0 */15 * * * *", wall)), async |events| {
-        sleep(Duration::from_secs(10 + 15 * 60 + 5)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(1),
+        NO_GRACE,
+        Some(("0 */15 * * * *", wall)),
+        &[Wait(10 + 15 * 60 + 5), Send(Event::Stop)],
+    )
     .await;
     assert_eq!(
         log.runs,
@@ -149,13 +174,18 @@ async fn the_schedule_fires_at_each_cron_time() {
 #[tokio::test(start_paused = true)]
 async fn firings_missed_while_the_clock_jumped_collapse_into_one_run() {
     let wall = "2026-01-01T00:14:50Z".parse().unwrap();
-    let log = serve_with(Duration::from_secs(1), NO_GRACE, Some(("0 */15 * * * *", wall)), async |events| {
-        sleep(Duration::from_secs(5)).await;
-        // A suspend: an hour passes at once (to 01:15:15), over five firings from 00:15 to 01:15.
-        advance(Duration::from_secs(3620)).await;
-        sleep(Duration::from_secs(60)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(1),
+        NO_GRACE,
+        Some(("0 */15 * * * *", wall)),
+        &[
+            Wait(5),
+            // A suspend: an hour passes at once (to 01:15:15), over five firings from 00:15 to 01:15.
+            Jump(3620),
+            Wait(60),
+            Send(Event::Stop),
+        ],
+    )
     .await;
     let at = |r: &Ran| (r.trigger, r.at);
     assert_eq!(log.runs.iter().map(at).collect::<Vec<_>>(), vec![(Trigger::Startup, 0), (Trigger::Schedule, 3625)]);
@@ -165,10 +195,12 @@ async fn firings_missed_while_the_clock_jumped_collapse_into_one_run() {
 async fn ticks_during_a_long_run_give_one_run_after_it_never_two_at_once() {
     let wall = "2026-01-01T00:14:50Z".parse().unwrap();
     // Each run takes 40 minutes: firings at 00:15, 00:30 and 00:45 fall in the first one.
-    let log = serve_with(Duration::from_secs(40 * 60), NO_GRACE, Some(("0 */15 * * * *", wall)), async |events| {
-        sleep(Duration::from_secs(40 * 60 + 1)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(40 * 60),
+        NO_GRACE,
+        Some(("0 */15 * * * *", wall)),
+        &[Wait(40 * 60 + 1), Send(Event::Stop)],
+    )
     .await;
     assert_eq!(log.runs.len(), 2, "{:?}", log.runs);
     assert_eq!((log.runs[1].trigger, log.runs[1].at), (Trigger::Schedule, 40 * 60));
@@ -189,15 +221,20 @@ fn the_next_firing_is_read_in_the_schedules_time_zone() {
 
 #[tokio::test(start_paused = true)]
 async fn reload_events_reload_and_the_loop_goes_on() {
-    let log = serve_with(Duration::from_secs(1), NO_GRACE, None, async |events| {
-        sleep(Duration::from_secs(5)).await;
-        events.send(Event::Reload).await.unwrap();
-        events.send(Event::ConfigChanged).await.unwrap();
-        sleep(Duration::from_secs(5)).await;
-        events.send(Event::ReconcileNow).await.unwrap();
-        sleep(Duration::from_secs(5)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(1),
+        NO_GRACE,
+        None,
+        &[
+            Wait(5),
+            Send(Event::Reload),
+            Send(Event::ConfigChanged),
+            Wait(5),
+            Send(Event::ReconcileNow),
+            Wait(5),
+            Send(Event::Stop),
+        ],
+    )
     .await;
     assert_eq!(log.reloads, vec!["SIGHUP", "the config file changed"]);
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0), ran(Trigger::Signal, 10)]);
@@ -205,11 +242,12 @@ async fn reload_events_reload_and_the_loop_goes_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stop_during_a_run_lets_it_finish_within_the_grace_and_drops_the_queued_trigger() {
-    let log = serve_with(Duration::from_secs(10), Duration::from_secs(30), None, async |events| {
-        sleep(Duration::from_secs(1)).await;
-        events.send(Event::ReconcileNow).await.unwrap();
-        events.send(Event::Stop).await.unwrap();
-    })
+    let log = serve_with(
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+        None,
+        &[Wait(1), Send(Event::ReconcileNow), Send(Event::Stop)],
+    )
     .await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0)], "the queued trigger runs no more");
     assert!(log.stopped_steps && log.closed);
@@ -218,11 +256,7 @@ async fn a_stop_during_a_run_lets_it_finish_within_the_grace_and_drops_the_queue
 #[tokio::test(start_paused = true)]
 async fn a_stop_abandons_a_run_that_outlasts_the_grace_and_still_closes() {
     let started = Instant::now();
-    let log = serve_with(Duration::from_secs(600), Duration::from_secs(3), None, async |events| {
-        sleep(Duration::from_secs(2)).await;
-        events.send(Event::Stop).await.unwrap();
-    })
-    .await;
+    let log = serve_with(Duration::from_secs(600), Duration::from_secs(3), None, &[Wait(2), Send(Event::Stop)]).await;
     assert_eq!(log.runs, vec![Ran { trigger: Trigger::Startup, at: 0, finished: false }]);
     assert!(log.closed);
     assert_eq!(started.elapsed(), Duration::from_secs(5), "stop at 2 s plus 3 s of grace");
@@ -230,11 +264,7 @@ async fn a_stop_abandons_a_run_that_outlasts_the_grace_and_still_closes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_end_of_the_event_stream_stops_the_daemon_like_a_stop() {
-    let log = serve_with(Duration::from_secs(1), NO_GRACE, None, async |events| {
-        sleep(Duration::from_secs(5)).await;
-        drop(events);
-    })
-    .await;
+    let log = serve_with(Duration::from_secs(1), NO_GRACE, None, &[Wait(5)]).await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0)]);
     assert!(log.closed);
 }
