@@ -41,9 +41,27 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// What is wrong at one place in a template; [`Template::parse`] adds the template text and
+/// the position to make a [`TemplateError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Fault {
+    #[error("unclosed '{{'")]
+    Unclosed,
+    #[error("'}}' without '{{'")]
+    StrayClose,
+    #[error("empty placeholder; write an attribute path such as {{email}} or {{name.givenName}}")]
+    EmptyPlaceholder,
+    #[error("unknown transform {0:?} (known: lower, upper, trim, localpart, word, max:N)")]
+    UnknownTransform(String),
+}
+
 impl Template {
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        let err = |position: usize, message: String| TemplateError { template: source.to_string(), position, message };
+        let err = |position: usize, fault: Fault| TemplateError {
+            template: source.to_string(),
+            position,
+            message: fault.to_string(),
+        };
         let mut parts = Vec::new();
         let mut rest = source;
         let mut offset = 0;
@@ -51,14 +69,14 @@ impl Template {
             if open > 0 {
                 parts.push(Part::Text(rest[..open].to_string()));
             }
-            let close = rest[open..].find('}').ok_or_else(|| err(offset + open, "unclosed '{'".into()))? + open;
+            let close = rest[open..].find('}').ok_or_else(|| err(offset + open, Fault::Unclosed))? + open;
             let inner = &rest[open + 1..close];
             parts.push(parse_placeholder(inner).map_err(|m| err(offset + open, m))?);
             offset += close + 1;
             rest = &rest[close + 1..];
         }
         if rest.contains('}') {
-            return Err(err(offset + rest.find('}').unwrap_or(0), "'}' without '{'".into()));
+            return Err(err(offset + rest.find('}').unwrap_or(0), Fault::StrayClose));
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_string()));
@@ -104,11 +122,11 @@ impl Template {
     }
 }
 
-fn parse_placeholder(inner: &str) -> Result<Part, String> {
+fn parse_placeholder(inner: &str) -> Result<Part, Fault> {
     let mut pieces = inner.split('|');
     let path_text = pieces.next().unwrap_or_default().trim();
     if path_text.is_empty() {
-        return Err("empty placeholder; write an attribute path such as {email} or {name.givenName}".into());
+        return Err(Fault::EmptyPlaceholder);
     }
     let transforms = pieces.map(Transform::parse).collect::<Result<Vec<_>, _>>()?;
     Ok(Part::Value { path: split_path(path_text), transforms })
@@ -126,7 +144,7 @@ fn split_path(path: &str) -> Vec<String> {
 }
 
 impl Transform {
-    fn parse(text: &str) -> Result<Transform, String> {
+    fn parse(text: &str) -> Result<Transform, Fault> {
         let text = text.trim();
         Ok(match text {
             "lower" => Transform::Lower,
@@ -136,11 +154,7 @@ impl Transform {
             "word" => Transform::Word,
             _ => match text.strip_prefix("max:").map(str::parse::<usize>) {
                 Some(Ok(n)) if n > 0 => Transform::Max(n),
-                _ => {
-                    return Err(format!(
-                        "unknown transform {text:?} (known: lower, upper, trim, localpart, word, max:N)"
-                    ))
-                }
+                _ => return Err(Fault::UnknownTransform(text.to_string())),
             },
         })
     }
@@ -228,5 +242,16 @@ mod tests {
         assert_eq!(Template::parse("ab {email").unwrap_err().position, 3);
         assert!(Template::parse("{email|shout}").unwrap_err().message.contains("unknown transform"));
         assert!(Template::parse("{}").is_err());
+        // The messages are the ones operators have always seen (config errors quote them).
+        assert_eq!(Template::parse("a}").unwrap_err().to_string(), "template \"a}\" at position 1: '}' without '{'");
+        assert_eq!(Template::parse("{x").unwrap_err().message, "unclosed '{'");
+        assert_eq!(
+            Template::parse("{ }").unwrap_err().message,
+            "empty placeholder; write an attribute path such as {email} or {name.givenName}"
+        );
+        assert_eq!(
+            Template::parse("{a|max:0}").unwrap_err().message,
+            "unknown transform \"max:0\" (known: lower, upper, trim, localpart, word, max:N)"
+        );
     }
 }

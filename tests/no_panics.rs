@@ -85,7 +85,7 @@ proptest! {
         if let Ok(config) = Config::parse(&text, &dir.path().join("rosterd.yaml")) {
             prop_assert_eq!(code, Some(0));
             let built = rosterd::daemon::reload::build(config);
-            prop_assert!(built.is_ok(), "{}", built.err().unwrap_or_default());
+            prop_assert!(built.is_ok(), "{}", built.err().map(|e| e.to_string()).unwrap_or_default());
         }
     }
 

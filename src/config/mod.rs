@@ -165,7 +165,7 @@ impl DaemonConfig {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:9464";
 }
 
-/// The cron dialect tokio-cron-scheduler runs: seconds required, day-of-month and
+/// The cron dialect the daemon schedule runs (croner): seconds required, day-of-month and
 /// day-of-week both honoured.
 pub fn parse_schedule(text: &str) -> Result<croner::Cron, ScheduleError> {
     croner::parser::CronParser::builder()

@@ -1,12 +1,15 @@
 //! `rosterd run`: the daemon. Wires the parts below together and owns the order of
 //! start-up and of the graceful stop; knows nothing of any platform.
 //!
+//! - [`control`]: the control loop, reading one stream of events (signals, config changes,
+//!   schedule ticks) that the edges below produce, so it is testable in-process.
 //! - [`worker`]: the single task that runs reconciles, fed by a coalescing trigger channel.
 //! - [`scheduler`]: the cron schedule; [`signals`]: SIGUSR1 / SIGHUP / SIGTERM / SIGINT.
 //! - [`reload`]: validate-then-swap config reloads, and the watch on the config file.
 //! - [`http`]: health, readiness, metrics, the trigger and the status endpoints.
 //! - [`metrics`], [`notify`] (systemd), [`state`] (shared with HTTP), [`shutdown`].
 
+pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod notify;
@@ -17,6 +20,9 @@ pub mod signals;
 pub mod state;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,27 +30,31 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::exit;
+use control::Events;
 use reload::{Reloader, Seen};
-use scheduler::Schedule;
+use scheduler::{Clock, Schedule};
 use shutdown::Shutdown;
-use signals::{Signal, Signals};
+use signals::Signals;
 use state::State;
-use worker::{Trigger, Triggers, Worker};
+use worker::{EngineRuns, RunError, Triggers, Worker};
 
 /// Run the daemon until SIGTERM / SIGINT; returns the process exit code.
 pub async fn run(config_path: &Path) -> u8 {
     // First of all: SIGUSR1 and SIGHUP would kill a process that has not claimed them.
-    let mut signals = match Signals::register() {
+    let signals = match Signals::register() {
         Ok(s) => s,
         Err(e) => return fail(exit::ERROR, format!("cannot register signal handlers: {e}")),
     };
     let seen = Seen::default();
     let config = match reload::load(config_path, &seen) {
         Ok(c) => c,
-        Err(e) => return fail(exit::USAGE, e),
+        Err(e) => return fail(exit::USAGE, e.to_string()),
     };
-    match Daemon::start(config, seen).await {
-        Ok((daemon, worker)) => daemon.serve(worker, &mut signals).await,
+    let (events_tx, events) = control::channel();
+    // The edge: from here on, signals are events on the control loop's stream.
+    tokio::spawn(signals.forward(events_tx.clone()));
+    match Daemon::start(config, seen, events_tx).await {
+        Ok((daemon, worker)) => daemon.serve(worker, events).await,
         Err((code, e)) => fail(code, e),
     }
 }
@@ -61,7 +71,6 @@ struct Daemon {
     triggers: Triggers,
     reloader: Reloader,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
-    file_changed: mpsc::Receiver<()>,
     /// Stops the worker, the watch and the scheduler's triggers.
     shutdown: Shutdown,
     /// Stops HTTP, after the worker is done, so probes answer throughout the stop.
@@ -71,7 +80,7 @@ struct Daemon {
 impl Daemon {
     /// Start everything but the worker, which [`Daemon::serve`] drives on this task (the
     /// engine's futures borrow it, so they are not `Send` for a spawned task).
-    async fn start(config: Config, seen: Seen) -> Result<(Daemon, Worker), (u8, String)> {
+    async fn start(config: Config, seen: Seen, events: control::EventSender) -> Result<(Daemon, Worker), (u8, String)> {
         let path = config.path.clone();
         let daemon_config = config.daemon.clone();
         let prometheus = metrics::install()
@@ -86,15 +95,13 @@ impl Daemon {
         let (shutdown, http_stop) = (Shutdown::new(), Shutdown::new());
         let (triggers, trigger_rx) = worker::channel();
         let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
-        let worker =
-            Worker { engine, triggers: trigger_rx, reconfigs, state: state.clone(), shutdown: shutdown.clone() };
+        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone() };
+        let worker = Worker { triggers: trigger_rx, shutdown: shutdown.clone(), runs };
         let app = http::App { state: state.clone(), triggers: triggers.clone(), prometheus };
         let http = tokio::spawn(http::serve(listener, app, http_stop.clone()));
-        let schedule = Schedule::start(&daemon_config.schedule, daemon_config.timezone, triggers.clone())
-            .await
+        let schedule = Schedule::start(&daemon_config.schedule, daemon_config.timezone, Clock::System, events.clone())
             .map_err(|e| (exit::ERROR, format!("cannot start the schedule: {e}")))?;
-        let (changed_tx, file_changed) = mpsc::channel(1);
-        tokio::spawn(reload::watch(path.clone(), seen.clone(), changed_tx, reload::WATCH_EVERY, shutdown.clone()));
+        tokio::spawn(reload::watch(path.clone(), seen.clone(), events, reload::WATCH_EVERY, shutdown.clone()));
         notify::spawn_watchdog();
         let reloader = Reloader {
             path,
@@ -104,33 +111,20 @@ impl Daemon {
             state: state.clone(),
             reconfigs: reconfig_tx,
         };
-        Ok((Daemon { state, triggers, reloader, http, file_changed, shutdown, http_stop }, worker))
+        Ok((Daemon { state, triggers, reloader, http, shutdown, http_stop }, worker))
     }
 
     /// Run the worker beside the control loop until a stop, then finish gracefully.
-    async fn serve(mut self, worker: Worker, signals: &mut Signals) -> u8 {
-        let (closed, ()) = tokio::join!(worker.run(), self.control(signals));
+    async fn serve(mut self, worker: Worker, mut events: Events) -> u8 {
+        let (closed, ()) = tokio::join!(worker.run(), self.control(&mut events));
         self.finish(closed).await
     }
 
-    /// Take signals and file changes until SIGTERM / SIGINT; then stop taking triggers.
-    async fn control(&mut self, signals: &mut Signals) {
-        self.triggers.send(Trigger::Startup);
+    /// Take events until SIGTERM / SIGINT; then stop taking triggers.
+    async fn control(&mut self, events: &mut Events) {
         notify::ready("started; first run under way");
         tracing::info!(pid = std::process::id(), "rosterd is running");
-        loop {
-            tokio::select! {
-                signal = signals.recv() => match signal {
-                    Signal::ReconcileNow => {
-                        let sent = self.triggers.send(Trigger::Signal);
-                        tracing::info!(coalesced = sent == worker::Sent::Coalesced, "SIGUSR1: reconcile requested");
-                    }
-                    Signal::Reload => self.reloader.reload("SIGHUP").await,
-                    Signal::Stop => break,
-                },
-                Some(()) = self.file_changed.recv() => self.reloader.reload("the config file changed").await,
-            }
-        }
+        control::serve(events, &self.triggers, &mut self.reloader).await;
         tracing::info!("stopping: no new runs; a run in progress finishes its calls in flight");
         notify::stopping("stopping");
         self.state.set_stopping();
@@ -138,8 +132,8 @@ impl Daemon {
     }
 
     /// After the worker flushed the store and synced the audit trail: stop the rest.
-    async fn finish(self, closed: Result<(), String>) -> u8 {
-        self.reloader.schedule.stop().await;
+    async fn finish(self, closed: Result<(), RunError>) -> u8 {
+        self.reloader.schedule.stop();
         let code = match closed {
             Ok(()) => {
                 tracing::info!("store flushed and audit trail synced; stopped");

@@ -10,13 +10,15 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::scheduler::Schedule;
+use super::control::{Event, EventSender, Reload};
+use super::scheduler::{Schedule, ScheduleError};
 use super::shutdown::Shutdown;
 use super::state::{Settings, State};
 use super::worker::Reconfig;
 use super::{metrics, notify};
 use crate::config::{Config, ConfigError};
-use crate::reconcile::PlatformRuntime;
+use crate::platform::PlatformError;
+use crate::reconcile::{EngineError, PlatformRuntime};
 
 /// How often the config file's content is checked.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -39,6 +41,22 @@ fn hash(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
+/// Why a reload (or the first load) was refused; the old config stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file cannot be read, is not text, or does not validate.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Source(#[from] EngineError),
+    #[error("platform {platform}: {source}")]
+    Platform { platform: String, source: PlatformError },
+    #[error("schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    #[error("the worker has stopped")]
+    WorkerStopped,
+}
+
 /// Everything a reload touches.
 pub struct Reloader {
     pub path: PathBuf,
@@ -49,9 +67,9 @@ pub struct Reloader {
     pub reconfigs: mpsc::UnboundedSender<Reconfig>,
 }
 
-impl Reloader {
+impl Reload for Reloader {
     /// Reload now; `cause` says why (`SIGHUP`, `file changed`). Logs the outcome once.
-    pub async fn reload(&mut self, cause: &str) {
+    async fn reload(&mut self, cause: &str) {
         notify::reloading();
         match self.try_reload().await {
             Ok(()) => {
@@ -65,46 +83,49 @@ impl Reloader {
         }
         notify::ready("running");
     }
+}
 
-    async fn try_reload(&mut self) -> Result<(), String> {
+impl Reloader {
+    async fn try_reload(&mut self) -> Result<(), ReloadError> {
         let reconfig = build(load(&self.path, &self.seen)?)?;
         let daemon = &reconfig.config.daemon;
-        self.schedule.reschedule(&daemon.schedule, daemon.timezone).await.map_err(|e| format!("schedule: {e}"))?;
+        self.schedule.reschedule(&daemon.schedule, daemon.timezone)?;
         if daemon.http_listen != self.listen {
             tracing::warn!(listening = %self.listen, configured = %daemon.http_listen, "http.listen changes when rosterd restarts");
         }
         self.state.set_settings(Settings::from(daemon));
-        self.reconfigs.send(reconfig).map_err(|_| "the worker has stopped".to_string())
+        self.reconfigs.send(reconfig).map_err(|_| ReloadError::WorkerStopped)
     }
 }
 
 /// Read and validate the config file, noting its content as seen by the watch.
-pub fn load(path: &Path, seen: &Seen) -> Result<Config, String> {
+pub fn load(path: &Path, seen: &Seen) -> Result<Config, ConfigError> {
     let fail = |message: String| ConfigError {
         file: path.to_path_buf(),
         problems: vec![crate::config::Problem { path: "(file)".into(), message }],
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")).to_string())?;
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     seen.update(hash(&bytes));
-    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()).to_string())?;
-    Config::parse(&text, path).map_err(|problems| ConfigError { file: path.to_path_buf(), problems }.to_string())
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
+    Config::parse(&text, path).map_err(|problems| ConfigError { file: path.to_path_buf(), problems })
 }
 
 /// Build the source and connectors of a validated config, as `setup::engine` does, without
 /// opening a second store.
-pub fn build(config: Config) -> Result<Reconfig, String> {
-    let source = crate::setup::source(&config.source).map_err(|e| e.to_string())?;
+pub fn build(config: Config) -> Result<Reconfig, ReloadError> {
+    let source = crate::setup::source(&config.source)?;
     let mut platforms = Vec::new();
     for p in config.platforms.iter().filter(|p| p.enabled) {
-        let connector = crate::setup::connector(p).map_err(|e| format!("platform {}: {e}", p.name))?;
+        let connector =
+            crate::setup::connector(p).map_err(|source| ReloadError::Platform { platform: p.name.clone(), source })?;
         platforms.push(PlatformRuntime { config: p.clone(), connector });
     }
     Ok(Reconfig { config, source, platforms })
 }
 
-/// Poll the config file; send on `changed` when its content differs from what was last
-/// seen. A file that is briefly missing (mid-swap) is skipped, not reported.
-pub async fn watch(path: PathBuf, seen: Seen, changed: mpsc::Sender<()>, every: Duration, shutdown: Shutdown) {
+/// Poll the config file; send [`Event::ConfigChanged`] when its content differs from what
+/// was last seen. A file that is briefly missing (mid-swap) is skipped, not reported.
+pub async fn watch(path: PathBuf, seen: Seen, changed: EventSender, every: Duration, shutdown: Shutdown) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -113,7 +134,8 @@ pub async fn watch(path: PathBuf, seen: Seen, changed: mpsc::Sender<()>, every: 
             _ = shutdown.wait() => return,
         }
         if content_changed(&path, &seen) {
-            let _ = changed.try_send(());
+            // A full queue holds events enough to reload anyway, so this one may go.
+            let _ = changed.try_send(Event::ConfigChanged);
         }
     }
 }

@@ -1,56 +1,119 @@
-//! The cron schedule: tokio-cron-scheduler fires, and a firing only sends a trigger to the
-//! worker (the scheduler itself would run overlapping jobs).
+//! The cron schedule: a task that waits for the next firing and sends an [`Event::Tick`] to
+//! the control loop, which turns it into a trigger (so runs never overlap).
+//!
+//! The dialect is the one the config validates ([`crate::config::parse_schedule`]: croner,
+//! seconds required). After each firing the next one is the first occurrence after *now*,
+//! so firings missed while the machine slept or the clock was stepped forward collapse
+//! into one tick rather than a burst (the rule tokio-cron-scheduler, used before, followed).
 
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-use uuid::Uuid;
+use std::time::Duration;
 
-use super::worker::{Sent, Trigger, Triggers};
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use tokio::task::JoinHandle;
 
-/// The running scheduler with its one job.
+use super::control::{Event, EventSender};
+
+/// The longest the schedule sleeps before reading the clock again, so a wall clock that
+/// jumps (a suspend, an NTP step) is noticed within this.
+const RECHECK: Duration = Duration::from_millis(500);
+
+/// Why a schedule cannot start (the config check refuses these first, so rarely met).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the schedule reads the time of day.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The system's wall clock, read afresh each time.
+    System,
+    /// Wall time that starts at `wall` when tokio's clock reads `at` and follows tokio's
+    /// clock from there: paused and advanced by tests (`tokio::time::pause`, `advance`).
+    Tokio { wall: DateTime<Utc>, at: tokio::time::Instant },
+}
+
+impl Clock {
+    /// A tokio-driven clock that reads `wall` now.
+    pub fn tokio_from(wall: DateTime<Utc>) -> Clock {
+        Clock::Tokio { wall, at: tokio::time::Instant::now() }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Tokio { wall, at } => *wall + TimeDelta::from_std(at.elapsed()).unwrap_or(TimeDelta::MAX),
+        }
+    }
+}
+
+/// The running schedule: one task, replaced when a reload changes the schedule.
 pub struct Schedule {
-    scheduler: JobScheduler,
-    job: Uuid,
-    current: (String, chrono_tz::Tz),
-    triggers: Triggers,
+    task: JoinHandle<()>,
+    current: (String, Tz),
+    clock: Clock,
+    events: EventSender,
 }
 
 impl Schedule {
     /// Start firing `cron` (with seconds) in `tz`.
-    pub async fn start(cron: &str, tz: chrono_tz::Tz, triggers: Triggers) -> Result<Schedule, JobSchedulerError> {
-        let scheduler = JobScheduler::new().await?;
-        let job = scheduler.add(job(cron, tz, triggers.clone())?).await?;
-        scheduler.start().await?;
+    pub fn start(cron: &str, tz: Tz, clock: Clock, events: EventSender) -> Result<Schedule, ScheduleError> {
+        let task = spawn(cron, tz, clock, events.clone())?;
         tracing::info!(schedule = cron, timezone = tz.name(), "schedule started");
-        Ok(Schedule { scheduler, job, current: (cron.to_string(), tz), triggers })
+        Ok(Schedule { task, current: (cron.to_string(), tz), clock, events })
     }
 
-    /// Replace the job when the schedule or its time zone changed (a reload).
-    pub async fn reschedule(&mut self, cron: &str, tz: chrono_tz::Tz) -> Result<(), JobSchedulerError> {
+    /// Replace the task when the schedule or its time zone changed (a reload).
+    pub fn reschedule(&mut self, cron: &str, tz: Tz) -> Result<(), ScheduleError> {
         if self.current.0 == cron && self.current.1 == tz {
             return Ok(());
         }
-        let new = self.scheduler.add(job(cron, tz, self.triggers.clone())?).await?;
-        self.scheduler.remove(&self.job).await?;
-        self.job = new;
+        let new = spawn(cron, tz, self.clock, self.events.clone())?;
+        std::mem::replace(&mut self.task, new).abort();
         self.current = (cron.to_string(), tz);
         tracing::info!(schedule = cron, timezone = tz.name(), "schedule changed");
         Ok(())
     }
 
-    pub async fn stop(mut self) {
-        if let Err(e) = self.scheduler.shutdown().await {
-            tracing::warn!(error = %e, "the scheduler did not stop cleanly");
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Schedule {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn spawn(cron: &str, tz: Tz, clock: Clock, events: EventSender) -> Result<JoinHandle<()>, ScheduleError> {
+    let cron = crate::config::parse_schedule(cron).map_err(ScheduleError::Invalid)?;
+    Ok(tokio::spawn(fire(cron, tz, clock, events)))
+}
+
+/// Send a tick at every firing until the control loop is gone.
+async fn fire(cron: Cron, tz: Tz, clock: Clock, events: EventSender) {
+    loop {
+        let Some(next) = next_after(&cron, tz, clock.now()) else {
+            tracing::warn!("the schedule never fires again; runs start only on SIGUSR1 or an HTTP trigger");
+            return;
+        };
+        while let Ok(left) = (next - clock.now()).to_std() {
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(left.min(RECHECK)).await;
+        }
+        if events.send(Event::Tick).await.is_err() {
+            return;
         }
     }
 }
 
-fn job(cron: &str, tz: chrono_tz::Tz, triggers: Triggers) -> Result<Job, JobSchedulerError> {
-    Job::new_async_tz(cron, tz, move |_id, _scheduler| {
-        let sent = triggers.send(Trigger::Schedule);
-        Box::pin(async move {
-            if sent == Sent::Coalesced {
-                tracing::debug!("schedule fired while a run was queued; coalesced");
-            }
-        })
-    })
+/// The first firing strictly after `now`, read in the schedule's time zone.
+pub fn next_after(cron: &Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.find_next_occurrence(&now.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc))
 }

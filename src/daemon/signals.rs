@@ -1,17 +1,9 @@
-//! OS signals, mapped to what the daemon should do, in one place; handlers registered once.
+//! OS signals, mapped to daemon [`Event`]s in one place; handlers registered once. This is
+//! the edge where real signals become the control loop's event stream.
 
 use tokio::signal::unix::{signal, SignalKind};
 
-/// What a signal asks of the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// `SIGUSR1`: reconcile now.
-    ReconcileNow,
-    /// `SIGHUP`: reload the config file.
-    Reload,
-    /// `SIGTERM` or `SIGINT`: stop gracefully.
-    Stop,
-}
+use super::control::{Event, EventSender};
 
 /// The registered handlers. Registering replaces the default actions (SIGUSR1 and SIGHUP
 /// would otherwise kill the process), so do it before anything else.
@@ -32,14 +24,24 @@ impl Signals {
         })
     }
 
-    /// The next signal. Signals of one kind that arrive together are delivered once, which
-    /// is fine: triggers coalesce anyway.
-    pub async fn recv(&mut self) -> Signal {
+    /// The next signal, as the event it asks for. Signals of one kind that arrive together
+    /// are delivered once, which is fine: triggers coalesce anyway.
+    pub async fn recv(&mut self) -> Event {
         tokio::select! {
-            _ = self.usr1.recv() => Signal::ReconcileNow,
-            _ = self.hup.recv() => Signal::Reload,
-            _ = self.term.recv() => Signal::Stop,
-            _ = self.int.recv() => Signal::Stop,
+            _ = self.usr1.recv() => Event::ReconcileNow,
+            _ = self.hup.recv() => Event::Reload,
+            _ = self.term.recv() => Event::Stop,
+            _ = self.int.recv() => Event::Stop,
+        }
+    }
+
+    /// Send every signal to the control loop, until the loop is gone.
+    pub async fn forward(mut self, events: EventSender) {
+        loop {
+            let event = self.recv().await;
+            if events.send(event).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -4,15 +4,16 @@
 //! that this single task reads: a run in progress plus at most one queued, never two runs
 //! at once, and a burst of triggers collapses into one more run.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::shutdown::Shutdown;
 use super::state::{summary_line, State};
 use super::{metrics, notify};
-use crate::reconcile::{Engine, PlatformRuntime};
+use crate::reconcile::{Engine, EngineError, PlatformRuntime};
 use crate::source::Source;
 
 /// Why a run starts; a bounded label for logs, metrics and the audit trail.
@@ -72,38 +73,101 @@ pub struct Reconfig {
     pub platforms: Vec<PlatformRuntime>,
 }
 
-/// The worker: owns the engine (and so the store's lock and the audit file).
+/// Why a run gave no record, or the worker could not close; said in `/v1/status` and the log.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("run {0} planned but not applied")]
+    NotApplied(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// What the worker loop drives: the daemon's engine ([`Worker`]), or a fake in tests.
+pub trait Runner {
+    /// One run for `trigger`. A stop given meanwhile is the runner's to honour
+    /// (see [`until_stop`]); the loop starts no run after it.
+    fn run(&mut self, trigger: Trigger) -> impl Future<Output = ()>;
+    /// After the last run: make everything durable.
+    fn close(&mut self) -> Result<(), RunError>;
+}
+
+/// The worker loop: one run per trigger taken from the queue, until the stop; then close.
+/// A trigger still queued at the stop is dropped with the queue.
+pub async fn drive(
+    runner: &mut impl Runner,
+    triggers: &mut mpsc::Receiver<Trigger>,
+    shutdown: &Shutdown,
+) -> Result<(), RunError> {
+    loop {
+        let trigger = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            t = triggers.recv() => match t { Some(t) => t, None => break },
+        };
+        runner.run(trigger).await;
+        if shutdown.is_triggered() {
+            break;
+        }
+    }
+    triggers.close();
+    runner.close()
+}
+
+/// Await `run`. On a stop, `on_stop` is called (to start no new step) and returns how
+/// long the steps already calling a platform may still take; None when they took longer.
+pub async fn until_stop<F: Future>(
+    run: F,
+    shutdown: &Shutdown,
+    on_stop: impl FnOnce() -> Duration,
+) -> Option<F::Output> {
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => Some(r),
+        _ = shutdown.wait() => {
+            let grace = on_stop();
+            tracing::info!(grace_seconds = grace.as_secs(), "stopping: no new steps; calls in flight may finish");
+            tokio::time::timeout(grace, &mut run).await.ok()
+        }
+    }
+}
+
+/// The daemon's worker: the trigger queue and the engine runs it feeds.
 pub struct Worker {
-    pub engine: Engine,
     pub triggers: mpsc::Receiver<Trigger>,
+    pub shutdown: Shutdown,
+    pub runs: EngineRuns,
+}
+
+impl Worker {
+    /// Run until the stop; then make the store and the audit trail durable.
+    pub async fn run(mut self) -> Result<(), RunError> {
+        self.runs.publish_quarantine();
+        drive(&mut self.runs, &mut self.triggers, &self.shutdown).await
+    }
+}
+
+/// Runs on the engine (which owns the store's lock and the audit file).
+pub struct EngineRuns {
+    pub engine: Engine,
     pub reconfigs: mpsc::UnboundedReceiver<Reconfig>,
     pub state: Arc<State>,
     pub shutdown: Shutdown,
 }
 
-impl Worker {
-    /// Run until the stop; then make the store and the audit trail durable.
-    pub async fn run(mut self) -> Result<(), String> {
-        self.publish_quarantine();
-        loop {
-            let trigger = tokio::select! {
-                biased;
-                _ = self.shutdown.wait() => break,
-                t = self.triggers.recv() => match t { Some(t) => t, None => break },
-            };
-            self.take_reconfigs();
-            self.run_once(trigger).await;
-            if self.shutdown.is_triggered() {
-                break;
-            }
-        }
-        // No trigger is taken from here on; a queued one is dropped with the channel.
-        self.triggers.close();
-        let closed = self.engine.close().map_err(|e| e.to_string());
+impl Runner for EngineRuns {
+    async fn run(&mut self, trigger: Trigger) {
+        self.take_reconfigs();
+        self.run_once(trigger).await;
+    }
+
+    fn close(&mut self) -> Result<(), RunError> {
+        let closed = self.engine.close().map_err(RunError::from);
         self.state.set_store_closed();
         closed
     }
+}
 
+impl EngineRuns {
     /// Swap in the newest validated config (a reload between runs).
     fn take_reconfigs(&mut self) {
         while let Ok(r) = self.reconfigs.try_recv() {
@@ -134,7 +198,7 @@ impl Worker {
                 tracing::error!(trigger = label, error = %e, took_ms = took.as_millis() as u64, "run failed");
                 metrics::run_finished(label, "error", took, None);
                 notify::status(&format!("last run failed ({label}): {e}"));
-                self.state.run_failed(e);
+                self.state.run_failed(e.to_string());
             }
             None => {
                 tracing::warn!(trigger = label, "run abandoned: calls still in flight after shutdown_grace_seconds");
@@ -159,22 +223,17 @@ impl Worker {
 
     /// One run. On a stop, no new step starts and the steps already calling a platform get
     /// `shutdown_grace` to finish; None when they did not.
-    async fn reconcile_until_stop(&self, trigger: &'static str) -> Option<Result<crate::store::RunRecord, String>> {
+    async fn reconcile_until_stop(&self, trigger: &'static str) -> Option<Result<crate::store::RunRecord, RunError>> {
         let run = self.engine.reconcile(trigger, false);
-        tokio::pin!(run);
-        let result = tokio::select! {
-            r = &mut run => r,
-            _ = self.shutdown.wait() => {
-                let grace = self.state.settings().shutdown_grace;
-                tracing::info!(grace_seconds = grace.as_secs(), "stopping: no new steps; calls in flight may finish");
-                self.engine.stop_new_steps();
-                tokio::time::timeout(grace, &mut run).await.ok()?
-            }
-        };
+        let result = until_stop(run, &self.shutdown, || {
+            self.engine.stop_new_steps();
+            self.state.settings().shutdown_grace
+        })
+        .await?;
         Some(match result {
             Ok((_, Some(summary))) => Ok(summary.record),
-            Ok((plan, None)) => Err(format!("run {} planned but not applied", plan.run_id)),
-            Err(e) => Err(e.to_string()),
+            Ok((plan, None)) => Err(RunError::NotApplied(plan.run_id)),
+            Err(e) => Err(e.into()),
         })
     }
 }

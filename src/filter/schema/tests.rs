@@ -2,19 +2,11 @@
 
 use serde_json::json;
 
-use crate::filter::{Filter, FilterError};
-
-fn refused(text: &str) -> FilterError {
-    match Filter::parse_person(text) {
-        Ok(_) => panic!("{text:?} passed the person schema check"),
-        Err(e) => e,
-    }
-}
+use crate::filter::tests::assert_refusal;
+use crate::filter::Filter;
 
 fn assert_refused(text: &str, position: usize, needle: &str) {
-    let e = refused(text);
-    assert_eq!(e.position, position, "{text:?}: {e}");
-    assert!(e.message.contains(needle), "{text:?}: {e}");
+    assert_refusal(Filter::parse_person, text, position, needle)
 }
 
 #[test]
