@@ -22,8 +22,8 @@ const RECHECK: Duration = Duration::from_millis(500);
 /// Why a schedule cannot start (the config check refuses these first, so rarely met).
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::config::ScheduleError),
 }
 
 /// Where the schedule reads the time of day.
@@ -90,7 +90,7 @@ impl Drop for Schedule {
 }
 
 fn spawn(cron: &str, tz: Tz, clock: Clock, events: EventSender) -> Result<JoinHandle<()>, ScheduleError> {
-    let cron = crate::config::parse_schedule(cron).map_err(ScheduleError::Invalid)?;
+    let cron = crate::config::parse_schedule(cron).map_err(ScheduleError::from)?;
     Ok(tokio::spawn(fire(cron, tz, clock, events)))
 }
 
