@@ -16,6 +16,7 @@ pub mod groups;
 pub mod http;
 pub mod kind;
 pub mod pacer;
+pub mod pager;
 pub mod redact;
 pub mod registry;
 #[cfg(feature = "sandbox")]

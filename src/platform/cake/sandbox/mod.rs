@@ -1,0 +1,411 @@
+//! A strict CAKE Users & Access emulator (`/api/2`) on loopback, following `platforms/cake.md`.
+//!
+//! It checks the key on every call, pages and filters like CAKE, answers failures with
+//! `request_status` bodies (HTTP 200, or 401 for a bad key), refuses unknown parameters so
+//! that a connector typo shows up in tests, and consults [`Faults`] on every route.
+
+mod handlers;
+
+use handlers::*;
+
+use crate::sandbox::page_cap::PageCap;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
+
+/// CAKE's documented maximum `row_limit`.
+const MAX_ROW_LIMIT: u64 = 10_000;
+/// CAKE's default `row_limit` when none is sent.
+const DEFAULT_ROW_LIMIT: u64 = 100;
+const CREATE_FIELDS: &[&str] = &["first_name", "last_name", "email", "role_id", "user_status", "password"];
+const UPDATE_FIELDS: &[&str] = &["user_id", "first_name", "last_name", "email", "user_status", "role_id"];
+
+/// A role as `roles.json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CakeRole {
+    pub role_id: u64,
+    pub role_name: String,
+}
+
+/// A user as the emulator stores it (`role_name` is derived from the roles when answering).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CakeUser {
+    /// 0 asks [`CakeSandbox::insert_user`] to assign the next id.
+    pub user_id: u64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// `active` or `inactive`.
+    pub user_status: String,
+    pub role_id: u64,
+    /// Empty asks the emulator to stamp it, in one of CAKE's two formats.
+    pub created: String,
+}
+
+impl CakeUser {
+    /// An active user with an id and `created` stamp to be assigned on insertion.
+    pub fn new(first_name: &str, last_name: &str, email: &str, role_id: u64) -> CakeUser {
+        CakeUser {
+            user_id: 0,
+            first_name: first_name.into(),
+            last_name: last_name.into(),
+            email: email.into(),
+            user_status: "active".into(),
+            role_id,
+            created: String::new(),
+        }
+    }
+
+    pub fn inactive(mut self) -> CakeUser {
+        self.user_status = "inactive".into();
+        self
+    }
+
+    pub fn with_id(mut self, user_id: u64) -> CakeUser {
+        self.user_id = user_id;
+        self
+    }
+}
+
+/// An account manager as `account_managers.json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CakeManager {
+    pub account_manager_id: u64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub status: String,
+}
+
+/// What the emulator starts with.
+#[derive(Debug, Clone)]
+pub struct CakeSandboxOptions {
+    pub api_key: String,
+    pub roles: Vec<CakeRole>,
+    pub users: Vec<CakeUser>,
+    pub account_managers: Vec<CakeManager>,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
+}
+
+impl Default for CakeSandboxOptions {
+    /// The roles and account managers of the vendor document's samples, no users.
+    fn default() -> Self {
+        let role = |id, name: &str| CakeRole { role_id: id, role_name: name.into() };
+        let manager = |id, first: &str, last: &str, email: &str| CakeManager {
+            account_manager_id: id,
+            first_name: first.into(),
+            last_name: last.into(),
+            email: email.into(),
+            status: "active".into(),
+        };
+        CakeSandboxOptions {
+            api_key: "sandbox-cake-key".into(),
+            roles: vec![
+                role(1, "Administrator"),
+                role(2, "Media Buyer"),
+                role(3, "Account Manager"),
+                role(4, "Finance"),
+            ],
+            users: Vec::new(),
+            account_managers: vec![
+                manager(42, "Jordan", "Lee", "j.lee@yournetwork.com"),
+                manager(7, "Mark", "Johnson", "m.johnson@yournetwork.com"),
+            ],
+            page_cap: PageCap::None,
+        }
+    }
+}
+
+impl CakeSandboxOptions {
+    pub fn with_user(mut self, user: CakeUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    pub fn with_api_key(mut self, key: &str) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
+        self
+    }
+}
+
+/// The mutable part of the emulator.
+#[derive(Debug, Default)]
+struct Store {
+    /// Keyed by `user_id`, so listings come back in a stable order, as CAKE's do.
+    users: BTreeMap<u64, CakeUser>,
+    next_id: u64,
+    /// How many `created` stamps were handed out: the format alternates on it.
+    stamps: u64,
+    /// The parameter names of every authenticated write, `api_key` left out.
+    write_fields: Vec<Vec<String>>,
+    /// The query of every authenticated listing, `api_key` left out.
+    list_queries: Vec<BTreeMap<String, String>>,
+}
+
+impl Store {
+    fn stamp(&mut self) -> String {
+        self.stamps += 1;
+        // CAKE answers `created` in two formats; a connector must take both.
+        let format = if self.stamps % 2 == 1 { "%Y-%m-%dT%H:%M:%S" } else { "%Y-%m-%d %H:%M:%S" };
+        chrono::Utc::now().naive_utc().format(format).to_string()
+    }
+
+    fn insert(&mut self, mut user: CakeUser) -> CakeUser {
+        if user.user_id == 0 {
+            user.user_id = self.next_id;
+        }
+        self.next_id = self.next_id.max(user.user_id + 1);
+        if user.created.is_empty() {
+            user.created = self.stamp();
+        }
+        self.users.insert(user.user_id, user.clone());
+        user
+    }
+
+    /// Emails are the login: unique across users, compared case-insensitively.
+    fn ensure_unique(&self, email: &str, except: Option<u64>) -> Result<(), Failure> {
+        let wanted = email.trim().to_lowercase();
+        let taken = self.users.values().any(|u| Some(u.user_id) != except && u.email.trim().to_lowercase() == wanted);
+        if taken {
+            return Err(Failure::bad(format!("A user with the email address {email} already exists")));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+struct Shared {
+    api_key: String,
+    roles: Vec<CakeRole>,
+    managers: Vec<CakeManager>,
+    /// The page-size cap of [`crate::sandbox::page_cap`].
+    page_cap: PageCap,
+    // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
+    store: Mutex<Store>,
+    faults: Faults,
+}
+
+type AppState = State<Arc<Shared>>;
+
+async fn users_route(State(s): AppState, Query(q): Query<Params>) -> Response {
+    let faults = s.faults.clone();
+    faults.run("list", |injected| async move { answer(s.list_users(&q, injected)) }).await
+}
+
+async fn create_route(State(s): AppState, body: Bytes) -> Response {
+    let faults = s.faults.clone();
+    faults.run("create", |_| async move { answer(s.create_user(&body)) }).await
+}
+
+async fn update_route(State(s): AppState, body: Bytes) -> Response {
+    let faults = s.faults.clone();
+    faults.run("update", |_| async move { answer(s.update_user(&body)) }).await
+}
+
+async fn roles_route(State(s): AppState, Query(q): Query<Params>) -> Response {
+    let faults = s.faults.clone();
+    faults.run("roles", |_| async move { answer(s.list_roles(&q)) }).await
+}
+
+async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response {
+    let faults = s.faults.clone();
+    faults.run("account_managers", |_| async move { answer(s.list_managers(&q)) }).await
+}
+
+/// There is no delete, nor anything else outside the contract.
+async fn unknown_route(State(s): AppState) -> Response {
+    s.faults
+        .run("unknown", |_| async {
+            Failure { status: StatusCode::NOT_FOUND, message: "No such API method".into() }.into_response()
+        })
+        .await
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/2/users.json", get(users_route))
+        .route("/api/2/user.json", post(create_route))
+        .route("/api/2/update_user.json", post(update_route))
+        .route("/api/2/roles.json", get(roles_route))
+        .route("/api/2/account_managers.json", get(managers_route))
+        .fallback(unknown_route)
+        .with_state(shared)
+}
+
+/// A running CAKE emulator on `127.0.0.1`; stops when shut down or dropped.
+#[derive(Debug)]
+pub struct CakeSandbox {
+    shared: Arc<Shared>,
+    base_url: url::Url,
+    server: LoopbackServer,
+}
+
+impl CakeSandbox {
+    /// Bind a free loopback port and serve.
+    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<CakeSandbox> {
+        let mut store = Store { next_id: 1000, ..Store::default() };
+        for user in options.users {
+            store.insert(user);
+        }
+        let shared = Arc::new(Shared {
+            api_key: options.api_key,
+            roles: options.roles,
+            managers: options.account_managers,
+            page_cap: options.page_cap,
+            store: Mutex::new(store),
+            faults: Faults::new(),
+        });
+        let app = router(shared.clone());
+        let server = LoopbackServer::start(app, "cake").await?;
+        let base_url = server.url("/")?;
+        Ok(CakeSandbox { shared, base_url, server })
+    }
+
+    pub fn base_url(&self) -> url::Url {
+        self.base_url.clone()
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// A snapshot of every user, by `user_id`.
+    pub fn users(&self) -> Vec<CakeUser> {
+        self.shared.lock().users.values().cloned().collect()
+    }
+
+    /// The user with this email (case-insensitive), if any.
+    pub fn user_by_email(&self, email: &str) -> Option<CakeUser> {
+        let wanted = email.trim().to_lowercase();
+        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
+    }
+
+    /// Seed a pre-existing account (an admin, one rosterd never created). Not validated, so
+    /// tests can also seed states the API would refuse.
+    pub fn insert_user(&self, user: CakeUser) -> CakeUser {
+        self.shared.lock().insert(user)
+    }
+
+    /// Write requests received (create and update), faulted or not.
+    pub fn write_calls(&self) -> usize {
+        self.shared.faults.count("create") + self.shared.faults.count("update")
+    }
+
+    /// Listing requests received, faulted or not.
+    pub fn list_calls(&self) -> usize {
+        self.shared.faults.count("list")
+    }
+
+    /// The parameter names (without `api_key`) of every authenticated write, oldest first.
+    pub fn write_fields(&self) -> Vec<Vec<String>> {
+        self.shared.lock().write_fields.clone()
+    }
+
+    /// The parameter names of the latest authenticated write.
+    pub fn last_write_fields(&self) -> Option<Vec<String>> {
+        self.shared.lock().write_fields.last().cloned()
+    }
+
+    /// The query (without `api_key`) of every authenticated listing, oldest first.
+    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
+        self.shared.lock().list_queries.clone()
+    }
+
+    /// Stop serving: graceful for a second, then abandoned.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator = CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    roles: [ { role: Account Manager } ]\n",
+    reads_per_run: 1,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "cake",
+        key_file: "cake-api-key",
+        entry: include_str!("../demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                // CAKE already holds its admin (protected), an account made by hand for a roster
+                // person (adopted), and a contractor rosterd has never heard of (left alone).
+                let options = CakeSandboxOptions::default()
+                    .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
+                    .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
+                    .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
+                Ok(Box::new(CakeSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for CakeSandbox {
+    fn faults(&self) -> &Faults {
+        CakeSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        CakeSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        CakeSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| u.user_status == "active").count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(CakeSandbox::shutdown(*self))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,377 @@
+//! A strict Client Toolbox users API emulator on loopback, following `platforms/clienttoolbox.md`.
+//!
+//! One URL takes form POSTs. Every call is checked: the key (header `api_access_key`, else
+//! the `user_api_key` field), the caller's `user_id` and `account_id`, the `API` version of
+//! its `type`, administrator rights, and unknown fields. Answers are XML in the contract's
+//! shape with HTTP 200, failures `<response status="error">`; user records carry their
+//! secrets as the real service returns them. Deleted users stay, unlisted, with their name
+//! taken; `action=permanent` works and is recorded, so tests can prove rosterd never sends it.
+
+mod handlers;
+
+use handlers::*;
+
+use crate::sandbox::page_cap::PageCap;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
+
+/// Fields every call may carry.
+const COMMON: &[&str] = &["API", "user_id", "account_id", "type", "output", "user_api_key"];
+const LIST_FIELDS: &[&str] =
+    &["offset", "length", "sortField", "sortOrder", "searchField", "searchOper", "searchValue", "show_permissions"];
+/// Fields of `user_new`; `user_update` takes the same but the password is optional.
+const USER_FIELDS: &[&str] = &[
+    "user_name",
+    "user_new_password",
+    "user_role",
+    "allowed_campaigns",
+    "user_first_name",
+    "user_last_name",
+    "user_custom1",
+    "language_selector",
+    "timezone_selector",
+];
+const DELETE_FIELDS: &[&str] = &["user_name", "action"];
+const SORT_FIELDS: &[&str] =
+    &["user_first_name", "user_last_name", "user_role", "user_name", "language", "timezone", "user_custom1"];
+const SEARCH_OPERATORS: &[&str] = &["eq", "ne", "bw", "bn", "ew", "en", "cn", "nc", "nu", "nn", "in", "ni"];
+
+/// A user as the emulator stores it, secrets included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtUser {
+    pub user_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub custom1: String,
+    pub language: String,
+    pub timezone: String,
+    /// One capital letter; `A` is Administrator.
+    pub role: String,
+    /// `all`, `none`, or comma-joined campaign ids.
+    pub allowed_campaigns: String,
+    /// The user's own API key, listed as `user_api_key` when set.
+    pub api_key: Option<String>,
+    /// Listed as `user_password` when set, as the vendor's sample shows.
+    pub password: Option<String>,
+    pub pin: Option<String>,
+    /// Soft-deleted: no longer listed, the name still taken.
+    pub deleted: bool,
+}
+
+impl CtUser {
+    pub fn new(user_name: &str, first_name: &str, last_name: &str, role: &str) -> CtUser {
+        CtUser {
+            user_name: user_name.into(),
+            first_name: first_name.into(),
+            last_name: last_name.into(),
+            custom1: String::new(),
+            language: "EN".into(),
+            timezone: "15".into(),
+            role: role.into(),
+            allowed_campaigns: "all".into(),
+            api_key: None,
+            password: None,
+            pin: Some("1234".into()),
+            deleted: false,
+        }
+    }
+
+    pub fn with_api_key(mut self, key: &str) -> CtUser {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    pub fn with_campaigns(mut self, allowed: &str) -> CtUser {
+        self.allowed_campaigns = allowed.into();
+        self
+    }
+
+    pub fn deleted(mut self) -> CtUser {
+        self.deleted = true;
+        self
+    }
+}
+
+/// What the emulator starts with.
+#[derive(Debug, Clone)]
+pub struct CtSandboxOptions {
+    pub account_id: String,
+    /// The account owner's user name: may call everything whatever its role.
+    pub owner: String,
+    pub users: Vec<CtUser>,
+    /// The campaign ids `allowed_campaigns` may name.
+    pub campaigns: Vec<String>,
+    pub list_api_version: String,
+    pub write_api_version: String,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
+}
+
+/// The owner's key in [`CtSandboxOptions::default`].
+pub const SANDBOX_OWNER_KEY: &str = "sandbox-ct-owner-key";
+
+impl Default for CtSandboxOptions {
+    /// The vendor's sample account: `greatwidgets`, owned by `john1970`, three campaigns.
+    fn default() -> Self {
+        let owner = CtUser::new("john1970", "John", "Owner", "A").with_api_key(SANDBOX_OWNER_KEY);
+        CtSandboxOptions {
+            account_id: "greatwidgets".into(),
+            owner: "john1970".into(),
+            users: vec![owner],
+            campaigns: vec!["1234567890123456".into(), "2345678901234567".into(), "3456789012345678".into()],
+            list_api_version: "1.6".into(),
+            write_api_version: "1.1".into(),
+            page_cap: PageCap::None,
+        }
+    }
+}
+
+impl CtSandboxOptions {
+    pub fn with_user(mut self, user: CtUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Give the owner this key.
+    pub fn with_owner_key(mut self, key: &str) -> Self {
+        let owner = self.owner.clone();
+        for user in self.users.iter_mut().filter(|u| u.user_name == owner) {
+            user.api_key = Some(key.into());
+        }
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
+        self
+    }
+}
+
+/// One authenticated call as received: its `type` and fields, secrets replaced by `[set]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtRequest {
+    pub kind: String,
+    pub fields: BTreeMap<String, String>,
+    /// Whether the key came as the `user_api_key` form field rather than the header.
+    pub key_in_form: bool,
+}
+
+impl CtRequest {
+    /// The field names beyond the common ones, sorted.
+    pub fn own_fields(&self) -> Vec<&str> {
+        self.fields.keys().map(String::as_str).filter(|k| !COMMON.contains(k)).collect()
+    }
+}
+
+/// The mutable part of the emulator.
+#[derive(Debug, Default)]
+struct Store {
+    /// Keyed by the lower-cased name: names are unique without regard to case.
+    users: BTreeMap<String, CtUser>,
+    requests: Vec<CtRequest>,
+    permanent_deletes: Vec<String>,
+    /// Serve the vendor sample's unclosed `<user_language>` in listings.
+    malformed_language: bool,
+    pins: u32,
+}
+
+impl Store {
+    fn active(&self, name: &str) -> Option<&CtUser> {
+        self.users.get(&name.to_lowercase()).filter(|u| !u.deleted)
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+struct Shared {
+    options: CtSandboxOptions,
+    // A std Mutex: handlers never await while holding it.
+    store: Mutex<Store>,
+    faults: Faults,
+}
+
+/// The faults route label of a call, from its `type`.
+fn route_of(body: &[u8]) -> &'static str {
+    let kind = url::form_urlencoded::parse(body).find(|(k, _)| k == "type").map(|(_, v)| v.to_string());
+    match kind.as_deref() {
+        Some("users_list") => "list",
+        Some("user_new") => "create",
+        Some("user_update") => "update",
+        Some("user_delete") => "delete",
+        _ => "unknown",
+    }
+}
+
+async fn api_route(State(s): State<Arc<Shared>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    let faults = s.faults.clone();
+    let route = if method == Method::POST { route_of(&body) } else { "unknown" };
+    faults
+        .run(route, |injected| async move {
+            if method != Method::POST {
+                return (StatusCode::METHOD_NOT_ALLOWED, "POST only").into_response();
+            }
+            xml_answer(s.handle(&headers, &body, injected))
+        })
+        .await
+}
+
+/// A running Client Toolbox emulator on `127.0.0.1`; stops when shut down or dropped.
+#[derive(Debug)]
+pub struct CtSandbox {
+    shared: Arc<Shared>,
+    base_url: url::Url,
+    server: LoopbackServer,
+}
+
+impl CtSandbox {
+    /// Bind a free loopback port and serve the one API URL (any path).
+    pub async fn start(options: CtSandboxOptions) -> std::io::Result<CtSandbox> {
+        let mut store = Store::default();
+        for user in &options.users {
+            store.users.insert(user.user_name.to_lowercase(), user.clone());
+        }
+        let shared = Arc::new(Shared { options, store: Mutex::new(store), faults: Faults::new() });
+        let app = Router::new().fallback(api_route).with_state(shared.clone());
+        let server = LoopbackServer::start(app, "clienttoolbox").await?;
+        let base_url = server.url("/")?;
+        Ok(CtSandbox { shared, base_url, server })
+    }
+
+    pub fn base_url(&self) -> url::Url {
+        self.base_url.clone()
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.shared.options.account_id
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.shared.options.owner
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Every user, deleted ones included, by lower-cased name.
+    pub fn users(&self) -> Vec<CtUser> {
+        self.shared.lock().users.values().cloned().collect()
+    }
+
+    /// The user of this name (any case), deleted or not.
+    pub fn user(&self, name: &str) -> Option<CtUser> {
+        self.shared.lock().users.get(&name.to_lowercase()).cloned()
+    }
+
+    /// Seed a user (an admin, a leftover). Not validated, so tests can seed odd states.
+    pub fn insert_user(&self, user: CtUser) {
+        self.shared.lock().users.insert(user.user_name.to_lowercase(), user);
+    }
+
+    /// Serve listings with the vendor sample's unclosed `<user_language>` (or stop).
+    pub fn set_malformed_language(&self, on: bool) {
+        self.shared.lock().malformed_language = on;
+    }
+
+    /// Every authenticated call, oldest first.
+    pub fn requests(&self) -> Vec<CtRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The latest authenticated call of this `type`.
+    pub fn last_request(&self, kind: &str) -> Option<CtRequest> {
+        self.shared.lock().requests.iter().rev().find(|r| r.kind == kind).cloned()
+    }
+
+    /// Names removed with `action=permanent`.
+    pub fn permanent_deletes(&self) -> Vec<String> {
+        self.shared.lock().permanent_deletes.clone()
+    }
+
+    /// Listing calls received, faulted or not.
+    pub fn list_calls(&self) -> usize {
+        self.shared.faults.count("list")
+    }
+
+    /// Write calls received (create, update, delete), faulted or not.
+    pub fn write_calls(&self) -> usize {
+        ["create", "update", "delete"].iter().map(|r| self.shared.faults.count(r)).sum()
+    }
+
+    /// Stop serving: graceful for a second, then abandoned.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| Box::pin(async move {
+        let emulator = CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap)).await?;
+        Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+    }),
+    test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "loyalty",
+        key_file: "loyalty-api-key",
+        entry: include_str!("../demo.yaml"),
+        start: || Box::pin(async move {
+            let options = CtSandboxOptions::default();
+            Ok(Box::new(CtSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+        }),
+    },
+};
+
+impl crate::platform::emulator::Emulator for CtSandbox {
+    fn faults(&self) -> &Faults {
+        CtSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        CtSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        SANDBOX_OWNER_KEY.to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        CtSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().iter().filter(|u| !u.deleted).count()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().iter().filter(|u| !u.deleted).count()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(CtSandbox::shutdown(*self))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The FileSpin emulator's request handling: body checks, FileSpin's failure answers, and
+//! what each route does to the store.
+
+use std::sync::{MutexGuard, PoisonError};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+/// A failure: `{"status":"ERROR","message":..}` with its HTTP status.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
+}
+
+impl Failure {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+        Failure { status, message: message.into() }
+    }
+
+    pub(super) fn invalid(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "status": "ERROR", "message": self.message }))).into_response()
+    }
+}
+
+/// A success body: the given fields plus `"status":"OK"`.
+pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
+    match outcome {
+        Ok(mut body) => {
+            body["status"] = json!("OK");
+            Json(body).into_response()
+        }
+        Err(failure) => failure.into_response(),
+    }
+}
+
+pub(super) fn role(role_id: u64) -> Option<&'static (u64, &'static str, &'static [&'static str])> {
+    ROLES.iter().find(|(id, _, _)| *id == role_id)
+}
+
+pub(super) fn check_email(email: &str) -> Result<(), Failure> {
+    match email.contains('@') && !email.trim().contains(' ') {
+        true => Ok(()),
+        false => Err(Failure::invalid(format!("{email} is not a valid email address"))),
+    }
+}
+
+/// The validated fields of a create or an update; absent ones stay `None`.
+#[derive(Debug, Default)]
+pub(super) struct Patch {
+    pub(super) email: Option<String>,
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
+    pub(super) role_id: Option<u64>,
+    pub(super) locale: Option<String>,
+    pub(super) group_asset_access: Option<bool>,
+    pub(super) enabled: Option<bool>,
+}
+
+impl Patch {
+    /// Refuse unknown fields and wrong types with 422, as FileSpin does.
+    pub(super) fn parse(fields: &Map<String, Value>, allowed: &[&str]) -> Result<Patch, Failure> {
+        if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(Failure::invalid(format!("Unknown field: {unknown}")));
+        }
+        let text = |name: &str| match fields.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(Failure::invalid(format!("{name} must be a non-empty string"))),
+        };
+        let flag = |name: &str| match fields.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Failure::invalid(format!("{name} must be true or false"))),
+        };
+        let role_id = match fields.get("role_id") {
+            None => None,
+            Some(v) => Some(v.as_u64().filter(|id| role(*id).is_some()).ok_or_else(|| {
+                Failure::invalid("role_id must be one of 1 (ADMIN), 2 (MANAGER), 3 (CREATOR), 4 (USER)")
+            })?),
+        };
+        let email = text("email")?;
+        email.as_deref().map(check_email).transpose()?;
+        Ok(Patch {
+            email,
+            first_name: text("first_name")?,
+            last_name: text("last_name")?,
+            role_id,
+            locale: text("locale")?,
+            group_asset_access: flag("group_asset_access")?,
+            enabled: flag("enabled")?,
+        })
+    }
+
+    pub(super) fn apply(self, user: &mut FileSpinUser) {
+        let texts = [
+            (self.email, &mut user.email),
+            (self.first_name, &mut user.first_name),
+            (self.last_name, &mut user.last_name),
+            (self.locale, &mut user.locale),
+        ];
+        for (value, slot) in texts {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        user.role_id = self.role_id.unwrap_or(user.role_id);
+        user.group_asset_access = self.group_asset_access.unwrap_or(user.group_asset_access);
+        user.enabled = self.enabled.unwrap_or(user.enabled);
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) api_key: String,
+    pub(super) group_id: String,
+    /// The page-size cap of [`crate::sandbox::page_cap`].
+    pub(super) page_cap: PageCap,
+    // A std Mutex: handlers never await while holding it.
+    pub(super) store: Mutex<Store>,
+    pub(super) faults: Faults,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The administrator's key, or an ADMIN user's own key; another user's key is 403.
+    pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
+        let given = headers.get("x-filespin-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !given.is_empty() && given == self.api_key {
+            return Ok(());
+        }
+        let store = self.lock();
+        match store.users.values().find(|u| !given.is_empty() && u.apikey == given) {
+            Some(u) if u.role_id == 1 && u.enabled => Ok(()),
+            Some(_) => Err(Failure::new(StatusCode::FORBIDDEN, "This API key does not have the Admin role")),
+            None => Err(Failure::new(StatusCode::UNAUTHORIZED, "Invalid API key")),
+        }
+    }
+
+    /// A record exactly as FileSpin returns it: secrets included.
+    pub(super) fn user_json(&self, user: &FileSpinUser) -> Value {
+        let (_, role_name, permissions) = role(user.role_id).copied().unwrap_or((0, "USER", &[]));
+        json!({
+            "id": user.id,
+            "access_id": user.access_id,
+            "apikey": user.apikey,
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "enabled": user.enabled,
+            "invite_status": user.invite_status,
+            "role_id": user.role_id,
+            "group_id": self.group_id,
+            "locale": user.locale,
+            "permissions": permissions,
+            "role_name": role_name,
+            "uploadKey": user.upload_key,
+            "group_asset_access": user.group_asset_access,
+            "addons": [],
+        })
+    }
+
+    pub(super) fn list_users(&self, q: &HashMap<String, String>, injected: Injected) -> Result<Value, Failure> {
+        if let Some(unknown) = q.keys().find(|k| *k != "offset") {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, format!("Unknown parameter: {unknown}")));
+        }
+        let offset = match q.get("offset") {
+            None => 0,
+            Some(raw) => raw
+                .parse::<usize>()
+                .map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "offset must be a non-negative integer"))?,
+        };
+        let store = self.lock();
+        let mut users: Vec<Value> =
+            store.users.values().skip(offset).take(self.page_cap.apply(PAGE)).map(|u| self.user_json(u)).collect();
+        let count = users.len();
+        if injected.truncate {
+            // The answer claims `count` users but carries one fewer.
+            users.pop();
+        }
+        Ok(json!({ "total_users": store.users.len(), "count": count, "users": users }))
+    }
+
+    pub(super) fn create_user(&self, fields: &Map<String, Value>) -> Result<Value, Failure> {
+        let patch = Patch::parse(fields, CREATE_FIELDS)?;
+        let missing = [("email", patch.email.is_none()), ("first_name", patch.first_name.is_none())];
+        let missing = missing.into_iter().chain([("last_name", patch.last_name.is_none())]);
+        if let Some((name, _)) = missing.chain([("role_id", patch.role_id.is_none())]).find(|(_, m)| *m) {
+            return Err(Failure::invalid(format!("{name} is required")));
+        }
+        let mut store = self.lock();
+        store.ensure_unique(patch.email.as_deref().unwrap_or_default(), None)?;
+        let mut user = FileSpinUser::new("", "", "", 4);
+        // FileSpin mails the invitation: the login is not active yet.
+        user.invite_status = "REQUESTED".into();
+        patch.apply(&mut user);
+        let user = store.insert(user);
+        Ok(json!({ "user": self.user_json(&user) }))
+    }
+
+    pub(super) fn update_user(&self, raw_id: &str, fields: &Map<String, Value>) -> Result<Value, Failure> {
+        let not_found = || Failure::new(StatusCode::NOT_FOUND, format!("User {raw_id} not found"));
+        let id: u64 = raw_id.parse().map_err(|_| not_found())?;
+        let patch = Patch::parse(fields, UPDATE_FIELDS)?;
+        let mut store = self.lock();
+        if !store.users.contains_key(&id) {
+            return Err(not_found());
+        }
+        if let Some(email) = &patch.email {
+            store.ensure_unique(email, Some(id))?;
+        }
+        let user = store.users.get_mut(&id).ok_or_else(not_found)?;
+        patch.apply(user);
+        let user = user.clone();
+        Ok(json!({ "user": self.user_json(&user) }))
+    }
+
+    /// Authorize, then read the JSON object body (400 otherwise) and log it.
+    pub(super) fn write_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Failure> {
+        self.authorize(headers)?;
+        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "The request body must be a JSON object"));
+        };
+        self.lock().writes.push(fields.clone());
+        Ok(fields)
+    }
+}
