@@ -33,17 +33,13 @@ use attributes::Attribute;
 
 mod attributes;
 mod groups;
+pub mod wire;
 
 /// What to check when a listing's credentials are refused (401/403).
 const CREDENTIALS_CHECK: &str =
     "the bearer token (or Basic credentials) must be valid for this base_url and allowed to read /Users";
-pub const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-/// RFC 7644 §3.1: SCIM's media type; plain JSON is accepted too.
-const MEDIA_TYPE: &str = "application/scim+json";
-const ACCEPTED: &str = "application/scim+json, application/json";
+use wire::{ErrorBodies, ListResponse, ACCEPTED, MEDIA_TYPE};
+pub use wire::{ERROR_URN, LIST_URN, PATCH_URN, USER_URN};
 /// The largest `count` asked for; servers cap it lower themselves and the paging copes.
 pub const MAX_PAGE_SIZE: u32 = 10_000;
 /// The `count` asked when config sets none and the server announces no `filter.maxResults`.
@@ -148,82 +144,32 @@ struct Remote {
     version: Option<String>,
 }
 
-// ---- What the server sends. Keys are lower-cased first (RFC 7643 §2.1: attribute names
-// are case-insensitive). Unknown attributes are ignored, so a `password` or certificate a
-// server wrongly returns is dropped here and never reaches an Account.
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireUser {
-    id: Option<String>,
-    #[serde(rename = "username")]
-    user_name: Option<String>,
-    #[serde(rename = "externalid")]
-    external_id: Option<String>,
-    name: Option<WireName>,
-    #[serde(rename = "displayname")]
-    display_name: Option<String>,
-    emails: Option<Vec<WireEmail>>,
-    active: Option<bool>,
-    meta: Option<WireMeta>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireName {
-    #[serde(rename = "givenname")]
-    given_name: Option<String>,
-    #[serde(rename = "familyname")]
-    family_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireEmail {
-    value: Option<String>,
-    primary: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireMeta {
-    version: Option<String>,
-}
-
-fn lowercase_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), lowercase_keys(v))).collect())
-        }
-        Value::Array(list) => Value::Array(list.into_iter().map(lowercase_keys).collect()),
-        other => other,
-    }
-}
-
 /// One User resource; a resource without `id` or `userName` is refused.
 fn parse_user(resource: Value) -> Result<Remote, String> {
-    let user: WireUser = serde_json::from_value(lowercase_keys(resource)).map_err(|e| e.to_string())?;
+    // Only the attributes compared here are parsed (Unknown ones, a `password` or certificate
+    // a server wrongly returns, are dropped and never reach an Account).
+    let user = wire::User::core(resource).map_err(|e| e.to_string())?;
+    let email = user.primary_email().map(|e| e.to_string());
+    let version = user.meta.map(wire::Meta::version).transpose().map_err(|e| e.to_string())?.flatten();
     let id = user.id.filter(|i| !i.is_empty()).ok_or("no id")?;
     let user_name = user.user_name.filter(|u| !u.trim().is_empty());
     let user_name = user_name.ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
     let name = user.name.unwrap_or_default();
-    let emails = user.emails.unwrap_or_default();
-    let email = emails.iter().find(|e| e.primary == Some(true)).or(emails.first()).and_then(|e| e.value.clone());
     let mut fields = BTreeMap::new();
     let mut put = |field: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             fields.insert(field.to_string(), v);
         }
     };
-    put("userName", Some(user_name.clone()));
-    put("externalId", user.external_id.clone());
-    put("givenName", name.given_name);
-    put("familyName", name.family_name);
-    put("displayName", user.display_name);
+    put("userName", Some(user_name.to_string()));
+    put("externalId", user.external_id.as_ref().map(CompactString::to_string));
+    put("givenName", name.given_name.map(String::from));
+    put("familyName", name.family_name.map(String::from));
+    put("displayName", user.display_name.map(String::from));
     put("email", email);
     let status = if user.active.unwrap_or(true) { AccountStatus::Active } else { AccountStatus::Inactive };
-    let account = Account { id: id.into(), key: normalize_key(&user_name), fields: fields.into(), role: None, status };
-    Ok(Remote { account, external_id: user.external_id, version: user.meta.and_then(|m| m.version) })
+    let account = Account { id, key: normalize_key(&user_name), fields: fields.into(), role: None, status };
+    Ok(Remote { account, external_id: user.external_id.map(String::from), version })
 }
 
 /// One User resource with the configured extra attributes among its fields.
@@ -237,10 +183,6 @@ fn parse_user_with(resource: Value, attributes: &[Attribute]) -> Result<Remote, 
     Ok(remote)
 }
 
-fn page_label(page: u32, start: u64) -> String {
-    format!("Users page {page} (startIndex={start})")
-}
-
 /// One ListResponse page.
 struct Page {
     total: u64,
@@ -248,22 +190,10 @@ struct Page {
     resources: Vec<Value>,
 }
 
-fn parse_page(body: &[u8], redactor: &Redactor) -> Result<Page, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", redactor.snippet(body)))?;
-    let mut value = lowercase_keys(value);
-    let total = value
-        .get("totalresults")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", redactor.snippet(body)))?;
-    let start = value.get("startindex").and_then(Value::as_u64);
-    let resources = match value.get_mut("resources").map(Value::take) {
-        Some(Value::Array(list)) => list,
-        // RFC 7644 §3.4.2: Resources may be left out of an answer that holds none.
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err("Resources is not a list".into()),
-    };
-    Ok(Page { total, start, resources })
+fn parse_page(body: &[u8], redactor: &Redactor) -> Result<Page, wire::WireError> {
+    let list = ListResponse::parse(body, redactor)?;
+    let (total, start) = (list.total, list.start);
+    Ok(Page { total, start, resources: list.resources()? })
 }
 
 /// A listing being read page by page; any page that does not add up fails it.
@@ -400,18 +330,9 @@ fn filter_literal(value: &str) -> String {
     Value::String(value.to_string()).to_string()
 }
 
-/// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), else the
-/// start of the body; redacted before anything is cut.
+/// The useful part of an error answer: any `detail` a JSON body carries, else its start.
 fn error_detail(body: &[u8], redactor: &Redactor) -> String {
-    let value = serde_json::from_slice::<Value>(body).map(lowercase_keys).unwrap_or(Value::Null);
-    match value["detail"].as_str() {
-        Some(detail) => match value["scimtype"].as_str() {
-            Some(kind) => format!("SCIM error ({kind}) \"{detail}\""),
-            None => format!("SCIM error \"{detail}\""),
-        },
-        None if body.is_empty() => "empty answer".into(),
-        None => format!("answer: {}", redactor.snippet(body)),
-    }
+    wire::error_detail(body, redactor, ErrorBodies::AnyDetail)
 }
 
 /// The SCIM target connector for one service provider.
@@ -634,7 +555,7 @@ impl ScimTargetConnector {
     async fn announced(&self) -> Result<(Capabilities, Option<u32>), PlatformError> {
         let operation = "service provider config";
         let answer = self.call(operation, Method::GET, &self.service_provider_config, None, None).await?;
-        let value = lowercase_keys(self.json_of(operation, &answer)?);
+        let value = wire::lowercase_keys(self.json_of(operation, &answer)?);
         if !value.is_object() {
             return Err(self
                 .http
@@ -651,7 +572,7 @@ impl ScimTargetConnector {
 
     async fn fetch_page(&self, label: &str, start: u64) -> Result<Page, PlatformError> {
         let mut url = self.users.clone();
-        url.set_query(Some(&format!("startIndex={start}&count={}", self.page_size().await?)));
+        url.set_query(Some(&wire::page_query(start, self.page_size().await?)));
         let answer = self.call(label, Method::GET, &url, None, None).await;
         let answer = answer.map_err(|e| e.with_credentials_hint(CREDENTIALS_CHECK))?;
         if !answer.status.is_success() {
@@ -679,10 +600,8 @@ impl ScimTargetConnector {
     /// `GET /Users?filter=userName eq "..."`: the resource holding this userName, if any.
     async fn find_by_user_name(&self, operation: &str, user_name: &str) -> Result<Option<Remote>, PlatformError> {
         let filter = format!("userName eq {}", filter_literal(user_name));
-        let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
         let mut url = self.users.clone();
-        // `%20` for spaces: `+` means a space only to form decoders, and not every server is one.
-        url.set_query(Some(&format!("filter={}", encoded.replace('+', "%20"))));
+        url.set_query(Some(&format!("filter={}", wire::encode_filter(&filter))));
         let answer = self.call(operation, Method::GET, &url, None, None).await?;
         if !answer.status.is_success() {
             return Err(self.failure(operation, &answer));
@@ -898,7 +817,7 @@ impl Connector for ScimTargetConnector {
         let (mut next, mut page) = (Some(1), 0);
         while let Some(start) = next {
             page += 1;
-            let label = page_label(page, start);
+            let label = wire::page_label("Users", page, start);
             let answer = self.fetch_page(&label, start).await?;
             next = listing.add_page(&label, start, answer).map_err(|detail| self.http.malformed("list", detail))?;
         }

@@ -30,12 +30,8 @@ mod groups;
 pub use enterprise::ENTERPRISE_URN;
 pub use groups::{ScimGroup, GROUP_URN};
 
-const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+use super::wire::{ERROR_URN, LIST_URN, MEDIA_TYPE, PATCH_URN, USER_URN};
 const CONFIG_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-const MEDIA_TYPE: &str = "application/scim+json";
 /// Where the emulator serves, under its address.
 pub const BASE_PATH: &str = "/scim/v2";
 
