@@ -8,6 +8,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::*;
+use crate::model::Group;
 use crate::platform::scim::wire::ERROR_URN;
 use crate::sandbox::proxy::{Fault, FaultProxy};
 
