@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::{filter_literal, lowercase_keys, parse_page, ScimTargetConnector, PATCH_URN};
+use super::wire::{self, lowercase_keys};
+use super::{filter_literal, parse_page, ScimTargetConnector, PATCH_URN};
 use crate::platform::groups::{GroupChange, GroupPolicy, GroupTarget, TargetGroup};
 use crate::platform::http::RetryMode;
 use crate::platform::PlatformError;
@@ -150,7 +151,7 @@ impl ScimTargetConnector {
     async fn group_page(&self, start: u64) -> Result<(u64, Vec<TargetGroup>), PlatformError> {
         let operation = "list groups";
         let mut url = self.group_url(None);
-        url.set_query(Some(&format!("startIndex={start}&count={}", self.page_size().await?)));
+        url.set_query(Some(&wire::page_query(start, self.page_size().await?)));
         let answer = self.call(operation, Method::GET, &url, None, None).await?;
         if !answer.status.is_success() {
             return Err(self.failure(operation, &answer));

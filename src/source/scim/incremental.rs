@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use super::{lowercase_keys, IncrementalSettings, Kind, ListedUser, Listing, ScimSource};
+use super::{IncrementalSettings, Kind, ListedUser, Listing, ScimSource};
 use crate::model::{Person, Roster};
+use crate::platform::scim::wire::lowercase_keys;
 use crate::source::snapshot::{merge, Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
 use crate::source::{Source, SourceError};
 

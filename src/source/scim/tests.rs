@@ -8,6 +8,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::*;
+use crate::model::Group;
+use crate::platform::scim::wire::ERROR_URN;
 use crate::sandbox::proxy::{Fault, FaultProxy};
 
 const TOKEN: &str = "s3cr3t-t0ken-abcdef";
@@ -512,8 +514,8 @@ fn parse_users_page_reads_one_page_body_like_the_source() {
     assert_eq!((page.people[0].id.as_str(), page.people[0].user_name.as_str()), ("u1", "ann"));
     let ids: Vec<Option<&str>> = page.people[0].groups.iter().map(|g| g.value()).collect();
     assert_eq!((ids, &page.people[0].groups[1]), (vec![Some("a"), None], &Group::named("b")));
-    let err = parse_users_page(br#"{"totalResults": 1, "Resources": [{"id": "u1"}]}"#).unwrap_err();
+    let err = parse_users_page(br#"{"totalResults": 1, "Resources": [{"id": "u1"}]}"#).unwrap_err().to_string();
     assert!(err.starts_with("resource 1 of Users page: id \"u1\": no userName"), "{err}");
-    assert!(parse_users_page(b"{").unwrap_err().starts_with("not JSON"));
+    assert!(parse_users_page(b"{").unwrap_err().to_string().starts_with("not JSON"));
     assert_eq!(parse_users_page(br#"{"totalResults": 0}"#), Ok(UsersPage { total_results: 0, people: vec![] }));
 }

@@ -8,31 +8,30 @@
 //! incomplete roster (the pages after it are not read, because where they start is no longer
 //! known once a page is missing). Only a failing *first* page is an error.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use compact_str::CompactString;
 use reqwest::header::ACCEPT;
 use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::platform::scim::wire::{self, ErrorBodies, ACCEPTED};
+
 use super::snapshot::SnapshotStore;
 use super::{Source, SourceError};
-use crate::model::{empty_names, Email, Extras, Group, Person, Roster};
+use crate::model::{Person, Roster};
 use crate::platform::connection::Connection;
 use crate::platform::http::{PlatformHttp, RetryPolicy};
 use crate::platform::redact::Redactor;
 use crate::platform::PlatformError;
+use resources::{assign_groups, parse_page, ListedGroup, ListedUser};
+pub use resources::{parse_users_page, PageError, ResourceError, UsersPage};
 
 /// The name `PlatformHttp` uses in its own messages.
 const PLATFORM: &str = "scim source";
-/// RFC 7644 §3.1: SCIM's media type, with plain JSON accepted too.
-const ACCEPTED: &str = "application/scim+json, application/json";
-const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:error";
 
 /// How rosterd proves itself to the SCIM source. Secrets never show in `Debug`.
 #[derive(Debug, Clone)]
@@ -238,7 +237,7 @@ impl ScimSource {
     async fn fetch_page<T: Listed>(&self, at: &str, url: Url) -> Result<Page<T>, SourceError> {
         let body = self.get(at, url).await?;
         parse_page(at, &body, self.http.redactor())
-            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail) })
+            .map_err(|detail| SourceError::Malformed { at: at.to_string(), detail: self.redact(&detail.to_string()) })
     }
 
     /// One authorized GET; the body of a 2xx answer, else the error it means.
@@ -271,10 +270,9 @@ impl ScimSource {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(kind.name());
         }
-        let mut query = format!("startIndex={start}&count={}", self.settings.page_size);
+        let mut query = wire::page_query(start, self.settings.page_size);
         if let Some(filter) = filter {
-            let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
-            query.push_str(&format!("&filter={}", encoded.replace('+', "%20")));
+            query.push_str(&format!("&filter={}", wire::encode_filter(filter)));
         }
         url.set_query(Some(&query));
         url
@@ -320,14 +318,14 @@ impl Kind {
 
     /// Where a page is, for messages: `Users page 3 (startIndex=101)`.
     fn at(self, page: u32, start: u64) -> String {
-        format!("{} page {page} (startIndex={start})", self.name())
+        wire::page_label(self.name(), page, start)
     }
 }
 
 /// A resource a listing holds.
 trait Listed: Sized + Send {
     /// Parse one resource whose keys are already lower-cased; Err makes the page malformed.
-    fn from_scim(resource: Value) -> Result<Self, String>;
+    fn from_scim(resource: Value) -> Result<Self, ResourceError>;
     fn id(&self) -> &str;
 }
 
@@ -400,306 +398,6 @@ impl<T: Listed> Paging<T> {
     }
 }
 
-/// One `GET /Users` page as the source reads it: its `totalResults` and the people it held.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsersPage {
-    pub total_results: u64,
-    pub people: Vec<Person>,
-}
-
-/// Parse one `GET /Users` ListResponse body with exactly the checks the source applies to
-/// every page; Err says why the page is malformed. Public so a fuzz target can call it.
-pub fn parse_users_page(body: &[u8]) -> Result<UsersPage, String> {
-    let page = parse_page::<ListedUser>("Users page", body, &Redactor::none())?;
-    Ok(UsersPage { total_results: page.total, people: page.items.into_iter().map(|u| u.person).collect() })
-}
-
-/// Parse a ListResponse. SCIM attribute names are case-insensitive (RFC 7643 §2.1), so
-/// every key is lower-cased first and the structs below use lower-case names.
-/// Text quoted from the body is redacted with `redactor` before it is cut.
-fn parse_page<T: Listed>(at: &str, body: &[u8], redactor: &Redactor) -> Result<Page<T>, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", redactor.snippet(body)))?;
-    let mut value = lowercase_keys(value);
-    let total = value
-        .get("totalresults")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| format!("not a SCIM ListResponse (no totalResults): {}", redactor.snippet(body)))?;
-    let resources = match value.get_mut("resources").map(Value::take) {
-        Some(Value::Array(list)) => list,
-        None | Some(Value::Null) if total == 0 => Vec::new(),
-        _ => return Err(format!("no Resources list although totalResults is {total}")),
-    };
-    let mut items = Vec::with_capacity(resources.len());
-    for (i, resource) in resources.into_iter().enumerate() {
-        items.push(T::from_scim(resource).map_err(|e| format!("resource {} of {at}: {e}", i + 1))?);
-    }
-    Ok(Page { total, items })
-}
-
-fn lowercase_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), lowercase_keys(v))).collect())
-        }
-        Value::Array(list) => Value::Array(list.into_iter().map(lowercase_keys).collect()),
-        other => other,
-    }
-}
-
-fn required_id(resource: &Value) -> Result<String, String> {
-    match resource.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
-        _ => Err("no id".into()),
-    }
-}
-
-/// A SCIM User as listed, with whether it carried a `groups` attribute at all.
-struct ListedUser {
-    person: Person,
-    carries_groups: bool,
-}
-
-impl Listed for ListedUser {
-    fn from_scim(resource: Value) -> Result<Self, String> {
-        let id = required_id(&resource)?;
-        let user: ScimUser = serde_json::from_value(resource).map_err(|e| format!("id \"{id}\": {e}"))?;
-        let user_name = user.user_name.clone().filter(|u| !u.is_empty());
-        let user_name = user_name.ok_or_else(|| format!("id \"{id}\": no userName (RFC 7643 makes it required)"))?;
-        let carries_groups = user.groups.is_some();
-        Ok(ListedUser { person: user.into_person(id.into(), user_name), carries_groups })
-    }
-
-    fn id(&self) -> &str {
-        &self.person.id
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScimUser {
-    #[serde(rename = "externalid")]
-    external_id: Option<CompactString>,
-    #[serde(rename = "username")]
-    user_name: Option<CompactString>,
-    name: Option<ScimName>,
-    #[serde(rename = "displayname")]
-    display_name: Option<CompactString>,
-    emails: Option<Vec<ScimEmail>>,
-    active: Option<bool>,
-    groups: Option<Vec<ScimRef>>,
-    title: Option<CompactString>,
-    #[serde(rename = "nickname")]
-    nick_name: Option<CompactString>,
-    #[serde(rename = "usertype")]
-    user_type: Option<CompactString>,
-    locale: Option<CompactString>,
-    #[serde(rename = "phonenumbers")]
-    phone_numbers: Option<Vec<ScimEmail>>,
-    schemas: Option<Vec<CompactString>>,
-    /// The enterprise extension, its URN lower-cased like every key once a page is read.
-    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user")]
-    enterprise: Option<Enterprise>,
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScimName {
-    #[serde(rename = "givenname")]
-    given_name: Option<CompactString>,
-    #[serde(rename = "familyname")]
-    family_name: Option<CompactString>,
-    #[serde(rename = "middlename")]
-    middle_name: Option<CompactString>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScimEmail {
-    value: Option<CompactString>,
-    #[serde(rename = "type")]
-    kind: Option<CompactString>,
-    primary: Option<bool>,
-}
-
-/// A multi-valued reference (`groups[]`, `members[]`, `manager`).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScimRef {
-    value: Option<CompactString>,
-    display: Option<CompactString>,
-    #[serde(rename = "type")]
-    kind: Option<CompactString>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Enterprise {
-    #[serde(rename = "employeenumber")]
-    employee_number: Option<CompactString>,
-    department: Option<CompactString>,
-    organization: Option<CompactString>,
-    manager: Option<ScimRef>,
-    #[serde(rename = "costcenter")]
-    cost_center: Option<CompactString>,
-    division: Option<CompactString>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Meta {
-    #[serde(rename = "lastmodified")]
-    last_modified: Option<CompactString>,
-    created: Option<CompactString>,
-    #[serde(rename = "resourcetype")]
-    resource_type: Option<CompactString>,
-}
-
-impl ScimUser {
-    fn into_person(self, id: CompactString, user_name: CompactString) -> Person {
-        let name = self.name.unwrap_or_default();
-        let enterprise = self.enterprise.unwrap_or_default();
-        let meta = self.meta.unwrap_or_default();
-        let (groups, group_types) = groups_of(self.groups.unwrap_or_default());
-        let extras = Extras {
-            middle_name: name.middle_name,
-            nick_name: self.nick_name,
-            user_type: self.user_type,
-            locale: self.locale,
-            cost_center: enterprise.cost_center,
-            division: enterprise.division,
-            created: meta.created,
-            resource_type: meta.resource_type,
-            phone_numbers: self.phone_numbers.unwrap_or_default().into_iter().map(ScimEmail::into_email).collect(),
-            schemas: self.schemas.unwrap_or_default(),
-            group_types,
-        };
-        Person {
-            id,
-            external_id: self.external_id,
-            user_name,
-            empty_names: empty_names(name.given_name.as_deref(), name.family_name.as_deref()),
-            given_name: name.given_name.unwrap_or_default(),
-            family_name: name.family_name.unwrap_or_default(),
-            display_name: self.display_name,
-            emails: self.emails.unwrap_or_default().into_iter().map(ScimEmail::into_email).collect(),
-            active: self.active.unwrap_or(true),
-            active_unsent: self.active.is_none(),
-            groups,
-            title: self.title,
-            employee_number: enterprise.employee_number,
-            department: enterprise.department,
-            organization: enterprise.organization,
-            manager: enterprise.manager.and_then(|m| m.value),
-            last_modified: meta.last_modified,
-            extras: extras.boxed(),
-        }
-    }
-}
-
-impl ScimEmail {
-    /// An entry without a value is kept (filters see it with no `value`, RFC 7643 §2.4
-    /// does not drop it); `Person::email` skips it.
-    fn into_email(self) -> Email {
-        Email { value: self.value.unwrap_or_default(), kind: self.kind, primary: self.primary.unwrap_or(false) }
-    }
-}
-
-/// `User.groups` as groups (id as `value`, name as `display`) sorted and once each, so the
-/// roster does not depend on the server's order; and their types, empty when none has one.
-fn groups_of(refs: Vec<ScimRef>) -> (Vec<Group>, Vec<Option<CompactString>>) {
-    let mut pairs: Vec<(Group, Option<CompactString>)> = refs
-        .into_iter()
-        .filter(|r| r.value.is_some() || r.display.is_some())
-        .map(|r| (Group::new(r.display.unwrap_or_default(), r.value), r.kind))
-        .collect();
-    pairs.sort();
-    pairs.dedup_by(|a, b| a.0 == b.0);
-    let types: Vec<Option<CompactString>> = pairs.iter().map(|(_, t)| t.clone()).collect();
-    let groups = pairs.into_iter().map(|(g, _)| g).collect();
-    let types = if types.iter().all(Option::is_none) { Vec::new() } else { types };
-    (groups, types)
-}
-
-/// Groups sorted and once each, so the roster does not depend on the server's order.
-fn sorted_unique(groups: impl Iterator<Item = Group>) -> Vec<Group> {
-    let mut groups: Vec<Group> = groups.collect();
-    groups.sort();
-    groups.dedup();
-    groups
-}
-
-/// A SCIM Group as listed: its display name and the ids of its direct members.
-struct ListedGroup {
-    id: String,
-    name: CompactString,
-    members: Vec<CompactString>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ScimGroup {
-    #[serde(rename = "displayname")]
-    display_name: Option<CompactString>,
-    members: Option<Vec<ScimRef>>,
-}
-
-impl Listed for ListedGroup {
-    fn from_scim(resource: Value) -> Result<Self, String> {
-        let id = required_id(&resource)?;
-        let group: ScimGroup = serde_json::from_value(resource).map_err(|e| format!("group id \"{id}\": {e}"))?;
-        // Scope rules name groups by display name: a group without one cannot be placed.
-        let name = group.display_name.filter(|n| !n.is_empty());
-        let name = name.ok_or_else(|| format!("group id \"{id}\": no displayName (RFC 7643 makes it required)"))?;
-        let members = group.members.unwrap_or_default().into_iter().filter_map(|m| m.value).collect();
-        Ok(ListedGroup { id, name, members })
-    }
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-/// Set each person's groups from the groups' members, replacing what `User.groups` said.
-/// A member that is itself a group passes its members on, as `User.groups` would count
-/// nested membership (RFC 7643 §4.1.2).
-fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
-    let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let mut of_user: HashMap<&str, Vec<Group>> = HashMap::new();
-    for group in groups {
-        let entry = Group::new(group.name.clone(), Some(group.id.as_str().into()));
-        for user in users_in(group, &by_id) {
-            of_user.entry(user).or_default().push(entry);
-        }
-    }
-    for person in people {
-        let found = of_user.remove(person.id.as_str()).unwrap_or_default();
-        person.groups = sorted_unique(found.into_iter());
-        // The types `User.groups` gave belonged to the groups just replaced.
-        if let Some(extras) = person.extras.take() {
-            person.extras = Extras { group_types: Vec::new(), ..*extras }.boxed();
-        }
-    }
-}
-
-/// The user ids in a group, through nested groups, each group visited once (cycles end).
-fn users_in<'a>(group: &'a ListedGroup, by_id: &HashMap<&str, &'a ListedGroup>) -> HashSet<&'a str> {
-    let (mut users, mut seen, mut todo) = (HashSet::new(), HashSet::from([group.id.as_str()]), vec![group]);
-    while let Some(current) = todo.pop() {
-        for member in &current.members {
-            match by_id.get(member.as_str()) {
-                Some(nested) if seen.insert(nested.id.as_str()) => todo.push(nested),
-                Some(_) => {}
-                None => {
-                    users.insert(member.as_str());
-                }
-            }
-        }
-    }
-    users
-}
-
 fn transport_detail(e: PlatformError) -> String {
     match e {
         PlatformError::Transport { detail, .. } => detail,
@@ -710,20 +408,10 @@ fn transport_detail(e: PlatformError) -> String {
 /// The useful part of an error answer: a SCIM Error's `detail` (and `scimType`), quoted,
 /// else the start of the body.
 fn error_detail(body: &[u8], redactor: &Redactor) -> String {
-    let value = serde_json::from_slice::<Value>(body).map(lowercase_keys).unwrap_or(Value::Null);
-    let is_scim_error = value["schemas"]
-        .as_array()
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(ERROR_URN))));
-    match value["detail"].as_str() {
-        Some(detail) if is_scim_error || value["status"].is_string() => match value["scimtype"].as_str() {
-            Some(kind) => format!("SCIM error ({kind}) \"{detail}\""),
-            None => format!("SCIM error \"{detail}\""),
-        },
-        _ if body.is_empty() => "empty answer".into(),
-        _ => format!("answer: {}", redactor.snippet(body)),
-    }
+    wire::error_detail(body, redactor, ErrorBodies::ScimOnly)
 }
 
 pub mod incremental;
+mod resources;
 #[cfg(test)]
 mod tests;
