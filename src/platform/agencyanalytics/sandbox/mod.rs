@@ -1,0 +1,416 @@
+//! A strict AgencyAnalytics users API v3 emulator on loopback, following `platforms/agencyanalytics.md`.
+//!
+//! It checks HTTP Basic (the key as user name, an empty password) on every call, pages with
+//! `metadata`, answers errors as `{"error":{"message":..}}`, refuses a duplicate username
+//! (409) and a role change between the staff side and `client` (422), deletes with 204 and
+//! then knows the user no more (404), lists `password` as null, and consults [`Faults`] on
+//! every route. Every authenticated request lands in a log (passwords masked) for tests.
+
+mod handlers;
+
+use handlers::*;
+
+use crate::sandbox::page_cap::PageCap;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::sandbox::faults::{Faults, Injected};
+use crate::sandbox::server::LoopbackServer;
+
+/// `limit` when none is sent.
+const DEFAULT_LIMIT: u64 = 25;
+/// The largest `limit` the emulator serves (the vendor documents none).
+const MAX_LIMIT: u64 = 1000;
+/// The shortest password the emulator takes.
+const MIN_PASSWORD: usize = 8;
+const ROLES: [&str; 3] = ["admin", "staff", "client"];
+const CREATE_FIELDS: &[&str] =
+    &["first_name", "last_name", "username", "password", "email", "role", "email_credentials"];
+const UPDATE_FIELDS: &[&str] = &["first_name", "last_name", "username", "email", "password", "role"];
+const LIST_PARAMS: &[&str] = &["page", "limit", "filter", "order_by", "order_direction", "role[]"];
+const ORDER_BY: &[&str] = &["id", "username", "email", "first_name", "last_name", "date_created", "role"];
+
+/// A user as the emulator stores it. The password is never kept: only whether one was set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyAnalyticsUser {
+    /// 0 asks [`AgencyAnalyticsSandbox::insert_user`] to assign the next id.
+    pub id: u64,
+    pub date_created: String,
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `admin`, `staff` or `client`.
+    pub role: String,
+    pub campaign_access: String,
+    pub account_id: u64,
+    /// Whether the create asked AgencyAnalytics to mail the login (`email_credentials`).
+    pub credentials_emailed: bool,
+}
+
+impl AgencyAnalyticsUser {
+    /// A user whose username is their email, with an id to be assigned on insertion.
+    pub fn new(first_name: &str, last_name: &str, username: &str, role: &str) -> AgencyAnalyticsUser {
+        AgencyAnalyticsUser {
+            id: 0,
+            date_created: "2015-03-30 10:06:24".into(),
+            email: username.into(),
+            username: username.into(),
+            first_name: first_name.into(),
+            last_name: last_name.into(),
+            role: role.into(),
+            campaign_access: "restricted".into(),
+            account_id: 1,
+            credentials_emailed: false,
+        }
+    }
+
+    pub fn with_id(mut self, id: u64) -> AgencyAnalyticsUser {
+        self.id = id;
+        self
+    }
+}
+
+/// One authenticated request, as the emulator received it; a password shows as `[set]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgencyAnalyticsRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl AgencyAnalyticsRequest {
+    /// Whether this request carried a `role`.
+    pub fn sets_role(&self) -> bool {
+        self.body.as_ref().is_some_and(|b| b.get("role").is_some())
+    }
+}
+
+/// What the emulator starts with.
+#[derive(Debug, Clone)]
+pub struct AgencyAnalyticsSandboxOptions {
+    pub api_key: String,
+    /// Where the users collection is served (the connector's `users_path`).
+    pub users_path: String,
+    pub users: Vec<AgencyAnalyticsUser>,
+    /// Take the key as `Authorization: Bearer <key>` instead of HTTP Basic (the contract's
+    /// Basic is [inferred]: a deployment may differ, and rosterd's `auth_scheme` follows).
+    pub bearer_auth: bool,
+    /// At most this many records a listing page, whatever the request asks (a real server's cap).
+    pub page_cap: PageCap,
+}
+
+impl Default for AgencyAnalyticsSandboxOptions {
+    fn default() -> Self {
+        AgencyAnalyticsSandboxOptions {
+            api_key: "sandbox-agencyanalytics-key".into(),
+            users_path: "/v3/users".into(),
+            users: Vec::new(),
+            bearer_auth: false,
+            page_cap: PageCap::None,
+        }
+    }
+}
+
+impl AgencyAnalyticsSandboxOptions {
+    pub fn with_user(mut self, user: AgencyAnalyticsUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    pub fn with_api_key(mut self, key: &str) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// Accept only `Authorization: Bearer <key>`.
+    pub fn with_bearer_auth(mut self) -> Self {
+        self.bearer_auth = true;
+        self
+    }
+
+    pub fn with_users_path(mut self, path: &str) -> Self {
+        self.users_path = path.into();
+        self
+    }
+
+    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
+    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
+        self.page_cap = cap;
+        self
+    }
+}
+
+/// The mutable part of the emulator.
+#[derive(Debug, Default)]
+struct Store {
+    /// Keyed by id, so listings come back in a stable order.
+    users: BTreeMap<u64, AgencyAnalyticsUser>,
+    next_id: u64,
+    requests: Vec<AgencyAnalyticsRequest>,
+    /// Every password received, so tests can search rosterd's output for them.
+    passwords: Vec<String>,
+}
+
+impl Store {
+    fn insert(&mut self, mut user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
+        if user.id == 0 {
+            user.id = self.next_id;
+        }
+        self.next_id = self.next_id.max(user.id + 1);
+        self.users.insert(user.id, user.clone());
+        user
+    }
+
+    /// Usernames are the login: unique, compared case-insensitively.
+    fn ensure_unique(&self, username: &str, except: Option<u64>) -> Result<(), Failure> {
+        let wanted = username.trim().to_lowercase();
+        match self.users.values().any(|u| Some(u.id) != except && u.username.trim().to_lowercase() == wanted) {
+            true => Err(Failure::new(StatusCode::CONFLICT, format!("The username {username} is already taken"))),
+            false => Ok(()),
+        }
+    }
+
+    fn user_mut(&mut self, id: u64) -> Result<&mut AgencyAnalyticsUser, Failure> {
+        self.users.get_mut(&id).ok_or_else(|| Failure::not_found(id))
+    }
+}
+
+type AppState = State<Arc<Shared>>;
+type Pairs = Query<Vec<(String, String)>>;
+
+async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Pairs) -> Response {
+    let faults = s.faults.clone();
+    faults
+        .run("list", |injected| async move {
+            let outcome = s.check_auth(&headers).and_then(|()| {
+                s.log(&Method::GET, &s.users_path, &q, None);
+                s.list_users(&q, injected)
+            });
+            answer(outcome)
+        })
+        .await
+}
+
+async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let faults = s.faults.clone();
+    faults
+        .run("create", |_| async move {
+            let outcome = s.check_auth(&headers).and_then(|()| object_body(&body)).and_then(|fields| {
+                s.log(&Method::POST, &s.users_path, &[], Some(&fields));
+                s.create_user(&fields)
+            });
+            answer(outcome)
+        })
+        .await
+}
+
+/// `GET`, `PUT` and `DELETE` on one user share the route; each has its own fault label.
+async fn user_route(
+    State(s): AppState,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let label = match method {
+        Method::GET => "get",
+        Method::PUT => "update",
+        _ => "delete",
+    };
+    let faults = s.faults.clone();
+    faults.run(label, |_| async move { answer(s.one_user(&method, &headers, &id, &body)) }).await
+}
+
+/// Anything outside the contract.
+async fn unknown_route(State(s): AppState) -> Response {
+    s.faults.run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "Not found").into_response() }).await
+}
+
+async fn wrong_method(State(s): AppState) -> Response {
+    s.faults
+        .run("unknown", |_| async {
+            Failure::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response()
+        })
+        .await
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let users = shared.users_path.clone();
+    Router::new()
+        .route(&users, get(list_route).post(create_route))
+        .route(&format!("{users}/{{id}}"), get(user_route).put(user_route).delete(user_route))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(shared)
+}
+
+/// A running AgencyAnalytics emulator on `127.0.0.1`; stops when shut down or dropped.
+#[derive(Debug)]
+pub struct AgencyAnalyticsSandbox {
+    shared: Arc<Shared>,
+    base_url: url::Url,
+    server: LoopbackServer,
+}
+
+impl AgencyAnalyticsSandbox {
+    /// Bind a free loopback port and serve.
+    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<AgencyAnalyticsSandbox> {
+        let mut store = Store { next_id: 100, ..Store::default() };
+        for user in options.users {
+            store.insert(user);
+        }
+        let users_path = format!("/{}", options.users_path.trim_matches('/'));
+        let shared = Arc::new(Shared {
+            authorization: match options.bearer_auth {
+                true => format!("Bearer {}", options.api_key),
+                false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
+            },
+            api_key: options.api_key,
+            users_path,
+            page_cap: options.page_cap,
+            store: Mutex::new(store),
+            faults: Faults::new(),
+        });
+        let app = router(shared.clone());
+        let server = LoopbackServer::start(app, "agencyanalytics").await?;
+        let base_url = server.url("/")?;
+        Ok(AgencyAnalyticsSandbox { shared, base_url, server })
+    }
+
+    pub fn base_url(&self) -> url::Url {
+        self.base_url.clone()
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// A snapshot of every user, by id.
+    pub fn users(&self) -> Vec<AgencyAnalyticsUser> {
+        self.shared.lock().users.values().cloned().collect()
+    }
+
+    /// The user with this username (case-insensitive), if any.
+    pub fn user_by_username(&self, username: &str) -> Option<AgencyAnalyticsUser> {
+        let wanted = username.trim().to_lowercase();
+        self.shared.lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
+    }
+
+    /// Seed a pre-existing user. Not validated, so tests can seed states the API would refuse.
+    pub fn insert_user(&self, user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
+        self.shared.lock().insert(user)
+    }
+
+    /// Every authenticated request, oldest first (passwords masked as `[set]`).
+    pub fn requests(&self) -> Vec<AgencyAnalyticsRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The authenticated write requests (POST, PUT, DELETE), oldest first.
+    pub fn writes(&self) -> Vec<AgencyAnalyticsRequest> {
+        self.requests().into_iter().filter(|r| r.method != "GET").collect()
+    }
+
+    /// Every password the emulator received, for tests that search for leaks.
+    pub fn passwords(&self) -> Vec<String> {
+        self.shared.lock().passwords.clone()
+    }
+
+    /// Write requests received (create, update, delete), faulted or not.
+    pub fn write_calls(&self) -> usize {
+        ["create", "update", "delete"].iter().map(|r| self.shared.faults.count(r)).sum()
+    }
+
+    /// Listing requests received, faulted or not.
+    pub fn list_calls(&self) -> usize {
+        self.shared.faults.count("list")
+    }
+
+    /// Stop serving: graceful for a second, then abandoned.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// How the registry starts and measures this emulator.
+pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
+    start: |cap| {
+        Box::pin(async move {
+            let emulator =
+                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default().with_page_cap(cap)).await?;
+            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+        })
+    },
+    test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
+    reads_per_run: 0,
+    reads_per_removal: 0,
+    writes_per_removal: 1,
+    demo: crate::platform::emulator::DemoSeed {
+        label: "agency",
+        key_file: "agency-api-key",
+        entry: include_str!("../demo.yaml"),
+        start: || {
+            Box::pin(async move {
+                let options = AgencyAnalyticsSandboxOptions::default();
+                Ok(Box::new(AgencyAnalyticsSandbox::start(options).await?)
+                    as Box<dyn crate::platform::emulator::Emulator>)
+            })
+        },
+    },
+};
+
+impl crate::platform::emulator::Emulator for AgencyAnalyticsSandbox {
+    fn faults(&self) -> &Faults {
+        AgencyAnalyticsSandbox::faults(self)
+    }
+
+    fn base_url(&self) -> url::Url {
+        AgencyAnalyticsSandbox::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.api_key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        AgencyAnalyticsSandbox::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.users().len()
+    }
+
+    fn with_access(&self) -> usize {
+        self.users().len()
+    }
+
+    fn largest_page(&self) -> usize {
+        super::MAX_PAGE_SIZE as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(AgencyAnalyticsSandbox::shutdown(*self))
+    }
+}
+
+#[cfg(test)]
+mod tests;
