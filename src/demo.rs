@@ -35,6 +35,19 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
     }
 }
 
+/// What can stop the demo, each with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the sandbox platforms: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("cannot write {what} in {dir}: {source}")]
+    Write { what: &'static str, dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Engine(#[from] crate::reconcile::EngineError),
+}
+
 /// One sandbox platform of each kind, as they stand before rosterd first runs.
 struct Sandboxes(Vec<(&'static DemoSeed, Box<dyn Emulator>)>);
 
@@ -69,8 +82,8 @@ impl Sandboxes {
     }
 }
 
-async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
-    let sandboxes = Sandboxes::start().await.map_err(|e| format!("cannot start the sandbox platforms: {e}"))?;
+async fn demo(dir: &Path, keep: bool) -> Result<u8, DemoError> {
+    let sandboxes = Sandboxes::start().await.map_err(DemoError::Start)?;
     let config = write_files(dir, &sandboxes)?;
     println!(
         "rosterd demo: {} sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)",
@@ -81,22 +94,22 @@ async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
     }
     let kept = if keep { "" } else { " (temporary: use --state-dir DIR to keep it)" };
     println!("state (store, audit trail) in {}{kept}\n", dir.display());
-    let engine = crate::setup::engine(config).map_err(|e| e.to_string())?;
+    let engine = crate::setup::engine(config)?;
 
     println!("== first pass: plan");
-    let planned = engine.plan(None).await.map_err(|e| e.to_string())?;
+    let planned = engine.plan(None).await?;
     print!("{}", planned.plan.to_table());
-    let summary = engine.apply(&planned, "demo").await.map_err(|e| e.to_string())?;
+    let summary = engine.apply(&planned, "demo").await?;
     println!("\n== applied");
     print!("{}", summary.to_table());
 
     println!("\n== second pass: plan");
-    let again = engine.plan(None).await.map_err(|e| e.to_string())?;
+    let again = engine.plan(None).await?;
     print!("{}", again.plan.to_table());
     let changes = again.plan.change_count();
 
     println!("\n== who has access where (rosterd report)");
-    let report = engine.report(None).await.map_err(|e| e.to_string())?;
+    let report = engine.report(None).await?;
     print!("{}", report.to_table());
     if keep {
         println!(
@@ -116,19 +129,21 @@ async fn demo(dir: &Path, keep: bool) -> Result<u8, String> {
 }
 
 /// The demo's first plan as JSON, with what differs from run to run (run id, time, loopback
-/// ports, the folder) made constant: the golden plan test holds it byte for byte.
-pub async fn first_plan(dir: &Path) -> Result<String, String> {
-    let sandboxes = Sandboxes::start().await.map_err(|e| format!("cannot start the sandbox platforms: {e}"))?;
+/// ports, the folder) made constant, and only the platforms named in `platforms`: the golden
+/// plan test holds it byte for byte (a kind added later adds its platform, not a change).
+pub async fn first_plan(dir: &Path, platforms: &[&str]) -> Result<String, DemoError> {
+    let sandboxes = Sandboxes::start().await.map_err(DemoError::Start)?;
     let planned = match write_files(dir, &sandboxes) {
         Ok(config) => match crate::setup::engine(config) {
-            Ok(engine) => engine.plan(None).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(engine) => engine.plan(None).await.map_err(DemoError::from),
+            Err(e) => Err(e.into()),
         },
         Err(e) => Err(e),
     };
     let wiring = sandboxes.wiring();
     sandboxes.shutdown().await;
     let mut plan = planned?.plan;
+    plan.platforms.retain(|p| platforms.contains(&p.platform.as_str()));
     plan.run_id = "RUN".into();
     plan.created_at = "TIME".into();
     let mut json = plan.to_json();
@@ -140,8 +155,9 @@ pub async fn first_plan(dir: &Path) -> Result<String, String> {
 
 /// Write the roster, the key files and the config into the demo's folder, and load it
 /// the way a user's config is loaded.
-fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, String> {
-    let io = |what: &str, e: std::io::Error| format!("cannot write {what} in {}: {e}", dir.display());
+fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, DemoError> {
+    let io =
+        |what: &'static str, source: std::io::Error| DemoError::Write { what, dir: dir.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| io("the folder", e))?;
     std::fs::write(dir.join("roster.yaml"), ROSTER).map_err(|e| io("roster.yaml", e))?;
     let mut text = sandboxes.config_text().replace("{state_dir}", &dir.join("state").display().to_string());
@@ -151,7 +167,7 @@ fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, String> {
     }
     let path = dir.join("rosterd.yaml");
     std::fs::write(&path, &text).map_err(|e| io("rosterd.yaml", e))?;
-    Config::load(&path).map_err(|e| e.to_string())
+    Ok(Config::load(&path)?)
 }
 
 /// A key file readable by its owner only, as a real deployment keeps it.
