@@ -62,8 +62,8 @@ fn code_only(text: &str) -> String {
             // A quote as a char literal opens no string.
             i += rest[1..].find('\'').map_or(rest.len(), |e| e + 2);
             out.push_str("' '");
-        } else if rest.starts_with("r#\"") {
-            i += rest[3..].find("\"#").map_or(rest.len(), |e| e + 5);
+        } else if let Some(raw) = rest.strip_prefix("r#\"") {
+            i += raw.find("\"#").map_or(rest.len(), |e| e + 5);
             out.push_str("\"\"");
         } else if rest.starts_with('"') {
             let mut j = 1;
