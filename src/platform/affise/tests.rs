@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,8 +23,7 @@ fn manager_permissions() -> Permissions {
 
 fn settings_for(sandbox: &AffiseSandbox, key: &str, page_size: u32) -> AffiseSettings {
     let mut settings = AffiseSettings::new("affise", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings.permissions = BTreeMap::from([(MANAGER.to_string(), manager_permissions())]);
     settings
@@ -45,25 +45,7 @@ fn people(n: usize) -> AffiseSandboxOptions {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &AffiseConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
+    alex_chen(email, role, &["email"])
 }
 
 fn routes(sandbox: &AffiseSandbox) -> Vec<&'static str> {
@@ -463,19 +445,13 @@ async fn no_key_appears_in_any_error_or_debug_output() {
     let settings = settings_for(&sandbox, KEY, 1);
     let user_keys: Vec<String> = sandbox.users().into_iter().map(|u| u.api_key).collect();
     let errors = errors_of_every_kind(sandbox, &affise).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
+    assert_secret_hidden(KEY, &errors, &affise, &settings);
     for error in &errors {
         for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
             assert!(user_keys.iter().all(|k| !text.contains(k.as_str())), "a user's key leaked: {text}");
         }
     }
     assert!(errors[0].to_string().contains("cut-short or invalid JSON"), "{}", errors[0]);
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{affise:?}"), format!("{affise:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
 }
 
 /// A `tracing` writer into a shared buffer.

@@ -4,10 +4,9 @@ use super::*;
 use crate::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
 };
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
-use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
@@ -15,8 +14,7 @@ const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
 fn settings_for(sandbox: &AgencyAnalyticsSandbox, key: &str, page_size: u32) -> AgencyAnalyticsSettings {
     let mut settings =
         AgencyAnalyticsSettings::new("agencyanalytics", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings.allow_delete = true;
     settings
@@ -38,26 +36,7 @@ fn people(n: usize) -> Options {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("username".to_string(), email.to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &AgencyAnalyticsConnector, username: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(username)).unwrap()
+    alex_chen(email, role, &["username", "email"])
 }
 
 fn body_keys(sandbox: &AgencyAnalyticsSandbox) -> Vec<String> {
@@ -356,13 +335,5 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let settings = settings_for(&sandbox, KEY, 1);
     sandbox.shutdown().await;
     errors.push(aa.list().await.unwrap_err());
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for text in errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]) {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{aa:?}"), format!("{aa:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &aa, &settings);
 }

@@ -1,11 +1,10 @@
 //! Unit tests of the CAKE connector against its strict emulator.
 
 use super::*;
-use crate::model::normalize_key;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
@@ -13,8 +12,7 @@ const KEY: &str = "ck-LEAKCHECK-7f3a9e21b04d";
 
 fn settings_for(sandbox: &CakeSandbox, key: &str, page_size: u32) -> CakeSettings {
     let mut settings = CakeSettings::new("cake", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings
 }
@@ -34,25 +32,7 @@ fn people(n: usize) -> CakeSandboxOptions {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &CakeConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
+    alex_chen(email, role, &["email"])
 }
 
 fn page_body(users: Value, total_rows: u64) -> Fault {
@@ -371,15 +351,5 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, cake) = start(people(2), 1).await;
     let settings = settings_for(&sandbox, KEY, 1);
     let errors = errors_of_every_kind(sandbox, &cake).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{cake:?}"), format!("{cake:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &cake, &settings);
 }

@@ -1,14 +1,12 @@
 //! Unit tests of the ClientToolbox connector against its strict emulator.
 
-use std::collections::HashSet;
-
 use super::*;
 use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use crate::platform::kind::RoleValue;
+use crate::platform::test_support::{account, assert_secret_hidden, change, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 use serde_yaml::{Mapping, Value};
-use std::time::Duration;
 use url::Url;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
@@ -19,8 +17,7 @@ const USER_PASSWORD: &str = "pw-LEAK-p4sf8nvrdr8vhsd98";
 fn settings_for(sandbox: &CtSandbox, key: &str, page_size: u32) -> ClientToolboxSettings {
     let key = SecretString::from(key.to_string());
     let mut s = ClientToolboxSettings::new("ct", sandbox.base_url(), key, sandbox.owner(), sandbox.account_id());
-    s.connection.timeout = Duration::from_secs(5);
-    s.connection.per_second = 0.0;
+    quick(&mut s.connection);
     s.page_size = page_size;
     s
 }
@@ -56,14 +53,6 @@ fn desired(name: &str, role: Option<&str>) -> DesiredAccount {
         ]),
         role: role.map(Into::into),
     }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(ct: &ClientToolboxConnector, name: &str) -> Account {
-    ct.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(name)).unwrap()
 }
 
 fn xml_body(body: String) -> Fault {
@@ -407,17 +396,7 @@ async fn secrets_appear_in_no_account_error_or_debug_output() {
         assert!(!printed.contains(secret), "{secret} kept in {printed}");
     }
     let errors = errors_of_every_kind(sandbox, &ct).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{ct:?}"), format!("{ct:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &ct, &settings);
 }
 
 #[test]

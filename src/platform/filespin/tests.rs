@@ -1,8 +1,8 @@
 //! Unit tests of the FileSpin connector against its strict emulator.
 
 use super::*;
-use crate::model::normalize_key;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
+use crate::platform::test_support::{account, assert_secret_hidden, change, desired_person, quick};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::collections::HashSet;
@@ -13,8 +13,7 @@ const KEY: &str = "fs-LEAKCHECK-5a0c9d71e3";
 
 fn settings_for(sandbox: &FileSpinSandbox, key: &str) -> FileSpinSettings {
     let mut settings = FileSpinSettings::new("filespin", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings
 }
 
@@ -33,26 +32,8 @@ fn people(n: usize) -> Options {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Ana".to_string()),
-            ("last_name".to_string(), "Lima".to_string()),
-            ("email".to_string(), email.to_string()),
-            ("locale".to_string(), "pt_BR".to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &FileSpinConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
+    let fields = [("first_name", "Ana"), ("last_name", "Lima"), ("email", email), ("locale", "pt_BR")];
+    desired_person(email, Some(role), &fields)
 }
 
 fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
@@ -338,13 +319,5 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let settings = settings_for(&sandbox, KEY);
     sandbox.shutdown().await;
     errors.push(fs.list().await.unwrap_err());
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for text in errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]) {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{fs:?}"), format!("{fs:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &fs, &settings);
 }

@@ -3,18 +3,16 @@
 use super::*;
 use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
+use crate::platform::test_support::{account, assert_secret_hidden, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
-use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const TOKEN: &str = "scim-LEAKCHECK-4be01f9c77";
 
 fn settings_for(sandbox: &ScimSandbox, token: &str, page_size: u32) -> ScimTargetSettings {
     let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(token.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = Some(page_size);
     settings
 }
@@ -53,10 +51,6 @@ fn desired(user_name: &str, external_id: &str) -> DesiredAccount {
 
 fn change(field: &str, before: Option<&str>, after: &str) -> FieldChange {
     FieldChange { field: field.into(), before: before.map(str::to_string), after: Some(after.into()) }
-}
-
-async fn account(connector: &ScimTargetConnector, user_name: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(user_name)).unwrap()
 }
 
 fn page_body(resources: Value, total: u64, start: u64) -> Fault {
@@ -355,17 +349,7 @@ async fn the_token_and_returned_passwords_appear_in_no_account_error_or_debug_ou
     let text = format!("{accounts:?} {}", serde_json::to_string(&accounts).unwrap());
     assert!(!text.contains("pw-LEAKCHECK") && !text.contains("MIIC"), "{text}");
     let errors = errors_of_every_kind(sandbox, &scim).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(TOKEN), "token leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{scim:?}"), format!("{scim:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(TOKEN), "token leaked: {text}");
-    }
+    assert_secret_hidden(TOKEN, &errors, &scim, &settings);
 }
 
 #[test]

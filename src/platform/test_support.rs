@@ -1,0 +1,58 @@
+//! What every connector's unit tests share: quick connection settings, a desired person, a field
+//! change, finding an account, and the check that a secret appears in no error or debug output.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use crate::model::{normalize_key, Account, DesiredAccount, FieldChange, Fields};
+use crate::platform::connection::Connection;
+use crate::platform::{Connector, PlatformError};
+
+/// Fail fast and never pace: the emulators answer at once, so tests need no politeness.
+pub fn quick(connection: &mut Connection) {
+    connection.timeout = Duration::from_secs(5);
+    connection.per_second = 0.0;
+}
+
+/// A person keyed and labelled by `email`, with `fields` as given and `role` if any.
+pub fn desired_person(email: &str, role: Option<&str>, fields: &[(&str, &str)]) -> DesiredAccount {
+    DesiredAccount {
+        person_id: email.into(),
+        label: email.into(),
+        key: normalize_key(email),
+        fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Fields>(),
+        role: role.map(Into::into),
+    }
+}
+
+/// Alex Chen at `email` in `role`: the person most kinds' tests create.
+pub fn alex_chen(email: &str, role: &str, email_fields: &[&str]) -> DesiredAccount {
+    let mut fields = vec![("first_name", "Alex"), ("last_name", "Chen")];
+    fields.extend(email_fields.iter().map(|name| (*name, email)));
+    desired_person(email, Some(role), &fields)
+}
+
+/// A change setting `field` to `after` from nothing.
+pub fn change(field: &str, after: &str) -> FieldChange {
+    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
+}
+
+/// The account whose key is `name`'s, as listed now.
+pub async fn account(connector: &dyn Connector, name: &str) -> Account {
+    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(name)).unwrap()
+}
+
+/// Six kinds of error were met, the second one redacted an echoed secret, and `secret` is in none
+/// of them nor in the connector or its settings printed either way.
+pub fn assert_secret_hidden(secret: &str, errors: &[PlatformError], connector: &dyn Debug, settings: &dyn Debug) {
+    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
+    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
+    for text in errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]) {
+        assert!(!text.contains(secret), "secret leaked: {text}");
+    }
+    assert!(errors[1].to_string().contains("[redacted]"));
+    for text in [format!("{connector:?}"), format!("{connector:#?}"), format!("{settings:?}")] {
+        assert!(!text.contains(secret), "secret leaked: {text}");
+    }
+}
