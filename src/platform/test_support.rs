@@ -56,3 +56,19 @@ pub fn assert_secret_hidden(secret: &str, errors: &[PlatformError], connector: &
         assert!(!text.contains(secret), "secret leaked: {text}");
     }
 }
+
+/// The detail of a `Malformed` error; any other outcome fails the test.
+pub fn malformed_detail<T: Debug>(result: Result<T, PlatformError>) -> String {
+    match result {
+        Err(PlatformError::Malformed { detail, .. }) => detail,
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+/// The message of a `Rejected` error; any other outcome fails the test.
+pub fn rejected_message<T: Debug>(result: Result<T, PlatformError>) -> String {
+    match result {
+        Err(PlatformError::Rejected { message, .. }) => message,
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}

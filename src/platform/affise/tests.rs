@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -60,13 +60,6 @@ fn page_body(users: Value, total_count: u64, page: u64) -> Fault {
 
 fn failure(code: u16, message: &str) -> Fault {
     Fault::Status { code, retry_after: None, body: json!({"status": 2, "message": message}).to_string() }
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 /// The independent statement of the rule the generator must meet.

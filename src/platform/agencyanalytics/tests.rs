@@ -4,7 +4,7 @@ use super::*;
 use crate::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
 };
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 
@@ -42,13 +42,6 @@ fn desired(email: &str, role: &str) -> DesiredAccount {
 fn body_keys(sandbox: &AgencyAnalyticsSandbox) -> Vec<String> {
     let last = sandbox.writes().pop().unwrap();
     last.body.and_then(|b| b.as_object().map(|o| o.keys().cloned().collect())).unwrap_or_default()
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 fn page_body(data: Value, total_pages: u64, total_records: u64) -> Fault {

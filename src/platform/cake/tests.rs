@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, quick};
+use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::time::Duration;
@@ -43,13 +43,6 @@ fn page_body(users: Value, total_rows: u64) -> Fault {
 fn failure_body(message: &str) -> Fault {
     let body = json!({"request_status": "Failure", "message": message});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 #[tokio::test]

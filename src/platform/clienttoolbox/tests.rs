@@ -3,7 +3,7 @@
 use super::*;
 use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use crate::platform::kind::RoleValue;
-use crate::platform::test_support::{account, assert_secret_hidden, change, quick};
+use crate::platform::test_support::{account, assert_secret_hidden, change, malformed_detail, quick};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 use serde_yaml::{Mapping, Value};
@@ -75,13 +75,6 @@ fn page_body(total: u64, names: &[&str]) -> Fault {
     xml_body(format!(
         "<response status=\"success\"><pagination><total>{total}</total></pagination><users>{users}</users></response>"
     ))
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
-use crate::platform::test_support::{account, assert_secret_hidden, change, desired_person, quick};
+use crate::platform::test_support::{
+    account, assert_secret_hidden, change, desired_person, malformed_detail, quick, rejected_message,
+};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::collections::HashSet;
@@ -36,23 +38,9 @@ fn desired(email: &str, role: &str) -> DesiredAccount {
     desired_person(email, Some(role), &fields)
 }
 
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
-}
-
 fn page_body(users: Value, total: u64, count: u64) -> Fault {
     let body = json!({"status": "OK", "total_users": total, "count": count, "users": users});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn rejected_message<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Rejected { message, .. }) => message,
-        other => panic!("expected Rejected, got {other:?}"),
-    }
 }
 
 #[tokio::test]

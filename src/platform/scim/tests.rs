@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
-use crate::platform::test_support::{account, assert_secret_hidden, quick};
+use crate::platform::test_support::{account, assert_secret_hidden, malformed_detail, quick, rejected_message};
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
 
@@ -56,20 +56,6 @@ fn change(field: &str, before: Option<&str>, after: &str) -> FieldChange {
 fn page_body(resources: Value, total: u64, start: u64) -> Fault {
     let body = json!({"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "Resources": resources});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn malformed_detail<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
-}
-
-fn rejected_message<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Rejected { message, .. }) => message,
-        other => panic!("expected Rejected, got {other:?}"),
-    }
 }
 
 #[tokio::test]
