@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::model::{normalize_key, Account, DesiredAccount, FieldChange, Fields};
 use crate::platform::connection::Connection;
 use crate::platform::{Connector, PlatformError};
+use crate::sandbox::faults::{Fault, FaultRule, Faults};
 
 /// Fail fast and never pace: the emulators answer at once, so tests need no politeness.
 pub fn quick(connection: &mut Connection) {
@@ -41,6 +42,28 @@ pub fn change(field: &str, after: &str) -> FieldChange {
 /// The account whose key is `name`'s, as listed now.
 pub async fn account(connector: &dyn Connector, name: &str) -> Account {
     connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(name)).unwrap()
+}
+
+/// The first three errors of every kind's leak check: a listing spoilt by `bad_page`, an update
+/// of `account` refused by `echo` (a message quoting the secret), then a deactivation the server
+/// keeps failing with a 503 on `unavailable_route`. The faults are cleared after.
+pub async fn bad_page_echo_and_unavailable(
+    connector: &dyn Connector,
+    faults: &Faults,
+    account: &Account,
+    bad_page: FaultRule,
+    echo: FaultRule,
+    update: FieldChange,
+    unavailable_route: &str,
+) -> [PlatformError; 3] {
+    faults.script(bad_page);
+    let bad_page = connector.list().await.unwrap_err();
+    faults.script(echo);
+    let echoed = connector.update(account, &[update]).await.unwrap_err();
+    faults.script(FaultRule::on(unavailable_route, Fault::status(503)).always());
+    let unavailable = connector.deactivate(account).await.unwrap_err();
+    faults.clear();
+    [bad_page, echoed, unavailable]
 }
 
 /// Six kinds of error were met, the second one redacted an echoed secret, and `secret` is in none

@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
+use crate::platform::test_support::{
+    account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -411,17 +413,13 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
 async fn errors_of_every_kind(sandbox: AffiseSandbox, affise: &AffiseConnector) -> Vec<PlatformError> {
     let p0 = account(affise, "p0@yournetwork.com").await;
     let user_key = sandbox.user_by_email("p0@yournetwork.com").unwrap().api_key;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
     // A cut-short page holding a user's key must not quote it.
     let cut = format!("{{\"status\":1,\"users\":[{{\"id\":\"{}\",\"api_key\":\"{user_key}\"", p0.id);
-    faults.script(FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut }));
-    errors.push(affise.list().await.unwrap_err());
-    faults.script(FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}"))));
-    errors.push(affise.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("read", Fault::status(503)).always());
-    errors.push(affise.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut });
+    let echo = FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}")));
+    let first =
+        bad_page_echo_and_unavailable(affise, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "read");
+    let mut errors = Vec::from(first.await);
     errors.push(affise.create(&desired("p1@yournetwork.com", MANAGER)).await.unwrap_err());
     errors.push(affise.reactivate(&p0, &[change(ROLE_FIELD, "ROLE_ADMIN")]).await.unwrap_err());
     let wrong = AffiseConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();

@@ -4,7 +4,9 @@ use super::*;
 use crate::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
 };
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
+use crate::platform::test_support::{
+    account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 
@@ -312,16 +314,12 @@ fn the_spec_checks_roles_and_options() {
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, aa) = start(people(2), 1).await;
     let p0 = account(&aa, "p0@agency.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(aa.list().await.unwrap_err());
     let echo = json!({"error": {"message": format!("bad request from {KEY}")}}).to_string();
-    faults.script(FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo }));
-    errors.push(aa.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("delete", Fault::status(503)).always());
-    errors.push(aa.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
+    let first =
+        bad_page_echo_and_unavailable(&aa, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "delete");
+    let mut errors = Vec::from(first.await);
     errors.push(aa.create(&desired("x@agency.example", "nope")).await.unwrap_err());
     let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
     errors.push(wrong.list().await.unwrap_err());

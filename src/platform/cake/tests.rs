@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
-use crate::platform::test_support::{account, alex_chen, assert_secret_hidden, change, malformed_detail, quick};
+use crate::platform::test_support::{
+    account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::time::Duration;
@@ -319,16 +321,12 @@ fn endpoints_keep_a_base_path_and_refuse_a_query() {
 /// One error of each kind from `cake`, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: CakeSandbox, cake: &CakeConnector) -> Vec<PlatformError> {
     let p0 = account(cake, "p0@yournetwork.com").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(cake.list().await.unwrap_err());
     // CAKE echoing the key back in a message must not carry it further.
-    faults.script(FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}"))));
-    errors.push(cake.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("update", Fault::status(503)).always());
-    errors.push(cake.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}")));
+    let first =
+        bad_page_echo_and_unavailable(cake, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "update");
+    let mut errors = Vec::from(first.await);
     errors.push(cake.create(&desired("p1@yournetwork.com", "Finance")).await.unwrap_err());
     errors.push(cake.create(&desired("q@yournetwork.com", "Nope")).await.unwrap_err());
     let wrong = CakeConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();

@@ -3,7 +3,9 @@
 use super::*;
 use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use crate::platform::kind::RoleValue;
-use crate::platform::test_support::{account, assert_secret_hidden, change, malformed_detail, quick};
+use crate::platform::test_support::{
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 use serde_yaml::{Mapping, Value};
@@ -359,16 +361,19 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
 /// One error of each kind, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: CtSandbox, ct: &ClientToolboxConnector) -> Vec<PlatformError> {
     let p0 = account(ct, "p0").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(ct.list().await.unwrap_err());
     // The platform echoing the key back must not carry it further.
-    faults.script(FaultRule::on("update", error_body(&format!("Bad request from key {KEY}"))));
-    errors.push(ct.update(&p0, &[change("user_last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("delete", Fault::status(503)).always());
-    errors.push(ct.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", error_body(&format!("Bad request from key {KEY}")));
+    let first = bad_page_echo_and_unavailable(
+        ct,
+        sandbox.faults(),
+        &p0,
+        bad_page,
+        echo,
+        change("user_last_name", "X"),
+        "delete",
+    );
+    let mut errors = Vec::from(first.await);
     errors.push(ct.create(&desired("p0", Some("K"))).await.unwrap_err());
     errors.push(ct.create(&desired("bad.name", Some("K"))).await.unwrap_err());
     let wrong = ClientToolboxConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();

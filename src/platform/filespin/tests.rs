@@ -3,7 +3,8 @@
 use super::*;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
 use crate::platform::test_support::{
-    account, assert_secret_hidden, change, desired_person, malformed_detail, quick, rejected_message,
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, desired_person, malformed_detail, quick,
+    rejected_message,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -291,16 +292,12 @@ fn the_spec_takes_role_names_or_ids_and_checks_options() {
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, fs) = start(people(40)).await;
     let p1 = account(&fs, "p1@assets.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(fs.list().await.unwrap_err());
     let echo = json!({"status": "ERROR", "message": format!("bad request from {KEY}")}).to_string();
-    faults.script(FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo }));
-    errors.push(fs.update(&p1, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("update", Fault::status(503)).always());
-    errors.push(fs.deactivate(&p1).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
+    let first =
+        bad_page_echo_and_unavailable(&fs, sandbox.faults(), &p1, bad_page, echo, change("last_name", "X"), "update");
+    let mut errors = Vec::from(first.await);
     errors.push(fs.create(&desired("x@assets.example", "OWNER")).await.unwrap_err());
     let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
     errors.push(wrong.list().await.unwrap_err());

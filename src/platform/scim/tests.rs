@@ -3,7 +3,9 @@
 use super::*;
 use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
-use crate::platform::test_support::{account, assert_secret_hidden, malformed_detail, quick, rejected_message};
+use crate::platform::test_support::{
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, malformed_detail, quick, rejected_message,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
 
@@ -305,17 +307,20 @@ async fn pages_that_do_not_add_up_are_malformed() {
 /// One error of each kind, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: ScimSandbox, scim: &ScimTargetConnector) -> Vec<PlatformError> {
     let p0 = account(scim, "p0@acme.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(scim.list().await.unwrap_err());
     // A server echoing the token back in a message must not carry it further.
     let echo = json!({"schemas": [ERROR_URN], "status": "400", "detail": format!("bad request from Bearer {TOKEN}")});
-    faults.script(FaultRule::on("patch", Fault::Status { code: 400, retry_after: None, body: echo.to_string() }));
-    errors.push(scim.update(&p0, &[change("givenName", None, "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("patch", Fault::status(503)).always());
-    errors.push(scim.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("patch", Fault::Status { code: 400, retry_after: None, body: echo.to_string() });
+    let first = bad_page_echo_and_unavailable(
+        scim,
+        sandbox.faults(),
+        &p0,
+        bad_page,
+        echo,
+        change("givenName", None, "X"),
+        "patch",
+    );
+    let mut errors = Vec::from(first.await);
     errors.push(scim.update(&p0, &[change(ROLE_FIELD, None, "admin")]).await.unwrap_err());
     let wrong = ScimTargetConnector::new(settings_for(&sandbox, &format!("{TOKEN}-old"), 1)).unwrap();
     errors.push(wrong.prepare().await.unwrap_err());
