@@ -95,3 +95,32 @@ pub fn rejected_message<T: Debug>(result: Result<T, PlatformError>) -> String {
         other => panic!("expected Rejected, got {other:?}"),
     }
 }
+
+/// The request a kind's leak check makes to reach its server: its listing, or `prepare` where
+/// that is the first call the kind makes.
+pub enum Call {
+    List,
+    Prepare,
+}
+
+impl Call {
+    async fn error(&self, connector: &dyn Connector) -> PlatformError {
+        match self {
+            Call::List => connector.list().await.map(drop).unwrap_err(),
+            Call::Prepare => connector.prepare().await.unwrap_err(),
+        }
+    }
+}
+
+/// The last two errors of every kind's leak check: `wrong`, holding a stale secret, refused;
+/// then `connector` finding its server gone once `stop` has run.
+pub async fn stale_secret_then_gone(
+    wrong: &dyn Connector,
+    connector: &dyn Connector,
+    stop: impl std::future::Future<Output = ()>,
+    call: Call,
+) -> [PlatformError; 2] {
+    let refused = call.error(wrong).await;
+    stop.await;
+    [refused, call.error(connector).await]
+}

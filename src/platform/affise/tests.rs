@@ -6,6 +6,7 @@ use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use crate::platform::test_support::{
     account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
@@ -423,9 +424,7 @@ async fn errors_of_every_kind(sandbox: AffiseSandbox, affise: &AffiseConnector) 
     errors.push(affise.create(&desired("p1@yournetwork.com", MANAGER)).await.unwrap_err());
     errors.push(affise.reactivate(&p0, &[change(ROLE_FIELD, "ROLE_ADMIN")]).await.unwrap_err());
     let wrong = AffiseConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(affise.list().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, affise, sandbox.shutdown(), Call::List).await);
     errors
 }
 

@@ -6,6 +6,7 @@ use crate::platform::agencyanalytics::sandbox::{
 };
 use crate::platform::test_support::{
     account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -321,10 +322,8 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
         bad_page_echo_and_unavailable(&aa, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "delete");
     let mut errors = Vec::from(first.await);
     errors.push(aa.create(&desired("x@agency.example", "nope")).await.unwrap_err());
-    let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
     let settings = settings_for(&sandbox, KEY, 1);
-    sandbox.shutdown().await;
-    errors.push(aa.list().await.unwrap_err());
+    let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
+    errors.extend(stale_secret_then_gone(&wrong, &aa, sandbox.shutdown(), Call::List).await);
     assert_secret_hidden(KEY, &errors, &aa, &settings);
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
 use crate::platform::test_support::{
     account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -330,9 +331,7 @@ async fn errors_of_every_kind(sandbox: CakeSandbox, cake: &CakeConnector) -> Vec
     errors.push(cake.create(&desired("p1@yournetwork.com", "Finance")).await.unwrap_err());
     errors.push(cake.create(&desired("q@yournetwork.com", "Nope")).await.unwrap_err());
     let wrong = CakeConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.prepare().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(cake.prepare().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, cake, sandbox.shutdown(), Call::Prepare).await);
     errors
 }
 

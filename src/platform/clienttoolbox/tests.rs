@@ -5,6 +5,7 @@ use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUse
 use crate::platform::kind::RoleValue;
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -377,9 +378,7 @@ async fn errors_of_every_kind(sandbox: CtSandbox, ct: &ClientToolboxConnector) -
     errors.push(ct.create(&desired("p0", Some("K"))).await.unwrap_err());
     errors.push(ct.create(&desired("bad.name", Some("K"))).await.unwrap_err());
     let wrong = ClientToolboxConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(ct.list().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, ct, sandbox.shutdown(), Call::List).await);
     errors
 }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, change, desired_person, malformed_detail, quick,
-    rejected_message,
+    rejected_message, stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -299,10 +299,8 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
         bad_page_echo_and_unavailable(&fs, sandbox.faults(), &p1, bad_page, echo, change("last_name", "X"), "update");
     let mut errors = Vec::from(first.await);
     errors.push(fs.create(&desired("x@assets.example", "OWNER")).await.unwrap_err());
-    let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
     let settings = settings_for(&sandbox, KEY);
-    sandbox.shutdown().await;
-    errors.push(fs.list().await.unwrap_err());
+    let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
+    errors.extend(stale_secret_then_gone(&wrong, &fs, sandbox.shutdown(), Call::List).await);
     assert_secret_hidden(KEY, &errors, &fs, &settings);
 }

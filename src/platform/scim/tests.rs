@@ -5,6 +5,7 @@ use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, malformed_detail, quick, rejected_message,
+    stale_secret_then_gone, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
@@ -323,9 +324,7 @@ async fn errors_of_every_kind(sandbox: ScimSandbox, scim: &ScimTargetConnector) 
     let mut errors = Vec::from(first.await);
     errors.push(scim.update(&p0, &[change(ROLE_FIELD, None, "admin")]).await.unwrap_err());
     let wrong = ScimTargetConnector::new(settings_for(&sandbox, &format!("{TOKEN}-old"), 1)).unwrap();
-    errors.push(wrong.prepare().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(scim.prepare().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, scim, sandbox.shutdown(), Call::Prepare).await);
     errors
 }
 
