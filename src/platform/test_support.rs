@@ -124,3 +124,20 @@ pub async fn stale_secret_then_gone(
     stop.await;
     [refused, call.error(connector).await]
 }
+
+/// Creates `people` in turn, the middle one clashing with someone the platform holds: only it is
+/// refused, as a rejection of the create naming the clashing label, and the others go through.
+pub async fn assert_only_the_middle_refused(connector: &dyn Connector, people: [DesiredAccount; 3]) {
+    let mut outcomes = Vec::new();
+    for person in &people {
+        outcomes.push(connector.create(person).await);
+    }
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
+    match &outcomes[1] {
+        Err(PlatformError::Rejected { message, operation, .. }) => {
+            assert_eq!(operation, "create");
+            assert!(message.contains(people[1].label.as_str()), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}
