@@ -22,6 +22,8 @@ pub mod registry;
 #[cfg(feature = "sandbox")]
 pub mod sandboxes;
 pub mod scim;
+#[cfg(test)]
+pub mod test_support;
 
 use async_trait::async_trait;
 

@@ -4,6 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
+use crate::platform::test_support::{
+    account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
+    malformed_detail, quick, stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,8 +26,7 @@ fn manager_permissions() -> Permissions {
 
 fn settings_for(sandbox: &AffiseSandbox, key: &str, page_size: u32) -> AffiseSettings {
     let mut settings = AffiseSettings::new("affise", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings.permissions = BTreeMap::from([(MANAGER.to_string(), manager_permissions())]);
     settings
@@ -45,25 +48,7 @@ fn people(n: usize) -> AffiseSandboxOptions {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &AffiseConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
+    alex_chen(email, role, &["email"])
 }
 
 fn routes(sandbox: &AffiseSandbox) -> Vec<&'static str> {
@@ -78,13 +63,6 @@ fn page_body(users: Value, total_count: u64, page: u64) -> Fault {
 
 fn failure(code: u16, message: &str) -> Fault {
     Fault::Status { code, retry_after: None, body: json!({"status": 2, "message": message}).to_string() }
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 /// The independent statement of the rule the generator must meet.
@@ -325,18 +303,8 @@ async fn reactivation_without_permissions_for_the_role_fails_naming_the_key() {
 #[tokio::test]
 async fn a_duplicate_email_is_rejected_on_that_record_only() {
     let (sandbox, affise) = start(people(1), 500).await;
-    let mut outcomes = Vec::new();
-    for email in ["b@yournetwork.com", "P0@YourNetwork.com", "c@yournetwork.com"] {
-        outcomes.push(affise.create(&desired(email, MANAGER)).await);
-    }
-    assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
-    match &outcomes[1] {
-        Err(PlatformError::Rejected { message, operation, .. }) => {
-            assert_eq!(operation, "create");
-            assert!(message.contains("P0@YourNetwork.com"), "{message}");
-        }
-        other => panic!("expected Rejected, got {other:?}"),
-    }
+    let emails = ["b@yournetwork.com", "P0@YourNetwork.com", "c@yournetwork.com"];
+    assert_only_the_middle_refused(&affise, emails.map(|email| desired(email, MANAGER))).await;
     assert_eq!(sandbox.users().len(), 4);
 }
 
@@ -436,23 +404,17 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
 async fn errors_of_every_kind(sandbox: AffiseSandbox, affise: &AffiseConnector) -> Vec<PlatformError> {
     let p0 = account(affise, "p0@yournetwork.com").await;
     let user_key = sandbox.user_by_email("p0@yournetwork.com").unwrap().api_key;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
     // A cut-short page holding a user's key must not quote it.
     let cut = format!("{{\"status\":1,\"users\":[{{\"id\":\"{}\",\"api_key\":\"{user_key}\"", p0.id);
-    faults.script(FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut }));
-    errors.push(affise.list().await.unwrap_err());
-    faults.script(FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}"))));
-    errors.push(affise.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("read", Fault::status(503)).always());
-    errors.push(affise.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut });
+    let echo = FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}")));
+    let first =
+        bad_page_echo_and_unavailable(affise, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "read");
+    let mut errors = Vec::from(first.await);
     errors.push(affise.create(&desired("p1@yournetwork.com", MANAGER)).await.unwrap_err());
     errors.push(affise.reactivate(&p0, &[change(ROLE_FIELD, "ROLE_ADMIN")]).await.unwrap_err());
     let wrong = AffiseConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(affise.list().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, affise, sandbox.shutdown(), Call::List).await);
     errors
 }
 
@@ -463,19 +425,13 @@ async fn no_key_appears_in_any_error_or_debug_output() {
     let settings = settings_for(&sandbox, KEY, 1);
     let user_keys: Vec<String> = sandbox.users().into_iter().map(|u| u.api_key).collect();
     let errors = errors_of_every_kind(sandbox, &affise).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
+    assert_secret_hidden(KEY, &errors, &affise, &settings);
     for error in &errors {
         for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
             assert!(user_keys.iter().all(|k| !text.contains(k.as_str())), "a user's key leaked: {text}");
         }
     }
     assert!(errors[0].to_string().contains("cut-short or invalid JSON"), "{}", errors[0]);
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{affise:?}"), format!("{affise:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
 }
 
 /// A `tracing` writer into a shared buffer.

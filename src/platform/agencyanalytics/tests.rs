@@ -4,10 +4,12 @@ use super::*;
 use crate::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
 };
+use crate::platform::test_support::{
+    account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
-use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
@@ -15,8 +17,7 @@ const KEY: &str = "aa-LEAKCHECK-93be1f07c2";
 fn settings_for(sandbox: &AgencyAnalyticsSandbox, key: &str, page_size: u32) -> AgencyAnalyticsSettings {
     let mut settings =
         AgencyAnalyticsSettings::new("agencyanalytics", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings.allow_delete = true;
     settings
@@ -38,38 +39,12 @@ fn people(n: usize) -> Options {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("username".to_string(), email.to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &AgencyAnalyticsConnector, username: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(username)).unwrap()
+    alex_chen(email, role, &["username", "email"])
 }
 
 fn body_keys(sandbox: &AgencyAnalyticsSandbox) -> Vec<String> {
     let last = sandbox.writes().pop().unwrap();
     last.body.and_then(|b| b.as_object().map(|o| o.keys().cloned().collect())).unwrap_or_default()
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 fn page_body(data: Value, total_pages: u64, total_records: u64) -> Fault {
@@ -340,29 +315,15 @@ fn the_spec_checks_roles_and_options() {
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, aa) = start(people(2), 1).await;
     let p0 = account(&aa, "p0@agency.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(aa.list().await.unwrap_err());
     let echo = json!({"error": {"message": format!("bad request from {KEY}")}}).to_string();
-    faults.script(FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo }));
-    errors.push(aa.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("delete", Fault::status(503)).always());
-    errors.push(aa.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
+    let first =
+        bad_page_echo_and_unavailable(&aa, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "delete");
+    let mut errors = Vec::from(first.await);
     errors.push(aa.create(&desired("x@agency.example", "nope")).await.unwrap_err());
-    let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
     let settings = settings_for(&sandbox, KEY, 1);
-    sandbox.shutdown().await;
-    errors.push(aa.list().await.unwrap_err());
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for text in errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]) {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{aa:?}"), format!("{aa:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
+    errors.extend(stale_secret_then_gone(&wrong, &aa, sandbox.shutdown(), Call::List).await);
+    assert_secret_hidden(KEY, &errors, &aa, &settings);
 }

@@ -1,11 +1,13 @@
 //! Unit tests of the CAKE connector against its strict emulator.
 
 use super::*;
-use crate::model::normalize_key;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
+use crate::platform::test_support::{
+    account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
+    malformed_detail, quick, stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
@@ -13,8 +15,7 @@ const KEY: &str = "ck-LEAKCHECK-7f3a9e21b04d";
 
 fn settings_for(sandbox: &CakeSandbox, key: &str, page_size: u32) -> CakeSettings {
     let mut settings = CakeSettings::new("cake", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = page_size;
     settings
 }
@@ -34,25 +35,7 @@ fn people(n: usize) -> CakeSandboxOptions {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Alex".to_string()),
-            ("last_name".to_string(), "Chen".to_string()),
-            ("email".to_string(), email.to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &CakeConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
+    alex_chen(email, role, &["email"])
 }
 
 fn page_body(users: Value, total_rows: u64) -> Fault {
@@ -63,13 +46,6 @@ fn page_body(users: Value, total_rows: u64) -> Fault {
 fn failure_body(message: &str) -> Fault {
     let body = json!({"request_status": "Failure", "message": message});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -143,18 +119,8 @@ async fn deactivate_then_reactivate_with_a_role_change_in_one_write() {
 #[tokio::test]
 async fn a_duplicate_email_is_rejected_on_that_record_only() {
     let (sandbox, cake) = start(people(1), 500).await;
-    let mut outcomes = Vec::new();
-    for email in ["b@yournetwork.com", "P0@YourNetwork.com", "c@yournetwork.com"] {
-        outcomes.push(cake.create(&desired(email, "Finance")).await);
-    }
-    assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
-    match &outcomes[1] {
-        Err(PlatformError::Rejected { message, operation, .. }) => {
-            assert_eq!(operation, "create");
-            assert!(message.contains("P0@YourNetwork.com"), "{message}");
-        }
-        other => panic!("expected Rejected, got {other:?}"),
-    }
+    let emails = ["b@yournetwork.com", "P0@YourNetwork.com", "c@yournetwork.com"];
+    assert_only_the_middle_refused(&cake, emails.map(|email| desired(email, "Finance"))).await;
     assert_eq!(sandbox.users().len(), 4);
 }
 
@@ -346,22 +312,16 @@ fn endpoints_keep_a_base_path_and_refuse_a_query() {
 /// One error of each kind from `cake`, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: CakeSandbox, cake: &CakeConnector) -> Vec<PlatformError> {
     let p0 = account(cake, "p0@yournetwork.com").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(cake.list().await.unwrap_err());
     // CAKE echoing the key back in a message must not carry it further.
-    faults.script(FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}"))));
-    errors.push(cake.update(&p0, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("update", Fault::status(503)).always());
-    errors.push(cake.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}")));
+    let first =
+        bad_page_echo_and_unavailable(cake, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "update");
+    let mut errors = Vec::from(first.await);
     errors.push(cake.create(&desired("p1@yournetwork.com", "Finance")).await.unwrap_err());
     errors.push(cake.create(&desired("q@yournetwork.com", "Nope")).await.unwrap_err());
     let wrong = CakeConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.prepare().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(cake.prepare().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, cake, sandbox.shutdown(), Call::Prepare).await);
     errors
 }
 
@@ -371,15 +331,5 @@ async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, cake) = start(people(2), 1).await;
     let settings = settings_for(&sandbox, KEY, 1);
     let errors = errors_of_every_kind(sandbox, &cake).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{cake:?}"), format!("{cake:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &cake, &settings);
 }

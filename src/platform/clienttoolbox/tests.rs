@@ -1,14 +1,15 @@
 //! Unit tests of the ClientToolbox connector against its strict emulator.
 
-use std::collections::HashSet;
-
 use super::*;
 use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use crate::platform::kind::RoleValue;
+use crate::platform::test_support::{
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
+    stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
 use serde_yaml::{Mapping, Value};
-use std::time::Duration;
 use url::Url;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
@@ -19,8 +20,7 @@ const USER_PASSWORD: &str = "pw-LEAK-p4sf8nvrdr8vhsd98";
 fn settings_for(sandbox: &CtSandbox, key: &str, page_size: u32) -> ClientToolboxSettings {
     let key = SecretString::from(key.to_string());
     let mut s = ClientToolboxSettings::new("ct", sandbox.base_url(), key, sandbox.owner(), sandbox.account_id());
-    s.connection.timeout = Duration::from_secs(5);
-    s.connection.per_second = 0.0;
+    quick(&mut s.connection);
     s.page_size = page_size;
     s
 }
@@ -58,14 +58,6 @@ fn desired(name: &str, role: Option<&str>) -> DesiredAccount {
     }
 }
 
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(ct: &ClientToolboxConnector, name: &str) -> Account {
-    ct.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(name)).unwrap()
-}
-
 fn xml_body(body: String) -> Fault {
     Fault::Status { code: 200, retry_after: None, body }
 }
@@ -86,13 +78,6 @@ fn page_body(total: u64, names: &[&str]) -> Fault {
     xml_body(format!(
         "<response status=\"success\"><pagination><total>{total}</total></pagination><users>{users}</users></response>"
     ))
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -377,22 +362,23 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
 /// One error of each kind, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: CtSandbox, ct: &ClientToolboxConnector) -> Vec<PlatformError> {
     let p0 = account(ct, "p0").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(ct.list().await.unwrap_err());
     // The platform echoing the key back must not carry it further.
-    faults.script(FaultRule::on("update", error_body(&format!("Bad request from key {KEY}"))));
-    errors.push(ct.update(&p0, &[change("user_last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("delete", Fault::status(503)).always());
-    errors.push(ct.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", error_body(&format!("Bad request from key {KEY}")));
+    let first = bad_page_echo_and_unavailable(
+        ct,
+        sandbox.faults(),
+        &p0,
+        bad_page,
+        echo,
+        change("user_last_name", "X"),
+        "delete",
+    );
+    let mut errors = Vec::from(first.await);
     errors.push(ct.create(&desired("p0", Some("K"))).await.unwrap_err());
     errors.push(ct.create(&desired("bad.name", Some("K"))).await.unwrap_err());
     let wrong = ClientToolboxConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(ct.list().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, ct, sandbox.shutdown(), Call::List).await);
     errors
 }
 
@@ -407,17 +393,7 @@ async fn secrets_appear_in_no_account_error_or_debug_output() {
         assert!(!printed.contains(secret), "{secret} kept in {printed}");
     }
     let errors = errors_of_every_kind(sandbox, &ct).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(KEY), "key leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{ct:?}"), format!("{ct:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    assert_secret_hidden(KEY, &errors, &ct, &settings);
 }
 
 #[test]

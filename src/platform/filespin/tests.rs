@@ -1,8 +1,11 @@
 //! Unit tests of the FileSpin connector against its strict emulator.
 
 use super::*;
-use crate::model::normalize_key;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
+use crate::platform::test_support::{
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, desired_person, malformed_detail, quick,
+    rejected_message, stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::collections::HashSet;
@@ -13,8 +16,7 @@ const KEY: &str = "fs-LEAKCHECK-5a0c9d71e3";
 
 fn settings_for(sandbox: &FileSpinSandbox, key: &str) -> FileSpinSettings {
     let mut settings = FileSpinSettings::new("filespin", sandbox.base_url(), SecretString::from(key.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings
 }
 
@@ -33,45 +35,13 @@ fn people(n: usize) -> Options {
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
-    DesiredAccount {
-        person_id: email.into(),
-        label: email.into(),
-        key: normalize_key(email),
-        fields: crate::model::Fields::from([
-            ("first_name".to_string(), "Ana".to_string()),
-            ("last_name".to_string(), "Lima".to_string()),
-            ("email".to_string(), email.to_string()),
-            ("locale".to_string(), "pt_BR".to_string()),
-        ]),
-        role: Some(role.into()),
-    }
-}
-
-fn change(field: &str, after: &str) -> FieldChange {
-    FieldChange { field: field.into(), before: None, after: Some(after.into()) }
-}
-
-async fn account(connector: &FileSpinConnector, email: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(email)).unwrap()
-}
-
-fn malformed_detail(result: Result<Vec<Account>, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
+    let fields = [("first_name", "Ana"), ("last_name", "Lima"), ("email", email), ("locale", "pt_BR")];
+    desired_person(email, Some(role), &fields)
 }
 
 fn page_body(users: Value, total: u64, count: u64) -> Fault {
     let body = json!({"status": "OK", "total_users": total, "count": count, "users": users});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn rejected_message<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Rejected { message, .. }) => message,
-        other => panic!("expected Rejected, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -322,29 +292,15 @@ fn the_spec_takes_role_names_or_ids_and_checks_options() {
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, fs) = start(people(40)).await;
     let p1 = account(&fs, "p1@assets.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(fs.list().await.unwrap_err());
     let echo = json!({"status": "ERROR", "message": format!("bad request from {KEY}")}).to_string();
-    faults.script(FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo }));
-    errors.push(fs.update(&p1, &[change("last_name", "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("update", Fault::status(503)).always());
-    errors.push(fs.deactivate(&p1).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
+    let first =
+        bad_page_echo_and_unavailable(&fs, sandbox.faults(), &p1, bad_page, echo, change("last_name", "X"), "update");
+    let mut errors = Vec::from(first.await);
     errors.push(fs.create(&desired("x@assets.example", "OWNER")).await.unwrap_err());
-    let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
-    errors.push(wrong.list().await.unwrap_err());
     let settings = settings_for(&sandbox, KEY);
-    sandbox.shutdown().await;
-    errors.push(fs.list().await.unwrap_err());
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for text in errors.iter().flat_map(|e| [e.to_string(), format!("{e:?}")]) {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{fs:?}"), format!("{fs:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(KEY), "key leaked: {text}");
-    }
+    let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
+    errors.extend(stale_secret_then_gone(&wrong, &fs, sandbox.shutdown(), Call::List).await);
+    assert_secret_hidden(KEY, &errors, &fs, &settings);
 }

@@ -3,18 +3,19 @@
 use super::*;
 use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
+use crate::platform::test_support::{
+    account, assert_secret_hidden, bad_page_echo_and_unavailable, malformed_detail, quick, rejected_message,
+    stale_secret_then_gone, Call,
+};
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
-use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const TOKEN: &str = "scim-LEAKCHECK-4be01f9c77";
 
 fn settings_for(sandbox: &ScimSandbox, token: &str, page_size: u32) -> ScimTargetSettings {
     let mut settings = ScimTargetSettings::new("scim", sandbox.base_url(), SecretString::from(token.to_string()));
-    settings.connection.timeout = Duration::from_secs(5);
-    settings.connection.per_second = 0.0;
+    quick(&mut settings.connection);
     settings.page_size = Some(page_size);
     settings
 }
@@ -55,27 +56,9 @@ fn change(field: &str, before: Option<&str>, after: &str) -> FieldChange {
     FieldChange { field: field.into(), before: before.map(str::to_string), after: Some(after.into()) }
 }
 
-async fn account(connector: &ScimTargetConnector, user_name: &str) -> Account {
-    connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(user_name)).unwrap()
-}
-
 fn page_body(resources: Value, total: u64, start: u64) -> Fault {
     let body = json!({"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "Resources": resources});
     Fault::Status { code: 200, retry_after: None, body: body.to_string() }
-}
-
-fn malformed_detail<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Malformed { detail, .. }) => detail,
-        other => panic!("expected Malformed, got {other:?}"),
-    }
-}
-
-fn rejected_message<T: std::fmt::Debug>(result: Result<T, PlatformError>) -> String {
-    match result {
-        Err(PlatformError::Rejected { message, .. }) => message,
-        other => panic!("expected Rejected, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -325,22 +308,23 @@ async fn pages_that_do_not_add_up_are_malformed() {
 /// One error of each kind, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: ScimSandbox, scim: &ScimTargetConnector) -> Vec<PlatformError> {
     let p0 = account(scim, "p0@acme.example").await;
-    let faults = sandbox.faults();
-    let mut errors = Vec::new();
-    faults.script(FaultRule::on("list", Fault::Garbage).nth(2));
-    errors.push(scim.list().await.unwrap_err());
     // A server echoing the token back in a message must not carry it further.
     let echo = json!({"schemas": [ERROR_URN], "status": "400", "detail": format!("bad request from Bearer {TOKEN}")});
-    faults.script(FaultRule::on("patch", Fault::Status { code: 400, retry_after: None, body: echo.to_string() }));
-    errors.push(scim.update(&p0, &[change("givenName", None, "X")]).await.unwrap_err());
-    faults.script(FaultRule::on("patch", Fault::status(503)).always());
-    errors.push(scim.deactivate(&p0).await.unwrap_err());
-    faults.clear();
+    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+    let echo = FaultRule::on("patch", Fault::Status { code: 400, retry_after: None, body: echo.to_string() });
+    let first = bad_page_echo_and_unavailable(
+        scim,
+        sandbox.faults(),
+        &p0,
+        bad_page,
+        echo,
+        change("givenName", None, "X"),
+        "patch",
+    );
+    let mut errors = Vec::from(first.await);
     errors.push(scim.update(&p0, &[change(ROLE_FIELD, None, "admin")]).await.unwrap_err());
     let wrong = ScimTargetConnector::new(settings_for(&sandbox, &format!("{TOKEN}-old"), 1)).unwrap();
-    errors.push(wrong.prepare().await.unwrap_err());
-    sandbox.shutdown().await;
-    errors.push(scim.prepare().await.unwrap_err());
+    errors.extend(stale_secret_then_gone(&wrong, scim, sandbox.shutdown(), Call::Prepare).await);
     errors
 }
 
@@ -355,17 +339,7 @@ async fn the_token_and_returned_passwords_appear_in_no_account_error_or_debug_ou
     let text = format!("{accounts:?} {}", serde_json::to_string(&accounts).unwrap());
     assert!(!text.contains("pw-LEAKCHECK") && !text.contains("MIIC"), "{text}");
     let errors = errors_of_every_kind(sandbox, &scim).await;
-    let labels: HashSet<&str> = errors.iter().map(PlatformError::label).collect();
-    assert_eq!(labels.len(), 6, "every kind of error is covered: {labels:?}");
-    for error in &errors {
-        for text in [error.to_string(), format!("{error:?}")] {
-            assert!(!text.contains(TOKEN), "token leaked: {text}");
-        }
-    }
-    assert!(errors[1].to_string().contains("[redacted]"));
-    for text in [format!("{scim:?}"), format!("{scim:#?}"), format!("{settings:?}")] {
-        assert!(!text.contains(TOKEN), "token leaked: {text}");
-    }
+    assert_secret_hidden(TOKEN, &errors, &scim, &settings);
 }
 
 #[test]
