@@ -118,9 +118,7 @@ async fn create_converge_lock_out_and_restore_end_to_end_without_leaking_a_passw
 #[tokio::test]
 async fn an_unknown_role_string_fails_the_config_check_naming_it() {
     let rig = start().await;
-    let text = std::fs::read_to_string(rig.path("rosterd.yaml")).unwrap();
-    std::fs::write(rig.path("rosterd.yaml"), text.replace("role: ROLE_ADMIN", "role: [ROLE_ADMIN, ROLE_ROOT]"))
-        .unwrap();
+    rig.edit("rosterd.yaml", "role: ROLE_ADMIN", "role: [ROLE_ADMIN, ROLE_ROOT]");
     let error = Config::load(&rig.path("rosterd.yaml")).unwrap_err().to_string();
     assert!(error.contains("platforms[0].roles[0].role") && error.contains("\"ROLE_ROOT\""), "{error}");
 }

@@ -87,6 +87,15 @@ impl<S> Rig<S> {
         path
     }
 
+    /// Replace `from` by `to` in a file of the rig's folder; `from` must be there, so that a
+    /// test never runs on an edit that silently did nothing.
+    pub fn edit(&self, name: &str, from: &str, to: &str) {
+        let path = self.path(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.contains(from), "{} has no {from:?}", path.display());
+        std::fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
     /// Write `rosterd.yaml` with state in `state/` and these sections (`platforms` is the
     /// list's entries; no `safety:` section when `safety` is empty).
     pub fn configure(&self, source: &str, safety: &str, platforms: &str) -> PathBuf {
