@@ -52,6 +52,36 @@ async fn send(server: &ScimServer, method: reqwest::Method, path: &str, body: Va
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// At the source: the member `remove` selects leaves `group` and `joiner` joins it, and the
+/// user `changed` gets `value` for its enterprise `attribute`.
+async fn move_and_change(
+    source: &ScimServer,
+    group: &str,
+    (remove, joiner): (&str, &str),
+    (changed, attribute, value): (&str, &str, &str),
+) {
+    patch_source(
+        source,
+        group,
+        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": joiner }] }]),
+    )
+    .await;
+    patch_source(
+        source,
+        &format!("Users/{changed}"),
+        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:{attribute}"), "value": value }]),
+    )
+    .await;
+}
+
+/// A run that changes nothing and sends the target no write.
+async fn assert_quiet(proxy: &FaultProxy, dir: &std::path::Path) {
+    let mark = proxy.request_count();
+    let (plan, _) = reconcile_in(dir).await;
+    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
+    assert_eq!(writes_since(proxy, mark), []);
+}
+
 async fn patch_source(source: &ScimServer, path: &str, operations: Value) {
     send(source, reqwest::Method::PATCH, path, json!({ "schemas": [PATCH_URN], "Operations": operations })).await;
 }
@@ -186,26 +216,12 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     );
 
     // Second run: nothing to do, nothing written.
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 
     // At the source: member2 leaves Engineering, member5 joins it, member3 changes department.
     let engineering = format!("Groups/{}", source_groups["Engineering"]);
     let remove = format!("members[value eq \"{}\"]", ids[1]);
-    patch_source(
-        &source,
-        &engineering,
-        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": ids[4] }] }]),
-    )
-    .await;
-    patch_source(
-        &source,
-        &format!("Users/{}", ids[2]),
-        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Research" }]),
-    )
-    .await;
+    move_and_change(&source, &engineering, (&remove, &ids[4]), (&ids[2], "department", "Research")).await;
     let mark = proxy.request_count();
     let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
@@ -225,10 +241,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     assert_eq!(member3[ENTERPRISE]["department"], "Research");
 
     // And quiet again.
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }
 
 #[tokio::test]
@@ -264,18 +277,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
 
     let sales = format!("Groups/{}", source_groups["Sales"]);
     let remove = format!("members[value eq \"{}\"]", ids[3]);
-    patch_source(
-        &source,
-        &sales,
-        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": ids[5] }] }]),
-    )
-    .await;
-    patch_source(
-        &source,
-        &format!("Users/{}", ids[5]),
-        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "E600" }]),
-    )
-    .await;
+    move_and_change(&source, &sales, (&remove, &ids[5]), (&ids[5], "employeeNumber", "E600")).await;
     let mark = proxy.request_count();
     let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
@@ -289,10 +291,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
         (Some("E600"), Some("Dept6"))
     );
 
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }
 
 /// A group renamed at the source keeps its id there (`groups.value`), so the target group
@@ -318,8 +317,5 @@ async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_c
     assert_eq!(groups.keys().collect::<Vec<_>>(), ["Engineering", "Sales", "team-operations"]);
     assert_eq!(groups["team-operations"].1, members(&[1, 6, 7]));
 
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }
