@@ -193,8 +193,8 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
 
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
-    let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("aa-key", KEY),
         "agency",
         "agencyanalytics",
         r#"    allow_delete: maybe
@@ -202,7 +202,7 @@ fn config_problems_of_the_kind_are_reported_under_their_keys() {
     fields: { title: "{title}" }
 "#,
     );
-    let (paths, problems) = dir.problems(text);
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
     let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
@@ -213,8 +213,8 @@ fn config_problems_of_the_kind_are_reported_under_their_keys() {
 
 #[test]
 fn the_inferred_overrides_are_checked_under_their_keys() {
-    let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("aa-key", KEY),
         "agency",
         "agencyanalytics",
         r#"    recreate_on_role_change: true
@@ -222,7 +222,7 @@ fn the_inferred_overrides_are_checked_under_their_keys() {
     error_message_pointer: error.message
 "#,
     );
-    let (paths, _) = dir.problems(text);
+    let (paths, _) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
     let text = text.replace("digest", "bearer");
     let (paths, problems) = dir.problems(&text);

@@ -121,15 +121,15 @@ fn last_write(rig: &Rig<FileSpinSandbox>) -> Value {
 
 #[test]
 fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
-    let dir = ConfigDir::with_key("fs-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("fs-key", KEY),
         "assets",
         "filespin",
         r#"    update_path: /api/v1/user
     roles: [ { role: Owner }, { role: manager }, { role: 1 } ]
 "#,
     );
-    let (paths, _) = dir.problems(text);
+    let (paths, _) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
     let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
     let config = dir.parse(&fine);
@@ -140,15 +140,15 @@ fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
 
 #[test]
 fn the_role_table_is_config_and_role_rules_resolve_against_it() {
-    let dir = ConfigDir::with_key("fs-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("fs-key", KEY),
         "assets",
         "filespin",
         r#"    role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
     roles: [ { role: Editor }, { role: USER } ]
 "#,
     );
-    let (paths, problems) = dir.problems(text);
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].role_ids", "platforms[0].roles[1].role"]);
     assert!(problems[1].message.contains("ADMIN (10), EDITOR (20)"), "{:?}", problems[1]);
     let fine = text.replace("VIEWER: 20", "VIEWER: 30").replace("USER", "30");
