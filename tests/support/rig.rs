@@ -158,6 +158,15 @@ pub async fn reconcile_in(dir: &Path) -> (Plan, RunSummary) {
 }
 
 /// Every file under a folder, as bytes (for secret greps).
+/// The run's one platform was not planned, its error saying each of `says`, and the writes
+/// the platform counted are the same (`before`, `after`) across the run.
+pub fn assert_not_planned(plan: &Plan, summary: &RunSummary, says: &[&str], (before, after): (usize, usize)) {
+    let error = plan.platforms[0].error.clone().expect("the platform is not planned");
+    assert!(says.iter().all(|needle| error.contains(needle)), "{error}");
+    assert!(summary.record.platforms[0].error.is_some());
+    assert_eq!(after, before);
+}
+
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
