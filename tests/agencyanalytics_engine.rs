@@ -24,6 +24,14 @@ async fn start(allow_delete: bool) -> Rig<AgencyAnalyticsSandbox> {
     start_with(allow_delete, "").await
 }
 
+/// A rig whose TEAM was created by a first run.
+async fn team_synced(allow_delete: bool) -> Rig<AgencyAnalyticsSandbox> {
+    let rig = start(allow_delete).await;
+    roster(&rig, &TEAM, "F");
+    rig.reconcile().await;
+    rig
+}
+
 /// With `extra` platform keys (indented lines).
 async fn start_with(allow_delete: bool, extra: &str) -> Rig<AgencyAnalyticsSandbox> {
     let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
@@ -113,9 +121,7 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
 
 #[tokio::test]
 async fn without_allow_delete_a_leaver_is_held_and_reported() {
-    let rig = start(false).await;
-    roster(&rig, &TEAM, "F");
-    rig.reconcile().await;
+    let rig = team_synced(false).await;
     let mut leaving = TEAM;
     leaving[1].2 = false;
     roster(&rig, &leaving, "F");
@@ -132,9 +138,7 @@ async fn without_allow_delete_a_leaver_is_held_and_reported() {
 
 #[tokio::test]
 async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
-    let rig = start(true).await;
-    roster(&rig, &TEAM, "F");
-    rig.reconcile().await;
+    let rig = team_synced(true).await;
     // p2 (staff) joins Clients and p4 (admin) leaves Admins, and everyone's family name changes.
     let mut moved = TEAM;
     moved[1].1 = &["Clients"];
