@@ -13,7 +13,7 @@ use rosterd::reconcile::plan::Action;
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, contains, Rig, FILE_SOURCE};
+use support::rig::{all_files, contains, Rig};
 
 const KEY: &str = "aa-key-SEEDED-0d7c43e9b1";
 
@@ -52,8 +52,7 @@ async fn start_with(allow_delete: bool, extra: &str) -> Rig<AgencyAnalyticsSandb
 {extra}"#,
         rig.sandbox.base_url()
     );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@agency.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    rig.configure_protecting("owner@agency.example", &platform);
     rig
 }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, Rig, FILE_SOURCE};
+use support::rig::{all_files, Rig};
 
 const KEY: &str = "fs-key-SEEDED-7be2a90c44";
 /// The administrator's own secrets, as FileSpin lists them in its record.
@@ -36,8 +36,7 @@ async fn start() -> Rig<FileSpinSandbox> {
 "#,
         rig.sandbox.base_url()
     );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@assets.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    rig.configure_protecting("owner@assets.example", &platform);
     rig
 }
 

@@ -7,7 +7,7 @@ mod support;
 
 use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use support::people::Person;
-use support::rig::{Rig, FAST, FILE_SOURCE};
+use support::rig::{Rig, FAST};
 
 const TOKEN: &str = "scim-target-SEEDED-0c9d11e4";
 
@@ -18,8 +18,7 @@ async fn start(options: ScimSandboxOptions, platform_extra: &str) -> Rig<ScimSan
         "  - name: app\n    kind: scim\n    base_url: \"{}\"\n    api_key_file: scim-token\n    page_size: 3\n{FAST}{platform_extra}\n",
         rig.sandbox.base_url()
     );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [admin@acme.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    rig.configure_protecting("admin@acme.example", &platform);
     rig
 }
 

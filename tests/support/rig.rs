@@ -96,6 +96,13 @@ impl<S> Rig<S> {
         std::fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
+    /// Write `rosterd.yaml` reading the roster file into these platforms, removals not limited
+    /// and `protected` (the platform's own administrator) never touched.
+    pub fn configure_protecting(&self, protected: &str, platforms: &str) -> PathBuf {
+        let safety = format!("  max_removals: {{ count: 100, percent: 100 }}\n  protected: [{protected}]");
+        self.configure(FILE_SOURCE, &safety, platforms)
+    }
+
     /// Write `rosterd.yaml` with state in `state/` and these sections (`platforms` is the
     /// list's entries; no `safety:` section when `safety` is empty).
     pub fn configure(&self, source: &str, safety: &str, platforms: &str) -> PathBuf {
