@@ -9,29 +9,29 @@ use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{assert_nowhere, contains, Rig, FILE_SOURCE};
+use support::rig::{assert_nowhere, contains, platform_entry, Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-0c4e91d7";
 const MANAGER: &str = "ROLE_MANAGER_AFFILIATE,ROLE_SECTION_STATS";
 
 /// The platform entry.
 fn config(base_url: &url::Url) -> String {
-    format!(
-        r#"  - name: affise
-    kind: affise
-    base_url: "{base_url}"
-    api_key_file: affise-key
-    page_size: 2
+    platform_entry(
+        "affise",
+        "affise",
+        base_url,
+        "affise-key",
+        r#"    page_size: 2
     roles:
-      - {{ when: 'groups.display eq "Admins"', role: ROLE_ADMIN }}
-      - {{ role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }}
+      - { when: 'groups.display eq "Admins"', role: ROLE_ADMIN }
+      - { role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }
     permissions:
       "ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE":
-        general: {{ marketplace: {{ level: read }} }}
-        stats: {{ clicks-list: {{ level: read }}, conversions-export: {{ level: read }} }}
-        users: {{ entity-affiliate: {{ level: write }} }}
-    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-"#
+        general: { marketplace: { level: read } }
+        stats: { clicks-list: { level: read }, conversions-export: { level: read } }
+        users: { entity-affiliate: { level: write } }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }
+"#,
     )
 }
 

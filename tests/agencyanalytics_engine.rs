@@ -13,7 +13,7 @@ use rosterd::reconcile::plan::Action;
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, contains, Rig};
+use support::rig::{all_files, contains, platform_entry, Rig};
 
 const KEY: &str = "aa-key-SEEDED-0d7c43e9b1";
 
@@ -37,21 +37,17 @@ async fn start_with(allow_delete: bool, extra: &str) -> Rig<AgencyAnalyticsSandb
     let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
     let options = AgencyAnalyticsSandboxOptions::default().with_api_key(KEY).with_user(owner);
     let rig = Rig::around(AgencyAnalyticsSandbox::start(options).await.expect("the sandbox"), "aa-key", KEY);
-    let platform = format!(
-        r#"  - name: agency
-    kind: agencyanalytics
-    base_url: "{}"
-    api_key_file: aa-key
-    allow_delete: {allow_delete}
+    let rest = format!(
+        r#"    allow_delete: {allow_delete}
     page_size: 2
     roles:
       - {{ when: 'groups.display eq "Clients"', role: client }}
       - {{ when: 'groups.display eq "Admins"', role: Admin }}
       - {{ role: staff }}
     rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-{extra}"#,
-        rig.sandbox.base_url()
+{extra}"#
     );
+    let platform = platform_entry("agency", "agencyanalytics", rig.sandbox.base_url(), "aa-key", &rest);
     rig.configure_protecting("owner@agency.example", &platform);
     rig
 }

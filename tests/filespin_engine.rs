@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, Rig};
+use support::rig::{all_files, platform_entry, Rig};
 
 const KEY: &str = "fs-key-SEEDED-7be2a90c44";
 /// The administrator's own secrets, as FileSpin lists them in its record.
@@ -23,18 +23,17 @@ async fn start() -> Rig<FileSpinSandbox> {
     [admin.apikey, admin.access_id, admin.upload_key] = ADMIN_SECRETS.map(String::from);
     let options = FileSpinSandboxOptions::default().with_api_key(KEY).with_user(admin);
     let rig = Rig::around(FileSpinSandbox::start(options).await.expect("the sandbox"), "fs-key", KEY);
-    let platform = format!(
-        r#"  - name: assets
-    kind: filespin
-    base_url: "{}"
-    api_key_file: fs-key
-    fields: {{ locale: "en_GB", group_asset_access: "false" }}
+    let platform = platform_entry(
+        "assets",
+        "filespin",
+        rig.sandbox.base_url(),
+        "fs-key",
+        r#"    fields: { locale: "en_GB", group_asset_access: "false" }
     roles:
-      - {{ when: 'groups.display eq "Design"', role: CREATOR }}
-      - {{ role: 4 }}
-    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 8 }}
+      - { when: 'groups.display eq "Design"', role: CREATOR }
+      - { role: 4 }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }
 "#,
-        rig.sandbox.base_url()
     );
     rig.configure_protecting("owner@assets.example", &platform);
     rig

@@ -26,6 +26,12 @@ pub struct Rig<S = CakeSandbox> {
     pub sandbox: S,
 }
 
+/// A platform entry named `name` of `kind` at `base_url`, its key read from `key_file`;
+/// `rest` is the entry's other keys (indented lines).
+pub fn platform_entry(name: &str, kind: &str, base_url: impl std::fmt::Display, key_file: &str, rest: &str) -> String {
+    format!("  - name: {name}\n    kind: {kind}\n    base_url: \"{base_url}\"\n    api_key_file: {key_file}\n{rest}")
+}
+
 impl Rig<CakeSandbox> {
     /// A sandbox CAKE with these options, its key in `cake-key`.
     pub async fn start(options: CakeSandboxOptions) -> Rig {
@@ -36,10 +42,8 @@ impl Rig<CakeSandbox> {
     /// Write `rosterd.yaml` with this source section and CAKE platform body (its
     /// base_url and key are filled in).
     pub fn write_config(&self, source: &str, safety: &str, platform_extra: &str) -> PathBuf {
-        let platform = format!(
-            "  - name: cake\n    kind: cake\n    base_url: \"{}\"\n    api_key_file: cake-key\n{platform_extra}\n",
-            self.sandbox.base_url()
-        );
+        let platform =
+            platform_entry("cake", "cake", self.sandbox.base_url(), "cake-key", &format!("{platform_extra}\n"));
         self.configure(source, safety, &platform)
     }
 }
