@@ -14,14 +14,8 @@ use support::rig::{assert_nowhere, contains, platform_entry, Rig, FILE_SOURCE};
 const KEY: &str = "affise-key-SEEDED-0c4e91d7";
 const MANAGER: &str = "ROLE_MANAGER_AFFILIATE,ROLE_SECTION_STATS";
 
-/// The platform entry.
-fn config(base_url: &url::Url) -> String {
-    platform_entry(
-        "affise",
-        "affise",
-        base_url,
-        "affise-key",
-        r#"    page_size: 2
+/// The platform entry's keys after its name, kind, address and key file.
+const ENTRY: &str = r#"    page_size: 2
     roles:
       - { when: 'groups.display eq "Admins"', role: ROLE_ADMIN }
       - { role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }
@@ -31,16 +25,15 @@ fn config(base_url: &url::Url) -> String {
         stats: { clicks-list: { level: read }, conversions-export: { level: read } }
         users: { entity-affiliate: { level: write } }
     rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }
-"#,
-    )
-}
+"#;
 
 async fn start() -> Rig<AffiseSandbox> {
     // Someone rosterd never created: never touched, never removed.
     let owner = AffiseUser::new("Api", "Owner", "owner@acme.example", &["ROLE_ADMIN"]);
     let options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(owner);
     let rig = Rig::around(AffiseSandbox::start(options).await.expect("the Affise sandbox"), "affise-key", KEY);
-    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
+    let entry = platform_entry("affise", "affise", rig.sandbox.base_url(), "affise-key", ENTRY);
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &entry);
     rig
 }
 

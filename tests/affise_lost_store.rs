@@ -11,29 +11,22 @@ use support::rig::{platform_entry, Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d1f20aa";
 
-/// The platform entry.
-fn config(base_url: &url::Url) -> String {
-    platform_entry(
-        "affise",
-        "affise",
-        base_url,
-        "affise-key",
-        r#"    roles:
+/// The platform entry's keys after its name, kind, address and key file.
+const ENTRY: &str = r#"    roles:
       - { role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }
     permissions:
       "ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE":
         stats: { clicks-list: { level: read } }
         users: { entity-affiliate: { level: write } }
     rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }
-"#,
-    )
-}
+"#;
 
 async fn start() -> Rig<AffiseSandbox> {
     let affise =
         AffiseSandbox::start(AffiseSandboxOptions::default().with_api_key(KEY)).await.expect("the Affise sandbox");
     let rig = Rig::around(affise, "affise-key", KEY);
-    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
+    let entry = platform_entry("affise", "affise", rig.sandbox.base_url(), "affise-key", ENTRY);
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &entry);
     rig
 }
 
