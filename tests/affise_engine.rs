@@ -9,38 +9,31 @@ use rosterd::config::Config;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{assert_nowhere, contains, Rig, FILE_SOURCE};
+use support::rig::{assert_nowhere, contains, platform_entry, Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-0c4e91d7";
 const MANAGER: &str = "ROLE_MANAGER_AFFILIATE,ROLE_SECTION_STATS";
 
-/// The platform entry.
-fn config(base_url: &url::Url) -> String {
-    format!(
-        r#"  - name: affise
-    kind: affise
-    base_url: "{base_url}"
-    api_key_file: affise-key
-    page_size: 2
+/// The platform entry's keys after its name, kind, address and key file.
+const ENTRY: &str = r#"    page_size: 2
     roles:
-      - {{ when: 'groups.display eq "Admins"', role: ROLE_ADMIN }}
-      - {{ role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }}
+      - { when: 'groups.display eq "Admins"', role: ROLE_ADMIN }
+      - { role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }
     permissions:
       "ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE":
-        general: {{ marketplace: {{ level: read }} }}
-        stats: {{ clicks-list: {{ level: read }}, conversions-export: {{ level: read }} }}
-        users: {{ entity-affiliate: {{ level: write }} }}
-    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-"#
-    )
-}
+        general: { marketplace: { level: read } }
+        stats: { clicks-list: { level: read }, conversions-export: { level: read } }
+        users: { entity-affiliate: { level: write } }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }
+"#;
 
 async fn start() -> Rig<AffiseSandbox> {
     // Someone rosterd never created: never touched, never removed.
     let owner = AffiseUser::new("Api", "Owner", "owner@acme.example", &["ROLE_ADMIN"]);
     let options = AffiseSandboxOptions::default().with_api_key(KEY).with_user(owner);
     let rig = Rig::around(AffiseSandbox::start(options).await.expect("the Affise sandbox"), "affise-key", KEY);
-    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
+    let entry = platform_entry("affise", "affise", rig.sandbox.base_url(), "affise-key", ENTRY);
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &entry);
     rig
 }
 
@@ -118,9 +111,7 @@ async fn create_converge_lock_out_and_restore_end_to_end_without_leaking_a_passw
 #[tokio::test]
 async fn an_unknown_role_string_fails_the_config_check_naming_it() {
     let rig = start().await;
-    let text = std::fs::read_to_string(rig.path("rosterd.yaml")).unwrap();
-    std::fs::write(rig.path("rosterd.yaml"), text.replace("role: ROLE_ADMIN", "role: [ROLE_ADMIN, ROLE_ROOT]"))
-        .unwrap();
+    rig.edit("rosterd.yaml", "role: ROLE_ADMIN", "role: [ROLE_ADMIN, ROLE_ROOT]");
     let error = Config::load(&rig.path("rosterd.yaml")).unwrap_err().to_string();
     assert!(error.contains("platforms[0].roles[0].role") && error.contains("\"ROLE_ROOT\""), "{error}");
 }

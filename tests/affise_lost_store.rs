@@ -7,33 +7,26 @@ mod support;
 use rosterd::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions};
 use rosterd::reconcile::plan::Action;
 use support::people::Person;
-use support::rig::{Rig, FILE_SOURCE};
+use support::rig::{platform_entry, Rig, FILE_SOURCE};
 
 const KEY: &str = "affise-key-SEEDED-7d1f20aa";
 
-/// The platform entry.
-fn config(base_url: &url::Url) -> String {
-    format!(
-        r#"  - name: affise
-    kind: affise
-    base_url: "{base_url}"
-    api_key_file: affise-key
-    roles:
-      - {{ role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }}
+/// The platform entry's keys after its name, kind, address and key file.
+const ENTRY: &str = r#"    roles:
+      - { role: [ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE] }
     permissions:
       "ROLE_SECTION_STATS, ROLE_MANAGER_AFFILIATE":
-        stats: {{ clicks-list: {{ level: read }} }}
-        users: {{ entity-affiliate: {{ level: write }} }}
-    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-"#
-    )
-}
+        stats: { clicks-list: { level: read } }
+        users: { entity-affiliate: { level: write } }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }
+"#;
 
 async fn start() -> Rig<AffiseSandbox> {
     let affise =
         AffiseSandbox::start(AffiseSandboxOptions::default().with_api_key(KEY)).await.expect("the Affise sandbox");
     let rig = Rig::around(affise, "affise-key", KEY);
-    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &config(&rig.sandbox.base_url()));
+    let entry = platform_entry("affise", "affise", rig.sandbox.base_url(), "affise-key", ENTRY);
+    rig.configure(FILE_SOURCE, "  max_removals: { count: 100, percent: 100 }", &entry);
     rig
 }
 

@@ -13,7 +13,7 @@ use rosterd::reconcile::plan::Action;
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, contains, Rig, FILE_SOURCE};
+use support::rig::{all_files, contains, platform_entry, Rig};
 
 const KEY: &str = "aa-key-SEEDED-0d7c43e9b1";
 
@@ -24,28 +24,31 @@ async fn start(allow_delete: bool) -> Rig<AgencyAnalyticsSandbox> {
     start_with(allow_delete, "").await
 }
 
+/// A rig whose TEAM was created by a first run.
+async fn team_synced(allow_delete: bool) -> Rig<AgencyAnalyticsSandbox> {
+    let rig = start(allow_delete).await;
+    roster(&rig, &TEAM, "F");
+    rig.reconcile().await;
+    rig
+}
+
 /// With `extra` platform keys (indented lines).
 async fn start_with(allow_delete: bool, extra: &str) -> Rig<AgencyAnalyticsSandbox> {
     let owner = AgencyAnalyticsUser::new("Api", "Owner", "owner@agency.example", "admin");
     let options = AgencyAnalyticsSandboxOptions::default().with_api_key(KEY).with_user(owner);
     let rig = Rig::around(AgencyAnalyticsSandbox::start(options).await.expect("the sandbox"), "aa-key", KEY);
-    let platform = format!(
-        r#"  - name: agency
-    kind: agencyanalytics
-    base_url: "{}"
-    api_key_file: aa-key
-    allow_delete: {allow_delete}
+    let rest = format!(
+        r#"    allow_delete: {allow_delete}
     page_size: 2
     roles:
       - {{ when: 'groups.display eq "Clients"', role: client }}
       - {{ when: 'groups.display eq "Admins"', role: Admin }}
       - {{ role: staff }}
     rate_limit: {{ per_second: 1000, burst: 100, concurrency: 4 }}
-{extra}"#,
-        rig.sandbox.base_url()
+{extra}"#
     );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@agency.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    let platform = platform_entry("agency", "agencyanalytics", rig.sandbox.base_url(), "aa-key", &rest);
+    rig.configure_protecting("owner@agency.example", &platform);
     rig
 }
 
@@ -113,9 +116,7 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
 
 #[tokio::test]
 async fn without_allow_delete_a_leaver_is_held_and_reported() {
-    let rig = start(false).await;
-    roster(&rig, &TEAM, "F");
-    rig.reconcile().await;
+    let rig = team_synced(false).await;
     let mut leaving = TEAM;
     leaving[1].2 = false;
     roster(&rig, &leaving, "F");
@@ -132,9 +133,7 @@ async fn without_allow_delete_a_leaver_is_held_and_reported() {
 
 #[tokio::test]
 async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
-    let rig = start(true).await;
-    roster(&rig, &TEAM, "F");
-    rig.reconcile().await;
+    let rig = team_synced(true).await;
     // p2 (staff) joins Clients and p4 (admin) leaves Admins, and everyone's family name changes.
     let mut moved = TEAM;
     moved[1].1 = &["Clients"];
@@ -193,8 +192,8 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
 
 #[test]
 fn config_problems_of_the_kind_are_reported_under_their_keys() {
-    let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("aa-key", KEY),
         "agency",
         "agencyanalytics",
         r#"    allow_delete: maybe
@@ -202,7 +201,7 @@ fn config_problems_of_the_kind_are_reported_under_their_keys() {
     fields: { title: "{title}" }
 "#,
     );
-    let (paths, problems) = dir.problems(text);
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].allow_delete", "platforms[0].roles[0].role", "platforms[0].fields.title"]);
     assert!(problems[1].message.contains("admin, staff, client"), "{:?}", problems[1]);
     let fine = text.replace("maybe", "true").replace("owner", "Staff").replace("fields: { title: \"{title}\" }", "");
@@ -213,8 +212,8 @@ fn config_problems_of_the_kind_are_reported_under_their_keys() {
 
 #[test]
 fn the_inferred_overrides_are_checked_under_their_keys() {
-    let dir = ConfigDir::with_key("aa-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("aa-key", KEY),
         "agency",
         "agencyanalytics",
         r#"    recreate_on_role_change: true
@@ -222,7 +221,7 @@ fn the_inferred_overrides_are_checked_under_their_keys() {
     error_message_pointer: error.message
 "#,
     );
-    let (paths, _) = dir.problems(text);
+    let (paths, _) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].auth_scheme"], "an unknown scheme stops the rest of the kind's checks");
     let text = text.replace("digest", "bearer");
     let (paths, problems) = dir.problems(&text);

@@ -11,6 +11,13 @@ fn problems(yaml: &str) -> Vec<String> {
     }
 }
 
+/// The problems of a config whose one platform is a CAKE entry named `c` with these lines
+/// added (each indented by four spaces).
+fn cake_problems(lines: &str) -> Vec<String> {
+    let head = "source: { file: { path: roster.yaml } }\nplatforms:\n  - name: c\n    kind: cake\n";
+    problems(&format!("{head}    base_url: \"https://a.example\"\n    api_key_env: PATH{lines}"))
+}
+
 fn assert_has(problems: &[String], needle: &str) {
     assert!(problems.iter().any(|p| p.contains(needle)), "no problem contains {needle:?} in {problems:#?}");
 }
@@ -72,14 +79,8 @@ platforms:
 /// A typo would read as an absent attribute and `not (...)` would admit everyone: refused.
 #[test]
 fn a_filter_naming_no_attribute_of_the_person_fails_with_the_nearest_name() {
-    let p = problems(
+    let p = cake_problems(
         r#"
-source: { file: { path: roster.yaml } }
-platforms:
-  - name: c
-    kind: cake
-    base_url: "https://a.example"
-    api_key_env: PATH
     scope: 'not (groups.dispaly eq "X")'
     roles:
       - { when: 'active gt "x"', role: Finance }
@@ -128,14 +129,8 @@ fn every_filter_in_the_readme_passes_the_person_schema() {
 
 #[test]
 fn unknown_platform_fields_and_bad_templates_are_named() {
-    let p = problems(
+    let p = cake_problems(
         r#"
-source: { file: { path: roster.yaml } }
-platforms:
-  - name: c
-    kind: cake
-    base_url: "https://a.example"
-    api_key_env: PATH
     fields: { nickname: "{x}", first_name: "{name.givenName" }
     allowed_campaigns: all
     roles: [ { role: Finance, colour: red } ]

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::configs::ConfigDir;
 use support::logs::Logs;
 use support::people::Person;
-use support::rig::{all_files, Rig, FILE_SOURCE};
+use support::rig::{all_files, platform_entry, Rig};
 
 const KEY: &str = "fs-key-SEEDED-7be2a90c44";
 /// The administrator's own secrets, as FileSpin lists them in its record.
@@ -23,21 +23,19 @@ async fn start() -> Rig<FileSpinSandbox> {
     [admin.apikey, admin.access_id, admin.upload_key] = ADMIN_SECRETS.map(String::from);
     let options = FileSpinSandboxOptions::default().with_api_key(KEY).with_user(admin);
     let rig = Rig::around(FileSpinSandbox::start(options).await.expect("the sandbox"), "fs-key", KEY);
-    let platform = format!(
-        r#"  - name: assets
-    kind: filespin
-    base_url: "{}"
-    api_key_file: fs-key
-    fields: {{ locale: "en_GB", group_asset_access: "false" }}
+    let platform = platform_entry(
+        "assets",
+        "filespin",
+        rig.sandbox.base_url(),
+        "fs-key",
+        r#"    fields: { locale: "en_GB", group_asset_access: "false" }
     roles:
-      - {{ when: 'groups.display eq "Design"', role: CREATOR }}
-      - {{ role: 4 }}
-    rate_limit: {{ per_second: 1000, burst: 100, concurrency: 8 }}
+      - { when: 'groups.display eq "Design"', role: CREATOR }
+      - { role: 4 }
+    rate_limit: { per_second: 1000, burst: 100, concurrency: 8 }
 "#,
-        rig.sandbox.base_url()
     );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [owner@assets.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    rig.configure_protecting("owner@assets.example", &platform);
     rig
 }
 
@@ -121,15 +119,15 @@ fn last_write(rig: &Rig<FileSpinSandbox>) -> Value {
 
 #[test]
 fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
-    let dir = ConfigDir::with_key("fs-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("fs-key", KEY),
         "assets",
         "filespin",
         r#"    update_path: /api/v1/user
     roles: [ { role: Owner }, { role: manager }, { role: 1 } ]
 "#,
     );
-    let (paths, _) = dir.problems(text);
+    let (paths, _) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].update_path", "platforms[0].roles[0].role"]);
     let fine = text.replace("/api/v1/user\n", "'/api/v2/users/{id}'\n").replace("{ role: Owner }, ", "");
     let config = dir.parse(&fine);
@@ -140,15 +138,15 @@ fn roles_by_name_or_id_and_path_options_are_checked_in_config() {
 
 #[test]
 fn the_role_table_is_config_and_role_rules_resolve_against_it() {
-    let dir = ConfigDir::with_key("fs-key", KEY);
-    let text = &dir.one_platform(
+    let (dir, text) = ConfigDir::with_platform(
+        ("fs-key", KEY),
         "assets",
         "filespin",
         r#"    role_ids: { ADMIN: 10, EDITOR: 20, VIEWER: 20 }
     roles: [ { role: Editor }, { role: USER } ]
 "#,
     );
-    let (paths, problems) = dir.problems(text);
+    let (paths, problems) = dir.problems(&text);
     assert_eq!(paths, ["platforms[0].role_ids", "platforms[0].roles[1].role"]);
     assert!(problems[1].message.contains("ADMIN (10), EDITOR (20)"), "{:?}", problems[1]);
     let fine = text.replace("VIEWER: 20", "VIEWER: 30").replace("USER", "30");

@@ -43,6 +43,15 @@ async fn scim(options: ScimSandboxOptions) -> ScimSandbox {
 }
 
 /// A rig whose source is `scim`, read `PAGE` a page, a full read every `every` reads.
+/// The SCIM sandbox with these options, and a rig over it (a full read every 12th) after
+/// its first run.
+async fn synced(options: ScimSandboxOptions) -> (ScimSandbox, Rig) {
+    let scim = scim(options).await;
+    let rig = rig(&scim, 12).await;
+    rig.reconcile().await;
+    (scim, rig)
+}
+
 async fn rig(scim: &ScimSandbox, every: u32) -> Rig {
     let rig = Rig::start(CakeSandboxOptions::default()).await;
     std::fs::write(rig.path("scim-token"), scim.token()).unwrap();
@@ -121,9 +130,7 @@ async fn changes_are_picked_up_between_full_reads_and_a_hard_delete_at_the_next_
 
 #[tokio::test]
 async fn a_failing_incremental_page_removes_nobody_and_the_watermark_stays() {
-    let scim = scim(ScimSandboxOptions::default()).await;
-    let rig = rig(&scim, 12).await;
-    rig.reconcile().await;
+    let (scim, rig) = synced(ScimSandboxOptions::default()).await;
     // Fifteen changed users (two pages), one a leaver; page 2 of the listing is garbage.
     for i in 1..=15 {
         scim.modify(&id(i), |u| u.active = i != 4);
@@ -145,9 +152,7 @@ async fn a_failing_incremental_page_removes_nobody_and_the_watermark_stays() {
 
 #[tokio::test]
 async fn a_missing_or_corrupt_snapshot_means_a_full_read() {
-    let scim = scim(ScimSandboxOptions::default()).await;
-    let rig = rig(&scim, 12).await;
-    rig.reconcile().await;
+    let (scim, rig) = synced(ScimSandboxOptions::default()).await;
     let source = format!("SCIM {}", scim.base_url().as_str().trim_end_matches('/'));
     let forget = |corrupt: bool| {
         let (store, _) = Store::open(&rig.path("state"), 1 << 20).unwrap();
@@ -173,9 +178,7 @@ async fn a_missing_or_corrupt_snapshot_means_a_full_read() {
 
 #[tokio::test]
 async fn a_server_that_refuses_the_filter_gets_full_reads() {
-    let scim = scim(ScimSandboxOptions::default().without_last_modified_filter()).await;
-    let rig = rig(&scim, 12).await;
-    rig.reconcile().await;
+    let (scim, rig) = synced(ScimSandboxOptions::default().without_last_modified_filter()).await;
     let engine = rosterd::setup::engine(rig.config()).unwrap();
     // The refused filtered page, then a full read in the same run.
     let (made, plan) = calls(&scim, engine.plan(None)).await;

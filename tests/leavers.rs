@@ -18,6 +18,16 @@ async fn start(kind: &str) -> Rig<AnySandbox> {
     rig
 }
 
+/// A CAKE rig whose three people were created, then whose store was lost: their accounts
+/// are there, unlinked.
+async fn cake_synced_then_store_lost() -> Rig<AnySandbox> {
+    let rig = start("cake").await;
+    roster(&rig, &[]);
+    rig.reconcile().await;
+    rig.lose_the_store();
+    rig
+}
+
 /// People 1..=3, those in `inactive` marked inactive.
 fn roster(rig: &Rig<AnySandbox>, inactive: &[usize]) {
     rig.roster((1..=3).map(|i| Person::test(i).active(!inactive.contains(&i))));
@@ -88,13 +98,9 @@ async fn two_candidate_accounts_are_a_conflict_and_no_write() {
 
 #[tokio::test]
 async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
-    let rig = start("cake").await;
-    roster(&rig, &[]);
-    rig.reconcile().await;
-    rig.lose_the_store();
+    let rig = cake_synced_then_store_lost().await;
     roster(&rig, &[1]);
-    let roster = std::fs::read_to_string(rig.path("roster.yaml")).expect("roster");
-    std::fs::write(rig.path("roster.yaml"), roster.replace("complete: true", "complete: false")).expect("roster");
+    rig.edit("roster.yaml", "complete: true", "complete: false");
     let before = with_access(&rig.sandbox);
     let (plan, summary) = rig.reconcile().await;
     let step = plan.platforms[0].steps.iter().find(|s| s.person_id == "1").expect("the leaver's step");
@@ -105,12 +111,8 @@ async fn the_guards_hold_a_leavers_adoption_like_any_removal() {
 
 #[tokio::test]
 async fn a_held_adoption_is_released_by_approve_and_then_linked() {
-    let rig = start("cake").await;
-    roster(&rig, &[]);
-    rig.reconcile().await;
-    rig.lose_the_store();
-    let text = std::fs::read_to_string(rig.path("rosterd.yaml")).expect("config");
-    std::fs::write(rig.path("rosterd.yaml"), text.replace("count: 10,", "count: 0,")).expect("config");
+    let rig = cake_synced_then_store_lost().await;
+    rig.edit("rosterd.yaml", "count: 10,", "count: 0,");
     roster(&rig, &[1]);
     let before = with_access(&rig.sandbox);
     let (plan, _) = rig.reconcile().await;

@@ -39,12 +39,18 @@ fn open_store(rig: &Rig) -> Store {
     Store::open(&rig.path("state"), 1 << 20).unwrap().0
 }
 
+/// A CAKE rig configured for these tests, its roster people 1..=`n`.
+async fn start(n: usize) -> Rig {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, SAFETY, PLATFORM);
+    rig.roster(people(n));
+    rig
+}
+
 #[tokio::test]
 async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_each() {
     for (lost, seed) in [(LostAs::ServerError, 5), (LostAs::Disconnect, 11)] {
-        let rig = Rig::start(CakeSandboxOptions::default()).await;
-        rig.write_config(SOURCE, SAFETY, PLATFORM);
-        rig.roster(people(200));
+        let rig = start(200).await;
         rig.sandbox.faults().script(FaultRule::on("create", Fault::LoseAnswer(lost)).with_probability(0.3, seed));
 
         let (_, summary) = rig.reconcile().await;
@@ -86,9 +92,7 @@ async fn creates_whose_answers_are_lost_at_30_percent_make_exactly_one_account_e
 
 #[tokio::test]
 async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_the_next_run() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, SAFETY, PLATFORM);
-    rig.roster(people(3));
+    let rig = start(3).await;
     // rosterd journaled creates for p2 and p3 and died: p2's reached CAKE, p3's did not.
     rig.sandbox.insert_user(CakeUser::new("G2", "F2", "p2@acme.example", 3));
     let store = open_store(&rig);
@@ -139,9 +143,7 @@ async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_t
 
 #[tokio::test]
 async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_released() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, SAFETY, PLATFORM);
-    rig.roster(people(3));
+    let rig = start(3).await;
     rig.reconcile().await;
     rig.roster(people(4));
     rig.sandbox.faults().script(FaultRule::on("create", Fault::status(400)).always());
@@ -190,9 +192,7 @@ async fn a_record_refused_for_good_is_quarantined_skipped_retried_when_due_and_r
 
 #[tokio::test]
 async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_line() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, SAFETY, PLATFORM);
-    rig.roster(people(1));
+    let rig = start(1).await;
     // rosterd created p1, audited the outcome and was killed before the store made the
     // cleared intent (and the link) durable.
     rig.sandbox.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));

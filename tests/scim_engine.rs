@@ -7,19 +7,16 @@ mod support;
 
 use rosterd::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use support::people::Person;
-use support::rig::{Rig, FAST, FILE_SOURCE};
+use support::rig::{platform_entry, Rig, FAST};
 
 const TOKEN: &str = "scim-target-SEEDED-0c9d11e4";
 
 async fn start(options: ScimSandboxOptions, platform_extra: &str) -> Rig<ScimSandbox> {
     let scim = ScimSandbox::start(options.with_token(TOKEN)).await.expect("the SCIM sandbox");
     let rig = Rig::around(scim, "scim-token", TOKEN);
-    let platform = format!(
-        "  - name: app\n    kind: scim\n    base_url: \"{}\"\n    api_key_file: scim-token\n    page_size: 3\n{FAST}{platform_extra}\n",
-        rig.sandbox.base_url()
-    );
-    let safety = "  max_removals: { count: 100, percent: 100 }\n  protected: [admin@acme.example]";
-    rig.configure(FILE_SOURCE, safety, &platform);
+    let rest = format!("    page_size: 3\n{FAST}{platform_extra}\n");
+    let platform = platform_entry("app", "scim", rig.sandbox.base_url(), "scim-token", &rest);
+    rig.configure_protecting("admin@acme.example", &platform);
     rig
 }
 

@@ -85,15 +85,7 @@ async fn rename_at_source(source: &ScimServer, id: &str, given: &str) {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{ "op": "replace", "path": "name.givenName", "value": given }],
     });
-    let answer = reqwest::Client::new()
-        .patch(source.url(&format!("Users/{id}")))
-        .bearer_auth(SOURCE_TOKEN)
-        .header("Content-Type", "application/scim+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("PATCH at the source");
-    assert!(answer.status().is_success(), "{}", answer.status());
+    source.request(reqwest::Method::PATCH, &format!("Users/{id}"), &body).await;
 }
 
 async fn start_pair() -> (ScimServer, ScimServer, Vec<String>, FaultProxy, tempfile::TempDir) {

@@ -34,26 +34,52 @@ async fn create_user(source: &ScimServer, i: usize, active: bool) -> String {
         "active": active,
         ENTERPRISE: { "department": format!("Dept{i}"), "employeeNumber": format!("E{i}") },
     });
-    send(source, reqwest::Method::POST, "Users", user).await["id"].as_str().expect("an id").to_string()
+    source.request(reqwest::Method::POST, "Users", &user).await["id"].as_str().expect("an id").to_string()
 }
 
-async fn send(server: &ScimServer, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let answer = reqwest::Client::new()
-        .request(method, server.url(path))
-        .bearer_auth(SOURCE_TOKEN)
-        .header("Content-Type", "application/scim+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("the source answers");
-    let status = answer.status();
-    let text = answer.text().await.expect("a body");
-    assert!(status.is_success(), "{path}: HTTP {status}: {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+/// At the source: user `leaver` leaves the group `group` (an id) and `joiner` joins it, and
+/// the user `changed` gets `value` for its enterprise `attribute`.
+async fn move_and_change(
+    source: &ScimServer,
+    group: &str,
+    (leaver, joiner): (&str, &str),
+    (changed, attribute, value): (&str, &str, &str),
+) {
+    let remove = format!("members[value eq \"{leaver}\"]");
+    patch_source(
+        source,
+        &format!("Groups/{group}"),
+        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": joiner }] }]),
+    )
+    .await;
+    patch_source(
+        source,
+        &format!("Users/{changed}"),
+        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:{attribute}"), "value": value }]),
+    )
+    .await;
+}
+
+/// A run after [`move_and_change`]: one user and one group updated, nothing failed; returns
+/// the writes the target saw.
+async fn one_user_and_one_group_updated(proxy: &FaultProxy, dir: &std::path::Path) -> Vec<(String, String)> {
+    let mark = proxy.request_count();
+    let (plan, summary) = reconcile_in(dir).await;
+    let app = &summary.record.platforms[0];
+    assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
+    writes_since(proxy, mark)
+}
+
+/// A run that changes nothing and sends the target no write.
+async fn assert_quiet(proxy: &FaultProxy, dir: &std::path::Path) {
+    let mark = proxy.request_count();
+    let (plan, _) = reconcile_in(dir).await;
+    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
+    assert_eq!(writes_since(proxy, mark), []);
 }
 
 async fn patch_source(source: &ScimServer, path: &str, operations: Value) {
-    send(source, reqwest::Method::PATCH, path, json!({ "schemas": [PATCH_URN], "Operations": operations })).await;
+    source.request(reqwest::Method::PATCH, path, &json!({ "schemas": [PATCH_URN], "Operations": operations })).await;
 }
 
 /// The source: 8 users (member8 inactive), groups Engineering {1,2,3,8}, Sales {4,5},
@@ -186,31 +212,12 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     );
 
     // Second run: nothing to do, nothing written.
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 
     // At the source: member2 leaves Engineering, member5 joins it, member3 changes department.
-    let engineering = format!("Groups/{}", source_groups["Engineering"]);
-    let remove = format!("members[value eq \"{}\"]", ids[1]);
-    patch_source(
-        &source,
-        &engineering,
-        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": ids[4] }] }]),
-    )
-    .await;
-    patch_source(
-        &source,
-        &format!("Users/{}", ids[2]),
-        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Research" }]),
-    )
-    .await;
-    let mark = proxy.request_count();
-    let (plan, summary) = reconcile_in(dir.path()).await;
-    let app = &summary.record.platforms[0];
-    assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
-    let writes = writes_since(&proxy, mark);
+    move_and_change(&source, &source_groups["Engineering"], (&ids[1], &ids[4]), (&ids[2], "department", "Research"))
+        .await;
+    let writes = one_user_and_one_group_updated(&proxy, dir.path()).await;
     assert_eq!(writes.iter().filter(|(m, p)| m == "PATCH" && p.starts_with("/Groups/")).count(), 1, "{writes:?}");
     assert_eq!(writes.len(), 2, "one user PATCH and one group PATCH: {writes:?}");
     assert_eq!(target_groups(&target).await["Engineering"].1, members(&[1, 3, 5]));
@@ -225,10 +232,7 @@ async fn groups_and_enterprise_attributes_reach_a_real_scim_target_and_converge(
     assert_eq!(member3[ENTERPRISE]["department"], "Research");
 
     // And quiet again.
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }
 
 #[tokio::test]
@@ -236,15 +240,7 @@ async fn a_group_rosterd_does_not_own_is_never_touched() {
     let (_source, target, _ids, _groups, proxy, dir) = start().await;
     // An administrator made a "Sales" group at the target before rosterd ran.
     let theirs = json!({ "schemas": [GROUP_URN], "displayName": "Sales", "members": [] });
-    let answer = reqwest::Client::new()
-        .post(target.url("Groups"))
-        .bearer_auth(TARGET_TOKEN)
-        .header("Content-Type", "application/scim+json")
-        .body(theirs.to_string())
-        .send()
-        .await
-        .expect("the target answers");
-    assert!(answer.status().is_success());
+    target.request(reqwest::Method::POST, "Groups", &theirs).await;
     let mark = proxy.request_count();
     let (plan, summary) = reconcile_in(dir.path()).await;
     let app = &summary.record.platforms[0];
@@ -262,25 +258,9 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
         .expect("config");
     reconcile_in(dir.path()).await;
 
-    let sales = format!("Groups/{}", source_groups["Sales"]);
-    let remove = format!("members[value eq \"{}\"]", ids[3]);
-    patch_source(
-        &source,
-        &sales,
-        json!([{ "op": "remove", "path": remove }, { "op": "add", "path": "members", "value": [{ "value": ids[5] }] }]),
-    )
-    .await;
-    patch_source(
-        &source,
-        &format!("Users/{}", ids[5]),
-        json!([{ "op": "replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "E600" }]),
-    )
-    .await;
-    let mark = proxy.request_count();
-    let (plan, summary) = reconcile_in(dir.path()).await;
-    let app = &summary.record.platforms[0];
-    assert_eq!((app.updated, app.groups, app.failed), (1, 1, 0), "{}", plan.to_table());
-    let methods: Vec<String> = writes_since(&proxy, mark).into_iter().map(|(m, _)| m).collect();
+    move_and_change(&source, &source_groups["Sales"], (&ids[3], &ids[5]), (&ids[5], "employeeNumber", "E600")).await;
+    let writes = one_user_and_one_group_updated(&proxy, dir.path()).await;
+    let methods: Vec<String> = writes.into_iter().map(|(m, _)| m).collect();
     assert_eq!(methods, ["PUT", "PUT"]);
     assert_eq!(target_groups(&target).await["Sales"].1, members(&[5, 6]));
     let member6 = list(&target, "Users").await.into_iter().find(|u| u["userName"] == user_name(6)).expect("member6");
@@ -289,10 +269,7 @@ async fn with_patch_never_groups_and_attributes_change_by_put() {
         (Some("E600"), Some("Dept6"))
     );
 
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }
 
 /// A group renamed at the source keeps its id there (`groups.value`), so the target group
@@ -318,8 +295,5 @@ async fn a_group_renamed_at_the_source_is_renamed_in_place_with_its_membership_c
     assert_eq!(groups.keys().collect::<Vec<_>>(), ["Engineering", "Sales", "team-operations"]);
     assert_eq!(groups["team-operations"].1, members(&[1, 6, 7]));
 
-    let mark = proxy.request_count();
-    let (plan, _) = reconcile_in(dir.path()).await;
-    assert_eq!(plan.change_count(), 0, "{}", plan.to_table());
-    assert_eq!(writes_since(&proxy, mark), []);
+    assert_quiet(&proxy, dir.path()).await;
 }

@@ -29,16 +29,22 @@ fn write_roster(rig: &Rig, ids: impl IntoIterator<Item = usize>) {
     std::fs::write(rig.path("roster.yaml"), roster(ids)).unwrap();
 }
 
+/// A CAKE rig with these safety lines whose people 1..=`n` were created by a first run.
+async fn synced(safety: &str, n: usize) -> Rig {
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write_config(SOURCE, safety, PLATFORM);
+    write_roster(&rig, 1..=n);
+    rig.reconcile().await;
+    rig
+}
+
 fn active(rig: &Rig) -> usize {
     rig.sandbox.users().iter().filter(|u| u.user_status == "active").count()
 }
 
 #[tokio::test]
 async fn an_empty_complete_roster_after_twenty_people_removes_nobody_and_says_why() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ runs: 1 }}"), PLATFORM);
-    write_roster(&rig, 1..=20);
-    rig.reconcile().await;
+    let rig = synced(&format!("{LOOSE}\n  grace: {{ runs: 1 }}"), 20).await;
     write_roster(&rig, []);
     let writes = rig.sandbox.write_calls();
     let (plan, summary) = rig.reconcile().await;
@@ -54,10 +60,7 @@ async fn an_empty_complete_roster_after_twenty_people_removes_nobody_and_says_wh
 
 #[tokio::test]
 async fn a_roster_sixty_percent_smaller_removes_nobody_run_after_run() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ runs: 1 }}"), PLATFORM);
-    write_roster(&rig, 1..=20);
-    rig.reconcile().await;
+    let rig = synced(&format!("{LOOSE}\n  grace: {{ runs: 1 }}"), 20).await;
     write_roster(&rig, 1..=8);
     for _ in 0..2 {
         // The baseline stays the last roster whose removals ran: the shrink is held each time.
@@ -73,10 +76,7 @@ async fn a_roster_sixty_percent_smaller_removes_nobody_run_after_run() {
 
 #[tokio::test]
 async fn a_small_shrink_is_not_held_by_the_shrink_guard() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ runs: 1 }}"), PLATFORM);
-    write_roster(&rig, 1..=20);
-    rig.reconcile().await;
+    let rig = synced(&format!("{LOOSE}\n  grace: {{ runs: 1 }}"), 20).await;
     write_roster(&rig, 1..=15);
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.roster_shrank, None);
@@ -85,10 +85,7 @@ async fn a_small_shrink_is_not_held_by_the_shrink_guard() {
 
 #[tokio::test]
 async fn by_default_a_leaver_is_removed_on_the_second_run_they_are_missing() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, LOOSE, PLATFORM);
-    write_roster(&rig, 1..=10);
-    rig.reconcile().await;
+    let rig = synced(LOOSE, 10).await;
 
     // p3 is missing: held for the first run; p4 misses one run and comes back.
     write_roster(&rig, (1..=10).filter(|i| *i != 3 && *i != 4));
@@ -119,10 +116,7 @@ async fn by_default_a_leaver_is_removed_on_the_second_run_they_are_missing() {
 
 #[tokio::test]
 async fn a_grace_duration_holds_a_new_leaver_and_inactive_people_go_at_once() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ duration: 1h }}"), PLATFORM);
-    write_roster(&rig, 1..=10);
-    rig.reconcile().await;
+    let rig = synced(&format!("{LOOSE}\n  grace: {{ duration: 1h }}"), 10).await;
     rig.roster((1..=9).map(|i| Person::test(i).active(i != 2)));
     let (plan, summary) = rig.reconcile().await;
     let p10 = plan.platforms[0].steps.iter().find(|s| s.label == "p10@acme.example").expect("p10's removal");
@@ -132,10 +126,7 @@ async fn a_grace_duration_holds_a_new_leaver_and_inactive_people_go_at_once() {
 
 #[tokio::test]
 async fn approve_releases_exactly_the_held_removals_of_a_run_audited_and_only_once() {
-    let rig = Rig::start(CakeSandboxOptions::default()).await;
-    rig.write_config(SOURCE, &format!("{LOOSE}\n  grace: {{ runs: 1 }}"), PLATFORM);
-    write_roster(&rig, 1..=20);
-    rig.reconcile().await;
+    let rig = synced(&format!("{LOOSE}\n  grace: {{ runs: 1 }}"), 20).await;
     write_roster(&rig, 1..=8);
     let (shrunk, _) = rig.reconcile().await;
     assert_eq!(shrunk.platforms[0].held().count(), 12);

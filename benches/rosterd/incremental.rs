@@ -84,31 +84,18 @@ async fn scim_row(n: usize) -> Vec<String> {
     let plain_time = began.elapsed();
     assert!(roster.complete && roster.people.len() == n);
 
-    let before = calls(&sandbox);
-    let began = Instant::now();
-    let roster = source.read_with(&store).await.expect("a full read");
-    let full_time = began.elapsed();
-    let full_calls = calls(&sandbox) - before;
+    let (roster, full_time, full_calls) = measured(|| calls(&sandbox), source.read_with(&store)).await;
+    let roster = roster.expect("a full read");
     assert!(roster.complete && roster.people.len() == n);
 
-    let before = calls(&sandbox);
-    let began = Instant::now();
-    let roster = source.read_with(&store).await.expect("an incremental read");
-    let incremental_time = began.elapsed();
-    let incremental_calls = calls(&sandbox) - before;
+    let (roster, incremental_time, incremental_calls) = measured(|| calls(&sandbox), source.read_with(&store)).await;
+    let roster = roster.expect("an incremental read");
     assert!(roster.complete && roster.people.len() == n, "{:?}", roster.incomplete_reason);
     assert_eq!(source.incremental_off(), None);
     sandbox.shutdown().await;
-    vec![
-        n.to_string(),
-        full_calls.to_string(),
-        incremental_calls.to_string(),
-        cut(full_calls, incremental_calls),
-        ms(plain_time),
-        ms(full_time),
-        ms(incremental_time),
-        ratio(incremental_time.as_secs_f64(), plain_time.as_secs_f64()),
-    ]
+    let mut row = row(n, (full_calls, incremental_calls), &[plain_time, full_time, incremental_time]);
+    row.push(ratio(incremental_time.as_secs_f64(), plain_time.as_secs_f64()));
+    row
 }
 
 async fn affise_row(n: usize) -> Vec<String> {
@@ -131,26 +118,32 @@ async fn affise_row(n: usize) -> Vec<String> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (store, _) = Store::open(dir.path(), 256 << 20).expect("a store");
 
-    let before = sandbox.list_calls();
-    let began = Instant::now();
-    let accounts = read_accounts(&store, &connector, "affise").await.expect("a full listing");
-    let full_time = began.elapsed();
-    let full_calls = sandbox.list_calls() - before;
-    assert_eq!(accounts.len(), n);
+    let list_calls = || sandbox.list_calls();
+    let (accounts, full_time, full_calls) = measured(list_calls, read_accounts(&store, &connector, "affise")).await;
+    assert_eq!(accounts.expect("a full listing").len(), n);
 
-    let before = sandbox.list_calls();
-    let began = Instant::now();
-    let accounts = read_accounts(&store, &connector, "affise").await.expect("an incremental listing");
-    let incremental_time = began.elapsed();
-    let incremental_calls = sandbox.list_calls() - before;
+    let (accounts, incremental_time, incremental_calls) =
+        measured(list_calls, read_accounts(&store, &connector, "affise")).await;
+    let accounts = accounts.expect("an incremental listing");
     assert_eq!(accounts.len(), n);
     sandbox.shutdown().await;
-    vec![
-        n.to_string(),
-        full_calls.to_string(),
-        incremental_calls.to_string(),
-        cut(full_calls, incremental_calls),
-        ms(full_time),
-        ms(incremental_time),
-    ]
+    row(n, (full_calls, incremental_calls), &[full_time, incremental_time])
+}
+
+/// Runs one read (a future not yet started): its answer, how long it took, and how many
+/// calls `calls` counted meanwhile.
+async fn measured<T>(calls: impl Fn() -> usize, read: impl std::future::Future<Output = T>) -> (T, Duration, usize) {
+    let before = calls();
+    let began = Instant::now();
+    let answer = read.await;
+    (answer, began.elapsed(), calls() - before)
+}
+
+/// The columns both tables share: N, the calls of the full and of the incremental read, the
+/// cut between them, then each time in ms.
+fn row(n: usize, (full_calls, incremental_calls): (usize, usize), times: &[Duration]) -> Vec<String> {
+    let mut row =
+        vec![n.to_string(), full_calls.to_string(), incremental_calls.to_string(), cut(full_calls, incremental_calls)];
+    row.extend(times.iter().map(|t| ms(*t)));
+    row
 }

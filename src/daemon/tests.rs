@@ -119,12 +119,15 @@ fn ran(trigger: Trigger, at: u64) -> Ran {
 
 const NO_GRACE: Duration = Duration::ZERO;
 
+/// [`serve_with`] with no grace on stop and no schedule: runs only when triggered.
+async fn serve_unscheduled(takes: Duration, script: &[Step]) -> Log {
+    serve_with(takes, NO_GRACE, None, script).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn triggers_during_a_run_coalesce_into_one_more_run() {
-    let log = serve_with(
+    let log = serve_unscheduled(
         Duration::from_secs(10),
-        NO_GRACE,
-        None,
         &[
             Wait(1),
             Send(Event::ReconcileNow),
@@ -144,10 +147,8 @@ async fn triggers_during_a_run_coalesce_into_one_more_run() {
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_trigger_starts_a_run_at_once() {
-    let log = serve_with(
+    let log = serve_unscheduled(
         Duration::from_secs(2),
-        NO_GRACE,
-        None,
         &[Wait(30), Send(Event::ReconcileNow), Wait(30), Send(Event::ReconcileNow), Wait(30), Send(Event::Stop)],
     )
     .await;
@@ -221,10 +222,8 @@ fn the_next_firing_is_read_in_the_schedules_time_zone() {
 
 #[tokio::test(start_paused = true)]
 async fn reload_events_reload_and_the_loop_goes_on() {
-    let log = serve_with(
+    let log = serve_unscheduled(
         Duration::from_secs(1),
-        NO_GRACE,
-        None,
         &[
             Wait(5),
             Send(Event::Reload),
@@ -264,7 +263,7 @@ async fn a_stop_abandons_a_run_that_outlasts_the_grace_and_still_closes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_end_of_the_event_stream_stops_the_daemon_like_a_stop() {
-    let log = serve_with(Duration::from_secs(1), NO_GRACE, None, &[Wait(5)]).await;
+    let log = serve_unscheduled(Duration::from_secs(1), &[Wait(5)]).await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0)]);
     assert!(log.closed);
 }

@@ -256,20 +256,21 @@ mod tests {
 
     #[test]
     fn removals_within_limits_run() {
-        let mut plan = removals(3);
-        let policy =
-            GuardPolicy { max_removals_count: Some(5), max_removals_percent: Some(10.0), ..Default::default() };
-        apply_guards(&mut plan, &policy, 100);
-        assert_eq!(plan.held().count(), 0);
+        assert_eq!(held_under_limits(3, 5, 10.0, 100), 0);
     }
 
     #[test]
     fn count_limit_holds_even_under_the_percentage() {
-        let mut plan = removals(30);
+        assert_eq!(held_under_limits(30, 25, 50.0, 1000), 30);
+    }
+
+    /// How many of `n` removals a count and a percent limit hold, of `accounts` in all.
+    fn held_under_limits(n: usize, count: usize, percent: f64, accounts: usize) -> usize {
+        let mut plan = removals(n);
         let policy =
-            GuardPolicy { max_removals_count: Some(25), max_removals_percent: Some(50.0), ..Default::default() };
-        apply_guards(&mut plan, &policy, 1000);
-        assert_eq!(plan.held().count(), 30);
+            GuardPolicy { max_removals_count: Some(count), max_removals_percent: Some(percent), ..Default::default() };
+        apply_guards(&mut plan, &policy, accounts);
+        plan.held().count()
     }
 }
 

@@ -14,6 +14,13 @@ impl ConfigDir {
         ConfigDir(dir, key_file.into())
     }
 
+    /// A folder with the key file, and [`ConfigDir::one_platform`]'s config for it.
+    pub fn with_platform(key: (&str, &str), name: &str, kind: &str, extra: &str) -> (ConfigDir, String) {
+        let dir = ConfigDir::with_key(key.0, key.1);
+        let text = dir.one_platform(name, kind, extra);
+        (dir, text)
+    }
+
     /// A config reading `roster.yaml` into one platform `name` of `kind` that authenticates
     /// with the key file; `extra` is the rest of its entry (indented lines).
     pub fn one_platform(&self, name: &str, kind: &str, extra: &str) -> String {

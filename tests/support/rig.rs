@@ -26,6 +26,12 @@ pub struct Rig<S = CakeSandbox> {
     pub sandbox: S,
 }
 
+/// A platform entry named `name` of `kind` at `base_url`, its key read from `key_file`;
+/// `rest` is the entry's other keys (indented lines).
+pub fn platform_entry(name: &str, kind: &str, base_url: impl std::fmt::Display, key_file: &str, rest: &str) -> String {
+    format!("  - name: {name}\n    kind: {kind}\n    base_url: \"{base_url}\"\n    api_key_file: {key_file}\n{rest}")
+}
+
 impl Rig<CakeSandbox> {
     /// A sandbox CAKE with these options, its key in `cake-key`.
     pub async fn start(options: CakeSandboxOptions) -> Rig {
@@ -36,10 +42,8 @@ impl Rig<CakeSandbox> {
     /// Write `rosterd.yaml` with this source section and CAKE platform body (its
     /// base_url and key are filled in).
     pub fn write_config(&self, source: &str, safety: &str, platform_extra: &str) -> PathBuf {
-        let platform = format!(
-            "  - name: cake\n    kind: cake\n    base_url: \"{}\"\n    api_key_file: cake-key\n{platform_extra}\n",
-            self.sandbox.base_url()
-        );
+        let platform =
+            platform_entry("cake", "cake", self.sandbox.base_url(), "cake-key", &format!("{platform_extra}\n"));
         self.configure(source, safety, &platform)
     }
 }
@@ -85,6 +89,22 @@ impl<S> Rig<S> {
         let path = self.path(name);
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         path
+    }
+
+    /// Replace `from` by `to` in a file of the rig's folder; `from` must be there, so that a
+    /// test never runs on an edit that silently did nothing.
+    pub fn edit(&self, name: &str, from: &str, to: &str) {
+        let path = self.path(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.contains(from), "{} has no {from:?}", path.display());
+        std::fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Write `rosterd.yaml` reading the roster file into these platforms, removals not limited
+    /// and `protected` (the platform's own administrator) never touched.
+    pub fn configure_protecting(&self, protected: &str, platforms: &str) -> PathBuf {
+        let safety = format!("  max_removals: {{ count: 100, percent: 100 }}\n  protected: [{protected}]");
+        self.configure(FILE_SOURCE, &safety, platforms)
     }
 
     /// Write `rosterd.yaml` with state in `state/` and these sections (`platforms` is the
@@ -149,6 +169,15 @@ pub async fn reconcile_in(dir: &Path) -> (Plan, RunSummary) {
 }
 
 /// Every file under a folder, as bytes (for secret greps).
+/// The run's one platform was not planned, its error saying each of `says`, and the writes
+/// the platform counted are the same (`before`, `after`) across the run.
+pub fn assert_not_planned(plan: &Plan, summary: &RunSummary, says: &[&str], (before, after): (usize, usize)) {
+    let error = plan.platforms[0].error.clone().expect("the platform is not planned");
+    assert!(says.iter().all(|needle| error.contains(needle)), "{error}");
+    assert!(summary.record.platforms[0].error.is_some());
+    assert_eq!(after, before);
+}
+
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -372,15 +372,21 @@ async fn auto_reads_groups_from_the_groups_endpoint_with_nesting() {
     assert_eq!(log.lock().unwrap().iter().filter(|r| r.path.ends_with("/Groups")).count(), 2);
 }
 
+/// The read fails with a reason that starts with `starts` and says `says`.
+async fn assert_read_fails(settings: ScimSettings, starts: &str, says: &str) {
+    let reason = read(settings).await.unwrap_err().to_string();
+    assert!(reason.starts_with(starts) && reason.contains(says), "{reason}");
+}
+
 #[tokio::test]
 async fn a_failing_groups_page_fails_the_read() {
     let (base, _) = serve(groups_server(true)).await;
-    let err = read(settings(base, 2)).await.unwrap_err().to_string();
-    assert!(
-        err.starts_with("Groups page 2 (startIndex=3): HTTP 500")
-            && err.contains("group memberships decide scope and roles"),
-        "{err}"
-    );
+    assert_read_fails(
+        settings(base, 2),
+        "Groups page 2 (startIndex=3): HTTP 500",
+        "group memberships decide scope and roles",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -391,12 +397,7 @@ async fn a_refused_groups_listing_fails_the_read() {
             .await;
     let mut s = settings(base, 10);
     s.groups = GroupsFrom::GroupsEndpoint;
-    let reason = read(s).await.unwrap_err().to_string();
-    assert!(
-        reason.starts_with("Groups page 1 (startIndex=1): HTTP 403")
-            && reason.contains("check the SCIM source's token"),
-        "{reason}"
-    );
+    assert_read_fails(s, "Groups page 1 (startIndex=1): HTTP 403", "check the SCIM source's token").await;
 }
 
 #[tokio::test]
