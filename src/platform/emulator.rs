@@ -4,11 +4,13 @@
 
 use std::any::Any;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use crate::sandbox::faults::Faults;
 use crate::sandbox::page_cap::PageCap;
+use crate::sandbox::server::LoopbackServer;
 
 /// A running emulator, whatever its kind.
 pub trait Emulator: Send + Sync + Debug {
@@ -66,4 +68,119 @@ pub struct DemoSeed {
     pub entry: &'static str,
     /// Start the emulator as the demo finds it (CAKE already holds three accounts).
     pub start: fn() -> BoxFuture<'static, std::io::Result<Box<dyn Emulator>>>,
+}
+
+/// What one kind's emulator state tells the rest of the emulator; the server, its address,
+/// its shutdown and the [`Emulator`] forwarding are the same for every kind ([`Emulated`]).
+pub trait EmulatorState: Send + Sync + Debug + 'static {
+    /// The fault names of the routes that write (create, update, remove), for `write_calls`.
+    const WRITE_ROUTES: &'static [&'static str];
+    /// The fault script, rate limit and request counts.
+    fn faults(&self) -> &Faults;
+    /// The key rosterd authenticates with.
+    fn key(&self) -> &str;
+    /// How many accounts a listing returns now.
+    fn listed(&self) -> usize;
+    /// Accounts that can still sign in.
+    fn with_access(&self) -> usize;
+    /// The most accounts one listing call returns with rosterd's default page size.
+    fn largest_page(&self) -> usize;
+}
+
+/// A running emulator of one kind on `127.0.0.1`, serving its state `S`; stops when shut
+/// down or dropped. Each kind names it (`CakeSandbox = Emulated<…>`) and adds its own
+/// seeding and inspection methods.
+#[derive(Debug)]
+pub struct Emulated<S> {
+    state: Arc<S>,
+    base_url: url::Url,
+    server: LoopbackServer,
+}
+
+impl<S: EmulatorState> Emulated<S> {
+    /// Bind a free loopback port and serve `router(state)`; the base URL is `path` on it.
+    pub async fn launch(
+        state: S,
+        router: fn(Arc<S>) -> axum::Router,
+        name: &'static str,
+        path: &str,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(state);
+        let server = LoopbackServer::start(router(state.clone()), name).await?;
+        let base_url = server.url(path)?;
+        Ok(Emulated { state, base_url, server })
+    }
+
+    /// Where the emulator listens (for SCIM, its `/scim/v2` base).
+    pub fn base_url(&self) -> url::Url {
+        self.base_url.clone()
+    }
+
+    /// The key rosterd authenticates with.
+    pub fn api_key(&self) -> &str {
+        self.state.key()
+    }
+
+    /// The fault script, rate limit and request counts.
+    pub fn faults(&self) -> &Faults {
+        self.state.faults()
+    }
+
+    /// Write requests received (creates, updates, removals), faulted or not.
+    pub fn write_calls(&self) -> usize {
+        S::WRITE_ROUTES.iter().map(|route| self.state.faults().count(route)).sum()
+    }
+
+    /// The kind's state, for its own inspection methods.
+    pub(crate) fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Stop serving: graceful for a second, then abandoned.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+impl<S: EmulatorState> Emulator for Emulated<S> {
+    fn faults(&self) -> &Faults {
+        self.state.faults()
+    }
+
+    fn base_url(&self) -> url::Url {
+        Emulated::base_url(self)
+    }
+
+    fn key(&self) -> String {
+        self.state.key().to_string()
+    }
+
+    fn write_calls(&self) -> usize {
+        Emulated::write_calls(self)
+    }
+
+    fn listed(&self) -> usize {
+        self.state.listed()
+    }
+
+    fn with_access(&self) -> usize {
+        self.state.with_access()
+    }
+
+    fn largest_page(&self) -> usize {
+        self.state.largest_page()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(Emulated::shutdown(*self))
+    }
+}
+
+/// Box a started emulator for the registry (`EmulatorSpec::start`, `DemoSeed::start`).
+pub fn boxed<E: Emulator + 'static>(started: std::io::Result<E>) -> std::io::Result<Box<dyn Emulator>> {
+    Ok(Box::new(started?))
 }

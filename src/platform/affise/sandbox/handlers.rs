@@ -129,7 +129,7 @@ pub(super) fn bad_param(name: &str) -> Failure {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub struct Shared {
     pub(super) api_key: String,
     /// The page-size cap of [`crate::sandbox::page_cap`].
     pub(super) page_cap: PageCap,

@@ -23,8 +23,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::platform::emulator::{Emulated, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// `limit` when none is sent.
 const DEFAULT_LIMIT: u64 = 25;
@@ -256,22 +256,17 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running AgencyAnalytics emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct AgencyAnalyticsSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type AgencyAnalyticsSandbox = Emulated<Shared>;
 
 impl AgencyAnalyticsSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<AgencyAnalyticsSandbox> {
+    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store { next_id: 100, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
         let users_path = format!("/{}", options.users_path.trim_matches('/'));
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             authorization: match options.bearer_auth {
                 true => format!("Bearer {}", options.api_key),
                 false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
@@ -281,44 +276,29 @@ impl AgencyAnalyticsSandbox {
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "agencyanalytics").await?;
-        let base_url = server.url("/")?;
-        Ok(AgencyAnalyticsSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "agencyanalytics", "/").await
     }
 
     /// A snapshot of every user, by id.
     pub fn users(&self) -> Vec<AgencyAnalyticsUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this username (case-insensitive), if any.
     pub fn user_by_username(&self, username: &str) -> Option<AgencyAnalyticsUser> {
         let wanted = username.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing user. Not validated, so tests can seed states the API would refuse.
     pub fn insert_user(&self, user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
-        self.shared.lock().insert(user)
+        self.state().lock().insert(user)
     }
 
     /// Every authenticated request, oldest first (passwords masked as `[set]`).
     pub fn requests(&self) -> Vec<AgencyAnalyticsRequest> {
-        self.shared.lock().requests.clone()
+        self.state().lock().requests.clone()
     }
 
     /// The authenticated write requests (POST, PUT, DELETE), oldest first.
@@ -328,22 +308,12 @@ impl AgencyAnalyticsSandbox {
 
     /// Every password the emulator received, for tests that search for leaks.
     pub fn passwords(&self) -> Vec<String> {
-        self.shared.lock().passwords.clone()
-    }
-
-    /// Write requests received (create, update, delete), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        ["create", "update", "delete"].iter().map(|r| self.shared.faults.count(r)).sum()
+        self.state().lock().passwords.clone()
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().faults.count("list")
     }
 }
 
@@ -374,41 +344,27 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     },
 };
 
-impl crate::platform::emulator::Emulator for AgencyAnalyticsSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update", "delete"];
+
     fn faults(&self) -> &Faults {
-        AgencyAnalyticsSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        AgencyAnalyticsSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        AgencyAnalyticsSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
     fn with_access(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(AgencyAnalyticsSandbox::shutdown(*self))
     }
 }
 

@@ -20,8 +20,8 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::platform::emulator::{Emulated, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// CAKE's documented maximum `row_limit`.
 const MAX_ROW_LIMIT: u64 = 10_000;
@@ -192,7 +192,7 @@ impl Store {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     api_key: String,
     roles: Vec<CakeRole>,
     managers: Vec<CakeManager>,
@@ -251,91 +251,61 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running CAKE emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct CakeSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type CakeSandbox = Emulated<Shared>;
 
 impl CakeSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<CakeSandbox> {
+    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store { next_id: 1000, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             api_key: options.api_key,
             roles: options.roles,
             managers: options.account_managers,
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "cake").await?;
-        let base_url = server.url("/")?;
-        Ok(CakeSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "cake", "/").await
     }
 
     /// A snapshot of every user, by `user_id`.
     pub fn users(&self) -> Vec<CakeUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this email (case-insensitive), if any.
     pub fn user_by_email(&self, email: &str) -> Option<CakeUser> {
         let wanted = email.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing account (an admin, one rosterd never created). Not validated, so
     /// tests can also seed states the API would refuse.
     pub fn insert_user(&self, user: CakeUser) -> CakeUser {
-        self.shared.lock().insert(user)
-    }
-
-    /// Write requests received (create and update), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        self.shared.faults.count("create") + self.shared.faults.count("update")
+        self.state().lock().insert(user)
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
+        self.state().faults.count("list")
     }
 
     /// The parameter names (without `api_key`) of every authenticated write, oldest first.
     pub fn write_fields(&self) -> Vec<Vec<String>> {
-        self.shared.lock().write_fields.clone()
+        self.state().lock().write_fields.clone()
     }
 
     /// The parameter names of the latest authenticated write.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.shared.lock().write_fields.last().cloned()
+        self.state().lock().write_fields.last().cloned()
     }
 
     /// The query (without `api_key`) of every authenticated listing, oldest first.
     pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.shared.lock().list_queries.clone()
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().lock().list_queries.clone()
     }
 }
 
@@ -343,8 +313,7 @@ impl CakeSandbox {
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
         Box::pin(async move {
-            let emulator = CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
+            crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await)
         })
     },
     test_entry: "    roles: [ { role: Account Manager } ]\n",
@@ -363,47 +332,33 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
                     .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
                     .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
                     .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
-                Ok(Box::new(CakeSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
+                crate::platform::emulator::boxed(CakeSandbox::start(options).await)
             })
         },
     },
 };
 
-impl crate::platform::emulator::Emulator for CakeSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update"];
+
     fn faults(&self) -> &Faults {
-        CakeSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        CakeSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        CakeSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
     fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| u.user_status == "active").count()
+        self.lock().users.values().filter(|u| u.user_status == "active").count()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(CakeSandbox::shutdown(*self))
     }
 }
 

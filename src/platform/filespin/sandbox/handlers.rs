@@ -122,7 +122,7 @@ impl Patch {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub struct Shared {
     pub(super) api_key: String,
     pub(super) group_id: String,
     /// The page-size cap of [`crate::sandbox::page_cap`].

@@ -331,7 +331,7 @@ pub(super) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
 impl ScimSandbox {
     /// Every group, in creation order.
     pub fn groups(&self) -> Vec<ScimGroup> {
-        self.shared.lock().groups.values().cloned().collect()
+        self.state().lock().groups.values().cloned().collect()
     }
 
     pub fn group_by_name(&self, name: &str) -> Option<ScimGroup> {
@@ -340,7 +340,7 @@ impl ScimSandbox {
 
     /// Seed a group (not validated, as an administrator's own group would be).
     pub fn insert_group(&self, group: ScimGroup) -> ScimGroup {
-        self.shared.lock().insert_group(group)
+        self.state().lock().insert_group(group)
     }
 }
 
