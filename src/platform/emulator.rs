@@ -184,3 +184,18 @@ impl<S: EmulatorState> Emulator for Emulated<S> {
 pub fn boxed<E: Emulator + 'static>(started: std::io::Result<E>) -> std::io::Result<Box<dyn Emulator>> {
     Ok(Box::new(started?))
 }
+
+/// An emulator `E` with an HTTP client to call it, for the emulators' own unit tests.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct TestClient<E> {
+    pub(crate) http: reqwest::Client,
+    pub(crate) sandbox: E,
+}
+
+#[cfg(test)]
+impl<E> TestClient<E> {
+    pub(crate) fn new(sandbox: E) -> Self {
+        TestClient { http: reqwest::Client::new(), sandbox }
+    }
+}

@@ -3,14 +3,11 @@
 use super::*;
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: CakeSandbox,
-}
+type Client = crate::platform::emulator::TestClient<CakeSandbox>;
 
 impl Client {
     async fn start(options: CakeSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: CakeSandbox::start(options).await.unwrap() }
+        Client::new(CakeSandbox::start(options).await.unwrap())
     }
 
     fn url(&self, path: &str) -> url::Url {
