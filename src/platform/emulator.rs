@@ -26,12 +26,31 @@ pub trait Emulator: Send + Sync + Debug {
     fn listed(&self) -> usize;
     /// Accounts that can still sign in, judged by the kind's own means of removal.
     fn with_access(&self) -> usize;
+    /// Every account the emulator holds, in listing order, whatever the kind.
+    fn accounts(&self) -> Vec<EmulatedAccount>;
     /// The most accounts one listing call returns with rosterd's default page size.
     fn largest_page(&self) -> usize;
     /// The concrete emulator, for a test that seeds something only one kind has.
     fn as_any(&self) -> &dyn Any;
     /// Stop serving.
     fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// One account as any kind's emulator holds it, for tests that check every kind alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedAccount {
+    /// The kind's unique login: email, user name or SCIM `userName`.
+    pub key: String,
+    /// The given (first) name.
+    pub given_name: String,
+    /// Whether the account can still sign in (not disabled, denied or deleted).
+    pub can_sign_in: bool,
+}
+
+impl EmulatedAccount {
+    pub fn new(key: &str, given_name: &str, can_sign_in: bool) -> Self {
+        EmulatedAccount { key: key.to_string(), given_name: given_name.to_string(), can_sign_in }
+    }
 }
 
 /// Starts an emulator of one kind.
@@ -52,6 +71,10 @@ pub struct EmulatorSpec {
     pub reads_per_removal: usize,
     /// Write requests one removal takes (three for the Affise lock-out).
     pub writes_per_removal: usize,
+    /// A removal deletes the account for good (AgencyAnalytics), so it leaves no trace.
+    pub removes_by_deleting: bool,
+    /// The vendor fixes the page size (FileSpin's 30): `page_size` cannot be set.
+    pub fixed_page_size: Option<usize>,
     /// How the kind appears in `rosterd demo`.
     pub demo: DemoSeed,
 }
@@ -81,8 +104,12 @@ pub trait EmulatorState: Send + Sync + Debug + 'static {
     fn key(&self) -> &str;
     /// How many accounts a listing returns now.
     fn listed(&self) -> usize;
+    /// Every account held, in listing order.
+    fn accounts(&self) -> Vec<EmulatedAccount>;
     /// Accounts that can still sign in.
-    fn with_access(&self) -> usize;
+    fn with_access(&self) -> usize {
+        self.accounts().iter().filter(|account| account.can_sign_in).count()
+    }
     /// The most accounts one listing call returns with rosterd's default page size.
     fn largest_page(&self) -> usize;
 }
@@ -165,6 +192,10 @@ impl<S: EmulatorState> Emulator for Emulated<S> {
 
     fn with_access(&self) -> usize {
         self.state.with_access()
+    }
+
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.state.accounts()
     }
 
     fn largest_page(&self) -> usize {

@@ -2,7 +2,7 @@
 //! scenario on every platform kind: start it from the registry, write its platform entry,
 //! count the calls it received. Nothing here names a kind.
 
-use super::emulator::Emulator;
+use super::emulator::{EmulatedAccount, Emulator};
 use super::kind::KindSpec;
 use crate::sandbox::faults::Faults;
 use crate::sandbox::page_cap::PageCap;
@@ -117,6 +117,21 @@ impl AnySandbox {
     /// Write requests one removal takes: three for the Affise lock-out, else one.
     pub fn writes_per_removal(&self) -> usize {
         self.spec.sandbox.writes_per_removal
+    }
+
+    /// Every account the emulator holds, whatever the kind.
+    pub fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.emulator.accounts()
+    }
+
+    /// A removal deletes the account for good (AgencyAnalytics): nothing is left to list.
+    pub fn removes_by_deleting(&self) -> bool {
+        self.spec.sandbox.removes_by_deleting
+    }
+
+    /// The vendor's fixed page size (FileSpin's 30), when `page_size` cannot be set.
+    pub fn fixed_page_size(&self) -> Option<usize> {
+        self.spec.sandbox.fixed_page_size
     }
 
     /// Stop serving.

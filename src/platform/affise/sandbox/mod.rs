@@ -25,7 +25,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// Affise's largest `limit`.
@@ -413,6 +413,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 0,
     reads_per_removal: 1,
     writes_per_removal: 3,
+    removes_by_deleting: false,
+    fixed_page_size: None,
     demo: crate::platform::emulator::DemoSeed {
         label: "affise",
         key_file: "affise-api-key",
@@ -443,6 +445,10 @@ impl EmulatorState for Shared {
 
     fn with_access(&self) -> usize {
         self.lock().users.values().filter(|u| !u.permissions.as_object().is_some_and(super::all_denied)).count()
+    }
+
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, !u.all_denied())).collect()
     }
 
     fn largest_page(&self) -> usize {

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// `limit` when none is sent.
@@ -330,6 +330,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 0,
     reads_per_removal: 0,
     writes_per_removal: 1,
+    removes_by_deleting: true,
+    fixed_page_size: None,
     demo: crate::platform::emulator::DemoSeed {
         label: "agency",
         key_file: "agency-api-key",
@@ -359,8 +361,8 @@ impl EmulatorState for Shared {
         self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.lock().users.len()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.username, &u.first_name, true)).collect()
     }
 
     fn largest_page(&self) -> usize {

@@ -20,7 +20,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// CAKE's documented maximum `row_limit`.
@@ -320,6 +320,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 1,
     reads_per_removal: 0,
     writes_per_removal: 1,
+    removes_by_deleting: false,
+    fixed_page_size: None,
     demo: crate::platform::emulator::DemoSeed {
         label: "cake",
         key_file: "cake-api-key",
@@ -353,8 +355,12 @@ impl EmulatorState for Shared {
         self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.lock().users.values().filter(|u| u.user_status == "active").count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock()
+            .users
+            .values()
+            .map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.user_status == "active"))
+            .collect()
     }
 
     fn largest_page(&self) -> usize {

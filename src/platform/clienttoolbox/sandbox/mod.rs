@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// Fields every call may carry.
@@ -298,6 +298,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 0,
     reads_per_removal: 0,
     writes_per_removal: 1,
+    removes_by_deleting: false,
+    fixed_page_size: None,
     demo: crate::platform::emulator::DemoSeed {
         label: "loyalty",
         key_file: "loyalty-api-key",
@@ -324,8 +326,8 @@ impl EmulatorState for Shared {
         self.lock().users.values().filter(|u| !u.deleted).count()
     }
 
-    fn with_access(&self) -> usize {
-        self.lock().users.values().filter(|u| !u.deleted).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.user_name, &u.first_name, !u.deleted)).collect()
     }
 
     fn largest_page(&self) -> usize {

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Fault, Faults, Injected};
 
 /// Users per listing answer: FileSpin's fixed page.
@@ -299,6 +299,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 0,
     reads_per_removal: 0,
     writes_per_removal: 1,
+    removes_by_deleting: false,
+    fixed_page_size: Some(super::PAGE_SIZE as usize),
     demo: crate::platform::emulator::DemoSeed {
         label: "filespin",
         key_file: "filespin-api-key",
@@ -327,8 +329,8 @@ impl EmulatorState for Shared {
         self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.lock().users.values().filter(|u| u.enabled).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.enabled)).collect()
     }
 
     fn largest_page(&self) -> usize {

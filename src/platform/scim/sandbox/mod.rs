@@ -21,7 +21,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 mod enterprise;
@@ -460,6 +460,8 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
     reads_per_run: 1,
     reads_per_removal: 0,
     writes_per_removal: 1,
+    removes_by_deleting: false,
+    fixed_page_size: None,
     demo: crate::platform::emulator::DemoSeed {
         label: "scim",
         key_file: "scim-token",
@@ -488,8 +490,12 @@ impl EmulatorState for Shared {
         self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.lock().users.values().filter(|u| u.active).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock()
+            .users
+            .values()
+            .map(|u| EmulatedAccount::new(&u.user_name, u.given_name.as_deref().unwrap_or_default(), u.active))
+            .collect()
     }
 
     fn largest_page(&self) -> usize {
