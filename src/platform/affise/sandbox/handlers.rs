@@ -34,13 +34,7 @@ impl IntoResponse for Failure {
 }
 
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    match outcome {
-        Ok(mut body) => {
-            body["status"] = json!(1);
-            Json(body).into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    crate::sandbox::reply::stamped(outcome, "status", json!(1))
 }
 
 /// The strictest published rule: 8 to 30 characters with an upper-case letter, a lower-case
