@@ -211,9 +211,13 @@ impl<S: EmulatorState> Emulator for Emulated<S> {
     }
 }
 
-/// Box a started emulator for the registry (`EmulatorSpec::start`, `DemoSeed::start`).
-pub fn boxed<E: Emulator + 'static>(started: std::io::Result<E>) -> std::io::Result<Box<dyn Emulator>> {
-    Ok(Box::new(started?))
+/// Box an emulator's start for the registry (`EmulatorSpec::start`, `DemoSeed::start`).
+pub fn boxed<E, F>(starting: F) -> BoxFuture<'static, std::io::Result<Box<dyn Emulator>>>
+where
+    E: Emulator + 'static,
+    F: std::future::Future<Output = std::io::Result<E>> + Send + 'static,
+{
+    Box::pin(async move { Ok(Box::new(starting.await?) as Box<dyn Emulator>) })
 }
 
 /// An emulator `E` with an HTTP client to call it, for the emulators' own unit tests.

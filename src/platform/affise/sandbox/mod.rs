@@ -403,11 +403,7 @@ impl AffiseSandbox {
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            crate::platform::emulator::boxed(
-                AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)).await,
-            )
-        })
+        crate::platform::emulator::boxed(AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]\n",
     reads_per_run: 0,
@@ -419,12 +415,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         label: "affise",
         key_file: "affise-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = AffiseSandboxOptions::default();
-                crate::platform::emulator::boxed(AffiseSandbox::start(options).await)
-            })
-        },
+        start: || crate::platform::emulator::boxed(AffiseSandbox::start(Default::default())),
     },
 };
 

@@ -320,11 +320,8 @@ impl AgencyAnalyticsSandbox {
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            let emulator =
-                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
+        let options = AgencyAnalyticsSandboxOptions::default().with_page_cap(cap);
+        crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(options))
     },
     test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
     reads_per_run: 0,
@@ -336,13 +333,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         label: "agency",
         key_file: "agency-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = AgencyAnalyticsSandboxOptions::default();
-                Ok(Box::new(AgencyAnalyticsSandbox::start(options).await?)
-                    as Box<dyn crate::platform::emulator::Emulator>)
-            })
-        },
+        start: || crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(Default::default())),
     },
 };
 

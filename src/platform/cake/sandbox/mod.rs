@@ -311,11 +311,7 @@ impl CakeSandbox {
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        Box::pin(async move {
-            crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await)
-        })
-    },
+    start: |cap| crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    roles: [ { role: Account Manager } ]\n",
     reads_per_run: 1,
     reads_per_removal: 0,
@@ -327,15 +323,13 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         key_file: "cake-api-key",
         entry: include_str!("../demo.yaml"),
         start: || {
-            Box::pin(async move {
-                // CAKE already holds its admin (protected), an account made by hand for a roster
-                // person (adopted), and a contractor rosterd has never heard of (left alone).
-                let options = CakeSandboxOptions::default()
-                    .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
-                    .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
-                    .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
-                crate::platform::emulator::boxed(CakeSandbox::start(options).await)
-            })
+            // CAKE already holds its admin (protected), an account made by hand for a roster
+            // person (adopted), and a contractor rosterd has never heard of (left alone).
+            let options = CakeSandboxOptions::default()
+                .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
+                .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
+                .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
+            crate::platform::emulator::boxed(CakeSandbox::start(options))
         },
     },
 };

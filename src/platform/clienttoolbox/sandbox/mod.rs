@@ -291,9 +291,7 @@ impl CtSandbox {
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| Box::pin(async move {
-        crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap)).await)
-    }),
+    start: |cap| crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
     reads_per_run: 0,
     reads_per_removal: 0,
@@ -304,10 +302,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         label: "loyalty",
         key_file: "loyalty-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || Box::pin(async move {
-            let options = CtSandboxOptions::default();
-            crate::platform::emulator::boxed(CtSandbox::start(options).await)
-        }),
+        start: || crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default())),
     },
 };
 

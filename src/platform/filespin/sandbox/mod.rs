@@ -289,11 +289,7 @@ impl FileSpinSandbox {
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            crate::platform::emulator::boxed(
-                FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)).await,
-            )
-        })
+        crate::platform::emulator::boxed(FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: USER } ]\n",
     reads_per_run: 0,
@@ -305,12 +301,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         label: "filespin",
         key_file: "filespin-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = FileSpinSandboxOptions::default();
-                crate::platform::emulator::boxed(FileSpinSandbox::start(options).await)
-            })
-        },
+        start: || crate::platform::emulator::boxed(FileSpinSandbox::start(Default::default())),
     },
 };
 

@@ -451,11 +451,7 @@ impl ScimSandbox {
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        Box::pin(async move {
-            crate::platform::emulator::boxed(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap)).await)
-        })
-    },
+    start: |cap| crate::platform::emulator::boxed(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap))),
     test_entry: "",
     reads_per_run: 1,
     reads_per_removal: 0,
@@ -466,12 +462,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         label: "scim",
         key_file: "scim-token",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = ScimSandboxOptions::default();
-                crate::platform::emulator::boxed(ScimSandbox::start(options).await)
-            })
-        },
+        start: || crate::platform::emulator::boxed(ScimSandbox::start(Default::default())),
     },
 };
 
