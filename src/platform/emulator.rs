@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::sandbox::faults::Faults;
+use crate::sandbox::faults::{Faults, Injected};
 use crate::sandbox::page_cap::PageCap;
 use crate::sandbox::server::LoopbackServer;
 
@@ -233,4 +233,15 @@ impl<E> TestClient<E> {
     pub(crate) fn new(sandbox: E) -> Self {
         TestClient { http: reqwest::Client::new(), sandbox }
     }
+}
+
+/// Serve one request of `route`: the fault script first, then `handle` with the state and
+/// what the script injected (the handlers of every kind are this and one call).
+pub async fn faulted<S: EmulatorState>(
+    state: Arc<S>,
+    route: &str,
+    handle: impl FnOnce(Arc<S>, Injected) -> axum::response::Response,
+) -> axum::response::Response {
+    let faults = state.faults().clone();
+    faults.run(route, |injected| async move { handle(state, injected) }).await
 }

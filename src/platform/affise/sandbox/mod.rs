@@ -25,7 +25,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// Affise's largest `limit`.
@@ -263,38 +263,31 @@ impl Store {
 type AppState = State<Arc<Shared>>;
 
 async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("list", |injected| async move { answer(s.list_users(&headers, &q, injected)) }).await
+    faulted(s, "list", |s, injected| answer(s.list_users(&headers, &q, injected))).await
 }
 
 async fn read_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("read", |_| async move { answer(s.read_user(&headers, &id)) }).await
+    faulted(s, "read", |s, _| answer(s.read_user(&headers, &id))).await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create_user(&headers, &body)) }).await
+    faulted(s, "create", |s, _| answer(s.create_user(&headers, &body))).await
 }
 
 async fn edit_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("update", |_| async move { answer(s.edit_user(&headers, &id, &body)) }).await
+    faulted(s, "update", |s, _| answer(s.edit_user(&headers, &id, &body))).await
 }
 
 async fn api_key_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("api_key", |_| async move { answer(s.rotate_key(&headers, &id, &body)) }).await
+    faulted(s, "api_key", |s, _| answer(s.rotate_key(&headers, &id, &body))).await
 }
 
 async fn password_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("password", |_| async move { answer(s.set_password(&headers, &id, &body)) }).await
+    faulted(s, "password", |s, _| answer(s.set_password(&headers, &id, &body))).await
 }
 
 async fn permissions_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("permissions", |_| async move { answer(s.set_permissions(&headers, &id, &body)) }).await
+    faulted(s, "permissions", |s, _| answer(s.set_permissions(&headers, &id, &body))).await
 }
 
 /// There is no delete, nor anything else outside the contract.

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// `limit` when none is sent.
@@ -190,29 +190,25 @@ type AppState = State<Arc<Shared>>;
 type Pairs = Query<Vec<(String, String)>>;
 
 async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Pairs) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("list", |injected| async move {
-            let outcome = s.check_auth(&headers).and_then(|()| {
-                s.log(&Method::GET, &s.users_path, &q, None);
-                s.list_users(&q, injected)
-            });
-            answer(outcome)
-        })
-        .await
+    faulted(s, "list", |s, injected| {
+        let outcome = s.check_auth(&headers).and_then(|()| {
+            s.log(&Method::GET, &s.users_path, &q, None);
+            s.list_users(&q, injected)
+        });
+        answer(outcome)
+    })
+    .await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("create", |_| async move {
-            let outcome = s.check_auth(&headers).and_then(|()| object_body(&body)).and_then(|fields| {
-                s.log(&Method::POST, &s.users_path, &[], Some(&fields));
-                s.create_user(&fields)
-            });
-            answer(outcome)
-        })
-        .await
+    faulted(s, "create", |s, _| {
+        let outcome = s.check_auth(&headers).and_then(|()| object_body(&body)).and_then(|fields| {
+            s.log(&Method::POST, &s.users_path, &[], Some(&fields));
+            s.create_user(&fields)
+        });
+        answer(outcome)
+    })
+    .await
 }
 
 /// `GET`, `PUT` and `DELETE` on one user share the route; each has its own fault label.
@@ -228,8 +224,7 @@ async fn user_route(
         Method::PUT => "update",
         _ => "delete",
     };
-    let faults = s.faults.clone();
-    faults.run(label, |_| async move { answer(s.one_user(&method, &headers, &id, &body)) }).await
+    faulted(s, label, |s, _| answer(s.one_user(&method, &headers, &id, &body))).await
 }
 
 /// Anything outside the contract.

@@ -20,7 +20,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// CAKE's documented maximum `row_limit`.
@@ -206,28 +206,23 @@ pub struct Shared {
 type AppState = State<Arc<Shared>>;
 
 async fn users_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("list", |injected| async move { answer(s.list_users(&q, injected)) }).await
+    faulted(s, "list", |s, injected| answer(s.list_users(&q, injected))).await
 }
 
 async fn create_route(State(s): AppState, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create_user(&body)) }).await
+    faulted(s, "create", |s, _| answer(s.create_user(&body))).await
 }
 
 async fn update_route(State(s): AppState, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("update", |_| async move { answer(s.update_user(&body)) }).await
+    faulted(s, "update", |s, _| answer(s.update_user(&body))).await
 }
 
 async fn roles_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("roles", |_| async move { answer(s.list_roles(&q)) }).await
+    faulted(s, "roles", |s, _| answer(s.list_roles(&q))).await
 }
 
 async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("account_managers", |_| async move { answer(s.list_managers(&q)) }).await
+    faulted(s, "account_managers", |s, _| answer(s.list_managers(&q))).await
 }
 
 /// There is no delete, nor anything else outside the contract.

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Fault, Faults, Injected};
 
 /// Users per listing answer: FileSpin's fixed page.
@@ -181,28 +181,15 @@ impl Store {
 type AppState = State<Arc<Shared>>;
 
 async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("list", |injected| async move { answer(s.authorize(&headers).and_then(|()| s.list_users(&q, injected))) })
-        .await
+    faulted(s, "list", |s, injected| answer(s.authorize(&headers).and_then(|()| s.list_users(&q, injected)))).await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run(
-            "create",
-            |_| async move { answer(s.write_body(&headers, &body).and_then(|fields| s.create_user(&fields))) },
-        )
-        .await
+    faulted(s, "create", |s, _| answer(s.write_body(&headers, &body).and_then(|fields| s.create_user(&fields)))).await
 }
 
 async fn update_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("update", |_| async move {
-            answer(s.write_body(&headers, &body).and_then(|fields| s.update_user(&id, &fields)))
-        })
+    faulted(s, "update", |s, _| answer(s.write_body(&headers, &body).and_then(|fields| s.update_user(&id, &fields))))
         .await
 }
 

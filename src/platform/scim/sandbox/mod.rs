@@ -21,7 +21,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
 use crate::sandbox::faults::{Faults, Injected};
 
 mod enterprise;
@@ -321,8 +321,7 @@ type Params = HashMap<String, String>;
 type AppState = State<Arc<Shared>>;
 
 async fn config_route(State(s): AppState, headers: HeaderMap) -> Response {
-    let faults = s.faults.clone();
-    faults.run("config", |_| async move { answer(s.service_provider_config(&headers)) }).await
+    faulted(s, "config", |s, _| answer(s.service_provider_config(&headers))).await
 }
 
 async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
@@ -335,23 +334,19 @@ async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Par
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create(&headers, &body)) }).await
+    faulted(s, "create", |s, _| answer(s.create(&headers, &body))).await
 }
 
 async fn get_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("get", |_| async move { answer(s.get_user(&headers, &id)) }).await
+    faulted(s, "get", |s, _| answer(s.get_user(&headers, &id))).await
 }
 
 async fn patch_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("patch", |_| async move { answer(s.patch(&headers, &id, &body)) }).await
+    faulted(s, "patch", |s, _| answer(s.patch(&headers, &id, &body))).await
 }
 
 async fn put_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("put", |_| async move { answer(s.put(&headers, &id, &body)) }).await
+    faulted(s, "put", |s, _| answer(s.put(&headers, &id, &body))).await
 }
 
 /// Anything outside the contract (DELETE included: rosterd never deletes).
