@@ -64,6 +64,16 @@ pub struct EmulatorSpec {
     /// The keys a test's `platforms:` entry needs beyond name, kind, base_url and
     /// api_key_file to put everyone in scope with one role (indented YAML lines).
     pub test_entry: &'static str,
+    /// How the platform spends calls and removes accounts, where it differs from the usual.
+    pub habits: Habits,
+    /// How the kind appears in `rosterd demo`.
+    pub demo: DemoSeed,
+}
+
+/// How a platform spends calls and removes accounts, as the call-count and fault tests
+/// expect it; most kinds are [`Habits::USUAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Habits {
     /// Reads every run needs beyond the listing (CAKE's role names, SCIM's
     /// ServiceProviderConfig).
     pub reads_per_run: usize,
@@ -75,8 +85,18 @@ pub struct EmulatorSpec {
     pub removes_by_deleting: bool,
     /// The vendor fixes the page size (FileSpin's 30): `page_size` cannot be set.
     pub fixed_page_size: Option<usize>,
-    /// How the kind appears in `rosterd demo`.
-    pub demo: DemoSeed,
+}
+
+impl Habits {
+    /// No reads beyond the listing, one write per removal that leaves the account disabled,
+    /// a page size rosterd may choose.
+    pub const USUAL: Habits = Habits {
+        reads_per_run: 0,
+        reads_per_removal: 0,
+        writes_per_removal: 1,
+        removes_by_deleting: false,
+        fixed_page_size: None,
+    };
 }
 
 /// One kind's part of `rosterd demo`.

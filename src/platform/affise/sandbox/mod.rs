@@ -25,7 +25,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// Affise's largest `limit`.
@@ -399,11 +399,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         crate::platform::emulator::boxed(AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 1,
-    writes_per_removal: 3,
-    removes_by_deleting: false,
-    fixed_page_size: None,
+    habits: Habits { reads_per_removal: 1, writes_per_removal: 3, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "affise",
         key_file: "affise-api-key",

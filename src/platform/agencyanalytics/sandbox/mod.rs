@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// `limit` when none is sent.
@@ -319,11 +319,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(options))
     },
     test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
-    removes_by_deleting: true,
-    fixed_page_size: None,
+    habits: Habits { removes_by_deleting: true, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "agency",
         key_file: "agency-api-key",

@@ -20,7 +20,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// CAKE's documented maximum `row_limit`.
@@ -308,11 +308,7 @@ impl CakeSandbox {
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    roles: [ { role: Account Manager } ]\n",
-    reads_per_run: 1,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
-    removes_by_deleting: false,
-    fixed_page_size: None,
+    habits: Habits { reads_per_run: 1, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "cake",
         key_file: "cake-api-key",

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
 
 /// Fields every call may carry.
@@ -293,11 +293,7 @@ impl CtSandbox {
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
-    removes_by_deleting: false,
-    fixed_page_size: None,
+    habits: Habits::USUAL,
     demo: crate::platform::emulator::DemoSeed {
         label: "loyalty",
         key_file: "loyalty-api-key",

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Fault, Faults, Injected};
 
 /// Users per listing answer: FileSpin's fixed page.
@@ -279,11 +279,7 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
         crate::platform::emulator::boxed(FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: USER } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
-    removes_by_deleting: false,
-    fixed_page_size: Some(super::PAGE_SIZE as usize),
+    habits: Habits { fixed_page_size: Some(super::PAGE_SIZE as usize), ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "filespin",
         key_file: "filespin-api-key",

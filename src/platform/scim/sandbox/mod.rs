@@ -21,7 +21,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState};
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
 
 mod enterprise;
@@ -448,11 +448,7 @@ impl ScimSandbox {
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| crate::platform::emulator::boxed(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap))),
     test_entry: "",
-    reads_per_run: 1,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
-    removes_by_deleting: false,
-    fixed_page_size: None,
+    habits: Habits { reads_per_run: 1, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "scim",
         key_file: "scim-token",
