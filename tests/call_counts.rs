@@ -106,7 +106,7 @@ async fn calls_are_the_minimum(kind: &str) {
     assert_eq!((planned, after), (0, wanted), "{kind}: converged again");
 
     // The same roster in smaller pages still reads each page once (FileSpin's are fixed).
-    if rig.sandbox.kind() != "filespin" {
+    if rig.sandbox.fixed_page_size().is_none() {
         configure(&rig, "    page_size: 300\n");
         let (planned, paged) = reconcile(&rig).await;
         let wanted = Calls { list: min_list_calls(listed, 300), writes: 0, other: rig.sandbox.reads_per_run() };

@@ -18,13 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rosterd::config::Config;
-use rosterd::platform::affise::sandbox::AffiseSandbox;
-use rosterd::platform::agencyanalytics::sandbox::AgencyAnalyticsSandbox;
-use rosterd::platform::cake::sandbox::CakeSandbox;
-use rosterd::platform::clienttoolbox::sandbox::CtSandbox;
-use rosterd::platform::filespin::sandbox::FileSpinSandbox;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
-use rosterd::platform::scim::sandbox::ScimSandbox;
 use rosterd::sandbox::faults::{Fault, FaultRule, Faults, Served};
 use support::people::Person;
 use support::rig::Rig;
@@ -80,35 +74,15 @@ fn platform(sandbox: &AnySandbox, timeout_seconds: Option<u64>, storm: bool) -> 
 }
 
 /// Every account of ours the platform holds (AgencyAnalytics deletes for good, so a
-/// removed account is simply gone there). Read from the concrete emulator: the kinds
-/// share no account type. A kind with no reader here fails its cells, saying so.
+/// removed account is simply gone there).
 fn accounts(sandbox: &AnySandbox) -> Vec<Account> {
-    let all: Vec<Account> = if let Some(s) = sandbox.get::<CakeSandbox>() {
-        s.users()
-            .into_iter()
-            .map(|u| Account { key: u.email, given: u.first_name, removed: u.user_status != "active" })
-            .collect()
-    } else if let Some(s) = sandbox.get::<AffiseSandbox>() {
-        s.users().into_iter().map(|u| Account { removed: u.all_denied(), key: u.email, given: u.first_name }).collect()
-    } else if let Some(s) = sandbox.get::<AgencyAnalyticsSandbox>() {
-        s.users().into_iter().map(|u| Account { key: u.username, given: u.first_name, removed: false }).collect()
-    } else if let Some(s) = sandbox.get::<FileSpinSandbox>() {
-        s.users().into_iter().map(|u| Account { key: u.email, given: u.first_name, removed: !u.enabled }).collect()
-    } else if let Some(s) = sandbox.get::<CtSandbox>() {
-        s.users().into_iter().map(|u| Account { key: u.user_name, given: u.first_name, removed: u.deleted }).collect()
-    } else if let Some(s) = sandbox.get::<ScimSandbox>() {
-        s.users()
-            .into_iter()
-            .map(|u| Account { key: u.user_name, given: u.given_name.unwrap_or_default(), removed: !u.active })
-            .collect()
-    } else {
-        panic!("the fault matrix cannot read the accounts of kind {:?}: add it to `accounts`", sandbox.kind())
-    };
-    all.into_iter().filter(|a| person_of(&a.key).is_some()).collect()
+    let all = sandbox.accounts().into_iter();
+    let all = all.map(|a| Account { key: a.key, given: a.given_name, removed: !a.can_sign_in });
+    all.filter(|a| person_of(&a.key).is_some()).collect()
 }
 
 fn removes_by_deleting(sandbox: &AnySandbox) -> bool {
-    sandbox.get::<AgencyAnalyticsSandbox>().is_some()
+    sandbox.removes_by_deleting()
 }
 
 /// The first roster, or the changed one whose last person is `last`.

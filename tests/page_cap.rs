@@ -19,9 +19,9 @@ const PAGE_SIZE: usize = 8;
 async fn start(kind: &str) -> Rig<AnySandbox> {
     let rig = Rig::kind_capped(kind, PageCap::QUARTER).await;
     let limits = "    rate_limit: { per_second: 100000, burst: 100, concurrency: 4 }\n";
-    let page = match kind {
-        "filespin" => String::new(),
-        _ => format!("    page_size: {PAGE_SIZE}\n"),
+    let page = match rig.sandbox.fixed_page_size() {
+        Some(_) => String::new(),
+        None => format!("    page_size: {PAGE_SIZE}\n"),
     };
     rig.configure_target("  max_removals: { count: 100, percent: 100 }", &format!("{limits}{page}"));
     rig.roster(people(N));
@@ -44,7 +44,7 @@ async fn a_capped_server_still_lists_whole(kind: &str) {
     assert_eq!(planned, N, "{kind}: the first run creates everyone");
     let listed = rig.sandbox.listed();
     assert!(listed >= N, "{kind}: {listed} accounts");
-    let asked = if kind == "filespin" { 30 } else { PAGE_SIZE };
+    let asked = rig.sandbox.fixed_page_size().unwrap_or(PAGE_SIZE);
     let served = PageCap::QUARTER.apply(asked);
     let (planned, calls) = reconcile(&rig).await;
     assert_eq!(planned, 0, "{kind}: converged: the whole listing was read");

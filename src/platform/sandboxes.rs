@@ -2,7 +2,7 @@
 //! scenario on every platform kind: start it from the registry, write its platform entry,
 //! count the calls it received. Nothing here names a kind.
 
-use super::emulator::Emulator;
+use super::emulator::{EmulatedAccount, Emulator};
 use super::kind::KindSpec;
 use crate::sandbox::faults::Faults;
 use crate::sandbox::page_cap::PageCap;
@@ -105,18 +105,33 @@ impl AnySandbox {
     /// Reads every run needs beyond the listing: CAKE's role names (`prepare` resolves
     /// them once a run), the SCIM server's ServiceProviderConfig (PATCH, ETags, page size).
     pub fn reads_per_run(&self) -> usize {
-        self.spec.sandbox.reads_per_run
+        self.spec.sandbox.habits.reads_per_run
     }
 
     /// Reads one removal needs: the Affise lock-out denies the permissions "read one"
     /// shows (the listing does not carry them).
     pub fn reads_per_removal(&self) -> usize {
-        self.spec.sandbox.reads_per_removal
+        self.spec.sandbox.habits.reads_per_removal
     }
 
     /// Write requests one removal takes: three for the Affise lock-out, else one.
     pub fn writes_per_removal(&self) -> usize {
-        self.spec.sandbox.writes_per_removal
+        self.spec.sandbox.habits.writes_per_removal
+    }
+
+    /// Every account the emulator holds, whatever the kind.
+    pub fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.emulator.accounts()
+    }
+
+    /// A removal deletes the account for good (AgencyAnalytics): nothing is left to list.
+    pub fn removes_by_deleting(&self) -> bool {
+        self.spec.sandbox.habits.removes_by_deleting
+    }
+
+    /// The vendor's fixed page size (FileSpin's 30), when `page_size` cannot be set.
+    pub fn fixed_page_size(&self) -> Option<usize> {
+        self.spec.sandbox.habits.fixed_page_size
     }
 
     /// Stop serving.

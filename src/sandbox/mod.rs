@@ -6,5 +6,6 @@
 pub mod faults;
 pub mod page_cap;
 pub mod proxy;
+pub mod reply;
 pub mod server;
 pub mod throttle;

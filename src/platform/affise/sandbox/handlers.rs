@@ -34,13 +34,7 @@ impl IntoResponse for Failure {
 }
 
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    match outcome {
-        Ok(mut body) => {
-            body["status"] = json!(1);
-            Json(body).into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    crate::sandbox::reply::stamped(outcome, "status", json!(1))
 }
 
 /// The strictest published rule: 8 to 30 characters with an upper-case letter, a lower-case
@@ -129,7 +123,7 @@ pub(super) fn bad_param(name: &str) -> Failure {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub struct Shared {
     pub(super) api_key: String,
     /// The page-size cap of [`crate::sandbox::page_cap`].
     pub(super) page_cap: PageCap,

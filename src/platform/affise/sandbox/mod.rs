@@ -25,8 +25,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// Affise's largest `limit`.
 const MAX_LIMIT: usize = 500;
@@ -263,38 +263,31 @@ impl Store {
 type AppState = State<Arc<Shared>>;
 
 async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("list", |injected| async move { answer(s.list_users(&headers, &q, injected)) }).await
+    faulted(s, "list", |s, injected| answer(s.list_users(&headers, &q, injected))).await
 }
 
 async fn read_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("read", |_| async move { answer(s.read_user(&headers, &id)) }).await
+    faulted(s, "read", |s, _| answer(s.read_user(&headers, &id))).await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create_user(&headers, &body)) }).await
+    faulted(s, "create", |s, _| answer(s.create_user(&headers, &body))).await
 }
 
 async fn edit_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("update", |_| async move { answer(s.edit_user(&headers, &id, &body)) }).await
+    faulted(s, "update", |s, _| answer(s.edit_user(&headers, &id, &body))).await
 }
 
 async fn api_key_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("api_key", |_| async move { answer(s.rotate_key(&headers, &id, &body)) }).await
+    faulted(s, "api_key", |s, _| answer(s.rotate_key(&headers, &id, &body))).await
 }
 
 async fn password_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("password", |_| async move { answer(s.set_password(&headers, &id, &body)) }).await
+    faulted(s, "password", |s, _| answer(s.set_password(&headers, &id, &body))).await
 }
 
 async fn permissions_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("permissions", |_| async move { answer(s.set_permissions(&headers, &id, &body)) }).await
+    faulted(s, "permissions", |s, _| answer(s.set_permissions(&headers, &id, &body))).await
 }
 
 /// There is no delete, nor anything else outside the contract.
@@ -319,64 +312,44 @@ fn router(shared: Arc<Shared>) -> Router {
 const WRITE_ROUTES: [&str; 5] = ["create", "update", "api_key", "password", "permissions"];
 
 /// A running Affise emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct AffiseSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type AffiseSandbox = Emulated<Shared>;
 
 impl AffiseSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: AffiseSandboxOptions) -> std::io::Result<AffiseSandbox> {
+    pub async fn start(options: AffiseSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store::default();
         for user in options.users {
             store.insert(user);
         }
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             api_key: options.api_key,
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "affise").await?;
-        let base_url = server.url("/")?;
-        Ok(AffiseSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "affise", "/").await
     }
 
     /// A snapshot of every user, by id.
     pub fn users(&self) -> Vec<AffiseUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this email (case-insensitive), if any.
     pub fn user_by_email(&self, email: &str) -> Option<AffiseUser> {
         let wanted = email.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing account. Not validated, so tests can seed states the API would refuse.
     pub fn insert_user(&self, user: AffiseUser) -> AffiseUser {
-        self.shared.lock().insert(user)
+        self.state().lock().insert(user)
     }
 
     /// Change a user behind rosterd's back, as an admin in Affise's UI would: `updated_at` becomes now.
     pub fn modify(&self, email: &str, change: impl FnOnce(&mut AffiseUser)) -> Option<AffiseUser> {
         let wanted = email.trim().to_lowercase();
-        let mut store = self.shared.lock();
+        let mut store = self.state().lock();
         let user = store.users.values_mut().find(|u| u.email.to_lowercase() == wanted)?;
         change(user);
         user.updated_at = now();
@@ -386,110 +359,80 @@ impl AffiseSandbox {
     /// Delete a user in Affise's UI (the API cannot): it stops listing.
     pub fn delete_user(&self, email: &str) -> Option<AffiseUser> {
         let id = self.user_by_email(email)?.id;
-        self.shared.lock().users.remove(&id)
-    }
-
-    /// Write requests received (create, edit, key rotation, password, permissions), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        WRITE_ROUTES.iter().map(|r| self.shared.faults.count(r)).sum()
+        self.state().lock().users.remove(&id)
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
+        self.state().faults.count("list")
     }
 
     /// "Read one" requests received, faulted or not.
     pub fn read_calls(&self) -> usize {
-        self.shared.faults.count("read")
+        self.state().faults.count("read")
     }
 
     /// Every authenticated, well-formed write, oldest first.
     pub fn received(&self) -> Vec<Received> {
-        self.shared.lock().received.clone()
+        self.state().lock().received.clone()
     }
 
     /// The parameter names of the latest authenticated write.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.shared.lock().received.last().map(|r| r.fields.clone())
+        self.state().lock().received.last().map(|r| r.fields.clone())
     }
 
     /// Every password received, oldest first: the only place they may be found.
     pub fn received_passwords(&self) -> Vec<String> {
-        self.shared.lock().passwords.clone()
+        self.state().lock().passwords.clone()
     }
 
     /// The query of every authenticated listing, oldest first.
     pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.shared.lock().list_queries.clone()
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().lock().list_queries.clone()
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            let emulator = AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
+        crate::platform::emulator::boxed(AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 1,
-    writes_per_removal: 3,
+    habits: Habits { reads_per_removal: 1, writes_per_removal: 3, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "affise",
         key_file: "affise-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = AffiseSandboxOptions::default();
-                Ok(Box::new(AffiseSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
-            })
-        },
+        start: || crate::platform::emulator::boxed(AffiseSandbox::start(Default::default())),
     },
 };
 
-impl crate::platform::emulator::Emulator for AffiseSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &WRITE_ROUTES;
+
     fn faults(&self) -> &Faults {
-        AffiseSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        AffiseSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        AffiseSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
     fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| !u.permissions.as_object().is_some_and(super::all_denied)).count()
+        self.lock().users.values().filter(|u| !u.permissions.as_object().is_some_and(super::all_denied)).count()
+    }
+
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, !u.all_denied())).collect()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(AffiseSandbox::shutdown(*self))
     }
 }
 

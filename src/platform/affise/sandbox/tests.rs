@@ -6,15 +6,12 @@ use serde_json::{json, Value};
 const KEY: &str = "affise-sandbox-test-key";
 const GOOD_PASSWORD: &str = "Str0ng!Passw0rd";
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: AffiseSandbox,
-}
+type Client = crate::platform::emulator::TestClient<AffiseSandbox>;
 
 impl Client {
     async fn start(options: AffiseSandboxOptions) -> Client {
         let sandbox = AffiseSandbox::start(options.with_api_key(KEY)).await.unwrap();
-        Client { http: reqwest::Client::new(), sandbox }
+        Client::new(sandbox)
     }
 
     fn url(&self, path: &str) -> url::Url {

@@ -195,7 +195,7 @@ impl ListQuery {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub struct Shared {
     /// `Basic base64(key + ":")`: the header every request must carry.
     pub(super) authorization: String,
     pub(super) api_key: String,

@@ -23,8 +23,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// `limit` when none is sent.
 const DEFAULT_LIMIT: u64 = 25;
@@ -190,29 +190,25 @@ type AppState = State<Arc<Shared>>;
 type Pairs = Query<Vec<(String, String)>>;
 
 async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Pairs) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("list", |injected| async move {
-            let outcome = s.check_auth(&headers).and_then(|()| {
-                s.log(&Method::GET, &s.users_path, &q, None);
-                s.list_users(&q, injected)
-            });
-            answer(outcome)
-        })
-        .await
+    faulted(s, "list", |s, injected| {
+        let outcome = s.check_auth(&headers).and_then(|()| {
+            s.log(&Method::GET, &s.users_path, &q, None);
+            s.list_users(&q, injected)
+        });
+        answer(outcome)
+    })
+    .await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("create", |_| async move {
-            let outcome = s.check_auth(&headers).and_then(|()| object_body(&body)).and_then(|fields| {
-                s.log(&Method::POST, &s.users_path, &[], Some(&fields));
-                s.create_user(&fields)
-            });
-            answer(outcome)
-        })
-        .await
+    faulted(s, "create", |s, _| {
+        let outcome = s.check_auth(&headers).and_then(|()| object_body(&body)).and_then(|fields| {
+            s.log(&Method::POST, &s.users_path, &[], Some(&fields));
+            s.create_user(&fields)
+        });
+        answer(outcome)
+    })
+    .await
 }
 
 /// `GET`, `PUT` and `DELETE` on one user share the route; each has its own fault label.
@@ -228,8 +224,7 @@ async fn user_route(
         Method::PUT => "update",
         _ => "delete",
     };
-    let faults = s.faults.clone();
-    faults.run(label, |_| async move { answer(s.one_user(&method, &headers, &id, &body)) }).await
+    faulted(s, label, |s, _| answer(s.one_user(&method, &headers, &id, &body))).await
 }
 
 /// Anything outside the contract.
@@ -256,22 +251,17 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running AgencyAnalytics emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct AgencyAnalyticsSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type AgencyAnalyticsSandbox = Emulated<Shared>;
 
 impl AgencyAnalyticsSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<AgencyAnalyticsSandbox> {
+    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store { next_id: 100, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
         let users_path = format!("/{}", options.users_path.trim_matches('/'));
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             authorization: match options.bearer_auth {
                 true => format!("Bearer {}", options.api_key),
                 false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
@@ -281,44 +271,29 @@ impl AgencyAnalyticsSandbox {
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "agencyanalytics").await?;
-        let base_url = server.url("/")?;
-        Ok(AgencyAnalyticsSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "agencyanalytics", "/").await
     }
 
     /// A snapshot of every user, by id.
     pub fn users(&self) -> Vec<AgencyAnalyticsUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this username (case-insensitive), if any.
     pub fn user_by_username(&self, username: &str) -> Option<AgencyAnalyticsUser> {
         let wanted = username.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing user. Not validated, so tests can seed states the API would refuse.
     pub fn insert_user(&self, user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
-        self.shared.lock().insert(user)
+        self.state().lock().insert(user)
     }
 
     /// Every authenticated request, oldest first (passwords masked as `[set]`).
     pub fn requests(&self) -> Vec<AgencyAnalyticsRequest> {
-        self.shared.lock().requests.clone()
+        self.state().lock().requests.clone()
     }
 
     /// The authenticated write requests (POST, PUT, DELETE), oldest first.
@@ -328,87 +303,52 @@ impl AgencyAnalyticsSandbox {
 
     /// Every password the emulator received, for tests that search for leaks.
     pub fn passwords(&self) -> Vec<String> {
-        self.shared.lock().passwords.clone()
-    }
-
-    /// Write requests received (create, update, delete), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        ["create", "update", "delete"].iter().map(|r| self.shared.faults.count(r)).sum()
+        self.state().lock().passwords.clone()
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().faults.count("list")
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            let emulator =
-                AgencyAnalyticsSandbox::start(AgencyAnalyticsSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
+        let options = AgencyAnalyticsSandboxOptions::default().with_page_cap(cap);
+        crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(options))
     },
     test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
+    habits: Habits { removes_by_deleting: true, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "agency",
         key_file: "agency-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = AgencyAnalyticsSandboxOptions::default();
-                Ok(Box::new(AgencyAnalyticsSandbox::start(options).await?)
-                    as Box<dyn crate::platform::emulator::Emulator>)
-            })
-        },
+        start: || crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(Default::default())),
     },
 };
 
-impl crate::platform::emulator::Emulator for AgencyAnalyticsSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update", "delete"];
+
     fn faults(&self) -> &Faults {
-        AgencyAnalyticsSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        AgencyAnalyticsSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        AgencyAnalyticsSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.users().len()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.username, &u.first_name, true)).collect()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(AgencyAnalyticsSandbox::shutdown(*self))
     }
 }
 

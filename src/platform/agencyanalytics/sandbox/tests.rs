@@ -3,14 +3,11 @@
 use super::*;
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: AgencyAnalyticsSandbox,
-}
+type Client = crate::platform::emulator::TestClient<AgencyAnalyticsSandbox>;
 
 impl Client {
     async fn start(options: AgencyAnalyticsSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: AgencyAnalyticsSandbox::start(options).await.unwrap() }
+        Client::new(AgencyAnalyticsSandbox::start(options).await.unwrap())
     }
 
     async fn call(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {

@@ -37,13 +37,7 @@ impl IntoResponse for Failure {
 
 /// A success body: the given fields plus `request_status`.
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    match outcome {
-        Ok(mut body) => {
-            body["request_status"] = json!("Success");
-            Json(body).into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    crate::sandbox::reply::stamped(outcome, "request_status", json!("Success"))
 }
 
 pub(super) type Params = HashMap<String, String>;

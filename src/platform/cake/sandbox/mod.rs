@@ -20,8 +20,8 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// CAKE's documented maximum `row_limit`.
 const MAX_ROW_LIMIT: u64 = 10_000;
@@ -192,7 +192,7 @@ impl Store {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     api_key: String,
     roles: Vec<CakeRole>,
     managers: Vec<CakeManager>,
@@ -206,28 +206,23 @@ struct Shared {
 type AppState = State<Arc<Shared>>;
 
 async fn users_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("list", |injected| async move { answer(s.list_users(&q, injected)) }).await
+    faulted(s, "list", |s, injected| answer(s.list_users(&q, injected))).await
 }
 
 async fn create_route(State(s): AppState, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create_user(&body)) }).await
+    faulted(s, "create", |s, _| answer(s.create_user(&body))).await
 }
 
 async fn update_route(State(s): AppState, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("update", |_| async move { answer(s.update_user(&body)) }).await
+    faulted(s, "update", |s, _| answer(s.update_user(&body))).await
 }
 
 async fn roles_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("roles", |_| async move { answer(s.list_roles(&q)) }).await
+    faulted(s, "roles", |s, _| answer(s.list_roles(&q))).await
 }
 
 async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("account_managers", |_| async move { answer(s.list_managers(&q)) }).await
+    faulted(s, "account_managers", |s, _| answer(s.list_managers(&q))).await
 }
 
 /// There is no delete, nor anything else outside the contract.
@@ -251,159 +246,110 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running CAKE emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct CakeSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type CakeSandbox = Emulated<Shared>;
 
 impl CakeSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<CakeSandbox> {
+    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store { next_id: 1000, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             api_key: options.api_key,
             roles: options.roles,
             managers: options.account_managers,
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "cake").await?;
-        let base_url = server.url("/")?;
-        Ok(CakeSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "cake", "/").await
     }
 
     /// A snapshot of every user, by `user_id`.
     pub fn users(&self) -> Vec<CakeUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this email (case-insensitive), if any.
     pub fn user_by_email(&self, email: &str) -> Option<CakeUser> {
         let wanted = email.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a pre-existing account (an admin, one rosterd never created). Not validated, so
     /// tests can also seed states the API would refuse.
     pub fn insert_user(&self, user: CakeUser) -> CakeUser {
-        self.shared.lock().insert(user)
-    }
-
-    /// Write requests received (create and update), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        self.shared.faults.count("create") + self.shared.faults.count("update")
+        self.state().lock().insert(user)
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
+        self.state().faults.count("list")
     }
 
     /// The parameter names (without `api_key`) of every authenticated write, oldest first.
     pub fn write_fields(&self) -> Vec<Vec<String>> {
-        self.shared.lock().write_fields.clone()
+        self.state().lock().write_fields.clone()
     }
 
     /// The parameter names of the latest authenticated write.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.shared.lock().write_fields.last().cloned()
+        self.state().lock().write_fields.last().cloned()
     }
 
     /// The query (without `api_key`) of every authenticated listing, oldest first.
     pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.shared.lock().list_queries.clone()
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().lock().list_queries.clone()
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        Box::pin(async move {
-            let emulator = CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
-    },
+    start: |cap| crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    roles: [ { role: Account Manager } ]\n",
-    reads_per_run: 1,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
+    habits: Habits { reads_per_run: 1, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "cake",
         key_file: "cake-api-key",
         entry: include_str!("../demo.yaml"),
         start: || {
-            Box::pin(async move {
-                // CAKE already holds its admin (protected), an account made by hand for a roster
-                // person (adopted), and a contractor rosterd has never heard of (left alone).
-                let options = CakeSandboxOptions::default()
-                    .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
-                    .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
-                    .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
-                Ok(Box::new(CakeSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
-            })
+            // CAKE already holds its admin (protected), an account made by hand for a roster
+            // person (adopted), and a contractor rosterd has never heard of (left alone).
+            let options = CakeSandboxOptions::default()
+                .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
+                .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
+                .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
+            crate::platform::emulator::boxed(CakeSandbox::start(options))
         },
     },
 };
 
-impl crate::platform::emulator::Emulator for CakeSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update"];
+
     fn faults(&self) -> &Faults {
-        CakeSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        CakeSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        CakeSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| u.user_status == "active").count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock()
+            .users
+            .values()
+            .map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.user_status == "active"))
+            .collect()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(CakeSandbox::shutdown(*self))
     }
 }
 

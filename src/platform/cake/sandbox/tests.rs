@@ -3,14 +3,11 @@
 use super::*;
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: CakeSandbox,
-}
+type Client = crate::platform::emulator::TestClient<CakeSandbox>;
 
 impl Client {
     async fn start(options: CakeSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: CakeSandbox::start(options).await.unwrap() }
+        Client::new(CakeSandbox::start(options).await.unwrap())
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -66,12 +63,16 @@ async fn listing_pages_with_one_based_rows_and_refuses_oversized_pages() {
     assert_eq!(failure["message"], "Unknown parameter: start_row");
 }
 
+/// Two accounts, A and B, with role 1.
+fn two_users() -> CakeSandboxOptions {
+    CakeSandboxOptions::default()
+        .with_user(CakeUser::new("A", "A", "a@x.com", 1))
+        .with_user(CakeUser::new("B", "B", "b@x.com", 1))
+}
+
 #[tokio::test]
 async fn created_alternates_between_the_two_formats() {
-    let options = CakeSandboxOptions::default()
-        .with_user(CakeUser::new("A", "A", "a@x.com", 1))
-        .with_user(CakeUser::new("B", "B", "b@x.com", 1));
-    let c = Client::start(options).await;
+    let c = Client::start(two_users()).await;
     let users = c.sandbox.users();
     assert_eq!(&users[0].created[10..11], "T");
     assert_eq!(&users[1].created[10..11], " ");
@@ -145,10 +146,7 @@ async fn roles_and_account_managers_filter() {
 #[tokio::test]
 async fn a_truncated_page_claims_more_rows_than_it_has() {
     use crate::sandbox::faults::{Fault, FaultRule};
-    let options = CakeSandboxOptions::default()
-        .with_user(CakeUser::new("A", "A", "a@x.com", 1))
-        .with_user(CakeUser::new("B", "B", "b@x.com", 1));
-    let c = Client::start(options).await;
+    let c = Client::start(two_users()).await;
     c.sandbox.faults().script(FaultRule::on("list", Fault::Truncate));
     let (_, page) = c.get("api/2/users.json", &[("start_at_row", "1"), ("row_limit", "10")]).await;
     assert_eq!(page["response"]["total_rows"], 2);

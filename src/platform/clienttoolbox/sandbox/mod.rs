@@ -21,8 +21,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// Fields every call may carry.
 const COMMON: &[&str] = &["API", "user_id", "account_id", "type", "output", "user_api_key"];
@@ -193,7 +193,7 @@ impl Store {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     options: CtSandboxOptions,
     // A std Mutex: handlers never await while holding it.
     store: Mutex<Store>,
@@ -226,150 +226,103 @@ async fn api_route(State(s): State<Arc<Shared>>, method: Method, headers: Header
 }
 
 /// A running Client Toolbox emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct CtSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type CtSandbox = Emulated<Shared>;
 
 impl CtSandbox {
     /// Bind a free loopback port and serve the one API URL (any path).
-    pub async fn start(options: CtSandboxOptions) -> std::io::Result<CtSandbox> {
+    pub async fn start(options: CtSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store::default();
         for user in &options.users {
             store.users.insert(user.user_name.to_lowercase(), user.clone());
         }
-        let shared = Arc::new(Shared { options, store: Mutex::new(store), faults: Faults::new() });
-        let app = Router::new().fallback(api_route).with_state(shared.clone());
-        let server = LoopbackServer::start(app, "clienttoolbox").await?;
-        let base_url = server.url("/")?;
-        Ok(CtSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
+        let shared = Shared { options, store: Mutex::new(store), faults: Faults::new() };
+        Emulated::launch(shared, |shared| Router::new().fallback(api_route).with_state(shared), "clienttoolbox", "/")
+            .await
     }
 
     pub fn account_id(&self) -> &str {
-        &self.shared.options.account_id
+        &self.state().options.account_id
     }
 
     pub fn owner(&self) -> &str {
-        &self.shared.options.owner
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        &self.state().options.owner
     }
 
     /// Every user, deleted ones included, by lower-cased name.
     pub fn users(&self) -> Vec<CtUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user of this name (any case), deleted or not.
     pub fn user(&self, name: &str) -> Option<CtUser> {
-        self.shared.lock().users.get(&name.to_lowercase()).cloned()
+        self.state().lock().users.get(&name.to_lowercase()).cloned()
     }
 
     /// Seed a user (an admin, a leftover). Not validated, so tests can seed odd states.
     pub fn insert_user(&self, user: CtUser) {
-        self.shared.lock().users.insert(user.user_name.to_lowercase(), user);
+        self.state().lock().users.insert(user.user_name.to_lowercase(), user);
     }
 
     /// Serve listings with the vendor sample's unclosed `<user_language>` (or stop).
     pub fn set_malformed_language(&self, on: bool) {
-        self.shared.lock().malformed_language = on;
+        self.state().lock().malformed_language = on;
     }
 
     /// Every authenticated call, oldest first.
     pub fn requests(&self) -> Vec<CtRequest> {
-        self.shared.lock().requests.clone()
+        self.state().lock().requests.clone()
     }
 
     /// The latest authenticated call of this `type`.
     pub fn last_request(&self, kind: &str) -> Option<CtRequest> {
-        self.shared.lock().requests.iter().rev().find(|r| r.kind == kind).cloned()
+        self.state().lock().requests.iter().rev().find(|r| r.kind == kind).cloned()
     }
 
     /// Names removed with `action=permanent`.
     pub fn permanent_deletes(&self) -> Vec<String> {
-        self.shared.lock().permanent_deletes.clone()
+        self.state().lock().permanent_deletes.clone()
     }
 
     /// Listing calls received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
-    }
-
-    /// Write calls received (create, update, delete), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        ["create", "update", "delete"].iter().map(|r| self.shared.faults.count(r)).sum()
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().faults.count("list")
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| Box::pin(async move {
-        let emulator = CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap)).await?;
-        Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-    }),
+    start: |cap| crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap))),
     test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
+    habits: Habits::USUAL,
     demo: crate::platform::emulator::DemoSeed {
         label: "loyalty",
         key_file: "loyalty-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || Box::pin(async move {
-            let options = CtSandboxOptions::default();
-            Ok(Box::new(CtSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
-        }),
+        start: || crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default())),
     },
 };
 
-impl crate::platform::emulator::Emulator for CtSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update", "delete"];
+
     fn faults(&self) -> &Faults {
-        CtSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        CtSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        SANDBOX_OWNER_KEY.to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        CtSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        SANDBOX_OWNER_KEY
     }
 
     fn listed(&self) -> usize {
-        self.users().iter().filter(|u| !u.deleted).count()
+        self.lock().users.values().filter(|u| !u.deleted).count()
     }
 
-    fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| !u.deleted).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.user_name, &u.first_name, !u.deleted)).collect()
     }
 
     fn largest_page(&self) -> usize {
         super::MAX_PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(CtSandbox::shutdown(*self))
     }
 }
 

@@ -2,14 +2,11 @@
 
 use super::*;
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: CtSandbox,
-}
+type Client = crate::platform::emulator::TestClient<CtSandbox>;
 
 impl Client {
     async fn start(options: CtSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: CtSandbox::start(options).await.unwrap() }
+        Client::new(CtSandbox::start(options).await.unwrap())
     }
 
     /// POST `fields` after the common ones, with `header_key` as `api_access_key` when given.

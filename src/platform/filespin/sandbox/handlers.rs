@@ -35,13 +35,7 @@ impl IntoResponse for Failure {
 
 /// A success body: the given fields plus `"status":"OK"`.
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    match outcome {
-        Ok(mut body) => {
-            body["status"] = json!("OK");
-            Json(body).into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    crate::sandbox::reply::stamped(outcome, "status", json!("OK"))
 }
 
 pub(super) fn role(role_id: u64) -> Option<&'static (u64, &'static str, &'static [&'static str])> {
@@ -122,7 +116,7 @@ impl Patch {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub struct Shared {
     pub(super) api_key: String,
     pub(super) group_id: String,
     /// The page-size cap of [`crate::sandbox::page_cap`].

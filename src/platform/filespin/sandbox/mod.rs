@@ -23,8 +23,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Fault, Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 /// Users per listing answer: FileSpin's fixed page.
 pub const PAGE: usize = 30;
@@ -181,28 +181,15 @@ impl Store {
 type AppState = State<Arc<Shared>>;
 
 async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("list", |injected| async move { answer(s.authorize(&headers).and_then(|()| s.list_users(&q, injected))) })
-        .await
+    faulted(s, "list", |s, injected| answer(s.authorize(&headers).and_then(|()| s.list_users(&q, injected)))).await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run(
-            "create",
-            |_| async move { answer(s.write_body(&headers, &body).and_then(|fields| s.create_user(&fields))) },
-        )
-        .await
+    faulted(s, "create", |s, _| answer(s.write_body(&headers, &body).and_then(|fields| s.create_user(&fields)))).await
 }
 
 async fn update_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults
-        .run("update", |_| async move {
-            answer(s.write_body(&headers, &body).and_then(|fields| s.update_user(&id, &fields)))
-        })
+    faulted(s, "update", |s, _| answer(s.write_body(&headers, &body).and_then(|fields| s.update_user(&id, &fields))))
         .await
 }
 
@@ -230,54 +217,34 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running FileSpin emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct FileSpinSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type FileSpinSandbox = Emulated<Shared>;
 
 impl FileSpinSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: FileSpinSandboxOptions) -> std::io::Result<FileSpinSandbox> {
+    pub async fn start(options: FileSpinSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store { next_id: 101, ..Store::default() };
         for user in options.users {
             store.insert(user);
         }
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             api_key: options.api_key,
             group_id: options.group_id,
             page_cap: options.page_cap,
             store: Mutex::new(store),
             faults: Faults::new(),
-        });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "filespin").await?;
-        let base_url = server.url("/")?;
-        Ok(FileSpinSandbox { shared, base_url, server })
-    }
-
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
-    }
-
-    pub fn api_key(&self) -> &str {
-        &self.shared.api_key
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        };
+        Emulated::launch(shared, router, "filespin", "/").await
     }
 
     /// A snapshot of every user, by id, secrets included.
     pub fn users(&self) -> Vec<FileSpinUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     /// The user with this email (case-insensitive), if any.
     pub fn user_by_email(&self, email: &str) -> Option<FileSpinUser> {
         let wanted = email.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
     }
 
     /// Every user's secrets, for tests that search rosterd's output for them.
@@ -287,95 +254,61 @@ impl FileSpinSandbox {
 
     /// Seed a pre-existing user (secrets generated when empty). Not validated.
     pub fn insert_user(&self, user: FileSpinUser) -> FileSpinUser {
-        self.shared.lock().insert(user)
+        self.state().lock().insert(user)
     }
 
     /// The body of every authenticated write, oldest first.
     pub fn writes(&self) -> Vec<Map<String, Value>> {
-        self.shared.lock().writes.clone()
+        self.state().lock().writes.clone()
     }
 
     /// The field names of the latest authenticated write, sorted.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.shared.lock().writes.last().map(|w| w.keys().cloned().collect())
-    }
-
-    /// Write requests received (create and update), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        self.shared.faults.count("create") + self.shared.faults.count("update")
+        self.state().lock().writes.last().map(|w| w.keys().cloned().collect())
     }
 
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().faults.count("list")
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
     start: |cap| {
-        Box::pin(async move {
-            let emulator = FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
+        crate::platform::emulator::boxed(FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)))
     },
     test_entry: "    roles: [ { role: USER } ]\n",
-    reads_per_run: 0,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
+    habits: Habits { fixed_page_size: Some(super::PAGE_SIZE as usize), ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "filespin",
         key_file: "filespin-api-key",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = FileSpinSandboxOptions::default();
-                Ok(Box::new(FileSpinSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
-            })
-        },
+        start: || crate::platform::emulator::boxed(FileSpinSandbox::start(Default::default())),
     },
 };
 
-impl crate::platform::emulator::Emulator for FileSpinSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "update"];
+
     fn faults(&self) -> &Faults {
-        FileSpinSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        FileSpinSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.api_key().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        FileSpinSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.api_key
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| u.enabled).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.enabled)).collect()
     }
 
     fn largest_page(&self) -> usize {
         super::PAGE_SIZE as usize
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(FileSpinSandbox::shutdown(*self))
     }
 }
 

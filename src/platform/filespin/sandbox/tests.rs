@@ -4,14 +4,11 @@ use super::*;
 use crate::sandbox::faults::FaultRule;
 use serde_json::{json, Value};
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: FileSpinSandbox,
-}
+type Client = crate::platform::emulator::TestClient<FileSpinSandbox>;
 
 impl Client {
     async fn start(options: FileSpinSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: FileSpinSandbox::start(options).await.unwrap() }
+        Client::new(FileSpinSandbox::start(options).await.unwrap())
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -7,6 +7,7 @@
 //! only (400 `invalidPath` otherwise, 501 when PATCH is not announced), `PUT` of the whole
 //! group, `DELETE`, and a version on every group (`If-Match`, 412 when stale).
 
+use crate::platform::emulator::faulted;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -291,33 +292,27 @@ impl Shared {
 type AppState = State<Arc<Shared>>;
 
 async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("groups list", |injected| async move { answer(s.list_groups(&headers, &q, injected)) }).await
+    faulted(s, "groups list", |s, injected| answer(s.list_groups(&headers, &q, injected))).await
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("group create", |_| async move { answer(s.create_group(&headers, &body)) }).await
+    faulted(s, "group create", |s, _| answer(s.create_group(&headers, &body))).await
 }
 
 async fn get_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("group get", |_| async move { answer(s.get_group(&headers, &id)) }).await
+    faulted(s, "group get", |s, _| answer(s.get_group(&headers, &id))).await
 }
 
 async fn patch_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("group patch", |_| async move { answer(s.patch_group(&headers, &id, &body)) }).await
+    faulted(s, "group patch", |s, _| answer(s.patch_group(&headers, &id, &body))).await
 }
 
 async fn put_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("group put", |_| async move { answer(s.put_group(&headers, &id, &body)) }).await
+    faulted(s, "group put", |s, _| answer(s.put_group(&headers, &id, &body))).await
 }
 
 async fn delete_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("group delete", |_| async move { answer(s.delete_group(&headers, &id)) }).await
+    faulted(s, "group delete", |s, _| answer(s.delete_group(&headers, &id))).await
 }
 
 /// The `/Groups` routes, added to the emulator's router.
@@ -331,7 +326,7 @@ pub(super) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
 impl ScimSandbox {
     /// Every group, in creation order.
     pub fn groups(&self) -> Vec<ScimGroup> {
-        self.shared.lock().groups.values().cloned().collect()
+        self.state().lock().groups.values().cloned().collect()
     }
 
     pub fn group_by_name(&self, name: &str) -> Option<ScimGroup> {
@@ -340,7 +335,7 @@ impl ScimSandbox {
 
     /// Seed a group (not validated, as an administrator's own group would be).
     pub fn insert_group(&self, group: ScimGroup) -> ScimGroup {
-        self.shared.lock().insert_group(group)
+        self.state().lock().insert_group(group)
     }
 }
 

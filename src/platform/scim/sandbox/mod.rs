@@ -21,8 +21,8 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
 use crate::sandbox::faults::{Faults, Injected};
-use crate::sandbox::server::LoopbackServer;
 
 mod enterprise;
 mod groups;
@@ -229,7 +229,7 @@ impl Store {
 
 /// Everything the handlers share.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     options: ScimSandboxOptions,
     // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
     store: Mutex<Store>,
@@ -321,8 +321,7 @@ type Params = HashMap<String, String>;
 type AppState = State<Arc<Shared>>;
 
 async fn config_route(State(s): AppState, headers: HeaderMap) -> Response {
-    let faults = s.faults.clone();
-    faults.run("config", |_| async move { answer(s.service_provider_config(&headers)) }).await
+    faulted(s, "config", |s, _| answer(s.service_provider_config(&headers))).await
 }
 
 async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Params>) -> Response {
@@ -335,23 +334,19 @@ async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Par
 }
 
 async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("create", |_| async move { answer(s.create(&headers, &body)) }).await
+    faulted(s, "create", |s, _| answer(s.create(&headers, &body))).await
 }
 
 async fn get_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let faults = s.faults.clone();
-    faults.run("get", |_| async move { answer(s.get_user(&headers, &id)) }).await
+    faulted(s, "get", |s, _| answer(s.get_user(&headers, &id))).await
 }
 
 async fn patch_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("patch", |_| async move { answer(s.patch(&headers, &id, &body)) }).await
+    faulted(s, "patch", |s, _| answer(s.patch(&headers, &id, &body))).await
 }
 
 async fn put_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let faults = s.faults.clone();
-    faults.run("put", |_| async move { answer(s.put(&headers, &id, &body)) }).await
+    faulted(s, "put", |s, _| answer(s.put(&headers, &id, &body))).await
 }
 
 /// Anything outside the contract (DELETE included: rosterd never deletes).
@@ -370,70 +365,53 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// A running SCIM emulator on `127.0.0.1`; stops when shut down or dropped.
-#[derive(Debug)]
-pub struct ScimSandbox {
-    shared: Arc<Shared>,
-    base_url: url::Url,
-    server: LoopbackServer,
-}
+pub type ScimSandbox = Emulated<Shared>;
 
 impl ScimSandbox {
     /// Bind a free loopback port and serve.
-    pub async fn start(options: ScimSandboxOptions) -> std::io::Result<ScimSandbox> {
+    pub async fn start(options: ScimSandboxOptions) -> std::io::Result<Self> {
         let mut store = Store::default();
         let mut options = options;
         for user in std::mem::take(&mut options.users) {
             store.insert(user);
         }
-        let shared = Arc::new(Shared { options, store: Mutex::new(store), faults: Faults::new() });
-        let app = router(shared.clone());
-        let server = LoopbackServer::start(app, "scim").await?;
-        let base_url = server.url(BASE_PATH)?;
-        Ok(ScimSandbox { shared, base_url, server })
-    }
-
-    /// The SCIM base, `http://127.0.0.1:PORT/scim/v2` (`/Users` goes under it).
-    pub fn base_url(&self) -> url::Url {
-        self.base_url.clone()
+        let shared = Shared { options, store: Mutex::new(store), faults: Faults::new() };
+        Emulated::launch(shared, router, "scim", BASE_PATH).await
     }
 
     /// The most resources one page holds (`filter.maxResults`).
     pub fn max_results(&self) -> usize {
-        self.shared.options.max_results
+        self.state().options.max_results
     }
 
     pub fn token(&self) -> &str {
-        &self.shared.options.token
-    }
-
-    pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        &self.state().options.token
     }
 
     /// A snapshot of every user, in creation order.
     pub fn users(&self) -> Vec<ScimUser> {
-        self.shared.lock().users.values().cloned().collect()
+        self.state().lock().users.values().cloned().collect()
     }
 
     pub fn user(&self, id: &str) -> Option<ScimUser> {
-        self.shared.lock().users.get(id).cloned()
+        self.state().lock().users.get(id).cloned()
     }
 
     /// The user with this userName (case-insensitive), if any.
     pub fn user_by_name(&self, user_name: &str) -> Option<ScimUser> {
         let wanted = user_name.trim().to_lowercase();
-        self.shared.lock().users.values().find(|u| u.user_name.to_lowercase() == wanted).cloned()
+        self.state().lock().users.values().find(|u| u.user_name.to_lowercase() == wanted).cloned()
     }
 
     /// Seed a user (not validated, so tests can seed states the API would refuse).
     pub fn insert_user(&self, user: ScimUser) -> ScimUser {
-        self.shared.lock().insert(user)
+        self.state().lock().insert(user)
     }
 
     /// Change a user behind rosterd's back, as another admin would: the version moves on
     /// and `meta.lastModified` becomes now.
     pub fn modify(&self, id: &str, change: impl FnOnce(&mut ScimUser)) -> Option<ScimUser> {
-        let mut store = self.shared.lock();
+        let mut store = self.state().lock();
         let user = store.users.get_mut(id)?;
         change(user);
         user.version += 1;
@@ -443,100 +421,67 @@ impl ScimSandbox {
 
     /// Delete a user behind rosterd's back (a hard delete at the identity provider).
     pub fn delete_user(&self, id: &str) -> Option<ScimUser> {
-        self.shared.lock().users.remove(id)
-    }
-
-    /// Write requests received (POST, PATCH, PUT), faulted or not.
-    pub fn write_calls(&self) -> usize {
-        let faults = &self.shared.faults;
-        faults.count("create") + faults.count("patch") + faults.count("put")
+        self.state().lock().users.remove(id)
     }
 
     /// Listing pages requested (userName lookups not included), faulted or not.
     pub fn list_calls(&self) -> usize {
-        self.shared.faults.count("list")
+        self.state().faults.count("list")
     }
 
     /// Every authenticated write as it arrived, oldest first.
     pub fn writes(&self) -> Vec<ScimWrite> {
-        self.shared.lock().writes.clone()
+        self.state().lock().writes.clone()
     }
 
     pub fn last_write(&self) -> Option<ScimWrite> {
-        self.shared.lock().writes.last().cloned()
+        self.state().lock().writes.last().cloned()
     }
 
     /// The query of every authenticated listing or lookup, oldest first.
     pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.shared.lock().list_queries.clone()
-    }
-
-    /// Stop serving: graceful for a second, then abandoned.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.state().lock().list_queries.clone()
     }
 }
 
 /// How the registry starts and measures this emulator.
 pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        Box::pin(async move {
-            let emulator = ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap)).await?;
-            Ok(Box::new(emulator) as Box<dyn crate::platform::emulator::Emulator>)
-        })
-    },
+    start: |cap| crate::platform::emulator::boxed(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap))),
     test_entry: "",
-    reads_per_run: 1,
-    reads_per_removal: 0,
-    writes_per_removal: 1,
+    habits: Habits { reads_per_run: 1, ..Habits::USUAL },
     demo: crate::platform::emulator::DemoSeed {
         label: "scim",
         key_file: "scim-token",
         entry: include_str!("../demo.yaml"),
-        start: || {
-            Box::pin(async move {
-                let options = ScimSandboxOptions::default();
-                Ok(Box::new(ScimSandbox::start(options).await?) as Box<dyn crate::platform::emulator::Emulator>)
-            })
-        },
+        start: || crate::platform::emulator::boxed(ScimSandbox::start(Default::default())),
     },
 };
 
-impl crate::platform::emulator::Emulator for ScimSandbox {
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &["create", "patch", "put"];
+
     fn faults(&self) -> &Faults {
-        ScimSandbox::faults(self)
+        &self.faults
     }
 
-    fn base_url(&self) -> url::Url {
-        ScimSandbox::base_url(self)
-    }
-
-    fn key(&self) -> String {
-        self.token().to_string()
-    }
-
-    fn write_calls(&self) -> usize {
-        ScimSandbox::write_calls(self)
+    fn key(&self) -> &str {
+        &self.options.token
     }
 
     fn listed(&self) -> usize {
-        self.users().len()
+        self.lock().users.len()
     }
 
-    fn with_access(&self) -> usize {
-        self.users().iter().filter(|u| u.active).count()
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        self.lock()
+            .users
+            .values()
+            .map(|u| EmulatedAccount::new(&u.user_name, u.given_name.as_deref().unwrap_or_default(), u.active))
+            .collect()
     }
 
     fn largest_page(&self) -> usize {
-        self.max_results()
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
-        Box::pin(ScimSandbox::shutdown(*self))
+        self.options.max_results
     }
 }
 

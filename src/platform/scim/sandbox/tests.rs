@@ -2,14 +2,11 @@
 
 use super::*;
 
-struct Client {
-    http: reqwest::Client,
-    sandbox: ScimSandbox,
-}
+type Client = crate::platform::emulator::TestClient<ScimSandbox>;
 
 impl Client {
     async fn start(options: ScimSandboxOptions) -> Client {
-        Client { http: reqwest::Client::new(), sandbox: ScimSandbox::start(options).await.unwrap() }
+        Client::new(ScimSandbox::start(options).await.unwrap())
     }
 
     fn url(&self, path: &str) -> String {
