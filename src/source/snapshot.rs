@@ -40,15 +40,31 @@ pub struct Snapshot {
 
 /// Where snapshots live (the sled store in production). Errors are plain text: a snapshot
 /// that cannot be read or written only costs a full read.
+/// Why the snapshot store could not be read or written, its cause kept (the store's own error).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SnapshotError(#[from] Box<dyn std::error::Error + Send + Sync>);
+
+impl SnapshotError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> SnapshotError {
+        SnapshotError(Box::new(cause))
+    }
+}
+
 pub trait SnapshotStore: Send + Sync {
     /// The snapshot of this source, if one is stored and readable.
-    fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, String>;
+    fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, SnapshotError>;
     /// Replace the whole snapshot (after a full read).
-    fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), String>;
+    fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), SnapshotError>;
     /// Write the changed and dropped people, then the new meta (after an incremental read).
-    fn update_snapshot(&self, source: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) -> Result<(), String>;
+    fn update_snapshot(
+        &self,
+        source: &str,
+        meta: &SnapshotMeta,
+        changes: &SnapshotChanges<'_>,
+    ) -> Result<(), SnapshotError>;
     /// Drop the snapshot: the next read is a full one.
-    fn forget_snapshot(&self, source: &str) -> Result<(), String>;
+    fn forget_snapshot(&self, source: &str) -> Result<(), SnapshotError>;
 }
 
 /// What an incremental read changed in a snapshot.
@@ -77,16 +93,16 @@ impl<'a> SnapshotChanges<'a> {
 pub struct NoSnapshots;
 
 impl SnapshotStore for NoSnapshots {
-    fn load_snapshot(&self, _: &str) -> Result<Option<Snapshot>, String> {
+    fn load_snapshot(&self, _: &str) -> Result<Option<Snapshot>, SnapshotError> {
         Ok(None)
     }
-    fn save_snapshot(&self, _: &str, _: &Snapshot) -> Result<(), String> {
+    fn save_snapshot(&self, _: &str, _: &Snapshot) -> Result<(), SnapshotError> {
         Ok(())
     }
-    fn update_snapshot(&self, _: &str, _: &SnapshotMeta, _: &SnapshotChanges<'_>) -> Result<(), String> {
+    fn update_snapshot(&self, _: &str, _: &SnapshotMeta, _: &SnapshotChanges<'_>) -> Result<(), SnapshotError> {
         Ok(())
     }
-    fn forget_snapshot(&self, _: &str) -> Result<(), String> {
+    fn forget_snapshot(&self, _: &str) -> Result<(), SnapshotError> {
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{decode, encode, key, prefix, Store, StoreError};
 use crate::model::{Account, Person};
-use crate::source::snapshot::{Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
+use crate::source::snapshot::{Snapshot, SnapshotChanges, SnapshotError, SnapshotMeta, SnapshotStore};
 
 /// Trees of the incremental reads: the source snapshots and the platform listing states.
 const SNAPSHOT_META: &str = "snapshot_meta";
@@ -127,19 +127,24 @@ pub struct ListingState {
 }
 
 impl SnapshotStore for Store {
-    fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, String> {
-        self.load_snapshot_inner(source).map_err(|e| e.to_string())
+    fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, SnapshotError> {
+        self.load_snapshot_inner(source).map_err(SnapshotError::new)
     }
 
-    fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), String> {
-        self.save_snapshot_inner(source, snapshot).map_err(|e| e.to_string())
+    fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        self.save_snapshot_inner(source, snapshot).map_err(SnapshotError::new)
     }
 
-    fn update_snapshot(&self, source: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) -> Result<(), String> {
-        self.update_snapshot_inner(source, meta, changes).map_err(|e| e.to_string())
+    fn update_snapshot(
+        &self,
+        source: &str,
+        meta: &SnapshotMeta,
+        changes: &SnapshotChanges<'_>,
+    ) -> Result<(), SnapshotError> {
+        self.update_snapshot_inner(source, meta, changes).map_err(SnapshotError::new)
     }
 
-    fn forget_snapshot(&self, source: &str) -> Result<(), String> {
-        self.forget_snapshot_inner(source).map_err(|e| e.to_string())
+    fn forget_snapshot(&self, source: &str) -> Result<(), SnapshotError> {
+        self.forget_snapshot_inner(source).map_err(SnapshotError::new)
     }
 }
