@@ -8,6 +8,7 @@
 pub mod file;
 pub mod scim;
 pub mod snapshot;
+pub mod token;
 
 use async_trait::async_trait;
 
