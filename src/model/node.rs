@@ -76,40 +76,57 @@ fn contacts(list: &[Email]) -> Option<PersonNode<'_>> {
     (!list.is_empty()).then_some(PersonNode::Contacts(list))
 }
 
+/// A text attribute read straight off the person: its SCIM name and where it lives.
+type TextAttribute = (&'static str, fn(&Person) -> Option<&str>);
+
+/// The User resource's optional text attributes; the structured ones are in `person_child`.
+const USER_TEXT: &[TextAttribute] = &[
+    ("email", |p| p.email()),
+    ("externalId", |p| p.external_id.as_deref()),
+    ("displayName", |p| p.display_name.as_deref()),
+    ("title", |p| p.title.as_deref()),
+    ("nickName", |p| p.extras().nick_name.as_deref()),
+    ("userType", |p| p.extras().user_type.as_deref()),
+    ("locale", |p| p.extras().locale.as_deref()),
+];
+
+/// The enterprise extension's text attributes (`manager` is an object, in `enterprise_child`).
+const ENTERPRISE_TEXT: &[TextAttribute] = &[
+    ("employeeNumber", |p| p.employee_number.as_deref()),
+    ("costCenter", |p| p.extras().cost_center.as_deref()),
+    ("organization", |p| p.organization.as_deref()),
+    ("division", |p| p.extras().division.as_deref()),
+    ("department", |p| p.department.as_deref()),
+];
+
+/// The attribute of `table` named `name` (any ASCII case): `None` when there is no such
+/// attribute, `Some(None)` when there is but the person has no value.
+fn text_attribute<'a>(table: &[TextAttribute], p: &'a Person, name: &str) -> Option<Option<PersonNode<'a>>> {
+    table.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, read)| maybe(read(p)))
+}
+
 /// The child of a person's User resource under `name` (any ASCII case).
 fn person_child<'a>(p: &'a Person, name: &str) -> Option<PersonNode<'a>> {
+    if let Some(found) = text_attribute(USER_TEXT, p, name) {
+        return found;
+    }
     let is = |key: &str| key.eq_ignore_ascii_case(name);
-    let x = p.extras();
     if is("id") {
         Some(text(&p.id))
     } else if is("userName") {
         Some(text(&p.user_name))
     } else if is("emails") {
         contacts(&p.emails)
-    } else if is("email") {
-        maybe(p.email())
     } else if is("phoneNumbers") {
-        contacts(&x.phone_numbers)
+        contacts(&p.extras().phone_numbers)
     } else if is("groups") {
         (!p.groups.is_empty()).then_some(PersonNode::Groups(p))
     } else if is("active") {
         (!p.active_unsent).then_some(PersonNode::Leaf(Scalar::Bool(p.active)))
     } else if is("name") {
         has_name(p).then_some(PersonNode::Name(p))
-    } else if is("externalId") {
-        maybe(p.external_id.as_deref())
-    } else if is("displayName") {
-        maybe(p.display_name.as_deref())
-    } else if is("title") {
-        maybe(p.title.as_deref())
-    } else if is("nickName") {
-        maybe(x.nick_name.as_deref())
-    } else if is("userType") {
-        maybe(x.user_type.as_deref())
-    } else if is("locale") {
-        maybe(x.locale.as_deref())
     } else if is("schemas") {
-        (!x.schemas.is_empty()).then_some(PersonNode::Schemas(p))
+        (!p.extras().schemas.is_empty()).then_some(PersonNode::Schemas(p))
     } else if is("meta") {
         has_meta(p).then_some(PersonNode::Meta(p))
     } else if is(ENTERPRISE_URN) {
@@ -120,23 +137,11 @@ fn person_child<'a>(p: &'a Person, name: &str) -> Option<PersonNode<'a>> {
 }
 
 fn enterprise_child<'a>(p: &'a Person, name: &str) -> Option<PersonNode<'a>> {
-    let is = |key: &str| key.eq_ignore_ascii_case(name);
-    let x = p.extras();
-    if is("employeeNumber") {
-        maybe(p.employee_number.as_deref())
-    } else if is("costCenter") {
-        maybe(x.cost_center.as_deref())
-    } else if is("organization") {
-        maybe(p.organization.as_deref())
-    } else if is("division") {
-        maybe(x.division.as_deref())
-    } else if is("department") {
-        maybe(p.department.as_deref())
-    } else if is("manager") {
-        p.manager.as_deref().map(PersonNode::Manager)
-    } else {
-        None
+    if let Some(found) = text_attribute(ENTERPRISE_TEXT, p, name) {
+        return found;
     }
+    name.eq_ignore_ascii_case("manager").then_some(())?;
+    p.manager.as_deref().map(PersonNode::Manager)
 }
 
 fn group_child<'a>(p: &'a Person, i: usize, name: &str) -> Option<PersonNode<'a>> {
