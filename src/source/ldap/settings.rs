@@ -1,0 +1,336 @@
+//! What the LDAP source needs to know: where the directory is, how to bind, what to search, and
+//! which attribute means what (the OpenLDAP and Active Directory profiles, overridable one by one).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Which directory dialect the defaults follow (`platforms/ldap.md`, "Person mapping").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// OpenLDAP and most LDAP v3 servers: `inetOrgPerson`, `entryUUID`, `groupOfNames`.
+    OpenLdap,
+    /// Active Directory: `objectGUID`, `sAMAccountName`, `userAccountControl`, `memberOf`.
+    ActiveDirectory,
+}
+
+impl Profile {
+    /// `openldap` or `active_directory` (also `ad`), as config writes it.
+    pub fn parse(text: &str) -> Option<Profile> {
+        match text.to_ascii_lowercase().as_str() {
+            "openldap" | "ldap" => Some(Profile::OpenLdap),
+            "active_directory" | "ad" | "activedirectory" => Some(Profile::ActiveDirectory),
+            _ => None,
+        }
+    }
+
+    /// The user filter when config sets none.
+    pub fn default_filter(self) -> &'static str {
+        match self {
+            Profile::OpenLdap => "(objectClass=inetOrgPerson)",
+            Profile::ActiveDirectory => "(&(objectCategory=person)(objectClass=user))",
+        }
+    }
+
+    /// The group filter when config sets none.
+    pub fn default_group_filter(self) -> &'static str {
+        match self {
+            Profile::OpenLdap => "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+            Profile::ActiveDirectory => "(objectClass=group)",
+        }
+    }
+
+    /// Where memberships come from when config does not say.
+    pub fn default_membership(self) -> Membership {
+        match self {
+            Profile::OpenLdap => Membership::GroupMember,
+            Profile::ActiveDirectory => Membership::MemberOf,
+        }
+    }
+}
+
+/// The search scope (`source.ldap.scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchScope {
+    Subtree,
+    OneLevel,
+}
+
+impl SearchScope {
+    pub fn parse(text: &str) -> Option<SearchScope> {
+        match text.to_ascii_lowercase().as_str() {
+            "sub" | "subtree" | "wholesubtree" => Some(SearchScope::Subtree),
+            "one" | "onelevel" | "singlelevel" => Some(SearchScope::OneLevel),
+            _ => None,
+        }
+    }
+}
+
+/// Where a person's groups come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// Users' `memberOf` (direct), nesting from the groups' own `memberOf` (Active Directory).
+    MemberOf,
+    /// Groups' `member` / `uniqueMember` DNs, member groups expanded (OpenLDAP).
+    GroupMember,
+}
+
+/// The attribute behind each person field. Names are compared without regard to case, as
+/// LDAP does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes {
+    pub id: String,
+    pub user_name: String,
+    /// Tried in order: the first attribute with a value gives the emails.
+    pub emails: Vec<String>,
+    pub given_name: String,
+    pub family_name: String,
+    /// Tried in order.
+    pub display_name: Vec<String>,
+    pub title: String,
+    pub department: String,
+    pub employee_number: String,
+    /// A DN, turned into that user's stable id.
+    pub manager: String,
+    /// A group's name (`groups.display`).
+    pub group_name: String,
+}
+
+/// Every attribute key of `source.ldap.attributes`, for config validation.
+pub const ATTRIBUTE_KEYS: &[&str] = &[
+    "id",
+    "user_name",
+    "emails",
+    "given_name",
+    "family_name",
+    "display_name",
+    "title",
+    "department",
+    "employee_number",
+    "manager",
+    "group_name",
+];
+
+impl Attributes {
+    pub fn of(profile: Profile) -> Attributes {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        match profile {
+            Profile::OpenLdap => Attributes {
+                id: "entryUUID".into(),
+                user_name: "uid".into(),
+                emails: list(&["mail"]),
+                given_name: "givenName".into(),
+                family_name: "sn".into(),
+                display_name: list(&["displayName", "cn"]),
+                title: "title".into(),
+                department: "departmentNumber".into(),
+                employee_number: "employeeNumber".into(),
+                manager: "manager".into(),
+                group_name: "cn".into(),
+            },
+            Profile::ActiveDirectory => Attributes {
+                id: "objectGUID".into(),
+                user_name: "sAMAccountName".into(),
+                emails: list(&["mail", "userPrincipalName"]),
+                given_name: "givenName".into(),
+                family_name: "sn".into(),
+                display_name: list(&["displayName"]),
+                title: "title".into(),
+                department: "department".into(),
+                employee_number: "employeeID".into(),
+                manager: "manager".into(),
+                group_name: "cn".into(),
+            },
+        }
+    }
+
+    /// Replace one attribute by its config key; false when the key is unknown.
+    pub fn set(&mut self, key: &str, names: Vec<String>) -> bool {
+        let first = names.first().cloned().unwrap_or_default();
+        match key {
+            "emails" => self.emails = names,
+            "display_name" => self.display_name = names,
+            "id" => self.id = first,
+            "user_name" => self.user_name = first,
+            "given_name" => self.given_name = first,
+            "family_name" => self.family_name = first,
+            "title" => self.title = first,
+            "department" => self.department = first,
+            "employee_number" => self.employee_number = first,
+            "manager" => self.manager = first,
+            "group_name" => self.group_name = first,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Every attribute a user search names (operational ones come only when named).
+    pub fn user_attributes(&self, profile: Profile, extra: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = [&self.id, &self.user_name, &self.given_name, &self.family_name]
+            .into_iter()
+            .chain([&self.title, &self.department, &self.employee_number, &self.manager])
+            .cloned()
+            .chain(self.emails.iter().cloned())
+            .chain(self.display_name.iter().cloned())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect();
+        if profile == Profile::ActiveDirectory {
+            names.extend(["userAccountControl", "accountExpires"].map(String::from));
+        }
+        names.push("memberOf".into());
+        names.sort_by_key(|n| n.to_ascii_lowercase());
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        names
+    }
+}
+
+/// Entries with this attribute holding one of these values are inactive (where the
+/// directory has no flag of its own) [inferred: no standard one].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledWhen {
+    pub attribute: String,
+    /// Compared without regard to case.
+    pub values: Vec<String>,
+}
+
+/// Everything the LDAP source needs.
+#[derive(Debug, Clone)]
+pub struct LdapSettings {
+    /// `ldaps://host:636` or `ldap://host:389`.
+    pub url: Url,
+    /// StartTLS before the bind on an `ldap://` URL.
+    pub starttls: bool,
+    /// `ldap://` in the clear to a host off loopback; warned at every run.
+    pub allow_insecure: bool,
+    /// PEM CA certificates trusted on top of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Each operation's time-out: connect, bind, each page.
+    pub timeout: Duration,
+    pub bind_dn: String,
+    /// Never shown by `Debug` (secrecy redacts it).
+    pub password: SecretString,
+    pub base_dn: String,
+    pub scope: SearchScope,
+    pub filter: String,
+    /// Where groups are searched; the base DN when `None`.
+    pub group_base_dn: Option<String>,
+    pub group_filter: String,
+    pub page_size: u32,
+    pub profile: Profile,
+    pub attributes: Attributes,
+    pub disabled_when: Option<DisabledWhen>,
+    pub membership: Membership,
+    /// Only users of this group at any depth (AD's in-chain matching rule).
+    pub in_group: Option<String>,
+}
+
+impl LdapSettings {
+    /// The page size when config sets none [inferred].
+    pub const DEFAULT_PAGE_SIZE: u32 = 500;
+    /// Active Directory's MaxPageSize: it never sends more a page.
+    pub const AD_MAX_PAGE_SIZE: u32 = 1000;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Settings with the profile's defaults.
+    pub fn new(url: Url, bind_dn: &str, password: SecretString, base_dn: &str, profile: Profile) -> LdapSettings {
+        LdapSettings {
+            url,
+            starttls: false,
+            allow_insecure: false,
+            ca_file: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+            bind_dn: bind_dn.into(),
+            password,
+            base_dn: base_dn.into(),
+            scope: SearchScope::Subtree,
+            filter: profile.default_filter().into(),
+            group_base_dn: None,
+            group_filter: profile.default_group_filter().into(),
+            page_size: Self::DEFAULT_PAGE_SIZE,
+            profile,
+            attributes: Attributes::of(profile),
+            disabled_when: None,
+            membership: profile.default_membership(),
+            in_group: None,
+        }
+    }
+
+    /// Why these settings would put the bind password on the wire in the clear, if they would.
+    pub fn cleartext_problem(&self) -> Option<String> {
+        if self.url.scheme() != "ldap" || self.starttls || self.allow_insecure || is_loopback(&self.url) {
+            return None;
+        }
+        Some(
+            "ldap:// to a host off loopback would send the bind password in the clear: use ldaps://, \
+             set starttls: true, or (only on a trusted network) allow_insecure: true"
+                .into(),
+        )
+    }
+
+    /// Said at every run while `allow_insecure` sends the bind password in the clear.
+    pub fn insecure_warning(&self) -> Option<String> {
+        let clear = self.url.scheme() == "ldap" && !self.starttls && !is_loopback(&self.url);
+        (clear && self.allow_insecure).then(|| {
+            format!(
+                "{}: allow_insecure is on: the bind password and every entry cross the network in the clear",
+                self.label()
+            )
+        })
+    }
+
+    /// Refuse settings that cannot work; each message names the key.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !matches!(self.url.scheme(), "ldap" | "ldaps") || self.url.host().is_none() {
+            out.push(("url", "must be ldaps://host[:port] or ldap://host[:port]".into()));
+        } else if self.url.scheme() == "ldaps" && self.starttls {
+            out.push(("starttls", "StartTLS is for ldap:// URLs; ldaps:// is TLS already".into()));
+        }
+        if !self.url.username().is_empty() || self.url.password().is_some() {
+            out.push(("url", "must not carry credentials: set bind_dn and password_file".into()));
+        }
+        if let Some(problem) = self.cleartext_problem() {
+            out.push(("url", problem));
+        }
+        if self.password.expose_secret().is_empty() {
+            out.push(("password", "is empty: an empty password is an unauthenticated bind, refused".into()));
+        }
+        for (key, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
+            if dn.trim().is_empty() {
+                out.push((key, "is empty".into()));
+            }
+        }
+        if self.page_size == 0 {
+            out.push(("page_size", "must be at least 1".into()));
+        } else if self.profile == Profile::ActiveDirectory && self.page_size > Self::AD_MAX_PAGE_SIZE {
+            out.push(("page_size", format!("Active Directory sends at most {} a page", Self::AD_MAX_PAGE_SIZE)));
+        }
+        for (key, filter) in [("filter", &self.filter), ("group_filter", &self.group_filter)] {
+            if ldap3::parse_filter(filter).is_err() {
+                out.push((key, format!("{filter:?} is not an LDAP filter (RFC 4515), e.g. (objectClass=person)")));
+            }
+        }
+        out
+    }
+
+    /// The user filter as sent: the configured one, narrowed to the `in_group` tree when set.
+    pub fn user_filter(&self) -> String {
+        match &self.in_group {
+            Some(dn) => format!("(&{}(memberOf:1.2.840.113556.1.4.1941:={}))", self.filter, ldap3::ldap_escape(dn)),
+            None => self.filter.clone(),
+        }
+    }
+
+    /// For messages: `source.ldap (ldaps://dc1.corp.example:636)`.
+    pub fn label(&self) -> String {
+        let url = self.url.as_str().trim_end_matches('/');
+        format!("source.ldap ({url})")
+    }
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    crate::platform::connection::is_loopback(url)
+}
