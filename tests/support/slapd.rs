@@ -81,7 +81,9 @@ impl Slapd {
         self.child = Some(child);
         // Until it listens: slapd opens its ports after loading the database.
         for _ in 0..400 {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && TcpStream::connect(("127.0.0.1", self.tls_port)).is_ok() {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", self.tls_port)).is_ok()
+            {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -236,7 +238,8 @@ impl Relay {
         use std::sync::Arc;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a relay port");
         let port = listener.local_addr().expect("its address").port();
-        let (limit, last, pid) = (Arc::new(AtomicU64::new(u64::MAX)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU32::new(0)));
+        let (limit, last, pid) =
+            (Arc::new(AtomicU64::new(u64::MAX)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU32::new(0)));
         let shared = (limit.clone(), last.clone(), pid.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {

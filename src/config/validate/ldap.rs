@@ -76,13 +76,8 @@ impl Validator {
             self.problem(format!("{AT}.profile"), format!("{profile:?} is not one of openldap, active_directory"));
             None
         });
-        let r = SecretRef::from_pair(
-            "password",
-            raw.password_env.as_ref(),
-            raw.password_file.as_ref(),
-            raw.password.is_some(),
-            &self.base,
-        );
+        let (env, file, inline) = (raw.password_env.as_ref(), raw.password_file.as_ref(), raw.password.is_some());
+        let r = SecretRef::from_pair("password", env, file, inline, &self.base);
         let password = self.secret(r, &format!("{AT}.password"));
         let (url, profile, password) = (url?, profile?, password?);
         let mut s = LdapSettings::new(url, &raw.bind_dn, password, &raw.base_dn, profile);
@@ -95,16 +90,16 @@ impl Validator {
             }
         }
         self.span(&format!("{AT}.timeout_seconds"), limits::TIMEOUT_SECONDS, raw.timeout_seconds);
-        s.timeout = raw.timeout_seconds.map_or(LdapSettings::DEFAULT_TIMEOUT, Duration::from_secs);
+        s.timeout = raw.timeout_seconds.map_or(crate::source::ldap::settings::DEFAULT_TIMEOUT, Duration::from_secs);
         if let Some(scope) = &raw.scope {
             match SearchScope::parse(scope) {
-                Some(scope) => s.scope = scope,
+                Some(scope) => s.users.scope = scope,
                 None => self.problem(format!("{AT}.scope"), format!("{scope:?} is not one of subtree, one")),
             }
         }
-        s.filter = raw.filter.unwrap_or(s.filter);
-        s.group_filter = raw.group_filter.unwrap_or(s.group_filter);
-        s.group_base_dn = raw.group_base_dn;
+        s.users.filter = raw.filter.unwrap_or(s.users.filter);
+        s.groups.filter = raw.group_filter.unwrap_or(s.groups.filter);
+        s.groups.base_dn = raw.group_base_dn.unwrap_or(s.groups.base_dn);
         s.in_group = raw.in_group;
         s.page_size = raw.page_size.unwrap_or(s.page_size);
         match raw.groups_from.as_deref() {
@@ -122,7 +117,7 @@ impl Validator {
             };
             if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
                 self.problem(format!("{AT}.attributes.{key}"), "name an attribute");
-            } else if !s.attributes.set(&key, names) {
+            } else if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
                 self.problem(
                     format!("{AT}.attributes.{key}"),
                     format!("unknown key (known: {})", ATTRIBUTE_KEYS.join(", ")),

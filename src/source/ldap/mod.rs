@@ -21,7 +21,7 @@ use super::{Source, SourceError};
 use crate::model::{Person, Roster};
 use profile::{dn_key, Groups};
 use search::{Directory, Listing};
-pub use settings::{Attributes, DisabledWhen, LdapSettings, Membership, Profile, SearchScope};
+pub use settings::{Attributes, DisabledWhen, LdapSettings, Membership, Profile, Search, SearchScope};
 
 /// The LDAP identity source.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ impl Source for LdapSource {
     }
 
     fn describe(&self) -> String {
-        format!("LDAP {} ({})", self.settings.url.as_str().trim_end_matches('/'), self.settings.base_dn)
+        format!("LDAP {} ({})", self.settings.url.as_str().trim_end_matches('/'), self.settings.users.base_dn)
     }
 }
 
@@ -66,7 +66,7 @@ impl LdapSource {
         };
         let filter = s.user_filter();
         let attrs = s.attributes.user_attributes(s.profile, &self.rule_attributes());
-        let users = directory.search("users", &s.base_dn, s.scope, &filter, &attrs).await;
+        let users = directory.search("users", &s.users.base_dn, s.users.scope, &filter, &attrs).await;
         directory.close().await;
         Ok(self.roster(users?, &groups))
     }
@@ -78,12 +78,11 @@ impl LdapSource {
     /// Every group, its members' ranges followed; anything short fails the read.
     async fn read_groups(&self, directory: &mut Directory) -> Result<Groups, SourceError> {
         let s = &self.settings;
-        let base = s.group_base_dn.as_deref().unwrap_or(&s.base_dn);
         let attrs: Vec<String> =
-            [s.attributes.group_name.as_str(), "member", "uniqueMember", "memberOf"].map(String::from).to_vec();
+            [s.attributes.one("group_name"), "member", "uniqueMember", "memberOf"].map(String::from).to_vec();
         let short = |detail: String| SourceError::Groups { detail: format!("{}: groups: {detail}", s.label()) };
         let Listing { entries, problem } =
-            directory.search("groups", base, SearchScope::Subtree, &s.group_filter, &attrs).await?;
+            directory.search("groups", &s.groups.base_dn, s.groups.scope, &s.groups.filter, &attrs).await?;
         if let Some(problem) = problem {
             return Err(short(problem));
         }

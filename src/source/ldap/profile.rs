@@ -13,15 +13,20 @@ use crate::model::{Email, Group, Person};
 /// `userAccountControl` ACCOUNTDISABLE.
 pub const UAC_DISABLED: u64 = 0x2;
 
-/// Why one entry is not a person rosterd can use.
+/// Why one entry is not a person rosterd can use: the entry's DN, and what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EntryProblem {
-    #[error("{dn}: no {attribute} (the stable id); check source.ldap.attributes.id and that the bind DN may read it")]
-    NoId { dn: String, attribute: String },
-    #[error("{dn}: {attribute} is not a 16-byte GUID")]
-    BadGuid { dn: String, attribute: String },
-    #[error("{dn}: no {attribute} (the user name); check source.ldap.attributes.user_name")]
-    NoUserName { dn: String, attribute: String },
+#[error("{dn}: {problem}")]
+pub struct EntryProblem {
+    pub dn: String,
+    pub problem: String,
+}
+
+impl EntryProblem {
+    fn no(entry: &Entry, attribute: &str, what: &str, key: &str) -> EntryProblem {
+        let problem =
+            format!("no {attribute} ({what}); check source.ldap.attributes.{key} and that the bind DN may read it");
+        EntryProblem { dn: entry.dn.clone(), problem }
+    }
 }
 
 /// A DN as a key: lower case, no blanks around separators (`CN=A, OU=B` = `cn=a,ou=b`).
@@ -81,27 +86,27 @@ pub fn active(entry: &Entry, settings: &LdapSettings, now_unix_seconds: i64) -> 
 
 /// The stable id of an entry: a GUID string for `objectGUID`, the text value otherwise.
 pub fn stable_id(entry: &Entry, attribute: &str) -> Result<CompactString, EntryProblem> {
-    let dn = || entry.dn.clone();
-    let attr = || attribute.to_string();
-    let raw = entry.raw(attribute).first().ok_or_else(|| EntryProblem::NoId { dn: dn(), attribute: attr() })?;
+    let missing = || EntryProblem::no(entry, attribute, "the stable id", "id");
+    let raw = entry.raw(attribute).first().ok_or_else(missing)?;
     if attribute.eq_ignore_ascii_case("objectGUID") {
-        return guid_string(raw).map(Into::into).ok_or_else(|| EntryProblem::BadGuid { dn: dn(), attribute: attr() });
+        let problem = format!("{attribute} is not a 16-byte GUID");
+        return guid_string(raw).map(Into::into).ok_or(EntryProblem { dn: entry.dn.clone(), problem });
     }
     match std::str::from_utf8(raw).map(str::trim) {
         Ok(text) if !text.is_empty() => Ok(text.to_lowercase().into()),
-        _ => Err(EntryProblem::NoId { dn: dn(), attribute: attr() }),
+        _ => Err(missing()),
     }
 }
 
 /// One user entry as a person; groups and manager are filled in later (they need the others).
 pub fn person(entry: &Entry, settings: &LdapSettings, now_unix_seconds: i64) -> Result<Person, EntryProblem> {
     let a = &settings.attributes;
-    let id = stable_id(entry, &a.id)?;
+    let id = stable_id(entry, a.one("id"))?;
     let user_name = entry
-        .text(&a.user_name)
-        .ok_or_else(|| EntryProblem::NoUserName { dn: entry.dn.clone(), attribute: a.user_name.clone() })?;
+        .text(a.one("user_name"))
+        .ok_or_else(|| EntryProblem::no(entry, a.one("user_name"), "the user name", "user_name"))?;
     let first_of = |names: &[String]| names.iter().find_map(|n| (!entry.texts(n).is_empty()).then(|| entry.texts(n)));
-    let emails = first_of(&a.emails).unwrap_or_default();
+    let emails = first_of(a.list("emails")).unwrap_or_default();
     let emails = emails
         .iter()
         .filter(|v| !v.trim().is_empty())
@@ -113,15 +118,15 @@ pub fn person(entry: &Entry, settings: &LdapSettings, now_unix_seconds: i64) -> 
         id,
         external_id: None,
         user_name: user_name.into(),
-        given_name: text(&a.given_name).unwrap_or_default(),
-        family_name: text(&a.family_name).unwrap_or_default(),
-        display_name: a.display_name.iter().find_map(|n| text(n)),
+        given_name: text(a.one("given_name")).unwrap_or_default(),
+        family_name: text(a.one("family_name")).unwrap_or_default(),
+        display_name: a.list("display_name").iter().find_map(|n| text(n)),
         emails,
         active: active(entry, settings, now_unix_seconds),
-        title: text(&a.title),
-        department: text(&a.department),
-        employee_number: text(&a.employee_number),
-        manager: text(&a.manager),
+        title: text(a.one("title")),
+        department: text(a.one("department")),
+        employee_number: text(a.one("employee_number")),
+        manager: text(a.one("manager")),
         ..Person::default()
     })
 }
@@ -143,7 +148,7 @@ impl Groups {
     pub fn new(entries: &[Entry], members: &[Vec<String>], settings: &LdapSettings) -> Groups {
         let mut groups = Groups::default();
         for entry in entries {
-            let name = entry.text(&settings.attributes.group_name).unwrap_or(entry.dn.as_str());
+            let name = entry.text(settings.attributes.one("group_name")).unwrap_or(entry.dn.as_str());
             groups.by_dn.insert(dn_key(&entry.dn), groups.names.len());
             groups.dns.push(dn_key(&entry.dn));
             groups.names.push(name.into());

@@ -1,6 +1,7 @@
 //! What the LDAP source needs to know: where the directory is, how to bind, what to search, and
 //! which attribute means what (the OpenLDAP and Active Directory profiles, overridable one by one).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,105 +78,70 @@ pub enum Membership {
     GroupMember,
 }
 
-/// The attribute behind each person field. Names are compared without regard to case, as
-/// LDAP does.
+/// The attribute(s) behind each person field, by config key (`id`, `user_name`, ...). Names
+/// are compared without regard to case, as LDAP does. `emails` and `display_name` are lists
+/// tried in order; the others use their first name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attributes {
-    pub id: String,
-    pub user_name: String,
-    /// Tried in order: the first attribute with a value gives the emails.
-    pub emails: Vec<String>,
-    pub given_name: String,
-    pub family_name: String,
-    /// Tried in order.
-    pub display_name: Vec<String>,
-    pub title: String,
-    pub department: String,
-    pub employee_number: String,
-    /// A DN, turned into that user's stable id.
-    pub manager: String,
-    /// A group's name (`groups.display`).
-    pub group_name: String,
-}
+pub struct Attributes(BTreeMap<&'static str, Vec<String>>);
+
+/// Each field's attributes in the two profiles: (key, OpenLDAP, Active Directory).
+type Column = &'static [&'static str];
+const PROFILES: [(&str, Column, Column); 11] = [
+    ("id", &["entryUUID"], &["objectGUID"]),
+    ("user_name", &["uid"], &["sAMAccountName"]),
+    ("emails", &["mail"], &["mail", "userPrincipalName"]),
+    ("given_name", &["givenName"], &["givenName"]),
+    ("family_name", &["sn"], &["sn"]),
+    ("display_name", &["displayName", "cn"], &["displayName"]),
+    ("title", &["title"], &["title"]),
+    ("department", &["departmentNumber"], &["department"]),
+    ("employee_number", &["employeeNumber"], &["employeeID"]),
+    ("manager", &["manager"], &["manager"]),
+    ("group_name", &["cn"], &["cn"]),
+];
 
 /// Every attribute key of `source.ldap.attributes`, for config validation.
-pub const ATTRIBUTE_KEYS: &[&str] = &[
-    "id",
-    "user_name",
-    "emails",
-    "given_name",
-    "family_name",
-    "display_name",
-    "title",
-    "department",
-    "employee_number",
-    "manager",
-    "group_name",
-];
+pub const ATTRIBUTE_KEYS: [&str; 11] = {
+    let mut keys = [""; 11];
+    let mut i = 0;
+    while i < 11 {
+        keys[i] = PROFILES[i].0;
+        i += 1;
+    }
+    keys
+};
 
 impl Attributes {
     pub fn of(profile: Profile) -> Attributes {
-        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
-        match profile {
-            Profile::OpenLdap => Attributes {
-                id: "entryUUID".into(),
-                user_name: "uid".into(),
-                emails: list(&["mail"]),
-                given_name: "givenName".into(),
-                family_name: "sn".into(),
-                display_name: list(&["displayName", "cn"]),
-                title: "title".into(),
-                department: "departmentNumber".into(),
-                employee_number: "employeeNumber".into(),
-                manager: "manager".into(),
-                group_name: "cn".into(),
-            },
-            Profile::ActiveDirectory => Attributes {
-                id: "objectGUID".into(),
-                user_name: "sAMAccountName".into(),
-                emails: list(&["mail", "userPrincipalName"]),
-                given_name: "givenName".into(),
-                family_name: "sn".into(),
-                display_name: list(&["displayName"]),
-                title: "title".into(),
-                department: "department".into(),
-                employee_number: "employeeID".into(),
-                manager: "manager".into(),
-                group_name: "cn".into(),
-            },
-        }
+        let names = |(key, openldap, ad): &(&'static str, Column, Column)| {
+            let column = if profile == Profile::ActiveDirectory { ad } else { openldap };
+            (*key, column.iter().map(|n| n.to_string()).collect())
+        };
+        Attributes(PROFILES.iter().map(names).collect())
     }
 
     /// Replace one attribute by its config key; false when the key is unknown.
     pub fn set(&mut self, key: &str, names: Vec<String>) -> bool {
-        let first = names.first().cloned().unwrap_or_default();
-        match key {
-            "emails" => self.emails = names,
-            "display_name" => self.display_name = names,
-            "id" => self.id = first,
-            "user_name" => self.user_name = first,
-            "given_name" => self.given_name = first,
-            "family_name" => self.family_name = first,
-            "title" => self.title = first,
-            "department" => self.department = first,
-            "employee_number" => self.employee_number = first,
-            "manager" => self.manager = first,
-            "group_name" => self.group_name = first,
-            _ => return false,
+        match ATTRIBUTE_KEYS.iter().find(|k| **k == key) {
+            Some(known) => self.0.insert(known, names).is_some(),
+            None => false,
         }
-        true
+    }
+
+    /// The attribute of a single-valued field (`""` for an unknown key: no entry has it).
+    pub fn one(&self, key: &str) -> &str {
+        self.list(key).first().map_or("", String::as_str)
+    }
+
+    /// The attributes of a field, in the order they are tried.
+    pub fn list(&self, key: &str) -> &[String] {
+        self.0.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// Every attribute a user search names (operational ones come only when named).
     pub fn user_attributes(&self, profile: Profile, extra: &[&str]) -> Vec<String> {
-        let mut names: Vec<String> = [&self.id, &self.user_name, &self.given_name, &self.family_name]
-            .into_iter()
-            .chain([&self.title, &self.department, &self.employee_number, &self.manager])
-            .cloned()
-            .chain(self.emails.iter().cloned())
-            .chain(self.display_name.iter().cloned())
-            .chain(extra.iter().map(|s| s.to_string()))
-            .collect();
+        let mut names: Vec<String> = self.0.values().flatten().cloned().collect();
+        names.extend(extra.iter().map(|s| s.to_string()));
         if profile == Profile::ActiveDirectory {
             names.extend(["userAccountControl", "accountExpires"].map(String::from));
         }
@@ -195,6 +161,21 @@ pub struct DisabledWhen {
     pub values: Vec<String>,
 }
 
+/// The page size when config sets none [inferred].
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// Active Directory's MaxPageSize: it never sends more a page.
+pub const AD_MAX_PAGE_SIZE: u32 = 1000;
+/// Each operation's time-out when config sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One search: its base, its depth, its filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub base_dn: String,
+    pub scope: SearchScope,
+    pub filter: String,
+}
+
 /// Everything the LDAP source needs.
 #[derive(Debug, Clone)]
 pub struct LdapSettings {
@@ -208,31 +189,26 @@ pub struct LdapSettings {
     pub ca_file: Option<PathBuf>,
     /// Each operation's time-out: connect, bind, each page.
     pub timeout: Duration,
+    /// Who rosterd binds as, and the password (never shown by `Debug`: secrecy redacts it).
     pub bind_dn: String,
-    /// Never shown by `Debug` (secrecy redacts it).
     pub password: SecretString,
-    pub base_dn: String,
-    pub scope: SearchScope,
-    pub filter: String,
-    /// Where groups are searched; the base DN when `None`.
-    pub group_base_dn: Option<String>,
-    pub group_filter: String,
+    /// Where users are, how deep, and which.
+    pub users: Search,
+    /// Only users of this group at any depth (AD's in-chain matching rule).
+    pub in_group: Option<String>,
+    /// Entries a page (RFC 2696).
     pub page_size: u32,
+    /// Where groups are and which entries are groups (the users' base DN unless set), and
+    /// where memberships come from.
+    pub groups: Search,
+    pub membership: Membership,
+    /// The dialect, its attributes as overridden, and the rule where there is no flag.
     pub profile: Profile,
     pub attributes: Attributes,
     pub disabled_when: Option<DisabledWhen>,
-    pub membership: Membership,
-    /// Only users of this group at any depth (AD's in-chain matching rule).
-    pub in_group: Option<String>,
 }
 
 impl LdapSettings {
-    /// The page size when config sets none [inferred].
-    pub const DEFAULT_PAGE_SIZE: u32 = 500;
-    /// Active Directory's MaxPageSize: it never sends more a page.
-    pub const AD_MAX_PAGE_SIZE: u32 = 1000;
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
     /// Settings with the profile's defaults.
     pub fn new(url: Url, bind_dn: &str, password: SecretString, base_dn: &str, profile: Profile) -> LdapSettings {
         LdapSettings {
@@ -240,15 +216,20 @@ impl LdapSettings {
             starttls: false,
             allow_insecure: false,
             ca_file: None,
-            timeout: Self::DEFAULT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
             bind_dn: bind_dn.into(),
             password,
-            base_dn: base_dn.into(),
-            scope: SearchScope::Subtree,
-            filter: profile.default_filter().into(),
-            group_base_dn: None,
-            group_filter: profile.default_group_filter().into(),
-            page_size: Self::DEFAULT_PAGE_SIZE,
+            users: Search {
+                base_dn: base_dn.into(),
+                scope: SearchScope::Subtree,
+                filter: profile.default_filter().into(),
+            },
+            groups: Search {
+                base_dn: base_dn.into(),
+                scope: SearchScope::Subtree,
+                filter: profile.default_group_filter().into(),
+            },
+            page_size: DEFAULT_PAGE_SIZE,
             profile,
             attributes: Attributes::of(profile),
             disabled_when: None,
@@ -297,17 +278,19 @@ impl LdapSettings {
         if self.password.expose_secret().is_empty() {
             out.push(("password", "is empty: an empty password is an unauthenticated bind, refused".into()));
         }
-        for (key, dn) in [("bind_dn", &self.bind_dn), ("base_dn", &self.base_dn)] {
+        for (key, dn) in
+            [("bind_dn", &self.bind_dn), ("base_dn", &self.users.base_dn), ("group_base_dn", &self.groups.base_dn)]
+        {
             if dn.trim().is_empty() {
                 out.push((key, "is empty".into()));
             }
         }
         if self.page_size == 0 {
             out.push(("page_size", "must be at least 1".into()));
-        } else if self.profile == Profile::ActiveDirectory && self.page_size > Self::AD_MAX_PAGE_SIZE {
-            out.push(("page_size", format!("Active Directory sends at most {} a page", Self::AD_MAX_PAGE_SIZE)));
+        } else if self.profile == Profile::ActiveDirectory && self.page_size > AD_MAX_PAGE_SIZE {
+            out.push(("page_size", format!("Active Directory sends at most {} a page", AD_MAX_PAGE_SIZE)));
         }
-        for (key, filter) in [("filter", &self.filter), ("group_filter", &self.group_filter)] {
+        for (key, filter) in [("filter", &self.users.filter), ("group_filter", &self.groups.filter)] {
             if ldap3::parse_filter(filter).is_err() {
                 out.push((key, format!("{filter:?} is not an LDAP filter (RFC 4515), e.g. (objectClass=person)")));
             }
@@ -318,8 +301,10 @@ impl LdapSettings {
     /// The user filter as sent: the configured one, narrowed to the `in_group` tree when set.
     pub fn user_filter(&self) -> String {
         match &self.in_group {
-            Some(dn) => format!("(&{}(memberOf:1.2.840.113556.1.4.1941:={}))", self.filter, ldap3::ldap_escape(dn)),
-            None => self.filter.clone(),
+            Some(dn) => {
+                format!("(&{}(memberOf:1.2.840.113556.1.4.1941:={}))", self.users.filter, ldap3::ldap_escape(dn))
+            }
+            None => self.users.filter.clone(),
         }
     }
 
@@ -330,7 +315,12 @@ impl LdapSettings {
     }
 }
 
-/// 127.0.0.0/8, ::1 or `localhost`.
+/// 127.0.0.0/8, ::1 or `localhost`. `ldap:` is not a scheme the URL standard knows, so its
+/// host comes as text, IP addresses included: read it here.
 fn is_loopback(url: &Url) -> bool {
-    crate::platform::connection::is_loopback(url)
+    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+    }
 }
