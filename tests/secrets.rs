@@ -1,6 +1,7 @@
 //! No secret reaches the logs, the audit trail, the store, the plan or `Debug` output:
 //! the real binary runs with known secrets (right and wrong ones) at the most verbose log
-//! level, and everything it wrote is searched for them.
+//! level, and everything it wrote is searched for them (the SCIM token, the CAKE key, and
+//! the LDAP bind password against a real slapd).
 
 mod support;
 
@@ -88,4 +89,59 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     assert_clean("Debug of the config", format!("{config:?}").as_bytes());
     let source = rosterd::setup::source(&config.source).unwrap();
     assert_clean("the source description", source.describe().as_bytes());
+}
+
+const LDAP_PASSWORD: &str = support::slapd::READER_PASSWORD;
+const WRONG_LDAP_PASSWORD: &str = "ldap-bind-SEEDED-WRONG-5d20b7";
+
+/// The LDAP source's bind password (right, then wrong) never reaches the output, the logs,
+/// the state, the plan, `Debug` or the source's description.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ldap_bind_password_reaches_no_log_audit_store_plan_or_debug() {
+    use support::slapd::{person_ldif, Slapd, BASE, READER_DN};
+    let Some(slapd) = Slapd::start(&(1..=5).map(person_ldif).collect::<String>()) else { return };
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let source = format!(
+        "  ldap: {{ url: \"{}\", bind_dn: \"{READER_DN}\", password_file: ldap-password, base_dn: \"{BASE}\" }}",
+        slapd.url()
+    );
+    let text = config(&url::Url::parse("http://127.0.0.1:9").unwrap(), &cake.base_url());
+    let text = text.replace(&text[text.find("  scim:").unwrap()..text.find("\nplatforms:").unwrap()], &source);
+    std::fs::write(d.join("rosterd.yaml"), text).unwrap();
+    std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
+    let secrets = [LDAP_PASSWORD, WRONG_LDAP_PASSWORD];
+    let clean = |what: &str, bytes: &[u8]| {
+        for s in secrets {
+            assert!(!contains(bytes, s), "{what} contains the secret {s}");
+        }
+    };
+
+    let dd = d.to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        out.extend(rosterd(&dd, CAKE_KEY, &["check-config"]));
+        out.extend(rosterd(&dd, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out.extend(rosterd(&dd, CAKE_KEY, &["audit", "--format", "json"]));
+        std::fs::write(dd.join("ldap-password"), WRONG_LDAP_PASSWORD).unwrap();
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(cake.users().len(), 5, "{}", String::from_utf8_lossy(&output));
+    assert!(String::from_utf8_lossy(&output).contains("invalidCredentials"), "the wrong password was refused");
+    clean("the command output and logs", &output);
+    for (path, bytes) in all_files(&d.join("state")) {
+        clean(&path.display().to_string(), &bytes);
+    }
+    clean("plan.json", &std::fs::read(d.join("plan.json")).unwrap());
+    std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
+    std::env::set_var("ROSTERD_TEST_CAKE_KEY", CAKE_KEY);
+    let config = Config::load(&d.join("rosterd.yaml")).unwrap();
+    clean("Debug of the config", format!("{config:?}").as_bytes());
+    clean("the source description", rosterd::setup::source(&config.source).unwrap().describe().as_bytes());
 }
