@@ -11,7 +11,10 @@ use rosterd::source::Source;
 use secrecy::SecretString;
 use support::logs::Logs;
 use support::rig::{assert_nowhere, Rig, FAST};
-use support::slapd::{group_dn, group_ldif, person_dn, person_ldif, Relay, Slapd, BASE, READER_DN, READER_PASSWORD};
+use support::slapd::{
+    group_dn, group_ldif, person_dn, person_ldif, referral_ldif, Relay, Slapd, BASE, LIMITED_DN, READER_DN,
+    READER_PASSWORD, SIZE_LIMIT,
+};
 
 const PEOPLE: usize = 2000;
 const AFFISE_KEY_FILE: &str = "affise-key";
@@ -171,6 +174,31 @@ async fn ldaps_and_starttls_work_with_the_test_ca_and_fail_clearly_without_it() 
     wrong.password = SecretString::from("not-the-password");
     let error = LdapSource::new(wrong).expect("settings").read().await.expect_err("a refused bind");
     assert!(error.to_string().contains("49 (invalidCredentials)"), "{error}");
+}
+
+#[tokio::test]
+async fn a_size_limit_or_an_unfollowed_referral_makes_the_roster_incomplete_never_short() {
+    // 70 people: 23 in ou=sales (i % 3 == 0), more than the limited DN may read.
+    let Some(slapd) = Slapd::start(&format!("{}{}", directory(70), referral_ldif("partner"))) else { return };
+    let in_groups_ou = |mut s: LdapSettings| {
+        s.groups.base_dn = format!("ou=groups,{BASE}");
+        s
+    };
+    let mut limited = in_groups_ou(settings(&slapd.url()));
+    limited.bind_dn = LIMITED_DN.into();
+    limited.users.base_dn = format!("ou=sales,{BASE}");
+    let roster = LdapSource::new(limited).expect("settings").read().await.expect("a partial read");
+    let reason = roster.incomplete_reason.clone().unwrap_or_default();
+    assert!(!roster.complete && reason.contains("4 sizeLimitExceeded"), "{reason}");
+    assert_eq!(roster.people.len(), SIZE_LIMIT, "the entries before the limit are kept");
+
+    let roster = LdapSource::new(in_groups_ou(settings(&slapd.url()))).expect("settings").read().await.expect("a read");
+    let reason = roster.incomplete_reason.clone().unwrap_or_default();
+    assert!(!roster.complete && reason.contains("ldap://partner.example"), "{reason}");
+    // Groups decide scope and roles: a group search that meets the reference fails the read.
+    let error = LdapSource::new(settings(&slapd.url())).expect("settings").read().await.expect_err("groups short");
+    assert!(error.to_string().contains("groups page 1: a reference to ldap://partner.example"), "{error}");
+    assert_eq!(roster.people.len(), 70, "everyone this server holds is there");
 }
 
 #[test]

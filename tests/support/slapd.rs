@@ -14,6 +14,9 @@ pub const BASE: &str = "dc=acme,dc=example";
 /// The bind DN rosterd reads as: no size limit, read-only.
 pub const READER_DN: &str = "cn=rosterd,ou=services,dc=acme,dc=example";
 pub const READER_PASSWORD: &str = "ldap-bind-SEEDED-3f9a1c7e";
+/// A bind DN under the directory's size limit ([`SIZE_LIMIT`] entries a search, paged or not).
+pub const LIMITED_DN: &str = "cn=limited,ou=services,dc=acme,dc=example";
+pub const SIZE_LIMIT: usize = 20;
 const ROOT_DN: &str = "cn=admin,dc=acme,dc=example";
 const ROOT_PASSWORD: &str = "root-SEEDED-unused-by-rosterd";
 /// The three OUs people are spread over.
@@ -159,9 +162,10 @@ suffix \"{BASE}\"
 rootdn \"{ROOT_DN}\"
 rootpw {ROOT_PASSWORD}
 directory {d}/db
+sizelimit {SIZE_LIMIT}
 limits dn.exact=\"{READER_DN}\" size=unlimited
 access to attrs=userPassword by anonymous auth by * none
-access to * by dn.exact=\"{READER_DN}\" read by * none
+access to * by dn.exact=\"{READER_DN}\" read by dn.exact=\"{LIMITED_DN}\" read by * none
 "
     )
 }
@@ -172,6 +176,7 @@ fn base_ldif() -> String {
         "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: acme\no: Acme\n\n\
          dn: ou=services,{BASE}\nobjectClass: organizationalUnit\nou: services\n\n\
          dn: {READER_DN}\nobjectClass: person\ncn: rosterd\nsn: rosterd\nuserPassword: {READER_PASSWORD}\n\n\
+         dn: {LIMITED_DN}\nobjectClass: person\ncn: limited\nsn: limited\nuserPassword: {READER_PASSWORD}\n\n\
          dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
     );
     for ou in OUS {
@@ -198,6 +203,15 @@ pub fn person_ldif(i: usize) -> String {
 pub fn group_ldif(cn: &str, members: &[String]) -> String {
     let lines: String = members.iter().map(|m| format!("member: {m}\n")).collect();
     format!("dn: cn={cn},ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: {cn}\n{lines}\n")
+}
+
+/// A `referral` entry `ou={ou}` pointing at another server's naming context: a subtree
+/// search from the base returns a search reference for it.
+pub fn referral_ldif(ou: &str) -> String {
+    format!(
+        "dn: ou={ou},{BASE}\nobjectClass: referral\nobjectClass: extensibleObject\nou: {ou}\n\
+         ref: ldap://partner.example/ou=people,dc=partner,dc=example\n\n"
+    )
 }
 
 pub fn group_dn(cn: &str) -> String {

@@ -83,8 +83,8 @@ impl LdapSource {
         let short = |detail: String| SourceError::Groups { detail: format!("{}: groups: {detail}", s.label()) };
         let Listing { entries, problem } =
             directory.search("groups", &s.groups.base_dn, s.groups.scope, &s.groups.filter, &attrs).await?;
-        if let Some(problem) = problem {
-            return Err(short(problem));
+        if let Some(detail) = problem {
+            return Err(SourceError::Groups { detail });
         }
         let mut members = Vec::with_capacity(entries.len());
         for group in &entries {

@@ -161,6 +161,10 @@ impl Directory {
                     Err(e) => listing.note(format!("{at}: {e}")),
                 }
             }
+            // The client gathers search result references (and a referral's URLs) here.
+            if let Some(url) = result.refs.iter().find(|u| !ignorable_reference(u)) {
+                listing.note(format!("{at}: a reference to {url} was not followed"));
+            }
             if result.rc != 0 {
                 let (rc, name) = (result.rc, code_name(result.rc));
                 if page == 1 && listing.entries.len() == before && !matches!(rc, 3 | 4 | 10 | 11) {
