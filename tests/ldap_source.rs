@@ -140,6 +140,65 @@ async fn slapd_killed_mid_paged_search_removes_nobody_and_the_next_run_converges
     assert_eq!((rig.sandbox.write_calls(), affise.write_calls()), writes, "converged: nothing to do");
 }
 
+/// `directory(n)` with old change marks, each person one second after the one before (and
+/// groups before everyone), so a change filter from the newest mark holds only person n and
+/// what changed since.
+fn stamped_directory(n: usize) -> String {
+    let stamp = |i: usize| format!("modifyTimestamp: 20240101{:02}{:02}{:02}Z\n\n", i / 3600, i / 60 % 60, i % 60);
+    let mut i = 0;
+    directory(n)
+        .split_inclusive("\n\n")
+        .map(|entry| {
+            let person = entry.starts_with("dn: uid=p");
+            i += usize::from(person);
+            let at = if person { i } else { 0 };
+            entry.strip_suffix('\n').map(|e| format!("{e}{}", stamp(at))).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_reads_ask_only_for_changes_and_read_in_full_every_n_reads_or_when_a_group_changed() {
+    let people = 300;
+    let Some(slapd) = Slapd::start(&stamped_directory(people)) else { return };
+    let relay = Relay::start(slapd.port).await;
+    let (rig, affise) = rig(&relay.url()).await;
+    rig.edit(
+        "rosterd.yaml",
+        "page_size: 500",
+        "page_size: 500\n    incremental: { enabled: true, full_read_every: 2 }",
+    );
+    let owners = affise.with_access();
+
+    let (_, full) = rig.reconcile().await;
+    assert!(full.record.roster_complete && full.failed() == 0, "{:?}", full.record);
+    let whole = relay.last_connection_bytes();
+    assert_eq!(affise.with_access(), owners + people);
+
+    disable(&slapd, &[5]);
+    let (_, changes) = rig.reconcile().await;
+    assert!(changes.record.roster_complete, "{:?}", changes.record);
+    assert_eq!(changes.record.people, people, "the snapshot holds everyone");
+    let deactivated: Vec<usize> = changes.record.platforms.iter().map(|p| p.deactivated).collect();
+    assert_eq!(deactivated, [1, 1], "{:?}", changes.record);
+    let small = relay.last_connection_bytes();
+    assert!(small * 3 < whole, "an incremental read ({small} bytes) is far smaller than a full one ({whole})");
+
+    let (_, due) = rig.reconcile().await;
+    assert!(due.record.roster_complete && relay.last_connection_bytes() * 3 > whole * 2, "full_read_every: 2");
+
+    // p4 joins cake-users: a group changed, so the next read is a full one and p4 gets CAKE.
+    let cake = rig.sandbox.with_access();
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n\n",
+        group_dn("cake-users"),
+        person_dn(4)
+    ));
+    let (_, moved) = rig.reconcile().await;
+    assert!(moved.record.roster_complete && relay.last_connection_bytes() * 3 > whole * 2, "a full read");
+    assert_eq!(rig.sandbox.with_access(), cake + 1, "{:?}", moved.record);
+}
+
 fn settings(url: &str) -> LdapSettings {
     let url = url::Url::parse(url).expect("a URL");
     LdapSettings::new(url, READER_DN, SecretString::from(READER_PASSWORD), BASE, Profile::OpenLdap)

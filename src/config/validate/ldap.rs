@@ -43,6 +43,7 @@ struct RawLdap {
     #[serde(default)]
     attributes: BTreeMap<String, OneOrMany>,
     disabled_when: Option<RawDisabledWhen>,
+    incremental: Option<super::RawIncremental>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +126,22 @@ impl Validator {
             }
         }
         s.disabled_when = raw.disabled_when.map(|d| DisabledWhen { attribute: d.attribute, values: d.values });
+        if let Some(raw) = raw.incremental {
+            if raw.overlap_seconds.is_some() {
+                self.problem(
+                    format!("{AT}.incremental.overlap_seconds"),
+                    "unknown for LDAP: changes are asked for from the last change mark itself (>=)",
+                );
+            }
+            let every = raw
+                .full_read_every
+                .unwrap_or(crate::records::incremental::IncrementalSettings::DEFAULT_FULL_READ_EVERY);
+            self.span(&format!("{AT}.incremental.full_read_every"), limits::FULL_READ_EVERY, Some(every.into()));
+            s.incremental = (raw.enabled == Some(true)).then_some(crate::records::incremental::IncrementalSettings {
+                full_read_every: every.max(1),
+                ..Default::default()
+            });
+        }
         for (key, problem) in s.problems() {
             self.problem(format!("{AT}.{key}"), problem);
         }

@@ -193,21 +193,8 @@ impl Directory {
         let mut values = Vec::new();
         for _ in 0..MAX_RANGES {
             let asked = [format!("{attr};range={next}-*")];
-            let answer = self
-                .ldap
-                .with_timeout(self.timeout)
-                .search(dn, Scope::Base, "(objectClass=*)", &asked[..])
-                .await
-                .map_err(|e| format!("{dn}: {attr} from {next}: {}", describe(&e)))?;
-            let SearchResult(items, result) = answer;
-            if result.rc != 0 {
-                return Err(format!("{dn}: {attr} from {next}: ended {} {}", result.rc, code_name(result.rc)));
-            }
-            let entry = items.into_iter().find_map(|i| match decode(i) {
-                Ok(Found::Entry(e)) => Some(e),
-                _ => None,
-            });
-            let Some(entry) = entry else { return Err(format!("{dn}: {attr} from {next}: no entry came back")) };
+            let found = self.entry(dn, &asked).await.map_err(|e| format!("{dn}: {attr} from {next}: {e}"))?;
+            let Some(entry) = found else { return Err(format!("{dn}: {attr} from {next}: no entry came back")) };
             let (more, after) = entry.ranged(attr);
             values.extend(more.into_iter().map(String::from));
             match after {
@@ -217,6 +204,21 @@ impl Directory {
             }
         }
         Err(format!("{dn}: {attr}: more than {MAX_RANGES} ranges"))
+    }
+
+    /// One entry by its DN (`None`: no such entry), without paging.
+    pub async fn entry(&mut self, dn: &str, attrs: &[String]) -> Result<Option<Entry>, String> {
+        let answer = self.ldap.with_timeout(self.timeout).search(dn, Scope::Base, "(objectClass=*)", attrs).await;
+        let SearchResult(items, result) = answer.map_err(|e| describe(&e))?;
+        match result.rc {
+            0 => {}
+            32 => return Ok(None),
+            rc => return Err(format!("ended {rc} {}", code_name(rc))),
+        }
+        Ok(items.into_iter().find_map(|i| match decode(i) {
+            Ok(Found::Entry(e)) => Some(e),
+            _ => None,
+        }))
     }
 
     /// Say goodbye; a failure here changes nothing that was read.

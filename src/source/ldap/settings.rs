@@ -27,6 +27,23 @@ impl Profile {
         }
     }
 
+    /// The attribute that says when an entry last changed, for incremental reads: the
+    /// server's own mark (OpenLDAP's clock, AD's per-DC update sequence number).
+    pub fn changed_attribute(self) -> &'static str {
+        match self {
+            Profile::OpenLdap => "modifyTimestamp",
+            Profile::ActiveDirectory => "uSNChanged",
+        }
+    }
+
+    /// Whether change mark `a` is at or after `b` (generalized times compare as text, USNs as numbers).
+    pub fn at_or_after(self, a: &str, b: &str) -> bool {
+        match self {
+            Profile::OpenLdap => a >= b,
+            Profile::ActiveDirectory => a.parse::<u64>().ok() >= b.parse::<u64>().ok(),
+        }
+    }
+
     /// The user filter when config sets none.
     pub fn default_filter(self) -> &'static str {
         match self {
@@ -146,6 +163,7 @@ impl Attributes {
             names.extend(["userAccountControl", "accountExpires"].map(String::from));
         }
         names.push("memberOf".into());
+        names.push(profile.changed_attribute().into());
         names.sort_by_key(|n| n.to_ascii_lowercase());
         names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         names
@@ -206,6 +224,8 @@ pub struct LdapSettings {
     pub profile: Profile,
     pub attributes: Attributes,
     pub disabled_when: Option<DisabledWhen>,
+    /// Read only entries changed since the last read, and whole every N reads.
+    pub incremental: Option<crate::records::incremental::IncrementalSettings>,
 }
 
 impl LdapSettings {
@@ -233,6 +253,7 @@ impl LdapSettings {
             profile,
             attributes: Attributes::of(profile),
             disabled_when: None,
+            incremental: None,
             membership: profile.default_membership(),
             in_group: None,
         }
@@ -289,6 +310,9 @@ impl LdapSettings {
             out.push(("page_size", "must be at least 1".into()));
         } else if self.profile == Profile::ActiveDirectory && self.page_size > AD_MAX_PAGE_SIZE {
             out.push(("page_size", format!("Active Directory sends at most {} a page", AD_MAX_PAGE_SIZE)));
+        }
+        if self.incremental.as_ref().is_some_and(|i| i.full_read_every == 0) {
+            out.push(("incremental.full_read_every", "must be at least 1 (1 = every read is a full one)".into()));
         }
         for (key, filter) in [("filter", &self.users.filter), ("group_filter", &self.groups.filter)] {
             if ldap3::parse_filter(filter).is_err() {
