@@ -137,3 +137,25 @@ fn settings_refuse_cleartext_off_loopback_empty_passwords_and_big_ad_pages() {
     );
     assert!(!format!("{a:?}").contains("\"pw\""), "Debug shows no password");
 }
+
+#[test]
+fn the_paged_results_cookie_is_read_without_trusting_the_bytes() {
+    use ldap3::controls::{Control, PagedResults, RawControl};
+    let control = |val: Option<Vec<u8>>| {
+        Control(None, RawControl { ctype: super::entry::PAGED_RESULTS_OID.into(), crit: false, val })
+    };
+    let good: RawControl = PagedResults { size: 2000, cookie: b"next-page".to_vec() }.into();
+    assert_eq!(super::entry::paged_cookie(&[control(good.val.clone())]), Some(b"next-page".to_vec()));
+    let last: RawControl = PagedResults { size: 0, cookie: Vec::new() }.into();
+    assert_eq!(super::entry::paged_cookie(&[control(last.val)]), Some(Vec::new()), "an empty cookie: the last page");
+    for garbage in [
+        None,
+        Some(vec![]),
+        Some(vec![0x30, 0x05, 0x02]),
+        Some(vec![0x04, 0x01, 0x00]),
+        Some(vec![0x30, 0x03, 0x02, 0x01, 0x05]),
+    ] {
+        assert_eq!(super::entry::paged_cookie(&[control(garbage)]), None, "no cookie is no complete listing");
+    }
+    assert_eq!(super::entry::paged_cookie(&[]), None);
+}
