@@ -271,6 +271,13 @@ fn cleartext_ldap_off_loopback_is_refused_by_the_config_check() {
     let (paths, problems) = dir.problems(&config("ldap://dc1.corp.example", ""));
     assert_eq!(paths, ["source.ldap.url"], "{problems:?}");
     assert!(problems[0].message.contains("in the clear"), "{problems:?}");
+    // The same through the binary's check-config, as an operator runs it.
+    let cli = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(cli.path().join("ldap-password"), READER_PASSWORD).expect("password file");
+    std::fs::write(cli.path().join("rosterd.yaml"), config("ldap://dc1.corp.example", "")).expect("config");
+    let printed = support::cli::rosterd_traced(cli.path(), "", &["check-config"], false);
+    let printed = String::from_utf8_lossy(&printed);
+    assert!(printed.contains("source.ldap.url: ldap:// to a host off loopback"), "{printed}");
     dir.parse(&config("ldap://dc1.corp.example", ", starttls: true"));
     dir.parse(&config("ldaps://dc1.corp.example", ""));
     dir.parse(&config("ldap://127.0.0.1:3389", ""));
