@@ -21,6 +21,13 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "== installing systemd-analyze (Debian's systemd package)"
   apt-get install -y -qq systemd >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq systemd >/dev/null; }
 fi
+# The LDAP source's tests run a real OpenLDAP (tests/support/slapd.rs); here they never skip.
+if ! [ -x /usr/sbin/slapd ] || ! command -v ldapmodify >/dev/null 2>&1; then
+  echo "== installing slapd and ldap-utils (Debian's OpenLDAP)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq slapd ldap-utils >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq slapd ldap-utils >/dev/null; }
+fi
+export ROSTERD_REQUIRE_SLAPD=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

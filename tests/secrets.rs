@@ -1,6 +1,7 @@
 //! No secret reaches the logs, the audit trail, the store, the plan or `Debug` output:
 //! the real binary runs with known secrets (right and wrong ones) at the most verbose log
-//! level, and everything it wrote is searched for them.
+//! level, and everything it wrote is searched for them (the SCIM token, the CAKE key, and
+//! the LDAP bind password against a real slapd).
 
 mod support;
 
@@ -37,12 +38,6 @@ fn rosterd(dir: &std::path::Path, cake_key: &str, args: &[&str]) -> Vec<u8> {
     rosterd_traced(dir, cake_key, args, true)
 }
 
-fn assert_clean(what: &str, bytes: &[u8]) {
-    for s in SECRETS {
-        assert!(!contains(bytes, s), "{what} contains the secret {s}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let server = ScimServer::start(SCIM_TOKEN).await;
@@ -58,11 +53,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let mut output = Vec::new();
     let dd = d.to_path_buf();
     let runs = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        out.extend(rosterd(&dd, CAKE_KEY, &["check-config"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["audit", "--format", "json"]));
+        let mut out = usual_runs(&dd);
         // Wrong credentials: the errors must not echo them either.
         out.extend(rosterd(&dd, WRONG_CAKE_KEY, &["reconcile", "--once"]));
         std::fs::write(dd.join("scim-token"), WRONG_SCIM_TOKEN).unwrap();
@@ -76,16 +67,71 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     assert_eq!(cake.users().len(), 4, "{}", String::from_utf8_lossy(&output));
     let text = String::from_utf8_lossy(&output);
     assert!(text.contains("credentials refused"), "{text}");
-    assert_clean("the command output and logs", &output);
-    for (path, bytes) in all_files(&d.join("state")) {
-        assert_clean(&path.display().to_string(), &bytes);
-    }
-    assert_clean("plan.json", &std::fs::read(d.join("plan.json")).unwrap());
-
     std::fs::write(d.join("scim-token"), SCIM_TOKEN).unwrap();
+    assert_nothing_written_holds(d, &output, &SECRETS);
+}
+
+/// The runs every secret test makes: check-config, plan (into plan.json), reconcile, audit.
+fn usual_runs(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(rosterd(dir, CAKE_KEY, &["check-config"]));
+    out.extend(rosterd(dir, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
+    out.extend(rosterd(dir, CAKE_KEY, &["reconcile", "--once"]));
+    out.extend(rosterd(dir, CAKE_KEY, &["audit", "--format", "json"]));
+    out
+}
+
+/// None of `secrets` in the output, any file of the state, plan.json, the `Debug` of the
+/// config (loaded again with the right secrets in place) or the source's description.
+fn assert_nothing_written_holds(d: &std::path::Path, output: &[u8], secrets: &[&str]) {
+    let clean = |what: &str, bytes: &[u8]| {
+        for s in secrets {
+            assert!(!contains(bytes, s), "{what} contains the secret {s}");
+        }
+    };
+    clean("the command output and logs", output);
+    for (path, bytes) in all_files(&d.join("state")) {
+        clean(&path.display().to_string(), &bytes);
+    }
+    clean("plan.json", &std::fs::read(d.join("plan.json")).unwrap());
     std::env::set_var("ROSTERD_TEST_CAKE_KEY", CAKE_KEY);
     let config = Config::load(&d.join("rosterd.yaml")).unwrap();
-    assert_clean("Debug of the config", format!("{config:?}").as_bytes());
-    let source = rosterd::setup::source(&config.source).unwrap();
-    assert_clean("the source description", source.describe().as_bytes());
+    clean("Debug of the config", format!("{config:?}").as_bytes());
+    clean("the source description", rosterd::setup::source(&config.source).unwrap().describe().as_bytes());
+}
+
+const LDAP_PASSWORD: &str = support::slapd::READER_PASSWORD;
+const WRONG_LDAP_PASSWORD: &str = "ldap-bind-SEEDED-WRONG-5d20b7";
+
+/// The LDAP source's bind password (right, then wrong) never reaches the output, the logs,
+/// the state, the plan, `Debug` or the source's description.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ldap_bind_password_reaches_no_log_audit_store_plan_or_debug() {
+    use support::slapd::{person_ldif, Slapd, BASE, READER_DN};
+    let Some(slapd) = Slapd::start(&(1..=5).map(person_ldif).collect::<String>()) else { return };
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let source = format!(
+        "  ldap: {{ url: \"{}\", bind_dn: \"{READER_DN}\", password_file: ldap-password, base_dn: \"{BASE}\" }}",
+        slapd.url()
+    );
+    let text = config(&url::Url::parse("http://127.0.0.1:9").unwrap(), &cake.base_url());
+    let text = text.replace(&text[text.find("  scim:").unwrap()..text.find("\nplatforms:").unwrap()], &source);
+    std::fs::write(d.join("rosterd.yaml"), text).unwrap();
+    std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
+    let dd = d.to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = usual_runs(&dd);
+        std::fs::write(dd.join("ldap-password"), WRONG_LDAP_PASSWORD).unwrap();
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(cake.users().len(), 5, "{}", String::from_utf8_lossy(&output));
+    assert!(String::from_utf8_lossy(&output).contains("invalidCredentials"), "the wrong password was refused");
+    std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
+    assert_nothing_written_holds(d, &output, &[LDAP_PASSWORD, WRONG_LDAP_PASSWORD]);
 }

@@ -59,7 +59,12 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Scim(ScimConfig),
-    File { path: PathBuf, complete: Option<bool> },
+    File {
+        path: PathBuf,
+        complete: Option<bool>,
+    },
+    /// `source.ldap`: a directory (OpenLDAP, Active Directory).
+    Ldap(Box<crate::source::ldap::LdapSettings>),
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +225,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Scim(s) => s.connection.insecure_warning("the SCIM source"),
             SourceConfig::File { .. } => None,
+            SourceConfig::Ldap(l) => l.insecure_warning(),
         }
     }
 }

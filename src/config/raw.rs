@@ -17,6 +17,8 @@ pub struct RawStore {
 pub struct RawSource {
     pub scim: Option<RawScim>,
     pub file: Option<RawFile>,
+    /// Checked by `validate::ldap`, which owns its shape.
+    pub ldap: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod ldap;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
@@ -125,6 +126,12 @@ impl Validator {
             return None;
         };
         let raw: RawSource = self.section(value, "source")?;
+        if let Some(ldap) = &raw.ldap {
+            if raw.scim.is_some() || raw.file.is_some() {
+                self.problem("source", "set one of source.scim, source.file and source.ldap, not more");
+            }
+            return self.ldap(ldap).map(|s| SourceConfig::Ldap(Box::new(s)));
+        }
         match (raw.scim, raw.file) {
             (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
             (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),

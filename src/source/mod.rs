@@ -6,6 +6,7 @@
 //! usable is an error.
 
 pub mod file;
+pub mod ldap;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -60,6 +61,9 @@ pub enum SourceError {
     /// A roster file is wrong at a place (`roster.csv line 4`, `roster.yaml people[3]`).
     #[error("{at}: {message}; fix the roster file and run again")]
     File { at: String, message: String },
+    /// The LDAP directory failed the read: TLS, the bind, or a search that yielded nothing.
+    #[error("{at}: {detail}; {hint}")]
+    Directory { at: String, detail: String, hint: String },
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
@@ -77,6 +81,7 @@ impl SourceError {
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
+            SourceError::Directory { .. } => "directory",
         }
     }
 }

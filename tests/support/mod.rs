@@ -1,5 +1,5 @@
 //! Shared helpers of the integration tests: the rig, people and rosters, log capture, and
-//! a real SCIM server to read from.
+//! a real SCIM server and a real slapd to read from.
 // Each test binary uses a different part of the helpers.
 #![allow(dead_code)]
 
@@ -9,3 +9,4 @@ pub mod logs;
 pub mod people;
 pub mod rig;
 pub mod scim_server;
+pub mod slapd;
