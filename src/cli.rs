@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::audit;
 use crate::config::Config;
+use crate::daemon::admin::client as admin_client;
 use crate::exit;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, Refusal, RunSummary};
@@ -123,6 +124,13 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The daemon's last runs, held removals waiting for `approve`, the quarantine, the next
+    /// scheduled run and whether it is stuck (from the store when no daemon runs).
+    /// Exit 0, 4 when removals are held or records quarantined, 1 when the daemon is stuck.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show the audit trail, filtered; or verify its hash chain.
     Audit {
         /// A person's id, email or account id.
@@ -207,6 +215,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Approve { run_id, platform } => approve(&cli.config, &run_id, platform.as_deref()).await,
         Command::Run => crate::daemon::run(&cli.config).await,
         Command::Report { platform, format } => report(&cli.config, platform, format).await,
+        Command::Status { format } => admin_client::status(&cli.config, format == Format::Json).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
             audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
         }
@@ -263,26 +272,20 @@ async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
 }
 
 async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<PathBuf>, format: Format) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
+    // Through the running daemon when one holds the store (its admin socket), else here.
+    let plan = match admin_client::plan(path, platform).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let planned = match engine.plan(platform.as_deref()).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            return exit::ERROR;
-        }
-    };
     if let Some(out) = out {
-        if let Err(e) = crate::private::write(&out, planned.plan.to_json().as_bytes()) {
+        if let Err(e) = crate::private::write(&out, plan.to_json().as_bytes()) {
             eprintln!("rosterd: cannot write the plan to {}: {e}", out.display());
             return exit::ERROR;
         }
         eprintln!("plan saved to {}; apply it with: rosterd apply {}", out.display(), out.display());
     }
-    print_plan(&planned.plan, format);
-    plan_code(&planned.plan)
+    print_plan(&plan, format);
+    plan_code(&plan)
 }
 
 fn print_plan(plan: &Plan, format: Format) {
@@ -373,20 +376,9 @@ async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 
 }
 
 async fn approve(path: &std::path::Path, run_id: &str, platform: Option<&str>) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let results = match engine.approve(run_id, platform).await {
+    let results = match admin_client::approve(path, run_id, platform).await {
         Ok(r) => r,
-        Err(e @ crate::reconcile::EngineError::NotApprovable(_)) => {
-            eprintln!("rosterd: {e}");
-            return exit::USAGE;
-        }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            return exit::ERROR;
-        }
+        Err(code) => return code,
     };
     let failed = results.iter().filter_map(|p| p.summary.as_ref()).any(|s| s.failed > 0 || s.skipped > 0);
     let skipped = results.iter().any(|p| !p.skipped.is_empty());
@@ -412,26 +404,16 @@ async fn approve(path: &std::path::Path, run_id: &str, platform: Option<&str>) -
 }
 
 async fn report(path: &std::path::Path, platform: Option<String>, format: Format) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    match engine.report(platform.as_deref()).await {
-        Ok(report) => {
-            match format {
-                Format::Table => print!("{}", report.to_table()),
-                Format::Json => println!("{}", report.to_json()),
-            }
-            if report.errors.is_empty() {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            }
+    match admin_client::report(path, platform, format == Format::Json).await {
+        Ok((text, 0)) => {
+            print!("{text}");
+            exit::OK
         }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            exit::ERROR
+        Ok((text, _errors)) => {
+            print!("{text}");
+            exit::PARTIAL
         }
+        Err(code) => code,
     }
 }
 
