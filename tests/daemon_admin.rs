@@ -39,6 +39,8 @@ async fn approve_report_plan_and_status_work_beside_the_running_daemon() {
     let rig = Rig::start().await;
     let (d, run_id) = with_a_held_run(&rig).await;
 
+    let socket = std::fs::metadata(rig.path("state/admin.sock")).expect("the admin socket");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&socket.permissions()) & 0o777, 0o600);
     let (code, out, err) = rig.rosterd(&["status"]);
     assert_eq!(code, 4, "held removals wait: {out}{err}");
     assert!(out.contains("daemon running") && out.contains(&format!("rosterd approve {run_id}")), "{out}");
@@ -103,6 +105,7 @@ async fn the_admin_api_releases_nothing_without_its_token() {
     let full: serde_json::Value =
         http.get(d.url("/v1/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(full["held"], serde_json::json!([]), "{full}");
+    assert!(!d.log_text().contains(ADMIN_TOKEN), "the token is never logged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,10 +61,18 @@ async fn remote(path: &Path, request: &Request) -> Result<Option<Reply>, ClientE
 /// The answer to `request`: from the running daemon, or worked out here. Errors are
 /// printed; Err is the exit code.
 pub async fn ask(config_path: &Path, request: Request) -> Result<Reply, u8> {
-    let config = Config::load(config_path).map_err(|e| {
-        eprintln!("{e}");
-        exit::USAGE
-    })?;
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            // The daemon's secrets may be readable by the daemon only (systemd credentials,
+            // `%d/...`): its socket is still found from state_dir, and it has the secrets.
+            if let Ok(Some(reply)) = remote(&socket_path(&state_dir_only(config_path)), &request).await {
+                return Ok(reply);
+            }
+            eprintln!("{e}");
+            return Err(exit::USAGE);
+        }
+    };
     let socket = socket_path(&config.state_dir);
     match remote(&socket, &request).await {
         Ok(Some(reply)) => return Ok(reply),
@@ -85,6 +93,20 @@ pub async fn ask(config_path: &Path, request: Request) -> Result<Reply, u8> {
         exit::ERROR
     })?;
     Ok(super::work::execute(&engine, request).await)
+}
+
+/// The state_dir a config file names, as the config resolves it, read without validating
+/// the rest: `state_dir` (relative to the file's folder), else `$STATE_DIRECTORY`, else
+/// `/var/lib/rosterd`.
+fn state_dir_only(config_path: &Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(config_path).unwrap_or_default();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
+    let named = yaml.get("state_dir").and_then(serde_yaml::Value::as_str).map(std::path::PathBuf::from);
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    named
+        .map(|p| base.join(p))
+        .or_else(|| std::env::var_os("STATE_DIRECTORY").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/lib/rosterd"))
 }
 
 /// `status` without a daemon: what the store remembers (no run in progress, no liveness).
