@@ -162,10 +162,6 @@ enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Anchor(#[from] crate::anchor::AnchorError),
 }
 
 /// Entry point for the binary.
@@ -217,7 +213,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Report { platform, format } => report(&cli.config, platform, format).await,
         Command::Status { format } => admin_client::status(&cli.config, format == Format::Json).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
-            audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
+            audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format }).await
         }
     }
 }
@@ -427,14 +423,15 @@ struct AuditArgs {
     format: Format,
 }
 
-fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
+async fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let file = config.audit_path();
     if args.verify {
-        return verify_audit(&config);
+        // Through the running daemon when one holds the store (the anchor is in it).
+        return admin_client::audit_verify(path).await;
     }
     let now = chrono::Utc::now();
     let parse = |s: &Option<String>| s.as_deref().map(|t| audit::parse_since(t, now)).transpose();
@@ -447,38 +444,6 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     };
     let query = audit::Query { person: args.person, platform: args.platform, since, until, run_id: args.run };
     print_audit(&file, &query, args.format)
-}
-
-/// `audit --verify`: the chain (an HMAC chain with `audit.hmac_key_file`) and its anchor
-/// in the store, so lines cut from the end are found too.
-fn verify_audit(config: &Config) -> u8 {
-    let file = config.audit_path();
-    let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
-        .map_err(CliError::from)
-        .and_then(|(store, _)| store.audit_head().map_err(CliError::from))
-        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(CliError::from));
-    let head = match head {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("rosterd: cannot read the audit trail's anchor: {e}");
-            return exit::ERROR;
-        }
-    };
-    match audit::verify_anchored(&file, head.as_ref(), config.audit_key.as_ref()) {
-        Ok(Ok(n)) => {
-            let kind = if config.audit_key.is_some() { "HMAC chain" } else { "hash chain" };
-            println!("{}: {n} line(s), {kind} intact and matching its anchor in the store", file.display());
-            exit::OK
-        }
-        Ok(Err(f)) => {
-            eprintln!("{}: line {}: {}", file.display(), f.line, f.reason);
-            exit::ATTENTION
-        }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            exit::ERROR
-        }
-    }
 }
 
 fn print_audit(file: &std::path::Path, query: &audit::Query, format: Format) -> u8 {

@@ -58,7 +58,10 @@ async fn approve_report_plan_and_status_work_beside_the_running_daemon() {
     assert_eq!(audit.lines().filter(|l| l.contains(" released")).count(), 3, "{audit}");
     let (code, _, err) = rig.rosterd(&["approve", &run_id]);
     assert_eq!(code, 2, "already released: {err}");
-    assert!(d.count(|l| msg(l) == "admin request on the socket") >= 4, "the daemon did the work");
+    let (code, verified, err) = rig.rosterd(&["audit", "--verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(verified.contains("intact and matching its anchor"), "{verified}");
+    assert!(d.count(|l| msg(l) == "admin request on the socket") >= 5, "the daemon did the work");
 
     let (code, status, _) = rig.rosterd(&["status", "--format", "json"]);
     assert_eq!(code, 0, "nothing waits any more: {status}");

@@ -185,6 +185,9 @@ fn answer(reply: Reply) -> Response {
         Reply::Plan { plan } => Json(plan).into_response(),
         Reply::Report { text, .. } => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Reply::Approved { platforms } => Json(serde_json::json!({ "platforms": platforms })).into_response(),
+        Reply::Printed { stdout, stderr, code } => {
+            Json(serde_json::json!({ "stdout": stdout, "stderr": stderr, "exit_code": code })).into_response()
+        }
         Reply::Refused { refusal, message } => {
             let code = match refusal {
                 admin::Refusal::NotApprovable => StatusCode::CONFLICT,

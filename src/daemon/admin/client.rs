@@ -88,6 +88,16 @@ pub async fn ask(config_path: &Path, request: Request) -> Result<Reply, u8> {
             exit::ERROR
         });
     }
+    if request == Request::AuditVerify {
+        // Only the store is needed: no source, no platform.
+        return match crate::store::Store::open(&config.state_dir, config.cache_capacity) {
+            Ok((store, _)) => Ok(super::work::audit_verify(&store, &config)),
+            Err(e) => {
+                eprintln!("rosterd: cannot read the audit trail's anchor: {e}");
+                Err(exit::ERROR)
+            }
+        };
+    }
     let engine = crate::setup::engine(config).map_err(|e| {
         eprintln!("rosterd: {e}");
         exit::ERROR
@@ -177,4 +187,21 @@ pub async fn status(config_path: &Path, json: bool) -> u8 {
         false => print!("{}", render::status(&status)),
     }
     render::status_code(&status)
+}
+
+/// `rosterd audit --verify`, by the daemon when one holds the store.
+pub async fn audit_verify(config_path: &Path) -> u8 {
+    match ask(config_path, Request::AuditVerify).await {
+        Ok(Reply::Printed { stdout, stderr, code }) => {
+            for (text, out) in [(stdout, true), (stderr, false)].into_iter().filter(|(t, _)| !t.is_empty()) {
+                match out {
+                    true => println!("{text}"),
+                    false => eprintln!("{text}"),
+                }
+            }
+            code
+        }
+        Ok(other) => failed(other),
+        Err(code) => code,
+    }
 }

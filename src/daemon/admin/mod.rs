@@ -49,18 +49,40 @@ pub enum Request {
         run_id: String,
         platform: Option<String>,
     },
+    /// `audit --verify`: the trail against its anchor in the store.
+    AuditVerify,
 }
 
 /// The answer, typed: the command line renders it with the code it uses without a daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Status { status: serde_json::Value },
-    Reconcile { coalesced: bool },
-    Plan { plan: Box<Plan> },
-    Report { text: String, errors: usize },
-    Approved { platforms: Vec<ApprovedPlatform> },
-    Refused { refusal: Refusal, message: String },
+    Status {
+        status: serde_json::Value,
+    },
+    Reconcile {
+        coalesced: bool,
+    },
+    Plan {
+        plan: Box<Plan>,
+    },
+    Report {
+        text: String,
+        errors: usize,
+    },
+    Approved {
+        platforms: Vec<ApprovedPlatform>,
+    },
+    /// Text the command prints as is (each non-empty text a line on its stream), and its exit code.
+    Printed {
+        stdout: String,
+        stderr: String,
+        code: u8,
+    },
+    Refused {
+        refusal: Refusal,
+        message: String,
+    },
 }
 
 /// Why a request was not done; each maps to an exit code and an HTTP status.

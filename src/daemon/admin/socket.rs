@@ -103,5 +103,6 @@ fn request_kind(r: &Request) -> &'static str {
         Request::Plan { .. } => "plan",
         Request::Report { .. } => "report",
         Request::Approve { .. } => "approve",
+        Request::AuditVerify => "audit --verify",
     }
 }
