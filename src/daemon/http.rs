@@ -291,6 +291,16 @@ mod tests {
     }
 
     #[test]
+    fn either_configured_token_opens_and_none_configured_is_off() {
+        let (admin, trigger) = (Some(SecretString::from("adm1n")), Some(SecretString::from("tr1gger")));
+        assert_eq!(check_any(&bearer("Bearer adm1n"), &[&admin, &trigger]), Ok(()));
+        assert_eq!(check_any(&bearer("Bearer tr1gger"), &[&admin, &trigger]), Ok(()));
+        assert_eq!(check_any(&bearer("Bearer tr1gger"), &[&admin]), Err(Refusal::WrongToken), "admin only");
+        assert_eq!(check_any(&HeaderMap::new(), &[&admin]), Err(Refusal::NoToken));
+        assert_eq!(check_any(&bearer("Bearer adm1n"), &[&None, &None]), Err(Refusal::Off));
+    }
+
+    #[test]
     fn the_public_status_keeps_counts_and_drops_whatever_names_a_person() {
         let full = serde_json::json!({
             "ready": false,

@@ -107,9 +107,7 @@ impl Daemon {
         let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone() };
         let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
         let admin = admin::Admin { state: state.clone(), triggers: triggers.clone(), jobs };
-        let listener_admin = admin::socket::bind(&socket).map_err(|e| (exit::ERROR, e.to_string()))?;
-        tracing::info!(socket = %socket.display(), "admin socket listening (mode 0600, this user and root only)");
-        let admin_socket = tokio::spawn(admin::socket::serve(listener_admin, socket, admin.clone(), http_stop.clone()));
+        let admin_socket = admin::socket::start(socket, admin.clone(), http_stop.clone());
         let app = http::App { admin, prometheus };
         let http = tokio::spawn(http::serve(listener, app, http_stop.clone()));
         let schedule = Schedule::start(&daemon_config.schedule, daemon_config.timezone, Clock::System, events.clone())

@@ -15,6 +15,7 @@ use crate::daemon::worker::Trigger;
 /// A request line longer than this is refused unread.
 pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
 
+/// Why the socket cannot be listened on, or a connection ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     #[error("cannot listen on the admin socket {}: {source}; check that state_dir is writable and its path short (at most 107 bytes)", path.display())]
@@ -37,6 +38,22 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     // The umask already makes it private; say so explicitly, whatever started rosterd.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
     Ok(listener)
+}
+
+/// Listen on `path` and serve until `stop`. A socket that cannot be made (a state_dir path
+/// too long for a socket address, say) is logged and left out: the daemon still runs, and
+/// the HTTP admin API still answers.
+pub fn start(path: PathBuf, admin: Admin, stop: Shutdown) -> tokio::task::JoinHandle<()> {
+    match bind(&path) {
+        Ok(listener) => {
+            tracing::info!(socket = %path.display(), "admin socket listening (mode 0600, this user and root only)");
+            tokio::spawn(serve(listener, path, admin, stop))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "no admin socket: `rosterd approve`, `plan`, `report` and `status` cannot reach this daemon; the HTTP admin API (http.admin_token_file) still can");
+            tokio::spawn(async {})
+        }
+    }
 }
 
 /// Serve connections until `stop`; then remove the socket file.
@@ -104,5 +121,28 @@ fn request_kind(r: &Request) -> &'static str {
         Request::Report { .. } => "report",
         Request::Approve { .. } => "approve",
         Request::AuditVerify => "audit --verify",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_user_and_root_are_served() {
+        let me = rustix::process::geteuid().as_raw();
+        assert!(allowed(me));
+        assert!(allowed(0));
+        assert!(!allowed(me.wrapping_add(1).max(1)), "another user");
+    }
+
+    #[test]
+    fn requests_keep_their_wire_form() {
+        let approve = Request::Approve { run_id: "r1".into(), platform: None };
+        let text = serde_json::to_string(&approve).unwrap();
+        assert_eq!(text, r#"{"request":"approve","run_id":"r1","platform":null}"#);
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), approve);
+        assert_eq!(serde_json::from_str::<Request>(r#"{"request":"status"}"#).unwrap(), Request::Status);
+        assert!(serde_json::from_str::<Request>(r#"{"request":"drop_tables"}"#).is_err());
     }
 }
