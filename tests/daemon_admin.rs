@@ -159,17 +159,23 @@ async fn a_rotated_secret_file_is_used_by_the_next_run_without_sighup() {
         |l: &serde_json::Value| msg(l).starts_with("config reloaded") && field(l, "cause") == "a secret file changed";
 
     // A key the platform refuses: the next run must use it, and fail.
-    std::fs::write(rig.path("cake-key"), "a-revoked-key").unwrap();
+    rotate(&rig, "a-revoked-key");
     d.wait_nth_log(T, 1, rotated).await;
     d.signal("USR1");
     let refused = d.wait_runs(2).await;
     assert_ne!(field(&refused, "result"), "ok", "the rotated (wrong) key was used: {refused}");
 
     std::fs::write(rig.path("roster.yaml"), roster(3)).unwrap();
-    std::fs::write(rig.path("cake-key"), CAKE_KEY).unwrap();
+    rotate(&rig, CAKE_KEY);
     d.wait_nth_log(T, 2, rotated).await;
     d.signal("USR1");
     assert_eq!(field(&d.wait_runs(3).await, "result"), "ok");
     assert_eq!(rig.cake_emails().len(), 3);
     assert_eq!(d.count(|l| msg(l).contains("SIGHUP")), 0);
+}
+
+/// Replace the key file in one rename, as the kubelet swaps a mounted Secret.
+fn rotate(rig: &Rig, key: &str) {
+    std::fs::write(rig.path("cake-key.new"), key).unwrap();
+    std::fs::rename(rig.path("cake-key.new"), rig.path("cake-key")).unwrap();
 }

@@ -203,6 +203,19 @@ impl State {
         self.lock().quarantined = entries;
     }
 
+    /// An admin job (approve, plan, report) ended: it is not a run, so no outcome is noted.
+    pub fn job_finished(&self) {
+        self.lock().running = None;
+    }
+
+    /// `line` for systemd's `STATUS=`, with a refused reload said after it while one stands.
+    pub fn with_reload_note(&self, line: String) -> String {
+        match &self.lock().reload_refused {
+            Some((why, _)) => format!("{line}; config reload refused, the old config stays in force: {why}"),
+            None => line,
+        }
+    }
+
     /// A reload's outcome: `Some(why)` when it was refused, None when it took effect.
     pub fn set_reload_refused(&self, why: Option<String>) {
         self.lock().reload_refused = why.map(|w| (w, chrono::Utc::now().to_rfc3339()));
@@ -442,8 +455,10 @@ mod tests {
     fn a_refused_reload_shows_in_the_status_until_one_succeeds() {
         let state = State::new(&config(Duration::from_secs(60)), vec![], Arc::default());
         assert!(state.status()["config_reload_refused"].is_null());
+        assert_eq!(state.with_reload_note("last run ok".into()), "last run ok");
         state.set_reload_refused(Some("platforms[0].kind: unknown kind".into()));
         assert_eq!(state.status()["config_reload_refused"]["error"], "platforms[0].kind: unknown kind");
+        assert!(state.with_reload_note("last run ok".into()).ends_with("platforms[0].kind: unknown kind"));
         state.set_reload_refused(None);
         assert!(state.status()["config_reload_refused"].is_null());
     }

@@ -192,6 +192,8 @@ impl Runner for EngineRuns {
     /// An admin job on the newest config; a stop meanwhile gives it `shutdown_grace`.
     async fn serve(&mut self, job: Job) {
         self.take_reconfigs();
+        // Watched for progress like a run: an approve can hang on a platform too.
+        self.state.run_started(Trigger::Admin.as_str());
         let work = job(&self.engine);
         let done = until_stop(work, &self.shutdown, || {
             self.engine.stop_new_steps();
@@ -201,6 +203,7 @@ impl Runner for EngineRuns {
         if done.is_none() {
             tracing::warn!("admin request abandoned: calls still in flight after shutdown_grace_seconds");
         }
+        self.state.job_finished();
         self.publish_quarantine();
     }
 
@@ -236,12 +239,12 @@ impl EngineRuns {
                 metrics::run_finished(label, record.result.as_str(), took, Some(&record));
                 let failed = record.platforms.iter().any(|p| p.error.is_some());
                 self.state.run_recorded(record, failed);
-                notify::status(&line);
+                notify::status(&self.state.with_reload_note(line));
             }
             Some(Err(e)) => {
                 tracing::error!(trigger = label, error = %e, took_ms = took.as_millis() as u64, "run failed");
                 metrics::run_finished(label, "error", took, None);
-                notify::status(&format!("last run failed ({label}): {e}"));
+                notify::status(&self.state.with_reload_note(format!("last run failed ({label}): {e}")));
                 self.state.run_failed(e.to_string());
             }
             None => {
