@@ -172,6 +172,13 @@ async fn a_rotated_secret_file_is_used_by_the_next_run_without_sighup() {
     assert_eq!(field(&d.wait_runs(3).await, "result"), "ok");
     assert_eq!(rig.cake_emails().len(), 3);
     assert_eq!(d.count(|l| msg(l).contains("SIGHUP")), 0);
+
+    // A rotation that leaves the config unusable is refused, and /v1/status says so.
+    rotate(&rig, "");
+    d.wait_log(T, |l| msg(l).starts_with("config reload refused")).await;
+    let status: serde_json::Value = reqwest::get(d.url("/v1/status")).await.unwrap().json().await.unwrap();
+    let why = status["config_reload_refused"]["error"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("api_key"), "{status}");
 }
 
 /// Replace the key file in one rename, as the kubelet swaps a mounted Secret.
