@@ -18,7 +18,8 @@ RUN apt-get update \
 COPY --from=build /src/target/release/rosterd /usr/local/bin/rosterd
 USER 65532:65532
 ENV ROSTERD_LOG_FORMAT=json \
-    STATE_DIRECTORY=/var/lib/rosterd
+    STATE_DIRECTORY=/var/lib/rosterd \
+    ROSTERD_CONFIG=/etc/rosterd/config/rosterd.yaml
 VOLUME ["/var/lib/rosterd"]
 EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/rosterd"]

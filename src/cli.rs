@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::audit;
 use crate::config::Config;
+use crate::daemon::admin::client as admin_client;
 use crate::exit;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, Refusal, RunSummary};
@@ -123,6 +124,13 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The daemon's last runs, held removals waiting for `approve`, the quarantine, the next
+    /// scheduled run and whether it is stuck (from the store when no daemon runs).
+    /// Exit 0, 4 when removals are held or records quarantined, 1 when the daemon is stuck.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show the audit trail, filtered; or verify its hash chain.
     Audit {
         /// A person's id, email or account id.
@@ -154,10 +162,6 @@ enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Anchor(#[from] crate::anchor::AnchorError),
 }
 
 /// Entry point for the binary.
@@ -207,8 +211,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Approve { run_id, platform } => approve(&cli.config, &run_id, platform.as_deref()).await,
         Command::Run => crate::daemon::run(&cli.config).await,
         Command::Report { platform, format } => report(&cli.config, platform, format).await,
+        Command::Status { format } => admin_client::status(&cli.config, format == Format::Json).await,
         Command::Audit { person, platform, since, until, run, verify, format } => {
-            audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format })
+            audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format }).await
         }
     }
 }
@@ -263,26 +268,20 @@ async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
 }
 
 async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<PathBuf>, format: Format) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
+    // Through the running daemon when one holds the store (its admin socket), else here.
+    let plan = match admin_client::plan(path, platform).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let planned = match engine.plan(platform.as_deref()).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            return exit::ERROR;
-        }
-    };
     if let Some(out) = out {
-        if let Err(e) = crate::private::write(&out, planned.plan.to_json().as_bytes()) {
+        if let Err(e) = crate::private::write(&out, plan.to_json().as_bytes()) {
             eprintln!("rosterd: cannot write the plan to {}: {e}", out.display());
             return exit::ERROR;
         }
         eprintln!("plan saved to {}; apply it with: rosterd apply {}", out.display(), out.display());
     }
-    print_plan(&planned.plan, format);
-    plan_code(&planned.plan)
+    print_plan(&plan, format);
+    plan_code(&plan)
 }
 
 fn print_plan(plan: &Plan, format: Format) {
@@ -373,20 +372,9 @@ async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 
 }
 
 async fn approve(path: &std::path::Path, run_id: &str, platform: Option<&str>) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let results = match engine.approve(run_id, platform).await {
+    let results = match admin_client::approve(path, run_id, platform).await {
         Ok(r) => r,
-        Err(e @ crate::reconcile::EngineError::NotApprovable(_)) => {
-            eprintln!("rosterd: {e}");
-            return exit::USAGE;
-        }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            return exit::ERROR;
-        }
+        Err(code) => return code,
     };
     let failed = results.iter().filter_map(|p| p.summary.as_ref()).any(|s| s.failed > 0 || s.skipped > 0);
     let skipped = results.iter().any(|p| !p.skipped.is_empty());
@@ -412,26 +400,16 @@ async fn approve(path: &std::path::Path, run_id: &str, platform: Option<&str>) -
 }
 
 async fn report(path: &std::path::Path, platform: Option<String>, format: Format) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    match engine.report(platform.as_deref()).await {
-        Ok(report) => {
-            match format {
-                Format::Table => print!("{}", report.to_table()),
-                Format::Json => println!("{}", report.to_json()),
-            }
-            if report.errors.is_empty() {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            }
+    match admin_client::report(path, platform, format == Format::Json).await {
+        Ok((text, 0)) => {
+            print!("{text}");
+            exit::OK
         }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            exit::ERROR
+        Ok((text, _errors)) => {
+            print!("{text}");
+            exit::PARTIAL
         }
+        Err(code) => code,
     }
 }
 
@@ -445,14 +423,15 @@ struct AuditArgs {
     format: Format,
 }
 
-fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
+async fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let file = config.audit_path();
     if args.verify {
-        return verify_audit(&config);
+        // Through the running daemon when one holds the store (the anchor is in it).
+        return admin_client::audit_verify(path).await;
     }
     let now = chrono::Utc::now();
     let parse = |s: &Option<String>| s.as_deref().map(|t| audit::parse_since(t, now)).transpose();
@@ -465,38 +444,6 @@ fn audit_cmd(path: &std::path::Path, args: AuditArgs) -> u8 {
     };
     let query = audit::Query { person: args.person, platform: args.platform, since, until, run_id: args.run };
     print_audit(&file, &query, args.format)
-}
-
-/// `audit --verify`: the chain (an HMAC chain with `audit.hmac_key_file`) and its anchor
-/// in the store, so lines cut from the end are found too.
-fn verify_audit(config: &Config) -> u8 {
-    let file = config.audit_path();
-    let head = crate::store::Store::open(&config.state_dir, config.cache_capacity)
-        .map_err(CliError::from)
-        .and_then(|(store, _)| store.audit_head().map_err(CliError::from))
-        .and_then(|tree| crate::anchor::HeadStore::load(&tree).map_err(CliError::from));
-    let head = match head {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("rosterd: cannot read the audit trail's anchor: {e}");
-            return exit::ERROR;
-        }
-    };
-    match audit::verify_anchored(&file, head.as_ref(), config.audit_key.as_ref()) {
-        Ok(Ok(n)) => {
-            let kind = if config.audit_key.is_some() { "HMAC chain" } else { "hash chain" };
-            println!("{}: {n} line(s), {kind} intact and matching its anchor in the store", file.display());
-            exit::OK
-        }
-        Ok(Err(f)) => {
-            eprintln!("{}: line {}: {}", file.display(), f.line, f.reason);
-            exit::ATTENTION
-        }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            exit::ERROR
-        }
-    }
 }
 
 fn print_audit(file: &std::path::Path, query: &audit::Query, format: Format) -> u8 {

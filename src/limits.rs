@@ -43,6 +43,8 @@ pub const CONCURRENCY: Span = Span::new(1, 10_000, "requests in flight");
 pub const GRACE_RUNS: Span = Span::new(1, 10_000, "runs");
 /// `readiness.max_failure_age_seconds`: at most a year.
 pub const FAILURE_AGE_SECONDS: Span = Span::new(1, 366 * 86_400, "seconds");
+/// `readiness.stuck_after_seconds`: above the longest quiet stretch of a healthy run.
+pub const STUCK_AFTER_SECONDS: Span = Span::new(1, 7 * 86_400, "seconds");
 /// `shutdown_grace_seconds`: systemd's `TimeoutStopSec` should stay above it.
 pub const SHUTDOWN_GRACE_SECONDS: Span = Span::new(0, 3600, "seconds");
 

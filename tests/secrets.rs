@@ -15,11 +15,13 @@ const SCIM_TOKEN: &str = "scim-SEEDED-SECRET-a81f30";
 const WRONG_SCIM_TOKEN: &str = "scim-SEEDED-WRONG-77de02";
 const CAKE_KEY: &str = "cake-SEEDED-SECRET-4c9b11";
 const WRONG_CAKE_KEY: &str = "cake-SEEDED-WRONG-e3a5d8";
-const SECRETS: [&str; 4] = [SCIM_TOKEN, WRONG_SCIM_TOKEN, CAKE_KEY, WRONG_CAKE_KEY];
+const ADMIN_TOKEN: &str = "admin-SEEDED-SECRET-5d20b7";
+const SECRETS: [&str; 5] = [SCIM_TOKEN, WRONG_SCIM_TOKEN, CAKE_KEY, WRONG_CAKE_KEY, ADMIN_TOKEN];
 
 fn config(scim: &url::Url, cake: &url::Url) -> String {
     format!(
         r#"state_dir: state
+http: {{ admin_token_file: admin-token }}
 source:
   scim: {{ url: "{scim}", token_file: scim-token, page_size: 2 }}
 platforms:
@@ -49,6 +51,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let d = dir.path();
     std::fs::write(d.join("rosterd.yaml"), config(&server.base, &cake.base_url())).unwrap();
     std::fs::write(d.join("scim-token"), SCIM_TOKEN).unwrap();
+    std::fs::write(d.join("admin-token"), ADMIN_TOKEN).unwrap();
 
     let mut output = Vec::new();
     let dd = d.to_path_buf();

@@ -163,11 +163,17 @@ pub struct DaemonConfig {
     pub max_failure_age: Duration,
     /// How long in-flight platform calls may take to finish on SIGTERM.
     pub shutdown_grace: Duration,
+    /// The admin API (`/v1/approve`, `/v1/plan`, `/v1/report`) is off without one.
+    pub admin_token: Option<SecretString>,
+    /// `/healthz` fails (and the systemd watchdog pings stop) once a run has made no
+    /// progress for this long.
+    pub stuck_after: Duration,
 }
 
 impl DaemonConfig {
     pub const DEFAULT_SCHEDULE: &'static str = "0 */15 * * * *";
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:9464";
+    pub const DEFAULT_STUCK_AFTER_SECONDS: u64 = 900;
 }
 
 /// The cron dialect the daemon schedule runs (croner): seconds required, day-of-month and

@@ -163,6 +163,9 @@ pub struct RawHttp {
     pub trigger_token_file: Option<PathBuf>,
     /// Inline tokens are refused with a message saying what to use instead.
     pub trigger_token: Option<serde_yaml::Value>,
+    /// The admin API's token (`/v1/approve`, `/v1/plan`, `/v1/report`, person data in `/v1/status`).
+    pub admin_token_file: Option<PathBuf>,
+    pub admin_token: Option<serde_yaml::Value>,
 }
 
 /// `audit:`: the optional HMAC key of the audit chain.
@@ -179,4 +182,6 @@ pub struct RawAudit {
 #[serde(deny_unknown_fields)]
 pub struct RawReadiness {
     pub max_failure_age_seconds: Option<u64>,
+    /// `/healthz` fails once a run has made no progress for this long.
+    pub stuck_after_seconds: Option<u64>,
 }

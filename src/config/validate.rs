@@ -315,6 +315,16 @@ impl Validator {
         crate::anchor::AuditKey::new(key).map_err(|e| self.problem("audit.hmac_key_file", e.to_string())).ok()
     }
 
+    /// An optional token read from `http.<name>_file` (inline values are refused); Err when
+    /// it is set but cannot be read, the problem noted.
+    fn token(&mut self, name: &str, file: Option<&PathBuf>, inline: bool) -> Result<Option<SecretString>, ()> {
+        if file.is_none() && !inline {
+            return Ok(None);
+        }
+        let r = SecretRef::from_pair(name, None, file, inline, &self.base);
+        self.secret(r, &format!("http.{name}")).map(Some).ok_or(())
+    }
+
     /// A whole number outside its range is a problem under its key path.
     fn span(&mut self, path: &str, span: limits::Span, value: Option<u64>) {
         if let Some(message) = value.and_then(|v| span.check(v)) {
@@ -338,13 +348,8 @@ impl Validator {
         let http_listen = listen.parse::<SocketAddr>().map_err(|_| {
             self.problem("http.listen", format!("{listen:?} is not an address:port (e.g. 127.0.0.1:9464)"))
         });
-        let trigger_token = match (&http.trigger_token_file, http.trigger_token.is_some()) {
-            (None, false) => None,
-            (file, inline) => {
-                let r = SecretRef::from_pair("trigger_token", None, file.as_ref(), inline, &self.base);
-                Some(self.secret(r, "http.trigger_token")?)
-            }
-        };
+        let trigger_token = self.token("trigger_token", http.trigger_token_file.as_ref(), http.trigger_token.is_some());
+        let admin_token = self.token("admin_token", http.admin_token_file.as_ref(), http.admin_token.is_some());
         let readiness: RawReadiness =
             root.get("readiness").and_then(|v| self.section(v, "readiness")).unwrap_or_default();
         let grace: u64 =
@@ -352,13 +357,17 @@ impl Validator {
         self.span("shutdown_grace_seconds", limits::SHUTDOWN_GRACE_SECONDS, Some(grace));
         let at = "readiness.max_failure_age_seconds";
         self.span(at, limits::FAILURE_AGE_SECONDS, readiness.max_failure_age_seconds);
+        let stuck_after = readiness.stuck_after_seconds.unwrap_or(DaemonConfig::DEFAULT_STUCK_AFTER_SECONDS);
+        self.span("readiness.stuck_after_seconds", limits::STUCK_AFTER_SECONDS, Some(stuck_after));
         Some(DaemonConfig {
             schedule,
             timezone: timezone.ok()?,
             http_listen: http_listen.ok()?,
-            trigger_token,
+            trigger_token: trigger_token.ok()?,
             max_failure_age: Duration::from_secs(readiness.max_failure_age_seconds.unwrap_or(3600)),
             shutdown_grace: Duration::from_secs(grace),
+            admin_token: admin_token.ok()?,
+            stuck_after: Duration::from_secs(stuck_after),
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum Event {
     Reload,
     /// The config file's content changed (the watch saw it).
     ConfigChanged,
+    /// A secret file the config names changed (a rotated Secret): reload to read it.
+    SecretChanged,
     /// The schedule fired.
     Tick,
     /// `SIGTERM` or `SIGINT`: stop gracefully.
@@ -63,6 +65,7 @@ pub async fn serve(events: &mut Events, triggers: &Triggers, reloader: &mut impl
             }
             Event::Reload => reloader.reload("SIGHUP").await,
             Event::ConfigChanged => reloader.reload("the config file changed").await,
+            Event::SecretChanged => reloader.reload("a secret file changed").await,
             Event::Stop => break,
         }
     }

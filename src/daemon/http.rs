@@ -1,31 +1,41 @@
-//! The HTTP listener: `/healthz`, `/readyz`, `/metrics`, `POST /v1/reconcile` (bearer token,
-//! compared in constant time) and `GET /v1/status` (counts for anyone; person data only
-//! with the token). It knows nothing of any platform.
+//! The HTTP listener: `/healthz` (fails while a run is stuck), `/readyz`, `/metrics`,
+//! `POST /v1/reconcile` (the trigger or the admin token, compared in constant time),
+//! `GET /v1/status` (counts for anyone; person data only with a token) and the admin API
+//! behind `http.admin_token_file`: `POST /v1/approve/{run_id}`, `GET /v1/plan`,
+//! `GET /v1/report`, answered by [`super::admin`] as the admin socket is. It knows nothing
+//! of any platform.
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State as Extract};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State as Extract};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::admin::{self, Admin, Caller, Reply};
 use super::shutdown::Shutdown;
 use super::state::State;
-use super::worker::{Sent, Trigger, Triggers};
+use super::worker::Trigger;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct App {
-    pub state: Arc<State>,
-    pub triggers: Triggers,
+    pub admin: Admin,
     /// None when another recorder was installed first (only in tests of the library).
     pub prometheus: Option<PrometheusHandle>,
+}
+
+impl App {
+    fn state(&self) -> &Arc<State> {
+        &self.admin.state
+    }
 }
 
 /// No endpoint reads a body: anything longer than this is refused before it is read.
@@ -33,11 +43,14 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/reconcile", post(reconcile))
         .route("/v1/status", get(status))
+        .route("/v1/approve/{run_id}", post(approve))
+        .route("/v1/plan", get(plan))
+        .route("/v1/report", get(report))
         .layer(middleware::from_fn(limit_body))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
@@ -59,6 +72,9 @@ fn metrics_refused(path: &str, reason: &'static str) {
     let endpoint = match path {
         "/v1/reconcile" => "reconcile",
         "/v1/status" => "status",
+        "/v1/plan" => "plan",
+        "/v1/report" => "report",
+        p if p.starts_with("/v1/approve/") => "approve",
         _ => "other",
     };
     super::metrics::http_refused(endpoint, reason);
@@ -69,8 +85,17 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App, stop: Shutdown) 
     axum::serve(listener, router(app)).with_graceful_shutdown(async move { stop.wait().await }).await
 }
 
+/// 503 while a run has made no progress for `readiness.stuck_after_seconds`, so the
+/// supervisor (a liveness probe) restarts rosterd.
+async fn healthz(Extract(app): Extract<App>) -> Response {
+    match app.state().liveness() {
+        Ok(()) => "ok\n".into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": why}))).into_response(),
+    }
+}
+
 async fn readyz(Extract(app): Extract<App>) -> Response {
-    let r = app.state.readiness();
+    let r = app.state().readiness();
     let code = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(r)).into_response()
 }
@@ -83,73 +108,105 @@ async fn metrics(Extract(app): Extract<App>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }
 
-/// Counts for anyone (probes, dashboards); the quarantine's people, errors and reasons only
-/// with the trigger token, since they name people.
-async fn status(Extract(app): Extract<App>, headers: HeaderMap) -> Json<serde_json::Value> {
-    let full = app.state.status();
-    let Some(token) = app.state.settings().trigger_token else { return Json(without_person_data(full)) };
-    match check(&headers, token.expose_secret()) {
-        Ok(()) => Json(full),
-        Err(Refusal::NoToken) => Json(without_person_data(full)),
+/// Counts for anyone (probes, dashboards); the quarantine's people, held steps, errors and
+/// reasons only with the admin or the trigger token, since they name people.
+async fn status(Extract(app): Extract<App>, headers: HeaderMap) -> Response {
+    let settings = app.state().settings();
+    let person_data = match check_any(&headers, &[&settings.admin_token, &settings.trigger_token]) {
+        Ok(()) => true,
+        Err(Refusal::NoToken | Refusal::Off) => false,
         Err(r) => {
             metrics_refused("/v1/status", r.reason());
-            Json(without_person_data(full))
+            false
         }
-    }
+    };
+    answer(app.admin.handle(admin::Request::Status, Caller { person_data, trigger: Trigger::Http }).await)
 }
 
-/// The status without anything that can name a person: the quarantine's entries, error
-/// texts and the readiness reason (which repeats the last error) are dropped; counts stay.
-pub fn without_person_data(mut status: serde_json::Value) -> serde_json::Value {
-    const HIDDEN: &str = "send Authorization: Bearer <http.trigger_token_file> for the details";
-    if let Some(map) = status.as_object_mut() {
-        map.remove("quarantine");
-        map.remove("last_error");
-        map.remove("readiness");
-        map.insert("details".into(), HIDDEN.into());
-    }
-    let runs = status.get_mut("last_runs").and_then(serde_json::Value::as_array_mut);
-    for run in runs.into_iter().flatten() {
-        let platforms = run.get_mut("platforms").and_then(serde_json::Value::as_array_mut);
-        for p in platforms.into_iter().flatten().filter_map(serde_json::Value::as_object_mut) {
-            if p.remove("error").is_some() {
-                p.insert("error".into(), "(hidden)".into());
-            }
-        }
-    }
-    status
-}
-
+/// A whole run, with the trigger token or the admin token. (`?person=` is the one-person
+/// run: a case of [`admin::Request`] to add beside `Reconcile`.)
 async fn reconcile(Extract(app): Extract<App>, headers: HeaderMap) -> Response {
-    let Some(token) = app.state.settings().trigger_token else {
-        let body = serde_json::json!({"error": "the trigger endpoint is off: set http.trigger_token_file"});
-        return (StatusCode::NOT_FOUND, Json(body)).into_response();
-    };
-    if let Err(refusal) = check(&headers, token.expose_secret()) {
-        metrics_refused("/v1/reconcile", refusal.reason());
-        let body = serde_json::json!({"error": "missing or wrong bearer token"});
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response();
+    let settings = app.state().settings();
+    if let Some(refusal) = unauthorized(&headers, "/v1/reconcile", &[&settings.trigger_token, &settings.admin_token]) {
+        return refusal;
     }
-    if app.state.is_stopping() {
-        let body = serde_json::json!({"error": "rosterd is stopping"});
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    answer(app.admin.handle(admin::Request::Reconcile, Caller { person_data: true, trigger: Trigger::Http }).await)
+}
+
+#[derive(Debug, Deserialize)]
+struct Only {
+    platform: Option<String>,
+}
+
+async fn approve(
+    Extract(app): Extract<App>,
+    Path(run_id): Path<String>,
+    Query(q): Query<Only>,
+    headers: HeaderMap,
+) -> Response {
+    admin_request(&app, &headers, "/v1/approve/", admin::Request::Approve { run_id, platform: q.platform }).await
+}
+
+async fn plan(Extract(app): Extract<App>, Query(q): Query<Only>, headers: HeaderMap) -> Response {
+    admin_request(&app, &headers, "/v1/plan", admin::Request::Plan { platform: q.platform }).await
+}
+
+async fn report(Extract(app): Extract<App>, Query(q): Query<Only>, headers: HeaderMap) -> Response {
+    admin_request(&app, &headers, "/v1/report", admin::Request::Report { platform: q.platform, json: true }).await
+}
+
+/// An admin API request: only with the admin token.
+async fn admin_request(app: &App, headers: &HeaderMap, path: &str, request: admin::Request) -> Response {
+    if let Some(refusal) = unauthorized(headers, path, &[&app.state().settings().admin_token]) {
+        return refusal;
     }
-    let sent = app.triggers.send(Trigger::Http);
-    tracing::info!(coalesced = sent == Sent::Coalesced, "reconcile requested over HTTP");
-    let body = match sent {
-        Sent::Queued => serde_json::json!({"accepted": true, "coalesced": false}),
-        Sent::Coalesced => serde_json::json!({"accepted": true, "coalesced": true}),
-        Sent::Closed => {
-            let body = serde_json::json!({"error": "rosterd is stopping"});
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    answer(app.admin.handle(request, Caller { person_data: true, trigger: Trigger::Http }).await)
+}
+
+/// None when one of the configured `tokens` is presented; else the refusal to send.
+fn unauthorized(headers: &HeaderMap, path: &str, tokens: &[&Option<SecretString>]) -> Option<Response> {
+    let Err(refusal) = check_any(headers, tokens) else { return None };
+    if refusal == Refusal::Off {
+        let body = serde_json::json!({"error": "this endpoint is off: set http.admin_token_file (or, for /v1/reconcile, http.trigger_token_file)"});
+        return Some((StatusCode::NOT_FOUND, Json(body)).into_response());
+    }
+    metrics_refused(path, refusal.reason());
+    let body = serde_json::json!({"error": "missing or wrong bearer token"});
+    Some((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response())
+}
+
+/// The admin channel's answer as HTTP.
+fn answer(reply: Reply) -> Response {
+    match reply {
+        Reply::Status { status } => Json(status).into_response(),
+        Reply::Reconcile { coalesced } => {
+            (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": true, "coalesced": coalesced}))).into_response()
         }
-    };
-    (StatusCode::ACCEPTED, Json(body)).into_response()
+        Reply::Plan { plan } => Json(plan).into_response(),
+        Reply::Report { text, .. } => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Reply::Approved { platforms } => Json(serde_json::json!({ "platforms": platforms })).into_response(),
+        Reply::Printed { stdout, stderr, code } => {
+            Json(serde_json::json!({ "stdout": stdout, "stderr": stderr, "exit_code": code })).into_response()
+        }
+        Reply::Refused { refusal, message } => {
+            let code = match refusal {
+                admin::Refusal::NotApprovable => StatusCode::CONFLICT,
+                admin::Refusal::Failed => StatusCode::BAD_GATEWAY,
+                admin::Refusal::Busy => StatusCode::TOO_MANY_REQUESTS,
+                admin::Refusal::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+                admin::Refusal::Forbidden => StatusCode::FORBIDDEN,
+                admin::Refusal::BadRequest => StatusCode::BAD_REQUEST,
+            };
+            (code, Json(serde_json::json!({ "error": message }))).into_response()
+        }
+    }
 }
 
 /// Why a request was not authorized; `reason` is the metric's label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
+    /// No token is configured for the endpoint.
+    Off,
     NoToken,
     WrongScheme,
     WrongToken,
@@ -158,6 +215,7 @@ enum Refusal {
 impl Refusal {
     fn reason(self) -> &'static str {
         match self {
+            Refusal::Off => "off",
             Refusal::NoToken => "no_token",
             Refusal::WrongScheme => "wrong_scheme",
             Refusal::WrongToken => "wrong_token",
@@ -183,9 +241,23 @@ fn check(headers: &HeaderMap, token: &str) -> Result<(), Refusal> {
     }
 }
 
+/// [`check`] against each configured token (each compared in constant time); `Off` when
+/// none is configured.
+fn check_any(headers: &HeaderMap, tokens: &[&Option<SecretString>]) -> Result<(), Refusal> {
+    let mut refusal = Refusal::Off;
+    for token in tokens.iter().filter_map(|t| t.as_ref()) {
+        match check(headers, token.expose_secret()) {
+            Ok(()) => return Ok(()),
+            Err(r) => refusal = r,
+        }
+    }
+    Err(refusal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::state::without_person_data;
 
     fn authorized(headers: &HeaderMap, token: &str) -> bool {
         check(headers, token).is_ok()
@@ -216,6 +288,16 @@ mod tests {
         assert_eq!(check(&bearer("Basic s3cret"), "s3cret"), Err(Refusal::WrongScheme));
         assert_eq!(check(&bearer("Bearers3cret"), "s3cret"), Err(Refusal::WrongScheme));
         assert_eq!(check(&bearer("bearer nope"), "s3cret"), Err(Refusal::WrongToken));
+    }
+
+    #[test]
+    fn either_configured_token_opens_and_none_configured_is_off() {
+        let (admin, trigger) = (Some(SecretString::from("adm1n")), Some(SecretString::from("tr1gger")));
+        assert_eq!(check_any(&bearer("Bearer adm1n"), &[&admin, &trigger]), Ok(()));
+        assert_eq!(check_any(&bearer("Bearer tr1gger"), &[&admin, &trigger]), Ok(()));
+        assert_eq!(check_any(&bearer("Bearer tr1gger"), &[&admin]), Err(Refusal::WrongToken), "admin only");
+        assert_eq!(check_any(&HeaderMap::new(), &[&admin]), Err(Refusal::NoToken));
+        assert_eq!(check_any(&bearer("Bearer adm1n"), &[&None, &None]), Err(Refusal::Off));
     }
 
     #[test]

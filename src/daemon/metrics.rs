@@ -60,12 +60,16 @@ fn describe() {
     );
 }
 
-/// The daemon's run metrics: each step counted in Prometheus.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Prometheus;
+/// The daemon's run metrics: each step counted in Prometheus, and noted as progress for
+/// the liveness check (`readiness.stuck_after_seconds`).
+#[derive(Debug, Clone, Default)]
+pub struct Prometheus {
+    pub progress: std::sync::Arc<super::state::Progress>,
+}
 
 impl RunMetrics for Prometheus {
     fn step(&self, platform: &str, action: &'static str, outcome: &str) {
+        self.progress.bump();
         step(platform, action, outcome);
     }
 }

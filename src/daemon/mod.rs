@@ -6,9 +6,12 @@
 //! - [`worker`]: the single task that runs reconciles, fed by a coalescing trigger channel.
 //! - [`scheduler`]: the cron schedule; [`signals`]: SIGUSR1 / SIGHUP / SIGTERM / SIGINT.
 //! - [`reload`]: validate-then-swap config reloads, and the watch on the config file.
-//! - [`http`]: health, readiness, metrics, the trigger and the status endpoints.
+//! - [`http`]: health, readiness, metrics, the trigger, the status and the admin endpoints.
+//! - [`admin`]: the admin channel (the socket in the state directory, and the requests the
+//!   HTTP admin API shares), so `approve`, `plan`, `report` and `status` work beside the daemon.
 //! - [`metrics`], [`notify`] (systemd), [`state`] (shared with HTTP), [`shutdown`].
 
+pub mod admin;
 pub mod control;
 pub mod http;
 pub mod metrics;
@@ -71,6 +74,8 @@ struct Daemon {
     triggers: Triggers,
     reloader: Reloader,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The admin socket's server; it removes the socket file when it stops with HTTP.
+    admin_socket: tokio::task::JoinHandle<()>,
     /// Stops the worker, the watch and the scheduler's triggers.
     shutdown: Shutdown,
     /// Stops HTTP, after the worker is done, so probes answer throughout the stop.
@@ -86,23 +91,30 @@ impl Daemon {
         let prometheus = metrics::install()
             .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed; /metrics is unavailable"))
             .ok();
-        let engine = crate::setup::engine_with(config, Box::new(metrics::Prometheus))
-            .map_err(|e| (exit::ERROR, e.to_string()))?;
+        let socket = admin::socket_path(&config.state_dir);
+        let progress = Arc::new(state::Progress::default());
+        let run_metrics = metrics::Prometheus { progress: progress.clone() };
+        let engine =
+            crate::setup::engine_with(config, Box::new(run_metrics)).map_err(|e| (exit::ERROR, e.to_string()))?;
         metrics::store_size(engine.store.size_on_disk());
         let recent = engine.store.recent_runs(state::RECENT_RUNS).map_err(|e| (exit::ERROR, e.to_string()))?;
-        let state = Arc::new(State::new(&daemon_config, recent));
+        let state = Arc::new(State::new(&daemon_config, recent, progress));
         let listener = bind(daemon_config.http_listen).await?;
         let (shutdown, http_stop) = (Shutdown::new(), Shutdown::new());
         let (triggers, trigger_rx) = worker::channel();
+        let (jobs, job_rx) = worker::jobs_channel();
         let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
         let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone() };
-        let worker = Worker { triggers: trigger_rx, shutdown: shutdown.clone(), runs };
-        let app = http::App { state: state.clone(), triggers: triggers.clone(), prometheus };
+        let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
+        let admin = admin::Admin { state: state.clone(), triggers: triggers.clone(), jobs };
+        let admin_socket = admin::socket::start(socket, admin.clone(), http_stop.clone());
+        let app = http::App { admin, prometheus };
         let http = tokio::spawn(http::serve(listener, app, http_stop.clone()));
         let schedule = Schedule::start(&daemon_config.schedule, daemon_config.timezone, Clock::System, events.clone())
             .map_err(|e| (exit::ERROR, format!("cannot start the schedule: {e}")))?;
         tokio::spawn(reload::watch(path.clone(), seen.clone(), events, reload::WATCH_EVERY, shutdown.clone()));
-        notify::spawn_watchdog();
+        let alive = state.clone();
+        notify::spawn_watchdog(move || alive.liveness());
         let reloader = Reloader {
             path,
             listen: daemon_config.http_listen,
@@ -111,7 +123,7 @@ impl Daemon {
             state: state.clone(),
             reconfigs: reconfig_tx,
         };
-        Ok((Daemon { state, triggers, reloader, http, shutdown, http_stop }, worker))
+        Ok((Daemon { state, triggers, reloader, http, admin_socket, shutdown, http_stop }, worker))
     }
 
     /// Run the worker beside the control loop until a stop, then finish gracefully.
@@ -148,6 +160,7 @@ impl Daemon {
         if let Ok(Err(e)) = self.http.await {
             tracing::warn!(error = %e, "the HTTP listener failed");
         }
+        let _ = self.admin_socket.await;
         code
     }
 }

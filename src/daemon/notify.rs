@@ -35,17 +35,29 @@ pub fn stopping(status: &str) {
     send(&[NotifyState::Stopping, NotifyState::Status(status)]);
 }
 
-/// Ping the watchdog at half of `$WATCHDOG_USEC`, when systemd asked for one. The pings go on
-/// through a graceful stop (it may take `shutdown_grace_seconds`) and end with the process.
-pub fn spawn_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+/// Ping the watchdog at half of `$WATCHDOG_USEC`, when systemd asked for one, while `alive`
+/// says so: a worker stuck beyond `readiness.stuck_after_seconds` gets no pings, so systemd
+/// restarts the service. The pings go on through a graceful stop (it may take
+/// `shutdown_grace_seconds`) and end with the process.
+pub fn spawn_watchdog(alive: impl Fn() -> Result<(), String> + Send + 'static) -> Option<tokio::task::JoinHandle<()>> {
     let period = sd_notify::watchdog_enabled()? / 2;
     let period = period.max(Duration::from_millis(10));
     tracing::info!(every_ms = period.as_millis() as u64, "systemd watchdog enabled");
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
+        let mut was_alive = true;
         loop {
             tick.tick().await;
-            send(&[NotifyState::Watchdog]);
+            let now = alive();
+            match &now {
+                Ok(()) => send(&[NotifyState::Watchdog]),
+                Err(why) if was_alive => {
+                    tracing::error!(error = %why, "stuck: watchdog pings stop, so the service manager restarts rosterd");
+                    status(&format!("stuck: {why}"));
+                }
+                Err(_) => {}
+            }
+            was_alive = now.is_ok();
         }
     }))
 }

@@ -54,6 +54,8 @@ impl Runner for FakeRuns {
         self.log.borrow_mut().runs.push(Ran { trigger, at, finished });
     }
 
+    async fn serve(&mut self, _job: worker::Job) {}
+
     fn close(&mut self) -> Result<(), RunError> {
         self.log.borrow_mut().closed = true;
         Ok(())
@@ -97,6 +99,7 @@ async fn serve_with(takes: Duration, grace: Duration, schedule: Option<(&str, Da
     let log = Rc::new(RefCell::new(Log::default()));
     let shutdown = Shutdown::new();
     let (triggers, mut trigger_rx) = worker::channel();
+    let (_jobs, mut job_rx) = worker::jobs_channel();
     let (events_tx, mut events) = control::channel();
     let _schedule = schedule.map(|(cron, wall)| {
         Schedule::start(cron, chrono_tz::UTC, Clock::tokio_from(wall), events_tx.clone()).expect("a valid schedule")
@@ -107,8 +110,11 @@ async fn serve_with(takes: Duration, grace: Duration, schedule: Option<(&str, Da
         control::serve(&mut events, &triggers, &mut reloader).await;
         shutdown.trigger();
     };
-    let (closed, (), ()) =
-        tokio::join!(worker::drive(&mut runs, &mut trigger_rx, &shutdown), control, play(script, events_tx));
+    let (closed, (), ()) = tokio::join!(
+        worker::drive(&mut runs, &mut trigger_rx, &mut job_rx, &shutdown),
+        control,
+        play(script, events_tx)
+    );
     assert!(closed.is_ok());
     log.take()
 }

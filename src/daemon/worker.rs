@@ -2,7 +2,9 @@
 //!
 //! Every trigger (start-up, cron, SIGUSR1, HTTP) goes through a channel of capacity one
 //! that this single task reads: a run in progress plus at most one queued, never two runs
-//! at once, and a burst of triggers collapses into one more run.
+//! at once, and a burst of triggers collapses into one more run. Between runs it also takes
+//! the admin channel's [`Job`]s (approve, plan, report), so they work under the daemon's
+//! store lock, never beside a run.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub enum Trigger {
     Schedule,
     Signal,
     Http,
+    /// `rosterd reconcile` through the admin socket.
+    Admin,
 }
 
 impl Trigger {
@@ -32,6 +36,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Signal => "signal",
             Trigger::Http => "http",
+            Trigger::Admin => "admin",
         }
     }
 }
@@ -66,6 +71,21 @@ pub fn channel() -> (Triggers, mpsc::Receiver<Trigger>) {
     (Triggers(tx), rx)
 }
 
+/// Work the admin channel hands the worker: it gets the engine between runs. The future it
+/// makes runs on the worker's task (the engine's futures are not `Send`); it answers its
+/// caller itself.
+pub type Job = Box<dyn for<'a> FnOnce(&'a Engine) -> futures::future::LocalBoxFuture<'a, ()> + Send>;
+
+/// The admin channel's sending side; jobs wait there while a run is in progress.
+pub type Jobs = mpsc::Sender<Job>;
+
+/// Jobs waiting for the worker (a caller finds the queue full and is told to retry).
+const JOBS_QUEUED: usize = 8;
+
+pub fn jobs_channel() -> (Jobs, mpsc::Receiver<Job>) {
+    mpsc::channel(JOBS_QUEUED)
+}
+
 /// A validated config, with its source and connectors built, waiting for the next run.
 pub struct Reconfig {
     pub config: crate::config::Config,
@@ -87,29 +107,37 @@ pub trait Runner {
     /// One run for `trigger`. A stop given meanwhile is the runner's to honour
     /// (see [`until_stop`]); the loop starts no run after it.
     fn run(&mut self, trigger: Trigger) -> impl Future<Output = ()>;
+    /// One admin job, between runs.
+    fn serve(&mut self, job: Job) -> impl Future<Output = ()>;
     /// After the last run: make everything durable.
     fn close(&mut self) -> Result<(), RunError>;
 }
 
-/// The worker loop: one run per trigger taken from the queue, until the stop; then close.
-/// A trigger still queued at the stop is dropped with the queue.
+/// The worker loop: one run per trigger taken from the queue, and the admin jobs between
+/// runs, until the stop; then close. A trigger or a job still queued at the stop is dropped
+/// with its queue (a dropped job's caller is told that rosterd is stopping).
 pub async fn drive(
     runner: &mut impl Runner,
     triggers: &mut mpsc::Receiver<Trigger>,
+    jobs: &mut mpsc::Receiver<Job>,
     shutdown: &Shutdown,
 ) -> Result<(), RunError> {
     loop {
-        let trigger = tokio::select! {
+        tokio::select! {
             biased;
             _ = shutdown.wait() => break,
-            t = triggers.recv() => match t { Some(t) => t, None => break },
-        };
-        runner.run(trigger).await;
+            Some(job) = jobs.recv() => runner.serve(job).await,
+            t = triggers.recv() => match t {
+                Some(t) => runner.run(t).await,
+                None => break,
+            },
+        }
         if shutdown.is_triggered() {
             break;
         }
     }
     triggers.close();
+    jobs.close();
     runner.close()
 }
 
@@ -134,6 +162,7 @@ pub async fn until_stop<F: Future>(
 /// The daemon's worker: the trigger queue and the engine runs it feeds.
 pub struct Worker {
     pub triggers: mpsc::Receiver<Trigger>,
+    pub jobs: mpsc::Receiver<Job>,
     pub shutdown: Shutdown,
     pub runs: EngineRuns,
 }
@@ -142,7 +171,7 @@ impl Worker {
     /// Run until the stop; then make the store and the audit trail durable.
     pub async fn run(mut self) -> Result<(), RunError> {
         self.runs.publish_quarantine();
-        drive(&mut self.runs, &mut self.triggers, &self.shutdown).await
+        drive(&mut self.runs, &mut self.triggers, &mut self.jobs, &self.shutdown).await
     }
 }
 
@@ -158,6 +187,24 @@ impl Runner for EngineRuns {
     async fn run(&mut self, trigger: Trigger) {
         self.take_reconfigs();
         self.run_once(trigger).await;
+    }
+
+    /// An admin job on the newest config; a stop meanwhile gives it `shutdown_grace`.
+    async fn serve(&mut self, job: Job) {
+        self.take_reconfigs();
+        // Watched for progress like a run: an approve can hang on a platform too.
+        self.state.run_started(Trigger::Admin.as_str());
+        let work = job(&self.engine);
+        let done = until_stop(work, &self.shutdown, || {
+            self.engine.stop_new_steps();
+            self.state.settings().shutdown_grace
+        })
+        .await;
+        if done.is_none() {
+            tracing::warn!("admin request abandoned: calls still in flight after shutdown_grace_seconds");
+        }
+        self.state.job_finished();
+        self.publish_quarantine();
     }
 
     fn close(&mut self) -> Result<(), RunError> {
@@ -192,12 +239,12 @@ impl EngineRuns {
                 metrics::run_finished(label, record.result.as_str(), took, Some(&record));
                 let failed = record.platforms.iter().any(|p| p.error.is_some());
                 self.state.run_recorded(record, failed);
-                notify::status(&line);
+                notify::status(&self.state.with_reload_note(line));
             }
             Some(Err(e)) => {
                 tracing::error!(trigger = label, error = %e, took_ms = took.as_millis() as u64, "run failed");
                 metrics::run_finished(label, "error", took, None);
-                notify::status(&format!("last run failed ({label}): {e}"));
+                notify::status(&self.state.with_reload_note(format!("last run failed ({label}): {e}")));
                 self.state.run_failed(e.to_string());
             }
             None => {
@@ -210,7 +257,7 @@ impl EngineRuns {
         self.publish_quarantine();
     }
 
-    /// The quarantine, for `/v1/status` and the metrics.
+    /// The quarantine and the held removals, for `/v1/status` and the metrics.
     pub fn publish_quarantine(&self) {
         match self.engine.store.quarantined() {
             Ok(entries) => {
@@ -218,6 +265,10 @@ impl EngineRuns {
                 self.state.set_quarantined(entries);
             }
             Err(e) => tracing::warn!(error = %e, "could not read the quarantine"),
+        }
+        match super::state::held_in(&self.engine.store, &self.state.recent_runs()) {
+            Ok(held) => self.state.set_held(held),
+            Err(e) => tracing::warn!(error = %e, "could not read the held removals"),
         }
     }
 

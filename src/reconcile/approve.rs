@@ -15,8 +15,8 @@ use crate::audit::{AuditRecord, Subject};
 use crate::model::{Account, Outcome};
 use crate::store::{HeldPlatform, HeldRun, Release, StoreError};
 
-/// What an approval did on one platform.
-#[derive(Debug, Clone, Default)]
+/// What an approval did on one platform (serialisable: the daemon's admin channel sends it).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ApprovedPlatform {
     pub platform: String,
     /// Held removals released (and then applied; see `summary`).

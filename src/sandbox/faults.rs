@@ -41,6 +41,10 @@ pub enum Fault {
     LoseAnswer(LostAs),
     /// Process the request but tell the handler to send fewer rows than it claims.
     Truncate,
+    /// Hold the connection open, answering nothing, until the script is cleared
+    /// ([`Faults::clear`]); then process the request normally. A service that accepts
+    /// connections and never answers: what a stuck worker waits on.
+    Hang,
 }
 
 /// How an answer is lost after the write took effect.
@@ -208,6 +212,17 @@ impl Drop for InFlight {
 pub struct Faults {
     // A std Mutex: it is held only to pick a fault, never across an `.await`.
     inner: Arc<Mutex<Inner>>,
+    released: Released,
+}
+
+/// Bumped by [`Faults::clear`]: the requests a [`Fault::Hang`] holds wait for it.
+#[derive(Debug, Clone)]
+struct Released(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Released {
+    fn default() -> Self {
+        Released(Arc::new(tokio::sync::watch::channel(0).0))
+    }
 }
 
 impl Faults {
@@ -220,9 +235,10 @@ impl Faults {
         self.lock().rules.push(Armed::new(rule));
     }
 
-    /// Remove every rule (request counts are kept).
+    /// Remove every rule (request counts are kept); requests held by [`Fault::Hang`] go on.
     pub fn clear(&self) {
         self.lock().rules.clear();
+        self.released.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// How many requests reached `route`, faulted or not.
@@ -338,6 +354,8 @@ impl Faults {
             let secs = wait.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
             return status_response(429, Some(secs), String::new());
         }
+        // Subscribed before the pick: a clear after it is seen, whenever it comes.
+        let mut released = self.released.0.subscribe();
         let Some(fault) = self.pick(route) else {
             return handler(Injected::default()).await;
         };
@@ -355,6 +373,11 @@ impl Faults {
                 lost_response(how)
             }
             Fault::Truncate => handler(Injected { truncate: true }).await,
+            Fault::Hang => {
+                // The sender lives as long as `self`: `changed` ends only with a clear.
+                let _ = released.changed().await;
+                handler(Injected::default()).await
+            }
         }
     }
 
@@ -472,6 +495,22 @@ mod tests {
         stuck.abort();
         let _ = stuck.await;
         assert!(faults.settle(Duration::ZERO).await, "a dropped request is no longer inside");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hang_answers_nothing_until_the_script_is_cleared_then_serves() {
+        let faults = Faults::new();
+        faults.script(FaultRule::any(Fault::Hang).always());
+        let inside = faults.clone();
+        let request =
+            tokio::spawn(async move { inside.run("list", |_| async { StatusCode::OK.into_response() }).await });
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!request.is_finished(), "held open for an hour");
+        assert!(!faults.settle(Duration::from_millis(10)).await);
+        faults.clear();
+        assert_eq!(request.await.unwrap().status(), StatusCode::OK, "served once released");
+        let after = faults.run("list", |_| async { StatusCode::OK.into_response() }).await;
+        assert_eq!(after.status(), StatusCode::OK, "no hang after the clear");
     }
 
     #[tokio::test]

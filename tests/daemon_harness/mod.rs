@@ -28,6 +28,11 @@ pub struct Settings {
     pub token_file: Option<String>,
     pub concurrency: usize,
     pub grace_seconds: u64,
+    /// `http.admin_token_file`, relative to the rig's folder.
+    pub admin_token_file: Option<String>,
+    pub stuck_after_seconds: Option<u64>,
+    /// `safety.max_removals.count`.
+    pub max_removals: usize,
 }
 
 impl Default for Settings {
@@ -38,6 +43,9 @@ impl Default for Settings {
             token_file: None,
             concurrency: 4,
             grace_seconds: 10,
+            admin_token_file: None,
+            stuck_after_seconds: None,
+            max_removals: 1000,
         }
     }
 }
@@ -62,15 +70,20 @@ impl Rig {
     /// The config text; every path in it is absolute so it works from any folder.
     pub fn config_text(&self, s: &Settings) -> String {
         let token = s.token_file.as_ref().map(|f| format!(", trigger_token_file: {}", self.path(f).display()));
+        let admin = s.admin_token_file.as_ref().map(|f| format!(", admin_token_file: {}", self.path(f).display()));
+        let stuck = s.stuck_after_seconds.map(|n| format!("readiness: {{ stuck_after_seconds: {n} }}\n"));
         format!(
-            "state_dir: {state}\nschedule: \"{schedule}\"\nhttp: {{ listen: \"127.0.0.1:0\"{token} }}\n\
+            "state_dir: {state}\nschedule: \"{schedule}\"\nhttp: {{ listen: \"127.0.0.1:0\"{token}{admin} }}\n{stuck}\
              shutdown_grace_seconds: {grace}\nsource:\n  file: {{ path: {roster} }}\n\
-             safety:\n  max_removals: {{ count: 1000, percent: 100 }}\nplatforms:\n  - name: cake\n    kind: cake\n\
+             safety:\n  max_removals: {{ count: {max_removals}, percent: 100 }}\nplatforms:\n  - name: cake\n    kind: cake\n\
              \x20   base_url: \"{url}\"\n    api_key_file: {key}\n    roles: [ {{ role: Account Manager }} ]\n\
              \x20   rate_limit: {{ per_second: 1000, burst: 100, concurrency: {c} }}\n",
             state = self.path("state").display(),
             schedule = s.schedule,
             token = token.unwrap_or_default(),
+            admin = admin.unwrap_or_default(),
+            stuck = stuck.unwrap_or_default(),
+            max_removals = s.max_removals,
             grace = s.grace_seconds,
             roster = self.path(&s.roster).display(),
             url = self.cake.base_url(),
@@ -83,6 +96,22 @@ impl Rig {
         let path = self.path("rosterd.yaml");
         std::fs::write(&path, self.config_text(s)).expect("config");
         path
+    }
+
+    /// Run `rosterd <args> -c rosterd.yaml` (the command line an operator types beside the
+    /// daemon); its exit code and stdout, stderr.
+    pub fn rosterd(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .args(args)
+            .arg("-c")
+            .arg(self.path("rosterd.yaml"))
+            .env("ROSTERD_LOG", "rosterd=warn")
+            .env("ROSTERD_LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .output()
+            .expect("rosterd runs");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
     }
 
     pub fn cake_emails(&self) -> Vec<String> {
