@@ -227,3 +227,34 @@ fn completions_and_the_man_page_are_generated_and_parse_and_version_names_the_co
     let version = String::from_utf8_lossy(&out.stdout);
     assert!(version.starts_with("rosterd 0.") && version.contains("(commit "), "{version}");
 }
+
+#[test]
+fn notify_problems_are_named_by_their_key_paths_and_a_webhook_url_never_shows() {
+    let (dir, text) = support::configs::ConfigDir::with_platform(
+        ("key", "k"),
+        "cake",
+        "cake",
+        "    base_url: \"https://a.example\"\n    roles: [ { role: Account Manager } ]\n",
+    );
+    let bad = format!(
+        "{text}notify:\n  attempts: 0\n  webhooks:\n    - {{ url: \"https://h.example/x\", format: teams }}\n    - {{ url: \"http://h.example/SECRET-PATH\" }}\n    - {{ url: \"https://h.example\", url_file: key }}\n    - {{ url_env: ROSTERD_NO_SUCH_VARIABLE }}\n"
+    );
+    let (paths, problems) = dir.problems(&bad);
+    assert_eq!(
+        paths,
+        [
+            "notify.attempts",
+            "notify.webhooks[0].format",
+            "notify.webhooks[1].url",
+            "notify.webhooks[2]",
+            "notify.webhooks[3].url"
+        ],
+        "{problems:#?}"
+    );
+    assert!(!format!("{problems:?}").contains("SECRET-PATH"), "{problems:#?}");
+    let good = format!("{text}notify:\n  stale_after_seconds: 600\n  webhooks: [ {{ url: \"http://127.0.0.1:1/h\", format: slack }} ]\n");
+    let config = dir.parse(&good);
+    assert_eq!(config.notify.webhooks.len(), 1);
+    assert_eq!(config.notify.stale_after, Some(std::time::Duration::from_secs(600)));
+    assert!(!format!("{config:?}").contains("127.0.0.1:1"), "the webhook URL is kept as a secret");
+}

@@ -160,3 +160,6 @@ pub fn after_engine_run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
