@@ -4,14 +4,13 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use rosterd::sandbox::faults::{Fault, FaultRule};
 use serde_json::Value;
 use support::cli::{printed, rosterd_in};
 use support::people::{people, Person};
 use support::rig::{Rig, CAKE_KEY, FILE_SOURCE};
+use support::webhook::Receiver;
 
 const SAFETY: &str = "  max_removals: { count: 100, percent: 100 }";
 const SCOPED: &str = "    scope: 'groups.display eq \"cake-users\"'\n    roles: [ { role: Account Manager } ]\n    rate_limit: { per_second: 1000, burst: 100, concurrency: 4 }";
@@ -72,40 +71,6 @@ async fn one_person_is_traced_created_deactivated_left_out_with_the_reason_or_un
     assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
     assert!(printed(&out).contains("no person at"), "{}", printed(&out));
     assert_eq!(rig.sandbox.users().len(), users);
-}
-
-/// A loopback webhook receiver: every body it was sent, by path.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-        let store = got.clone();
-        let app = axum::Router::new().route(
-            "/{path}",
-            axum::routing::post(move |axum::extract::Path(path): axum::extract::Path<String>, body: String| {
-                let store = store.clone();
-                async move {
-                    store.lock().unwrap().push((path, serde_json::from_str(&body).expect("a JSON body")));
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { url, got }
-    }
-
-    fn take(&self, path: &str) -> Vec<Value> {
-        let mut got = self.got.lock().unwrap();
-        let (mine, rest): (Vec<_>, Vec<_>) = got.drain(..).partition(|(p, _)| p == path);
-        *got = rest;
-        mine.into_iter().map(|(_, v)| v).collect()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,3 +9,4 @@ pub mod logs;
 pub mod people;
 pub mod rig;
 pub mod scim_server;
+pub mod webhook;
