@@ -222,7 +222,7 @@ async fn one_person_is_read_by_a_filter_with_their_groups_and_found_by_email_in_
     let source = ScimSource::new(settings(proxy.url(), 50)).expect("valid settings");
 
     let roster = source.read_person(&PersonQuery::new("ADA@example.com").unwrap()).await.expect("a read");
-    assert_eq!(roster.people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), [ada.clone()]);
+    assert_eq!(roster.people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&ada));
     assert!(roster.complete);
     assert_eq!(roster.people[0].groups.iter().map(|g| g.display().to_string()).collect::<Vec<_>>(), ["Sales"]);
     let users: Vec<RequestInfo> = proxy.requests().into_iter().filter(|r| r.path.ends_with("/Users")).collect();
