@@ -14,12 +14,15 @@ use crate::exit;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, Refusal, RunSummary};
 
+mod docs;
+mod ops;
+
 const DEFAULT_LOG: &str = "rosterd=info";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rosterd",
-    version,
+    version = crate::build_info::VERSION_LINE,
     about = "Keeps SaaS platform accounts in line with one authoritative roster (SCIM 2.0 or a roster file).",
     long_about = "rosterd reads the roster from an identity source, lists each platform's users, plans the \
 smallest set of create / update / deactivate calls that makes each platform match, applies them safely \
@@ -79,6 +82,10 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Exit 0 when nothing would change, 2 when changes are pending (held removals
+        /// included), 1 on any error, as `terraform plan -detailed-exitcode`.
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Apply exactly a reviewed plan file; a platform that changed since is refused.
     Apply {
@@ -101,11 +108,16 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
         #[arg(long)]
         platform: Option<String>,
     },
-    /// Read, plan and apply once, then exit.
+    /// Read, plan and apply once, then exit; or converge one person (`--person`) with a trace.
     Reconcile {
         /// Run once and exit (the daemon is `rosterd run`).
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "person")]
         once: bool,
+        /// Only this person (source id, external id, user name or e-mail), on every platform,
+        /// printing each step: found, scope and why, mapped fields and role, matched account,
+        /// action, outcome. Guards still apply. An unknown person exits 2.
+        #[arg(long, conflicts_with = "once")]
+        person: Option<String>,
         /// Plan and print, but change nothing.
         #[arg(short = 'n', long)]
         dry_run: bool,
@@ -153,6 +165,13 @@ new baseline.\n\nA run id that held nothing, or whose removals were already rele
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Print a shell completion script: `rosterd completions bash > /etc/bash_completion.d/rosterd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: docs::CompletionShell,
+    },
+    /// Print the man page (roff): `rosterd man > /usr/local/share/man/man1/rosterd.1`.
+    Man,
 }
 
 /// What a command can meet before the engine takes over, said as its cause says it.
@@ -205,9 +224,13 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Demo { state_dir } => demo(state_dir).await,
         Command::CheckConfig { offline } => check_config(&cli.config, offline).await,
-        Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
+        Command::Plan { platform, out, format, detailed_exitcode } => {
+            plan(&cli.config, platform, out, format, detailed_exitcode).await
+        }
         Command::Apply { plan } => apply(&cli.config, &plan).await,
-        Command::Reconcile { once: _, dry_run, format } => reconcile(&cli.config, dry_run, format).await,
+        Command::Reconcile { once: _, person, dry_run, format } => {
+            ops::reconcile(&cli.config, dry_run, format, person).await
+        }
         Command::Approve { run_id, platform } => approve(&cli.config, &run_id, platform.as_deref()).await,
         Command::Run => crate::daemon::run(&cli.config).await,
         Command::Report { platform, format } => report(&cli.config, platform, format).await,
@@ -215,6 +238,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Audit { person, platform, since, until, run, verify, format } => {
             audit_cmd(&cli.config, AuditArgs { person, platform, since, until, run, verify, format }).await
         }
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 
@@ -226,10 +251,9 @@ fn load(path: &std::path::Path) -> Result<Config, u8> {
 }
 
 fn engine(path: &std::path::Path) -> Result<Engine, u8> {
-    let config = load(path)?;
-    crate::setup::engine(config).map_err(|e| {
-        eprintln!("rosterd: {e}");
-        exit::ERROR
+    ops::build(path).map_err(|(code, message)| {
+        eprintln!("{message}");
+        code
     })
 }
 
@@ -267,11 +291,17 @@ async fn check_config(path: &std::path::Path, offline: bool) -> u8 {
     exit::OK
 }
 
-async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<PathBuf>, format: Format) -> u8 {
+async fn plan(
+    path: &std::path::Path,
+    platform: Option<String>,
+    out: Option<PathBuf>,
+    format: Format,
+    detailed: bool,
+) -> u8 {
     // Through the running daemon when one holds the store (its admin socket), else here.
     let plan = match admin_client::plan(path, platform).await {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(code) => return if detailed { exit::ERROR } else { code },
     };
     if let Some(out) = out {
         if let Err(e) = crate::private::write(&out, plan.to_json().as_bytes()) {
@@ -281,7 +311,10 @@ async fn plan(path: &std::path::Path, platform: Option<String>, out: Option<Path
         eprintln!("plan saved to {}; apply it with: rosterd apply {}", out.display(), out.display());
     }
     print_plan(&plan, format);
-    plan_code(&plan)
+    match detailed {
+        true => ops::detailed_plan_code(&plan),
+        false => plan_code(&plan),
+    }
 }
 
 fn print_plan(plan: &Plan, format: Format) {
@@ -338,31 +371,6 @@ async fn apply(path: &std::path::Path, plan_path: &std::path::Path) -> u8 {
             } else {
                 run_code(&summary)
             }
-        }
-        Err(e) => {
-            eprintln!("rosterd: {e}");
-            exit::ERROR
-        }
-    }
-}
-
-async fn reconcile(path: &std::path::Path, dry_run: bool, format: Format) -> u8 {
-    let engine = match engine(path) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    match engine.reconcile("cli", dry_run).await {
-        Ok((plan, None)) => {
-            print_plan(&plan, format);
-            plan_code(&plan)
-        }
-        Ok((plan, Some(summary))) => {
-            print_plan(&plan, format);
-            match format {
-                Format::Table => print!("\n{}", summary.to_table()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&summary.record).unwrap_or_default()),
-            }
-            run_code(&summary)
         }
         Err(e) => {
             eprintln!("rosterd: {e}");

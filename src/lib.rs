@@ -16,12 +16,15 @@
 //! - [`sandbox`]: the emulator kit each platform's strict loopback emulator is built from
 //!   (default feature `sandbox`: tests, benchmarks and `rosterd demo`).
 //! - [`cli`], [`demo`], [`setup`], [`exit`]: the command line and its wiring.
+//! - [`build_info`]: the version and commit of this build.
+//! - [`notify`]: webhooks told when a person must look (held removals, quarantine, failures).
 //! - [`private`]: the state directory 0700 and every file rosterd writes 0600.
 #![deny(clippy::unwrap_used, clippy::await_holding_lock)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod anchor;
 pub mod audit;
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -31,6 +34,7 @@ pub mod exit;
 pub mod filter;
 pub mod limits;
 pub mod model;
+pub mod notify;
 pub mod platform;
 pub mod private;
 pub mod reconcile;

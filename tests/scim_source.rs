@@ -207,3 +207,34 @@ async fn a_wrong_token_is_an_error_that_shows_neither_token() {
     assert!(shown.contains("check the SCIM source's token"), "{shown}");
     assert!(!shown.contains("wrong-token-0d1e2f") && !shown.contains(TOKEN), "{shown}");
 }
+
+/// `reconcile --person` against SCIM (issue 16): one filtered read (`userName eq` for an
+/// e-mail-like query, `id eq` otherwise) with the person's groups from `/Groups`; a person the
+/// filter misses (asked for by e-mail or external id) is found by a full read.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_person_is_read_by_a_filter_with_their_groups_and_found_by_email_in_a_full_read() {
+    use rosterd::source::person::PersonQuery;
+    let server = ScimServer::start(TOKEN).await;
+    let ada = server.create_user("ada@example.com", "Ada", "Lovelace", "ada@example.com", true).await;
+    let bob = server.create_user("bob", "Bob", "B", "bob@mail.example.com", true).await;
+    server.create_group("Sales", std::slice::from_ref(&ada)).await;
+    let proxy = FaultProxy::start(server.base.clone()).await.expect("the proxy");
+    let source = ScimSource::new(settings(proxy.url(), 50)).expect("valid settings");
+
+    let roster = source.read_person(&PersonQuery::new("ADA@example.com").unwrap()).await.expect("a read");
+    assert_eq!(roster.people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&ada));
+    assert!(roster.complete);
+    assert_eq!(roster.people[0].groups.iter().map(|g| g.display().to_string()).collect::<Vec<_>>(), ["Sales"]);
+    let users: Vec<RequestInfo> = proxy.requests().into_iter().filter(|r| r.path.ends_with("/Users")).collect();
+    assert_eq!(users.len(), 1, "one filtered read: {users:?}");
+    assert_eq!(users[0].query_param("filter"), Some(r#"userName eq "ADA@example.com""#));
+
+    let by_id = source.read_person(&PersonQuery::new(&bob).unwrap()).await.expect("a read");
+    assert_eq!(by_id.people.len(), 1);
+    assert_eq!(by_id.people[0].user_name, "bob");
+    // By e-mail, which is not bob's userName: the filter finds nobody, a full read does.
+    let by_mail = source.read_person(&PersonQuery::new("bob@mail.example.com").unwrap()).await.expect("a read");
+    assert_eq!(by_mail.people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), [bob]);
+    let nobody = source.read_person(&PersonQuery::new("nobody@example.com").unwrap()).await.expect("a read");
+    assert!(nobody.people.is_empty() && nobody.complete);
+}

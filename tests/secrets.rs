@@ -16,7 +16,10 @@ const WRONG_SCIM_TOKEN: &str = "scim-SEEDED-WRONG-77de02";
 const CAKE_KEY: &str = "cake-SEEDED-SECRET-4c9b11";
 const WRONG_CAKE_KEY: &str = "cake-SEEDED-WRONG-e3a5d8";
 const ADMIN_TOKEN: &str = "admin-SEEDED-SECRET-5d20b7";
-const SECRETS: [&str; 5] = [SCIM_TOKEN, WRONG_SCIM_TOKEN, CAKE_KEY, WRONG_CAKE_KEY, ADMIN_TOKEN];
+/// A webhook URL's secret part (as in a Slack incoming-webhook URL); nothing listens there,
+/// so every notification's delivery fails and is retried and logged.
+const WEBHOOK_SECRET: &str = "WEBHOOK-SEEDED-SECRET-5d2c71";
+const SECRETS: [&str; 6] = [SCIM_TOKEN, WRONG_SCIM_TOKEN, CAKE_KEY, WRONG_CAKE_KEY, ADMIN_TOKEN, WEBHOOK_SECRET];
 
 fn config(scim: &url::Url, cake: &url::Url) -> String {
     format!(
@@ -31,6 +34,10 @@ platforms:
     api_key_env: ROSTERD_TEST_CAKE_KEY
     roles: [ {{ role: Account Manager }} ]
     rate_limit: {{ per_second: 1000, burst: 100 }}
+notify:
+  attempts: 2
+  backoff_ms: 10
+  webhooks: [ {{ url_file: webhook-url }}, {{ url_file: webhook-url, format: slack }} ]
 "#
     )
 }
@@ -52,6 +59,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     std::fs::write(d.join("rosterd.yaml"), config(&server.base, &cake.base_url())).unwrap();
     std::fs::write(d.join("scim-token"), SCIM_TOKEN).unwrap();
     std::fs::write(d.join("admin-token"), ADMIN_TOKEN).unwrap();
+    std::fs::write(d.join("webhook-url"), format!("http://127.0.0.1:9/hooks/{WEBHOOK_SECRET}")).unwrap();
 
     let mut output = Vec::new();
     let dd = d.to_path_buf();
@@ -70,6 +78,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     assert_eq!(cake.users().len(), 4, "{}", String::from_utf8_lossy(&output));
     let text = String::from_utf8_lossy(&output);
     assert!(text.contains("credentials refused"), "{text}");
+    assert!(text.contains("notification not delivered"), "the failing platform was notified: {text}");
     std::fs::write(d.join("scim-token"), SCIM_TOKEN).unwrap();
     assert_nothing_written_holds(d, &output, &SECRETS);
 }

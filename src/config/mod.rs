@@ -5,6 +5,7 @@
 pub use crate::limits;
 pub mod grace;
 pub mod mapping;
+pub mod notify;
 mod raw;
 pub mod secret;
 mod validate;
@@ -146,6 +147,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `audit.hmac_key_file`: makes the audit chain an HMAC chain.
     pub audit_key: Option<crate::anchor::AuditKey>,
+    /// `notify:`: webhooks told when a person must look.
+    pub notify: notify::NotifyConfig,
     /// Every secret read from a file, under its key path (for `check-config`'s mode check).
     pub secret_files: Vec<(String, PathBuf)>,
 }

@@ -17,6 +17,7 @@ use super::*;
 use crate::platform::connection::TlsVerification;
 
 mod ldap;
+mod notify;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
@@ -42,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "readiness",
     "shutdown_grace_seconds",
     "audit",
+    "notify",
 ];
 
 /// `tls_insecure_skip_verify`: off unless written `true`.
@@ -100,6 +102,7 @@ impl Validator {
         let platforms = self.platforms(root.get("platforms"), &safety);
         let daemon = self.daemon(root);
         let audit_key = self.audit_key(root.get("audit"));
+        let notify = self.notify(root.get("notify"));
         self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
@@ -110,6 +113,7 @@ impl Validator {
             platforms,
             daemon: daemon?,
             audit_key,
+            notify,
             secret_files: std::mem::take(&mut self.secret_files),
         })
     }

@@ -22,6 +22,7 @@ pub const QUARANTINED: &str = "rosterd_quarantined_records";
 pub const STORE_SIZE: &str = "rosterd_store_size_bytes";
 pub const RELOADS: &str = "rosterd_config_reloads_total";
 pub const HTTP_REFUSED: &str = "rosterd_http_refused_total";
+pub const BUILD_INFO: &str = "rosterd_build_info";
 
 /// Run durations span a tiny file roster to thousands of paced API calls.
 const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0];
@@ -35,7 +36,35 @@ pub fn install() -> Result<PrometheusHandle, String> {
     describe();
     // Gauges that exist before the first run, so dashboards and alerts see a value.
     gauge!(QUARANTINED).set(0.0);
+    gauge!(BUILD_INFO, "version" => crate::build_info::VERSION, "commit" => crate::build_info::COMMIT).set(1.0);
+    zero_counters();
     Ok(handle)
+}
+
+/// Every counter whose labels are fixed words, at zero from the start: `rate()` and
+/// `increase()` see the first event, and an alert on "no runs" has a series to look at.
+fn zero_counters() {
+    for trigger in ["startup", "schedule", "signal", "http"] {
+        for result in ["ok", "partial", "interrupted", "error"] {
+            counter!(RUNS, "trigger" => trigger, "result" => result).absolute(0);
+        }
+    }
+    for result in ["ok", "refused"] {
+        counter!(RELOADS, "result" => result).absolute(0);
+    }
+    crate::notify::metrics::zero();
+}
+
+/// The per-platform counters at zero for the configured platforms.
+pub fn zero_platforms<'a>(platforms: impl IntoIterator<Item = &'a str>) {
+    for platform in platforms {
+        for kind in ["create", "update", "link", "reactivate", "deactivate"] {
+            for outcome in ["ok", "failed", "held", "conflict"] {
+                counter!(OPERATIONS, "platform" => platform.to_string(), "kind" => kind, "outcome" => outcome)
+                    .absolute(0);
+            }
+        }
+    }
 }
 
 fn describe() {
@@ -54,6 +83,7 @@ fn describe() {
     );
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the sled store on disk.");
     describe_counter!(RELOADS, "Config reloads, by result (ok, refused).");
+    describe_gauge!(BUILD_INFO, "Always 1; the labels say the version and the commit of this rosterd.");
     describe_counter!(
         HTTP_REFUSED,
         "HTTP requests refused, by endpoint and reason (no_token, wrong_token, too_large)."

@@ -41,6 +41,9 @@ use signals::Signals;
 use state::State;
 use worker::{EngineRuns, RunError, Triggers, Worker};
 
+/// How often the daemon checks whether a run completed within `notify.stale_after_seconds`.
+const STALE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Run the daemon until SIGTERM / SIGINT; returns the process exit code.
 pub async fn run(config_path: &Path) -> u8 {
     // First of all: SIGUSR1 and SIGHUP would kill a process that has not claimed them.
@@ -97,6 +100,14 @@ impl Daemon {
         let engine =
             crate::setup::engine_with(config, Box::new(run_metrics)).map_err(|e| (exit::ERROR, e.to_string()))?;
         metrics::store_size(engine.store.size_on_disk());
+        metrics::zero_platforms(engine.platforms.iter().map(|p| p.config.name.as_str()));
+        tracing::info!(
+            version = crate::build_info::VERSION,
+            commit = crate::build_info::COMMIT,
+            config = %path.display(),
+            state_dir = %engine.config.state_dir.display(),
+            "rosterd starting"
+        );
         let recent = engine.store.recent_runs(state::RECENT_RUNS).map_err(|e| (exit::ERROR, e.to_string()))?;
         let state = Arc::new(State::new(&daemon_config, recent, progress));
         let listener = bind(daemon_config.http_listen).await?;
@@ -104,7 +115,10 @@ impl Daemon {
         let (triggers, trigger_rx) = worker::channel();
         let (jobs, job_rx) = worker::jobs_channel();
         let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
-        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone() };
+        let notifier = crate::notify::Notifier::new(&engine.config.notify);
+        let stop_watch = shutdown.clone();
+        tokio::spawn(notifier.clone().watch_stale(STALE_CHECK_EVERY, async move { stop_watch.wait().await }));
+        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
         let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
         let admin = admin::Admin { state: state.clone(), triggers: triggers.clone(), jobs };
         let admin_socket = admin::socket::start(socket, admin.clone(), http_stop.clone());

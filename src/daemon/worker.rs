@@ -181,6 +181,8 @@ pub struct EngineRuns {
     pub reconfigs: mpsc::UnboundedReceiver<Reconfig>,
     pub state: Arc<State>,
     pub shutdown: Shutdown,
+    /// Tells the webhooks (`notify:`) what each run calls for.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl Runner for EngineRuns {
@@ -232,6 +234,7 @@ impl EngineRuns {
         let started = Instant::now();
         let outcome = self.reconcile_until_stop(label).await;
         let took = started.elapsed();
+        self.notify(&outcome);
         match outcome {
             Some(Ok(record)) => {
                 let line = summary_line(&record);
@@ -255,6 +258,17 @@ impl EngineRuns {
         }
         metrics::store_size(self.engine.store.size_on_disk());
         self.publish_quarantine();
+    }
+
+    /// Hand the run's notifications to a background delivery (retries must not hold up the worker).
+    fn notify(&self, outcome: &Option<Result<crate::store::RunRecord, RunError>>) {
+        let run = match outcome {
+            Some(Ok(record)) => Ok(record),
+            Some(Err(RunError::Engine(e))) => Err(e),
+            _ => return,
+        };
+        let delivery = crate::notify::after_engine_run(&self.notifier, &self.engine, run);
+        tokio::spawn(delivery.send());
     }
 
     /// The quarantine and the held removals, for `/v1/status` and the metrics.

@@ -17,6 +17,8 @@ pub mod guard;
 pub mod journal;
 pub mod listing;
 pub mod metrics;
+mod person;
+pub mod person_trace;
 pub mod plan;
 mod planning;
 mod recovery;
@@ -26,5 +28,6 @@ mod summary;
 
 pub use engine::{new_run_id, Engine, Planned, PlatformRuntime};
 pub use error::{EngineError, ReadError, Refusal};
+pub use person::PersonError;
 pub use planning::fingerprint;
 pub use summary::RunSummary;

@@ -16,11 +16,14 @@ use crate::model::{Account, AccountStatus, Roster};
 use crate::platform::PlatformError;
 
 /// What the guards of one run know beyond the plan itself.
-struct RunFacts {
-    run_id: String,
-    now: chrono::DateTime<chrono::Utc>,
+pub(super) struct RunFacts {
+    pub(super) run_id: String,
+    pub(super) now: chrono::DateTime<chrono::Utc>,
     /// Why the roster shrank too far, if it did.
-    shrank: Option<String>,
+    pub(super) shrank: Option<String>,
+    /// A one-person run: only this person's links and accounts are planned (everyone else
+    /// is absent from its roster, not gone), and groups are left to whole runs.
+    pub(super) focus: Option<String>,
 }
 
 impl Engine {
@@ -47,10 +50,21 @@ impl Engine {
         if let Some(why) = &shrank {
             tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
         }
-        let facts = RunFacts { run_id: run_id.clone(), now: chrono::Utc::now(), shrank };
+        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None };
+        Ok(self.plan_roster(only, &roster, facts, Some(active_people)).await)
+    }
+
+    /// Plan every enabled platform (or just `only`) for this roster.
+    pub(super) async fn plan_roster(
+        &self,
+        only: Option<&str>,
+        roster: &Roster,
+        facts: RunFacts,
+        active_people: Option<usize>,
+    ) -> Planned {
         let selected = self.platforms.iter().filter(|p| p.config.enabled && only.is_none_or(|o| o == p.config.name));
         let planned = futures::future::join_all(
-            selected.map(|p| self.plan_platform(p, &roster, &facts).instrument(platform_span(&p.config.name))),
+            selected.map(|p| self.plan_platform(p, roster, &facts).instrument(platform_span(&p.config.name))),
         )
         .await;
         let mut actual = HashMap::new();
@@ -61,17 +75,17 @@ impl Engine {
         }
         let plan = Plan {
             version: PLAN_VERSION,
-            run_id,
+            run_id: facts.run_id,
             created_at: chrono::Utc::now().to_rfc3339(),
             source: self.source.describe(),
             roster_complete: roster.complete,
             roster_incomplete_reason: roster.incomplete_reason.clone(),
             roster_shrank: facts.shrank,
             people: roster.people.len(),
-            active_people: Some(active_people),
+            active_people,
             platforms,
         };
-        Ok(Planned { plan, actual })
+        Planned { plan, actual }
     }
 
     async fn plan_platform(
@@ -96,6 +110,12 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         };
         let traits = p.connector.traits();
+        // The base of the removal percentage is every managed account, one-person run or not.
+        let managed = managed_active(&links, &actual);
+        let (links, actual) = match &facts.focus {
+            Some(person) => focus_on(person, links, actual),
+            None => (links, actual),
+        };
         let actual = match status::planning_view(p, actual, &links, &roster.people).await {
             Ok(a) => a,
             Err((e, actual)) => {
@@ -135,7 +155,7 @@ impl Engine {
             shrank: facts.shrank.as_deref(),
             grace,
             policy: &self.guard_policy(roster),
-            managed_active: managed_active(&links, &actual),
+            managed_active: managed,
         };
         guard::guard_plan(&mut plan, &guard_facts);
         match self.store.quarantined_in(name) {
@@ -143,7 +163,7 @@ impl Engine {
             Err(e) => return (PlatformPlan { error: Some(e.to_string()), ..PlatformPlan::new(name) }, actual),
         }
         plan.fingerprint = fingerprint(&plan, &actual);
-        if let Some(target) = p.connector.groups() {
+        if let Some(target) = p.connector.groups().filter(|_| facts.focus.is_none()) {
             let accounts_here = (actual.as_slice(), &p.config.protected);
             group_run::plan_platform_groups(
                 &self.store,
@@ -204,6 +224,20 @@ async fn check_roles(p: &PlatformRuntime) -> Result<(), PlatformError> {
         }
     }
     Ok(())
+}
+
+/// One person's view of a platform: their link only, and every account but those linked
+/// to someone else (so their key can still find an account rosterd never linked).
+fn focus_on(
+    person: &str,
+    mut links: BTreeMap<String, diff::Link>,
+    actual: Vec<Account>,
+) -> (BTreeMap<String, diff::Link>, Vec<Account>) {
+    let others: std::collections::HashSet<&str> =
+        links.iter().filter(|(id, _)| id.as_str() != person).map(|(_, l)| l.account_id.as_str()).collect();
+    let actual = actual.into_iter().filter(|a| !others.contains(a.id.as_str())).collect();
+    links.retain(|id, _| id == person);
+    (links, actual)
 }
 
 /// Active accounts rosterd has linked: the base for the removal percentage.

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod ldap;
+pub mod person;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -27,6 +28,12 @@ pub trait Source: Send + Sync {
     async fn read_with(&self, memory: &dyn snapshot::SnapshotStore) -> Result<Roster, SourceError> {
         let _ = memory;
         self.read().await
+    }
+
+    /// The people `query` matches (normally one), with the completeness of the read that
+    /// found them. Sources that cannot ask for one person read the whole roster and pick.
+    async fn read_person(&self, query: &person::PersonQuery) -> Result<Roster, SourceError> {
+        Ok(query.pick(self.read().await?))
     }
 
     /// A short description for logs and the run summary (never a secret), e.g. "SCIM https://idp/scim/v2".

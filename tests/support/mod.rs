@@ -10,3 +10,4 @@ pub mod people;
 pub mod rig;
 pub mod scim_server;
 pub mod slapd;
+pub mod webhook;

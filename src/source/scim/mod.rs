@@ -138,6 +138,10 @@ impl Source for ScimSource {
         }
     }
 
+    async fn read_person(&self, query: &super::person::PersonQuery) -> Result<Roster, SourceError> {
+        self.read_one(query).await
+    }
+
     fn describe(&self) -> String {
         let base = self.settings.connection.base_url.as_str().trim_end_matches('/');
         match &self.settings.filter {
@@ -167,6 +171,38 @@ impl ScimSource {
             return Ok((Roster::complete(people), from_endpoint));
         }
         Ok((Roster::incomplete(people, problems.join("; ")), from_endpoint))
+    }
+
+    /// One person by a filtered read (`userName eq` / `id eq`, and the configured filter);
+    /// a person the filter misses (found by e-mail or external id) is looked for in a full
+    /// read. Groups come from where a full read takes them.
+    async fn read_one(&self, query: &super::person::PersonQuery) -> Result<Roster, SourceError> {
+        let filter = match &self.settings.filter {
+            Some(configured) => format!("({configured}) and {}", query.scim_filter()),
+            None => query.scim_filter(),
+        };
+        let users = match self.list::<ListedUser>(Kind::Users, Some(&filter)).await {
+            Ok(users) => users,
+            // A server that does not filter on this attribute says 400 (invalidFilter).
+            Err(SourceError::Status { status: 400, .. }) => return Ok(query.pick(self.read_full().await?.0)),
+            Err(e) => return Err(e),
+        };
+        let carried = users.items.iter().any(|u| u.carries_groups);
+        let mut people: Vec<Person> = users.items.into_iter().map(|u| u.person).filter(|p| query.matches(p)).collect();
+        if people.is_empty() {
+            return Ok(query.pick(self.read_full().await?.0));
+        }
+        if self.groups_from_endpoint(carried) {
+            self.fill_groups(&mut people).await?;
+        }
+        let mut problems: Vec<String> = users.problem.into_iter().collect();
+        if self.settings.filter.is_some() {
+            problems.push("filtered read".into());
+        }
+        Ok(match problems.is_empty() {
+            true => Roster::complete(people),
+            false => Roster::incomplete(people, problems.join("; ")),
+        })
     }
 
     pub fn new(settings: ScimSettings) -> Result<Self, SourceError> {
