@@ -1,8 +1,6 @@
 //! The Affise emulator's request handling: form and permission checks, Affise's failure
 //! answers, and what each route does to the store.
 
-use std::sync::{MutexGuard, PoisonError};
-
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -122,15 +120,7 @@ pub(super) fn bad_param(name: &str) -> Failure {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    pub(super) api_key: String,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    pub(super) page_cap: PageCap,
-    // A std Mutex: handlers never await while holding it.
-    pub(super) store: Mutex<Store>,
-    pub(super) faults: Faults,
-}
+pub type Shared = Served<AffiseExtras>;
 
 pub(super) type Params = BTreeMap<String, String>;
 
@@ -140,10 +130,6 @@ pub(super) fn query_int(q: &Params, name: &str, default: usize) -> Result<usize,
 }
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
         match headers.get("api-key").and_then(|v| v.to_str().ok()) {
             Some(key) if key == self.api_key => Ok(()),

@@ -2,7 +2,6 @@
 //! answers, and what each route does to the store.
 
 use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -137,10 +136,6 @@ pub(super) struct Patch {
 }
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(super) fn role_name(&self, role_id: u64) -> Option<&str> {
         self.roles.iter().find(|r| r.role_id == role_id).map(|r| r.role_name.as_str())
     }
@@ -309,7 +304,7 @@ impl Shared {
         let id = query_int(q, "account_manager_id")?;
         let status = query_status(q, "account_manager_status")?;
         let managers: Vec<&CakeManager> = self
-            .managers
+            .account_managers
             .iter()
             .filter(|m| id.is_none_or(|id| m.account_manager_id == id))
             .filter(|m| status.as_ref().is_none_or(|s| &m.status == s))

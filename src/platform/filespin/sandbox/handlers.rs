@@ -1,8 +1,6 @@
 //! The FileSpin emulator's request handling: body checks, FileSpin's failure answers, and
 //! what each route does to the store.
 
-use std::sync::{MutexGuard, PoisonError};
-
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -115,22 +113,9 @@ impl Patch {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    pub(super) api_key: String,
-    pub(super) group_id: String,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    pub(super) page_cap: PageCap,
-    // A std Mutex: handlers never await while holding it.
-    pub(super) store: Mutex<Store>,
-    pub(super) faults: Faults,
-}
+pub type Shared = Served<FileSpinExtras>;
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The administrator's key, or an ADMIN user's own key; another user's key is 403.
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
         let given = headers.get("x-filespin-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
