@@ -29,26 +29,13 @@ use crate::platform::emulator::{
     Served,
 };
 use crate::sandbox::faults::Injected;
+// The fixed role set is the contract's, as the connector knows it (there is no listing endpoint).
+use super::ROLES;
 
 /// Affise's largest `limit`.
 const MAX_LIMIT: usize = 500;
 /// Affise's `limit` when none is sent.
 const DEFAULT_LIMIT: usize = 100;
-/// The fixed role set: there is no listing endpoint.
-pub const ROLES: [&str; 12] = [
-    "ROLE_ADMIN",
-    "ROLE_MANAGER_AFFILIATE",
-    "ROLE_MANAGER_SALES",
-    "ROLE_SECTION_OFFER",
-    "ROLE_SECTION_SUPPLIER",
-    "ROLE_SECTION_DASHBOARD",
-    "ROLE_SECTION_NEWS",
-    "ROLE_SECTION_CATEGORY",
-    "ROLE_SECTION_PARTNER",
-    "ROLE_SECTION_TICKET",
-    "ROLE_SECTION_AUTOMATION",
-    "ROLE_SECTION_STATS",
-];
 const TYPES: [&str; 3] = ["common_manager", "affiliate_manager", "account_manager"];
 const LEVELS: [&str; 3] = ["deny", "read", "write"];
 const USER_FIELDS: [&str; 8] =
