@@ -2,33 +2,33 @@
 //! answers, and what each route does to the store.
 
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// An Affise failure: an HTTP error status and `{"status":2,"message":...}`.
+/// Affise words a failure `{"status":2,"message":...}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct StatusTwo;
+
+impl Wording for StatusTwo {
+    fn body(message: String) -> Value {
+        json!({ "status": 2, "message": message })
+    }
 }
+
+/// An Affise failure: an HTTP error status and its message.
+pub(super) type Failure = reply::Failure<StatusTwo>;
 
 impl Failure {
     pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure { status: StatusCode::BAD_REQUEST, message: message.into() }
+        Failure::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
 pub(super) fn not_found() -> Failure {
-    Failure { status: StatusCode::NOT_FOUND, message: "User not found".into() }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "status": 2, "message": self.message }))).into_response()
-    }
+    Failure::new(StatusCode::NOT_FOUND, "User not found")
 }
 
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
@@ -133,7 +133,7 @@ impl Shared {
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
         match headers.get("api-key").and_then(|v| v.to_str().ok()) {
             Some(key) if key == self.api_key => Ok(()),
-            _ => Err(Failure { status: StatusCode::UNAUTHORIZED, message: "Invalid API key".into() }),
+            _ => Err(Failure::new(StatusCode::UNAUTHORIZED, "Invalid API key")),
         }
     }
 

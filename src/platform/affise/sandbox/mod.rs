@@ -285,7 +285,7 @@ async fn permissions_route(State(s): AppState, headers: HeaderMap, Path(id): Pat
 
 /// There is no delete, nor anything else outside the contract.
 async fn unknown_route(State(s): AppState) -> Response {
-    let failure = || Failure { status: StatusCode::NOT_FOUND, message: "Not found".into() }.into_response();
+    let failure = || Failure::new(StatusCode::NOT_FOUND, "Not found").into_response();
     s.faults.run("unknown", |_| async move { failure() }).await
 }
 

@@ -7,35 +7,28 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// An error answer: `{"error":{"message":..}}` with its status.
+/// AgencyAnalytics words an error `{"error":{"message":..}}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct ErrorObject;
+
+impl Wording for ErrorObject {
+    fn body(message: String) -> Value {
+        json!({ "error": { "message": message } })
+    }
 }
 
+/// An error answer with its status.
+pub(super) type Failure = reply::Failure<ErrorObject>;
+
 impl Failure {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into() }
-    }
-
-    pub(super) fn invalid(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-    }
-
     pub(super) fn bad(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::BAD_REQUEST, message)
     }
 
     pub(super) fn not_found(id: u64) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, format!("User {id} not found"))
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": { "message": self.message } }))).into_response()
     }
 }
 

@@ -4,33 +4,33 @@
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// A CAKE failure: `{"request_status":"Failure","message":...}` with its HTTP status.
+/// CAKE words a failure `{"request_status":"Failure","message":...}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct RequestStatus;
+
+impl Wording for RequestStatus {
+    fn body(message: String) -> Value {
+        json!({ "request_status": "Failure", "message": message })
+    }
 }
+
+/// A CAKE failure with its HTTP status.
+pub(super) type Failure = reply::Failure<RequestStatus>;
 
 impl Failure {
     /// CAKE answers most failures with HTTP 200.
     pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure { status: StatusCode::OK, message: message.into() }
+        Failure::new(StatusCode::OK, message)
     }
 
     pub(super) fn auth() -> Failure {
-        Failure { status: StatusCode::UNAUTHORIZED, message: "Invalid API Key".into() }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "request_status": "Failure", "message": self.message }))).into_response()
+        Failure::new(StatusCode::UNAUTHORIZED, "Invalid API Key")
     }
 }
 

@@ -205,9 +205,7 @@ async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response
 /// There is no delete, nor anything else outside the contract.
 async fn unknown_route(State(s): AppState) -> Response {
     s.faults
-        .run("unknown", |_| async {
-            Failure { status: StatusCode::NOT_FOUND, message: "No such API method".into() }.into_response()
-        })
+        .run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "No such API method").into_response() })
         .await
 }
 

@@ -2,34 +2,24 @@
 //! what each route does to the store.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// A failure: `{"status":"ERROR","message":..}` with its HTTP status.
+/// FileSpin words a failure `{"status":"ERROR","message":..}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
-}
+pub(super) struct StatusError;
 
-impl Failure {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into() }
-    }
-
-    pub(super) fn invalid(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+impl Wording for StatusError {
+    fn body(message: String) -> Value {
+        json!({ "status": "ERROR", "message": message })
     }
 }
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "status": "ERROR", "message": self.message }))).into_response()
-    }
-}
+/// A failure with its HTTP status.
+pub(super) type Failure = reply::Failure<StatusError>;
 
 /// A success body: the given fields plus `"status":"OK"`.
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
