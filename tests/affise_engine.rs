@@ -62,9 +62,9 @@ async fn create_converge_lock_out_and_restore_end_to_end_without_leaking_a_passw
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.record.platforms[0].created, 5, "{:?}", first.record);
     assert_eq!(rig.sandbox.users().len(), 6);
-    let admin = rig.sandbox.user_by_email("p1@acme.example").unwrap();
+    let admin = rig.sandbox.user_by_login("p1@acme.example").unwrap();
     assert_eq!(admin.roles, ["ROLE_ADMIN"]);
-    assert_eq!(rig.sandbox.user_by_email("p2@acme.example").unwrap().roles, MANAGER.split(',').collect::<Vec<_>>());
+    assert_eq!(rig.sandbox.user_by_login("p2@acme.example").unwrap().roles, MANAGER.split(',').collect::<Vec<_>>());
 
     // Nothing changed: nothing planned, nothing written.
     let writes = rig.sandbox.write_calls();
@@ -76,12 +76,12 @@ async fn create_converge_lock_out_and_restore_end_to_end_without_leaking_a_passw
     // Person 3 leaves: the three-step lock-out, then a locked-out account that stays put.
     roster(&rig, 5, &[3]);
     let (before, reads) = (rig.sandbox.received().len(), rig.sandbox.read_calls());
-    let leaver = rig.sandbox.user_by_email("p3@acme.example").unwrap();
+    let leaver = rig.sandbox.user_by_login("p3@acme.example").unwrap();
     let (_, third) = rig.reconcile().await;
     assert_eq!(third.record.platforms[0].deactivated, 1);
     assert_eq!(routes_since(&rig, before), ["permissions", "api_key", "password"]);
     assert_eq!(rig.sandbox.read_calls() - reads, 1);
-    let locked = rig.sandbox.user_by_email("p3@acme.example").unwrap();
+    let locked = rig.sandbox.user_by_login("p3@acme.example").unwrap();
     assert!(locked.all_denied(), "every permission level is deny");
     assert_ne!(locked.api_key, leaver.api_key);
     let writes = rig.sandbox.write_calls();
@@ -95,13 +95,13 @@ async fn create_converge_lock_out_and_restore_end_to_end_without_leaking_a_passw
     let (_, fifth) = rig.reconcile().await;
     assert_eq!(fifth.record.platforms[0].reactivated, 1, "{:?}", fifth.record);
     assert_eq!(rig.sandbox.received_passwords().len(), passwords_before);
-    let back = rig.sandbox.user_by_email("p3@acme.example").unwrap();
+    let back = rig.sandbox.user_by_login("p3@acme.example").unwrap();
     assert_eq!(back.permissions["users"]["entity-affiliate"]["level"], "write");
     assert_eq!(back.permissions["stats"]["clicks-list"]["level"], "read");
     assert!(!back.all_denied());
     let (plan, _) = rig.reconcile().await;
     assert!(plan.platforms[0].steps.is_empty(), "{}", plan.to_table());
-    assert!(rig.sandbox.user_by_email("owner@acme.example").is_some_and(|u| !u.all_denied()));
+    assert!(rig.sandbox.user_by_login("owner@acme.example").is_some_and(|u| !u.all_denied()));
 
     let logs = captured.bytes();
     assert!(contains(&logs, "applied"), "the subscriber saw the runs");

@@ -54,7 +54,7 @@ async fn a_locked_out_person_who_comes_back_after_a_lost_store_is_reactivated_in
     roster(&rig, &[2]);
     let (_, locked) = rig.reconcile().await;
     assert_eq!(locked.record.platforms[0].deactivated, 1);
-    assert!(rig.sandbox.user_by_email("p2@acme.example").expect("p2").all_denied());
+    assert!(rig.sandbox.user_by_login("p2@acme.example").expect("p2").all_denied());
 
     rig.lose_the_store();
     let report = rig.engine().report(None).await.expect("a report");
@@ -72,7 +72,7 @@ async fn a_locked_out_person_who_comes_back_after_a_lost_store_is_reactivated_in
         plan.to_table()
     );
     assert_eq!((back.failed(), back.record.platforms[0].reactivated), (0, 1), "{:?}", back.record);
-    let p2 = rig.sandbox.user_by_email("p2@acme.example").expect("p2");
+    let p2 = rig.sandbox.user_by_login("p2@acme.example").expect("p2");
     assert_eq!(p2.permissions["users"]["entity-affiliate"]["level"], "write");
 
     // Linked again: the link says what rosterd did; no more reads, nothing to change.
@@ -101,5 +101,5 @@ async fn a_reviewed_plan_reactivating_a_returner_applies_as_planned() {
     let summary = rig.engine().apply_reviewed(planned.plan, "test").await.expect("applied");
     assert_eq!(summary.record.platforms[0].error, None);
     assert_eq!(summary.record.platforms[0].reactivated, 1, "{:?}", summary.record);
-    assert!(!rig.sandbox.user_by_email("p2@acme.example").expect("p2").all_denied());
+    assert!(!rig.sandbox.user_by_login("p2@acme.example").expect("p2").all_denied());
 }

@@ -82,9 +82,9 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
     roster(&rig, &TEAM, "F");
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.record.platforms[0].created, 5, "{:?}", first.record.platforms[0]);
-    let p1 = rig.sandbox.user_by_username("p1@agency.example").expect("p1 created");
+    let p1 = rig.sandbox.user_by_login("p1@agency.example").expect("p1 created");
     assert_eq!((p1.role.as_str(), p1.first_name.as_str(), p1.credentials_emailed), ("client", "G1", true));
-    assert_eq!(rig.sandbox.user_by_username("p4@agency.example").expect("p4").role, "admin");
+    assert_eq!(rig.sandbox.user_by_login("p4@agency.example").expect("p4").role, "admin");
 
     let writes = rig.sandbox.write_calls();
     let (plan, _) = rig.reconcile().await;
@@ -98,7 +98,7 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
     assert_eq!(summary.record.platforms[0].deactivated, 1);
     let delete = rig.sandbox.writes().pop().expect("a delete");
     assert_eq!(delete.method, "DELETE");
-    assert!(rig.sandbox.user_by_username("p3@agency.example").is_none());
+    assert!(rig.sandbox.user_by_login("p3@agency.example").is_none());
     let (plan, _) = rig.reconcile().await;
     assert_eq!(plan.change_count(), 0, "a deleted leaver stays gone: {}", plan.to_table());
 
@@ -106,7 +106,7 @@ async fn creates_stays_quiet_deletes_a_leaver_and_recreates_them_when_they_retur
     let (plan, summary) = rig.reconcile().await;
     assert_eq!(plan.platforms[0].steps[0].action, Action::Create, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].created, 1);
-    assert!(rig.sandbox.user_by_username("p3@agency.example").is_some());
+    assert!(rig.sandbox.user_by_login("p3@agency.example").is_some());
 
     let passwords = rig.sandbox.passwords();
     assert_eq!(passwords.len(), 6);
@@ -128,7 +128,7 @@ async fn without_allow_delete_a_leaver_is_held_and_reported() {
     assert!(plan.to_table().contains("HELD: AgencyAnalytics has no disable flag"), "{}", plan.to_table());
     assert_eq!((summary.record.platforms[0].held, summary.record.platforms[0].deactivated), (1, 0));
     assert_eq!(rig.sandbox.write_calls(), writes, "nothing was deleted");
-    assert!(rig.sandbox.user_by_username("p2@agency.example").is_some());
+    assert!(rig.sandbox.user_by_login("p2@agency.example").is_some());
 }
 
 #[tokio::test]
@@ -148,14 +148,14 @@ async fn a_staff_client_role_change_is_a_conflict_and_never_sent() {
     assert_eq!(summary.record.platforms[0].updated, 5, "the other field changes still go");
 
     let sent = rig.sandbox.writes().split_off(before);
-    let p2 = rig.sandbox.user_by_username("p2@agency.example").expect("p2");
+    let p2 = rig.sandbox.user_by_login("p2@agency.example").expect("p2");
     let to_p2: Vec<_> = sent.iter().filter(|r| r.path.ends_with(&format!("/{}", p2.id))).collect();
     assert_eq!(to_p2.len(), 1);
     assert_eq!(to_p2[0].body.as_ref().expect("a body"), &serde_json::json!({"last_name": "New2"}));
     assert!(sent.iter().filter(|r| r.sets_role()).all(|r| r.body.as_ref().expect("body")["role"] == "staff"));
     assert_eq!(sent.iter().filter(|r| r.sets_role()).count(), 1, "only p4's admin -> staff");
     assert_eq!((p2.role.as_str(), p2.last_name.as_str()), ("staff", "New2"));
-    assert_eq!(rig.sandbox.user_by_username("p4@agency.example").expect("p4").role, "staff");
+    assert_eq!(rig.sandbox.user_by_login("p4@agency.example").expect("p4").role, "staff");
 
     let (plan, _) = rig.reconcile().await;
     assert_eq!((plan.change_count(), plan.conflict_count()), (0, 1), "reported again, still never sent");
@@ -166,7 +166,7 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
     let rig = start_with(true, "    recreate_on_role_change: true\n").await;
     roster(&rig, &TEAM, "F");
     rig.reconcile().await;
-    let old = rig.sandbox.user_by_username("p2@agency.example").expect("p2");
+    let old = rig.sandbox.user_by_login("p2@agency.example").expect("p2");
     let mut moved = TEAM;
     moved[1].1 = &["Clients"];
     roster(&rig, &moved, "F");
@@ -177,7 +177,7 @@ async fn with_recreate_on_role_change_a_staff_client_move_deletes_and_creates() 
     let sent: Vec<(String, String)> =
         rig.sandbox.writes().split_off(before).into_iter().map(|r| (r.method, r.path)).collect();
     assert_eq!(sent, [("DELETE".into(), format!("/v3/users/{}", old.id)), ("POST".into(), "/v3/users".into())]);
-    let new = rig.sandbox.user_by_username("p2@agency.example").expect("p2 again");
+    let new = rig.sandbox.user_by_login("p2@agency.example").expect("p2 again");
     assert_eq!(new.role, "client");
     assert_ne!(new.id, old.id);
 

@@ -87,5 +87,5 @@ async fn a_saved_plan_applies_as_reviewed_and_is_refused_once_stale() {
     .await
     .unwrap();
     assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
-    assert_eq!(rig.sandbox.user_by_email("a@x.example").unwrap().first_name, "Ann");
+    assert_eq!(rig.sandbox.user_by_login("a@x.example").unwrap().first_name, "Ann");
 }

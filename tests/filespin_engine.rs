@@ -60,12 +60,12 @@ async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secre
     roster(&rig, 74, &[], &[]);
     let (_, first) = rig.reconcile().await;
     assert_eq!(first.record.platforms[0].created, 74, "{:?}", first.record.platforms[0]);
-    let p3 = rig.sandbox.user_by_email("p3@assets.example").expect("p3 created");
+    let p3 = rig.sandbox.user_by_login("p3@assets.example").expect("p3 created");
     assert_eq!(
         (p3.role_id, p3.invite_status.as_str(), p3.locale.as_str(), p3.group_asset_access),
         (3, "REQUESTED", "en_GB", false)
     );
-    assert_eq!(rig.sandbox.user_by_email("p4@assets.example").expect("p4").role_id, 4);
+    assert_eq!(rig.sandbox.user_by_login("p4@assets.example").expect("p4").role_id, 4);
 
     let (lists, writes) = (rig.sandbox.list_calls(), rig.sandbox.write_calls());
     let (plan, _) = rig.reconcile().await;
@@ -76,7 +76,7 @@ async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secre
     roster(&rig, 74, &[5], &[]);
     let (_, summary) = rig.reconcile().await;
     assert_eq!(summary.record.platforms[0].deactivated, 1);
-    assert!(!rig.sandbox.user_by_email("p5@assets.example").expect("p5 is kept").enabled);
+    assert!(!rig.sandbox.user_by_login("p5@assets.example").expect("p5 is kept").enabled);
     assert_eq!(last_write(&rig), json!({"enabled": false}));
 
     roster(&rig, 74, &[], &[5]);
@@ -85,7 +85,7 @@ async fn creates_pages_by_30_stays_quiet_disables_and_enables_and_keeps_no_secre
     assert_eq!(plan.platforms[0].steps[0].action, Action::Reactivate, "{}", plan.to_table());
     assert_eq!((summary.record.platforms[0].reactivated, rig.sandbox.write_calls() - writes), (1, 1));
     assert_eq!(last_write(&rig), json!({"enabled": true, "last_name": "New5"}));
-    let p5 = rig.sandbox.user_by_email("p5@assets.example").expect("p5");
+    let p5 = rig.sandbox.user_by_login("p5@assets.example").expect("p5");
     assert_eq!((p5.enabled, p5.last_name.as_str()), (true, "New5"));
 
     let secrets = rig.sandbox.secrets();

@@ -98,15 +98,15 @@ async fn quiet_runs_list_once_and_changes_merge_until_the_next_full_listing() {
     assert_eq!(calls, 1);
     let affise = &summary.record.platforms[0];
     assert_eq!((affise.updated, affise.deactivated, affise.created), (1, 1, 0), "{}", plan.to_table());
-    assert_eq!(rig.sandbox.user_by_email(&email(3)).unwrap().first_name, "G3");
-    assert!(rig.sandbox.user_by_email(&email(5)).unwrap().all_denied(), "the lock-out ran");
+    assert_eq!(rig.sandbox.user_by_login(&email(3)).unwrap().first_name, "G3");
+    assert!(rig.sandbox.user_by_login(&email(5)).unwrap().all_denied(), "the lock-out ran");
     assert_eq!(rig.sandbox.read_calls() - reads, 1, "the lock-out read the leaver's permissions");
 
     // The next listing is full: the deleted user is missing and gets a new account.
     let (calls, plan, summary) = counted(&rig).await;
     assert_eq!(calls, PEOPLE.div_ceil(PAGE), "nine users now, owner included");
     assert_eq!(summary.record.platforms[0].created, 1, "{}", plan.to_table());
-    assert!(rig.sandbox.user_by_email(&email(7)).is_some());
+    assert!(rig.sandbox.user_by_login(&email(7)).is_some());
 }
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn a_failing_incremental_page_plans_nothing_and_the_next_run_catches_up() 
     assert_eq!(calls, 2);
     assert!(plan.platforms[0].error.is_some(), "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].deactivated, 0);
-    assert!(!rig.sandbox.user_by_email(&email(2)).unwrap().all_denied());
+    assert!(!rig.sandbox.user_by_login(&email(2)).unwrap().all_denied());
     let (calls, _, summary) = counted(&rig).await;
     assert_eq!(calls, 2, "the same changed users, since the same day");
     assert_eq!(summary.record.platforms[0].deactivated, 1);

@@ -65,7 +65,7 @@ async fn rig(scim: &ScimSandbox, every: u32) -> Rig {
 }
 
 fn cake_status(rig: &Rig, email: &str) -> Option<String> {
-    rig.sandbox.user_by_email(email).map(|u| u.user_status)
+    rig.sandbox.user_by_login(email).map(|u| u.user_status)
 }
 
 /// Source listing calls made by `f`.
@@ -115,7 +115,7 @@ async fn changes_are_picked_up_between_full_reads_and_a_hard_delete_at_the_next_
     assert_eq!(plan.people, PEOPLE + 1, "the joiner is in, the deleted user not yet out");
     let cake = &summary.record.platforms[0];
     assert_eq!((cake.created, cake.updated, cake.deactivated), (1, 1, 1), "{}", plan.to_table());
-    assert_eq!(rig.sandbox.user_by_email(&email(3)).unwrap().first_name, "Renamed");
+    assert_eq!(rig.sandbox.user_by_login(&email(3)).unwrap().first_name, "Renamed");
     assert_eq!(cake_status(&rig, &email(5)).as_deref(), Some("inactive"));
     assert_eq!(cake_status(&rig, "joiner@acme.example").as_deref(), Some("active"));
     assert_eq!(cake_status(&rig, &email(7)).as_deref(), Some("active"), "not seen before the full read");

@@ -33,7 +33,7 @@ fn write_roster(rig: &Rig<ScimSandbox>, n: usize, inactive: &[usize], renamed: &
 }
 
 fn user(rig: &Rig<ScimSandbox>, i: usize) -> ScimUser {
-    rig.sandbox.user_by_name(&format!("p{i}@acme.example")).unwrap_or_else(|| panic!("p{i} is on the target"))
+    rig.sandbox.user_by_login(&format!("p{i}@acme.example")).unwrap_or_else(|| panic!("p{i} is on the target"))
 }
 
 fn seeded() -> ScimSandboxOptions {
@@ -58,7 +58,7 @@ async fn a_roster_converges_into_a_scim_target_and_stays_converged() {
         assert_eq!((user.given_name.clone().unwrap(), user.active), (format!("G{i}"), true), "p{i}");
         assert_eq!(user.email(), Some(format!("p{i}@acme.example").as_str()));
     }
-    assert!(rig.sandbox.user_by_name("p9@acme.example").is_none(), "inactive at the source: never created");
+    assert!(rig.sandbox.user_by_login("p9@acme.example").is_none(), "inactive at the source: never created");
     let p3 = user(&rig, 3);
     assert_eq!(p3.user_name, "P3@acme.example", "adopted as it was, not recreated");
     assert_eq!(rig.sandbox.users().len(), 10);
@@ -77,7 +77,7 @@ async fn a_roster_converges_into_a_scim_target_and_stays_converged() {
     let write = rig.sandbox.last_write().unwrap();
     assert_eq!((write.method.as_str(), write.patch_paths()), ("PATCH", vec!["active".to_string()]));
     assert!(!user(&rig, 2).active);
-    assert!(user(&rig, 1).active && rig.sandbox.user_by_name("admin@acme.example").unwrap().active);
+    assert!(user(&rig, 1).active && rig.sandbox.user_by_login("admin@acme.example").unwrap().active);
 
     // The leaver returns, renamed: one call restores access and the name.
     write_roster(&rig, 10, &[9], &[2]);

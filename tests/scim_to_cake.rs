@@ -119,8 +119,8 @@ async fn a_real_scim_roster_converges_into_cake_and_stays_converged() {
     assert_eq!(plan.change_count(), 1, "{}", plan.to_table());
     assert_eq!(summary.record.platforms[0].updated, 1);
     assert_eq!(rig.sandbox.users().len(), count);
-    assert!(rig.sandbox.user_by_email("renamed.user003@acme.example").is_some());
-    assert!(rig.sandbox.user_by_email(&email(3)).is_none());
+    assert!(rig.sandbox.user_by_login("renamed.user003@acme.example").is_some());
+    assert!(rig.sandbox.user_by_login(&email(3)).is_none());
     assert_eq!(rig.sandbox.write_calls(), writes + 4);
 }
 

@@ -334,7 +334,7 @@ impl CaRig {
 
     /// Whether Bob's CAKE account is still active.
     fn bob_active(&self) -> bool {
-        self.cake.user_by_email("bob@acme.example").is_some_and(|u| u.user_status == "active")
+        self.cake.user_by_login("bob@acme.example").is_some_and(|u| u.user_status == "active")
     }
 }
 
@@ -345,7 +345,7 @@ async fn a_private_ca_is_refused_without_ca_file_and_trusted_with_it() {
 
     let (code, stderr) = run(true, true, false);
     assert_eq!(code, 0, "both read through TLS with ca_file: {stderr}");
-    assert!(rig.cake.user_by_email("alice@acme.example").is_some(), "Alice's account was created");
+    assert!(rig.cake.user_by_login("alice@acme.example").is_some(), "Alice's account was created");
     rig.bob_leaves().await;
 
     let (code, stderr) = run(false, false, false);

@@ -3,6 +3,27 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An enum's `as_str` (its wire word) and its `Display` (the same word), from one table of its
+/// variants' words (a macro: the orphan rule forbids one blanket `Display` for every worded enum).
+macro_rules! worded {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $name {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// What came of one step (or group step) on a platform, as its audit line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,26 +44,18 @@ pub enum Outcome {
     Broken,
 }
 
-impl Outcome {
+worded!(
     /// The word written to the audit trail.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Failed => "failed",
-            Outcome::Held => "held",
-            Outcome::Conflict => "conflict",
-            Outcome::Unknown => "unknown",
-            Outcome::Released => "released",
-            Outcome::Broken => "broken",
-        }
+    Outcome {
+        Ok => "ok",
+        Failed => "failed",
+        Held => "held",
+        Conflict => "conflict",
+        Unknown => "unknown",
+        Released => "released",
+        Broken => "broken",
     }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 /// How a whole run ended, as the store's run record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,22 +69,10 @@ pub enum RunResult {
     Interrupted,
 }
 
-impl RunResult {
+worded!(
     /// The word kept in the store and shown in the log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunResult::Ok => "ok",
-            RunResult::Partial => "partial",
-            RunResult::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl std::fmt::Display for RunResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+    RunResult { Ok => "ok", Partial => "partial", Interrupted => "interrupted" }
+);
 
 /// A run result compares with its stored word (what older code and tests hold).
 impl PartialEq<&str> for RunResult {

@@ -1,5 +1,6 @@
-//! What every connector's unit tests share: quick connection settings, a desired person, a field
-//! change, finding an account, and the check that a secret appears in no error or debug output.
+//! What every connector's unit tests share: an emulator with a connector to it, quick
+//! connection settings, a desired person, a field change, finding an account, and the check
+//! that a secret appears in no error or debug output.
 
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -7,8 +8,22 @@ use std::time::Duration;
 
 use crate::model::{normalize_key, Account, DesiredAccount, FieldChange, Fields};
 use crate::platform::connection::Connection;
+use crate::platform::emulator::{Emulated, Kind, Seed, Served, UserOf};
+use crate::platform::http::RetryPolicy;
 use crate::platform::{Connector, PlatformError};
 use crate::sandbox::faults::{Fault, FaultRule, Faults};
+
+/// Kind `K`'s emulator started from `seed`, and the connector `connect` builds for it, its
+/// retries made quick with `retry`: how every kind's unit tests begin.
+pub async fn started<K: Kind, C>(
+    seed: Seed<UserOf<K>, K>,
+    connect: impl FnOnce(&Emulated<Served<K>>) -> Result<C, PlatformError>,
+    retry: fn(C, RetryPolicy) -> C,
+) -> (Emulated<Served<K>>, C) {
+    let sandbox = Emulated::<Served<K>>::start(seed).await.unwrap();
+    let connector = retry(connect(&sandbox).unwrap(), RetryPolicy::quick());
+    (sandbox, connector)
+}
 
 /// Fail fast and never pace: the emulators answer at once, so tests need no politeness.
 pub fn quick(connection: &mut Connection) {

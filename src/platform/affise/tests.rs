@@ -6,7 +6,7 @@ use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use crate::platform::test_support::{
     account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
-    malformed_detail, quick, stale_secret_then_gone, Call,
+    malformed_detail, quick, stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
@@ -33,18 +33,16 @@ fn settings_for(sandbox: &AffiseSandbox, key: &str, page_size: u32) -> AffiseSet
 }
 
 async fn start(options: AffiseSandboxOptions, page_size: u32) -> (AffiseSandbox, AffiseConnector) {
-    let sandbox = AffiseSandbox::start(options.with_api_key(KEY)).await.unwrap();
-    let connector =
-        AffiseConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, connector)
+    let connect = |sandbox: &AffiseSandbox| AffiseConnector::new(settings_for(sandbox, KEY, page_size));
+    started(options.with_api_key(KEY), connect, AffiseConnector::with_retry).await
 }
 
 fn people(n: usize) -> AffiseSandboxOptions {
     let admin = AffiseUser::new("Api", "Owner", "api.owner@yournetwork.com", &["ROLE_ADMIN"]);
-    (0..n).fold(AffiseSandboxOptions::default().with_user(admin), |options, i| {
-        let roles = ["ROLE_SECTION_STATS", "ROLE_MANAGER_AFFILIATE"];
-        options.with_user(AffiseUser::new("Given", &format!("Family{i}"), &format!("p{i}@yournetwork.com"), &roles))
-    })
+    let roles = ["ROLE_SECTION_STATS", "ROLE_MANAGER_AFFILIATE"];
+    let staff =
+        (0..n).map(|i| AffiseUser::new("Given", &format!("Family{i}"), &format!("p{i}@yournetwork.com"), &roles));
+    AffiseSandboxOptions::default().with_user(admin).with_users(staff)
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
@@ -153,7 +151,7 @@ async fn create_sends_the_required_fields_and_a_generated_password_once() {
     assert_eq!((created.key.as_str(), created.role.as_deref()), ("a.chen@yournetwork.com", Some(MANAGER)));
     let fields = sandbox.last_write_fields().unwrap();
     assert_eq!(fields, ["first_name", "last_name", "email", "skype", "roles[0]", "roles[1]", "password"]);
-    let stored = sandbox.user_by_email("a.chen@yournetwork.com").unwrap();
+    let stored = sandbox.user_by_login("a.chen@yournetwork.com").unwrap();
     assert!(meets_rule(&stored.password), "the emulator got a rule-abiding password");
     assert_eq!(sandbox.received_passwords(), std::slice::from_ref(&stored.password));
     assert!(!format!("{created:?}{affise:?}").contains(&stored.password));
@@ -184,12 +182,12 @@ async fn update_sends_only_the_changed_fields() {
         .await
         .unwrap();
     assert_eq!(sandbox.last_write_fields().unwrap(), ["roles[0]", "roles[1]", "work_hours"]);
-    let stored = sandbox.user_by_email("p1@yournetwork.com").unwrap();
+    let stored = sandbox.user_by_login("p1@yournetwork.com").unwrap();
     assert_eq!(stored.roles, ["ROLE_ADMIN", "ROLE_SECTION_OFFER"]);
     assert_eq!((stored.last_name.as_str(), stored.first_name.as_str()), ("Okafor", "Given"));
     let cleared = FieldChange { field: "work_hours".into(), before: Some("9-5".into()), after: None };
     affise.update(&p1, &[cleared]).await.unwrap();
-    assert_eq!(sandbox.user_by_email("p1@yournetwork.com").unwrap().work_hours, None);
+    assert_eq!(sandbox.user_by_login("p1@yournetwork.com").unwrap().work_hours, None);
     let writes = sandbox.write_calls();
     affise.update(&p1, &[]).await.unwrap();
     assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
@@ -205,13 +203,13 @@ async fn update_sends_only_the_changed_fields() {
 async fn the_lock_out_runs_its_three_steps_and_the_user_then_reads_as_inactive() {
     let (sandbox, affise) = start(people(1), 500).await;
     let p0 = account(&affise, "p0@yournetwork.com").await;
-    let before = sandbox.user_by_email("p0@yournetwork.com").unwrap();
+    let before = sandbox.user_by_login("p0@yournetwork.com").unwrap();
     assert!(!affise.read_one(&p0.id).await.unwrap().all_denied());
     let (reads, writes) = (sandbox.read_calls(), sandbox.write_calls());
     affise.deactivate(&p0).await.unwrap();
     assert_eq!((sandbox.read_calls() - reads, sandbox.write_calls() - writes), (1, 3));
     assert_eq!(routes(&sandbox), ["permissions", "api_key", "password"]);
-    let after = sandbox.user_by_email("p0@yournetwork.com").unwrap();
+    let after = sandbox.user_by_login("p0@yournetwork.com").unwrap();
     assert!(after.all_denied() && after.permissions["users"]["entity-affiliate"] == json!({"level": "deny"}));
     assert_ne!(after.api_key, before.api_key, "the user's key was rotated");
     assert!(meets_rule(&after.password) && after.password != before.password);
@@ -403,7 +401,7 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
 /// One error of each kind, the sandbox stopped at the end for a transport error.
 async fn errors_of_every_kind(sandbox: AffiseSandbox, affise: &AffiseConnector) -> Vec<PlatformError> {
     let p0 = account(affise, "p0@yournetwork.com").await;
-    let user_key = sandbox.user_by_email("p0@yournetwork.com").unwrap().api_key;
+    let user_key = sandbox.user_by_login("p0@yournetwork.com").unwrap().api_key;
     // A cut-short page holding a user's key must not quote it.
     let cut = format!("{{\"status\":1,\"users\":[{{\"id\":\"{}\",\"api_key\":\"{user_key}\"", p0.id);
     let bad_page = FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut });

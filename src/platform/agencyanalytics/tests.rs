@@ -6,7 +6,7 @@ use crate::platform::agencyanalytics::sandbox::{
 };
 use crate::platform::test_support::{
     account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
-    stale_secret_then_gone, Call,
+    stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -24,18 +24,16 @@ fn settings_for(sandbox: &AgencyAnalyticsSandbox, key: &str, page_size: u32) -> 
 }
 
 async fn start(options: Options, page_size: u32) -> (AgencyAnalyticsSandbox, AgencyAnalyticsConnector) {
-    let sandbox = AgencyAnalyticsSandbox::start(options.with_api_key(KEY)).await.unwrap();
-    let connector =
-        AgencyAnalyticsConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, connector)
+    let connect =
+        |sandbox: &AgencyAnalyticsSandbox| AgencyAnalyticsConnector::new(settings_for(sandbox, KEY, page_size));
+    started(options.with_api_key(KEY), connect, AgencyAnalyticsConnector::with_retry).await
 }
 
 /// An admin, then `n` staff users `p0..`.
 fn people(n: usize) -> Options {
     let admin = User::new("Api", "Owner", "owner@agency.example", "admin");
-    (0..n).fold(Options::default().with_user(admin), |options, i| {
-        options.with_user(User::new("Given", &format!("Family{i}"), &format!("p{i}@agency.example"), "staff"))
-    })
+    let staff = (0..n).map(|i| User::new("Given", &format!("Family{i}"), &format!("p{i}@agency.example"), "staff"));
+    Options::default().with_user(admin).with_users(staff)
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
@@ -79,7 +77,7 @@ async fn create_sends_a_generated_password_and_asks_for_the_login_mail() {
     let mut keys = body_keys(&sandbox);
     keys.sort();
     assert_eq!(keys, ["email", "email_credentials", "first_name", "last_name", "password", "role", "username"]);
-    assert!(sandbox.user_by_username("a.chen@agency.example").unwrap().credentials_emailed);
+    assert!(sandbox.user_by_login("a.chen@agency.example").unwrap().credentials_emailed);
     let password = sandbox.passwords().pop().unwrap();
     assert!(password.len() >= 16, "{} characters", password.len());
     assert!(!format!("{created:?}{aa:?}").contains(&password));
@@ -106,7 +104,7 @@ async fn update_sends_only_the_changed_fields() {
     assert_eq!(sandbox.writes().last().unwrap().path, format!("/v3/users/{}", p1.id));
     aa.update(&p1, &[change(ROLE_FIELD, "admin"), change("email", "p1.new@agency.example")]).await.unwrap();
     assert_eq!(body_keys(&sandbox), ["email", "role"]);
-    let stored = sandbox.user_by_username("p1@agency.example").unwrap();
+    let stored = sandbox.user_by_login("p1@agency.example").unwrap();
     assert_eq!((stored.last_name.as_str(), stored.role.as_str()), ("Okafor", "admin"));
     let writes = sandbox.write_calls();
     aa.update(&p1, &[]).await.unwrap();
@@ -140,7 +138,7 @@ async fn removal_deletes_only_where_allowed_and_a_user_already_gone_is_fine() {
     aa.deactivate(&p0).await.unwrap();
     let delete = sandbox.writes().pop().unwrap();
     assert_eq!((delete.method.as_str(), delete.path), ("DELETE", format!("/v3/users/{}", p0.id)));
-    assert!(sandbox.user_by_username("p0@agency.example").is_none());
+    assert!(sandbox.user_by_login("p0@agency.example").is_none());
     aa.deactivate(&p0).await.unwrap();
     assert!(matches!(aa.reactivate(&p0, &[]).await, Err(PlatformError::Unsupported { .. })));
 }
@@ -261,7 +259,7 @@ async fn the_email_credentials_value_and_the_error_pointer_are_configurable() {
     aa.create(&desired("b@agency.example", "staff")).await.unwrap();
     let sent = sandbox.writes().pop().unwrap().body.unwrap();
     assert_eq!(sent["email_credentials"], json!(true), "a JSON boolean, not the default \"true\"");
-    assert!(sandbox.user_by_username("b@agency.example").unwrap().credentials_emailed);
+    assert!(sandbox.user_by_login("b@agency.example").unwrap().credentials_emailed);
     let p0 = account(&aa, "p0@agency.example").await;
     let other = json!({"errors": [{"detail": "last_name is too long"}]}).to_string();
     let fault = Fault::Status { code: 400, retry_after: None, body: other };
@@ -287,7 +285,7 @@ async fn recreate_on_role_change_deletes_then_creates_with_the_new_role() {
     aa.update(&p0, &[change(ROLE_FIELD, "client"), change("first_name", "Bo")]).await.unwrap();
     let writes: Vec<(String, String)> = sandbox.writes().iter().map(|w| (w.method.clone(), w.path.clone())).collect();
     assert_eq!(writes, [("DELETE".into(), format!("/v3/users/{}", p0.id)), ("POST".into(), "/v3/users".into())]);
-    let now = sandbox.user_by_username("p0@agency.example").unwrap();
+    let now = sandbox.user_by_login("p0@agency.example").unwrap();
     assert_eq!((now.role.as_str(), now.first_name.as_str()), ("client", "Bo"));
     assert_ne!(now.id.to_string(), p0.id.as_str(), "a new user");
     aa.settings.allow_delete = false;

@@ -4,7 +4,7 @@ use super::*;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
 use crate::platform::test_support::{
     account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
-    malformed_detail, quick, stale_secret_then_gone, Call,
+    malformed_detail, quick, stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -21,17 +21,14 @@ fn settings_for(sandbox: &CakeSandbox, key: &str, page_size: u32) -> CakeSetting
 }
 
 async fn start(options: CakeSandboxOptions, page_size: u32) -> (CakeSandbox, CakeConnector) {
-    let sandbox = CakeSandbox::start(options.with_api_key(KEY)).await.unwrap();
-    let connector =
-        CakeConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, connector)
+    let connect = |sandbox: &CakeSandbox| CakeConnector::new(settings_for(sandbox, KEY, page_size));
+    started(options.with_api_key(KEY), connect, CakeConnector::with_retry).await
 }
 
 fn people(n: usize) -> CakeSandboxOptions {
     let admin = CakeUser::new("Api", "Owner", "api.owner@yournetwork.com", 1);
-    (0..n).fold(CakeSandboxOptions::default().with_user(admin), |options, i| {
-        options.with_user(CakeUser::new("Given", &format!("Family{i}"), &format!("p{i}@yournetwork.com"), 2))
-    })
+    let staff = (0..n).map(|i| CakeUser::new("Given", &format!("Family{i}"), &format!("p{i}@yournetwork.com"), 2));
+    CakeSandboxOptions::default().with_user(admin).with_users(staff)
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
@@ -83,7 +80,7 @@ async fn create_then_list_without_sending_a_password() {
     assert_eq!(sandbox.last_write_fields().unwrap(), ["email", "first_name", "last_name", "role_id", "user_status"]);
     let listed = account(&cake, "a.chen@yournetwork.com").await;
     assert_eq!(listed, created);
-    assert_eq!(sandbox.user_by_email("a.chen@yournetwork.com").unwrap().role_id, 3);
+    assert_eq!(sandbox.user_by_login("a.chen@yournetwork.com").unwrap().role_id, 3);
 }
 
 #[tokio::test]
@@ -94,7 +91,7 @@ async fn update_sends_only_the_changed_fields() {
     assert_eq!(sandbox.last_write_fields().unwrap(), ["last_name", "user_id"]);
     cake.update(&p1, &[change(ROLE_FIELD, "Finance"), change("email", "P1.New@yournetwork.com")]).await.unwrap();
     assert_eq!(sandbox.last_write_fields().unwrap(), ["email", "role_id", "user_id"]);
-    let stored = sandbox.user_by_email("p1.new@yournetwork.com").unwrap();
+    let stored = sandbox.user_by_login("p1.new@yournetwork.com").unwrap();
     assert_eq!((stored.last_name.as_str(), stored.role_id, stored.first_name.as_str()), ("Okafor", 4, "Given"));
     let writes = sandbox.write_calls();
     cake.update(&p1, &[]).await.unwrap();

@@ -5,7 +5,7 @@ use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUse
 use crate::platform::kind::RoleValue;
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
-    stale_secret_then_gone, Call,
+    stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -26,22 +26,21 @@ fn settings_for(sandbox: &CtSandbox, key: &str, page_size: u32) -> ClientToolbox
 }
 
 async fn start(options: CtSandboxOptions, page_size: u32) -> (CtSandbox, ClientToolboxConnector) {
-    let sandbox = CtSandbox::start(options.with_owner_key(KEY)).await.unwrap();
-    let ct =
-        ClientToolboxConnector::new(settings_for(&sandbox, KEY, page_size)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, ct)
+    let connect = |sandbox: &CtSandbox| ClientToolboxConnector::new(settings_for(sandbox, KEY, page_size));
+    started(options.with_owner_key(KEY), connect, ClientToolboxConnector::with_retry).await
 }
 
 /// The owner plus `n` cashiers `p0`..; `p0` carries a key, a password and a PIN.
 fn people(n: usize) -> CtSandboxOptions {
-    (0..n).fold(CtSandboxOptions::default(), |options, i| {
+    let cashiers = (0..n).map(|i| {
         let mut user = CtUser::new(&format!("p{i}"), "Given", &format!("Family{i}"), "K");
         if i == 0 {
             user = user.with_api_key(USER_KEY);
             user.password = Some(USER_PASSWORD.into());
         }
-        options.with_user(user)
-    })
+        user
+    });
+    CtSandboxOptions::default().with_users(cashiers)
 }
 
 fn desired(name: &str, role: Option<&str>) -> DesiredAccount {

@@ -4,7 +4,7 @@ use super::*;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, change, desired_person, malformed_detail, quick,
-    rejected_message, stale_secret_then_gone, Call,
+    rejected_message, stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -21,17 +21,16 @@ fn settings_for(sandbox: &FileSpinSandbox, key: &str) -> FileSpinSettings {
 }
 
 async fn start(options: Options) -> (FileSpinSandbox, FileSpinConnector) {
-    let sandbox = FileSpinSandbox::start(options.with_api_key(KEY)).await.unwrap();
-    let connector = FileSpinConnector::new(settings_for(&sandbox, KEY)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, connector)
+    let connect = |sandbox: &FileSpinSandbox| FileSpinConnector::new(settings_for(sandbox, KEY));
+    started(options.with_api_key(KEY), connect, FileSpinConnector::with_retry).await
 }
 
 /// An admin, then `n - 1` creators `p1..`.
 fn people(n: usize) -> Options {
     let admin = FileSpinUser::new("Api", "Owner", "owner@assets.example", 1);
-    (1..n).fold(Options::default().with_user(admin), |options, i| {
-        options.with_user(FileSpinUser::new("Given", &format!("Family{i}"), &format!("p{i}@assets.example"), 3))
-    })
+    let creators =
+        (1..n).map(|i| FileSpinUser::new("Given", &format!("Family{i}"), &format!("p{i}@assets.example"), 3));
+    Options::default().with_user(admin).with_users(creators)
 }
 
 fn desired(email: &str, role: &str) -> DesiredAccount {
@@ -95,7 +94,7 @@ async fn create_sends_the_contract_fields_and_the_invitation_is_requested() {
     let mut fields = sandbox.last_write_fields().unwrap();
     fields.sort();
     assert_eq!(fields, ["email", "first_name", "last_name", "locale", "role_id"]);
-    let stored = sandbox.user_by_email("ana@assets.example").unwrap();
+    let stored = sandbox.user_by_login("ana@assets.example").unwrap();
     assert_eq!((stored.invite_status.as_str(), stored.role_id, stored.locale.as_str()), ("REQUESTED", 3, "pt_BR"));
     assert_eq!(account(&fs, "ana@assets.example").await, created);
 }
@@ -111,7 +110,7 @@ async fn update_sends_only_the_changed_fields() {
         sandbox.writes().last().unwrap(),
         &json!({"role_id": 4, "group_asset_access": false}).as_object().cloned().unwrap()
     );
-    let stored = sandbox.user_by_email("p1@assets.example").unwrap();
+    let stored = sandbox.user_by_login("p1@assets.example").unwrap();
     assert_eq!((stored.last_name.as_str(), stored.role_id, stored.group_asset_access), ("Okafor", 4, false));
     let writes = sandbox.write_calls();
     fs.update(&p1, &[]).await.unwrap();
@@ -176,7 +175,7 @@ async fn a_wrong_key_or_a_non_admin_key_is_an_auth_error() {
         }
         other => panic!("expected Auth, got {other:?}"),
     }
-    let creator_key = sandbox.user_by_email("p1@assets.example").unwrap().apikey;
+    let creator_key = sandbox.user_by_login("p1@assets.example").unwrap().apikey;
     let creator = FileSpinConnector::new(settings_for(&sandbox, &creator_key)).unwrap();
     assert!(matches!(creator.list().await, Err(PlatformError::Auth { .. })));
 }
@@ -256,7 +255,7 @@ async fn the_role_table_is_configurable() {
     let fs = FileSpinConnector::new(settings).unwrap();
     let created = fs.create(&desired("ana@assets.example", "creator")).await.unwrap();
     assert_eq!(created.role.as_deref(), Some("2"));
-    assert_eq!(sandbox.user_by_email("ana@assets.example").unwrap().role_id, 2, "CREATOR is 2 in this table");
+    assert_eq!(sandbox.user_by_login("ana@assets.example").unwrap().role_id, 2, "CREATOR is 2 in this table");
     assert_eq!(fs.known_roles().await.unwrap().unwrap(), ["1", "2", "3", "4"]);
     let extra = serde_yaml::Mapping::new();
     let with = |role: &str, yaml: &str| {

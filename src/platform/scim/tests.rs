@@ -5,7 +5,7 @@ use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use crate::platform::test_support::{
     account, assert_secret_hidden, bad_page_echo_and_unavailable, malformed_detail, quick, rejected_message,
-    stale_secret_then_gone, Call,
+    stale_secret_then_gone, started, Call,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
@@ -21,19 +21,16 @@ fn settings_for(sandbox: &ScimSandbox, token: &str, page_size: u32) -> ScimTarge
 }
 
 async fn start(options: ScimSandboxOptions, page_size: u32) -> (ScimSandbox, ScimTargetConnector) {
-    let sandbox = ScimSandbox::start(options.with_token(TOKEN)).await.unwrap();
-    let connector =
-        ScimTargetConnector::new(settings_for(&sandbox, TOKEN, page_size)).unwrap().with_retry(RetryPolicy::quick());
-    (sandbox, connector)
+    let connect = |sandbox: &ScimSandbox| ScimTargetConnector::new(settings_for(sandbox, TOKEN, page_size));
+    started(options.with_token(TOKEN), connect, ScimTargetConnector::with_retry).await
 }
 
 fn people(n: usize) -> ScimSandboxOptions {
-    (0..n).fold(ScimSandboxOptions::default(), |options, i| {
+    let people = (0..n).map(|i| {
         let name = format!("p{i}@acme.example");
-        options.with_user(
-            ScimUser::new(&name, "Given", &format!("Family{i}"), &name).with_external_id(&format!("src-{i}")),
-        )
-    })
+        ScimUser::new(&name, "Given", &format!("Family{i}"), &name).with_external_id(&format!("src-{i}"))
+    });
+    ScimSandboxOptions::default().with_users(people)
 }
 
 fn desired(user_name: &str, external_id: &str) -> DesiredAccount {
@@ -125,7 +122,7 @@ async fn create_sends_the_resource_with_external_id_and_active() {
     keys.sort();
     assert_eq!(keys, ["active", "emails", "externalId", "name", "schemas", "userName"]);
     assert_eq!(write.body["emails"], json!([{"value": "a.chen@acme.example", "type": "work", "primary": true}]));
-    let stored = sandbox.user_by_name("a.chen@acme.example").unwrap();
+    let stored = sandbox.user_by_login("a.chen@acme.example").unwrap();
     assert_eq!((stored.external_id.as_deref(), stored.given_name.as_deref()), (Some("src-9"), Some("Alex")));
     assert_eq!(account(&scim, "a.chen@acme.example").await, created);
 }
@@ -200,9 +197,9 @@ async fn a_409_on_create_links_the_resource_when_its_external_id_matches_or_is_a
         .with_user(ScimUser::new("theirs@acme.example", "A", "B", "t@acme.example").with_external_id("other"));
     let (sandbox, scim) = start(options, 10).await;
     let linked = scim.create(&desired("MINE@acme.example", "src-1")).await.unwrap();
-    assert_eq!(linked.id, sandbox.user_by_name("mine@acme.example").unwrap().id);
+    assert_eq!(linked.id, sandbox.user_by_login("mine@acme.example").unwrap().id);
     let bare = scim.create(&desired("bare@acme.example", "src-2")).await.unwrap();
-    assert_eq!(bare.id, sandbox.user_by_name("bare@acme.example").unwrap().id);
+    assert_eq!(bare.id, sandbox.user_by_login("bare@acme.example").unwrap().id);
     let message = rejected_message(scim.create(&desired("theirs@acme.example", "src-3")).await);
     assert!(message.contains("externalId \"other\"") && message.contains("a person to resolve"), "{message}");
     assert_eq!(sandbox.users().len(), 3, "nothing was created twice");

@@ -1,36 +1,34 @@
 //! The Affise emulator's request handling: form and permission checks, Affise's failure
 //! answers, and what each route does to the store.
 
-use std::sync::{MutexGuard, PoisonError};
-
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// An Affise failure: an HTTP error status and `{"status":2,"message":...}`.
+/// Affise words a failure `{"status":2,"message":...}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct StatusTwo;
+
+impl Wording for StatusTwo {
+    fn body(message: String) -> Value {
+        json!({ "status": 2, "message": message })
+    }
 }
+
+/// An Affise failure: an HTTP error status and its message.
+pub(super) type Failure = reply::Failure<StatusTwo>;
 
 impl Failure {
     pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure { status: StatusCode::BAD_REQUEST, message: message.into() }
+        Failure::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
 pub(super) fn not_found() -> Failure {
-    Failure { status: StatusCode::NOT_FOUND, message: "User not found".into() }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "status": 2, "message": self.message }))).into_response()
-    }
+    Failure::new(StatusCode::NOT_FOUND, "User not found")
 }
 
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
@@ -122,15 +120,7 @@ pub(super) fn bad_param(name: &str) -> Failure {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    pub(super) api_key: String,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    pub(super) page_cap: PageCap,
-    // A std Mutex: handlers never await while holding it.
-    pub(super) store: Mutex<Store>,
-    pub(super) faults: Faults,
-}
+pub type Shared = Served<AffiseExtras>;
 
 pub(super) type Params = BTreeMap<String, String>;
 
@@ -140,14 +130,10 @@ pub(super) fn query_int(q: &Params, name: &str, default: usize) -> Result<usize,
 }
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
         match headers.get("api-key").and_then(|v| v.to_str().ok()) {
             Some(key) if key == self.api_key => Ok(()),
-            _ => Err(Failure { status: StatusCode::UNAUTHORIZED, message: "Invalid API key".into() }),
+            _ => Err(Failure::new(StatusCode::UNAUTHORIZED, "Invalid API key")),
         }
     }
 

@@ -11,9 +11,8 @@ mod handlers;
 pub use handlers::password_meets_rule;
 use handlers::*;
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,28 +24,18 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Faults, Injected};
+use crate::platform::emulator::{
+    faulted, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed, Serve,
+    Served,
+};
+use crate::sandbox::faults::Injected;
+// The fixed role set is the contract's, as the connector knows it (there is no listing endpoint).
+use super::ROLES;
 
 /// Affise's largest `limit`.
 const MAX_LIMIT: usize = 500;
 /// Affise's `limit` when none is sent.
 const DEFAULT_LIMIT: usize = 100;
-/// The fixed role set: there is no listing endpoint.
-pub const ROLES: [&str; 12] = [
-    "ROLE_ADMIN",
-    "ROLE_MANAGER_AFFILIATE",
-    "ROLE_MANAGER_SALES",
-    "ROLE_SECTION_OFFER",
-    "ROLE_SECTION_SUPPLIER",
-    "ROLE_SECTION_DASHBOARD",
-    "ROLE_SECTION_NEWS",
-    "ROLE_SECTION_CATEGORY",
-    "ROLE_SECTION_PARTNER",
-    "ROLE_SECTION_TICKET",
-    "ROLE_SECTION_AUTOMATION",
-    "ROLE_SECTION_STATS",
-];
 const TYPES: [&str; 3] = ["common_manager", "affiliate_manager", "account_manager"];
 const LEVELS: [&str; 3] = ["deny", "read", "write"];
 const USER_FIELDS: [&str; 8] =
@@ -115,6 +104,17 @@ impl AffiseUser {
     }
 }
 
+impl Held for AffiseUser {
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.email, &self.first_name, !self.all_denied())
+    }
+
+    /// A user whose permissions were never set keeps access, though none of its levels is `allow`.
+    fn has_access(&self) -> bool {
+        !self.permissions.as_object().is_some_and(super::all_denied)
+    }
+}
+
 /// Every `level` of a permissions object.
 pub fn levels(permissions: &Value) -> impl Iterator<Item = &str> {
     let sections = permissions.as_object().into_iter().flat_map(|s| s.values());
@@ -159,37 +159,22 @@ pub fn default_permissions(roles: &[String]) -> Value {
     Value::Object(out)
 }
 
+/// Affise's emulator holds nothing beyond every kind's seed.
+#[derive(Debug, Clone, Default)]
+pub struct AffiseExtras;
+
 /// What the emulator starts with.
-#[derive(Debug, Clone)]
-pub struct AffiseSandboxOptions {
-    pub api_key: String,
-    pub users: Vec<AffiseUser>,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
-}
+pub type AffiseSandboxOptions = Seed<AffiseUser, AffiseExtras>;
 
 impl Default for AffiseSandboxOptions {
     fn default() -> Self {
-        AffiseSandboxOptions { api_key: "sandbox-affise-key".into(), users: Vec::new(), page_cap: PageCap::None }
+        Seed::new("sandbox-affise-key", AffiseExtras)
     }
 }
 
-impl AffiseSandboxOptions {
-    pub fn with_user(mut self, user: AffiseUser) -> Self {
-        self.users.push(user);
-        self
-    }
-
-    pub fn with_api_key(mut self, key: &str) -> Self {
-        self.api_key = key.into();
-        self
-    }
-
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
-    }
+impl Kind for AffiseExtras {
+    type Store = Store;
+    const SERVE: Serve<Self> = Serve::new("affise", router, &WRITE_ROUTES, super::MAX_PAGE_SIZE as usize);
 }
 
 /// One authenticated write as received: its route, the user it was about, its parameter names.
@@ -203,7 +188,7 @@ pub struct Received {
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by id: ids grow with creation, so listings come back in a stable order.
     users: BTreeMap<String, AffiseUser>,
     next: u64,
@@ -223,7 +208,13 @@ fn random_key() -> String {
     hex::encode(bytes)
 }
 
-impl Store {
+impl Roster for Store {
+    type User = AffiseUser;
+
+    fn users(&self) -> impl Iterator<Item = &AffiseUser> {
+        self.users.values()
+    }
+
     fn insert(&mut self, mut user: AffiseUser) -> AffiseUser {
         if user.id.is_empty() {
             self.next += 1;
@@ -244,7 +235,9 @@ impl Store {
         self.users.insert(user.id.clone(), user.clone());
         user
     }
+}
 
+impl Store {
     /// Emails are the login: unique, compared case-insensitively.
     fn ensure_unique(&self, email: &str, except: Option<&str>) -> Result<(), Failure> {
         let wanted = email.trim().to_lowercase();
@@ -292,7 +285,7 @@ async fn permissions_route(State(s): AppState, headers: HeaderMap, Path(id): Pat
 
 /// There is no delete, nor anything else outside the contract.
 async fn unknown_route(State(s): AppState) -> Response {
-    let failure = || Failure { status: StatusCode::NOT_FOUND, message: "Not found".into() }.into_response();
+    let failure = || Failure::new(StatusCode::NOT_FOUND, "Not found").into_response();
     s.faults.run("unknown", |_| async move { failure() }).await
 }
 
@@ -315,37 +308,6 @@ const WRITE_ROUTES: [&str; 5] = ["create", "update", "api_key", "password", "per
 pub type AffiseSandbox = Emulated<Shared>;
 
 impl AffiseSandbox {
-    /// Bind a free loopback port and serve.
-    pub async fn start(options: AffiseSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store::default();
-        for user in options.users {
-            store.insert(user);
-        }
-        let shared = Shared {
-            api_key: options.api_key,
-            page_cap: options.page_cap,
-            store: Mutex::new(store),
-            faults: Faults::new(),
-        };
-        Emulated::launch(shared, router, "affise", "/").await
-    }
-
-    /// A snapshot of every user, by id.
-    pub fn users(&self) -> Vec<AffiseUser> {
-        self.state().lock().users.values().cloned().collect()
-    }
-
-    /// The user with this email (case-insensitive), if any.
-    pub fn user_by_email(&self, email: &str) -> Option<AffiseUser> {
-        let wanted = email.trim().to_lowercase();
-        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
-    }
-
-    /// Seed a pre-existing account. Not validated, so tests can seed states the API would refuse.
-    pub fn insert_user(&self, user: AffiseUser) -> AffiseUser {
-        self.state().lock().insert(user)
-    }
-
     /// Change a user behind rosterd's back, as an admin in Affise's UI would: `updated_at` becomes now.
     pub fn modify(&self, email: &str, change: impl FnOnce(&mut AffiseUser)) -> Option<AffiseUser> {
         let wanted = email.trim().to_lowercase();
@@ -358,13 +320,8 @@ impl AffiseSandbox {
 
     /// Delete a user in Affise's UI (the API cannot): it stops listing.
     pub fn delete_user(&self, email: &str) -> Option<AffiseUser> {
-        let id = self.user_by_email(email)?.id;
+        let id = self.user_by_login(email)?.id;
         self.state().lock().users.remove(&id)
-    }
-
-    /// Listing requests received, faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
     }
 
     /// "Read one" requests received, faulted or not.
@@ -394,47 +351,12 @@ impl AffiseSandbox {
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        crate::platform::emulator::boxed(AffiseSandbox::start(AffiseSandboxOptions::default().with_page_cap(cap)))
-    },
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<AffiseExtras>,
     test_entry: "    roles: [ { role: [ROLE_MANAGER_AFFILIATE, ROLE_SECTION_OFFER] } ]\n",
     habits: Habits { reads_per_removal: 1, writes_per_removal: 3, ..Habits::USUAL },
-    demo: crate::platform::emulator::DemoSeed {
-        label: "affise",
-        key_file: "affise-api-key",
-        entry: include_str!("../demo.yaml"),
-        start: || crate::platform::emulator::boxed(AffiseSandbox::start(Default::default())),
-    },
+    demo: DemoSeed::of::<AffiseExtras>("affise", "affise-api-key", include_str!("../demo.yaml")),
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &WRITE_ROUTES;
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.api_key
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    fn with_access(&self) -> usize {
-        self.lock().users.values().filter(|u| !u.permissions.as_object().is_some_and(super::all_denied)).count()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, !u.all_denied())).collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        super::MAX_PAGE_SIZE as usize
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -166,7 +166,7 @@ async fn the_lock_out_calls_deny_rotate_and_scramble() {
     let deny = json!({"permissions": {"users": {"entity-affiliate": deny}, "stats": {"clicks-list": deny}}});
     let (status, _) = c.json(&format!("3.1/user/{}/permissions", user.id), deny).await;
     assert_eq!(status, 200);
-    let stored = c.sandbox.user_by_email("a@x.com").unwrap();
+    let stored = c.sandbox.user_by_login("a@x.com").unwrap();
     assert_eq!(stored.permissions["users"]["entity-affiliate"], json!({"level": "deny"}), "sent entries replace");
     assert_eq!(stored.permissions["general"]["marketplace"]["level"], "read", "others untouched");
     let (_, rotated) = c.form(&format!("3.0/admin/user/api_key/{}", user.id), &[]).await;
@@ -174,7 +174,7 @@ async fn the_lock_out_calls_deny_rotate_and_scramble() {
     let (_, weak) = c.form(&format!("3.0/admin/user/{}/password", user.id), &[("password", "short")]).await;
     assert_eq!(weak["status"], 2);
     c.form(&format!("3.0/admin/user/{}/password", user.id), &[("password", GOOD_PASSWORD)]).await;
-    assert_eq!(c.sandbox.user_by_email("a@x.com").unwrap().password, GOOD_PASSWORD);
+    assert_eq!(c.sandbox.user_by_login("a@x.com").unwrap().password, GOOD_PASSWORD);
 }
 
 #[tokio::test]
@@ -195,7 +195,7 @@ async fn permissions_refuse_unknown_names_levels_and_form_bodies() {
     }
     let (status, _) = c.form(&path, &[("permissions", "{}")]).await;
     assert_eq!(status, 400);
-    assert!(c.sandbox.user_by_email("a@x.com").unwrap().permissions == user.permissions);
+    assert!(c.sandbox.user_by_login("a@x.com").unwrap().permissions == user.permissions);
 }
 
 #[tokio::test]

@@ -1,43 +1,34 @@
 //! The AgencyAnalytics emulator's request handling: body and query checks, its error
 //! answers, and what each route does to the store.
 
-use std::sync::{MutexGuard, PoisonError};
-
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// An error answer: `{"error":{"message":..}}` with its status.
+/// AgencyAnalytics words an error `{"error":{"message":..}}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct ErrorObject;
+
+impl Wording for ErrorObject {
+    fn body(message: String) -> Value {
+        json!({ "error": { "message": message } })
+    }
 }
 
+/// An error answer with its status.
+pub(super) type Failure = reply::Failure<ErrorObject>;
+
 impl Failure {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into() }
-    }
-
-    pub(super) fn invalid(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-    }
-
     pub(super) fn bad(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::BAD_REQUEST, message)
     }
 
     pub(super) fn not_found(id: u64) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, format!("User {id} not found"))
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": { "message": self.message } }))).into_response()
     }
 }
 
@@ -194,28 +185,21 @@ impl ListQuery {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    /// `Basic base64(key + ":")`: the header every request must carry.
-    pub(super) authorization: String,
-    pub(super) api_key: String,
-    pub(super) users_path: String,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    pub(super) page_cap: PageCap,
-    // A std Mutex: handlers never await while holding it.
-    pub(super) store: Mutex<Store>,
-    pub(super) faults: Faults,
-}
+pub type Shared = Served<AgencyAnalyticsExtras>;
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    /// `Basic base64(key + ":")`, or `Bearer <key>`: the header every request must carry.
+    fn authorization(&self) -> String {
+        match self.bearer_auth {
+            true => format!("Bearer {}", self.api_key),
+            false => format!("Basic {}", base64(format!("{}:", self.api_key).as_bytes())),
+        }
     }
 
     /// Every request must carry the key as Basic credentials with an empty password.
     pub(super) fn check_auth(&self, headers: &HeaderMap) -> Result<(), Failure> {
         let given = headers.get("authorization").and_then(|v| v.to_str().ok());
-        match given == Some(self.authorization.as_str()) {
+        match given == Some(self.authorization().as_str()) {
             true => Ok(()),
             false => Err(Failure::new(StatusCode::UNAUTHORIZED, "Invalid API credentials")),
         }
@@ -326,7 +310,7 @@ impl Shared {
         body: &[u8],
     ) -> Result<Option<Value>, Failure> {
         self.check_auth(headers)?;
-        let path = format!("{}/{raw_id}", self.users_path);
+        let path = format!("{}/{raw_id}", self.served_path());
         let fields = match *method == Method::PUT {
             true => Some(object_body(body)?),
             false => None,

@@ -10,9 +10,8 @@ mod handlers;
 
 use handlers::*;
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -23,8 +22,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Faults, Injected};
+use crate::platform::emulator::{
+    faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed,
+    Serve, Served,
+};
+use crate::sandbox::faults::Injected;
 
 /// `limit` when none is sent.
 const DEFAULT_LIMIT: u64 = 25;
@@ -80,6 +82,13 @@ impl AgencyAnalyticsUser {
     }
 }
 
+impl Held for AgencyAnalyticsUser {
+    /// A removal deletes the account, so whoever is held can sign in.
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.username, &self.first_name, true)
+    }
+}
+
 /// One authenticated request, as the emulator received it; a password shows as `[set]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgencyAnalyticsRequest {
@@ -96,43 +105,34 @@ impl AgencyAnalyticsRequest {
     }
 }
 
-/// What the emulator starts with.
+/// What AgencyAnalytics' emulator takes beyond every kind's seed.
 #[derive(Debug, Clone)]
-pub struct AgencyAnalyticsSandboxOptions {
-    pub api_key: String,
+pub struct AgencyAnalyticsExtras {
     /// Where the users collection is served (the connector's `users_path`).
     pub users_path: String,
-    pub users: Vec<AgencyAnalyticsUser>,
     /// Take the key as `Authorization: Bearer <key>` instead of HTTP Basic (the contract's
     /// Basic is [inferred]: a deployment may differ, and rosterd's `auth_scheme` follows).
     pub bearer_auth: bool,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
 }
+
+impl AgencyAnalyticsExtras {
+    /// The users collection's path, with one leading slash and none trailing.
+    fn served_path(&self) -> String {
+        format!("/{}", self.users_path.trim_matches('/'))
+    }
+}
+
+/// What the emulator starts with.
+pub type AgencyAnalyticsSandboxOptions = Seed<AgencyAnalyticsUser, AgencyAnalyticsExtras>;
 
 impl Default for AgencyAnalyticsSandboxOptions {
     fn default() -> Self {
-        AgencyAnalyticsSandboxOptions {
-            api_key: "sandbox-agencyanalytics-key".into(),
-            users_path: "/v3/users".into(),
-            users: Vec::new(),
-            bearer_auth: false,
-            page_cap: PageCap::None,
-        }
+        let extras = AgencyAnalyticsExtras { users_path: "/v3/users".into(), bearer_auth: false };
+        Seed::new("sandbox-agencyanalytics-key", extras)
     }
 }
 
 impl AgencyAnalyticsSandboxOptions {
-    pub fn with_user(mut self, user: AgencyAnalyticsUser) -> Self {
-        self.users.push(user);
-        self
-    }
-
-    pub fn with_api_key(mut self, key: &str) -> Self {
-        self.api_key = key.into();
-        self
-    }
-
     /// Accept only `Authorization: Bearer <key>`.
     pub fn with_bearer_auth(mut self) -> Self {
         self.bearer_auth = true;
@@ -143,17 +143,17 @@ impl AgencyAnalyticsSandboxOptions {
         self.users_path = path.into();
         self
     }
+}
 
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
-    }
+impl Kind for AgencyAnalyticsExtras {
+    type Store = Store;
+    const SERVE: Serve<Self> =
+        Serve::new("agencyanalytics", router, &["create", "update", "delete"], super::MAX_PAGE_SIZE as usize);
 }
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by id, so listings come back in a stable order.
     users: BTreeMap<u64, AgencyAnalyticsUser>,
     next_id: u64,
@@ -162,23 +162,25 @@ struct Store {
     passwords: Vec<String>,
 }
 
-impl Store {
+impl Roster for Store {
+    type User = AgencyAnalyticsUser;
+
+    fn users(&self) -> impl Iterator<Item = &AgencyAnalyticsUser> {
+        self.users.values()
+    }
+
     fn insert(&mut self, mut user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
-        if user.id == 0 {
-            user.id = self.next_id;
-        }
-        self.next_id = self.next_id.max(user.id + 1);
+        number(&mut self.next_id, &mut user.id, 100);
         self.users.insert(user.id, user.clone());
         user
     }
+}
 
+impl Store {
     /// Usernames are the login: unique, compared case-insensitively.
     fn ensure_unique(&self, username: &str, except: Option<u64>) -> Result<(), Failure> {
-        let wanted = username.trim().to_lowercase();
-        match self.users.values().any(|u| Some(u.id) != except && u.username.trim().to_lowercase() == wanted) {
-            true => Err(Failure::new(StatusCode::CONFLICT, format!("The username {username} is already taken"))),
-            false => Ok(()),
-        }
+        let taken = || Failure::new(StatusCode::CONFLICT, format!("The username {username} is already taken"));
+        self.ensure_free(username, |u| Some(u.id) == except, taken)
     }
 
     fn user_mut(&mut self, id: u64) -> Result<&mut AgencyAnalyticsUser, Failure> {
@@ -241,7 +243,7 @@ async fn wrong_method(State(s): AppState) -> Response {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    let users = shared.users_path.clone();
+    let users = shared.served_path();
     Router::new()
         .route(&users, get(list_route).post(create_route))
         .route(&format!("{users}/{{id}}"), get(user_route).put(user_route).delete(user_route))
@@ -254,43 +256,6 @@ fn router(shared: Arc<Shared>) -> Router {
 pub type AgencyAnalyticsSandbox = Emulated<Shared>;
 
 impl AgencyAnalyticsSandbox {
-    /// Bind a free loopback port and serve.
-    pub async fn start(options: AgencyAnalyticsSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store { next_id: 100, ..Store::default() };
-        for user in options.users {
-            store.insert(user);
-        }
-        let users_path = format!("/{}", options.users_path.trim_matches('/'));
-        let shared = Shared {
-            authorization: match options.bearer_auth {
-                true => format!("Bearer {}", options.api_key),
-                false => format!("Basic {}", base64(format!("{}:", options.api_key).as_bytes())),
-            },
-            api_key: options.api_key,
-            users_path,
-            page_cap: options.page_cap,
-            store: Mutex::new(store),
-            faults: Faults::new(),
-        };
-        Emulated::launch(shared, router, "agencyanalytics", "/").await
-    }
-
-    /// A snapshot of every user, by id.
-    pub fn users(&self) -> Vec<AgencyAnalyticsUser> {
-        self.state().lock().users.values().cloned().collect()
-    }
-
-    /// The user with this username (case-insensitive), if any.
-    pub fn user_by_username(&self, username: &str) -> Option<AgencyAnalyticsUser> {
-        let wanted = username.trim().to_lowercase();
-        self.state().lock().users.values().find(|u| u.username.to_lowercase() == wanted).cloned()
-    }
-
-    /// Seed a pre-existing user. Not validated, so tests can seed states the API would refuse.
-    pub fn insert_user(&self, user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
-        self.state().lock().insert(user)
-    }
-
     /// Every authenticated request, oldest first (passwords masked as `[set]`).
     pub fn requests(&self) -> Vec<AgencyAnalyticsRequest> {
         self.state().lock().requests.clone()
@@ -305,52 +270,15 @@ impl AgencyAnalyticsSandbox {
     pub fn passwords(&self) -> Vec<String> {
         self.state().lock().passwords.clone()
     }
-
-    /// Listing requests received, faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
-    }
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        let options = AgencyAnalyticsSandboxOptions::default().with_page_cap(cap);
-        crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(options))
-    },
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<AgencyAnalyticsExtras>,
     test_entry: "    allow_delete: true\n    roles: [ { role: staff } ]\n",
     habits: Habits { removes_by_deleting: true, ..Habits::USUAL },
-    demo: crate::platform::emulator::DemoSeed {
-        label: "agency",
-        key_file: "agency-api-key",
-        entry: include_str!("../demo.yaml"),
-        start: || crate::platform::emulator::boxed(AgencyAnalyticsSandbox::start(Default::default())),
-    },
+    demo: DemoSeed::of::<AgencyAnalyticsExtras>("agency", "agency-api-key", include_str!("../demo.yaml")),
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &["create", "update", "delete"];
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.api_key
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock().users.values().map(|u| EmulatedAccount::new(&u.username, &u.first_name, true)).collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        super::MAX_PAGE_SIZE as usize
-    }
-}
 
 #[cfg(test)]
 mod tests;

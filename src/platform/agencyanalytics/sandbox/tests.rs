@@ -29,9 +29,8 @@ fn alex(role: &str) -> Value {
 }
 
 fn five() -> AgencyAnalyticsSandboxOptions {
-    (0..5).fold(AgencyAnalyticsSandboxOptions::default(), |o, i| {
-        o.with_user(AgencyAnalyticsUser::new("U", &format!("{i}"), &format!("u{i}@x.com"), "staff"))
-    })
+    let users = (0..5).map(|i| AgencyAnalyticsUser::new("U", &format!("{i}"), &format!("u{i}@x.com"), "staff"));
+    AgencyAnalyticsSandboxOptions::default().with_users(users)
 }
 
 #[test]
@@ -109,7 +108,7 @@ async fn a_role_change_between_staff_and_client_is_refused() {
         (status, updated["data"]["role"].as_str(), updated["data"]["last_name"].as_str()),
         (200, Some("admin"), Some("U"))
     );
-    assert_eq!(c.sandbox.user_by_username("s@x.com").unwrap().role, "admin");
+    assert_eq!(c.sandbox.user_by_login("s@x.com").unwrap().role, "admin");
 }
 
 #[tokio::test]

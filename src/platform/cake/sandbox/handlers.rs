@@ -2,36 +2,35 @@
 //! answers, and what each route does to the store.
 
 use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError};
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// A CAKE failure: `{"request_status":"Failure","message":...}` with its HTTP status.
+/// CAKE words a failure `{"request_status":"Failure","message":...}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
+pub(super) struct RequestStatus;
+
+impl Wording for RequestStatus {
+    fn body(message: String) -> Value {
+        json!({ "request_status": "Failure", "message": message })
+    }
 }
+
+/// A CAKE failure with its HTTP status.
+pub(super) type Failure = reply::Failure<RequestStatus>;
 
 impl Failure {
     /// CAKE answers most failures with HTTP 200.
     pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure { status: StatusCode::OK, message: message.into() }
+        Failure::new(StatusCode::OK, message)
     }
 
     pub(super) fn auth() -> Failure {
-        Failure { status: StatusCode::UNAUTHORIZED, message: "Invalid API Key".into() }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "request_status": "Failure", "message": self.message }))).into_response()
+        Failure::new(StatusCode::UNAUTHORIZED, "Invalid API Key")
     }
 }
 
@@ -137,10 +136,6 @@ pub(super) struct Patch {
 }
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(super) fn role_name(&self, role_id: u64) -> Option<&str> {
         self.roles.iter().find(|r| r.role_id == role_id).map(|r| r.role_name.as_str())
     }
@@ -309,7 +304,7 @@ impl Shared {
         let id = query_int(q, "account_manager_id")?;
         let status = query_status(q, "account_manager_status")?;
         let managers: Vec<&CakeManager> = self
-            .managers
+            .account_managers
             .iter()
             .filter(|m| id.is_none_or(|id| m.account_manager_id == id))
             .filter(|m| status.as_ref().is_none_or(|s| &m.status == s))

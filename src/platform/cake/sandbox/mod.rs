@@ -8,9 +8,8 @@ mod handlers;
 
 use handlers::*;
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -20,8 +19,11 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Faults, Injected};
+use crate::platform::emulator::{
+    boxed, faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind,
+    Roster, Seed, Serve, Served,
+};
+use crate::sandbox::faults::Injected;
 
 /// CAKE's documented maximum `row_limit`.
 const MAX_ROW_LIMIT: u64 = 10_000;
@@ -77,6 +79,12 @@ impl CakeUser {
     }
 }
 
+impl Held for CakeUser {
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.email, &self.first_name, self.user_status == "active")
+    }
+}
+
 /// An account manager as `account_managers.json` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CakeManager {
@@ -87,16 +95,15 @@ pub struct CakeManager {
     pub status: String,
 }
 
-/// What the emulator starts with.
+/// What CAKE's emulator holds beyond every kind's seed: roles and account managers.
 #[derive(Debug, Clone)]
-pub struct CakeSandboxOptions {
-    pub api_key: String,
+pub struct CakeExtras {
     pub roles: Vec<CakeRole>,
-    pub users: Vec<CakeUser>,
     pub account_managers: Vec<CakeManager>,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
 }
+
+/// What the emulator starts with.
+pub type CakeSandboxOptions = Seed<CakeUser, CakeExtras>;
 
 impl Default for CakeSandboxOptions {
     /// The roles and account managers of the vendor document's samples, no users.
@@ -109,45 +116,24 @@ impl Default for CakeSandboxOptions {
             email: email.into(),
             status: "active".into(),
         };
-        CakeSandboxOptions {
-            api_key: "sandbox-cake-key".into(),
-            roles: vec![
-                role(1, "Administrator"),
-                role(2, "Media Buyer"),
-                role(3, "Account Manager"),
-                role(4, "Finance"),
-            ],
-            users: Vec::new(),
-            account_managers: vec![
-                manager(42, "Jordan", "Lee", "j.lee@yournetwork.com"),
-                manager(7, "Mark", "Johnson", "m.johnson@yournetwork.com"),
-            ],
-            page_cap: PageCap::None,
-        }
+        let roles =
+            vec![role(1, "Administrator"), role(2, "Media Buyer"), role(3, "Account Manager"), role(4, "Finance")];
+        let account_managers = vec![
+            manager(42, "Jordan", "Lee", "j.lee@yournetwork.com"),
+            manager(7, "Mark", "Johnson", "m.johnson@yournetwork.com"),
+        ];
+        Seed::new("sandbox-cake-key", CakeExtras { roles, account_managers })
     }
 }
 
-impl CakeSandboxOptions {
-    pub fn with_user(mut self, user: CakeUser) -> Self {
-        self.users.push(user);
-        self
-    }
-
-    pub fn with_api_key(mut self, key: &str) -> Self {
-        self.api_key = key.into();
-        self
-    }
-
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
-    }
+impl Kind for CakeExtras {
+    type Store = Store;
+    const SERVE: Serve<Self> = Serve::new("cake", router, &["create", "update"], super::MAX_PAGE_SIZE as usize);
 }
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by `user_id`, so listings come back in a stable order, as CAKE's do.
     users: BTreeMap<u64, CakeUser>,
     next_id: u64,
@@ -159,6 +145,23 @@ struct Store {
     list_queries: Vec<BTreeMap<String, String>>,
 }
 
+impl Roster for Store {
+    type User = CakeUser;
+
+    fn users(&self) -> impl Iterator<Item = &CakeUser> {
+        self.users.values()
+    }
+
+    fn insert(&mut self, mut user: CakeUser) -> CakeUser {
+        number(&mut self.next_id, &mut user.user_id, 1000);
+        if user.created.is_empty() {
+            user.created = self.stamp();
+        }
+        self.users.insert(user.user_id, user.clone());
+        user
+    }
+}
+
 impl Store {
     fn stamp(&mut self) -> String {
         self.stamps += 1;
@@ -167,41 +170,15 @@ impl Store {
         chrono::Utc::now().naive_utc().format(format).to_string()
     }
 
-    fn insert(&mut self, mut user: CakeUser) -> CakeUser {
-        if user.user_id == 0 {
-            user.user_id = self.next_id;
-        }
-        self.next_id = self.next_id.max(user.user_id + 1);
-        if user.created.is_empty() {
-            user.created = self.stamp();
-        }
-        self.users.insert(user.user_id, user.clone());
-        user
-    }
-
     /// Emails are the login: unique across users, compared case-insensitively.
     fn ensure_unique(&self, email: &str, except: Option<u64>) -> Result<(), Failure> {
-        let wanted = email.trim().to_lowercase();
-        let taken = self.users.values().any(|u| Some(u.user_id) != except && u.email.trim().to_lowercase() == wanted);
-        if taken {
-            return Err(Failure::bad(format!("A user with the email address {email} already exists")));
-        }
-        Ok(())
+        let taken = || Failure::bad(format!("A user with the email address {email} already exists"));
+        self.ensure_free(email, |u| Some(u.user_id) == except, taken)
     }
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    api_key: String,
-    roles: Vec<CakeRole>,
-    managers: Vec<CakeManager>,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    page_cap: PageCap,
-    // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
-    store: Mutex<Store>,
-    faults: Faults,
-}
+pub type Shared = Served<CakeExtras>;
 
 type AppState = State<Arc<Shared>>;
 
@@ -228,9 +205,7 @@ async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response
 /// There is no delete, nor anything else outside the contract.
 async fn unknown_route(State(s): AppState) -> Response {
     s.faults
-        .run("unknown", |_| async {
-            Failure { status: StatusCode::NOT_FOUND, message: "No such API method".into() }.into_response()
-        })
+        .run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "No such API method").into_response() })
         .await
 }
 
@@ -249,45 +224,6 @@ fn router(shared: Arc<Shared>) -> Router {
 pub type CakeSandbox = Emulated<Shared>;
 
 impl CakeSandbox {
-    /// Bind a free loopback port and serve.
-    pub async fn start(options: CakeSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store { next_id: 1000, ..Store::default() };
-        for user in options.users {
-            store.insert(user);
-        }
-        let shared = Shared {
-            api_key: options.api_key,
-            roles: options.roles,
-            managers: options.account_managers,
-            page_cap: options.page_cap,
-            store: Mutex::new(store),
-            faults: Faults::new(),
-        };
-        Emulated::launch(shared, router, "cake", "/").await
-    }
-
-    /// A snapshot of every user, by `user_id`.
-    pub fn users(&self) -> Vec<CakeUser> {
-        self.state().lock().users.values().cloned().collect()
-    }
-
-    /// The user with this email (case-insensitive), if any.
-    pub fn user_by_email(&self, email: &str) -> Option<CakeUser> {
-        let wanted = email.trim().to_lowercase();
-        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
-    }
-
-    /// Seed a pre-existing account (an admin, one rosterd never created). Not validated, so
-    /// tests can also seed states the API would refuse.
-    pub fn insert_user(&self, user: CakeUser) -> CakeUser {
-        self.state().lock().insert(user)
-    }
-
-    /// Listing requests received, faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
-    }
-
     /// The parameter names (without `api_key`) of every authenticated write, oldest first.
     pub fn write_fields(&self) -> Vec<Vec<String>> {
         self.state().lock().write_fields.clone()
@@ -305,11 +241,11 @@ impl CakeSandbox {
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| crate::platform::emulator::boxed(CakeSandbox::start(CakeSandboxOptions::default().with_page_cap(cap))),
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<CakeExtras>,
     test_entry: "    roles: [ { role: Account Manager } ]\n",
     habits: Habits { reads_per_run: 1, ..Habits::USUAL },
-    demo: crate::platform::emulator::DemoSeed {
+    demo: DemoSeed {
         label: "cake",
         key_file: "cake-api-key",
         entry: include_str!("../demo.yaml"),
@@ -320,38 +256,10 @@ pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::e
                 .with_user(CakeUser::new("Site", "Admin", "admin@acme.example", 1))
                 .with_user(CakeUser::new("Grace", "Hopper-Old", "grace.hopper@acme.example", 3))
                 .with_user(CakeUser::new("Pat", "Contractor", "pat@agency.example", 2));
-            crate::platform::emulator::boxed(CakeSandbox::start(options))
+            boxed(CakeSandbox::start(options))
         },
     },
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &["create", "update"];
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.api_key
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock()
-            .users
-            .values()
-            .map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.user_status == "active"))
-            .collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        super::MAX_PAGE_SIZE as usize
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -108,7 +108,7 @@ async fn update_applies_only_given_fields_and_answers_partially() {
     assert_eq!(updated["request_status"], "Success");
     assert_eq!(updated["user"]["user_status"], "inactive");
     assert!(updated["user"].get("email").is_none(), "partial answer, as the seed's sample");
-    let stored = c.sandbox.user_by_email("S.Mendez@x.com").unwrap();
+    let stored = c.sandbox.user_by_login("S.Mendez@x.com").unwrap();
     assert_eq!((stored.user_status.as_str(), stored.role_id, stored.first_name.as_str()), ("inactive", 3, "Sarah"));
     assert_eq!(c.sandbox.last_write_fields().unwrap(), ["user_id", "user_status"]);
     let (_, unknown) = c.post("api/2/update_user.json", json!({"user_id": 1, "first_name": "X"})).await;
@@ -122,7 +122,7 @@ async fn update_keeps_emails_unique() {
     let b = c.sandbox.insert_user(CakeUser::new("B", "B", "b@x.com", 1));
     let (_, failure) = c.post("api/2/update_user.json", json!({"user_id": b.user_id, "email": "A@x.com"})).await;
     assert_eq!(failure["request_status"], "Failure");
-    assert_eq!(c.sandbox.user_by_email("b@x.com").unwrap().user_id, b.user_id);
+    assert_eq!(c.sandbox.user_by_login("b@x.com").unwrap().user_id, b.user_id);
 }
 
 #[tokio::test]

@@ -2,7 +2,6 @@
 //! listing query, and what each call does to the store.
 
 use std::fmt::Write as _;
-use std::sync::{MutexGuard, PoisonError};
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,10 +69,6 @@ pub(super) fn required<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, St
 }
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Who is calling, and may they: key, caller, account, administrator rights.
     pub(super) fn authorize(&self, headers: &HeaderMap, fields: &Fields) -> Result<bool, String> {
         let header_key = headers.get("api_access_key").map(|v| v.to_str().unwrap_or_default().to_string());
@@ -382,7 +377,7 @@ impl Shared {
             users.reverse();
         }
         let total = users.len();
-        let length = self.options.page_cap.apply(query.length.unwrap_or(total));
+        let length = self.page_cap.apply(query.length.unwrap_or(total));
         let mut page: Vec<&CtUser> = users.into_iter().skip(query.offset).take(length).collect();
         if injected.truncate {
             // The page claims the same total but is one user short.

@@ -11,9 +11,8 @@ mod handlers;
 
 use handlers::*;
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,8 +20,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Faults, Injected};
+use crate::platform::emulator::{
+    start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed, Serve, Served,
+};
+use crate::sandbox::faults::Injected;
 
 /// Fields every call may carry.
 const COMMON: &[&str] = &["API", "user_id", "account_id", "type", "output", "user_api_key"];
@@ -101,20 +102,31 @@ impl CtUser {
     }
 }
 
-/// What the emulator starts with.
+impl Held for CtUser {
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.user_name, &self.first_name, !self.deleted)
+    }
+
+    /// Deleted users stay, unlisted.
+    fn listed(&self) -> bool {
+        !self.deleted
+    }
+}
+
+/// What Client Toolbox's emulator takes beyond every kind's seed.
 #[derive(Debug, Clone)]
-pub struct CtSandboxOptions {
+pub struct CtExtras {
     pub account_id: String,
     /// The account owner's user name: may call everything whatever its role.
     pub owner: String,
-    pub users: Vec<CtUser>,
     /// The campaign ids `allowed_campaigns` may name.
     pub campaigns: Vec<String>,
     pub list_api_version: String,
     pub write_api_version: String,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
 }
+
+/// What the emulator starts with; its key is the owner's, held with the owner's account.
+pub type CtSandboxOptions = Seed<CtUser, CtExtras>;
 
 /// The owner's key in [`CtSandboxOptions::default`].
 pub const SANDBOX_OWNER_KEY: &str = "sandbox-ct-owner-key";
@@ -123,24 +135,18 @@ impl Default for CtSandboxOptions {
     /// The vendor's sample account: `greatwidgets`, owned by `john1970`, three campaigns.
     fn default() -> Self {
         let owner = CtUser::new("john1970", "John", "Owner", "A").with_api_key(SANDBOX_OWNER_KEY);
-        CtSandboxOptions {
+        let extras = CtExtras {
             account_id: "greatwidgets".into(),
             owner: "john1970".into(),
-            users: vec![owner],
             campaigns: vec!["1234567890123456".into(), "2345678901234567".into(), "3456789012345678".into()],
             list_api_version: "1.6".into(),
             write_api_version: "1.1".into(),
-            page_cap: PageCap::None,
-        }
+        };
+        Seed::new(SANDBOX_OWNER_KEY, extras).with_user(owner)
     }
 }
 
 impl CtSandboxOptions {
-    pub fn with_user(mut self, user: CtUser) -> Self {
-        self.users.push(user);
-        self
-    }
-
     /// Give the owner this key.
     pub fn with_owner_key(mut self, key: &str) -> Self {
         let owner = self.owner.clone();
@@ -149,12 +155,12 @@ impl CtSandboxOptions {
         }
         self
     }
+}
 
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
-    }
+impl Kind for CtExtras {
+    type Store = Store;
+    const SERVE: Serve<Self> =
+        Serve::new("clienttoolbox", router, &["create", "update", "delete"], super::MAX_PAGE_SIZE as usize);
 }
 
 /// One authenticated call as received: its `type` and fields, secrets replaced by `[set]`.
@@ -175,7 +181,7 @@ impl CtRequest {
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by the lower-cased name: names are unique without regard to case.
     users: BTreeMap<String, CtUser>,
     requests: Vec<CtRequest>,
@@ -185,6 +191,19 @@ struct Store {
     pins: u32,
 }
 
+impl Roster for Store {
+    type User = CtUser;
+
+    fn users(&self) -> impl Iterator<Item = &CtUser> {
+        self.users.values()
+    }
+
+    fn insert(&mut self, user: CtUser) -> CtUser {
+        self.users.insert(user.user_name.to_lowercase(), user.clone());
+        user
+    }
+}
+
 impl Store {
     fn active(&self, name: &str) -> Option<&CtUser> {
         self.users.get(&name.to_lowercase()).filter(|u| !u.deleted)
@@ -192,12 +211,11 @@ impl Store {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    options: CtSandboxOptions,
-    // A std Mutex: handlers never await while holding it.
-    store: Mutex<Store>,
-    faults: Faults,
+pub type Shared = Served<CtExtras>;
+
+/// The one API URL, any path.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(api_route).with_state(shared)
 }
 
 /// The faults route label of a call, from its `type`.
@@ -229,17 +247,6 @@ async fn api_route(State(s): State<Arc<Shared>>, method: Method, headers: Header
 pub type CtSandbox = Emulated<Shared>;
 
 impl CtSandbox {
-    /// Bind a free loopback port and serve the one API URL (any path).
-    pub async fn start(options: CtSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store::default();
-        for user in &options.users {
-            store.users.insert(user.user_name.to_lowercase(), user.clone());
-        }
-        let shared = Shared { options, store: Mutex::new(store), faults: Faults::new() };
-        Emulated::launch(shared, |shared| Router::new().fallback(api_route).with_state(shared), "clienttoolbox", "/")
-            .await
-    }
-
     pub fn account_id(&self) -> &str {
         &self.state().options.account_id
     }
@@ -248,19 +255,9 @@ impl CtSandbox {
         &self.state().options.owner
     }
 
-    /// Every user, deleted ones included, by lower-cased name.
-    pub fn users(&self) -> Vec<CtUser> {
-        self.state().lock().users.values().cloned().collect()
-    }
-
     /// The user of this name (any case), deleted or not.
     pub fn user(&self, name: &str) -> Option<CtUser> {
         self.state().lock().users.get(&name.to_lowercase()).cloned()
-    }
-
-    /// Seed a user (an admin, a leftover). Not validated, so tests can seed odd states.
-    pub fn insert_user(&self, user: CtUser) {
-        self.state().lock().users.insert(user.user_name.to_lowercase(), user);
     }
 
     /// Serve listings with the vendor sample's unclosed `<user_language>` (or stop).
@@ -282,49 +279,15 @@ impl CtSandbox {
     pub fn permanent_deletes(&self) -> Vec<String> {
         self.state().lock().permanent_deletes.clone()
     }
-
-    /// Listing calls received, faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
-    }
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default().with_page_cap(cap))),
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<CtExtras>,
     test_entry: "    caller_user_id: john1970\n    account_id: greatwidgets\n    roles: [ { role: K, allowed_campaigns: none } ]\n",
     habits: Habits::USUAL,
-    demo: crate::platform::emulator::DemoSeed {
-        label: "loyalty",
-        key_file: "loyalty-api-key",
-        entry: include_str!("../demo.yaml"),
-        start: || crate::platform::emulator::boxed(CtSandbox::start(CtSandboxOptions::default())),
-    },
+    demo: DemoSeed::of::<CtExtras>("loyalty", "loyalty-api-key", include_str!("../demo.yaml")),
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &["create", "update", "delete"];
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        SANDBOX_OWNER_KEY
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.values().filter(|u| !u.deleted).count()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock().users.values().map(|u| EmulatedAccount::new(&u.user_name, &u.first_name, !u.deleted)).collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        super::MAX_PAGE_SIZE as usize
-    }
-}
 
 #[cfg(test)]
 mod tests;

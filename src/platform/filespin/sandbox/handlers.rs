@@ -1,37 +1,25 @@
 //! The FileSpin emulator's request handling: body checks, FileSpin's failure answers, and
 //! what each route does to the store.
 
-use std::sync::{MutexGuard, PoisonError};
-
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::sandbox::reply::{self, Wording};
 
-/// A failure: `{"status":"ERROR","message":..}` with its HTTP status.
+/// FileSpin words a failure `{"status":"ERROR","message":..}`.
 #[derive(Debug)]
-pub(super) struct Failure {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
-}
+pub(super) struct StatusError;
 
-impl Failure {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into() }
-    }
-
-    pub(super) fn invalid(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+impl Wording for StatusError {
+    fn body(message: String) -> Value {
+        json!({ "status": "ERROR", "message": message })
     }
 }
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "status": "ERROR", "message": self.message }))).into_response()
-    }
-}
+/// A failure with its HTTP status.
+pub(super) type Failure = reply::Failure<StatusError>;
 
 /// A success body: the given fields plus `"status":"OK"`.
 pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
@@ -115,22 +103,9 @@ impl Patch {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    pub(super) api_key: String,
-    pub(super) group_id: String,
-    /// The page-size cap of [`crate::sandbox::page_cap`].
-    pub(super) page_cap: PageCap,
-    // A std Mutex: handlers never await while holding it.
-    pub(super) store: Mutex<Store>,
-    pub(super) faults: Faults,
-}
+pub type Shared = Served<FileSpinExtras>;
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The administrator's key, or an ADMIN user's own key; another user's key is 403.
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
         let given = headers.get("x-filespin-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -10,9 +10,8 @@ mod handlers;
 
 use handlers::*;
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,8 +22,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Fault, Faults, Injected};
+use crate::platform::emulator::{
+    faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed,
+    Serve, Served,
+};
+use crate::sandbox::faults::{Fault, Injected};
 
 /// Users per listing answer: FileSpin's fixed page.
 pub const PAGE: usize = 30;
@@ -95,50 +97,36 @@ impl FileSpinUser {
     }
 }
 
-/// What the emulator starts with.
+impl Held for FileSpinUser {
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.email, &self.first_name, self.enabled)
+    }
+}
+
+/// What FileSpin's emulator takes beyond every kind's seed.
 #[derive(Debug, Clone)]
-pub struct FileSpinSandboxOptions {
-    /// The key of the administrator rosterd acts as.
-    pub api_key: String,
+pub struct FileSpinExtras {
     /// The administrator's user group: every user here is in it.
     pub group_id: String,
-    pub users: Vec<FileSpinUser>,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
 }
+
+/// What the emulator starts with (the key is the administrator's rosterd acts as).
+pub type FileSpinSandboxOptions = Seed<FileSpinUser, FileSpinExtras>;
 
 impl Default for FileSpinSandboxOptions {
     fn default() -> Self {
-        FileSpinSandboxOptions {
-            api_key: "sandbox-filespin-key".into(),
-            group_id: "g-1".into(),
-            users: Vec::new(),
-            page_cap: PageCap::None,
-        }
+        Seed::new("sandbox-filespin-key", FileSpinExtras { group_id: "g-1".into() })
     }
 }
 
-impl FileSpinSandboxOptions {
-    pub fn with_user(mut self, user: FileSpinUser) -> Self {
-        self.users.push(user);
-        self
-    }
-
-    pub fn with_api_key(mut self, key: &str) -> Self {
-        self.api_key = key.into();
-        self
-    }
-
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
-    }
+impl Kind for FileSpinExtras {
+    type Store = Store;
+    const SERVE: Serve<Self> = Serve::new("filespin", router, &["create", "update"], super::PAGE_SIZE as usize);
 }
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by id, so listings come back in a stable order.
     users: BTreeMap<u64, FileSpinUser>,
     next_id: u64,
@@ -151,12 +139,15 @@ fn secret(kind: &str, id: u64) -> String {
     format!("fs-{kind}-{id}-{:016x}", rand::random::<u64>())
 }
 
-impl Store {
+impl Roster for Store {
+    type User = FileSpinUser;
+
+    fn users(&self) -> impl Iterator<Item = &FileSpinUser> {
+        self.users.values()
+    }
+
     fn insert(&mut self, mut user: FileSpinUser) -> FileSpinUser {
-        if user.id == 0 {
-            user.id = self.next_id;
-        }
-        self.next_id = self.next_id.max(user.id + 1);
+        number(&mut self.next_id, &mut user.id, 101);
         for (slot, kind) in
             [(&mut user.apikey, "apikey"), (&mut user.access_id, "access"), (&mut user.upload_key, "upload")]
         {
@@ -167,14 +158,13 @@ impl Store {
         self.users.insert(user.id, user.clone());
         user
     }
+}
 
+impl Store {
     /// Emails are unique, compared case-insensitively.
     fn ensure_unique(&self, email: &str, except: Option<u64>) -> Result<(), Failure> {
-        let wanted = email.trim().to_lowercase();
-        match self.users.values().any(|u| Some(u.id) != except && u.email.trim().to_lowercase() == wanted) {
-            true => Err(Failure::new(StatusCode::CONFLICT, format!("A user with email {email} already exists"))),
-            false => Ok(()),
-        }
+        let taken = || Failure::new(StatusCode::CONFLICT, format!("A user with email {email} already exists"));
+        self.ensure_free(email, |u| Some(u.id) == except, taken)
     }
 }
 
@@ -220,41 +210,9 @@ fn router(shared: Arc<Shared>) -> Router {
 pub type FileSpinSandbox = Emulated<Shared>;
 
 impl FileSpinSandbox {
-    /// Bind a free loopback port and serve.
-    pub async fn start(options: FileSpinSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store { next_id: 101, ..Store::default() };
-        for user in options.users {
-            store.insert(user);
-        }
-        let shared = Shared {
-            api_key: options.api_key,
-            group_id: options.group_id,
-            page_cap: options.page_cap,
-            store: Mutex::new(store),
-            faults: Faults::new(),
-        };
-        Emulated::launch(shared, router, "filespin", "/").await
-    }
-
-    /// A snapshot of every user, by id, secrets included.
-    pub fn users(&self) -> Vec<FileSpinUser> {
-        self.state().lock().users.values().cloned().collect()
-    }
-
-    /// The user with this email (case-insensitive), if any.
-    pub fn user_by_email(&self, email: &str) -> Option<FileSpinUser> {
-        let wanted = email.trim().to_lowercase();
-        self.state().lock().users.values().find(|u| u.email.to_lowercase() == wanted).cloned()
-    }
-
     /// Every user's secrets, for tests that search rosterd's output for them.
     pub fn secrets(&self) -> Vec<String> {
         self.users().iter().flat_map(|u| u.secrets().map(str::to_string)).collect()
-    }
-
-    /// Seed a pre-existing user (secrets generated when empty). Not validated.
-    pub fn insert_user(&self, user: FileSpinUser) -> FileSpinUser {
-        self.state().lock().insert(user)
     }
 
     /// The body of every authenticated write, oldest first.
@@ -266,51 +224,15 @@ impl FileSpinSandbox {
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
         self.state().lock().writes.last().map(|w| w.keys().cloned().collect())
     }
-
-    /// Listing requests received, faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
-    }
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| {
-        crate::platform::emulator::boxed(FileSpinSandbox::start(FileSpinSandboxOptions::default().with_page_cap(cap)))
-    },
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<FileSpinExtras>,
     test_entry: "    roles: [ { role: USER } ]\n",
     habits: Habits { fixed_page_size: Some(super::PAGE_SIZE as usize), ..Habits::USUAL },
-    demo: crate::platform::emulator::DemoSeed {
-        label: "filespin",
-        key_file: "filespin-api-key",
-        entry: include_str!("../demo.yaml"),
-        start: || crate::platform::emulator::boxed(FileSpinSandbox::start(Default::default())),
-    },
+    demo: DemoSeed::of::<FileSpinExtras>("filespin", "filespin-api-key", include_str!("../demo.yaml")),
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &["create", "update"];
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.api_key
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock().users.values().map(|u| EmulatedAccount::new(&u.email, &u.first_name, u.enabled)).collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        super::PAGE_SIZE as usize
-    }
-}
 
 #[cfg(test)]
 mod tests;

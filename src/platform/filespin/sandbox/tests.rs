@@ -23,9 +23,8 @@ impl Client {
 }
 
 fn users(n: usize) -> FileSpinSandboxOptions {
-    (0..n).fold(FileSpinSandboxOptions::default(), |o, i| {
-        o.with_user(FileSpinUser::new("U", &format!("{i}"), &format!("u{i}@x.com"), 4))
-    })
+    FileSpinSandboxOptions::default()
+        .with_users((0..n).map(|i| FileSpinUser::new("U", &format!("{i}"), &format!("u{i}@x.com"), 4)))
 }
 
 fn ana() -> Value {
@@ -34,7 +33,7 @@ fn ana() -> Value {
 
 /// Every record in an answer carries the user's three secrets, as stored.
 fn assert_secrets_present(sandbox: &FileSpinSandbox, record: &Value) {
-    let stored = sandbox.user_by_email(record["email"].as_str().unwrap()).unwrap();
+    let stored = sandbox.user_by_login(record["email"].as_str().unwrap()).unwrap();
     assert_eq!(record["apikey"], stored.apikey);
     assert_eq!(record["access_id"], stored.access_id);
     assert_eq!(record["uploadKey"], stored.upload_key);
@@ -118,12 +117,12 @@ async fn bad_fields_are_422_and_a_body_that_is_not_json_400() {
 #[tokio::test]
 async fn update_applies_only_given_fields_and_knows_no_unknown_id() {
     let c = Client::start(users(2)).await;
-    let u0 = c.sandbox.user_by_email("u0@x.com").unwrap();
+    let u0 = c.sandbox.user_by_login("u0@x.com").unwrap();
     let path = format!("api/v1/user/{}", u0.id);
     let (status, updated) = c.call(reqwest::Method::PUT, &path, Some(json!({"enabled": false}))).await;
     assert_eq!((status, updated["user"]["enabled"].as_bool()), (200, Some(false)));
     assert_secrets_present(&c.sandbox, &updated["user"]);
-    let stored = c.sandbox.user_by_email("u0@x.com").unwrap();
+    let stored = c.sandbox.user_by_login("u0@x.com").unwrap();
     assert_eq!((stored.enabled, stored.first_name.as_str(), stored.role_id), (false, "U", 4));
     let (status, _) = c.call(reqwest::Method::PUT, &path, Some(json!({"email": "U1@x.com"}))).await;
     assert_eq!(status, 409);

@@ -9,9 +9,8 @@
 //! every resource (`meta.version`, `ETag`, 412 on a stale `If-Match`), and consults
 //! [`Faults`] on every route. Passwords are write-only: stored, never returned.
 
-use crate::sandbox::page_cap::PageCap;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,8 +20,11 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::platform::emulator::{faulted, Emulated, EmulatedAccount, EmulatorState, Habits};
-use crate::sandbox::faults::{Faults, Injected};
+use crate::platform::emulator::{
+    faulted, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed, Serve,
+    Served,
+};
+use crate::sandbox::faults::Injected;
 
 mod enterprise;
 mod groups;
@@ -39,10 +41,9 @@ const CONFIG_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderC
 /// Where the emulator serves, under its address.
 pub const BASE_PATH: &str = "/scim/v2";
 
-/// What the emulator starts with.
+/// What the SCIM emulator takes beyond every kind's seed (whose key is the bearer token).
 #[derive(Debug, Clone)]
-pub struct ScimSandboxOptions {
-    pub token: String,
+pub struct ScimExtras {
     /// `ServiceProviderConfig.patch.supported`; without it PATCH answers 501.
     pub patch_supported: bool,
     /// `ServiceProviderConfig.etag.supported`: versions served and `If-Match` honoured.
@@ -51,29 +52,23 @@ pub struct ScimSandboxOptions {
     pub max_results: usize,
     /// Whether `meta.lastModified gt|ge` filters are served (else 400 `invalidFilter`).
     pub last_modified_filter: bool,
-    pub users: Vec<ScimUser>,
-    /// At most this many records a listing page, whatever the request asks (a real server's cap).
-    pub page_cap: PageCap,
 }
+
+/// What the emulator starts with.
+pub type ScimSandboxOptions = Seed<ScimUser, ScimExtras>;
 
 impl Default for ScimSandboxOptions {
     fn default() -> Self {
-        ScimSandboxOptions {
-            token: "sandbox-scim-token".into(),
-            patch_supported: true,
-            etag_supported: true,
-            max_results: 1000,
-            last_modified_filter: true,
-            users: Vec::new(),
-            page_cap: PageCap::None,
-        }
+        let extras =
+            ScimExtras { patch_supported: true, etag_supported: true, max_results: 1000, last_modified_filter: true };
+        Seed::new("sandbox-scim-token", extras)
     }
 }
 
 impl ScimSandboxOptions {
-    pub fn with_token(mut self, token: &str) -> Self {
-        self.token = token.into();
-        self
+    /// The bearer token rosterd must send.
+    pub fn with_token(self, token: &str) -> Self {
+        self.with_api_key(token)
     }
 
     pub fn without_patch(mut self) -> Self {
@@ -96,16 +91,21 @@ impl ScimSandboxOptions {
         self.last_modified_filter = false;
         self
     }
+}
 
-    pub fn with_user(mut self, user: ScimUser) -> Self {
-        self.users.push(user);
-        self
+impl Kind for ScimExtras {
+    type Store = Store;
+    // The largest page is the options' `max_results`, not a constant.
+    const SERVE: Serve<Self> = Serve::new("scim", router, &["create", "patch", "put"], 0).under(BASE_PATH);
+
+    fn largest_page(&self) -> usize {
+        self.max_results
     }
+}
 
-    /// Serve listing pages no larger than `cap` allows, as a server that caps page sizes does.
-    pub fn with_page_cap(mut self, cap: PageCap) -> Self {
-        self.page_cap = cap;
-        self
+impl Held for ScimUser {
+    fn emulated(&self) -> EmulatedAccount {
+        EmulatedAccount::new(&self.user_name, self.given_name.as_deref().unwrap_or_default(), self.active)
     }
 }
 
@@ -193,7 +193,7 @@ fn answer(outcome: Result<Response, ScimError>) -> Response {
 
 /// The mutable part of the emulator.
 #[derive(Debug, Default)]
-struct Store {
+pub struct Store {
     /// Keyed by id; ids are zero-padded so the order is creation order, stable across pages.
     users: BTreeMap<String, ScimUser>,
     next_id: u64,
@@ -205,7 +205,13 @@ struct Store {
     next_group_id: u64,
 }
 
-impl Store {
+impl Roster for Store {
+    type User = ScimUser;
+
+    fn users(&self) -> impl Iterator<Item = &ScimUser> {
+        self.users.values()
+    }
+
     fn insert(&mut self, mut user: ScimUser) -> ScimUser {
         if user.id.is_empty() {
             self.next_id += 1;
@@ -214,40 +220,26 @@ impl Store {
         self.users.insert(user.id.clone(), user.clone());
         user
     }
+}
 
+impl Store {
     /// userName is unique, compared case-insensitively (`caseExact: false`).
     fn check_unique(&self, user_name: &str, except: Option<&str>) -> Result<(), ScimError> {
-        let wanted = user_name.trim().to_lowercase();
-        let taken =
-            self.users.values().any(|u| Some(u.id.as_str()) != except && u.user_name.trim().to_lowercase() == wanted);
-        match taken {
-            true => Err(ScimError::taken(user_name)),
-            false => Ok(()),
-        }
+        self.ensure_free(user_name, |u| Some(u.id.as_str()) == except, || ScimError::taken(user_name))
     }
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    options: ScimSandboxOptions,
-    // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
-    store: Mutex<Store>,
-    faults: Faults,
-}
+pub type Shared = Served<ScimExtras>;
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn authorize(&self, headers: &HeaderMap) -> Result<(), ScimError> {
         let given = header_str(headers, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-        match given == Some(self.options.token.as_str()) {
+        match given == Some(self.api_key.as_str()) {
             true => Ok(()),
             false => Err(ScimError::new(
                 StatusCode::UNAUTHORIZED,
@@ -368,44 +360,18 @@ fn router(shared: Arc<Shared>) -> Router {
 pub type ScimSandbox = Emulated<Shared>;
 
 impl ScimSandbox {
-    /// Bind a free loopback port and serve.
-    pub async fn start(options: ScimSandboxOptions) -> std::io::Result<Self> {
-        let mut store = Store::default();
-        let mut options = options;
-        for user in std::mem::take(&mut options.users) {
-            store.insert(user);
-        }
-        let shared = Shared { options, store: Mutex::new(store), faults: Faults::new() };
-        Emulated::launch(shared, router, "scim", BASE_PATH).await
-    }
-
     /// The most resources one page holds (`filter.maxResults`).
     pub fn max_results(&self) -> usize {
         self.state().options.max_results
     }
 
+    /// The bearer token rosterd must send.
     pub fn token(&self) -> &str {
-        &self.state().options.token
-    }
-
-    /// A snapshot of every user, in creation order.
-    pub fn users(&self) -> Vec<ScimUser> {
-        self.state().lock().users.values().cloned().collect()
+        self.api_key()
     }
 
     pub fn user(&self, id: &str) -> Option<ScimUser> {
         self.state().lock().users.get(id).cloned()
-    }
-
-    /// The user with this userName (case-insensitive), if any.
-    pub fn user_by_name(&self, user_name: &str) -> Option<ScimUser> {
-        let wanted = user_name.trim().to_lowercase();
-        self.state().lock().users.values().find(|u| u.user_name.to_lowercase() == wanted).cloned()
-    }
-
-    /// Seed a user (not validated, so tests can seed states the API would refuse).
-    pub fn insert_user(&self, user: ScimUser) -> ScimUser {
-        self.state().lock().insert(user)
     }
 
     /// Change a user behind rosterd's back, as another admin would: the version moves on
@@ -424,11 +390,6 @@ impl ScimSandbox {
         self.state().lock().users.remove(id)
     }
 
-    /// Listing pages requested (userName lookups not included), faulted or not.
-    pub fn list_calls(&self) -> usize {
-        self.state().faults.count("list")
-    }
-
     /// Every authenticated write as it arrived, oldest first.
     pub fn writes(&self) -> Vec<ScimWrite> {
         self.state().lock().writes.clone()
@@ -445,45 +406,12 @@ impl ScimSandbox {
 }
 
 /// How the registry starts and measures this emulator.
-pub const EMULATOR: crate::platform::emulator::EmulatorSpec = crate::platform::emulator::EmulatorSpec {
-    start: |cap| crate::platform::emulator::boxed(ScimSandbox::start(ScimSandboxOptions::default().with_page_cap(cap))),
+pub const EMULATOR: EmulatorSpec = EmulatorSpec {
+    start: start_capped::<ScimExtras>,
     test_entry: "",
     habits: Habits { reads_per_run: 1, ..Habits::USUAL },
-    demo: crate::platform::emulator::DemoSeed {
-        label: "scim",
-        key_file: "scim-token",
-        entry: include_str!("../demo.yaml"),
-        start: || crate::platform::emulator::boxed(ScimSandbox::start(Default::default())),
-    },
+    demo: DemoSeed::of::<ScimExtras>("scim", "scim-token", include_str!("../demo.yaml")),
 };
-
-impl EmulatorState for Shared {
-    const WRITE_ROUTES: &'static [&'static str] = &["create", "patch", "put"];
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.options.token
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().users.len()
-    }
-
-    fn accounts(&self) -> Vec<EmulatedAccount> {
-        self.lock()
-            .users
-            .values()
-            .map(|u| EmulatedAccount::new(&u.user_name, u.given_name.as_deref().unwrap_or_default(), u.active))
-            .collect()
-    }
-
-    fn largest_page(&self) -> usize {
-        self.options.max_results
-    }
-}
 
 #[cfg(test)]
 mod tests;

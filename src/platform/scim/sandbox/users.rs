@@ -91,7 +91,7 @@ impl Shared {
             store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
         // A silent cap: announced nowhere, visible only in the page (`itemsPerPage`).
-        let count = if count == 0 { 0 } else { self.options.page_cap.apply(count) };
+        let count = if count == 0 { 0 } else { self.page_cap.apply(count) };
         let mut resources: Vec<Value> = matching.iter().skip(skip).take(count).map(|u| self.render(u)).collect();
         if injected.truncate {
             // The page keeps its totalResults but is one resource short.

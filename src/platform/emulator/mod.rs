@@ -2,6 +2,10 @@
 //! loopback launcher, the fault matrix, the call-count tests and the benchmarks can run the
 //! same scenario on every kind without naming one. Compiled with the `sandbox` feature.
 
+mod served;
+
+pub use served::{number, start_capped, Held, Kind, Roster, Seed, Serve, Served, UserOf};
+
 use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
