@@ -44,8 +44,8 @@ async fn one_person_is_traced_created_deactivated_left_out_with_the_reason_or_un
     ] {
         assert!(t.contains(says), "{says:?} not in:\n{t}");
     }
-    assert!(rig.sandbox.user_by_email(joiner.email()).is_some());
-    assert!(rig.sandbox.user_by_email(other.email()).is_none(), "only the person asked for is converged");
+    assert!(rig.sandbox.user_by_login(joiner.email()).is_some());
+    assert!(rig.sandbox.user_by_login(other.email()).is_none(), "only the person asked for is converged");
 
     // A leaver (inactive at the source), asked for by e-mail: matched by link, deactivated.
     rig.roster([joiner.clone().inactive(), other.clone(), outsider.clone()]);
@@ -56,14 +56,14 @@ async fn one_person_is_traced_created_deactivated_left_out_with_the_reason_or_un
     assert_eq!(cake["actions"], serde_json::json!(["deactivate"]), "{doc}");
     assert_eq!(cake["matched"]["by"], "link", "{doc}");
     assert_eq!(cake["outcome"], "deactivated", "{doc}");
-    assert_eq!(rig.sandbox.user_by_email(joiner.email()).unwrap().user_status, "inactive");
+    assert_eq!(rig.sandbox.user_by_login(joiner.email()).unwrap().user_status, "inactive");
 
     // Out of scope: no action, and the reason names the scope.
     let out = rosterd_in(dir, &["reconcile", "--person", outsider.email()]).await;
     let t = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("out of scope: does not match scope") && t.contains("action:  none"), "{t}");
-    assert!(rig.sandbox.user_by_email(outsider.email()).is_none());
+    assert!(rig.sandbox.user_by_login(outsider.email()).is_none());
 
     // Nobody by that id: a usage error, exit 2, and nothing changed.
     let users = rig.sandbox.users().len();
