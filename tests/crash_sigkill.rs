@@ -170,8 +170,9 @@ async fn sigkill_20_times_during_a_500_person_apply_converges_exactly_with_a_who
         run_to_end(&config, &["reconcile", "--once", "--dry-run", "--format", "json"], &rig.path("final-plan.log"))
             .await;
     assert_eq!(code, 0, "{out}");
-    let plan: serde_json::Value = serde_json::from_str(&out).expect("the plan as JSON");
-    let steps: usize = plan["platforms"].as_array().unwrap().iter().map(|p| p["steps"].as_array().unwrap().len()).sum();
+    let run: serde_json::Value = serde_json::from_str(&out).expect("the run as one JSON document");
+    let steps: usize =
+        run["plan"]["platforms"].as_array().unwrap().iter().map(|p| p["steps"].as_array().unwrap().len()).sum();
     assert_eq!(steps, 0, "the final plan: {out}");
     let writes = rig.cake.write_calls();
     let (code, out) = run_to_end(&config, &["reconcile", "--once"], &rig.path("final-run.log")).await;

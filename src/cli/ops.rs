@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use super::{plan_code, print_plan, run_code, Format};
 use crate::config::Config;
 use crate::exit;
-use crate::reconcile::person_trace::PersonTrace;
 use crate::reconcile::plan::Plan;
 use crate::reconcile::{Engine, RunSummary};
 use crate::source::person::PersonQuery;
@@ -86,39 +85,24 @@ pub fn run_document(plan: &Plan, summary: Option<&RunSummary>, code: u8) -> Valu
     })
 }
 
+/// One person, by the running daemon when one holds the store, else here.
 async fn reconcile_person(path: &Path, text: &str, dry_run: bool, format: Format) -> (u8, Option<Value>) {
-    let Some(query) = PersonQuery::new(text) else {
+    if PersonQuery::new(text).is_none() {
         return failed(exit::USAGE, "rosterd: --person needs an id, user name or e-mail".into(), format);
-    };
-    let engine = match build(path) {
-        Ok(e) => e,
-        Err((code, message)) => return failed(code, message, format),
-    };
-    match engine.reconcile_person(&query, "cli-person", dry_run).await {
-        Ok(trace) => {
-            let code = person_code(&trace);
-            match format {
-                Format::Table => {
-                    print!("{}", trace.to_text());
-                    (code, None)
-                }
-                Format::Json => (code, Some(json!({ "ok": code == exit::OK, "exit_code": code, "trace": trace }))),
-            }
-        }
-        Err(e) => {
-            let code = if e.is_usage() { exit::USAGE } else { exit::ERROR };
-            failed(code, format!("rosterd: {e}"), format)
-        }
     }
-}
-
-fn person_code(trace: &PersonTrace) -> u8 {
-    if trace.failed() {
-        exit::PARTIAL
-    } else if trace.held() {
-        exit::ATTENTION
-    } else {
-        exit::OK
+    let (trace, lines, code) = match crate::daemon::admin::client::person(path, text, dry_run).await {
+        Ok(answer) => answer,
+        Err(code) if format == Format::Json => {
+            return (code, Some(json!({ "ok": false, "exit_code": code, "error": "see the message on stderr" })))
+        }
+        Err(code) => return (code, None),
+    };
+    match format {
+        Format::Table => {
+            print!("{lines}");
+            (code, None)
+        }
+        Format::Json => (code, Some(json!({ "ok": code == exit::OK, "exit_code": code, "trace": trace }))),
     }
 }
 

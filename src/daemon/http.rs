@@ -123,14 +123,25 @@ async fn status(Extract(app): Extract<App>, headers: HeaderMap) -> Response {
     answer(app.admin.handle(admin::Request::Status, Caller { person_data, trigger: Trigger::Http }).await)
 }
 
-/// A whole run, with the trigger token or the admin token. (`?person=` is the one-person
-/// run: a case of [`admin::Request`] to add beside `Reconcile`.)
-async fn reconcile(Extract(app): Extract<App>, headers: HeaderMap) -> Response {
+/// `?person=ID` (and `dry_run=true`): that one person now, answered with their trace.
+#[derive(Debug, Deserialize)]
+struct ReconcileQuery {
+    person: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A whole run, or with `?person=` one person's run, with the trigger token or the admin token.
+async fn reconcile(Extract(app): Extract<App>, Query(q): Query<ReconcileQuery>, headers: HeaderMap) -> Response {
     let settings = app.state().settings();
     if let Some(refusal) = unauthorized(&headers, "/v1/reconcile", &[&settings.trigger_token, &settings.admin_token]) {
         return refusal;
     }
-    answer(app.admin.handle(admin::Request::Reconcile, Caller { person_data: true, trigger: Trigger::Http }).await)
+    let request = match q.person {
+        Some(person) => admin::Request::Person { person, dry_run: q.dry_run },
+        None => admin::Request::Reconcile,
+    };
+    answer(app.admin.handle(request, Caller { person_data: true, trigger: Trigger::Http }).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +196,10 @@ fn answer(reply: Reply) -> Response {
         Reply::Plan { plan } => Json(plan).into_response(),
         Reply::Report { text, .. } => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Reply::Approved { platforms } => Json(serde_json::json!({ "platforms": platforms })).into_response(),
+        Reply::Person { trace, code, .. } => {
+            Json(serde_json::json!({ "ok": code == crate::exit::OK, "exit_code": code, "trace": trace }))
+                .into_response()
+        }
         Reply::Printed { stdout, stderr, code } => {
             Json(serde_json::json!({ "stdout": stdout, "stderr": stderr, "exit_code": code })).into_response()
         }

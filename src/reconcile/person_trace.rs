@@ -180,6 +180,17 @@ impl PersonTrace {
     }
 
     /// The trace as lines, one step per line, for a person at a terminal.
+    /// The exit code of the one-person run: 3 a write failed, 4 a step is held, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed() {
+            crate::exit::PARTIAL
+        } else if self.held() {
+            crate::exit::ATTENTION
+        } else {
+            crate::exit::OK
+        }
+    }
+
     pub fn to_text(&self) -> String {
         let p = &self.person;
         let groups: Vec<&str> = p.groups.iter().map(|g| g.display()).collect();

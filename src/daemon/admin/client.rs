@@ -174,6 +174,14 @@ pub async fn approve(config_path: &Path, run_id: &str, platform: Option<&str>) -
     }
 }
 
+/// A one-person run: its trace as JSON, as lines, and its exit code.
+pub async fn person(config_path: &Path, person: &str, dry_run: bool) -> Result<(serde_json::Value, String, u8), u8> {
+    match ask(config_path, Request::Person { person: person.to_string(), dry_run }).await? {
+        Reply::Person { trace, text, code } => Ok((trace, text, code)),
+        other => Err(failed(other)),
+    }
+}
+
 /// `rosterd status`: 0, or 4 when removals are held or records quarantined (as a run's
 /// exit code says), or 1 when the daemon is stuck.
 pub async fn status(config_path: &Path, json: bool) -> u8 {

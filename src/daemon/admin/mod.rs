@@ -33,10 +33,14 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 pub enum Request {
     /// The last runs, held removals, quarantine, next scheduled run, liveness.
     Status,
-    /// A whole run now (coalesced with one already queued). The one-person run
-    /// (`POST /v1/reconcile?person=`, `rosterd reconcile --person`) is another case of this
-    /// enum, added beside this one.
+    /// A whole run now (coalesced with one already queued).
     Reconcile,
+    /// One person converged on every platform now, between runs (`POST /v1/reconcile?person=`,
+    /// `rosterd reconcile --person`): their id, external id, user name or e-mail.
+    Person {
+        person: String,
+        dry_run: bool,
+    },
     Plan {
         platform: Option<String>,
     },
@@ -72,6 +76,12 @@ pub enum Reply {
     },
     Approved {
         platforms: Vec<ApprovedPlatform>,
+    },
+    /// A one-person run's trace: as JSON (`trace`), as lines (`text`), and its exit code.
+    Person {
+        trace: serde_json::Value,
+        text: String,
+        code: u8,
     },
     /// Text the command prints as is (each non-empty text a line on its stream), and its exit code.
     Printed {

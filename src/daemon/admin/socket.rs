@@ -121,6 +121,7 @@ fn request_kind(r: &Request) -> &'static str {
         Request::Report { .. } => "report",
         Request::Approve { .. } => "approve",
         Request::AuditVerify => "audit --verify",
+        Request::Person { .. } => "reconcile --person",
     }
 }
 

@@ -6,6 +6,7 @@ use super::{Refusal, Reply, Request};
 use crate::config::Config;
 use crate::exit;
 use crate::reconcile::{Engine, EngineError};
+use crate::source::person::PersonQuery;
 use crate::store::Store;
 
 pub async fn execute(engine: &Engine, request: Request) -> Reply {
@@ -26,9 +27,26 @@ pub async fn execute(engine: &Engine, request: Request) -> Reply {
             Err(e) => refused(e),
         },
         Request::AuditVerify => audit_verify(&engine.store, &engine.config),
+        Request::Person { person, dry_run } => one_person(engine, &person, dry_run).await,
         Request::Status | Request::Reconcile => {
             Reply::refused(Refusal::BadRequest, "status and reconcile are answered by the daemon, not the engine")
         }
+    }
+}
+
+/// A one-person run; a query that names nobody (or several) is a usage refusal (exit 2).
+async fn one_person(engine: &Engine, person: &str, dry_run: bool) -> Reply {
+    let Some(query) = PersonQuery::new(person) else {
+        return Reply::refused(Refusal::BadRequest, "--person needs an id, user name or e-mail");
+    };
+    match engine.reconcile_person(&query, "person", dry_run).await {
+        Ok(trace) => Reply::Person {
+            trace: serde_json::to_value(&trace).unwrap_or_default(),
+            text: trace.to_text(),
+            code: trace.exit_code(),
+        },
+        Err(e) if e.is_usage() => Reply::refused(Refusal::BadRequest, e.to_string()),
+        Err(e) => Reply::refused(Refusal::Failed, e.to_string()),
     }
 }
 
