@@ -17,6 +17,8 @@ pub struct RawStore {
 pub struct RawSource {
     pub scim: Option<RawScim>,
     pub file: Option<RawFile>,
+    /// Checked by `validate::okta`, which reads it with its key paths.
+    pub okta: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

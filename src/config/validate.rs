@@ -16,6 +16,7 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod okta;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
@@ -125,6 +126,12 @@ impl Validator {
             return None;
         };
         let raw: RawSource = self.section(value, "source")?;
+        if let Some(okta) = &raw.okta {
+            if raw.scim.is_some() || raw.file.is_some() {
+                self.problem("source", "set one source: source.okta, source.scim or source.file, not several");
+            }
+            return self.okta(okta);
+        }
         match (raw.scim, raw.file) {
             (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
             (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),
@@ -172,12 +179,23 @@ impl Validator {
 
     /// `source.scim.incremental`: off unless `enabled: true`.
     fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::records::incremental::IncrementalSettings> {
+        let overlap = crate::records::incremental::IncrementalSettings::DEFAULT_OVERLAP;
+        self.incremental_at("source.scim", &raw, overlap)
+    }
+
+    /// `{source}.incremental`: off unless `enabled: true`; `overlap` when none is written.
+    fn incremental_at(
+        &mut self,
+        source: &str,
+        raw: &RawIncremental,
+        overlap: Duration,
+    ) -> Option<crate::records::incremental::IncrementalSettings> {
         use crate::records::incremental::IncrementalSettings;
         let full_read_every = raw.full_read_every.unwrap_or(IncrementalSettings::DEFAULT_FULL_READ_EVERY);
-        let at = "source.scim.incremental";
+        let at = format!("{source}.incremental");
         self.span(&format!("{at}.full_read_every"), limits::FULL_READ_EVERY, Some(full_read_every.into()));
         self.span(&format!("{at}.overlap_seconds"), limits::OVERLAP_SECONDS, raw.overlap_seconds);
-        let overlap = raw.overlap_seconds.map_or(IncrementalSettings::DEFAULT_OVERLAP, Duration::from_secs);
+        let overlap = raw.overlap_seconds.map_or(overlap, Duration::from_secs);
         (raw.enabled == Some(true)).then_some(IncrementalSettings { full_read_every: full_read_every.max(1), overlap })
     }
 

@@ -6,6 +6,7 @@
 //! usable is an error.
 
 pub mod file;
+pub mod okta;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -63,6 +64,10 @@ pub enum SourceError {
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
+    /// An identity provider's API (Okta...) failed a read: where, its status (none when no
+    /// answer came), what it said, and what to do next in that provider's terms.
+    #[error("{at}: {detail}; {next}")]
+    Idp { at: String, status: Option<u16>, detail: String, next: &'static str },
 }
 
 impl SourceError {
@@ -77,6 +82,7 @@ impl SourceError {
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
+            SourceError::Idp { .. } => "idp",
         }
     }
 }
