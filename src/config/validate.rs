@@ -52,6 +52,15 @@ fn tls(insecure: Option<bool>) -> TlsVerification {
     }
 }
 
+/// The transport keys every HTTP source has, as written.
+struct SourceTransport<'a> {
+    url: &'a str,
+    timeout_seconds: Option<u64>,
+    insecure: Option<bool>,
+    ca_file: Option<&'a PathBuf>,
+    allow_insecure_http: Option<bool>,
+}
+
 /// Collects problems while building the validated config.
 struct Validator {
     problems: Vec<Problem>,
@@ -147,16 +156,14 @@ impl Validator {
     }
 
     fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
-        let url = self.url(&s.url, "source.scim.url");
-        let connection = url.map(|u| {
-            let mut c = Connection {
-                timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
-                tls: tls(s.tls_insecure_skip_verify),
-                ..Connection::new(u).unpaced()
-            };
-            self.transport(&mut c, s.ca_file.as_ref(), s.allow_insecure_http, "source.scim", "url");
-            c
-        });
+        let transport = SourceTransport {
+            url: &s.url,
+            timeout_seconds: s.timeout_seconds,
+            insecure: s.tls_insecure_skip_verify,
+            ca_file: s.ca_file.as_ref(),
+            allow_insecure_http: s.allow_insecure_http,
+        };
+        let connection = self.source_connection("source.scim", &transport);
         let auth = self.scim_auth(&s);
         let groups = s.groups.unwrap_or_else(|| "auto".into());
         if !["auto", "user", "endpoint"].contains(&groups.as_str()) {
@@ -175,6 +182,19 @@ impl Validator {
             groups,
             incremental,
         })
+    }
+
+    /// The connection of the source at `prefix` (`source.scim`): never paced, a source
+    /// read is not a platform's write budget.
+    fn source_connection(&mut self, prefix: &str, t: &SourceTransport<'_>) -> Option<Connection> {
+        let url = self.url(t.url, &format!("{prefix}.url"))?;
+        let mut c = Connection {
+            timeout: Duration::from_secs(t.timeout_seconds.unwrap_or(30)),
+            tls: tls(t.insecure),
+            ..Connection::new(url).unpaced()
+        };
+        self.transport(&mut c, t.ca_file, t.allow_insecure_http, prefix, "url");
+        Some(c)
     }
 
     /// `source.scim.incremental`: off unless `enabled: true`.

@@ -5,18 +5,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::super::raw::RawIncremental;
 use super::super::secret::SecretRef;
 use super::super::SourceConfig;
-use super::{tls, Validator};
+use super::{SourceTransport, Validator};
 use crate::limits;
-use crate::platform::connection::Connection;
 use crate::source::okta::settings::{OktaAuth, OktaSettings, ServiceApp};
 
 const AT: &str = "source.okta";
+/// `source.okta.slow_down_below_percent`.
+const SLOW_DOWN_PERCENT: limits::Span = limits::Span::new(0, 100, "percent");
+/// `source.okta.concurrency`: Okta refuses more than 75 in flight per org.
+const OKTA_CONCURRENCY: limits::Span = limits::Span::new(1, 75, "requests in flight");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +36,6 @@ struct RawOkta {
     private_key_file: Option<PathBuf>,
     private_key: Option<Value>,
     key_id: Option<String>,
-    scopes: Option<Vec<String>>,
     page_size: Option<u32>,
     max_pages: Option<u32>,
     timeout_seconds: Option<u64>,
@@ -41,8 +44,8 @@ struct RawOkta {
     allow_insecure_http: Option<bool>,
     active_statuses: Option<Vec<String>>,
     deprovisioned: Option<bool>,
-    slow_down_below_percent: Option<f64>,
-    concurrency: Option<usize>,
+    slow_down_below_percent: Option<u64>,
+    concurrency: Option<u64>,
     incremental: Option<RawIncremental>,
 }
 
@@ -50,16 +53,14 @@ impl Validator {
     /// `source.okta`, when it is the source.
     pub(super) fn okta(&mut self, value: &Value) -> Option<SourceConfig> {
         let raw: RawOkta = self.section(value, AT)?;
-        let url = self.url(&raw.url, "source.okta.url");
-        let connection = url.map(|u| {
-            let mut c = Connection {
-                timeout: Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
-                tls: tls(raw.tls_insecure_skip_verify),
-                ..Connection::new(u).unpaced()
-            };
-            self.transport(&mut c, raw.ca_file.as_ref(), raw.allow_insecure_http, AT, "url");
-            c
-        });
+        let transport = SourceTransport {
+            url: &raw.url,
+            timeout_seconds: raw.timeout_seconds,
+            insecure: raw.tls_insecure_skip_verify,
+            ca_file: raw.ca_file.as_ref(),
+            allow_insecure_http: raw.allow_insecure_http,
+        };
+        let connection = self.source_connection(AT, &transport);
         self.span("source.okta.timeout_seconds", limits::TIMEOUT_SECONDS, raw.timeout_seconds);
         self.span("source.okta.max_pages", limits::MAX_PAGES, raw.max_pages.map(u64::from));
         let auth = self.okta_auth(&raw);
@@ -78,28 +79,24 @@ impl Validator {
             settings.active_statuses = statuses.iter().map(|s| s.trim().to_uppercase()).collect();
         }
         settings.read_deprovisioned = raw.deprovisioned.unwrap_or(true);
+        self.span("source.okta.slow_down_below_percent", SLOW_DOWN_PERCENT, raw.slow_down_below_percent);
+        self.span("source.okta.concurrency", OKTA_CONCURRENCY, raw.concurrency);
         if let Some(percent) = raw.slow_down_below_percent {
-            match (0.0..=100.0).contains(&percent) {
-                true => settings.slow_down_below = percent / 100.0,
-                false => {
-                    self.problem("source.okta.slow_down_below_percent", format!("{percent} is not between 0 and 100"))
-                }
-            }
+            settings.slow_down_below = percent.min(100) as f64 / 100.0;
         }
-        if let Some(n) = raw.concurrency {
-            match (1..=75).contains(&n) {
-                true => settings.concurrency = n,
-                false => {
-                    self.problem("source.okta.concurrency", format!("{n} is not between 1 and 75 (Okta's own limit)"))
-                }
-            }
-        }
+        settings.concurrency = raw.concurrency.map_or(settings.concurrency, |n| n.clamp(1, 75) as usize);
         settings.incremental =
             raw.incremental.as_ref().and_then(|i| self.incremental_at(AT, i, Duration::from_secs(300)));
     }
 
+    /// The secret `source.okta.{name}`, from its `_env` or `_file` key (inline is refused).
+    fn okta_secret(&mut self, name: &str, given: (Option<&String>, Option<&PathBuf>, bool)) -> Option<SecretString> {
+        let (env, file, inline) = given;
+        let r = SecretRef::from_pair(name, env, file, inline, &self.base.clone());
+        self.secret(r, &format!("{AT}.{name}"))
+    }
+
     fn okta_auth(&mut self, raw: &RawOkta) -> Option<OktaAuth> {
-        let base = self.base.clone();
         match raw.auth.as_deref().unwrap_or("api_token") {
             "api_token" => {
                 if raw.client_id.is_some() || raw.private_key_file.is_some() || raw.private_key_env.is_some() {
@@ -108,14 +105,8 @@ impl Validator {
                         "client_id and private_key belong to auth: oauth; with an API token leave them out",
                     );
                 }
-                let r = SecretRef::from_pair(
-                    "token",
-                    raw.token_env.as_ref(),
-                    raw.token_file.as_ref(),
-                    raw.token.is_some(),
-                    &base,
-                );
-                self.secret(r, "source.okta.token").map(OktaAuth::ApiToken)
+                let given = (raw.token_env.as_ref(), raw.token_file.as_ref(), raw.token.is_some());
+                self.okta_secret("token", given).map(OktaAuth::ApiToken)
             }
             "oauth" => {
                 if raw.token_env.is_some() || raw.token_file.is_some() {
@@ -125,16 +116,9 @@ impl Validator {
                     self.problem("source.okta.client_id", "missing: the service app's client id (auth: oauth)");
                     return None;
                 };
-                let r = SecretRef::from_pair(
-                    "private_key",
-                    raw.private_key_env.as_ref(),
-                    raw.private_key_file.as_ref(),
-                    raw.private_key.is_some(),
-                    &base,
-                );
-                let private_key = self.secret(r, "source.okta.private_key")?;
-                let scopes = raw.scopes.clone().unwrap_or_else(ServiceApp::default_scopes);
-                Some(OktaAuth::ServiceApp(ServiceApp { client_id, private_key, key_id: raw.key_id.clone(), scopes }))
+                let given = (raw.private_key_env.as_ref(), raw.private_key_file.as_ref(), raw.private_key.is_some());
+                let private_key = self.okta_secret("private_key", given)?;
+                Some(OktaAuth::ServiceApp(ServiceApp { client_id, private_key, key_id: raw.key_id.clone() }))
             }
             other => {
                 self.problem("source.okta.auth", format!("{other:?} is not one of api_token, oauth"));

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::settings::{OktaAuth, ServiceApp, DEFAULT_TOKEN_LIFETIME};
+use super::settings::{OktaAuth, ServiceApp, DEFAULT_TOKEN_LIFETIME, SCOPES};
 use super::OktaSource;
 use crate::source::token::IssuedToken;
 use crate::source::SourceError;
@@ -70,10 +70,9 @@ impl OktaSource {
         let at = "Okta token endpoint";
         let url = self.endpoint("oauth2/v1/token");
         let assertion = sign(app, url.as_str()).map_err(|detail| refused(at, None, detail))?;
-        let scope = app.scopes.join(" ");
         let form = [
             ("grant_type", "client_credentials"),
-            ("scope", scope.as_str()),
+            ("scope", SCOPES),
             ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
             ("client_assertion", assertion.expose_secret()),
         ];

@@ -16,11 +16,18 @@ use crate::source::SourceError;
 /// A resource a listing holds, known by its id.
 pub(super) trait Listed: DeserializeOwned + Send {
     fn id(&self) -> &str;
+    /// What a resource lacks that the roster cannot do without.
+    fn lacks(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl Listed for OktaUser {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn lacks(&self) -> Option<&'static str> {
+        self.login().is_none().then_some("profile.login")
     }
 }
 
@@ -113,6 +120,11 @@ impl OktaSource {
             ),
             next: "check that source.okta.url is the org's address (https://acme.okta.com), not an admin or app URL",
         })?;
+        if let Some((id, lacks)) = items.iter().find_map(|i| Some((i.id(), i.lacks()?))) {
+            let detail = format!("malformed answer: resource {id:?} has no {lacks}");
+            let next = "check the user in the Okta admin console (every Okta user has a login)";
+            return Err(SourceError::Idp { at: at.to_string(), status: Some(answer.status.as_u16()), detail, next });
+        }
         Ok((items, next_link(&answer.headers)))
     }
 }

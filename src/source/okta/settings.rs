@@ -19,24 +19,18 @@ pub enum OktaAuth {
     ServiceApp(ServiceApp),
 }
 
-/// The OAuth 2.0 service app's credentials (`auth: oauth`).
+/// The OAuth 2.0 service app's credentials (`auth: oauth`): its client id, the RSA private
+/// key (PEM, PKCS#8 or PKCS#1) that signs the client assertion, and the key's id at Okta
+/// (`kid`, when the app holds more than one public key).
 #[derive(Debug, Clone)]
 pub struct ServiceApp {
     pub client_id: String,
-    /// The app's RSA private key, PEM (PKCS#8 or PKCS#1), that signs the client assertion.
     pub private_key: SecretString,
-    /// The key's id at Okta (`kid`), when the app holds more than one public key.
     pub key_id: Option<String>,
-    /// Asked for at the token endpoint; the contract's two read scopes by default.
-    pub scopes: Vec<String>,
 }
 
-impl ServiceApp {
-    /// The scopes the contract names: users and groups, read only.
-    pub fn default_scopes() -> Vec<String> {
-        vec!["okta.users.read".into(), "okta.groups.read".into()]
-    }
-}
+/// The scopes the service app asks for: the contract's two, read only.
+pub const SCOPES: &str = "okta.users.read okta.groups.read";
 
 /// Everything the Okta source needs; build with [`OktaSettings::new`] and adjust.
 #[derive(Debug, Clone)]

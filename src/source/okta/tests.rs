@@ -18,8 +18,15 @@ const TOKEN: &str = "okta-api-token-SEEDED-3e9d";
 const UPDATED: &str = "2024-05-02T10:11:12.000Z";
 
 async fn org(n: usize, cap: PageCap) -> OktaSandbox {
+    limited_org(n, cap, 1_000_000).await
+}
+
+/// An org of `n` people whose rate-limit bucket holds `limit` requests a second.
+async fn limited_org(n: usize, cap: PageCap, limit: u64) -> OktaSandbox {
     let mut options = OktaSandboxOptions::new(TOKEN, Directory::generated(n, UPDATED));
     options.page_cap = cap;
+    options.rate_limit = limit;
+    options.rate_window = Duration::from_secs(1);
     OktaSandbox::start(options).await.unwrap()
 }
 
@@ -38,7 +45,6 @@ fn service_app() -> OktaAuth {
         client_id: SERVICE_APP_CLIENT.into(),
         private_key: SecretString::from(SERVICE_APP_KEY.to_string()),
         key_id: None,
-        scopes: ServiceApp::default_scopes(),
     })
 }
 
@@ -193,11 +199,7 @@ async fn a_429_with_retry_after_is_waited_out() {
 
 #[tokio::test]
 async fn nearly_empty_rate_limit_buckets_slow_the_read_before_okta_refuses() {
-    let mut options = OktaSandboxOptions::new(TOKEN, Directory::generated(60, UPDATED));
-    options.page_cap = PageCap::Count(4);
-    options.rate_limit = 40;
-    options.rate_window = Duration::from_secs(1);
-    let org = OktaSandbox::start(options).await.unwrap();
+    let org = limited_org(60, PageCap::Count(4), 40).await;
     let roster = source(&org).read().await.unwrap();
     assert!(roster.complete);
     assert!(org.faults().requests() > 20);
@@ -206,11 +208,7 @@ async fn nearly_empty_rate_limit_buckets_slow_the_read_before_okta_refuses() {
 
 #[tokio::test]
 async fn a_429_without_retry_after_waits_for_the_rate_limit_reset() {
-    let mut options = OktaSandboxOptions::new(TOKEN, Directory::generated(30, UPDATED));
-    options.page_cap = PageCap::Count(5);
-    options.rate_limit = 4;
-    options.rate_window = Duration::from_secs(1);
-    let org = OktaSandbox::start(options).await.unwrap();
+    let org = limited_org(30, PageCap::Count(5), 4).await;
     let mut s = settings(&org, OktaAuth::ApiToken(TOKEN.to_string().into()));
     s.slow_down_below = 0.0;
     let roster = OktaSource::new(s).unwrap().read().await.unwrap();

@@ -15,32 +15,9 @@ pub struct OktaUser {
     pub status: String,
     #[serde(default, rename = "lastUpdated", skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<String>,
-    pub profile: Profile,
-}
-
-/// A user's `profile`: the attributes the contract maps.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Profile {
-    pub login: String,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub second_email: Option<String>,
-    #[serde(default)]
-    pub first_name: Option<String>,
-    #[serde(default)]
-    pub last_name: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub department: Option<String>,
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub employee_number: Option<String>,
-    #[serde(default)]
-    pub manager_id: Option<String>,
+    /// The profile's attributes by name (`login`, `email`, `firstName`...); only the ones
+    /// the contract maps are read, whatever else an org's schema adds.
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One group of `GET /api/v1/groups`.
@@ -85,39 +62,46 @@ impl OktaError {
     }
 }
 
-fn text(value: &Option<String>) -> Option<CompactString> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(CompactString::from)
-}
-
 impl OktaUser {
+    /// A profile attribute as text: absent, null, non-text and blank are all "none".
+    pub fn attribute(&self, name: &str) -> Option<CompactString> {
+        let value = self.profile.get(name)?.as_str()?.trim();
+        (!value.is_empty()).then(|| value.into())
+    }
+
+    /// `profile.login`, the user name; every Okta user has one.
+    pub fn login(&self) -> Option<CompactString> {
+        self.attribute("login")
+    }
+
     /// The person the contract maps this user to, `active` by `is_active(status)`, no groups yet.
     pub fn into_person(self, active: bool) -> Person {
-        let p = self.profile;
         let mut emails = Vec::new();
-        if let Some(value) = text(&p.email) {
+        if let Some(value) = self.attribute("email") {
             emails.push(Email { value, kind: Some("work".into()), primary: true });
         }
-        if let Some(value) = text(&p.second_email) {
+        if let Some(value) = self.attribute("secondEmail") {
             emails.push(Email { value, kind: Some("other".into()), primary: false });
         }
-        let (given, family) = (text(&p.first_name).unwrap_or_default(), text(&p.last_name).unwrap_or_default());
-        let display = text(&p.display_name).or_else(|| {
+        let (given, family) =
+            (self.attribute("firstName").unwrap_or_default(), self.attribute("lastName").unwrap_or_default());
+        let display = self.attribute("displayName").or_else(|| {
             let joined = format!("{given} {family}");
             (!joined.trim().is_empty()).then(|| joined.trim().into())
         });
         Person {
-            id: self.id.into(),
-            user_name: p.login.into(),
+            user_name: self.login().unwrap_or_default(),
             given_name: given,
             family_name: family,
             display_name: display,
             emails,
             active,
-            title: text(&p.title),
-            employee_number: text(&p.employee_number),
-            department: text(&p.department),
-            manager: text(&p.manager_id),
+            title: self.attribute("title"),
+            employee_number: self.attribute("employeeNumber"),
+            department: self.attribute("department"),
+            manager: self.attribute("managerId"),
             last_modified: self.last_updated.map(Into::into),
+            id: self.id.into(),
             ..Person::default()
         }
     }

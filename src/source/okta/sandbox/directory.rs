@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::source::okta::wire::{GroupProfile, OktaGroup, OktaUser, Profile};
+use crate::source::okta::wire::{GroupProfile, OktaGroup, OktaUser};
 
 /// The users (by id, the paging order) and groups (by id) of the org, with members.
 #[derive(Debug, Clone, Default)]
@@ -192,23 +192,16 @@ impl Directory {
 
 fn generated_user(i: usize, updated: &str) -> OktaUser {
     let login = generated_login(i);
-    OktaUser {
-        id: generated_id(i),
-        status: generated_status(i).into(),
-        last_updated: Some(updated.into()),
-        profile: Profile {
-            email: Some(login.clone()),
-            second_email: (i % 11 == 0).then(|| format!("p{i}@home.example")),
-            first_name: Some(format!("Given{i}")),
-            last_name: Some(format!("Family{i}")),
-            display_name: None,
-            department: Some(["Sales", "Finance", "Ops"][i % 3].into()),
-            title: Some("Analyst".into()),
-            employee_number: Some(format!("{i}")),
-            manager_id: (i > 1).then(|| generated_id(1)),
-            login,
-        },
-    }
+    let department = ["Sales", "Finance", "Ops"].get(i % 3).copied();
+    let profile = serde_json::json!({
+        "login": login, "email": login,
+        "secondEmail": (i % 11 == 0).then(|| format!("p{i}@home.example")),
+        "firstName": format!("Given{i}"), "lastName": format!("Family{i}"), "displayName": null,
+        "department": department, "title": "Analyst",
+        "employeeNumber": i.to_string(), "managerId": (i > 1).then(|| generated_id(1)),
+    });
+    let profile = profile.as_object().cloned().unwrap_or_default();
+    OktaUser { id: generated_id(i), status: generated_status(i).into(), last_updated: Some(updated.into()), profile }
 }
 
 #[cfg(test)]
