@@ -58,6 +58,11 @@ struct Setup {
 }
 
 async fn setup(okta: &OktaSandbox) -> Setup {
+    setup_reading(okta, "").await
+}
+
+/// The same, `source_extra` added to the `source.okta` keys.
+async fn setup_reading(okta: &OktaSandbox, source_extra: &str) -> Setup {
     let rig =
         Rig::start(CakeSandboxOptions::default().with_user(CakeUser::new("Api", "Owner", "owner@acme.example", 1)))
             .await;
@@ -76,7 +81,7 @@ async fn setup(okta: &OktaSandbox) -> Setup {
                 "filespin-key",
                 &format!("{SCOPE_AND_ROLES}{filespin_roles}"),
             );
-    let source = format!("  okta: {{ url: \"{}\", token_file: okta-token }}", okta.base_url());
+    let source = format!("  okta: {{ url: \"{}\", token_file: okta-token{source_extra} }}", okta.base_url());
     let safety = "  max_removals: { count: 1000, percent: 100 }\n  protected: [owner@acme.example]";
     rig.configure(&source, safety, &platforms);
     Setup { rig, filespin }
@@ -98,7 +103,11 @@ impl Setup {
 }
 
 async fn org() -> OktaSandbox {
-    let directory = Directory::generated(PEOPLE, "2024-05-02T10:11:12.000Z");
+    org_of(PEOPLE).await
+}
+
+async fn org_of(people: usize) -> OktaSandbox {
+    let directory = Directory::generated(people, "2024-05-02T10:11:12.000Z");
     OktaSandbox::start(OktaSandboxOptions::new(TOKEN, directory)).await.expect("the Okta emulator")
 }
 
@@ -165,4 +174,38 @@ async fn a_read_that_fails_on_page_3_removes_nobody_and_says_why() {
     assert!(summary.record.platforms.iter().all(|p| p.deactivated == 0));
     assert_eq!(s.state(), before);
     assert_eq!(s.writes(), writes);
+}
+
+#[tokio::test]
+async fn incremental_reads_ask_only_for_what_changed_and_act_on_it() {
+    let okta = org_of(600).await;
+    let s = setup_reading(&okta, ", incremental: { enabled: true, full_read_every: 5 }").await;
+    s.rig.reconcile().await;
+    let calls = |okta: &OktaSandbox| (okta.calls("users"), okta.calls("groups"), okta.calls("members"));
+    let (users, groups, members) = calls(&okta);
+
+    // A quiet incremental read: one changed-users page and the group listing, no members.
+    let writes = s.writes();
+    let (plan, _) = s.rig.reconcile().await;
+    assert!(plan.roster_complete, "{:?}", plan.roster_incomplete_reason);
+    assert_eq!(plan.people, 600);
+    assert_eq!(calls(&okta), (users + 1, groups + 1, members));
+    assert_eq!(s.writes(), writes);
+
+    // A suspension and a new Finance member arrive through the filter and the changed group.
+    okta.set_status(&generated_id(1), "SUSPENDED");
+    okta.edit(|d| {
+        d.join("00g00finance", &generated_id(2));
+        if let Some(g) = d.groups.get_mut("00g00finance") {
+            g.last_membership_updated = Some(rosterd::source::okta::sandbox::now_stamp());
+        }
+    });
+    let (plan, summary) = s.rig.reconcile().await;
+    assert!(plan.roster_complete, "{:?}", plan.roster_incomplete_reason);
+    assert_eq!(calls(&okta).2, members + 1, "only the changed group's members are read");
+    assert!(summary.record.platforms.iter().all(|p| p.deactivated == 1 && p.updated == 1), "{}", plan.to_table());
+    let (cake, filespin) = s.state();
+    assert_eq!(cake.get(&generated_login(2)), Some(&(true, 4)));
+    assert_eq!(filespin.get(&generated_login(2)), Some(&(true, 2)));
+    assert_eq!(cake.get(&generated_login(1)).map(|c| c.0), Some(false));
 }
