@@ -63,6 +63,8 @@ impl Validator {
         let connection = self.source_connection(AT, &transport);
         self.span("source.okta.timeout_seconds", limits::TIMEOUT_SECONDS, raw.timeout_seconds);
         self.span("source.okta.max_pages", limits::MAX_PAGES, raw.max_pages.map(u64::from));
+        self.span("source.okta.slow_down_below_percent", SLOW_DOWN_PERCENT, raw.slow_down_below_percent);
+        self.span("source.okta.concurrency", OKTA_CONCURRENCY, raw.concurrency);
         let auth = self.okta_auth(&raw);
         let mut settings = OktaSettings::new(connection?, auth?);
         self.okta_tuning(&raw, &mut settings);
@@ -79,8 +81,6 @@ impl Validator {
             settings.active_statuses = statuses.iter().map(|s| s.trim().to_uppercase()).collect();
         }
         settings.read_deprovisioned = raw.deprovisioned.unwrap_or(true);
-        self.span("source.okta.slow_down_below_percent", SLOW_DOWN_PERCENT, raw.slow_down_below_percent);
-        self.span("source.okta.concurrency", OKTA_CONCURRENCY, raw.concurrency);
         if let Some(percent) = raw.slow_down_below_percent {
             settings.slow_down_below = percent.min(100) as f64 / 100.0;
         }
