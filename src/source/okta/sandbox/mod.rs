@@ -217,8 +217,16 @@ async fn members_route(
         .await
 }
 
-/// A listing's items as (id, JSON), in paging order; Err is the refusal to answer.
-type Listed = Result<Vec<(String, serde_json::Value)>, Box<Response>>;
+/// What a listing holds: users or groups.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    User,
+    Group,
+}
+
+/// A listing's items by id, in paging order (only a page's items are rendered as JSON, so
+/// an org of 100,000 stays cheap to page); Err is the refusal to answer.
+type Listed = Result<Vec<(String, Held)>, Box<Response>>;
 
 impl Shared {
     /// Check the caller and the bucket, then page the listing `list` builds.
@@ -266,7 +274,7 @@ impl Shared {
         };
         let d = lock(&self.directory);
         let users = d.users.values().filter(|u| filter.matches(u));
-        Ok(users.map(|u| (u.id.clone(), user_json(u))).collect())
+        Ok(users.map(|u| (u.id.clone(), Held::User)).collect())
     }
 
     fn groups(&self, q: &Params) -> Listed {
@@ -274,7 +282,7 @@ impl Shared {
             return Err(Box::new(invalid("filter is not served on groups by this emulator")));
         }
         let d = lock(&self.directory);
-        Ok(d.groups.values().map(|g| (g.id.clone(), group_json(g))).collect())
+        Ok(d.groups.keys().map(|id| (id.clone(), Held::Group)).collect())
     }
 
     fn members(&self, group: &str, _: &Params) -> Listed {
@@ -284,18 +292,25 @@ impl Shared {
             return Err(Box::new(error(StatusCode::NOT_FOUND, "E0000007", &summary)));
         }
         let members = d.members.get(group).into_iter().flatten();
-        let users = members.filter_map(|id| d.users.get(id));
-        Ok(users.map(|u| (u.id.clone(), user_json(u))).collect())
+        let users = members.filter(|id| d.users.contains_key(*id));
+        Ok(users.map(|id| (id.clone(), Held::User)).collect())
     }
 
     /// One page after `after`, with `self` and (when more follow) `next` links.
-    fn page(&self, path: &str, q: &Params, items: &[(String, serde_json::Value)], injected: Injected) -> Response {
+    fn page(&self, path: &str, q: &Params, items: &[(String, Held)], injected: Injected) -> Response {
         let limit = q.limit.as_deref().and_then(|l| l.parse().ok()).unwrap_or(200);
         let size = self.options.page_cap.apply(limit);
         let Some((page, more)) = page_after(items, q.after.as_deref(), size) else {
             return invalid("after: the cursor is not valid");
         };
-        let body: Vec<&serde_json::Value> = page.iter().map(|(_, v)| v).collect();
+        let body: Vec<serde_json::Value> = {
+            let d = lock(&self.directory);
+            let render = |(id, held): &(String, Held)| match held {
+                Held::User => d.users.get(id).map(user_json),
+                Held::Group => d.groups.get(id).map(group_json),
+            };
+            page.iter().filter_map(render).collect()
+        };
         let mut answer = Json(body).into_response();
         let base = lock(&self.base).clone();
         let filter = q.filter.as_deref().map(|f| format!("&filter={}", encode(f))).unwrap_or_default();
