@@ -29,8 +29,10 @@ use crate::sandbox::page_cap::PageCap;
 use crate::sandbox::server::LoopbackServer;
 pub use directory::*;
 
+mod demo;
 mod directory;
 mod oauth;
+pub use demo::start_demo;
 
 /// A test-only RSA key of the emulated service app: the emulator knows its public half.
 pub const SERVICE_APP_KEY: &str = include_str!("service_app_key.pem");
