@@ -12,8 +12,17 @@ const ROSTER: &str = include_str!("../config/demo/roster.yaml");
 /// Everything but the platforms; each kind's entry comes from its registry entry.
 const CONFIG_HEAD: &str = include_str!("../config/demo/rosterd.yaml");
 
+/// Where the demo's roster comes from (`rosterd demo --source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoSource {
+    /// The example roster file.
+    File,
+    /// The same people served by an emulated Okta org.
+    Okta,
+}
+
 /// Run the demo; the state lives in `state_dir` or a temporary folder removed at the end.
-pub async fn run(state_dir: Option<PathBuf>) -> u8 {
+pub async fn run(state_dir: Option<PathBuf>, source: DemoSource) -> u8 {
     let keep = state_dir.is_some();
     let temp = match state_dir {
         Some(_) => None,
@@ -26,7 +35,7 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
         },
     };
     let dir = state_dir.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
-    match demo(&dir, keep).await {
+    match demo(&dir, keep, source).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rosterd demo: {e}");
@@ -82,9 +91,17 @@ impl Sandboxes {
     }
 }
 
-async fn demo(dir: &Path, keep: bool) -> Result<u8, DemoError> {
+async fn demo(dir: &Path, keep: bool, source: DemoSource) -> Result<u8, DemoError> {
     let sandboxes = Sandboxes::start().await.map_err(DemoError::Start)?;
     let config = write_files(dir, &sandboxes)?;
+    // Held to the end: the emulated identity provider the roster is read from, if any.
+    let (config, _idp) = match source {
+        DemoSource::File => (config, None),
+        DemoSource::Okta => {
+            let (config, org) = read_from_okta(dir, config).await?;
+            (config, Some(org))
+        }
+    };
     println!(
         "rosterd demo: {} sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)",
         KINDS.len()
@@ -168,6 +185,26 @@ fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, DemoError> {
     let path = dir.join("rosterd.yaml");
     std::fs::write(&path, &text).map_err(|e| io("rosterd.yaml", e))?;
     Ok(Config::load(&path)?)
+}
+
+/// Serve the demo roster from an emulated Okta org and point the config at it.
+async fn read_from_okta(
+    dir: &Path,
+    config: Config,
+) -> Result<(Config, crate::source::okta::sandbox::OktaSandbox), DemoError> {
+    let io =
+        |what: &'static str, source: std::io::Error| DemoError::Write { what, dir: dir.display().to_string(), source };
+    let roster =
+        crate::setup::source(&config.source)?.read().await.map_err(|e| io("the roster", std::io::Error::other(e)))?;
+    let (org, block, (token_file, token)) =
+        crate::source::okta::sandbox::start_demo(&roster.people).await.map_err(DemoError::Start)?;
+    write_private(&dir.join(token_file), token).map_err(|e| io("okta-token", e))?;
+    let path = dir.join("rosterd.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| io("rosterd.yaml", e))?;
+    let text = text.replace("source:\n  file:\n    path: roster.yaml\n", &block);
+    std::fs::write(&path, text).map_err(|e| io("rosterd.yaml", e))?;
+    println!("the roster is read from an emulated Okta org at {}", org.base_url());
+    Ok((Config::load(&path)?, org))
 }
 
 /// A key file readable by its owner only, as a real deployment keeps it.

@@ -12,7 +12,7 @@ pub struct Span {
 }
 
 impl Span {
-    const fn new(min: u64, max: u64, unit: &'static str) -> Span {
+    pub const fn new(min: u64, max: u64, unit: &'static str) -> Span {
         Span { min, max, unit }
     }
 

@@ -345,3 +345,23 @@ platforms:
     assert_has(&fields, "platforms[0].fields.urn:acme:x:9bad: not a scim field");
     assert_has(&fields, "platforms[0].fields.nickname: not a scim field");
 }
+
+#[test]
+fn okta_source_problems_name_their_key_paths() {
+    let platform = "platforms:\n  - { name: c, kind: cake, base_url: \"https://a.example\", api_key_env: PATH }\n";
+    let okta = |keys: &str| problems(&format!("source:\n  okta: {{ {keys} }}\n{platform}"));
+    let p = okta("url: \"ftp://acme.okta.com\", token_env: ROSTERD_TEST_UNSET_OKTA, page_size: 500, concurrency: 99, active_statuses: [ACTIVE, GONE], colour: red");
+    assert_has(&p, "source.okta.colour");
+    let p = okta("url: \"ftp://acme.okta.com\", token_env: ROSTERD_TEST_UNSET_OKTA, page_size: 500, concurrency: 99");
+    assert_has(&p, "source.okta.url");
+    assert_has(&p, "source.okta.token");
+    assert_has(&p, "source.okta.concurrency");
+    let p = okta("url: \"https://acme.okta.com\", token_env: PATH, page_size: 500, active_statuses: [ACTIVE, GONE]");
+    assert_has(&p, "source.okta.page_size");
+    let p = okta("url: \"https://acme.okta.com\", token_env: PATH, active_statuses: [ACTIVE, GONE]");
+    assert_has(&p, "source.okta.active_statuses");
+    assert_has(&okta("url: \"https://acme.okta.com\", auth: oauth, private_key_env: PATH"), "source.okta.client_id");
+    assert_has(&okta("url: \"https://acme.okta.com\", auth: saml, token_env: PATH"), "source.okta.auth");
+    assert_has(&okta("url: \"https://acme.okta.com\", token: \"inline\""), "source.okta.token");
+    assert!(okta("url: \"https://acme.okta.com\", token_env: PATH").is_empty());
+}

@@ -147,3 +147,56 @@ async fn the_ldap_bind_password_reaches_no_log_audit_store_plan_or_debug() {
     std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
     assert_nothing_written_holds(d, &output, &[LDAP_PASSWORD, WRONG_LDAP_PASSWORD]);
 }
+
+/// The Okta source's secrets (API token, the service app's private key, every access token
+/// the emulated org issued) reach neither the logs nor the state, nor `Debug`, while the
+/// service app's token dies mid-read (renewed, the read completes) and a 429 with
+/// `Retry-After` is waited out.
+#[tokio::test]
+async fn no_okta_secret_reaches_logs_state_or_debug() {
+    use rosterd::sandbox::faults::{Fault, FaultRule};
+    use rosterd::source::okta::sandbox::{
+        Directory, OktaSandbox, OktaSandboxOptions, SERVICE_APP_CLIENT, SERVICE_APP_KEY,
+    };
+    use support::logs::Logs;
+    use support::rig::{assert_nowhere, Rig};
+
+    const OKTA_TOKEN: &str = "okta-SEEDED-SECRET-52aa0e";
+    let logs = Logs::capture();
+    let mut options = OktaSandboxOptions::new(OKTA_TOKEN, Directory::generated(700, "2024-05-02T10:11:12.000Z"));
+    options.token_uses = Some(2);
+    let okta = OktaSandbox::start(options).await.expect("the Okta emulator");
+    okta.faults().script(FaultRule::on("users", Fault::too_many(1)).nth(3));
+    let rig = Rig::start(CakeSandboxOptions::default()).await;
+    rig.write("okta-key.pem", SERVICE_APP_KEY);
+    let source = format!(
+        "  okta: {{ url: \"{}\", auth: oauth, client_id: {SERVICE_APP_CLIENT}, private_key_file: okta-key.pem }}",
+        okta.base_url()
+    );
+    let platform = "    roles: [ { role: Account Manager } ]\n    rate_limit: { per_second: 1000, burst: 100 }";
+    rig.write_config(&source, "", platform);
+    let (plan, _) = rig.reconcile().await;
+    assert!(plan.roster_complete, "{:?}", plan.roster_incomplete_reason);
+    assert!(okta.faults().served().iter().any(|s| s.status == 429), "the 429 was served and waited out");
+    let tokens = okta.issued_tokens();
+    assert!(tokens.len() >= 3, "tokens renewed mid-read: {}", tokens.len());
+    assert!(logs.text().contains("a new one is fetched"), "the renewal is logged");
+
+    // The key's body lines, the API token (a config that names it), every access token.
+    let mut secrets: Vec<String> =
+        SERVICE_APP_KEY.lines().filter(|l| !l.starts_with("-----")).map(String::from).collect();
+    secrets.push(OKTA_TOKEN.into());
+    secrets.extend(tokens);
+    assert_nowhere(&secrets, &logs.bytes(), &rig.path("state"));
+    let config = rig.config();
+    let shown = format!("{config:?}");
+    assert!(secrets.iter().all(|s| !shown.contains(s.as_str())), "a secret in Debug of the config");
+    rig.write("okta-token", OKTA_TOKEN);
+    rig.edit(
+        "rosterd.yaml",
+        &format!("auth: oauth, client_id: {SERVICE_APP_CLIENT}, private_key_file: okta-key.pem"),
+        "token_file: okta-token",
+    );
+    let shown = format!("{:?}", rig.config());
+    assert!(!shown.contains(OKTA_TOKEN), "the API token in Debug of the config");
+}

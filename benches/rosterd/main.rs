@@ -8,6 +8,7 @@
 mod calls;
 mod gen;
 mod incremental;
+mod okta;
 mod pacing;
 mod sandbox_rig;
 mod scale;
@@ -29,6 +30,11 @@ fn sections() -> Vec<Section> {
             name: "incremental",
             about: "source and Affise calls of full against quiet incremental reads",
             run: incremental::run,
+        },
+        Section {
+            name: "okta",
+            about: "Okta source: calls over the minimum for a full and a quiet read of 100,000, parse throughput",
+            run: okta::run,
         },
         Section {
             name: "calls",

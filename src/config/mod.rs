@@ -66,6 +66,7 @@ pub enum SourceConfig {
     },
     /// `source.ldap`: a directory (OpenLDAP, Active Directory).
     Ldap(Box<crate::source::ldap::LdapSettings>),
+    Okta(crate::source::okta::OktaSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +236,7 @@ impl SourceConfig {
             SourceConfig::Scim(s) => s.connection.insecure_warning("the SCIM source"),
             SourceConfig::File { .. } => None,
             SourceConfig::Ldap(l) => l.insecure_warning(),
+            SourceConfig::Okta(s) => s.connection.insecure_warning("the Okta source"),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct RawSource {
     pub file: Option<RawFile>,
     /// Checked by `validate::ldap`, which owns its shape.
     pub ldap: Option<serde_yaml::Value>,
+    /// Checked by `validate::okta`, which reads it with its key paths.
+    pub okta: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,12 @@ use crate::platform::connection::TlsVerification;
 
 mod ldap;
 mod notify;
+mod okta;
 mod platforms;
+
+/// What `source:` may hold, for the messages that ask for one.
+const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.ldap \
+(a directory) or source.file (a roster file)";
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
 pub(super) fn validate(root: &Value, path: &Path) -> Result<Config, Vec<Problem>> {
@@ -52,6 +57,15 @@ fn tls(insecure: Option<bool>) -> TlsVerification {
         Some(true) => TlsVerification::InsecureSkipVerify,
         _ => TlsVerification::Verify,
     }
+}
+
+/// The transport keys every HTTP source has, as written.
+struct SourceTransport<'a> {
+    url: &'a str,
+    timeout_seconds: Option<u64>,
+    insecure: Option<bool>,
+    ca_file: Option<&'a PathBuf>,
+    allow_insecure_http: Option<bool>,
 }
 
 /// Collects problems while building the validated config.
@@ -126,41 +140,49 @@ impl Validator {
 
     fn source(&mut self, value: Option<&Value>) -> Option<SourceConfig> {
         let Some(value) = value else {
-            self.problem("source", "missing: set source.scim (an identity provider) or source.file (a roster file)");
+            self.problem("source", format!("missing: {SOURCE_KINDS}"));
             return None;
         };
         let raw: RawSource = self.section(value, "source")?;
+        let set: Vec<&str> = [
+            ("scim", raw.scim.is_some()),
+            ("file", raw.file.is_some()),
+            ("ldap", raw.ldap.is_some()),
+            ("okta", raw.okta.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, set)| set.then_some(kind))
+        .collect();
+        if set.len() > 1 {
+            let keys: Vec<String> = set.iter().map(|k| format!("source.{k}")).collect();
+            self.problem("source", format!("set one source, not several: {}", keys.join(", ")));
+            return None;
+        }
         if let Some(ldap) = &raw.ldap {
-            if raw.scim.is_some() || raw.file.is_some() {
-                self.problem("source", "set one of source.scim, source.file and source.ldap, not more");
-            }
             return self.ldap(ldap).map(|s| SourceConfig::Ldap(Box::new(s)));
         }
+        if let Some(okta) = &raw.okta {
+            return self.okta(okta);
+        }
         match (raw.scim, raw.file) {
-            (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
+            (Some(s), _) => self.scim(s).map(SourceConfig::Scim),
             (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),
-            (Some(_), Some(_)) => {
-                self.problem("source", "set one of source.scim and source.file, not both");
-                None
-            }
             (None, None) => {
-                self.problem("source", "set source.scim (an identity provider) or source.file (a roster file)");
+                self.problem("source", SOURCE_KINDS);
                 None
             }
         }
     }
 
     fn scim(&mut self, s: RawScim) -> Option<ScimConfig> {
-        let url = self.url(&s.url, "source.scim.url");
-        let connection = url.map(|u| {
-            let mut c = Connection {
-                timeout: Duration::from_secs(s.timeout_seconds.unwrap_or(30)),
-                tls: tls(s.tls_insecure_skip_verify),
-                ..Connection::new(u).unpaced()
-            };
-            self.transport(&mut c, s.ca_file.as_ref(), s.allow_insecure_http, "source.scim", "url");
-            c
-        });
+        let transport = SourceTransport {
+            url: &s.url,
+            timeout_seconds: s.timeout_seconds,
+            insecure: s.tls_insecure_skip_verify,
+            ca_file: s.ca_file.as_ref(),
+            allow_insecure_http: s.allow_insecure_http,
+        };
+        let connection = self.source_connection("source.scim", &transport);
         let auth = self.scim_auth(&s);
         let groups = s.groups.unwrap_or_else(|| "auto".into());
         if !["auto", "user", "endpoint"].contains(&groups.as_str()) {
@@ -181,14 +203,38 @@ impl Validator {
         })
     }
 
+    /// The connection of the source at `prefix` (`source.scim`): never paced, a source
+    /// read is not a platform's write budget.
+    fn source_connection(&mut self, prefix: &str, t: &SourceTransport<'_>) -> Option<Connection> {
+        let url = self.url(t.url, &format!("{prefix}.url"))?;
+        let mut c = Connection {
+            timeout: Duration::from_secs(t.timeout_seconds.unwrap_or(30)),
+            tls: tls(t.insecure),
+            ..Connection::new(url).unpaced()
+        };
+        self.transport(&mut c, t.ca_file, t.allow_insecure_http, prefix, "url");
+        Some(c)
+    }
+
     /// `source.scim.incremental`: off unless `enabled: true`.
     fn scim_incremental(&mut self, raw: RawIncremental) -> Option<crate::records::incremental::IncrementalSettings> {
+        let overlap = crate::records::incremental::IncrementalSettings::DEFAULT_OVERLAP;
+        self.incremental_at("source.scim", &raw, overlap)
+    }
+
+    /// `{source}.incremental`: off unless `enabled: true`; `overlap` when none is written.
+    fn incremental_at(
+        &mut self,
+        source: &str,
+        raw: &RawIncremental,
+        overlap: Duration,
+    ) -> Option<crate::records::incremental::IncrementalSettings> {
         use crate::records::incremental::IncrementalSettings;
         let full_read_every = raw.full_read_every.unwrap_or(IncrementalSettings::DEFAULT_FULL_READ_EVERY);
-        let at = "source.scim.incremental";
+        let at = format!("{source}.incremental");
         self.span(&format!("{at}.full_read_every"), limits::FULL_READ_EVERY, Some(full_read_every.into()));
         self.span(&format!("{at}.overlap_seconds"), limits::OVERLAP_SECONDS, raw.overlap_seconds);
-        let overlap = raw.overlap_seconds.map_or(IncrementalSettings::DEFAULT_OVERLAP, Duration::from_secs);
+        let overlap = raw.overlap_seconds.map_or(overlap, Duration::from_secs);
         (raw.enabled == Some(true)).then_some(IncrementalSettings { full_read_every: full_read_every.max(1), overlap })
     }
 

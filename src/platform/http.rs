@@ -55,6 +55,8 @@ pub struct PlatformHttp {
     pub pacer: Pacer,
     /// Scrubs the credentials from every message built here: a platform may echo them back.
     redactor: Redactor,
+    /// Read when a transient answer has no `Retry-After`.
+    pub wait_hint: Option<WaitHint>,
 }
 
 /// An answer: its status and its body.
@@ -63,7 +65,14 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: bytes::Bytes,
     pub retry_after: Option<Duration>,
+    /// The answer's headers, for platforms whose paging or limits travel there (Okta's
+    /// `Link` and `X-Rate-Limit-*`).
+    pub headers: reqwest::header::HeaderMap,
 }
+
+/// A platform's own reading of how long a refused request must wait when the answer has no
+/// `Retry-After` (Okta: until `X-Rate-Limit-Reset`); `None` backs off as usual.
+pub type WaitHint = fn(&reqwest::header::HeaderMap) -> Option<Duration>;
 
 impl PlatformHttp {
     /// The client for one platform's [`Connection`]: its time-out, its request budget, and
@@ -96,6 +105,7 @@ impl PlatformHttp {
             retry: RetryPolicy::default(),
             pacer: Pacer::new(connection.per_second, connection.burst),
             redactor: Redactor::none(),
+            wait_hint: None,
         })
     }
 
@@ -226,13 +236,18 @@ impl PlatformHttp {
             }
         };
         let status = response.status();
-        let retry_after = self.retry_after(response.headers());
+        let headers = response.headers().clone();
+        let hint = || match is_transient_status(status) {
+            true => self.wait_hint.and_then(|hint| hint(&headers)),
+            false => None,
+        };
+        let retry_after = self.retry_after(&headers).or_else(hint);
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => return (Err(self.transport(e)), true),
         };
         tracing::trace!(platform = %self.platform, operation, status = status.as_u16(), "answer");
-        (Ok(Answer { status, body, retry_after }), true)
+        (Ok(Answer { status, body, retry_after, headers }), true)
     }
 
     /// Full jitter: a random delay up to the exponential bound, so retries of many
@@ -364,7 +379,8 @@ mod tests {
     use super::*;
 
     fn answer(code: u16) -> Result<Answer, PlatformError> {
-        Ok(Answer { status: StatusCode::from_u16(code).unwrap(), body: bytes::Bytes::new(), retry_after: None })
+        let status = StatusCode::from_u16(code).unwrap();
+        Ok(Answer { status, body: bytes::Bytes::new(), retry_after: None, headers: Default::default() })
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod ldap;
+pub mod okta;
 pub mod person;
 pub mod scim;
 pub mod snapshot;
@@ -74,6 +75,10 @@ pub enum SourceError {
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
+    /// An identity provider's API (Okta...) failed a read: where, its status (none when no
+    /// answer came), what it said, and what to do next in that provider's terms.
+    #[error("{at}: {detail}; {next}")]
+    Idp { at: String, status: Option<u16>, detail: String, next: &'static str },
 }
 
 impl SourceError {
@@ -89,6 +94,7 @@ impl SourceError {
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
             SourceError::Directory { .. } => "directory",
+            SourceError::Idp { .. } => "idp",
         }
     }
 }
