@@ -59,7 +59,12 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Scim(ScimConfig),
-    File { path: PathBuf, complete: Option<bool> },
+    File {
+        path: PathBuf,
+        complete: Option<bool>,
+    },
+    /// `source.google`: the settings as the Google source takes them (the key parsed).
+    Google(crate::source::google::GoogleSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +225,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Scim(s) => s.connection.insecure_warning("the SCIM source"),
             SourceConfig::File { .. } => None,
+            SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct RawStore {
 pub struct RawSource {
     pub scim: Option<RawScim>,
     pub file: Option<RawFile>,
+    pub google: Option<super::validate::RawGoogle>,
 }
 
 #[derive(Debug, Deserialize)]

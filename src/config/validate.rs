@@ -16,6 +16,8 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod google;
+pub(super) use google::RawGoogle;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
@@ -125,6 +127,12 @@ impl Validator {
             return None;
         };
         let raw: RawSource = self.section(value, "source")?;
+        if let Some(g) = raw.google {
+            if raw.scim.is_some() || raw.file.is_some() {
+                self.problem("source", "set one source: source.google, or source.scim, or source.file");
+            }
+            return self.google(g).map(SourceConfig::Google);
+        }
         match (raw.scim, raw.file) {
             (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
             (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),

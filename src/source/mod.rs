@@ -6,6 +6,8 @@
 //! usable is an error.
 
 pub mod file;
+pub mod google;
+pub mod jwt;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -63,6 +65,9 @@ pub enum SourceError {
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
+    /// The Google Workspace source (its messages name the `source.google` keys).
+    #[error(transparent)]
+    Google(#[from] google::GoogleError),
 }
 
 impl SourceError {
@@ -77,6 +82,7 @@ impl SourceError {
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
+            SourceError::Google(e) => e.label(),
         }
     }
 }
