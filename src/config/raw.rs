@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod google;
+pub use google::RawGoogle;
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
@@ -17,7 +20,7 @@ pub struct RawStore {
 pub struct RawSource {
     pub scim: Option<RawScim>,
     pub file: Option<RawFile>,
-    pub google: Option<super::validate::RawGoogle>,
+    pub google: Option<RawGoogle>,
 }
 
 #[derive(Debug, Deserialize)]

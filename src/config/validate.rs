@@ -17,7 +17,6 @@ use super::*;
 use crate::platform::connection::TlsVerification;
 
 mod google;
-pub(super) use google::RawGoogle;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.

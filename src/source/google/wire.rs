@@ -199,7 +199,7 @@ impl User {
         let mut emails = vec![Email { value: primary.as_str().into(), kind: Some("work".into()), primary: true }];
         let others = self.emails.into_iter().filter_map(|a| a.address).chain(self.aliases);
         for other in others {
-            let other = CompactString::from(other.to_lowercase());
+            let other = other.to_lowercase();
             if !other.is_empty() && emails.iter().all(|e| e.value != other) {
                 emails.push(Email { value: other, kind: Some("other".into()), primary: false });
             }
@@ -221,7 +221,7 @@ impl User {
             title: org.and_then(|o| o.title.clone()),
             department: org.and_then(|o| o.department.clone()),
             employee_number: typed(&self.external_ids, "organization"),
-            manager: typed(&self.relations, "manager").map(|m| m.to_lowercase().into()),
+            manager: typed(&self.relations, "manager").map(|m| m.to_lowercase()),
             organization: self.org_unit_path,
             extras: extras.boxed(),
             ..Person::default()

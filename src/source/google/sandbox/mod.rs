@@ -136,11 +136,25 @@ impl EmulatorState for Shared {
 }
 
 /// A Directory API error answer, as Google shapes it.
-fn api_error(code: u16, reason: &str, message: &str) -> Response {
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "error": { "code": code, "message": message,
-        "errors": [{ "message": message, "domain": "global", "reason": reason }] } });
-    (status, Json(body)).into_response()
+#[derive(Debug)]
+struct ApiError {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+fn api_error(code: u16, reason: &'static str, message: &str) -> ApiError {
+    ApiError { code, reason, message: message.into() }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (code, message, reason) = (self.code, self.message, self.reason);
+        let body = json!({ "error": { "code": code, "message": message,
+            "errors": [{ "message": message, "domain": "global", "reason": reason }] } });
+        (status, Json(body)).into_response()
+    }
 }
 
 /// A quota answer's body (403 `userRateLimitExceeded`, …), for fault scripts.
@@ -206,7 +220,7 @@ impl Shared {
     }
 
     /// The bearer token must be one issued, unexpired and within its uses.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let refused = || {
             api_error(401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
         };
@@ -234,14 +248,17 @@ impl Shared {
         let asked = match q.get("maxResults").map(|m| m.parse::<usize>()) {
             None => 100.min(max),
             Some(Ok(n)) if (1..=max).contains(&n) => n,
-            Some(_) => return api_error(400, "invalid", &format!("Invalid value for maxResults: must be 1 to {max}")),
+            Some(_) => {
+                return api_error(400, "invalid", &format!("Invalid value for maxResults: must be 1 to {max}"))
+                    .into_response()
+            }
         };
         let mut store = self.lock();
         let start = match q.get("pageToken") {
             None => 0,
             Some(t) => match store.cursors.get(t) {
                 Some((l, at)) if l == listing => *at,
-                _ => return api_error(400, "badRequest", "Invalid pageToken"),
+                _ => return api_error(400, "badRequest", "Invalid pageToken").into_response(),
             },
         };
         let end = (start + self.options.page_cap.apply(asked)).min(items.len());
@@ -261,7 +278,7 @@ impl Shared {
     }
 
     /// `customer=my_customer|<id>` or `domain=acme.example`, as the API insists on one.
-    fn directory(q: &Params) -> Result<(), Response> {
+    fn directory(q: &Params) -> Result<(), ApiError> {
         match (q.get("customer").map(String::as_str), q.get("domain").map(String::as_str)) {
             (Some("my_customer" | CUSTOMER_ID), _) | (None, Some(DOMAIN)) => Ok(()),
             (None, None) => Err(api_error(400, "badRequest", "Bad Request: customer or domain is required")),
@@ -269,7 +286,7 @@ impl Shared {
         }
     }
 
-    fn users(&self, headers: &HeaderMap, q: &Params, injected: Injected) -> Result<Response, Response> {
+    fn users(&self, headers: &HeaderMap, q: &Params, injected: Injected) -> Result<Response, ApiError> {
         self.authorize(headers)?;
         Self::directory(q)?;
         if !matches!(q.get("projection").map(String::as_str), None | Some("basic" | "full")) {
@@ -282,14 +299,14 @@ impl Shared {
         Ok(self.page("users", q, users, 500, "users", injected))
     }
 
-    fn groups(&self, headers: &HeaderMap, q: &Params, injected: Injected) -> Result<Response, Response> {
+    fn groups(&self, headers: &HeaderMap, q: &Params, injected: Injected) -> Result<Response, ApiError> {
         self.authorize(headers)?;
         Self::directory(q)?;
         let groups = self.lock().groups.iter().map(DirectoryGroup::json).collect();
         Ok(self.page("groups", q, groups, 200, "groups", injected))
     }
 
-    fn members(&self, headers: &HeaderMap, key: &str, q: &Params, injected: Injected) -> Result<Response, Response> {
+    fn members(&self, headers: &HeaderMap, key: &str, q: &Params, injected: Injected) -> Result<Response, ApiError> {
         self.authorize(headers)?;
         let members = {
             let store = self.lock();
@@ -301,8 +318,8 @@ impl Shared {
     }
 }
 
-fn either(r: Result<Response, Response>) -> Response {
-    r.unwrap_or_else(|e| e)
+fn either(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn token_route(State(s): AppState, headers: HeaderMap, Form(form): Form<Params>) -> Response {
@@ -328,7 +345,7 @@ async fn members_route(
 }
 
 async fn unknown_route(State(s): AppState) -> Response {
-    faulted(s, "unknown", |_, _| api_error(404, "notFound", "Not Found")).await
+    faulted(s, "unknown", |_, _| api_error(404, "notFound", "Not Found").into_response()).await
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -379,6 +396,15 @@ impl GoogleSandbox {
     /// Directory API calls and token requests received.
     pub fn calls(&self) -> usize {
         self.faults().requests()
+    }
+
+    /// The fewest calls a complete read can make at `page_size` users a page: one token,
+    /// the user pages, the group pages, and each group's member pages (an empty group one).
+    pub fn minimum_calls(&self, page_size: usize) -> usize {
+        let store = self.state().lock();
+        let pages = |n: usize, per: usize| n.div_ceil(per.max(1)).max(1);
+        let members: usize = store.groups.iter().map(|g| pages(g.members.len(), 200)).sum();
+        1 + pages(store.users.len(), page_size) + pages(store.groups.len(), 200) + members
     }
 
     /// Suspend (or restore) a user, as an admin would in the console.
