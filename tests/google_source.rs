@@ -171,3 +171,43 @@ async fn a_google_token_that_expires_mid_read_is_renewed_and_a_429_is_waited_out
     assert_eq!(w.google.faults().injected(), 1);
     assert!(started.elapsed() >= std::time::Duration::from_secs(1), "the Retry-After was waited out");
 }
+
+#[test]
+fn check_config_names_every_google_problem_by_its_key_path() {
+    let dir = support::configs::ConfigDir::with_key(
+        "google-key.json",
+        r#"{"client_email":"sa@x.iam","private_key":"SEEDED-not-a-pem"}"#,
+    );
+    let text = |google: &str| format!("source:\n  google: {{ {google} }}\nplatforms: []\n");
+    let (paths, problems) =
+        dir.problems(&text("key_file: google-key.json, page_size: 600, base_url: 'ftp://x', customer: a, domain: b"));
+    assert_eq!(
+        paths,
+        [
+            "source.google.key_file",
+            "source.google.admin",
+            "source.google",
+            "source.google.base_url",
+            "source.google.page_size"
+        ]
+        .map(String::from)
+    );
+    let said: String = problems.iter().map(|p| format!("{p}\n")).collect();
+    assert!(said.contains("PEM") && !said.contains("SEEDED"), "{said}");
+    let (paths, _) = dir.problems(&text("key: inline, admin: a@acme.example"));
+    assert_eq!(paths, ["source.google.key"]);
+    let (paths, _) =
+        dir.problems(&text("key_file: google-key.json, admin: a@acme.example, token_url: 'http://idp.example/token'"));
+    assert!(paths.contains(&"source.google.token_url".to_string()), "{paths:?}");
+}
+
+#[tokio::test]
+async fn a_valid_google_source_section_reads_with_the_defaults_the_contract_gives() {
+    let emu = GoogleSandbox::start(GoogleSandboxOptions::default()).await.expect("google");
+    let dir = support::configs::ConfigDir::with_key("google-key.json", &emu.key_json());
+    let config = dir.parse(&format!("source:\n{}platforms: []\n", emu.source_yaml("google-key.json")));
+    let rosterd::config::SourceConfig::Google(s) = &config.source else { panic!("a Google source") };
+    assert_eq!((s.page_size, s.connection.per_second, s.groups), (500, 30.0, true));
+    assert_eq!(s.token_url, emu.token_url());
+    assert_eq!(s.key.private_key_id.as_deref(), Some("emu-key-1"));
+}

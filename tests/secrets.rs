@@ -89,3 +89,61 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let source = rosterd::setup::source(&config.source).unwrap();
     assert_clean("the source description", source.describe().as_bytes());
 }
+
+/// The Google source's secrets: the service account's private key (every line of it) and
+/// every access token the emulator issued, after runs that read, were refused, and failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
+    use rosterd::sandbox::faults::{Fault, FaultRule};
+    use rosterd::source::google::sandbox::{GoogleSandbox, GoogleSandboxOptions, EMULATOR_KEY_PEM};
+    let google = GoogleSandbox::start(GoogleSandboxOptions::generated(12)).await.expect("google");
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let platform = config(&google.base_url(), &cake.base_url());
+    let platform = platform.split_once("platforms:").map(|(_, p)| p).unwrap_or_default();
+    let text = format!("state_dir: state\nsource:\n{}platforms:{platform}", google.source_yaml("google-key.json"));
+    std::fs::write(d.join("rosterd.yaml"), &text).unwrap();
+    std::fs::write(d.join("google-key.json"), google.key_json()).unwrap();
+    // One token refused mid-read, so a renewal is logged too.
+    google.faults().script(FaultRule::on("users", Fault::status(401)).nth(2));
+
+    let dd = d.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        out.extend(rosterd(&dd, CAKE_KEY, &["check-config"]));
+        out.extend(rosterd(&dd, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        let yaml = std::fs::read_to_string(dd.join("rosterd.yaml")).unwrap();
+        std::fs::write(dd.join("rosterd.yaml"), yaml.replace("admin@acme.example", "intruder@acme.example")).unwrap();
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    })
+    .await
+    .unwrap();
+
+    let text = String::from_utf8_lossy(&output);
+    assert!(cake.users().len() > 1, "the runs read Google: {text}");
+    assert!(text.contains("unauthorized_client"), "the refused run says why: {text}");
+    let tokens = google.issued_tokens();
+    assert!(tokens.len() >= 3, "{} tokens", tokens.len());
+    let key_lines = EMULATOR_KEY_PEM.lines().filter(|l| !l.starts_with("-----"));
+    let secrets: Vec<String> = key_lines.map(String::from).chain(tokens).collect();
+    let clean = |what: &str, bytes: &[u8]| {
+        for s in &secrets {
+            assert!(!contains(bytes, s), "{what} contains the secret {s}");
+        }
+    };
+    clean("the command output and logs", &output);
+    for (path, bytes) in all_files(&d.join("state")) {
+        clean(&path.display().to_string(), &bytes);
+    }
+    clean("plan.json", &std::fs::read(d.join("plan.json")).unwrap());
+    std::env::set_var("ROSTERD_TEST_CAKE_KEY", CAKE_KEY);
+    let yaml = std::fs::read_to_string(d.join("rosterd.yaml")).unwrap();
+    std::fs::write(d.join("rosterd.yaml"), yaml.replace("intruder@", "admin@")).unwrap();
+    let config = Config::load(&d.join("rosterd.yaml")).unwrap();
+    clean("Debug of the config", format!("{config:?}").as_bytes());
+    let source = rosterd::setup::source(&config.source).unwrap();
+    clean("Debug of the source", format!("{:?}{}", source.describe(), source.describe()).as_bytes());
+}
