@@ -235,46 +235,40 @@ impl Shared {
         Ok(())
     }
 
-    /// One page of a listing of `items` (already in order), `max` a page at most.
-    fn page(
-        &self,
-        listing: &str,
-        q: &Params,
-        items: Vec<Value>,
-        max: usize,
-        key: &str,
-        injected: Injected,
-    ) -> Response {
+    /// One page of a listing, `max` a page at most; only the page's rows are rendered.
+    fn page(&self, listing: &Listing, q: &Params, max: usize, injected: Injected) -> Result<Response, ApiError> {
         let asked = match q.get("maxResults").map(|m| m.parse::<usize>()) {
             None => 100.min(max),
             Some(Ok(n)) if (1..=max).contains(&n) => n,
             Some(_) => {
-                return api_error(400, "invalid", &format!("Invalid value for maxResults: must be 1 to {max}"))
-                    .into_response()
+                return Err(api_error(400, "invalid", &format!("Invalid value for maxResults: must be 1 to {max}")))
             }
         };
+        let name = listing.name();
         let mut store = self.lock();
         let start = match q.get("pageToken") {
             None => 0,
             Some(t) => match store.cursors.get(t) {
-                Some((l, at)) if l == listing => *at,
-                _ => return api_error(400, "badRequest", "Invalid pageToken").into_response(),
+                Some((l, at)) if *l == name => *at,
+                _ => return Err(api_error(400, "badRequest", "Invalid pageToken")),
             },
         };
-        let end = (start + self.options.page_cap.apply(asked)).min(items.len());
+        let len = listing.len(&store).ok_or_else(|| api_error(404, "notFound", "Resource Not Found: groupKey"))?;
+        let end = (start + self.options.page_cap.apply(asked)).min(len);
+        let key = listing.key();
         let mut body = json!({ "kind": format!("admin#directory#{key}"), "etag": "\"emu\"" });
         if start < end {
-            body[key] = Value::Array(items.get(start..end).unwrap_or_default().to_vec());
+            body[key] = Value::Array(listing.render(&store, start..end));
         }
-        if end < items.len() {
+        if end < len {
             let token = format!("pt{}", uuid::Uuid::new_v4().simple());
             // A broken cursor: a token this server never issued.
             if !injected.truncate {
-                store.cursors.insert(token.clone(), (listing.to_string(), end));
+                store.cursors.insert(token.clone(), (name, end));
             }
             body["nextPageToken"] = json!(token);
         }
-        Json(body).into_response()
+        Ok(Json(body).into_response())
     }
 
     /// `customer=my_customer|<id>` or `domain=acme.example`, as the API insists on one.
@@ -295,27 +289,75 @@ impl Shared {
         if !matches!(q.get("orderBy").map(String::as_str), None | Some("email" | "givenName" | "familyName")) {
             return Err(api_error(400, "invalid", "Invalid value for orderBy"));
         }
-        let users = self.lock().users.iter().map(|u| serde_json::to_value(u).unwrap_or_default()).collect();
-        Ok(self.page("users", q, users, 500, "users", injected))
+        self.page(&Listing::Users, q, 500, injected)
     }
 
     fn groups(&self, headers: &HeaderMap, q: &Params, injected: Injected) -> Result<Response, ApiError> {
         self.authorize(headers)?;
         Self::directory(q)?;
-        let groups = self.lock().groups.iter().map(DirectoryGroup::json).collect();
-        Ok(self.page("groups", q, groups, 200, "groups", injected))
+        self.page(&Listing::Groups, q, 200, injected)
     }
 
     fn members(&self, headers: &HeaderMap, key: &str, q: &Params, injected: Injected) -> Result<Response, ApiError> {
         self.authorize(headers)?;
-        let members = {
-            let store = self.lock();
-            let group = store.groups.iter().find(|g| g.id == key || g.email == key);
-            let group = group.ok_or_else(|| api_error(404, "notFound", "Resource Not Found: groupKey"))?;
-            group.members.iter().map(|m| serde_json::to_value(m).unwrap_or_default()).collect()
-        };
-        Ok(self.page(&format!("members/{key}"), q, members, 200, "members", injected))
+        self.page(&Listing::Members(key.to_string()), q, 200, injected)
     }
+}
+
+/// The three listings the emulator pages.
+enum Listing {
+    Users,
+    Groups,
+    /// A group's members, by the group's id or email.
+    Members(String),
+}
+
+impl Listing {
+    fn name(&self) -> String {
+        match self {
+            Listing::Users => "users".into(),
+            Listing::Groups => "groups".into(),
+            Listing::Members(key) => format!("members/{key}"),
+        }
+    }
+
+    fn key(&self) -> &'static str {
+        match self {
+            Listing::Users => "users",
+            Listing::Groups => "groups",
+            Listing::Members(_) => "members",
+        }
+    }
+
+    fn group<'a>(store: &'a Store, key: &str) -> Option<&'a DirectoryGroup> {
+        store.groups.iter().find(|g| g.id == key || g.email == key)
+    }
+
+    /// How many rows the listing holds; `None` for an unknown group.
+    fn len(&self, store: &Store) -> Option<usize> {
+        match self {
+            Listing::Users => Some(store.users.len()),
+            Listing::Groups => Some(store.groups.len()),
+            Listing::Members(key) => Self::group(store, key).map(|g| g.members.len()),
+        }
+    }
+
+    fn render(&self, store: &Store, rows: std::ops::Range<usize>) -> Vec<Value> {
+        match self {
+            Listing::Users => store.users.get(rows).unwrap_or_default().iter().map(to_json).collect(),
+            Listing::Groups => store.groups.get(rows).unwrap_or_default().iter().map(DirectoryGroup::json).collect(),
+            Listing::Members(key) => Self::group(store, key)
+                .and_then(|g| g.members.get(rows))
+                .unwrap_or_default()
+                .iter()
+                .map(to_json)
+                .collect(),
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(row: &T) -> Value {
+    serde_json::to_value(row).unwrap_or_default()
 }
 
 fn either(r: Result<Response, ApiError>) -> Response {
