@@ -7,6 +7,7 @@
 
 mod calls;
 mod gen;
+mod google;
 mod incremental;
 mod pacing;
 mod sandbox_rig;
@@ -29,6 +30,11 @@ fn sections() -> Vec<Section> {
             name: "incremental",
             about: "source and Affise calls of full against quiet incremental reads",
             run: incremental::run,
+        },
+        Section {
+            name: "google",
+            about: "Google source calls of a full and a quiet read against the minimum; users.list parse rate",
+            run: google::run,
         },
         Section {
             name: "calls",
