@@ -61,6 +61,9 @@ pub enum Command {
         /// Keep the demo's state (store, audit trail) in this folder instead of a temporary one.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Where the roster comes from: the demo roster file, or an identity provider's emulator serving it.
+        #[arg(long, value_enum, default_value_t)]
+        source: crate::source::DemoSource,
     },
     /// Validate the config and the presence of every credential; list every problem at once.
     CheckConfig {
@@ -199,7 +202,7 @@ fn init_logging(format: LogFormat, filter: &str) {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Demo { state_dir } => demo(state_dir).await,
+        Command::Demo { state_dir, source } => demo(state_dir, source).await,
         Command::CheckConfig { offline } => check_config(&cli.config, offline).await,
         Command::Plan { platform, out, format } => plan(&cli.config, platform, out, format).await,
         Command::Apply { plan } => apply(&cli.config, &plan).await,
@@ -551,13 +554,13 @@ fn audit_line(r: &audit::AuditRecord) -> String {
 
 /// `rosterd demo` on the loopback sandbox platforms.
 #[cfg(feature = "sandbox")]
-async fn demo(state_dir: Option<PathBuf>) -> u8 {
-    crate::demo::run(state_dir).await
+async fn demo(state_dir: Option<PathBuf>, source: crate::source::DemoSource) -> u8 {
+    crate::demo::run(state_dir, source).await
 }
 
 /// A build without the emulators cannot run the demo: say how to get one that can.
 #[cfg(not(feature = "sandbox"))]
-async fn demo(_state_dir: Option<PathBuf>) -> u8 {
+async fn demo(_state_dir: Option<PathBuf>, _source: crate::source::DemoSource) -> u8 {
     eprintln!(
         "rosterd demo: this rosterd was built without its sandbox platforms (cargo feature `sandbox`, \
          left out by --no-default-features); build one with them: `cargo build --release` \

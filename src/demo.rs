@@ -7,13 +7,14 @@ use crate::config::Config;
 use crate::exit;
 use crate::platform::emulator::{DemoSeed, Emulator};
 use crate::platform::registry::KINDS;
+use crate::source::DemoSource;
 
 const ROSTER: &str = include_str!("../config/demo/roster.yaml");
 /// Everything but the platforms; each kind's entry comes from its registry entry.
 const CONFIG_HEAD: &str = include_str!("../config/demo/rosterd.yaml");
 
 /// Run the demo; the state lives in `state_dir` or a temporary folder removed at the end.
-pub async fn run(state_dir: Option<PathBuf>) -> u8 {
+pub async fn run(state_dir: Option<PathBuf>, source: DemoSource) -> u8 {
     let keep = state_dir.is_some();
     let temp = match state_dir {
         Some(_) => None,
@@ -26,7 +27,7 @@ pub async fn run(state_dir: Option<PathBuf>) -> u8 {
         },
     };
     let dir = state_dir.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
-    match demo(&dir, keep).await {
+    match demo(&dir, keep, source).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rosterd demo: {e}");
@@ -82,9 +83,20 @@ impl Sandboxes {
     }
 }
 
-async fn demo(dir: &Path, keep: bool) -> Result<u8, DemoError> {
+async fn demo(dir: &Path, keep: bool, source: DemoSource) -> Result<u8, DemoError> {
     let sandboxes = Sandboxes::start().await.map_err(DemoError::Start)?;
     let config = write_files(dir, &sandboxes)?;
+    // An identity provider's emulator serving the demo roster, kept up until the demo ends.
+    let (config, _idp) = match source {
+        DemoSource::File => (config, None),
+        DemoSource::Google => {
+            let roster =
+                crate::setup::source(&config.source)?.read().await.map_err(crate::reconcile::EngineError::from)?;
+            let (yaml, idp) =
+                crate::source::google::sandbox::for_demo(dir, &roster.people).await.map_err(DemoError::Start)?;
+            (read_from(dir, &yaml)?, Some(idp))
+        }
+    };
     println!(
         "rosterd demo: {} sandbox platforms on 127.0.0.1, a roster of 8 people (config/demo/roster.yaml)",
         KINDS.len()
@@ -167,6 +179,15 @@ fn write_files(dir: &Path, sandboxes: &Sandboxes) -> Result<Config, DemoError> {
     }
     let path = dir.join("rosterd.yaml");
     std::fs::write(&path, &text).map_err(|e| io("rosterd.yaml", e))?;
+    Ok(Config::load(&path)?)
+}
+
+/// The demo's config with this `source:` block instead of the roster file's.
+fn read_from(dir: &Path, source_yaml: &str) -> Result<Config, DemoError> {
+    let path = dir.join("rosterd.yaml");
+    let io = |source: std::io::Error| DemoError::Write { what: "rosterd.yaml", dir: dir.display().to_string(), source };
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    std::fs::write(&path, text.replace("  file:\n    path: roster.yaml\n", source_yaml)).map_err(io)?;
     Ok(Config::load(&path)?)
 }
 

@@ -37,6 +37,13 @@ fn rosterd(dir: &std::path::Path, cake_key: &str, args: &[&str]) -> Vec<u8> {
     rosterd_traced(dir, cake_key, args, true)
 }
 
+/// `check-config`, a saved plan and one reconcile, as a first-time user runs them.
+fn first_runs(dir: &std::path::Path) -> Vec<u8> {
+    let runs: [&[&str]; 3] =
+        [&["check-config"], &["plan", "--out", "plan.json", "--format", "json"], &["reconcile", "--once"]];
+    runs.iter().flat_map(|args| rosterd(dir, CAKE_KEY, args)).collect()
+}
+
 fn assert_clean(what: &str, bytes: &[u8]) {
     for s in SECRETS {
         assert!(!contains(bytes, s), "{what} contains the secret {s}");
@@ -58,10 +65,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let mut output = Vec::new();
     let dd = d.to_path_buf();
     let runs = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        out.extend(rosterd(&dd, CAKE_KEY, &["check-config"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        let mut out = first_runs(&dd);
         out.extend(rosterd(&dd, CAKE_KEY, &["audit", "--format", "json"]));
         // Wrong credentials: the errors must not echo them either.
         out.extend(rosterd(&dd, WRONG_CAKE_KEY, &["reconcile", "--once"]));
@@ -110,10 +114,7 @@ async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
 
     let dd = d.clone();
     let output = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        out.extend(rosterd(&dd, CAKE_KEY, &["check-config"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["plan", "--out", "plan.json", "--format", "json"]));
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        let mut out = first_runs(&dd);
         let yaml = std::fs::read_to_string(dd.join("rosterd.yaml")).unwrap();
         std::fs::write(dd.join("rosterd.yaml"), yaml.replace("admin@acme.example", "intruder@acme.example")).unwrap();
         out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));

@@ -16,6 +16,15 @@ use async_trait::async_trait;
 
 use crate::model::Roster;
 
+/// The identity source `rosterd demo --source` reads: the demo roster file, or the same
+/// people served by a source kind's emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoSource {
+    #[default]
+    File,
+    Google,
+}
+
 /// An identity source, as the reconcile run uses it.
 #[async_trait]
 pub trait Source: Send + Sync {

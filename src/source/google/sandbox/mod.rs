@@ -473,3 +473,35 @@ impl GoogleSandbox {
         format!("  google:\n    key_file: {key_file}\n    admin: {ADMIN}\n    base_url: \"{}\"\n", self.base_url())
     }
 }
+
+/// `rosterd demo --source google`: an emulator serving the people of the demo's roster
+/// file (a group for each group they are in, suspended when inactive), its key written
+/// beside the config; returns the `source:` block reading it, and the running emulator.
+pub async fn for_demo(
+    dir: &std::path::Path,
+    people: &[crate::model::Person],
+) -> std::io::Result<(String, GoogleSandbox)> {
+    let mut groups: Vec<DirectoryGroup> = Vec::new();
+    let mut users = Vec::with_capacity(people.len());
+    for person in people {
+        let email = person.email().unwrap_or(&person.user_name);
+        let mut u = user(&person.id, email, &person.given_name, &person.family_name);
+        u.suspended = !person.active;
+        for group in &person.groups {
+            let at = match groups.iter().position(|g| g.name == group.display()) {
+                Some(at) => at,
+                None => {
+                    groups.push(DirectoryGroup::new(&format!("g-{}", groups.len() + 1), group.display()));
+                    groups.len() - 1
+                }
+            };
+            if let Some(g) = groups.get_mut(at) {
+                g.members.push(user_member(&u));
+            }
+        }
+        users.push(u);
+    }
+    let emu = GoogleSandbox::start(GoogleSandboxOptions { users, groups, ..Default::default() }).await?;
+    crate::private::write(&dir.join("google-key.json"), emu.key_json().as_bytes())?;
+    Ok((emu.source_yaml("google-key.json"), emu))
+}
