@@ -56,16 +56,6 @@ pub enum Format {
     Json,
 }
 
-/// Where `rosterd demo` reads its roster from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum DemoSource {
-    /// The example roster file.
-    #[default]
-    File,
-    /// The same people served by an emulated Okta org.
-    Okta,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Try rosterd: start a sandbox of every platform kind on loopback, reconcile the example
@@ -75,9 +65,9 @@ pub enum Command {
         /// Keep the demo's state (store, audit trail) in this folder instead of a temporary one.
         #[arg(long)]
         state_dir: Option<PathBuf>,
-        /// Where the demo roster comes from: the roster file, or an emulated identity provider.
+        /// Where the roster comes from: the demo roster file, or an identity provider's emulator serving it.
         #[arg(long, value_enum, default_value_t)]
-        source: DemoSource,
+        source: crate::source::DemoSource,
     },
     /// Validate the config and the presence of every credential; list every problem at once.
     CheckConfig {
@@ -519,17 +509,13 @@ fn audit_line(r: &audit::AuditRecord) -> String {
 
 /// `rosterd demo` on the loopback sandbox platforms.
 #[cfg(feature = "sandbox")]
-async fn demo(state_dir: Option<PathBuf>, source: DemoSource) -> u8 {
-    let source = match source {
-        DemoSource::File => crate::demo::DemoSource::File,
-        DemoSource::Okta => crate::demo::DemoSource::Okta,
-    };
+async fn demo(state_dir: Option<PathBuf>, source: crate::source::DemoSource) -> u8 {
     crate::demo::run(state_dir, source).await
 }
 
 /// A build without the emulators cannot run the demo: say how to get one that can.
 #[cfg(not(feature = "sandbox"))]
-async fn demo(_state_dir: Option<PathBuf>, _source: DemoSource) -> u8 {
+async fn demo(_state_dir: Option<PathBuf>, _source: crate::source::DemoSource) -> u8 {
     eprintln!(
         "rosterd demo: this rosterd was built without its sandbox platforms (cargo feature `sandbox`, \
          left out by --no-default-features); build one with them: `cargo build --release` \

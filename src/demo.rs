@@ -7,19 +7,11 @@ use crate::config::Config;
 use crate::exit;
 use crate::platform::emulator::{DemoSeed, Emulator};
 use crate::platform::registry::KINDS;
+use crate::source::DemoSource;
 
 const ROSTER: &str = include_str!("../config/demo/roster.yaml");
 /// Everything but the platforms; each kind's entry comes from its registry entry.
 const CONFIG_HEAD: &str = include_str!("../config/demo/rosterd.yaml");
-
-/// Where the demo's roster comes from (`rosterd demo --source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DemoSource {
-    /// The example roster file.
-    File,
-    /// The same people served by an emulated Okta org.
-    Okta,
-}
 
 /// Run the demo; the state lives in `state_dir` or a temporary folder removed at the end.
 pub async fn run(state_dir: Option<PathBuf>, source: DemoSource) -> u8 {
@@ -99,7 +91,14 @@ async fn demo(dir: &Path, keep: bool, source: DemoSource) -> Result<u8, DemoErro
         DemoSource::File => (config, None),
         DemoSource::Okta => {
             let (config, org) = read_from_okta(dir, config).await?;
-            (config, Some(org))
+            (config, Some(Box::new(org) as Box<dyn std::any::Any + Send>))
+        }
+        DemoSource::Google => {
+            let roster =
+                crate::setup::source(&config.source)?.read().await.map_err(crate::reconcile::EngineError::from)?;
+            let (yaml, idp) =
+                crate::source::google::sandbox::for_demo(dir, &roster.people).await.map_err(DemoError::Start)?;
+            (read_from(dir, &yaml)?, Some(Box::new(idp) as Box<dyn std::any::Any + Send>))
         }
     };
     println!(
@@ -205,6 +204,15 @@ async fn read_from_okta(
     std::fs::write(&path, text).map_err(|e| io("rosterd.yaml", e))?;
     println!("the roster is read from an emulated Okta org at {}", org.base_url());
     Ok((Config::load(&path)?, org))
+}
+
+/// The demo's config with this `source:` block instead of the roster file's.
+fn read_from(dir: &Path, source_yaml: &str) -> Result<Config, DemoError> {
+    let path = dir.join("rosterd.yaml");
+    let io = |source: std::io::Error| DemoError::Write { what: "rosterd.yaml", dir: dir.display().to_string(), source };
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    std::fs::write(&path, text.replace("  file:\n    path: roster.yaml\n", source_yaml)).map_err(io)?;
+    Ok(Config::load(&path)?)
 }
 
 /// A key file readable by its owner only, as a real deployment keeps it.

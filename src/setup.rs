@@ -60,6 +60,10 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
             let source = crate::source::okta::OktaSource::new(s.clone());
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
         }
+        SourceConfig::Google(settings) => {
+            let source = crate::source::google::GoogleSource::new(settings.clone());
+            Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
+        }
         SourceConfig::File { path, complete } => {
             let source = FileSource::new(FileSettings { path: path.clone(), complete: *complete });
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))

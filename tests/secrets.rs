@@ -200,3 +200,45 @@ async fn no_okta_secret_reaches_logs_state_or_debug() {
     let shown = format!("{:?}", rig.config());
     assert!(!shown.contains(OKTA_TOKEN), "the API token in Debug of the config");
 }
+
+/// The Google source's secrets: the service account's private key (every line of it) and
+/// every access token the emulator issued, after runs that read, were refused, and failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
+    use rosterd::sandbox::faults::{Fault, FaultRule};
+    use rosterd::source::google::sandbox::{GoogleSandbox, GoogleSandboxOptions, EMULATOR_KEY_PEM};
+    let google = GoogleSandbox::start(GoogleSandboxOptions::generated(12)).await.expect("google");
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let platform = config(&google.base_url(), &cake.base_url());
+    let platform = platform.split_once("platforms:").map(|(_, p)| p).unwrap_or_default();
+    let text = format!("state_dir: state\nsource:\n{}platforms:{platform}", google.source_yaml("google-key.json"));
+    std::fs::write(d.join("rosterd.yaml"), &text).unwrap();
+    std::fs::write(d.join("google-key.json"), google.key_json()).unwrap();
+    // One token refused mid-read, so a renewal is logged too.
+    google.faults().script(FaultRule::on("users", Fault::status(401)).nth(2));
+
+    let dd = d.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = usual_runs(&dd);
+        let yaml = std::fs::read_to_string(dd.join("rosterd.yaml")).unwrap();
+        std::fs::write(dd.join("rosterd.yaml"), yaml.replace("admin@acme.example", "intruder@acme.example")).unwrap();
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    })
+    .await
+    .unwrap();
+
+    let text = String::from_utf8_lossy(&output);
+    assert!(cake.users().len() > 1, "the runs read Google: {text}");
+    assert!(text.contains("unauthorized_client"), "the refused run says why: {text}");
+    let tokens = google.issued_tokens();
+    assert!(tokens.len() >= 3, "{} tokens", tokens.len());
+    let key_lines = EMULATOR_KEY_PEM.lines().filter(|l| !l.starts_with("-----"));
+    let secrets: Vec<String> = key_lines.map(String::from).chain(tokens).collect();
+    let yaml = std::fs::read_to_string(d.join("rosterd.yaml")).unwrap();
+    std::fs::write(d.join("rosterd.yaml"), yaml.replace("intruder@", "admin@")).unwrap();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_nothing_written_holds(&d, &output, &secrets);
+}

@@ -7,6 +7,7 @@
 
 mod calls;
 mod gen;
+mod google;
 mod incremental;
 mod okta;
 mod pacing;
@@ -35,6 +36,11 @@ fn sections() -> Vec<Section> {
             name: "okta",
             about: "Okta source: calls over the minimum for a full and a quiet read of 100,000, parse throughput",
             run: okta::run,
+        },
+        Section {
+            name: "google",
+            about: "Google source calls of a full and a quiet read against the minimum; users.list parse rate",
+            run: google::run,
         },
         Section {
             name: "calls",

@@ -67,6 +67,8 @@ pub enum SourceConfig {
     /// `source.ldap`: a directory (OpenLDAP, Active Directory).
     Ldap(Box<crate::source::ldap::LdapSettings>),
     Okta(crate::source::okta::OktaSettings),
+    /// `source.google`: the settings as the Google source takes them (the key parsed).
+    Google(crate::source::google::GoogleSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +239,7 @@ impl SourceConfig {
             SourceConfig::File { .. } => None,
             SourceConfig::Ldap(l) => l.insecure_warning(),
             SourceConfig::Okta(s) => s.connection.insecure_warning("the Okta source"),
+            SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
         }
     }
 }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod google;
+pub use google::RawGoogle;
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
@@ -21,6 +24,7 @@ pub struct RawSource {
     pub ldap: Option<serde_yaml::Value>,
     /// Checked by `validate::okta`, which reads it with its key paths.
     pub okta: Option<serde_yaml::Value>,
+    pub google: Option<RawGoogle>,
 }
 
 #[derive(Debug, Deserialize)]

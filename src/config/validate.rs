@@ -16,14 +16,15 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod google;
 mod ldap;
 mod notify;
 mod okta;
 mod platforms;
 
 /// What `source:` may hold, for the messages that ask for one.
-const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.ldap \
-(a directory) or source.file (a roster file)";
+const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.google, \
+source.ldap (a directory) or source.file (a roster file)";
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
 pub(super) fn validate(root: &Value, path: &Path) -> Result<Config, Vec<Problem>> {
@@ -149,6 +150,7 @@ impl Validator {
             ("file", raw.file.is_some()),
             ("ldap", raw.ldap.is_some()),
             ("okta", raw.okta.is_some()),
+            ("google", raw.google.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
@@ -163,6 +165,9 @@ impl Validator {
         }
         if let Some(okta) = &raw.okta {
             return self.okta(okta);
+        }
+        if let Some(g) = raw.google {
+            return self.google(g).map(SourceConfig::Google);
         }
         match (raw.scim, raw.file) {
             (Some(s), _) => self.scim(s).map(SourceConfig::Scim),

@@ -6,6 +6,8 @@
 //! usable is an error.
 
 pub mod file;
+pub mod google;
+pub mod jwt;
 pub mod ldap;
 pub mod okta;
 pub mod person;
@@ -16,6 +18,19 @@ pub mod token;
 use async_trait::async_trait;
 
 use crate::model::Roster;
+
+/// The identity source `rosterd demo --source` reads: the demo roster file, or the same
+/// people served by a source kind's emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoSource {
+    /// The example roster file.
+    #[default]
+    File,
+    /// The same people served by an emulated Okta org.
+    Okta,
+    /// The same people served by an emulated Google Workspace domain.
+    Google,
+}
 
 /// An identity source, as the reconcile run uses it.
 #[async_trait]
@@ -79,6 +94,9 @@ pub enum SourceError {
     /// answer came), what it said, and what to do next in that provider's terms.
     #[error("{at}: {detail}; {next}")]
     Idp { at: String, status: Option<u16>, detail: String, next: &'static str },
+    /// The Google Workspace source (its messages name the `source.google` keys).
+    #[error(transparent)]
+    Google(#[from] google::GoogleError),
 }
 
 impl SourceError {
@@ -95,6 +113,7 @@ impl SourceError {
             SourceError::Settings { .. } => "settings",
             SourceError::Directory { .. } => "directory",
             SourceError::Idp { .. } => "idp",
+            SourceError::Google(e) => e.label(),
         }
     }
 }

@@ -27,7 +27,9 @@ use crate::platform::connection::Connection;
 use crate::platform::http::{PlatformHttp, RetryPolicy};
 use crate::platform::redact::Redactor;
 use crate::platform::PlatformError;
-use resources::{assign_groups, parse_page, ListedGroup, ListedUser};
+use resources::{assign_groups, parse_page, ListedUser};
+/// Nested groups resolved to their users, for every source that lists groups with members.
+pub(crate) use resources::{assign_groups as assign_listed_groups, ListedGroup};
 pub use resources::{parse_users_page, PageError, ResourceError, UsersPage};
 
 /// The name `PlatformHttp` uses in its own messages.

@@ -166,11 +166,12 @@ fn sorted_unique(groups: impl Iterator<Item = Group>) -> Vec<Group> {
     groups
 }
 
-/// A SCIM Group as listed: its display name and the ids of its direct members.
-pub(super) struct ListedGroup {
-    id: String,
-    name: CompactString,
-    members: Vec<CompactString>,
+/// A SCIM Group as listed: its display name and the ids of its direct members (users or
+/// groups). Other sources that list groups with their direct members build these too.
+pub(crate) struct ListedGroup {
+    pub(crate) id: String,
+    pub(crate) name: CompactString,
+    pub(crate) members: Vec<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,7 +205,7 @@ impl Listed for ListedGroup {
 /// Set each person's groups from the groups' members, replacing what `User.groups` said.
 /// A member that is itself a group passes its members on, as `User.groups` would count
 /// nested membership (RFC 7643 §4.1.2).
-pub(super) fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
+pub(crate) fn assign_groups(people: &mut [Person], groups: &[ListedGroup]) {
     let by_id: HashMap<&str, &ListedGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
     let mut of_user: HashMap<&str, Vec<Group>> = HashMap::new();
     for group in groups {
