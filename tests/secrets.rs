@@ -42,6 +42,13 @@ notify:
     )
 }
 
+/// The secret files every test's config names beside its source's: the admin token and
+/// the webhook URL (nothing listens there, so every notification is retried and logged).
+fn write_shared_secrets(d: &std::path::Path) {
+    std::fs::write(d.join("admin-token"), ADMIN_TOKEN).unwrap();
+    std::fs::write(d.join("webhook-url"), format!("http://127.0.0.1:9/hooks/{WEBHOOK_SECRET}")).unwrap();
+}
+
 /// Run the binary (JSON logs); returns stdout + stderr.
 fn rosterd(dir: &std::path::Path, cake_key: &str, args: &[&str]) -> Vec<u8> {
     rosterd_traced(dir, cake_key, args, true)
@@ -58,8 +65,7 @@ async fn no_secret_reaches_logs_audit_store_plan_or_debug() {
     let d = dir.path();
     std::fs::write(d.join("rosterd.yaml"), config(&server.base, &cake.base_url())).unwrap();
     std::fs::write(d.join("scim-token"), SCIM_TOKEN).unwrap();
-    std::fs::write(d.join("admin-token"), ADMIN_TOKEN).unwrap();
-    std::fs::write(d.join("webhook-url"), format!("http://127.0.0.1:9/hooks/{WEBHOOK_SECRET}")).unwrap();
+    write_shared_secrets(d);
 
     let mut output = Vec::new();
     let dd = d.to_path_buf();
@@ -132,6 +138,7 @@ async fn the_ldap_bind_password_reaches_no_log_audit_store_plan_or_debug() {
     let text = text.replace(&text[text.find("  scim:").unwrap()..text.find("\nplatforms:").unwrap()], &source);
     std::fs::write(d.join("rosterd.yaml"), text).unwrap();
     std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
+    write_shared_secrets(d);
     let dd = d.to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         let mut out = usual_runs(&dd);
@@ -216,6 +223,7 @@ async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
     let text = format!("state_dir: state\nsource:\n{}platforms:{platform}", google.source_yaml("google-key.json"));
     std::fs::write(d.join("rosterd.yaml"), &text).unwrap();
     std::fs::write(d.join("google-key.json"), google.key_json()).unwrap();
+    write_shared_secrets(&d);
     // One token refused mid-read, so a renewal is logged too.
     google.faults().script(FaultRule::on("users", Fault::status(401)).nth(2));
 
