@@ -60,6 +60,7 @@ impl fmt::Display for ConfigError {
 pub enum SourceConfig {
     Scim(ScimConfig),
     File { path: PathBuf, complete: Option<bool> },
+    Entra(crate::source::entra::EntraSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +221,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Scim(s) => s.connection.insecure_warning("the SCIM source"),
             SourceConfig::File { .. } => None,
+            SourceConfig::Entra(s) => s.graph.insecure_warning("the Entra ID source"),
         }
     }
 }

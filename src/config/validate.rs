@@ -16,6 +16,7 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod entra;
 mod platforms;
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
@@ -125,6 +126,12 @@ impl Validator {
             return None;
         };
         let raw: RawSource = self.section(value, "source")?;
+        if let Some(e) = raw.entra {
+            if raw.scim.is_some() || raw.file.is_some() {
+                self.problem("source", "set one source: source.entra, source.scim or source.file");
+            }
+            return self.entra(e).map(SourceConfig::Entra);
+        }
         match (raw.scim, raw.file) {
             (Some(s), None) => self.scim(s).map(SourceConfig::Scim),
             (None, Some(f)) => Some(SourceConfig::File { path: resolve(&self.base, &f.path), complete: f.complete }),

@@ -5,6 +5,7 @@
 //! a read that fails part-way is an *incomplete* roster, and only a read that yields nothing
 //! usable is an error.
 
+pub mod entra;
 pub mod file;
 pub mod scim;
 pub mod snapshot;
@@ -63,6 +64,9 @@ pub enum SourceError {
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
+    /// An identity provider refused rosterd's app: its credentials, or the permissions granted to it.
+    #[error("{at}: HTTP {status}, refused: {detail}; {what_to_do}")]
+    Refused { at: String, status: u16, detail: String, what_to_do: &'static str },
 }
 
 impl SourceError {
@@ -77,6 +81,7 @@ impl SourceError {
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
+            SourceError::Refused { .. } => "auth",
         }
     }
 }
