@@ -123,7 +123,7 @@ fn merge_into(person: &mut Person, object: &Map<String, Value>) -> Result<(), Wi
             "jobTitle" => person.title = text,
             "companyName" => person.organization = text,
             "manager" => person.manager = value.get("id").and_then(Value::as_str).map(Into::into),
-            "manager@delta" => person.manager = manager_delta(value).or(person.manager.take()),
+            "manager@delta" => person.manager = manager_delta(value),
             _ => {}
         }
     }
@@ -131,7 +131,7 @@ fn merge_into(person: &mut Person, object: &Map<String, Value>) -> Result<(), Wi
     Ok(())
 }
 
-/// `manager@delta`: the entry not `@removed`, if any.
+/// `manager@delta`: the entry not `@removed`, if any (only `@removed` ones: no manager now).
 fn manager_delta(value: &Value) -> Option<CompactString> {
     let entries = value.as_array()?;
     entries.iter().find(|e| e.get("@removed").is_none()).and_then(|e| e.get("id")?.as_str().map(Into::into))

@@ -1,1 +1,219 @@
+//! A strict emulator of the Microsoft Graph slice the Entra ID source reads (and of the
+//! token endpoint that signs it in), on 127.0.0.1: client-credential tokens that expire,
+//! `$select`/`$top`/`$expand` checked as Graph checks them, opaque `$skiptoken` cursors,
+//! delta rounds and delta links (which can be made to expire: 410 Gone), and the kit's
+//! faults on every route. Used by the tests, the benches and `rosterd demo --source entra`.
 
+mod directory;
+mod handlers;
+pub mod people;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use directory::{Directory, EntraGroup, EntraUser};
+use handlers::*;
+
+use crate::platform::emulator::{Emulated, EmulatedAccount, EmulatorState};
+use crate::sandbox::faults::Faults;
+
+/// How the emulated tenant starts.
+#[derive(Debug, Clone)]
+pub struct EntraSandboxOptions {
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `expires_in` of each token issued.
+    pub token_lifetime_secs: u64,
+    /// Each token is refused (401) after this many Graph requests: a token expiring mid-read.
+    pub token_uses: Option<usize>,
+    /// Users per delta page (Graph chooses it; no `$top` on delta).
+    pub delta_page: usize,
+    pub users: Vec<EntraUser>,
+    pub groups: Vec<EntraGroup>,
+}
+
+impl Default for EntraSandboxOptions {
+    fn default() -> Self {
+        EntraSandboxOptions {
+            tenant: "contoso.example".into(),
+            client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
+            client_secret: "entra-secret-SANDBOX".into(),
+            token_lifetime_secs: 3599,
+            token_uses: None,
+            delta_page: 200,
+            users: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl EntraSandboxOptions {
+    /// A tenant of `n` generated people in the generator's groups (see [`people`]).
+    pub fn with_people(mut self, n: usize) -> Self {
+        (self.users, self.groups) = people::tenant(n);
+        self
+    }
+
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.client_secret = secret.into();
+        self
+    }
+}
+
+/// The emulator's state, shared by its handlers.
+#[derive(Debug)]
+pub struct Shared {
+    options: EntraSandboxOptions,
+    inner: Mutex<Inner>,
+    faults: Faults,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    directory: Directory,
+    /// Issued access token → Graph requests it may still make (`None`: unlimited) and
+    /// when it expires.
+    tokens: HashMap<String, (Option<usize>, tokio::time::Instant)>,
+    issued: Vec<String>,
+    /// `$skiptoken` → where its page starts.
+    cursors: HashMap<String, Cursor>,
+    /// `$deltatoken` → (the version it stands for, the `$select` of its round, the
+    /// generation it was made in).
+    delta_links: HashMap<String, (u64, Vec<String>, u64)>,
+    /// Delta links of earlier generations are gone (410).
+    delta_generation: u64,
+    /// Users per delta page.
+    delta_page: usize,
+    serial: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let tenant = shared.options.tenant.clone();
+    Router::new()
+        .route(&format!("/{tenant}/oauth2/v2.0/token"), post(token_route))
+        .route("/v1.0/users", get(users_route))
+        .route("/v1.0/users/$count", get(count_route))
+        .route("/v1.0/users/delta", get(delta_route))
+        .route("/v1.0/users/{id}/{relation}", get(member_of_route))
+        .route("/v1.0/groups", get(groups_route))
+        .route("/v1.0/groups/{id}/{relation}", get(members_route))
+        .fallback(unknown_route)
+        .with_state(shared)
+}
+
+/// A running Entra ID emulator; stops when shut down or dropped.
+pub type EntraSandbox = Emulated<Shared>;
+
+impl EntraSandbox {
+    pub async fn start(options: EntraSandboxOptions) -> std::io::Result<Self> {
+        let directory = Directory::new(options.users.clone(), options.groups.clone());
+        let inner = Inner { directory, delta_page: options.delta_page, ..Inner::default() };
+        let shared = Shared { options, inner: Mutex::new(inner), faults: Faults::new() };
+        Emulated::launch(shared, router, "entra", "/").await
+    }
+
+    /// `http://127.0.0.1:PORT/v1.0`: the `graph_url` of the source.
+    pub fn graph_url(&self) -> url::Url {
+        let mut url = self.base_url();
+        url.set_path("/v1.0");
+        url
+    }
+
+    /// The `source:` block reading this tenant, its secret in `secret_file`; `extra` is
+    /// more keys of `source.entra` (`, page_size: 100`).
+    pub fn source_yaml(&self, secret_file: &str, extra: &str) -> String {
+        let o = &self.state().options;
+        format!(
+            "  entra: {{ tenant: {}, client_id: {}, client_secret_file: {secret_file}, graph_url: \"{}\", login_url: \"{}\"{extra} }}",
+            o.tenant,
+            o.client_id,
+            self.graph_url(),
+            self.base_url()
+        )
+    }
+
+    /// Change a user (or add one); its changed properties show in the next delta round.
+    pub fn put_user(&self, user: EntraUser) {
+        self.state().lock().directory.put(user);
+    }
+
+    /// Edit the user `id` in place.
+    pub fn edit_user(&self, id: &str, edit: impl FnOnce(&mut EntraUser)) {
+        let mut inner = self.state().lock();
+        if let Some(mut user) = inner.directory.user(id).cloned() {
+            edit(&mut user);
+            inner.directory.put(user);
+        }
+    }
+
+    /// Delete a user (`@removed` with reason `deleted` in delta rounds).
+    pub fn delete_user(&self, id: &str) -> bool {
+        self.state().lock().directory.remove(id, "deleted")
+    }
+
+    pub fn users(&self) -> Vec<EntraUser> {
+        self.state().lock().directory.users().cloned().collect()
+    }
+
+    pub fn groups(&self) -> Vec<EntraGroup> {
+        self.state().lock().directory.groups.clone()
+    }
+
+    /// Every delta link issued so far answers 410 Gone from now on.
+    pub fn expire_delta_links(&self) {
+        self.state().lock().delta_generation += 1;
+    }
+
+    /// Every access token issued so far (for secret greps).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state().lock().issued.clone()
+    }
+
+    /// Graph requests received (token requests apart), faulted or not.
+    pub fn graph_calls(&self) -> usize {
+        GRAPH_ROUTES.iter().map(|r| self.faults().count(r)).sum()
+    }
+}
+
+impl EmulatorState for Shared {
+    const WRITE_ROUTES: &'static [&'static str] = &[];
+
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn key(&self) -> &str {
+        &self.options.client_secret
+    }
+
+    fn listed(&self) -> usize {
+        self.lock().directory.len()
+    }
+
+    fn accounts(&self) -> Vec<EmulatedAccount> {
+        let inner = self.lock();
+        let account = |u: &EntraUser| EmulatedAccount {
+            key: u.user_principal_name.clone(),
+            given_name: u.given_name.clone(),
+            can_sign_in: u.account_enabled == Some(true),
+        };
+        inner.directory.users().map(account).collect()
+    }
+
+    fn largest_page(&self) -> usize {
+        MAX_TOP
+    }
+}
+
+#[cfg(test)]
+mod tests;

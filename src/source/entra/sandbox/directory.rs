@@ -1,0 +1,291 @@
+//! The emulated tenant: users and groups, each user property stamped with the version
+//! that last changed it, so a delta link (a version) yields exactly the properties changed
+//! since, and removed users as `@removed` entries.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{json, Map, Value};
+
+/// A user of the emulated tenant.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EntraUser {
+    pub id: String,
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    pub other_mails: Vec<String>,
+    pub given_name: String,
+    pub surname: String,
+    pub display_name: String,
+    /// `None`: Graph sends `null` (an unparseable record for rosterd).
+    pub account_enabled: Option<bool>,
+    /// `Member` or `Guest`.
+    pub user_type: String,
+    pub employee_id: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub company_name: Option<String>,
+    /// The manager's user id.
+    pub manager: Option<String>,
+}
+
+/// Every user property the emulator knows (a `$select` of any other is refused).
+pub const USER_PROPERTIES: &[&str] = &[
+    "id",
+    "userPrincipalName",
+    "mail",
+    "otherMails",
+    "givenName",
+    "surname",
+    "displayName",
+    "accountEnabled",
+    "userType",
+    "employeeId",
+    "department",
+    "jobTitle",
+    "companyName",
+];
+
+/// What Graph sends when no `$select` is given: it lacks most of what rosterd needs.
+pub const DEFAULT_SELECT: &[&str] =
+    &["id", "displayName", "givenName", "jobTitle", "mail", "surname", "userPrincipalName"];
+
+impl EntraUser {
+    /// The user's properties as Graph writes them (the manager apart).
+    pub fn properties(&self) -> Map<String, Value> {
+        let text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| json!(s));
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("userPrincipalName".into(), json!(self.user_principal_name));
+        m.insert("mail".into(), text(&self.mail));
+        m.insert("otherMails".into(), json!(self.other_mails));
+        m.insert("givenName".into(), json!(self.given_name));
+        m.insert("surname".into(), json!(self.surname));
+        m.insert("displayName".into(), json!(self.display_name));
+        m.insert("accountEnabled".into(), self.account_enabled.map_or(Value::Null, Value::Bool));
+        m.insert("userType".into(), json!(self.user_type));
+        m.insert("employeeId".into(), text(&self.employee_id));
+        m.insert("department".into(), text(&self.department));
+        m.insert("jobTitle".into(), text(&self.job_title));
+        m.insert("companyName".into(), text(&self.company_name));
+        m
+    }
+}
+
+/// A group: its name and its direct members (user or group ids).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EntraGroup {
+    pub id: String,
+    pub display_name: String,
+    pub members: Vec<String>,
+}
+
+/// A user as held: the record, and the version each property (and the manager) last changed.
+#[derive(Debug, Clone)]
+struct Held {
+    user: EntraUser,
+    changed: BTreeMap<String, u64>,
+}
+
+/// The tenant's data.
+#[derive(Debug, Default)]
+pub struct Directory {
+    users: BTreeMap<String, Held>,
+    pub groups: Vec<EntraGroup>,
+    /// The version of the latest change.
+    pub version: u64,
+    /// Users removed, with the version and the reason (`deleted` or `changed`).
+    removed: Vec<(String, u64, &'static str)>,
+}
+
+impl Directory {
+    pub fn new(users: Vec<EntraUser>, groups: Vec<EntraGroup>) -> Directory {
+        let mut d = Directory { groups, ..Directory::default() };
+        for user in users {
+            d.put(user);
+        }
+        d
+    }
+
+    /// Add or replace a user; only properties that differ are stamped as changed.
+    pub fn put(&mut self, user: EntraUser) {
+        self.version += 1;
+        let version = self.version;
+        let new = user.properties();
+        let before = self.users.get(&user.id).map(|h| (h.user.properties(), h.user.manager.clone(), h.changed.clone()));
+        let mut changed = before.as_ref().map(|b| b.2.clone()).unwrap_or_default();
+        for (key, value) in &new {
+            if before.as_ref().is_none_or(|b| b.0.get(key) != Some(value)) {
+                changed.insert(key.clone(), version);
+            }
+        }
+        if before.as_ref().is_none_or(|b| b.1 != user.manager) {
+            changed.insert("manager".into(), version);
+        }
+        self.removed.retain(|(id, _, _)| *id != user.id);
+        self.users.insert(user.id.clone(), Held { user, changed });
+    }
+
+    pub fn user(&self, id: &str) -> Option<&EntraUser> {
+        self.users.get(id).map(|h| &h.user)
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &EntraUser> {
+        self.users.values().map(|h| &h.user)
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Remove a user: it leaves every group and delta rounds report it `@removed`.
+    pub fn remove(&mut self, id: &str, reason: &'static str) -> bool {
+        if self.users.remove(id).is_none() {
+            return false;
+        }
+        self.version += 1;
+        self.removed.push((id.to_string(), self.version, reason));
+        for group in &mut self.groups {
+            group.members.retain(|m| m != id);
+        }
+        true
+    }
+
+    /// A user's properties as Graph lists them: `select`ed ones, and the manager when expanded.
+    pub fn listed(&self, user: &EntraUser, select: &[String], expand_manager: bool) -> Value {
+        let all = user.properties();
+        let mut m: Map<String, Value> =
+            all.into_iter().filter(|(k, _)| k == "id" || select.iter().any(|s| s == k)).collect();
+        if expand_manager {
+            if let Some(manager) = &user.manager {
+                m.insert("manager".into(), json!({"@odata.type": "#microsoft.graph.user", "id": manager}));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The delta entries after version `since` up to `upto`, by id: changed users with the
+    /// selected properties that changed (all of them for a user new since), removed ones
+    /// as `@removed`. `since` 0 is the initial round: every user, no removals.
+    pub fn changes(&self, since: u64, upto: u64, select: &[String]) -> Vec<Value> {
+        let mut out: BTreeMap<&str, Value> = BTreeMap::new();
+        for held in self.users.values() {
+            let newer: Vec<&String> =
+                held.changed.iter().filter(|(_, v)| **v > since && **v <= upto).map(|(k, _)| k).collect();
+            if newer.is_empty() {
+                continue;
+            }
+            let all = held.user.properties();
+            let mut m = Map::new();
+            m.insert("id".into(), json!(held.user.id));
+            for key in newer {
+                if key == "manager" && select.iter().any(|s| s == "manager") {
+                    let entry = match &held.user.manager {
+                        Some(id) => json!([{"@odata.type": "#microsoft.graph.user", "id": id}]),
+                        None => json!([]),
+                    };
+                    m.insert("manager@delta".into(), entry);
+                } else if let Some(value) = all.get(key).filter(|_| select.iter().any(|s| s == key)) {
+                    m.insert(key.clone(), value.clone());
+                }
+            }
+            // A change to properties not selected is not reported.
+            if m.len() > 1 {
+                out.insert(&held.user.id, Value::Object(m));
+            }
+        }
+        if since > 0 {
+            for (id, version, reason) in &self.removed {
+                if *version > since && *version <= upto {
+                    out.insert(id, json!({"id": id, "@removed": {"reason": reason}}));
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// The members of a group: direct ones, or through nested groups (each group once).
+    pub fn members(&self, group_id: &str, transitive: bool) -> Option<Vec<Value>> {
+        let group = self.groups.iter().find(|g| g.id == group_id)?;
+        let mut seen: HashSet<&str> = HashSet::from([group.id.as_str()]);
+        let (mut out, mut todo) = (Vec::new(), vec![group]);
+        while let Some(current) = todo.pop() {
+            for member in &current.members {
+                if !seen.insert(member) {
+                    continue;
+                }
+                match self.groups.iter().find(|g| &g.id == member) {
+                    Some(nested) => {
+                        out.push(json!({"@odata.type": "#microsoft.graph.group", "id": nested.id}));
+                        if transitive {
+                            todo.push(nested);
+                        }
+                    }
+                    None if self.users.contains_key(member) => {
+                        out.push(json!({"@odata.type": "#microsoft.graph.user", "id": member}));
+                    }
+                    None => {}
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The groups a user is in, directly or through nesting.
+    pub fn member_of(&self, user_id: &str, transitive: bool) -> Option<Vec<Value>> {
+        self.users.get(user_id)?;
+        let groups = self.groups.iter().filter(|g| {
+            self.members(&g.id, transitive)
+                .is_some_and(|m| m.iter().any(|v| v["id"] == user_id && v["@odata.type"] == "#microsoft.graph.user"))
+        });
+        Some(
+            groups
+                .map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> EntraUser {
+        EntraUser {
+            id: id.into(),
+            user_principal_name: format!("{id}@t"),
+            account_enabled: Some(true),
+            ..EntraUser::default()
+        }
+    }
+
+    #[test]
+    fn a_delta_carries_only_what_changed_and_removals() {
+        let mut d = Directory::new(vec![user("a"), user("b")], vec![]);
+        let select: Vec<String> = USER_PROPERTIES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(d.changes(0, d.version, &select).len(), 2);
+        let since = d.version;
+        let mut a = user("a");
+        a.account_enabled = Some(false);
+        d.put(a);
+        d.remove("b", "deleted");
+        let changes = d.changes(since, d.version, &select);
+        assert_eq!(changes[0], json!({"id": "a", "accountEnabled": false}));
+        assert_eq!(changes[1], json!({"id": "b", "@removed": {"reason": "deleted"}}));
+        assert!(d.changes(d.version, d.version, &select).is_empty());
+    }
+
+    #[test]
+    fn nested_groups_reach_their_users_once() {
+        let mut inner = EntraGroup { id: "g2".into(), display_name: "In".into(), members: vec!["b".into()] };
+        let outer = EntraGroup { id: "g1".into(), display_name: "Out".into(), members: vec!["a".into(), "g2".into()] };
+        inner.members.push("g1".into());
+        let d = Directory::new(vec![user("a"), user("b")], vec![outer, inner]);
+        assert_eq!(d.members("g1", true).unwrap().len(), 3);
+        assert_eq!(d.members("g1", false).unwrap().len(), 2);
+        assert_eq!(d.member_of("b", true).unwrap().len(), 2);
+    }
+}
