@@ -27,13 +27,9 @@ impl Validator {
         });
         let tenant = self.named(&e.tenant, "tenant", "the directory (tenant) id or a verified domain");
         let client_id = self.named(&e.client_id, "client_id", "the app registration's application (client) id");
-        let r = SecretRef::from_pair(
-            "client_secret",
-            e.client_secret_env.as_ref(),
-            e.client_secret_file.as_ref(),
-            e.client_secret.is_some(),
-            &self.base,
-        );
+        let (env, file, inline) =
+            (e.client_secret_env.as_ref(), e.client_secret_file.as_ref(), e.client_secret.is_some());
+        let r = SecretRef::from_pair("client_secret", env, file, inline, &self.base);
         let secret = self.secret(r, &format!("{AT}.client_secret"));
         let page_size = e.page_size.unwrap_or(EntraSettings::MAX_PAGE_SIZE);
         self.span(&format!("{AT}.page_size"), limits::GRAPH_PAGE_SIZE, Some(page_size.into()));

@@ -6,24 +6,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-/// A user of the emulated tenant.
+/// A user of the emulated tenant: its id, its Graph properties by name (what `$select`
+/// picks from; `accountEnabled: null` makes a record rosterd cannot use) and its manager.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EntraUser {
     pub id: String,
-    pub user_principal_name: String,
-    pub mail: Option<String>,
-    pub other_mails: Vec<String>,
-    pub given_name: String,
-    pub surname: String,
-    pub display_name: String,
-    /// `None`: Graph sends `null` (an unparseable record for rosterd).
-    pub account_enabled: Option<bool>,
-    /// `Member` or `Guest`.
-    pub user_type: String,
-    pub employee_id: Option<String>,
-    pub department: Option<String>,
-    pub job_title: Option<String>,
-    pub company_name: Option<String>,
+    pub properties: Map<String, Value>,
     /// The manager's user id.
     pub manager: Option<String>,
 }
@@ -50,23 +38,35 @@ pub const DEFAULT_SELECT: &[&str] =
     &["id", "displayName", "givenName", "jobTitle", "mail", "surname", "userPrincipalName"];
 
 impl EntraUser {
-    /// The user's properties as Graph writes them (the manager apart).
+    /// An enabled member with this UPN (and mail), the other properties `null`.
+    pub fn new(id: &str, upn: &str) -> EntraUser {
+        let properties = USER_PROPERTIES.iter().skip(1).map(|k| (k.to_string(), Value::Null)).collect();
+        let user = EntraUser { id: id.into(), properties, manager: None };
+        user.with("userPrincipalName", upn).with("mail", upn).with("accountEnabled", true).with("userType", "Member")
+    }
+
+    /// The same user with one property set.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> EntraUser {
+        self.set(key, value);
+        self
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.properties.insert(key.into(), value.into());
+    }
+
+    pub fn upn(&self) -> &str {
+        self.properties.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.properties.get("accountEnabled") == Some(&Value::Bool(true))
+    }
+
+    /// The user's properties as Graph writes them, its id included (the manager apart).
     pub fn properties(&self) -> Map<String, Value> {
-        let text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| json!(s));
-        let mut m = Map::new();
+        let mut m = self.properties.clone();
         m.insert("id".into(), json!(self.id));
-        m.insert("userPrincipalName".into(), json!(self.user_principal_name));
-        m.insert("mail".into(), text(&self.mail));
-        m.insert("otherMails".into(), json!(self.other_mails));
-        m.insert("givenName".into(), json!(self.given_name));
-        m.insert("surname".into(), json!(self.surname));
-        m.insert("displayName".into(), json!(self.display_name));
-        m.insert("accountEnabled".into(), self.account_enabled.map_or(Value::Null, Value::Bool));
-        m.insert("userType".into(), json!(self.user_type));
-        m.insert("employeeId".into(), text(&self.employee_id));
-        m.insert("department".into(), text(&self.department));
-        m.insert("jobTitle".into(), text(&self.job_title));
-        m.insert("companyName".into(), text(&self.company_name));
         m
     }
 }
@@ -254,12 +254,7 @@ mod tests {
     use super::*;
 
     fn user(id: &str) -> EntraUser {
-        EntraUser {
-            id: id.into(),
-            user_principal_name: format!("{id}@t"),
-            account_enabled: Some(true),
-            ..EntraUser::default()
-        }
+        EntraUser::new(id, &format!("{id}@t"))
     }
 
     #[test]
@@ -268,9 +263,7 @@ mod tests {
         let select: Vec<String> = USER_PROPERTIES.iter().map(|s| s.to_string()).collect();
         assert_eq!(d.changes(0, d.version, &select).len(), 2);
         let since = d.version;
-        let mut a = user("a");
-        a.account_enabled = Some(false);
-        d.put(a);
+        d.put(user("a").with("accountEnabled", false));
         d.remove("b", "deleted");
         let changes = d.changes(since, d.version, &select);
         assert_eq!(changes[0], json!({"id": "a", "accountEnabled": false}));

@@ -34,18 +34,6 @@ pub(super) enum Cursor {
     Delta { since: u64, upto: u64, offset: usize, select: Vec<String> },
 }
 
-impl Cursor {
-    fn route(&self) -> &'static str {
-        match self {
-            Cursor::Users { .. } => "users",
-            Cursor::Groups { .. } => "groups",
-            Cursor::Members { .. } => "members",
-            Cursor::MemberOf { .. } => "memberOf",
-            Cursor::Delta { .. } => "delta",
-        }
-    }
-}
-
 /// A Graph error answer.
 pub(super) struct Failure(StatusCode, &'static str, String);
 
@@ -85,24 +73,16 @@ pub(super) async fn groups_route(State(s): AppState, headers: HeaderMap, Query(q
     faulted(s, "groups", |s, _| answer(s.graph(&headers, |inner| inner.groups_page(&headers, &q)))).await
 }
 
-pub(super) async fn members_route(
+/// `/groups/{id}/members|transitiveMembers` (`GROUPS`) or `/users/{id}/memberOf|transitiveMemberOf`.
+pub(super) async fn related_route<const GROUPS: bool>(
     State(s): AppState,
     headers: HeaderMap,
     Path((id, relation)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
-    let route = |i: &mut Inner| i.related_page(&headers, &q, Related::Members, &id, &relation);
-    faulted(s, "members", |s, _| answer(s.graph(&headers, route))).await
-}
-
-pub(super) async fn member_of_route(
-    State(s): AppState,
-    headers: HeaderMap,
-    Path((id, relation)): Path<(String, String)>,
-    Query(q): Params,
-) -> Response {
-    let route = |i: &mut Inner| i.related_page(&headers, &q, Related::MemberOf, &id, &relation);
-    faulted(s, "memberOf", |s, _| answer(s.graph(&headers, route))).await
+    let (related, label) = if GROUPS { (Related::Members, "members") } else { (Related::MemberOf, "memberOf") };
+    let route = |i: &mut Inner| i.related_page(&headers, &q, related, &id, &relation);
+    faulted(s, label, |s, _| answer(s.graph(&headers, route))).await
 }
 
 pub(super) async fn unknown_route(State(s): AppState) -> Response {
@@ -120,38 +100,35 @@ pub(super) enum Related {
 impl Shared {
     /// The client-credentials grant, checked field by field as the token endpoint does.
     fn issue_token(&self, form: &HashMap<String, String>) -> Result<Response, Failure> {
-        let field = |k: &str| form.get(k).map(String::as_str);
-        let refuse = |status: StatusCode, error: &str, code: u32, what: &str| {
-            let body = json!({"error": error, "error_description": format!("AADSTS{code}: {what}"),
-                "error_codes": [code], "timestamp": "2026-01-01 00:00:00Z", "trace_id": "0", "correlation_id": "0"});
-            Ok((status, Json(body)).into_response())
-        };
-        if field("grant_type") != Some("client_credentials") {
-            return refuse(
-                StatusCode::BAD_REQUEST,
+        let (client_id, secret) = (self.options.app.0.as_str(), self.options.app.1.as_str());
+        // Each field the endpoint checks, in its order, and how it refuses a wrong one.
+        let checks = [
+            (
+                "grant_type",
+                "client_credentials",
+                400,
                 "unsupported_grant_type",
                 70003,
                 "The app requested an unsupported grant type.",
-            );
-        }
-        if field("scope") != Some("https://graph.microsoft.com/.default") {
-            return refuse(
-                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "scope",
+                "https://graph.microsoft.com/.default",
+                400,
                 "invalid_scope",
                 1002012,
                 "The provided value for scope is not valid.",
-            );
-        }
-        if field("client_id") != Some(self.options.client_id.as_str()) {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                700016,
-                "Application not found in the directory.",
-            );
-        }
-        if field("client_secret") != Some(self.options.client_secret.as_str()) {
-            return refuse(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided.");
+            ),
+            ("client_id", client_id, 400, "unauthorized_client", 700016, "Application not found in the directory."),
+            ("client_secret", secret, 401, "invalid_client", 7000215, "Invalid client secret provided."),
+        ];
+        for (key, wanted, status, error, code, what) in checks {
+            if form.get(key).map(String::as_str) != Some(wanted) {
+                let body = json!({"error": error, "error_description": format!("AADSTS{code}: {what}"),
+                    "error_codes": [code], "timestamp": "2026-01-01 00:00:00Z", "trace_id": "0", "correlation_id": "0"});
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return Ok((status, Json(body)).into_response());
+            }
         }
         let mut inner = self.lock();
         inner.serial += 1;
@@ -248,16 +225,16 @@ impl Inner {
     fn resume(&self, q: &HashMap<String, String>, route: &str) -> Result<Option<Cursor>, Failure> {
         let Some(token) = q.get("$skiptoken") else { return Ok(None) };
         match self.cursors.get(token) {
-            Some(c) if c.route() == route => Ok(Some(c.clone())),
+            Some((issued_by, c)) if *issued_by == route => Ok(Some(c.clone())),
             _ => Err(bad(format!("Invalid $skiptoken '{token}'."))),
         }
     }
 
     /// A `@odata.nextLink` resuming at `cursor`: the same path, its own opaque token.
-    fn next_link(&mut self, headers: &HeaderMap, path: &str, cursor: Cursor) -> String {
+    fn next_link(&mut self, headers: &HeaderMap, route: &'static str, path: &str, cursor: Cursor) -> String {
         self.serial += 1;
         let token = format!("RFNwdAIAAQAAAB{:x}{:012x}", self.serial, rand::random::<u64>() & 0xffff_ffff_ffff);
-        self.cursors.insert(token.clone(), cursor);
+        self.cursors.insert(token.clone(), (route, cursor));
         format!("{}/v1.0/{path}?$skiptoken={token}", origin(headers))
     }
 
@@ -281,7 +258,7 @@ impl Inner {
         let more = offset + top < self.directory.len();
         let link = more.then(|| {
             let next = Cursor::Users { offset: offset + top, top, select, expand };
-            ("@odata.nextLink", self.next_link(headers, "users", next))
+            ("@odata.nextLink", self.next_link(headers, "users", "users", next))
         });
         Ok(page(value, link))
     }
@@ -315,7 +292,10 @@ impl Inner {
             groups.iter().skip(offset).take(top).map(|g| json!({"id": g.id, "displayName": g.display_name})).collect();
         let more = offset + top < groups.len();
         let link = more.then(|| {
-            ("@odata.nextLink", self.next_link(headers, "groups", Cursor::Groups { offset: offset + top, top }))
+            (
+                "@odata.nextLink",
+                self.next_link(headers, "groups", "groups", Cursor::Groups { offset: offset + top, top }),
+            )
         });
         Ok(page(value, link))
     }
@@ -371,7 +351,7 @@ impl Inner {
                 Related::MemberOf => Cursor::MemberOf { user, transitive, offset: offset + top, top },
             };
             let kind = if matches!(related, Related::Members) { "groups" } else { "users" };
-            ("@odata.nextLink", self.next_link(headers, &format!("{kind}/{id}/{relation}"), next))
+            ("@odata.nextLink", self.next_link(headers, route, &format!("{kind}/{id}/{relation}"), next))
         });
         Ok(page(value, link))
     }
@@ -408,7 +388,7 @@ impl Inner {
         let value = changes.into_iter().skip(offset).take(per_page).collect();
         let link = if more {
             let next = Cursor::Delta { since, upto, offset: offset + per_page, select };
-            ("@odata.nextLink", self.next_link(headers, "users/delta", next))
+            ("@odata.nextLink", self.next_link(headers, "delta", "users/delta", next))
         } else {
             self.serial += 1;
             let token = format!("dlt{}x{:016x}", self.serial, rand::random::<u64>());

@@ -23,30 +23,30 @@ use crate::sandbox::faults::Faults;
 /// How the emulated tenant starts.
 #[derive(Debug, Clone)]
 pub struct EntraSandboxOptions {
+    /// The tenant, and the one app registration allowed in: (client id, client secret).
     pub tenant: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// `expires_in` of each token issued.
+    pub app: (String, String),
+    /// `expires_in` of each token issued, and how many Graph requests each may make
+    /// before it is refused (401): a token that expires mid-read.
     pub token_lifetime_secs: u64,
-    /// Each token is refused (401) after this many Graph requests: a token expiring mid-read.
     pub token_uses: Option<usize>,
     /// Users per delta page (Graph chooses it; no `$top` on delta).
     pub delta_page: usize,
-    pub users: Vec<EntraUser>,
-    pub groups: Vec<EntraGroup>,
+    /// The users and the groups.
+    pub directory: (Vec<EntraUser>, Vec<EntraGroup>),
 }
 
 impl Default for EntraSandboxOptions {
     fn default() -> Self {
+        let app = ("6731de76-14a6-49ae-97bc-6eba6914391e".to_string(), "entra-secret-SANDBOX".to_string());
+        let directory = (Vec::new(), Vec::new());
         EntraSandboxOptions {
             tenant: "contoso.example".into(),
-            client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
-            client_secret: "entra-secret-SANDBOX".into(),
+            app,
             token_lifetime_secs: 3599,
             token_uses: None,
             delta_page: 200,
-            users: Vec::new(),
-            groups: Vec::new(),
+            directory,
         }
     }
 }
@@ -54,12 +54,12 @@ impl Default for EntraSandboxOptions {
 impl EntraSandboxOptions {
     /// A tenant of `n` generated people in the generator's groups (see [`people`]).
     pub fn with_people(mut self, n: usize) -> Self {
-        (self.users, self.groups) = people::tenant(n);
+        self.directory = people::tenant(n);
         self
     }
 
     pub fn with_secret(mut self, secret: &str) -> Self {
-        self.client_secret = secret.into();
+        self.app.1 = secret.into();
         self
     }
 }
@@ -80,7 +80,7 @@ struct Inner {
     tokens: HashMap<String, (Option<usize>, tokio::time::Instant)>,
     issued: Vec<String>,
     /// `$skiptoken` → where its page starts.
-    cursors: HashMap<String, Cursor>,
+    cursors: HashMap<String, (&'static str, Cursor)>,
     /// `$deltatoken` → (the version it stands for, the `$select` of its round, the
     /// generation it was made in).
     delta_links: HashMap<String, (u64, Vec<String>, u64)>,
@@ -98,17 +98,15 @@ impl Shared {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    let tenant = shared.options.tenant.clone();
-    Router::new()
-        .route(&format!("/{tenant}/oauth2/v2.0/token"), post(token_route))
-        .route("/v1.0/users", get(users_route))
-        .route("/v1.0/users/$count", get(count_route))
-        .route("/v1.0/users/delta", get(delta_route))
-        .route("/v1.0/users/{id}/{relation}", get(member_of_route))
-        .route("/v1.0/groups", get(groups_route))
-        .route("/v1.0/groups/{id}/{relation}", get(members_route))
-        .fallback(unknown_route)
-        .with_state(shared)
+    let token = format!("/{}/oauth2/v2.0/token", shared.options.tenant);
+    let users = Router::new()
+        .route("/", get(users_route))
+        .route("/$count", get(count_route))
+        .route("/delta", get(delta_route))
+        .route("/{id}/{relation}", get(related_route::<false>));
+    let groups = Router::new().route("/", get(groups_route)).route("/{id}/{relation}", get(related_route::<true>));
+    let graph = Router::new().nest("/users", users).nest("/groups", groups);
+    Router::new().route(&token, post(token_route)).nest("/v1.0", graph).fallback(unknown_route).with_state(shared)
 }
 
 /// A running Entra ID emulator; stops when shut down or dropped.
@@ -116,7 +114,7 @@ pub type EntraSandbox = Emulated<Shared>;
 
 impl EntraSandbox {
     pub async fn start(options: EntraSandboxOptions) -> std::io::Result<Self> {
-        let directory = Directory::new(options.users.clone(), options.groups.clone());
+        let directory = Directory::new(options.directory.0.clone(), options.directory.1.clone());
         let inner = Inner { directory, delta_page: options.delta_page, ..Inner::default() };
         let shared = Shared { options, inner: Mutex::new(inner), faults: Faults::new() };
         Emulated::launch(shared, router, "entra", "/").await
@@ -136,7 +134,7 @@ impl EntraSandbox {
         format!(
             "  entra: {{ tenant: {}, client_id: {}, client_secret_file: {secret_file}, graph_url: \"{}\", login_url: \"{}\"{extra} }}",
             o.tenant,
-            o.client_id,
+            o.app.0,
             self.graph_url(),
             self.base_url()
         )
@@ -188,30 +186,33 @@ impl EntraSandbox {
 impl EmulatorState for Shared {
     const WRITE_ROUTES: &'static [&'static str] = &[];
 
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn key(&self) -> &str {
-        &self.options.client_secret
-    }
-
-    fn listed(&self) -> usize {
-        self.lock().directory.len()
-    }
-
     fn accounts(&self) -> Vec<EmulatedAccount> {
         let inner = self.lock();
         let account = |u: &EntraUser| EmulatedAccount {
-            key: u.user_principal_name.clone(),
-            given_name: u.given_name.clone(),
-            can_sign_in: u.account_enabled == Some(true),
+            key: u.upn().to_string(),
+            given_name: u.properties.get("givenName").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+            can_sign_in: u.enabled(),
         };
         inner.directory.users().map(account).collect()
     }
 
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The app's client secret: what a config names as its credential.
+    fn key(&self) -> &str {
+        let (_, secret) = &self.options.app;
+        secret
+    }
+
     fn largest_page(&self) -> usize {
         MAX_TOP
+    }
+
+    fn listed(&self) -> usize {
+        let inner = self.lock();
+        inner.directory.len()
     }
 }
 

@@ -34,22 +34,21 @@ pub fn email(i: usize) -> String {
 
 pub fn person(i: usize) -> EntraUser {
     let departments = ["Sales", "Finance", "Engineering", "Support"];
-    EntraUser {
-        id: user_id(i),
-        user_principal_name: upn(i),
-        mail: (i % 13 != 0 || i % 25 == 0).then(|| email(i)),
-        other_mails: if i % 6 == 0 { vec![format!("alt{i}@home.example")] } else { Vec::new() },
-        given_name: format!("Given{i}"),
-        surname: format!("Family{i}"),
-        display_name: format!("Given{i} Family{i}"),
-        account_enabled: Some(i % 10 != 0),
-        user_type: if i % 25 == 0 { "Guest" } else { "Member" }.into(),
-        employee_id: Some(format!("E{i:06}")),
-        department: departments.get(i % 4).map(|d| d.to_string()),
-        job_title: Some(format!("Title {}", i % 7)),
-        company_name: Some("Acme".into()),
-        manager: (i > 1).then(|| user_id((i - 1) / 10 + 1)),
-    }
+    let guest = i % 25 == 0;
+    let mut user = EntraUser::new(&user_id(i), &upn(i))
+        .with("mail", (i % 13 != 0 || guest).then(|| email(i)))
+        .with("otherMails", if i % 6 == 0 { vec![format!("alt{i}@home.example")] } else { Vec::new() })
+        .with("givenName", format!("Given{i}"))
+        .with("surname", format!("Family{i}"))
+        .with("displayName", format!("Given{i} Family{i}"))
+        .with("accountEnabled", i % 10 != 0)
+        .with("userType", if guest { "Guest" } else { "Member" })
+        .with("employeeId", format!("E{i:06}"))
+        .with("department", departments.get(i % 4).copied())
+        .with("jobTitle", format!("Title {}", i % 7))
+        .with("companyName", "Acme");
+    user.manager = (i > 1).then(|| user_id((i - 1) / 10 + 1));
+    user
 }
 
 fn group(id: &str, name: &str, members: Vec<String>) -> EntraGroup {

@@ -12,8 +12,8 @@ impl TestClient<EntraSandbox> {
     async fn token(&self) -> String {
         let o = EntraSandboxOptions::default();
         let form = [
-            ("client_id", o.client_id.as_str()),
-            ("client_secret", o.client_secret.as_str()),
+            ("client_id", o.app.0.as_str()),
+            ("client_secret", o.app.1.as_str()),
             ("scope", "https://graph.microsoft.com/.default"),
             ("grant_type", "client_credentials"),
         ];
@@ -55,8 +55,8 @@ async fn a_delta_link_yields_changes_then_expires_with_410() {
     let (_, page) = c.get("/v1.0/users/delta?$select=id,accountEnabled", &t).await;
     assert_eq!(page["value"].as_array().map(Vec::len), Some(3));
     let link = page["@odata.deltaLink"].as_str().unwrap().split_once("/v1.0").unwrap().1.to_string();
-    c.sandbox.edit_user(&people::user_id(2), |u| u.account_enabled = Some(false));
-    c.sandbox.edit_user(&people::user_id(3), |u| u.surname = "NotSelected".into());
+    c.sandbox.edit_user(&people::user_id(2), |u| u.set("accountEnabled", false));
+    c.sandbox.edit_user(&people::user_id(3), |u| u.set("surname", "NotSelected"));
     let (_, page) = c.get(&format!("/v1.0{link}"), &t).await;
     assert_eq!(page["value"], serde_json::json!([{"id": people::user_id(2), "accountEnabled": false}]));
     c.sandbox.expire_delta_links();
