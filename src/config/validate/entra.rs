@@ -75,3 +75,52 @@ impl Validator {
         (raw.enabled == Some(true)).then_some(IncrementalSettings { full_read_every: every, ..Default::default() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, SourceConfig};
+
+    /// The problems' key paths of a config with this `source.entra` body, parsed in a
+    /// folder holding the secret file `secret`.
+    fn parse(body: &str) -> Result<Config, Vec<String>> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("secret"), "s3cret-value").expect("secret file");
+        let text = format!("source:\n  entra: {{ {body} }}\nplatforms: []\n");
+        Config::parse(&text, &dir.path().join("rosterd.yaml")).map_err(|p| p.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn a_valid_entry_takes_the_contract_defaults() {
+        let config = parse("tenant: contoso.example, client_id: app-1, client_secret_file: secret").expect("valid");
+        let SourceConfig::Entra(s) = config.source else { panic!("an Entra source") };
+        assert_eq!((s.page_size, s.expand_manager, s.nested_groups, s.count_check), (999, true, true, true));
+        assert_eq!(s.token_url().as_str(), "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token");
+        assert_eq!(s.graph.base_url.as_str(), "https://graph.microsoft.com/v1.0");
+        assert_eq!(s.token_margin.as_secs(), 300);
+        assert!(s.incremental.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_under_its_key_path() {
+        let problems = parse(
+            "tenant: '', client_id: ' ', client_secret: hunter2-value, page_size: 1000, graph_url: 'ftp://x', \
+             incremental: { enabled: true, overlap_seconds: 5 }",
+        )
+        .expect_err("problems");
+        let text = problems.join("\n");
+        for key in [
+            "source.entra.graph_url:",
+            "source.entra.tenant:",
+            "source.entra.client_id:",
+            "source.entra.client_secret:",
+            "source.entra.page_size:",
+            "source.entra.incremental.overlap_seconds:",
+        ] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+        assert!(text.contains("client_secret_env") && !text.contains("hunter2"), "{text}");
+        let unknown =
+            parse("tenant: t, client_id: c, client_secret_file: secret, colour: blue").expect_err("unknown key");
+        assert!(unknown.join("\n").contains("colour"), "{unknown:?}");
+    }
+}
