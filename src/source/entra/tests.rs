@@ -34,7 +34,11 @@ async fn a_whole_read_is_complete_with_nested_groups_and_costs_the_minimum_calls
     assert_eq!(roster.people.len(), 250);
     let lead = roster.people.iter().find(|p| p.id == sandbox::people::user_id(22)).expect("person 22");
     let groups: Vec<&str> = lead.groups.iter().map(|g| g.display()).collect();
-    assert_eq!(groups, ["Everyone", "Leads", "Sales", "Staff"], "22 is in Sales only through Leads, in Everyone only through Staff");
+    assert_eq!(
+        groups,
+        ["Everyone", "Leads", "Sales", "Staff"],
+        "22 is in Sales only through Leads, in Everyone only through Staff"
+    );
     // $count, 3 user pages of 100 (manager expanded), 1 group page, 1 page per group.
     assert_eq!(sandbox.graph_calls(), 1 + 3 + 1 + 6);
 }

@@ -177,6 +177,11 @@ impl EntraSandbox {
         self.state().lock().issued.clone()
     }
 
+    /// The members a group's listing holds (nested groups among them), for minimum calls.
+    pub fn member_count(&self, group_id: &str, transitive: bool) -> usize {
+        self.state().lock().directory.members(group_id, transitive).map_or(0, |m| m.len())
+    }
+
     /// Graph requests received (token requests apart), faulted or not.
     pub fn graph_calls(&self) -> usize {
         GRAPH_ROUTES.iter().map(|r| self.faults().count(r)).sum()
