@@ -3,6 +3,7 @@
 //! since, and removed users as `@removed` entries.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use serde_json::{json, Map, Value};
 
@@ -70,6 +71,18 @@ impl EntraUser {
         m
     }
 }
+
+/// Where a delta page starts: after this user id (`None`: the first), or this far into
+/// the removals.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    Users(Option<String>),
+    Removed(usize),
+}
+
+/// The `@odata.type` of a user and of a group among a listing's members.
+pub const USER: &str = "#microsoft.graph.user";
+pub const GROUP: &str = "#microsoft.graph.group";
 
 /// A group: its name and its direct members (user or group ids).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -167,66 +180,76 @@ impl Directory {
         Value::Object(m)
     }
 
-    /// The delta entries after version `since` up to `upto`, by id: changed users with the
-    /// selected properties that changed (all of them for a user new since), removed ones
-    /// as `@removed`. `since` 0 is the initial round: every user, no removals.
-    pub fn changes(&self, since: u64, upto: u64, select: &[String]) -> Vec<Value> {
-        let mut out: BTreeMap<&str, Value> = BTreeMap::new();
-        for held in self.users.values() {
-            let newer: Vec<&String> =
-                held.changed.iter().filter(|(_, v)| **v > since && **v <= upto).map(|(k, _)| k).collect();
-            if newer.is_empty() {
-                continue;
-            }
-            let all = held.user.properties();
-            let mut m = Map::new();
-            m.insert("id".into(), json!(held.user.id));
-            for key in newer {
-                if key == "manager" && select.iter().any(|s| s == "manager") {
-                    let entry = match &held.user.manager {
-                        Some(id) => json!([{"@odata.type": "#microsoft.graph.user", "id": id}]),
-                        None => json!([]),
-                    };
-                    m.insert("manager@delta".into(), entry);
-                } else if let Some(value) = all.get(key).filter(|_| select.iter().any(|s| s == key)) {
-                    m.insert(key.clone(), value.clone());
+    /// One page of the delta entries after version `since` up to `upto`: changed users (by
+    /// id) with the selected properties that changed (all of them for a user new since),
+    /// then removed ones as `@removed`; `since` 0 is the initial round: every user, no
+    /// removals. Starts at `from`, holds at most `limit`, and says where the next page starts.
+    pub fn changes(
+        &self,
+        (since, upto): (u64, u64),
+        select: &[String],
+        from: &Resume,
+        limit: usize,
+    ) -> (Vec<Value>, Option<Resume>) {
+        let in_range = |v: u64| v > since && v <= upto;
+        let selected = |key: &str| select.iter().any(|s| s == key);
+        let mut out = Vec::new();
+        if let Resume::Users(after) = from {
+            let start = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let users = self.users.range::<str, _>((start, Bound::Unbounded));
+            let mut last: Option<&str> = None;
+            for (id, held) in users.filter(|(_, h)| h.changed.iter().any(|(k, v)| in_range(*v) && selected(k))) {
+                if out.len() == limit {
+                    return (out, Some(Resume::Users(last.map(str::to_string))));
                 }
-            }
-            // A change to properties not selected is not reported.
-            if m.len() > 1 {
-                out.insert(&held.user.id, Value::Object(m));
+                out.push(self.changed_entry(held, &in_range, &selected));
+                last = Some(id);
             }
         }
-        if since > 0 {
-            for (id, version, reason) in &self.removed {
-                if *version > since && *version <= upto {
-                    out.insert(id, json!({"id": id, "@removed": {"reason": reason}}));
-                }
+        let skip = if let Resume::Removed(n) = from { *n } else { 0 };
+        let removed = self.removed.iter().filter(|(_, v, _)| since > 0 && in_range(*v));
+        for (k, (id, _, reason)) in removed.enumerate().skip(skip) {
+            if out.len() == limit {
+                return (out, Some(Resume::Removed(k)));
             }
+            out.push(json!({"id": id, "@removed": {"reason": reason}}));
         }
-        out.into_values().collect()
+        (out, None)
     }
 
-    /// The members of a group: direct ones, or through nested groups (each group once).
-    pub fn members(&self, group_id: &str, transitive: bool) -> Option<Vec<Value>> {
+    /// A changed user's delta entry: its id and the selected properties that changed.
+    fn changed_entry(&self, held: &Held, in_range: &dyn Fn(u64) -> bool, selected: &dyn Fn(&str) -> bool) -> Value {
+        let all = held.user.properties();
+        let mut m = Map::new();
+        m.insert("id".into(), json!(held.user.id));
+        for (key, _) in held.changed.iter().filter(|(k, v)| in_range(**v) && selected(k)) {
+            if key == "manager" {
+                let entry =
+                    held.user.manager.as_ref().map(|id| json!({"@odata.type": "#microsoft.graph.user", "id": id}));
+                m.insert("manager@delta".into(), json!(entry.into_iter().collect::<Vec<_>>()));
+            } else if let Some(value) = all.get(key) {
+                m.insert(key.clone(), value.clone());
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The members of a group, as (id, `@odata.type`): direct ones, or through nested
+    /// groups (each group once).
+    pub fn members(&self, group_id: &str, transitive: bool) -> Option<Vec<(&str, &'static str)>> {
         let group = self.groups.iter().find(|g| g.id == group_id)?;
         let mut seen: HashSet<&str> = HashSet::from([group.id.as_str()]);
         let (mut out, mut todo) = (Vec::new(), vec![group]);
         while let Some(current) = todo.pop() {
-            for member in &current.members {
-                if !seen.insert(member) {
-                    continue;
-                }
+            for member in current.members.iter().filter(|m| seen.insert(m.as_str())) {
                 match self.groups.iter().find(|g| &g.id == member) {
                     Some(nested) => {
-                        out.push(json!({"@odata.type": "#microsoft.graph.group", "id": nested.id}));
+                        out.push((nested.id.as_str(), GROUP));
                         if transitive {
                             todo.push(nested);
                         }
                     }
-                    None if self.users.contains_key(member) => {
-                        out.push(json!({"@odata.type": "#microsoft.graph.user", "id": member}));
-                    }
+                    None if self.users.contains_key(member) => out.push((member.as_str(), USER)),
                     None => {}
                 }
             }
@@ -238,8 +261,7 @@ impl Directory {
     pub fn member_of(&self, user_id: &str, transitive: bool) -> Option<Vec<Value>> {
         self.users.get(user_id)?;
         let groups = self.groups.iter().filter(|g| {
-            self.members(&g.id, transitive)
-                .is_some_and(|m| m.iter().any(|v| v["id"] == user_id && v["@odata.type"] == "#microsoft.graph.user"))
+            self.members(&g.id, transitive).is_some_and(|m| m.iter().any(|(id, kind)| *id == user_id && *kind == USER))
         });
         Some(
             groups
@@ -261,14 +283,19 @@ mod tests {
     fn a_delta_carries_only_what_changed_and_removals() {
         let mut d = Directory::new(vec![user("a"), user("b")], vec![]);
         let select: Vec<String> = USER_PROPERTIES.iter().map(|s| s.to_string()).collect();
-        assert_eq!(d.changes(0, d.version, &select).len(), 2);
+        let all = |d: &Directory, since| d.changes((since, d.version), &select, &Resume::Users(None), 10).0;
+        assert_eq!(all(&d, 0).len(), 2);
+        let (first, next) = d.changes((0, d.version), &select, &Resume::Users(None), 1);
+        assert_eq!((first[0]["id"].as_str(), next.clone()), (Some("a"), Some(Resume::Users(Some("a".into())))));
+        let (second, next) = d.changes((0, d.version), &select, &next.unwrap_or(Resume::Removed(0)), 1);
+        assert_eq!((second[0]["id"].as_str(), next), (Some("b"), None));
         let since = d.version;
         d.put(user("a").with("accountEnabled", false));
         d.remove("b", "deleted");
-        let changes = d.changes(since, d.version, &select);
+        let changes = all(&d, since);
         assert_eq!(changes[0], json!({"id": "a", "accountEnabled": false}));
         assert_eq!(changes[1], json!({"id": "b", "@removed": {"reason": "deleted"}}));
-        assert!(d.changes(d.version, d.version, &select).is_empty());
+        assert!(all(&d, d.version).is_empty());
     }
 
     #[test]

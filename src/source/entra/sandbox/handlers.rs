@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::directory::{DEFAULT_SELECT, USER_PROPERTIES};
+use super::directory::{Resume, DEFAULT_SELECT, USER_PROPERTIES};
 use super::{Inner, Shared};
 use crate::platform::emulator::faulted;
 
@@ -31,7 +31,7 @@ pub(super) enum Cursor {
     Groups { offset: usize, top: usize },
     Members { group: String, transitive: bool, offset: usize, top: usize },
     MemberOf { user: String, transitive: bool, offset: usize, top: usize },
-    Delta { since: u64, upto: u64, offset: usize, select: Vec<String> },
+    Delta { since: u64, upto: u64, from: Resume, select: Vec<String> },
 }
 
 /// A Graph error answer.
@@ -332,18 +332,23 @@ impl Inner {
             }
         };
         let top = top(q).unwrap_or(DEFAULT_TOP);
-        let all = match related {
-            Related::Members => self.directory.members(id, transitive),
-            Related::MemberOf => self.directory.member_of(id, transitive),
+        let sliced = |total: usize, value: Vec<Value>| (offset + top < total, value);
+        let found = match related {
+            Related::Members => self.directory.members(id, transitive).map(|m| {
+                let value = m.iter().skip(offset).take(top).map(|(id, kind)| json!({"@odata.type": kind, "id": id}));
+                sliced(m.len(), value.collect())
+            }),
+            Related::MemberOf => self
+                .directory
+                .member_of(id, transitive)
+                .map(|m| sliced(m.len(), m.into_iter().skip(offset).take(top).collect())),
         };
-        let Some(all) = all else {
+        let Some((more, value)) = found else {
             let message = format!(
                 "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
             );
             return Err(Failure(StatusCode::NOT_FOUND, "Request_ResourceNotFound", message));
         };
-        let more = offset + top < all.len();
-        let value = all.into_iter().skip(offset).take(top).collect();
         let link = more.then(|| {
             let (user, group) = (id.to_string(), id.to_string());
             let next = match related {
@@ -376,18 +381,16 @@ impl Inner {
                     "Resync required: the delta token has expired.".into(),
                 ));
             }
-            Cursor::Delta { since, upto: self.directory.version, offset: 0, select }
+            Cursor::Delta { since, upto: self.directory.version, from: Resume::Users(None), select }
         } else {
             only(q, &["$select"])?;
-            Cursor::Delta { since: 0, upto: self.directory.version, offset: 0, select: user_select(q, &["manager"])? }
+            let select = user_select(q, &["manager"])?;
+            Cursor::Delta { since: 0, upto: self.directory.version, from: Resume::Users(None), select }
         };
-        let Cursor::Delta { since, upto, offset, select } = cursor else { return Err(bad("cursor")) };
-        let per_page = self.delta_page.max(1);
-        let changes = self.directory.changes(since, upto, &select);
-        let more = offset + per_page < changes.len();
-        let value = changes.into_iter().skip(offset).take(per_page).collect();
-        let link = if more {
-            let next = Cursor::Delta { since, upto, offset: offset + per_page, select };
+        let Cursor::Delta { since, upto, from, select } = cursor else { return Err(bad("cursor")) };
+        let (value, next) = self.directory.changes((since, upto), &select, &from, self.delta_page.max(1));
+        let link = if let Some(from) = next {
+            let next = Cursor::Delta { since, upto, from, select };
             ("@odata.nextLink", self.next_link(headers, "delta", "users/delta", next))
         } else {
             self.serial += 1;
