@@ -29,6 +29,10 @@ pub const CACHE_MB: Span = Span::new(1, 1 << 20, "MiB");
 pub const TIMEOUT_SECONDS: Span = Span::new(1, 3600, "seconds");
 /// `page_size` of the source and of every platform.
 pub const PAGE_SIZE: Span = Span::new(1, 100_000, "records a page");
+/// Microsoft Graph's `$top`.
+pub const GRAPH_PAGE_SIZE: Span = Span::new(1, 999, "records a page");
+/// The first backoff wait of a source with no `Retry-After` to go by.
+pub const BACKOFF_MS: Span = Span::new(1, 60_000, "milliseconds");
 /// `source.scim.max_pages`.
 pub const MAX_PAGES: Span = Span::new(1, 10_000_000, "pages");
 /// `incremental.full_read_every`.

@@ -64,6 +64,10 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
             let source = crate::source::google::GoogleSource::new(settings.clone());
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
         }
+        SourceConfig::Entra(settings) => {
+            let source = crate::source::entra::EntraSource::new(settings.clone());
+            Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
+        }
         SourceConfig::File { path, complete } => {
             let source = FileSource::new(FileSettings { path: path.clone(), complete: *complete });
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))

@@ -7,6 +7,7 @@ mod support;
 
 use rosterd::config::Config;
 use rosterd::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions};
+use rosterd::source::entra::sandbox::{EntraSandbox, EntraSandboxOptions};
 use support::cli::rosterd_traced;
 use support::rig::{all_files, contains};
 use support::scim_server::ScimServer;
@@ -22,11 +23,16 @@ const WEBHOOK_SECRET: &str = "WEBHOOK-SEEDED-SECRET-5d2c71";
 const SECRETS: [&str; 6] = [SCIM_TOKEN, WRONG_SCIM_TOKEN, CAKE_KEY, WRONG_CAKE_KEY, ADMIN_TOKEN, WEBHOOK_SECRET];
 
 fn config(scim: &url::Url, cake: &url::Url) -> String {
+    config_with(&format!("  scim: {{ url: \"{scim}\", token_file: scim-token, page_size: 2 }}"), cake)
+}
+
+/// The config reading this `source:` block into CAKE (its key from the environment).
+fn config_with(source: &str, cake: &url::Url) -> String {
     format!(
         r#"state_dir: state
 http: {{ admin_token_file: admin-token }}
 source:
-  scim: {{ url: "{scim}", token_file: scim-token, page_size: 2 }}
+{source}
 platforms:
   - name: cake
     kind: cake
@@ -249,4 +255,47 @@ async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
     std::fs::write(d.join("rosterd.yaml"), yaml.replace("intruder@", "admin@")).unwrap();
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_nothing_written_holds(&d, &output, &secrets);
+}
+
+const ENTRA_SECRET: &str = "entra-SEEDED-SECRET-5d7a19";
+const WRONG_ENTRA_SECRET: &str = "entra-SEEDED-WRONG-0b3c66";
+
+/// The Entra ID source: its client secret (right and wrong) and every access token the
+/// emulator issued (tokens good for two calls each, so several are) reach nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_entra_client_secret_nor_access_token_reaches_logs_audit_store_plan_or_debug() {
+    let options = EntraSandboxOptions { token_uses: Some(2), ..EntraSandboxOptions::default().with_people(6) };
+    let entra = EntraSandbox::start(options.with_secret(ENTRA_SECRET)).await.expect("the Entra emulator");
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let source = entra.source_yaml("entra-secret", ", page_size: 2, expand_manager: false, backoff_start_ms: 5");
+    std::fs::write(d.join("rosterd.yaml"), config_with(&source, &cake.base_url())).unwrap();
+    std::fs::write(d.join("entra-secret"), ENTRA_SECRET).unwrap();
+    write_shared_secrets(&d);
+    let dd = d.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = usual_runs(&dd);
+        std::fs::write(dd.join("entra-secret"), WRONG_ENTRA_SECRET).unwrap();
+        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    })
+    .await
+    .unwrap();
+
+    let text = String::from_utf8_lossy(&output);
+    assert!(!cake.users().is_empty(), "{text}");
+    assert!(text.contains("AADSTS7000215"), "the wrong secret was refused: {text}");
+    let mut secrets: Vec<String> = entra.issued_tokens();
+    assert!(secrets.len() >= 3, "tokens were renewed during the reads");
+    secrets.extend([ENTRA_SECRET, WRONG_ENTRA_SECRET].map(String::from));
+    std::fs::write(d.join("entra-secret"), ENTRA_SECRET).unwrap();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_nothing_written_holds(&d, &output, &secrets);
+    let config = Config::load(&d.join("rosterd.yaml")).unwrap();
+    let rosterd::config::SourceConfig::Entra(settings) = &config.source else { panic!("an Entra source") };
+    let source = rosterd::source::entra::EntraSource::new(settings.clone()).unwrap();
+    for s in &secrets {
+        assert!(!format!("{source:?}").contains(s), "Debug of the Entra source contains the secret {s}");
+    }
 }

@@ -6,6 +6,7 @@
 //! `cargo bench --bench rosterd -- scale calls`. BENCHMARKS.md holds the results.
 
 mod calls;
+mod entra;
 mod gen;
 mod google;
 mod incremental;
@@ -46,6 +47,11 @@ fn sections() -> Vec<Section> {
             name: "calls",
             about: "calls per run on every platform kind against the contract's minimum",
             run: calls::run,
+        },
+        Section {
+            name: "entra",
+            about: "Entra ID source: Graph calls of a full and a quiet delta read of 100,000 people, roster parse",
+            run: entra::run,
         },
         Section {
             name: "pacing",

@@ -69,6 +69,7 @@ pub enum SourceConfig {
     Okta(crate::source::okta::OktaSettings),
     /// `source.google`: the settings as the Google source takes them (the key parsed).
     Google(crate::source::google::GoogleSettings),
+    Entra(crate::source::entra::EntraSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +241,7 @@ impl SourceConfig {
             SourceConfig::Ldap(l) => l.insecure_warning(),
             SourceConfig::Okta(s) => s.connection.insecure_warning("the Okta source"),
             SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
+            SourceConfig::Entra(s) => s.graph.insecure_warning("the Entra ID source"),
         }
     }
 }

@@ -25,6 +25,7 @@ pub struct RawSource {
     /// Checked by `validate::okta`, which reads it with its key paths.
     pub okta: Option<serde_yaml::Value>,
     pub google: Option<RawGoogle>,
+    pub entra: Option<RawEntra>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +59,32 @@ pub struct RawIncremental {
     pub full_read_every: Option<u32>,
     /// SCIM source only: seconds taken off the watermark.
     pub overlap_seconds: Option<u64>,
+}
+
+/// `source.entra`: Microsoft Entra ID through Graph, with an app's client credentials.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntra {
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Inline secrets are refused with a message saying what to use instead.
+    pub client_secret: Option<serde_yaml::Value>,
+    pub graph_url: Option<String>,
+    pub login_url: Option<String>,
+    pub page_size: Option<u32>,
+    pub max_pages: Option<u32>,
+    pub expand_manager: Option<bool>,
+    pub nested_groups: Option<bool>,
+    pub count_check: Option<bool>,
+    pub token_renew_seconds: Option<u64>,
+    pub backoff_start_ms: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub tls_insecure_skip_verify: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub allow_insecure_http: Option<bool>,
+    pub incremental: Option<RawIncremental>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use super::secret::SecretRef;
 use super::*;
 use crate::platform::connection::TlsVerification;
 
+mod entra;
 mod google;
 mod ldap;
 mod notify;
@@ -23,8 +24,8 @@ mod okta;
 mod platforms;
 
 /// What `source:` may hold, for the messages that ask for one.
-const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.google, \
-source.ldap (a directory) or source.file (a roster file)";
+const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.entra, \
+source.google, source.ldap (a directory) or source.file (a roster file)";
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
 pub(super) fn validate(root: &Value, path: &Path) -> Result<Config, Vec<Problem>> {
@@ -151,6 +152,7 @@ impl Validator {
             ("ldap", raw.ldap.is_some()),
             ("okta", raw.okta.is_some()),
             ("google", raw.google.is_some()),
+            ("entra", raw.entra.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
@@ -168,6 +170,9 @@ impl Validator {
         }
         if let Some(g) = raw.google {
             return self.google(g).map(SourceConfig::Google);
+        }
+        if let Some(e) = raw.entra {
+            return self.entra(e).map(SourceConfig::Entra);
         }
         match (raw.scim, raw.file) {
             (Some(s), _) => self.scim(s).map(SourceConfig::Scim),

@@ -5,6 +5,7 @@
 //! a read that fails part-way is an *incomplete* roster, and only a read that yields nothing
 //! usable is an error.
 
+pub mod entra;
 pub mod file;
 pub mod google;
 pub mod jwt;
@@ -97,6 +98,9 @@ pub enum SourceError {
     /// The Google Workspace source (its messages name the `source.google` keys).
     #[error(transparent)]
     Google(#[from] google::GoogleError),
+    /// An identity provider refused rosterd's app: its credentials, or the permissions granted to it.
+    #[error("{at}: HTTP {status}, refused: {detail}; {what_to_do}")]
+    Refused { at: String, status: u16, detail: String, what_to_do: &'static str },
 }
 
 impl SourceError {
@@ -114,6 +118,7 @@ impl SourceError {
             SourceError::Directory { .. } => "directory",
             SourceError::Idp { .. } => "idp",
             SourceError::Google(e) => e.label(),
+            SourceError::Refused { .. } => "auth",
         }
     }
 }

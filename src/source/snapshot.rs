@@ -129,6 +129,60 @@ pub fn merge(snapshot: &BTreeMap<CompactString, Person>, changed: Vec<Person>) -
     merged
 }
 
+/// The stored snapshot of `key` if a read may start from it: made under the same settings
+/// (`fingerprint`), complete, and not due for its full read (every `full_read_every`
+/// reads). Says in the log why not.
+pub fn usable(memory: &dyn SnapshotStore, key: &str, fingerprint: &str, full_read_every: u32) -> Option<Snapshot> {
+    let snapshot = match memory.load_snapshot(key) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            tracing::info!("no roster snapshot yet: a full source read");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the roster snapshot is unreadable: a full source read rebuilds it");
+            return None;
+        }
+    };
+    let meta = &snapshot.meta;
+    let why = if meta.fingerprint != fingerprint {
+        "the source settings changed since the snapshot"
+    } else if !meta.complete {
+        "the snapshot is not complete"
+    } else if meta.reads_since_full.saturating_add(1) >= full_read_every {
+        "a full read is due (incremental.full_read_every)"
+    } else {
+        return Some(snapshot);
+    };
+    tracing::info!(reason = why, "a full source read");
+    None
+}
+
+/// Store a full read's people under `meta`; a store that fails is dropped instead, so the
+/// next read is a full one too.
+pub fn save_full(memory: &dyn SnapshotStore, key: &str, meta: SnapshotMeta, people: &[Person]) {
+    let people = people.iter().map(|p| (p.id.clone(), p.clone())).collect();
+    if let Err(e) = memory.save_snapshot(key, &Snapshot { meta, people }) {
+        tracing::warn!(error = %e, "could not store the roster snapshot: the next source read is a full one too");
+        forget(memory, key);
+    }
+}
+
+/// Write an incremental read's changes and meta; a store that fails is dropped instead.
+pub fn keep(memory: &dyn SnapshotStore, key: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) {
+    if let Err(e) = memory.update_snapshot(key, meta, changes) {
+        tracing::warn!(error = %e, "could not update the roster snapshot: the next source read is a full one");
+        forget(memory, key);
+    }
+}
+
+/// Drop the snapshot of `key` (the next read is a full one), logging a store that fails.
+pub fn forget(memory: &dyn SnapshotStore, key: &str) {
+    if let Err(e) = memory.forget_snapshot(key) {
+        tracing::warn!(error = %e, "could not drop the roster snapshot");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

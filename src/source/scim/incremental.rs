@@ -24,7 +24,9 @@ use serde_json::Value;
 use super::{IncrementalSettings, Kind, ListedUser, Listing, ScimSource};
 use crate::model::{Person, Roster};
 use crate::platform::scim::wire::lowercase_keys;
-use crate::source::snapshot::{merge, Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
+use crate::source::snapshot::{
+    forget, keep, merge, save_full, usable, Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore,
+};
 use crate::source::{Source, SourceError};
 
 /// Why an incremental listing did not happen.
@@ -80,29 +82,7 @@ impl ScimSource {
 
     /// The stored snapshot if an incremental read may start from it.
     fn usable_snapshot(&self, memory: &dyn SnapshotStore, key: &str, policy: &IncrementalSettings) -> Option<Snapshot> {
-        let snapshot = match memory.load_snapshot(key) {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                tracing::info!("no roster snapshot yet: a full source read");
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the roster snapshot is unreadable: a full source read rebuilds it");
-                return None;
-            }
-        };
-        let meta = &snapshot.meta;
-        let why = if meta.fingerprint != self.fingerprint() {
-            "the source settings changed since the snapshot"
-        } else if !meta.complete {
-            "the snapshot is not complete"
-        } else if meta.reads_since_full.saturating_add(1) >= policy.full_read_every {
-            "a full read is due (incremental.full_read_every)"
-        } else {
-            return Some(snapshot);
-        };
-        tracing::info!(reason = why, "a full source read");
-        None
+        usable(memory, key, &self.fingerprint(), policy.full_read_every)
     }
 
     /// A full read; a complete one becomes the new snapshot when the server can do
@@ -133,11 +113,7 @@ impl ScimSource {
             full_read_at: stamp(Utc::now()),
             groups_from_endpoint,
         };
-        let people = roster.people.iter().map(|p| (p.id.clone(), p.clone())).collect();
-        if let Err(e) = memory.save_snapshot(key, &Snapshot { meta, people }) {
-            tracing::warn!(error = %e, "could not store the roster snapshot: the next source read is a full one too");
-            forget(memory, key);
-        }
+        save_full(memory, key, meta, &roster.people);
         Ok(roster)
     }
 
@@ -208,19 +184,6 @@ impl ScimSource {
         };
         keep(memory, key, &meta, &SnapshotChanges::default());
         Ok(Roster::incomplete(merged.into_values().collect(), format!("incremental read: {problem}")))
-    }
-}
-
-fn keep(memory: &dyn SnapshotStore, key: &str, meta: &SnapshotMeta, changes: &SnapshotChanges<'_>) {
-    if let Err(e) = memory.update_snapshot(key, meta, changes) {
-        tracing::warn!(error = %e, "could not update the roster snapshot: the next source read is a full one");
-        forget(memory, key);
-    }
-}
-
-fn forget(memory: &dyn SnapshotStore, key: &str) {
-    if let Err(e) = memory.forget_snapshot(key) {
-        tracing::warn!(error = %e, "could not drop the roster snapshot");
     }
 }
 

@@ -1,0 +1,64 @@
+//! The emulator's own strictness: tokens, query options, cursors and delta links.
+
+use super::*;
+use crate::platform::emulator::TestClient;
+use serde_json::Value;
+
+async fn client(n: usize) -> TestClient<EntraSandbox> {
+    TestClient::new(EntraSandbox::start(EntraSandboxOptions::default().with_people(n)).await.unwrap())
+}
+
+impl TestClient<EntraSandbox> {
+    async fn token(&self) -> String {
+        let o = EntraSandboxOptions::default();
+        let form = [
+            ("client_id", o.app.0.as_str()),
+            ("client_secret", o.app.1.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ];
+        let url = self.sandbox.base_url().join(&format!("{}/oauth2/v2.0/token", o.tenant)).unwrap();
+        let body: Value = self.http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path_and_query: &str, token: &str) -> (u16, Value) {
+        let url = format!("{}{path_and_query}", self.sandbox.base_url().as_str().trim_end_matches('/'));
+        let r = self.http.get(url).bearer_auth(token).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn graph_refuses_what_it_would_refuse() {
+    let c = client(5).await;
+    assert_eq!(c.get("/v1.0/users", "not-a-token").await.0, 401);
+    let t = c.token().await;
+    assert_eq!(c.get("/v1.0/users?$top=1000", &t).await.0, 400);
+    assert_eq!(c.get("/v1.0/users?$select=id,shoeSize", &t).await.0, 400);
+    assert_eq!(c.get("/v1.0/users?$filter=accountEnabled%20eq%20true", &t).await.0, 400);
+    assert_eq!(c.get("/v1.0/users?$skiptoken=made-up", &t).await.0, 400);
+    assert_eq!(c.get("/v1.0/users/$count", &t).await.0, 400, "no ConsistencyLevel");
+    assert_eq!(c.get("/v1.0/users/delta?$top=5", &t).await.0, 400);
+    assert_eq!(c.get("/v1.0/groups/nope/transitiveMembers", &t).await.0, 404);
+    let (status, page) = c.get("/v1.0/users?$top=2&$select=id,accountEnabled", &t).await;
+    assert_eq!((status, page["value"].as_array().map(Vec::len)), (200, Some(2)));
+    let next = page["@odata.nextLink"].as_str().unwrap().to_string();
+    let path = next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap();
+    assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn a_delta_link_yields_changes_then_expires_with_410() {
+    let c = client(3).await;
+    let t = c.token().await;
+    let (_, page) = c.get("/v1.0/users/delta?$select=id,accountEnabled", &t).await;
+    assert_eq!(page["value"].as_array().map(Vec::len), Some(3));
+    let link = page["@odata.deltaLink"].as_str().unwrap().split_once("/v1.0").unwrap().1.to_string();
+    c.sandbox.edit_user(&people::user_id(2), |u| u.set("accountEnabled", false));
+    c.sandbox.edit_user(&people::user_id(3), |u| u.set("surname", "NotSelected"));
+    let (_, page) = c.get(&format!("/v1.0{link}"), &t).await;
+    assert_eq!(page["value"], serde_json::json!([{"id": people::user_id(2), "accountEnabled": false}]));
+    c.sandbox.expire_delta_links();
+    assert_eq!(c.get(&format!("/v1.0{link}"), &t).await.0, 410);
+}
