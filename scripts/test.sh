@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of rosterd, from a fresh clone: installs what the tests need (a real
 # scim2-server, the Prometheus text parser and kubernetes-validate from PyPI, in a venv
-# under target/; systemd-analyze from Debian when missing), builds once, runs every test.
+# under target/; from Debian when missing: systemd-analyze, OpenLDAP's slapd, and zsh, fish
+# and groff to parse the completions and the man page), builds once, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,13 @@ if ! [ -x /usr/sbin/slapd ] || ! command -v ldapmodify >/dev/null 2>&1; then
   apt-get install -y -qq slapd ldap-utils >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq slapd ldap-utils >/dev/null; }
 fi
 export ROSTERD_REQUIRE_SLAPD=1
+# The shell completions are parsed by each shell (`zsh -n`, `fish -n`) and the man page by groff.
+if ! command -v zsh >/dev/null 2>&1 || ! command -v fish >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
+  echo "== installing zsh, fish and groff (Debian's packages) to parse the completions and the man page"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq zsh fish groff-base >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq zsh fish groff-base >/dev/null; }
+fi
+export ROSTERD_REQUIRE_SHELLS=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

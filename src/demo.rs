@@ -93,12 +93,11 @@ async fn demo(dir: &Path, keep: bool, source: DemoSource) -> Result<u8, DemoErro
             let (config, org) = read_from_okta(dir, config).await?;
             (config, Some(Box::new(org) as Box<dyn std::any::Any + Send>))
         }
-        DemoSource::Google => {
+        DemoSource::Google | DemoSource::Entra => {
             let roster =
                 crate::setup::source(&config.source)?.read().await.map_err(crate::reconcile::EngineError::from)?;
-            let (yaml, idp) =
-                crate::source::google::sandbox::for_demo(dir, &roster.people).await.map_err(DemoError::Start)?;
-            (read_from(dir, &yaml)?, Some(Box::new(idp) as Box<dyn std::any::Any + Send>))
+            let (yaml, idp) = serve_roster(source, dir, &roster.people).await.map_err(DemoError::Start)?;
+            (read_from(dir, &yaml)?, Some(idp))
         }
     };
     println!(
@@ -204,6 +203,26 @@ async fn read_from_okta(
     std::fs::write(&path, text).map_err(|e| io("rosterd.yaml", e))?;
     println!("the roster is read from an emulated Okta org at {}", org.base_url());
     Ok((Config::load(&path)?, org))
+}
+
+/// The demo roster served by the emulator of `source`: the `source:` entry reading it, and
+/// the emulator, kept running until the demo ends.
+async fn serve_roster(
+    source: DemoSource,
+    dir: &Path,
+    people: &[crate::model::Person],
+) -> std::io::Result<(String, Box<dyn std::any::Any + Send>)> {
+    Ok(match source {
+        DemoSource::Entra => {
+            let (yaml, emu) = crate::source::entra::sandbox::for_demo(dir, people).await?;
+            (yaml, Box::new(emu))
+        }
+        DemoSource::Google => {
+            let (yaml, emu) = crate::source::google::sandbox::for_demo(dir, people).await?;
+            (yaml, Box::new(emu))
+        }
+        other => return Err(std::io::Error::other(format!("{other:?} is not served from the demo roster"))),
+    })
 }
 
 /// The demo's config with this `source:` block instead of the roster file's.

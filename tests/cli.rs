@@ -29,6 +29,20 @@ fn the_demo_converges_and_its_second_pass_plans_nothing() {
     assert!(verify.status.success(), "{}", text(&verify));
 }
 
+/// `demo --source okta|google|entra`: the demo roster served by that identity provider's
+/// emulator, read through its API, converges as the file does.
+#[test]
+fn the_demo_reads_its_roster_from_each_emulated_identity_provider_and_converges() {
+    for source in ["okta", "google", "entra"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = rosterd(dir.path(), &["demo", "--source", source, "--state-dir", "demo"]);
+        let t = text(&out);
+        assert!(out.status.success() && t.contains("demo converged"), "{source}: {t}");
+        let config = std::fs::read_to_string(dir.path().join("demo/rosterd.yaml")).expect("the demo's config");
+        assert!(config.contains(&format!("{source}:")) && !config.contains("path: roster.yaml"), "{source}: {config}");
+    }
+}
+
 #[test]
 fn check_config_exits_2_and_lists_every_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,7 +50,10 @@ fn check_config_exits_2_and_lists_every_problem() {
     let out = rosterd(dir.path(), &["check-config", "-c", "bad.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
-    assert!(t.contains("source: set source.scim") && t.contains("platforms[0].kind: unknown kind \"nope\""), "{t}");
+    assert!(
+        t.contains("source: set one of source.scim") && t.contains("platforms[0].kind: unknown kind \"nope\""),
+        "{t}"
+    );
     let missing = rosterd(dir.path(), &["plan", "-c", "missing.yaml"]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
 }

@@ -214,17 +214,3 @@ async fn a_valid_google_source_section_reads_with_the_defaults_the_contract_give
     assert_eq!(s.token_url, emu.token_url());
     assert_eq!(s.key.private_key_id.as_deref(), Some("emu-key-1"));
 }
-
-#[test]
-fn the_demo_reads_its_roster_from_the_google_emulator_and_converges() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .args(["demo", "--source", "google", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("rosterd runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("demo converged"), "{text}");
-    let config = std::fs::read_to_string(dir.path().join("rosterd.yaml")).expect("the demo's config");
-    assert!(config.contains("google:") && !config.contains("path: roster.yaml"), "{config}");
-}

@@ -157,10 +157,17 @@ fn rosterd(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_rosterd")).args(args).output().expect("rosterd runs")
 }
 
+/// Whether a missing checker (zsh, fish, groff) fails the test: `scripts/test.sh` installs
+/// them and sets ROSTERD_REQUIRE_SHELLS=1, so CI never skips a parse.
+fn checkers_required() -> bool {
+    std::env::var_os("ROSTERD_REQUIRE_SHELLS").is_some()
+}
+
 /// Check `script` with `shell -n` when that shell is installed; say so when it is not.
 fn parses_with(shell: &str, script: &std::path::Path) {
     match std::process::Command::new(shell).arg("-n").arg(script).output() {
         Ok(out) => assert!(out.status.success(), "{shell} -n: {}", printed(&out)),
+        Err(e) if checkers_required() => panic!("{shell} is required (ROSTERD_REQUIRE_SHELLS) but cannot run: {e}"),
         Err(_) => eprintln!("note: {shell} is not installed; its completion script was generated but not parsed"),
     }
 }
@@ -186,6 +193,7 @@ fn completions_and_the_man_page_are_generated_and_parse_and_version_names_the_co
     assert!(roff.contains(".SH SUBCOMMANDS") || roff.contains("SUBCOMMANDS"), "{roff}");
     match std::process::Command::new("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(&page).output() {
         Ok(out) => assert!(out.status.success() && out.stderr.is_empty(), "groff: {}", printed(&out)),
+        Err(e) if checkers_required() => panic!("groff is required (ROSTERD_REQUIRE_SHELLS) but cannot run: {e}"),
         Err(_) => eprintln!("note: groff is not installed; the man page was checked by its structure only"),
     }
     let out = rosterd(&["--version"]);

@@ -31,6 +31,8 @@ pub enum DemoSource {
     Okta,
     /// The same people served by an emulated Google Workspace domain.
     Google,
+    /// The same people served by an emulated Entra ID tenant (Microsoft Graph).
+    Entra,
 }
 
 /// An identity source, as the reconcile run uses it.

@@ -223,3 +223,44 @@ impl EmulatorState for Shared {
 
 #[cfg(test)]
 mod tests;
+
+/// `rosterd demo --source entra`: the demo roster's people served as an Entra tenant (each
+/// roster group an Entra group holding its people), the app's client secret written to
+/// `entra-secret` in `dir`; the `source:` entry reading it, and the running emulator.
+pub async fn for_demo(
+    dir: &std::path::Path,
+    people: &[crate::model::Person],
+) -> std::io::Result<(String, EntraSandbox)> {
+    let mut groups: Vec<EntraGroup> = Vec::new();
+    for person in people {
+        for group in &person.groups {
+            let member = person.id.to_string();
+            match groups.iter_mut().find(|g| g.display_name == group.display()) {
+                Some(g) => g.members.push(member),
+                None => groups.push(EntraGroup {
+                    id: format!("{:08x}-de30-4a11-8000-000000000000", groups.len() + 1),
+                    display_name: group.display().into(),
+                    members: vec![member],
+                }),
+            }
+        }
+    }
+    let users = people
+        .iter()
+        .map(|p| {
+            EntraUser::new(&p.id, p.email().unwrap_or(&p.user_name))
+                .with("mail", p.email())
+                .with("givenName", p.given_name.as_str())
+                .with("surname", p.family_name.as_str())
+                .with("accountEnabled", p.active)
+                .with("userType", "Member")
+                .with("employeeId", p.employee_number.as_deref())
+                .with("department", p.department.as_deref())
+                .with("jobTitle", p.title.as_deref())
+        })
+        .collect();
+    let options = EntraSandboxOptions { directory: (users, groups), ..EntraSandboxOptions::default() };
+    let emu = EntraSandbox::start(options).await?;
+    crate::private::write(&dir.join("entra-secret"), emu.state().options.app.1.as_bytes())?;
+    Ok((format!("{}\n", emu.source_yaml("entra-secret", "")), emu))
+}
