@@ -324,14 +324,14 @@ impl Inner {
             Related::Members => "members",
             Related::MemberOf => "memberOf",
         };
-        let offset = match self.resume(q, route)? {
-            Some(Cursor::Members { offset, .. } | Cursor::MemberOf { offset, .. }) => offset,
+        // A next link keeps the page size its first request asked for, as Graph's skiptokens do.
+        let (offset, top) = match self.resume(q, route)? {
+            Some(Cursor::Members { offset, top, .. } | Cursor::MemberOf { offset, top, .. }) => (offset, top),
             _ => {
                 only(q, &["$select", "$top"])?;
-                0
+                (0, top(q)?)
             }
         };
-        let top = top(q).unwrap_or(DEFAULT_TOP);
         let sliced = |total: usize, value: Vec<Value>| (offset + top < total, value);
         let found = match related {
             Related::Members => self.directory.members(id, transitive).map(|m| {

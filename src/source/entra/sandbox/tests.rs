@@ -41,11 +41,29 @@ async fn graph_refuses_what_it_would_refuse() {
     assert_eq!(c.get("/v1.0/users/$count", &t).await.0, 400, "no ConsistencyLevel");
     assert_eq!(c.get("/v1.0/users/delta?$top=5", &t).await.0, 400);
     assert_eq!(c.get("/v1.0/groups/nope/transitiveMembers", &t).await.0, 404);
+    let group = &c.sandbox.groups()[0].id;
+    assert_eq!(c.get(&format!("/v1.0/groups/{group}/members?$top=0"), &t).await.0, 400);
     let (status, page) = c.get("/v1.0/users?$top=2&$select=id,accountEnabled", &t).await;
     assert_eq!((status, page["value"].as_array().map(Vec::len)), (200, Some(2)));
     let next = page["@odata.nextLink"].as_str().unwrap().to_string();
     let path = next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap();
     assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(2));
+}
+
+/// A members next link keeps the `$top` of its first page (a skiptoken carries it), so a
+/// large group reads in as few pages as the client asked for.
+#[tokio::test]
+async fn a_members_next_link_keeps_the_page_size_asked_for() {
+    let c = client(400).await;
+    let t = c.token().await;
+    let staff = c.sandbox.groups().into_iter().find(|g| g.display_name == "Staff").unwrap();
+    let members = c.sandbox.member_count(&staff.id, false);
+    assert!(members > 250, "{members} members");
+    let (_, page) = c.get(&format!("/v1.0/groups/{}/members?$select=id&$top=120", staff.id), &t).await;
+    assert_eq!(page["value"].as_array().map(Vec::len), Some(120));
+    let next = page["@odata.nextLink"].as_str().unwrap().to_string();
+    let path = next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap();
+    assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(120));
 }
 
 #[tokio::test]
