@@ -80,6 +80,8 @@ pub struct RawEntra {
     pub count_check: Option<bool>,
     pub token_renew_seconds: Option<u64>,
     pub backoff_start_ms: Option<u64>,
+    /// Graph requests a second (0: unpaced); halved while Graph says the budget is mostly spent.
+    pub requests_per_second: Option<f64>,
     pub timeout_seconds: Option<u64>,
     pub tls_insecure_skip_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,

@@ -121,6 +121,21 @@ impl Pacer {
         Adjusted::SlowedTo(pace.per_second)
     }
 
+    /// The platform says its budget is mostly spent without refusing yet (Graph's
+    /// `x-ms-throttle-limit-percentage`): halve the configured pace, once until it has climbed
+    /// back above half. `None` when unpaced or already at or below half.
+    pub fn ease_off(&self) -> Option<f64> {
+        let mut pace = self.lock();
+        let half = self.ceiling / 2.0;
+        if self.ceiling <= 0.0 || pace.per_second <= half {
+            return None;
+        }
+        pace.epoch += 1;
+        pace.successes = 0;
+        pace.per_second = half;
+        Some(half)
+    }
+
     /// No request to the platform starts for `wait` (a later pause already set stands).
     pub fn pause(&self, wait: Duration) {
         let until = Instant::now() + wait;

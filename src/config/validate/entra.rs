@@ -50,6 +50,13 @@ impl Validator {
         if let Some(ms) = e.backoff_start_ms {
             settings.retry = backoff_from(Duration::from_millis(ms));
         }
+        match e.requests_per_second {
+            Some(r) if !(r.is_finite() && (0.0..=10_000.0).contains(&r)) => {
+                self.problem(format!("{AT}.requests_per_second"), format!("{r} is not 0 (unpaced) to 10000"));
+            }
+            Some(r) => settings.graph.per_second = r,
+            None => {}
+        }
         settings.incremental = incremental;
         Some(settings)
     }

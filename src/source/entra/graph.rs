@@ -106,6 +106,29 @@ impl Graph {
         Ok(IssuedToken { access_token: token.to_string().into(), expires_in: Duration::from_secs(expires_in) })
     }
 
+    /// Graph sends `x-ms-throttle-limit-percentage` (0.8 to 1.8) once the app has used 80 % of
+    /// its budget: halve the pace before Graph starts refusing ([inferred] by the contract).
+    fn ease_off_if_asked(&self, at: &str, headers: &reqwest::header::HeaderMap) {
+        let used =
+            headers.get("x-ms-throttle-limit-percentage").and_then(|v| v.to_str().ok()?.trim().parse::<f64>().ok());
+        if let Some(used) = used.filter(|u| *u >= 0.8) {
+            if let Some(pace) = self.http.pacer.ease_off() {
+                tracing::info!(
+                    at,
+                    used,
+                    pace,
+                    "Graph says most of its throttling budget is used: rosterd halves its pace"
+                );
+            }
+        }
+    }
+
+    /// The pace of Graph requests now (requests a second; 0: unpaced), for tests.
+    #[cfg(test)]
+    pub fn pace(&self) -> f64 {
+        self.http.pacer.pace()
+    }
+
     /// One authorized GET; the body of a 2xx. A 401 drops the token and tries once more
     /// with a fresh one ("renew once, then fail").
     pub async fn get(&self, at: &str, url: &Url, eventual: bool) -> Result<bytes::Bytes, SourceError> {
@@ -118,6 +141,7 @@ impl Graph {
                 request.bearer_auth(token.expose_secret())
             };
             let answer = self.http.send(at, build).await.map_err(|e| transport(at, &self.http, e))?;
+            self.ease_off_if_asked(at, &answer.headers);
             let status = answer.status.as_u16();
             if answer.status.is_success() {
                 return Ok(answer.body);

@@ -44,6 +44,17 @@ async fn a_whole_read_is_complete_with_nested_groups_and_costs_the_minimum_calls
 }
 
 #[tokio::test]
+async fn graph_saying_its_budget_is_mostly_used_halves_the_pace_and_a_quiet_graph_keeps_it() {
+    let sandbox = tenant(30).await;
+    let source = ok_source(&sandbox);
+    assert!(source.read().await.expect("a roster").complete);
+    assert_eq!(source.graph.pace(), EntraSettings::DEFAULT_PER_SECOND, "no header, full pace");
+    sandbox.set_throttle_used(Some(0.9));
+    assert!(source.read().await.expect("a roster").complete);
+    assert_eq!(source.graph.pace(), EntraSettings::DEFAULT_PER_SECOND / 2.0, "past 80 %: half the pace");
+}
+
+#[tokio::test]
 async fn a_count_the_read_falls_short_of_makes_it_incomplete() {
     let sandbox = tenant(50).await;
     let body = "400".to_string();

@@ -88,6 +88,8 @@ struct Inner {
     delta_generation: u64,
     /// Users per delta page.
     delta_page: usize,
+    /// `x-ms-throttle-limit-percentage` on every Graph answer while set (Graph sends it past 80 %).
+    throttle_used: Option<f64>,
     serial: u64,
 }
 
@@ -105,8 +107,24 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/delta", get(delta_route))
         .route("/{id}/{relation}", get(related_route::<false>));
     let groups = Router::new().route("/", get(groups_route)).route("/{id}/{relation}", get(related_route::<true>));
-    let graph = Router::new().nest("/users", users).nest("/groups", groups);
+    let graph = Router::new()
+        .nest("/users", users)
+        .nest("/groups", groups)
+        .layer(axum::middleware::map_response_with_state(shared.clone(), throttle_header));
     Router::new().route(&token, post(token_route)).nest("/v1.0", graph).fallback(unknown_route).with_state(shared)
+}
+
+/// Graph's word that the app has used most of its throttling budget, while the test says so.
+async fn throttle_header(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if let Some(used) = shared.lock().throttle_used {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&format!("{used:.1}")) {
+            response.headers_mut().insert("x-ms-throttle-limit-percentage", value);
+        }
+    }
+    response
 }
 
 /// A running Entra ID emulator; stops when shut down or dropped.
@@ -138,6 +156,11 @@ impl EntraSandbox {
             self.graph_url(),
             self.base_url()
         )
+    }
+
+    /// From now on every Graph answer says `used` of the budget is spent (`None`: it stops).
+    pub fn set_throttle_used(&self, used: Option<f64>) {
+        self.state().lock().throttle_used = used;
     }
 
     /// Change a user (or add one); its changed properties show in the next delta round.
