@@ -29,6 +29,12 @@ impl TestClient<EntraSandbox> {
     }
 }
 
+/// The path and query of a page's `@odata.nextLink`, to ask the emulator for it.
+fn next_path(page: &Value) -> String {
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap()
+}
+
 #[tokio::test]
 async fn graph_refuses_what_it_would_refuse() {
     let c = client(5).await;
@@ -45,8 +51,7 @@ async fn graph_refuses_what_it_would_refuse() {
     assert_eq!(c.get(&format!("/v1.0/groups/{group}/members?$top=0"), &t).await.0, 400);
     let (status, page) = c.get("/v1.0/users?$top=2&$select=id,accountEnabled", &t).await;
     assert_eq!((status, page["value"].as_array().map(Vec::len)), (200, Some(2)));
-    let next = page["@odata.nextLink"].as_str().unwrap().to_string();
-    let path = next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap();
+    let path = next_path(&page);
     assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(2));
 }
 
@@ -61,8 +66,7 @@ async fn a_members_next_link_keeps_the_page_size_asked_for() {
     assert!(members > 250, "{members} members");
     let (_, page) = c.get(&format!("/v1.0/groups/{}/members?$select=id&$top=120", staff.id), &t).await;
     assert_eq!(page["value"].as_array().map(Vec::len), Some(120));
-    let next = page["@odata.nextLink"].as_str().unwrap().to_string();
-    let path = next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap();
+    let path = next_path(&page);
     assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(120));
 }
 
