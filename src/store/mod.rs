@@ -17,6 +17,7 @@ use crate::records::Link;
 mod groups;
 mod guards;
 mod journal;
+mod push;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ mod tests;
 pub use crate::records::RunRecord;
 pub use groups::{GroupLink, GroupOrigin};
 pub use guards::{HeldPlatform, HeldRun, Release};
+pub use push::PushInbox;
 pub use snapshot::ListingState;
 
 /// The layout version of the store; bump it when a tree's encoding changes.
@@ -61,6 +63,8 @@ pub struct Store {
     links: sled::Tree,
     cache: sled::Tree,
     runs: sled::Tree,
+    /// Shared by every [`PushInbox`] handle: a push wakes the worker that waits.
+    push_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,6 +129,7 @@ impl Store {
             links: db.open_tree("links").map_err(sled_err)?,
             cache: db.open_tree("cache").map_err(sled_err)?,
             runs: db.open_tree("runs").map_err(sled_err)?,
+            push_wake: Default::default(),
             db,
         };
         store.check_schema()?;
