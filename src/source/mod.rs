@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod ldap;
 pub mod okta;
 pub mod person;
+pub mod provider;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -87,22 +88,13 @@ pub enum SourceError {
     /// A roster file is wrong at a place (`roster.csv line 4`, `roster.yaml people[3]`).
     #[error("{at}: {message}; fix the roster file and run again")]
     File { at: String, message: String },
-    /// The LDAP directory failed the read: TLS, the bind, or a search that yielded nothing.
-    #[error("{at}: {detail}; {hint}")]
-    Directory { at: String, detail: String, hint: String },
     /// The source's settings cannot work.
     #[error("source settings: {message}")]
     Settings { message: String },
-    /// An identity provider's API (Okta...) failed a read: where, its status (none when no
-    /// answer came), what it said, and what to do next in that provider's terms.
-    #[error("{at}: {detail}; {next}")]
-    Idp { at: String, status: Option<u16>, detail: String, next: &'static str },
-    /// The Google Workspace source (its messages name the `source.google` keys).
+    /// An identity provider (an LDAP directory, Okta, Google Workspace, Entra ID) failed a
+    /// read or refused rosterd: where, what, and what to do next in that provider's terms.
     #[error(transparent)]
-    Google(#[from] google::GoogleError),
-    /// An identity provider refused rosterd's app: its credentials, or the permissions granted to it.
-    #[error("{at}: HTTP {status}, refused: {detail}; {what_to_do}")]
-    Refused { at: String, status: u16, detail: String, what_to_do: &'static str },
+    Provider(#[from] provider::ProviderError),
 }
 
 impl SourceError {
@@ -117,10 +109,12 @@ impl SourceError {
             SourceError::Io { .. } => "io",
             SourceError::File { .. } => "file",
             SourceError::Settings { .. } => "settings",
-            SourceError::Directory { .. } => "directory",
-            SourceError::Idp { .. } => "idp",
-            SourceError::Google(e) => e.label(),
-            SourceError::Refused { .. } => "auth",
+            SourceError::Provider(e) => e.label,
         }
+    }
+
+    /// Whether a provider refused rosterd's credentials (or their permissions).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, SourceError::Provider(e) if e.is_refused())
     }
 }

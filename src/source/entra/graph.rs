@@ -15,6 +15,7 @@ use super::settings::EntraSettings;
 use super::wire::{self, parse_page};
 use crate::platform::http::PlatformHttp;
 use crate::platform::PlatformError;
+use crate::source::provider::ProviderError;
 use crate::source::token::{IssuedToken, TokenCache};
 use crate::source::SourceError;
 
@@ -94,7 +95,7 @@ impl Graph {
         let status = answer.status.as_u16();
         if !answer.status.is_success() {
             let detail = self.http.redact(&wire::error_detail(&answer.body));
-            return Err(SourceError::Refused { at: at.into(), status, detail, what_to_do: REFUSED });
+            return Err(ProviderError::refused(at, status, &detail, REFUSED).into());
         }
         let parsed: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         let token = parsed.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
@@ -152,16 +153,11 @@ impl Graph {
                     tracing::info!(at, "Graph refused the access token: renewing it and reading the page again");
                     self.token.invalidate().await;
                 }
-                401 | 403 => return Err(SourceError::Refused { at: at.into(), status, detail, what_to_do: REFUSED }),
+                401 | 403 => return Err(ProviderError::refused(at, status, &detail, REFUSED).into()),
                 _ => return Err(SourceError::Status { at: at.into(), status, detail }),
             }
         }
-        Err(SourceError::Refused {
-            at: at.into(),
-            status: 401,
-            detail: "token refused twice".into(),
-            what_to_do: REFUSED,
-        })
+        Err(ProviderError::refused(at, 401, "token refused twice", REFUSED).into())
     }
 
     /// Read a listing from `first`, page by page, handing each object to `take`. Err only

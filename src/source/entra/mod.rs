@@ -116,7 +116,7 @@ impl EntraSource {
                 }
                 Ok(count)
             }
-            Err(e @ SourceError::Refused { .. }) => Err(e),
+            Err(e) if e.is_refused() => Err(e),
             Err(e) => {
                 problems.push(e.to_string());
                 Ok(None)
@@ -190,7 +190,7 @@ impl EntraSource {
                 .await;
             match read {
                 Ok(listing) => problem = problem.or(listing.problem),
-                Err(e @ SourceError::Refused { .. }) => return Err(e),
+                Err(e) if e.is_refused() => return Err(e),
                 Err(e) => problem = problem.or(Some(e.to_string())),
             }
         }
@@ -205,7 +205,7 @@ impl EntraSource {
 /// permission to grant), anything else says memberships could not be read.
 fn groups_error(e: SourceError) -> SourceError {
     match e {
-        e @ SourceError::Refused { .. } => e,
+        e if e.is_refused() => e,
         e => SourceError::Groups { detail: e.to_string() },
     }
 }

@@ -33,7 +33,7 @@ use crate::model::Roster;
 use crate::platform::connection::Connection;
 use crate::platform::http::{PlatformHttp, RetryPolicy};
 use crate::platform::PlatformError;
-pub use error::{GoogleError, SCOPES};
+pub use error::SCOPES;
 pub use key::{KeyError, ServiceAccountKey, GOOGLE_TOKEN_URI};
 
 /// The Directory API's base, when config names none.
@@ -190,20 +190,20 @@ impl GoogleSource {
         let assertion = self
             .signer
             .sign(&self.settings.key.client_email, url.as_str(), MAX_LIFETIME, &claims)
-            .map_err(|e| GoogleError::key(e.to_string()))?;
+            .map_err(|e| error::key(e.to_string()))?;
         let form = [("grant_type", GRANT_TYPE), ("assertion", assertion.expose_secret())];
         let at = "Google token endpoint";
         let answer = self
             .http
             .send(at, || self.http.client.post(url.clone()).form(&form))
             .await
-            .map_err(|e| GoogleError::transport(at, self.transport_detail(e)))?;
+            .map_err(|e| error::transport(at, self.transport_detail(e)))?;
         let status = answer.status.as_u16();
         if !answer.status.is_success() {
-            return Err(GoogleError::token(status, &self.detail(&answer.body)).into());
+            return Err(error::token(status, &self.detail(&answer.body)).into());
         }
         let token: TokenAnswer = serde_json::from_slice(&answer.body)
-            .map_err(|e| GoogleError::malformed(at, format!("not a token answer: {e}")))?;
+            .map_err(|e| error::malformed(at, format!("not a token answer: {e}")))?;
         tracing::debug!(expires_in = token.expires_in, "google source: access token issued");
         Ok(IssuedToken {
             access_token: SecretString::from(token.access_token),
@@ -219,8 +219,7 @@ impl GoogleSource {
         loop {
             let token = self.token().await?;
             let build = || self.http.client.get(url.clone()).bearer_auth(token.expose_secret());
-            let answer =
-                self.http.send(at, build).await.map_err(|e| GoogleError::transport(at, self.transport_detail(e)))?;
+            let answer = self.http.send(at, build).await.map_err(|e| error::transport(at, self.transport_detail(e)))?;
             let status = answer.status.as_u16();
             if answer.status.is_success() {
                 return Ok(answer.body);
@@ -244,7 +243,7 @@ impl GoogleSource {
                 self.http.pacer.pause(wait);
                 continue;
             }
-            return Err(GoogleError::status(at, status, &self.detail(&answer.body)).into());
+            return Err(error::status(at, status, &self.detail(&answer.body)).into());
         }
     }
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::wire::{Group, Listed, Member, Page, User};
-use super::{Directory, GoogleError, GoogleSettings, GoogleSource};
+use super::{error, Directory, GoogleSettings, GoogleSource};
 use crate::model::{Person, Roster};
 use crate::source::scim::{assign_listed_groups, ListedGroup};
 use crate::source::SourceError;
@@ -55,7 +55,7 @@ impl GoogleSource {
             let what = format!("members of group {}", group.email);
             let members = match self.list::<Member>(&what, self.members_url(&group.id)).await {
                 Ok(members) => members,
-                Err(SourceError::Google(e)) if e.status == Some(404) => {
+                Err(SourceError::Provider(e)) if e.status == Some(404) => {
                     problems
                         .push(format!("{e} (the group was deleted while it was read; the next run reads it again)"));
                     continue;
@@ -118,7 +118,7 @@ impl GoogleSource {
 
     async fn page<T: DeserializeOwned>(&self, at: &str, url: &Url) -> Result<Page<T>, SourceError> {
         let body = self.get(at, url).await?;
-        Page::parse(&body).map_err(|detail| GoogleError::malformed(at, self.http.redact(&detail)).into())
+        Page::parse(&body).map_err(|detail| error::malformed(at, self.http.redact(&detail)).into())
     }
 
     /// `{base}/users?customer=…&maxResults=N&projection=basic&orderBy=email` (or `groups`).

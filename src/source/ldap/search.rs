@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 
 use super::entry::{decode, paged_cookie, Entry, Found};
 use super::settings::{LdapSettings, SearchScope};
+use crate::source::provider::ProviderError;
 use crate::source::SourceError;
 
 /// A bound on pages per search, so a server that never ends cannot hold a run forever.
@@ -87,8 +88,7 @@ impl Directory {
     /// Connect (TLS as configured) and bind; every step bounded by the time-out.
     pub async fn connect(settings: &LdapSettings) -> Result<Directory, SourceError> {
         let label = settings.label();
-        let fail =
-            |detail: String, hint: &str| SourceError::Directory { at: label.clone(), detail, hint: hint.to_string() };
+        let fail = |detail: String, hint: &'static str| directory_error(&label, detail, hint);
         let mut conn = LdapConnSettings::new().set_conn_timeout(settings.timeout).set_starttls(settings.starttls);
         if settings.url.scheme() == "ldaps" || settings.starttls {
             conn = conn.set_config(Arc::new(
@@ -169,7 +169,7 @@ impl Directory {
                 let (rc, name) = (result.rc, code_name(result.rc));
                 if page == 1 && listing.entries.len() == before && !matches!(rc, 3 | 4 | 10 | 11) {
                     let detail = format!("{what} search ended {rc} {name}: {}", result.text.trim());
-                    return Err(SourceError::Directory { at: self.label.clone(), detail, hint: advice(rc).into() });
+                    return Err(directory_error(&self.label, detail, advice(rc)));
                 }
                 listing.note(format!("{at}: the search ended {rc} {name}; {}", advice(rc)));
                 return Ok(listing);
@@ -227,11 +227,8 @@ impl Directory {
     }
 
     fn error(&self, at: &str, e: LdapError) -> SourceError {
-        SourceError::Directory {
-            at: at.to_string(),
-            detail: describe(&e),
-            hint: "check that the directory is up and answering; the next run will try again".into(),
-        }
+        let hint = "check that the directory is up and answering; the next run will try again";
+        directory_error(at, describe(&e), hint)
     }
 }
 
@@ -250,7 +247,12 @@ fn connect_error(label: &str, e: LdapError) -> SourceError {
     } else {
         "check source.ldap.url and that the directory is up; the next run will try again"
     };
-    SourceError::Directory { at: label.to_string(), detail: format!("cannot connect: {detail}"), hint: hint.into() }
+    directory_error(label, format!("cannot connect: {detail}"), hint)
+}
+
+/// The directory failed the read: TLS, the bind, or a search that yielded nothing.
+fn directory_error(at: &str, detail: String, hint: &'static str) -> SourceError {
+    ProviderError::new(at, detail, hint, None, "directory").into()
 }
 
 /// rustls (ring) trusting the system's roots and the configured CA file.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::{OktaAuth, ServiceApp, DEFAULT_TOKEN_LIFETIME, SCOPES};
 use super::OktaSource;
+use crate::source::provider::ProviderError;
 use crate::source::token::IssuedToken;
 use crate::source::SourceError;
 
@@ -94,7 +95,7 @@ impl OktaSource {
 }
 
 fn refused(at: &str, status: Option<u16>, detail: String) -> SourceError {
-    SourceError::Idp { at: at.into(), status, detail, next: FIX_APP }
+    ProviderError::new(at, detail, FIX_APP, status, "idp").into()
 }
 
 /// The client assertion: RS256 over the claims, `kid` in the header when configured.

@@ -153,8 +153,8 @@ impl OktaSource {
         for group in changed {
             let members = match self.members(group).await {
                 Ok(members) => members,
-                Err(SourceError::Idp { status: Some(404), at, .. }) => {
-                    problems.push(format!("{at}: group {:?} was deleted during the read", group.profile.name));
+                Err(SourceError::Provider(e)) if e.status == Some(404) => {
+                    problems.push(format!("{}: group {:?} was deleted during the read", e.at, group.profile.name));
                     continue;
                 }
                 Err(e) => return Err(e),

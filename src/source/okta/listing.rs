@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::wire::{foreign_link, next_link, Member, OktaGroup, OktaUser};
-use super::OktaSource;
+use super::{idp_error, OktaSource};
+use crate::source::provider::ProviderError;
 use crate::source::SourceError;
 
 /// A resource a listing holds, known by its id.
@@ -55,7 +56,7 @@ pub(super) struct Listing<T> {
 /// fails the read on a refusal (401, 403, other 4xx but 404 and 429), not only on page 1.
 fn fails_the_read(e: &SourceError) -> bool {
     match e {
-        SourceError::Idp { status: Some(status), .. } => {
+        SourceError::Provider(ProviderError { status: Some(status), .. }) => {
             (400..500).contains(status) && !matches!(status, 404 | 408 | 429)
         }
         _ => false,
@@ -111,19 +112,19 @@ impl OktaSource {
     /// One page: its items and its `next` link.
     async fn fetch_page<T: Listed>(&self, at: &str, url: Url) -> Result<(Vec<T>, Option<String>), SourceError> {
         let answer = self.get(at, url).await?;
-        let items = serde_json::from_slice::<Vec<T>>(&answer.body).map_err(|e| SourceError::Idp {
-            at: at.to_string(),
-            status: Some(answer.status.as_u16()),
-            detail: format!(
+        let items = serde_json::from_slice::<Vec<T>>(&answer.body).map_err(|e| {
+            let detail = format!(
                 "malformed answer, not a JSON array of Okta resources ({e}): {}",
                 self.http.snippet(&answer.body)
-            ),
-            next: "check that source.okta.url is the org's address (https://acme.okta.com), not an admin or app URL",
+            );
+            let next =
+                "check that source.okta.url is the org's address (https://acme.okta.com), not an admin or app URL";
+            idp_error(at, Some(answer.status.as_u16()), detail, next)
         })?;
         if let Some((id, lacks)) = items.iter().find_map(|i| Some((i.id(), i.lacks()?))) {
             let detail = format!("malformed answer: resource {id:?} has no {lacks}");
             let next = "check the user in the Okta admin console (every Okta user has a login)";
-            return Err(SourceError::Idp { at: at.to_string(), status: Some(answer.status.as_u16()), detail, next });
+            return Err(idp_error(at, Some(answer.status.as_u16()), detail, next));
         }
         Ok((items, next_link(&answer.headers)))
     }

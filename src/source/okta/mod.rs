@@ -21,6 +21,7 @@ use url::Url;
 use crate::model::{Group, Person, Roster};
 use crate::platform::http::{Answer, PlatformHttp};
 use crate::platform::PlatformError;
+use crate::source::provider::ProviderError;
 use crate::source::snapshot::SnapshotStore;
 use crate::source::token::TokenCache;
 use crate::source::{Source, SourceError};
@@ -138,8 +139,8 @@ impl OktaSource {
         while let Some((group, read)) = reads.next().await {
             let members = match read {
                 Ok(members) => members,
-                Err(SourceError::Idp { status: Some(404), at, .. }) => {
-                    problems.push(format!("{at}: group {:?} was deleted during the read", group.profile.name));
+                Err(SourceError::Provider(e)) if e.status == Some(404) => {
+                    problems.push(format!("{}: group {:?} was deleted during the read", e.at, group.profile.name));
                     continue;
                 }
                 Err(e) => return Err(groups_failed(e)),
@@ -276,12 +277,7 @@ impl OktaSource {
             500.. => "Okta is failing; check https://status.okta.com, the next run will try again",
             _ => "Okta refused the request: check source.okta (url, page_size at most 200)",
         };
-        SourceError::Idp {
-            at: at.into(),
-            status: Some(status),
-            detail: format!("HTTP {status} {}", self.http.redact(&said)),
-            next,
-        }
+        idp_error(at, Some(status), format!("HTTP {status} {}", self.http.redact(&said)), next)
     }
 
     fn transport(&self, at: &str, e: PlatformError) -> SourceError {
@@ -290,8 +286,14 @@ impl OktaSource {
             other => other.to_string(),
         };
         let next = "no answer: check source.okta.url and the network; the next run will try again";
-        SourceError::Idp { at: at.into(), status: None, detail: self.http.redact(&detail), next }
+        idp_error(at, None, self.http.redact(&detail), next)
     }
+}
+
+/// Okta failed a read: where, its status (none when no answer came), what it said, and
+/// what to do next in Okta's terms.
+fn idp_error(at: &str, status: Option<u16>, detail: String, next: &'static str) -> SourceError {
+    ProviderError::new(at, detail, next, status, "idp").into()
 }
 
 fn groups_failed(e: SourceError) -> SourceError {
