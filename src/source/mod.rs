@@ -8,6 +8,7 @@
 pub mod entra;
 pub mod file;
 pub mod google;
+pub mod incremental;
 pub mod jwt;
 pub mod ldap;
 pub mod okta;

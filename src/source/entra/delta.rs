@@ -16,32 +16,41 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{SecondsFormat, Utc};
 use compact_str::CompactString;
 use serde_json::Value;
 
+use async_trait::async_trait;
+
 use super::{wire, EntraSource};
 use crate::model::{Group, Person, Roster};
-use crate::records::incremental::IncrementalSettings;
-use crate::source::snapshot::{forget, keep, save_full, usable, SnapshotChanges, SnapshotMeta, SnapshotStore};
-use crate::source::{Source, SourceError};
+use crate::source::incremental::{Base, Incremental};
+use crate::source::snapshot::{forget, keep, SnapshotChanges};
+use crate::source::SourceError;
 
-impl EntraSource {
-    pub(super) async fn read_incrementally(
-        &self,
-        policy: &IncrementalSettings,
-        memory: &dyn SnapshotStore,
-    ) -> Result<Roster, SourceError> {
-        let key = self.describe();
-        let usable = usable(memory, &key, &self.fingerprint(), policy.full_read_every);
-        let Some(snapshot) = usable.filter(|s| !s.meta.max_modified.is_empty()) else {
-            return self.read_full_and_keep(memory, &key).await;
-        };
+#[async_trait]
+impl Incremental for EntraSource {
+    /// The settings that shape the roster: a snapshot made under others is not used.
+    fn fingerprint(&self) -> String {
+        let s = &self.settings;
+        format!("{}|{}|nested={}|manager={}", s.graph.base_url, s.tenant, s.nested_groups, s.expand_manager)
+    }
+
+    /// A full read by a whole delta round, marked with the round's delta link (an empty
+    /// roster is never built on).
+    async fn read_marked(&self) -> Result<(Roster, Option<String>), SourceError> {
+        let full = self.read_full(true).await?;
+        let link = full.delta_link.filter(|_| !full.roster.people.is_empty());
+        Ok((full.roster, link))
+    }
+
+    /// GET the stored delta link and merge the round into the snapshot.
+    async fn read_changes(&self, base: Base<'_>) -> Result<Option<Roster>, SourceError> {
+        let Base { snapshot, memory, key, .. } = base;
         let link = match self.graph.follow(&snapshot.meta.max_modified) {
             Ok(link) => link,
             Err(why) => {
                 tracing::warn!(reason = %why, "the stored delta link is unusable: a full source read");
-                return self.read_full_and_keep(memory, &key).await;
+                return Ok(None);
             }
         };
         let mut people = snapshot.people.clone();
@@ -73,8 +82,8 @@ impl EntraSource {
                     status,
                     "Graph no longer knows the delta link: a full resync, removing nobody until it completes"
                 );
-                forget(memory, &key);
-                return self.read_full_and_keep(memory, &key).await;
+                forget(memory, key);
+                return Ok(None);
             }
             Err(e) => return Err(e),
         };
@@ -91,17 +100,19 @@ impl EntraSource {
             (None, Some(link)) => {
                 meta.people = people.len();
                 meta.max_modified = link;
-                keep(memory, &key, &meta, &SnapshotChanges::between(&snapshot.people, &people));
-                Ok(Roster::complete(people.into_values().collect()))
+                keep(memory, key, &meta, &SnapshotChanges::between(&snapshot.people, &people));
+                Ok(Some(Roster::complete(people.into_values().collect())))
             }
             (problem, _) => {
-                keep(memory, &key, &meta, &SnapshotChanges::default());
+                keep(memory, key, &meta, &SnapshotChanges::default());
                 let why = problem.unwrap_or_else(|| "the delta round ended without @odata.deltaLink".into());
-                Ok(Roster::incomplete(people.into_values().collect(), format!("delta read: {why}")))
+                Ok(Some(Roster::incomplete(people.into_values().collect(), format!("delta read: {why}"))))
             }
         }
     }
+}
 
+impl EntraSource {
     /// One person's groups (`/users/{id}/transitiveMemberOf`, or `memberOf`).
     async fn refresh_groups(&self, people: &mut BTreeMap<CompactString, Person>, id: &str) -> Result<(), SourceError> {
         let relation = if self.settings.nested_groups { "transitiveMemberOf" } else { "memberOf" };
@@ -127,33 +138,5 @@ impl EntraSource {
             person.groups = super::sorted(groups);
         }
         Ok(())
-    }
-
-    /// The settings that shape the roster: a snapshot made under others is not used.
-    fn fingerprint(&self) -> String {
-        let s = &self.settings;
-        format!("{}|{}|nested={}|manager={}", s.graph.base_url, s.tenant, s.nested_groups, s.expand_manager)
-    }
-
-    /// A full read by a whole delta round; a complete one becomes the new snapshot.
-    async fn read_full_and_keep(&self, memory: &dyn SnapshotStore, key: &str) -> Result<Roster, SourceError> {
-        let full = self.read_full(true).await?;
-        let roster = full.roster;
-        let Some(link) = full.delta_link.filter(|_| roster.complete && !roster.people.is_empty()) else {
-            forget(memory, key);
-            return Ok(roster);
-        };
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        let meta = SnapshotMeta {
-            fingerprint: self.fingerprint(),
-            people: roster.people.len(),
-            complete: true,
-            max_modified: link,
-            reads_since_full: 0,
-            full_read_at: now,
-            groups_from_endpoint: true,
-        };
-        save_full(memory, key, meta, &roster.people);
-        Ok(roster)
     }
 }

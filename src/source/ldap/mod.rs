@@ -32,15 +32,14 @@ pub struct LdapSource {
 
 #[async_trait]
 impl Source for LdapSource {
+    /// Groups, then the users the configured filter selects.
     async fn read(&self) -> Result<Roster, SourceError> {
-        self.read_all().await
+        let read = self.read_since(None).await?;
+        Ok(read.roster.unwrap_or_default())
     }
 
     async fn read_with(&self, memory: &dyn SnapshotStore) -> Result<Roster, SourceError> {
-        match &self.settings.incremental {
-            Some(policy) => self.read_incrementally(policy, memory).await,
-            None => self.read_all().await,
-        }
+        super::incremental::read_with(self, self.settings.incremental.as_ref(), memory).await
     }
 
     fn describe(&self) -> String {
@@ -58,12 +57,6 @@ impl LdapSource {
 
     pub fn settings(&self) -> &LdapSettings {
         &self.settings
-    }
-
-    /// Read groups, then the users the configured filter selects.
-    async fn read_all(&self) -> Result<Roster, SourceError> {
-        let read = self.read_since(None).await?;
-        Ok(read.roster.unwrap_or_default())
     }
 
     /// Read groups, then the users the filter selects; with `since` (a change mark), only

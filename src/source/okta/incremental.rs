@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use compact_str::CompactString;
 
@@ -16,89 +17,55 @@ use super::wire::{OktaGroup, OktaUser};
 use super::OktaSource;
 use crate::model::{Person, Roster};
 use crate::records::incremental::IncrementalSettings;
-use crate::source::snapshot::{merge, Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
-use crate::source::{Source, SourceError};
+use crate::source::incremental::{Base, Incremental};
+use crate::source::snapshot::{keep, merge, Snapshot, SnapshotChanges, SnapshotMeta, SnapshotStore};
+use crate::source::SourceError;
 
 type People = BTreeMap<CompactString, Person>;
 
-impl OktaSource {
-    pub(super) async fn read_incrementally(
-        &self,
-        policy: &IncrementalSettings,
-        memory: &dyn SnapshotStore,
-    ) -> Result<Roster, SourceError> {
-        let key = self.describe();
-        let started = Utc::now();
-        let stored = memory.load_snapshot(&key).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "the Okta roster snapshot is unreadable: a full read rebuilds it");
-            None
-        });
-        match stored.filter(|s| self.usable(s, policy)) {
-            Some(snapshot) => self.read_changes(memory, &key, snapshot, policy).await,
-            None => {
-                let roster = self.read_full().await?;
-                self.store_full(memory, &key, &roster, started);
-                Ok(roster)
-            }
-        }
-    }
-
+#[async_trait]
+impl Incremental for OktaSource {
     /// The settings that shape the roster: a snapshot taken under others is not used.
     fn fingerprint(&self) -> String {
         let s = &self.settings;
         format!("okta|{}|{:?}|{}", s.connection.base_url, s.active_statuses, s.read_deprovisioned)
     }
 
-    fn usable(&self, snapshot: &Snapshot, policy: &IncrementalSettings) -> bool {
-        let meta = &snapshot.meta;
-        let due = meta.reads_since_full.saturating_add(1) >= policy.full_read_every;
-        let usable = meta.complete && meta.fingerprint == self.fingerprint() && !due && since(meta, policy).is_some();
-        if !usable {
-            tracing::info!(full_read_due = due, "a full Okta read");
-        }
-        usable
+    /// A full read, stamped with when it started.
+    async fn read_marked(&self) -> Result<(Roster, Option<String>), SourceError> {
+        let started = Utc::now();
+        Ok((self.read_full().await?, Some(stamp(started))))
     }
 
-    /// Keep a complete full read as the snapshot, stamped with when it started.
-    fn store_full(&self, memory: &dyn SnapshotStore, key: &str, roster: &Roster, started: DateTime<Utc>) {
-        let result = match roster.complete {
-            true => {
-                let meta = SnapshotMeta {
-                    fingerprint: self.fingerprint(),
-                    people: roster.people.len(),
-                    complete: true,
-                    max_modified: stamp(started),
-                    reads_since_full: 0,
-                    full_read_at: stamp(started),
-                    groups_from_endpoint: true,
-                };
-                let people = roster.people.iter().map(|p| (p.id.clone(), p.clone())).collect();
-                memory.save_snapshot(key, &Snapshot { meta, people })
-            }
-            false => memory.forget_snapshot(key),
+    /// Users changed since the stamp, and the members of groups changed since it; none (a
+    /// full read) when the stamp is not a time.
+    async fn read_changes(&self, base: Base<'_>) -> Result<Option<Roster>, SourceError> {
+        let Base { snapshot, memory, key, policy } = base;
+        let Some(since) = since(&snapshot.meta, policy) else {
+            tracing::info!("the Okta snapshot's stamp is not a time: a full Okta read");
+            return Ok(None);
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not keep the Okta roster snapshot: the next read is a full one");
-        }
+        self.read_since(memory, key, snapshot, &since).await.map(Some)
     }
+}
 
-    /// Users changed since the stamp, and the members of groups changed since it.
-    async fn read_changes(
+impl OktaSource {
+    /// Users changed since `since`, and the members of groups changed since it.
+    async fn read_since(
         &self,
         memory: &dyn SnapshotStore,
         key: &str,
         snapshot: Snapshot,
-        policy: &IncrementalSettings,
+        since: &str,
     ) -> Result<Roster, SourceError> {
         let started = Utc::now();
-        let since = since(&snapshot.meta, policy).unwrap_or_default();
         let filter = format!("lastUpdated gt \"{since}\"");
         let users = self.list::<OktaUser>("changed users", self.listing("api/v1/users", Some(&filter))).await?;
         let groups = self.list::<OktaGroup>("groups", self.listing("api/v1/groups", None)).await?;
         let mut problems: Vec<String> = users.problem.into_iter().chain(groups.problem).collect();
         let changed = self.with_old_groups(&snapshot.people, users.items);
         let mut merged = merge(&snapshot.people, changed);
-        problems.extend(self.regroup(&mut merged, &groups.items, &since).await?);
+        problems.extend(self.regroup(&mut merged, &groups.items, since).await?);
         let mut meta = snapshot.meta.clone();
         meta.reads_since_full += 1;
         tracing::info!(people = merged.len(), "incremental Okta read");
@@ -110,10 +77,7 @@ impl OktaSource {
             }
             false => SnapshotChanges::default(),
         };
-        if let Err(e) = memory.update_snapshot(key, &meta, &changes) {
-            tracing::warn!(error = %e, "could not update the Okta roster snapshot: the next read is a full one");
-            let _ = memory.forget_snapshot(key);
-        }
+        keep(memory, key, &meta, &changes);
         let people = merged.into_values().collect();
         match problems.is_empty() {
             true => Ok(Roster::complete(people)),

@@ -59,10 +59,7 @@ impl Source for OktaSource {
     }
 
     async fn read_with(&self, memory: &dyn SnapshotStore) -> Result<Roster, SourceError> {
-        match &self.settings.incremental {
-            Some(policy) => self.read_incrementally(policy, memory).await,
-            None => self.read().await,
-        }
+        crate::source::incremental::read_with(self, self.settings.incremental.as_ref(), memory).await
     }
 
     fn describe(&self) -> String {
