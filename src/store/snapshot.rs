@@ -22,71 +22,6 @@ impl Store {
         Ok((self.tree(SNAPSHOT_META)?, self.tree(SNAPSHOT_PEOPLE)?))
     }
 
-    fn load_snapshot_inner(&self, source: &str) -> Result<Option<Snapshot>, StoreError> {
-        let (meta_tree, people_tree) = self.snapshot_trees()?;
-        let Some(raw) = meta_tree.get(source.as_bytes()).map_err(|e| self.err(e))? else { return Ok(None) };
-        let meta: SnapshotMeta = decode(&raw, "snapshot meta")?;
-        let people: BTreeMap<compact_str::CompactString, Person> =
-            self.scan(&people_tree, source, "snapshot person")?.into_iter().map(|(id, p)| (id.into(), p)).collect();
-        if people.len() != meta.people {
-            return Err(StoreError::Decode {
-                what: "snapshot".into(),
-                detail: format!("{} people stored where the meta says {}", people.len(), meta.people),
-            });
-        }
-        Ok(Some(Snapshot { meta, people }))
-    }
-
-    fn save_snapshot_inner(&self, source: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let (meta_tree, people_tree) = self.snapshot_trees()?;
-        // The meta goes first and last: while the people are replaced, no meta claims them.
-        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
-        let mut batch = sled::Batch::default();
-        for k in people_tree.scan_prefix(prefix(source)).keys() {
-            let k = k.map_err(|e| self.err(e))?;
-            let id = &k[prefix(source).len()..];
-            if !snapshot.people.contains_key(String::from_utf8_lossy(id).as_ref()) {
-                batch.remove(k);
-            }
-        }
-        for (id, person) in &snapshot.people {
-            batch.insert(key(source, id), encode(person));
-        }
-        people_tree.apply_batch(batch).map_err(|e| self.err(e))?;
-        meta_tree.insert(source.as_bytes(), encode(&snapshot.meta)).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    fn update_snapshot_inner(
-        &self,
-        source: &str,
-        meta: &SnapshotMeta,
-        changes: &SnapshotChanges<'_>,
-    ) -> Result<(), StoreError> {
-        let (meta_tree, people_tree) = self.snapshot_trees()?;
-        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
-        let mut batch = sled::Batch::default();
-        for id in &changes.dropped {
-            batch.remove(key(source, id));
-        }
-        for person in &changes.changed {
-            batch.insert(key(source, &person.id), encode(*person));
-        }
-        people_tree.apply_batch(batch).map_err(|e| self.err(e))?;
-        meta_tree.insert(source.as_bytes(), encode(meta)).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    fn forget_snapshot_inner(&self, source: &str) -> Result<(), StoreError> {
-        let (meta_tree, people_tree) = self.snapshot_trees()?;
-        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
-        let mut batch = sled::Batch::default();
-        for k in people_tree.scan_prefix(prefix(source)).keys() {
-            batch.remove(k.map_err(|e| self.err(e))?);
-        }
-        people_tree.apply_batch(batch).map_err(|e| self.err(e))
-    }
-
     /// How one platform's cached listing came to be, for incremental listings.
     pub fn listing_state(&self, platform: &str) -> Result<Option<ListingState>, StoreError> {
         match self.tree(LISTING_STATE)?.get(platform.as_bytes()).map_err(|e| self.err(e))? {
@@ -126,13 +61,45 @@ pub struct ListingState {
     pub reads_since_full: u32,
 }
 
+/// Every snapshot failure is the store's own error, its cause kept.
+impl From<StoreError> for SnapshotError {
+    fn from(e: StoreError) -> SnapshotError {
+        SnapshotError::new(e)
+    }
+}
+
 impl SnapshotStore for Store {
     fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, SnapshotError> {
-        self.load_snapshot_inner(source).map_err(SnapshotError::new)
+        let (meta_tree, people_tree) = self.snapshot_trees()?;
+        let Some(raw) = meta_tree.get(source.as_bytes()).map_err(|e| self.err(e))? else { return Ok(None) };
+        let meta: SnapshotMeta = decode(&raw, "snapshot meta")?;
+        let people: BTreeMap<compact_str::CompactString, Person> =
+            self.scan(&people_tree, source, "snapshot person")?.into_iter().map(|(id, p)| (id.into(), p)).collect();
+        if people.len() != meta.people {
+            let detail = format!("{} people stored where the meta says {}", people.len(), meta.people);
+            return Err(StoreError::Decode { what: "snapshot".into(), detail }.into());
+        }
+        Ok(Some(Snapshot { meta, people }))
     }
 
     fn save_snapshot(&self, source: &str, snapshot: &Snapshot) -> Result<(), SnapshotError> {
-        self.save_snapshot_inner(source, snapshot).map_err(SnapshotError::new)
+        let (meta_tree, people_tree) = self.snapshot_trees()?;
+        // The meta goes first and last: while the people are replaced, no meta claims them.
+        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for k in people_tree.scan_prefix(prefix(source)).keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            let id = &k[prefix(source).len()..];
+            if !snapshot.people.contains_key(String::from_utf8_lossy(id).as_ref()) {
+                batch.remove(k);
+            }
+        }
+        for (id, person) in &snapshot.people {
+            batch.insert(key(source, id), encode(person));
+        }
+        people_tree.apply_batch(batch).map_err(|e| self.err(e))?;
+        meta_tree.insert(source.as_bytes(), encode(&snapshot.meta)).map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn update_snapshot(
@@ -141,10 +108,28 @@ impl SnapshotStore for Store {
         meta: &SnapshotMeta,
         changes: &SnapshotChanges<'_>,
     ) -> Result<(), SnapshotError> {
-        self.update_snapshot_inner(source, meta, changes).map_err(SnapshotError::new)
+        let (meta_tree, people_tree) = self.snapshot_trees()?;
+        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for id in &changes.dropped {
+            batch.remove(key(source, id));
+        }
+        for person in &changes.changed {
+            batch.insert(key(source, &person.id), encode(*person));
+        }
+        people_tree.apply_batch(batch).map_err(|e| self.err(e))?;
+        meta_tree.insert(source.as_bytes(), encode(meta)).map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn forget_snapshot(&self, source: &str) -> Result<(), SnapshotError> {
-        self.forget_snapshot_inner(source).map_err(SnapshotError::new)
+        let (meta_tree, people_tree) = self.snapshot_trees()?;
+        meta_tree.remove(source.as_bytes()).map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for k in people_tree.scan_prefix(prefix(source)).keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
+        people_tree.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
