@@ -105,6 +105,19 @@ fn usual_runs(dir: &std::path::Path) -> Vec<u8> {
     out
 }
 
+/// The usual runs, then `spoil` (a wrong secret written, say) and one more reconcile, off
+/// the async runtime; their output.
+async fn usual_runs_then(dir: &std::path::Path, spoil: impl FnOnce(&std::path::Path) + Send + 'static) -> Vec<u8> {
+    let dir = dir.to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || {
+        let mut out = usual_runs(&dir);
+        spoil(&dir);
+        out.extend(rosterd(&dir, CAKE_KEY, &["reconcile", "--once"]));
+        out
+    });
+    runs.await.unwrap()
+}
+
 /// None of `secrets` in the output, any file of the state, plan.json, the `Debug` of the
 /// config (loaded again with the right secrets in place) or the source's description.
 fn assert_nothing_written_holds(d: &std::path::Path, output: &[u8], secrets: &[&str]) {
@@ -145,15 +158,7 @@ async fn the_ldap_bind_password_reaches_no_log_audit_store_plan_or_debug() {
     std::fs::write(d.join("rosterd.yaml"), text).unwrap();
     std::fs::write(d.join("ldap-password"), LDAP_PASSWORD).unwrap();
     write_shared_secrets(d);
-    let dd = d.to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut out = usual_runs(&dd);
-        std::fs::write(dd.join("ldap-password"), WRONG_LDAP_PASSWORD).unwrap();
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
-        out
-    })
-    .await
-    .unwrap();
+    let output = usual_runs_then(d, |d| std::fs::write(d.join("ldap-password"), WRONG_LDAP_PASSWORD).unwrap()).await;
 
     assert_eq!(cake.users().len(), 5, "{}", String::from_utf8_lossy(&output));
     assert!(String::from_utf8_lossy(&output).contains("invalidCredentials"), "the wrong password was refused");
@@ -233,16 +238,11 @@ async fn no_google_secret_reaches_logs_audit_store_plan_or_debug() {
     // One token refused mid-read, so a renewal is logged too.
     google.faults().script(FaultRule::on("users", Fault::status(401)).nth(2));
 
-    let dd = d.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut out = usual_runs(&dd);
-        let yaml = std::fs::read_to_string(dd.join("rosterd.yaml")).unwrap();
-        std::fs::write(dd.join("rosterd.yaml"), yaml.replace("admin@acme.example", "intruder@acme.example")).unwrap();
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
-        out
+    let output = usual_runs_then(&d, |d| {
+        let yaml = std::fs::read_to_string(d.join("rosterd.yaml")).unwrap();
+        std::fs::write(d.join("rosterd.yaml"), yaml.replace("admin@acme.example", "intruder@acme.example")).unwrap();
     })
-    .await
-    .unwrap();
+    .await;
 
     let text = String::from_utf8_lossy(&output);
     assert!(cake.users().len() > 1, "the runs read Google: {text}");
@@ -273,15 +273,7 @@ async fn no_entra_client_secret_nor_access_token_reaches_logs_audit_store_plan_o
     std::fs::write(d.join("rosterd.yaml"), config_with(&source, &cake.base_url())).unwrap();
     std::fs::write(d.join("entra-secret"), ENTRA_SECRET).unwrap();
     write_shared_secrets(&d);
-    let dd = d.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut out = usual_runs(&dd);
-        std::fs::write(dd.join("entra-secret"), WRONG_ENTRA_SECRET).unwrap();
-        out.extend(rosterd(&dd, CAKE_KEY, &["reconcile", "--once"]));
-        out
-    })
-    .await
-    .unwrap();
+    let output = usual_runs_then(&d, |d| std::fs::write(d.join("entra-secret"), WRONG_ENTRA_SECRET).unwrap()).await;
 
     let text = String::from_utf8_lossy(&output);
     assert!(!cake.users().is_empty(), "{text}");
