@@ -38,9 +38,7 @@ pub fn run() -> Vec<Table> {
 }
 
 async fn platform(kind: &str) -> Vec<String> {
-    let rig = Rig::start(kind, StateOn::Tmpfs).await;
-    rig.configure("    rate_limit: { per_second: 100000, burst: 100, concurrency: 32 }\n");
-    rig.roster(N, &[], &[]);
+    let rig = Rig::seeded(kind, StateOn::Tmpfs, "{ per_second: 100000, burst: 100, concurrency: 32 }", N).await;
     check(kind, "seeding", rig.reconcile().await, N);
     let page = rig.sandbox.largest_page();
 

@@ -51,9 +51,7 @@ pub fn run() -> Vec<Table> {
 }
 
 async fn platform(kind: &str, state: StateOn) -> Vec<String> {
-    let rig = Rig::start(kind, state).await;
-    rig.configure(&format!("    rate_limit: {{ per_second: {RATE} }}\n"));
-    rig.roster(CREATES, &[], &[]);
+    let rig = Rig::seeded(kind, state, &format!("{{ per_second: {RATE} }}"), CREATES).await;
     rig.sandbox.faults().limit_rate(RATE, SERVER_BURST);
     rig.sandbox.faults().add_latency(LATENCY);
     let run = rig.reconcile().await;
@@ -110,9 +108,7 @@ pub fn storm() -> Vec<Table> {
 }
 
 async fn storm_platform(kind: &str) -> Vec<String> {
-    let rig = Rig::start(kind, StateOn::Tmpfs).await;
-    rig.configure(&format!("    rate_limit: {{ per_second: {RATE} }}\n"));
-    rig.roster(CREATES, &[], &[]);
+    let rig = Rig::seeded(kind, StateOn::Tmpfs, &format!("{{ per_second: {RATE} }}"), CREATES).await;
     let faults = rig.sandbox.faults().clone();
     faults.limit_rate(RATE, SERVER_BURST);
     faults.add_latency(LATENCY);

@@ -70,6 +70,15 @@ impl Rig {
     }
 
     /// The config: the one platform with `extra` keys, removals at once and unlimited.
+    /// A rig on `kind` whose platform entry ends with `rate_limit` (a `rate_limit:` line)
+    /// and whose roster holds `people`, none renamed or gone yet.
+    pub async fn seeded(kind: &str, state: StateOn, rate_limit: &str, people: usize) -> Rig {
+        let rig = Rig::start(kind, state).await;
+        rig.configure(&format!("    rate_limit: {rate_limit}\n"));
+        rig.roster(people, &[], &[]);
+        rig
+    }
+
     pub fn configure(&self, extra: &str) {
         let config = format!(
             "state_dir: state\nsource:\n  file: {{ path: roster.yaml }}\nsafety:\n  max_removals: {{ count: 100000, percent: 100 }}\n  grace: {{ runs: 1 }}\nplatforms:\n{}",
