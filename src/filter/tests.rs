@@ -62,6 +62,13 @@ pub(super) fn assert_refusal(parse: fn(&str) -> Result<Filter>, filter: &str, po
     assert!(e.message.contains(needle), "{filter:?}: {e}");
 }
 
+/// Each filter matches the test user (`true`) or does not (`false`).
+fn expect(cases: &[(&str, bool)]) {
+    for (filter, matches) in cases {
+        assert_eq!(m(filter), *matches, "{filter:?}");
+    }
+}
+
 fn err(filter: &str) -> FilterError {
     refusal(Filter::parse, filter)
 }
@@ -108,168 +115,189 @@ fn render_test(test: &Test) -> String {
 
 #[test]
 fn eq_compares_strings_case_insensitively() {
-    assert!(m(r#"userName eq "bjensen@acme.com""#));
-    assert!(m(r#"userName eq "BJensen@ACME.com""#));
-    assert!(!m(r#"userName eq "bjensen""#));
+    expect(&[
+        (r#"userName eq "bjensen@acme.com""#, true),
+        (r#"userName eq "BJensen@ACME.com""#, true),
+        (r#"userName eq "bjensen""#, false),
+    ]);
 }
 
 #[test]
 fn attribute_names_and_json_keys_are_case_insensitive() {
-    assert!(m(r#"USERNAME eq "bjensen@acme.com""#));
-    assert!(m(r#"Name.GIVENNAME eq "barbara""#));
+    expect(&[(r#"USERNAME eq "bjensen@acme.com""#, true), (r#"Name.GIVENNAME eq "barbara""#, true)]);
     let f = Filter::parse(r#"userName eq "x""#).unwrap();
     assert!(f.matches(&json!({"USERNAME": "X"})));
 }
 
 #[test]
 fn keywords_are_case_insensitive() {
-    assert!(m(r#"userName EQ "bjensen@acme.com" AND active Eq TRUE"#));
-    assert!(m("NOT (title Pr) Or loginCount GT 1"));
-    assert!(m("manager eq NULL"));
+    expect(&[
+        (r#"userName EQ "bjensen@acme.com" AND active Eq TRUE"#, true),
+        ("NOT (title Pr) Or loginCount GT 1", true),
+        ("manager eq NULL", true),
+    ]);
 }
 
 #[test]
 fn ne_is_the_negation_of_eq() {
-    assert!(m(r#"title ne "Manager""#));
-    assert!(!m(r#"title ne "tour guide""#));
+    expect(&[(r#"title ne "Manager""#, true), (r#"title ne "tour guide""#, false)]);
     // Absent attribute: ne is true.
     assert!(m(r#"costCenter ne "4130""#));
     // Multi-valued: a Sales member is excluded even though they are also in Marketing.
-    assert!(!m(r#"groups.display ne "Sales""#));
-    assert!(m(r#"groups.display ne "HR""#));
+    expect(&[(r#"groups.display ne "Sales""#, false), (r#"groups.display ne "HR""#, true)]);
 }
 
 #[test]
 fn co_sw_ew() {
-    assert!(m(r#"displayName co "BS JEN""#));
-    assert!(!m(r#"displayName co "smith""#));
-    assert!(m(r#"displayName sw "babs""#));
-    assert!(!m(r#"displayName sw "jensen""#));
-    assert!(m(r#"userName ew "@ACME.com""#));
-    assert!(!m(r#"userName ew "@acme.org""#));
+    expect(&[
+        (r#"displayName co "BS JEN""#, true),
+        (r#"displayName co "smith""#, false),
+        (r#"displayName sw "babs""#, true),
+        (r#"displayName sw "jensen""#, false),
+        (r#"userName ew "@ACME.com""#, true),
+        (r#"userName ew "@acme.org""#, false),
+    ]);
 }
 
 #[test]
 fn ordering_on_numbers() {
-    assert!(m("loginCount gt 41"));
-    assert!(!m("loginCount gt 42"));
-    assert!(m("loginCount ge 42"));
-    assert!(m("loginCount lt 42.5"));
-    assert!(!m("loginCount lt 42"));
-    assert!(m("loginCount le 42"));
-    assert!(m("loginCount eq 42.0"));
-    assert!(m("score gt 3.25 and score lt 3.75 and score ge -1e3"));
-    assert!(m("bigId eq 18446744073709551615 and bigId gt 18446744073709551614"));
+    expect(&[
+        ("loginCount gt 41", true),
+        ("loginCount gt 42", false),
+        ("loginCount ge 42", true),
+        ("loginCount lt 42.5", true),
+        ("loginCount lt 42", false),
+        ("loginCount le 42", true),
+        ("loginCount eq 42.0", true),
+        ("score gt 3.25 and score lt 3.75 and score ge -1e3", true),
+        ("bigId eq 18446744073709551615 and bigId gt 18446744073709551614", true),
+    ]);
 }
 
 #[test]
 fn ordering_on_strings_and_timestamps() {
-    assert!(m(r#"meta.lastModified gt "2024-01-01T00:00:00Z""#));
-    assert!(!m(r#"meta.lastModified gt "2024-06-01T00:00:00Z""#));
-    assert!(m(r#"meta.lastModified le "2024-05-01t10:00:00z""#));
-    assert!(m(r#"title lt "Z" and title ge "TOUR""#));
+    expect(&[
+        (r#"meta.lastModified gt "2024-01-01T00:00:00Z""#, true),
+        (r#"meta.lastModified gt "2024-06-01T00:00:00Z""#, false),
+        (r#"meta.lastModified le "2024-05-01t10:00:00z""#, true),
+        (r#"title lt "Z" and title ge "TOUR""#, true),
+    ]);
 }
 
 #[test]
 fn booleans_support_eq_and_ne() {
-    assert!(m("active eq true"));
-    assert!(!m("active eq false"));
-    assert!(m("active ne false"));
+    expect(&[("active eq true", true), ("active eq false", false), ("active ne false", true)]);
     assert_err("active gt true", 10, "\"gt\" compares only strings and numbers");
 }
 
 #[test]
 fn type_mismatch_never_matches() {
-    assert!(!m(r#"loginCount eq "42""#));
-    assert!(!m(r#"active eq "true""#));
-    assert!(!m("title eq 1"));
-    assert!(!m("loginCount gt \"1\""));
+    expect(&[
+        (r#"loginCount eq "42""#, false),
+        (r#"active eq "true""#, false),
+        ("title eq 1", false),
+        ("loginCount gt \"1\"", false),
+    ]);
 }
 
 #[test]
 fn present() {
-    assert!(m("title pr"));
-    assert!(m("emails pr"));
-    assert!(m("name pr"));
-    assert!(!m("nickName pr"), "empty string");
-    assert!(!m("phoneNumbers pr"), "empty array");
-    assert!(!m("addresses pr"), "empty object");
-    assert!(!m("manager pr"), "null");
-    assert!(!m("costCenter pr"), "missing");
+    expect(&[
+        ("title pr", true),
+        ("emails pr", true),
+        ("name pr", true),
+        ("nickName pr", false),     // empty string
+        ("phoneNumbers pr", false), // empty array
+        ("addresses pr", false),    // empty object
+        ("manager pr", false),      // null
+        ("costCenter pr", false),   // missing
+    ]);
 }
 
 #[test]
 fn eq_null_means_absent() {
-    assert!(m("manager eq null"));
-    assert!(m("costCenter eq null"));
-    assert!(!m("title eq null"));
-    assert!(m("title ne null"));
-    assert!(!m("manager ne null"));
+    expect(&[
+        ("manager eq null", true),
+        ("costCenter eq null", true),
+        ("title eq null", false),
+        ("title ne null", true),
+        ("manager ne null", false),
+    ]);
 }
 
 #[test]
 fn missing_attributes() {
-    assert!(!m(r#"costCenter eq "x""#));
-    assert!(!m(r#"costCenter co "x""#));
-    assert!(!m("costCenter gt 1"));
-    assert!(!m("name.middleName sw \"a\""));
-    assert!(m(r#"not (costCenter eq "x")"#));
-    assert!(m(r#"costCenter.sub ne "x""#));
+    expect(&[
+        (r#"costCenter eq "x""#, false),
+        (r#"costCenter co "x""#, false),
+        ("costCenter gt 1", false),
+        ("name.middleName sw \"a\"", false),
+        (r#"not (costCenter eq "x")"#, true),
+        (r#"costCenter.sub ne "x""#, true),
+    ]);
 }
 
 #[test]
 fn multi_valued_attributes_match_any_element() {
-    assert!(m(r#"groups.display eq "Sales""#));
-    assert!(m(r#"groups.display eq "marketing""#));
-    assert!(!m(r#"groups.display eq "HR""#));
-    assert!(m(r#"emails.value ew "@jensen.org""#));
-    assert!(m(r#"schemas eq "urn:ietf:params:scim:schemas:core:2.0:User""#));
+    expect(&[
+        (r#"groups.display eq "Sales""#, true),
+        (r#"groups.display eq "marketing""#, true),
+        (r#"groups.display eq "HR""#, false),
+        (r#"emails.value ew "@jensen.org""#, true),
+        (r#"schemas eq "urn:ietf:params:scim:schemas:core:2.0:User""#, true),
+    ]);
 }
 
 #[test]
 fn and_binds_tighter_than_or() {
     // false or (true and true) => true; (false or true) and false would differ below.
-    assert!(m(r#"title eq "x" or active eq true and loginCount eq 42"#));
-    assert!(m(r#"active eq true or title eq "x" and loginCount eq 0"#));
+    expect(&[
+        (r#"title eq "x" or active eq true and loginCount eq 42"#, true),
+        (r#"active eq true or title eq "x" and loginCount eq 0"#, true),
+    ]);
     let f = Filter::parse("a pr or b pr and c pr").unwrap();
     assert_eq!(render(&f.expr), "a pr or (b pr and c pr)");
 }
 
 #[test]
 fn parentheses_override_precedence() {
-    assert!(!m(r#"(active eq true or title eq "x") and loginCount eq 0"#));
-    assert!(m(r#"(((active eq true)))"#));
+    expect(&[(r#"(active eq true or title eq "x") and loginCount eq 0"#, false), (r#"(((active eq true)))"#, true)]);
     let f = Filter::parse("(a pr or b pr) and c pr").unwrap();
     assert_eq!(render(&f.expr), "(a pr or b pr) and c pr");
 }
 
 #[test]
 fn not_inverts_and_binds_its_group() {
-    assert!(m("not (nickName pr)"));
-    assert!(!m("not (title pr)"));
-    assert!(m("not(title pr) or active eq true"));
-    assert!(m("not (not (title pr))"));
-    assert!(!m("not (title pr and active eq true)"));
+    expect(&[
+        ("not (nickName pr)", true),
+        ("not (title pr)", false),
+        ("not(title pr) or active eq true", true),
+        ("not (not (title pr))", true),
+        ("not (title pr and active eq true)", false),
+    ]);
 }
 
 #[test]
 fn value_path_with_sub_attribute() {
-    assert!(m(r#"emails[type eq "work"].value ew "@acme.com""#));
-    assert!(!m(r#"emails[type eq "home"].value ew "@acme.com""#));
-    assert!(m(r#"emails[type eq "home"].VALUE pr"#));
-    assert!(!m(r#"emails[type eq "other"].value pr"#));
+    expect(&[
+        (r#"emails[type eq "work"].value ew "@acme.com""#, true),
+        (r#"emails[type eq "home"].value ew "@acme.com""#, false),
+        (r#"emails[type eq "home"].VALUE pr"#, true),
+        (r#"emails[type eq "other"].value pr"#, false),
+    ]);
 }
 
 #[test]
 fn value_path_alone_and_per_element_semantics() {
-    assert!(m(r#"emails[type eq "work"]"#));
-    assert!(m(r#"emails[type eq "work" and primary eq true]"#));
+    expect(&[(r#"emails[type eq "work"]"#, true), (r#"emails[type eq "work" and primary eq true]"#, true)]);
     // Both conditions must hold on the same element ...
     assert!(!m(r#"emails[type eq "home" and primary eq true]"#));
     // ... unlike two independent paths.
-    assert!(m(r#"emails.type eq "home" and emails.primary eq true"#));
-    assert!(m(r#"emails[not (type eq "work")] and groups[display sw "mark"]"#));
-    assert!(!m(r#"phoneNumbers[type eq "work"]"#));
+    expect(&[
+        (r#"emails.type eq "home" and emails.primary eq true"#, true),
+        (r#"emails[not (type eq "work")] and groups[display sw "mark"]"#, true),
+        (r#"phoneNumbers[type eq "work"]"#, false),
+    ]);
 }
 
 #[test]
@@ -282,8 +310,10 @@ fn urn_paths() {
     // An extension attribute is not looked for at the top level.
     assert!(!m(&format!(r#"{ent}:userName pr"#)));
     // Core schema attributes live at the top level.
-    assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen""#));
-    assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#));
+    expect(&[
+        (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen""#, true),
+        (r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#, true),
+    ]);
     let f = Filter::parse(&format!("{ent}:department pr")).unwrap();
     assert!(!f.matches(&json!({"department": "Finance"})));
 }
@@ -336,70 +366,65 @@ fn error_unterminated_string() {
     assert_err(r#"title eq "abc\"#, 13, "lone \\");
 }
 
-#[test]
-fn error_bad_escapes() {
-    assert_err(r#"title eq "a\qb""#, 11, "invalid escape \\q");
-    assert_err(r#"title eq "\u12""#, 10, "4 hex digits");
-    assert_err(r#"title eq "\ud83d""#, 10, "unpaired surrogate");
-    assert_err(r#"title eq "\ude00""#, 10, "unpaired surrogate");
-}
+/// Filters the parser refuses: where (a character position) and a piece of why.
+const REFUSALS: &[(&str, usize, &str)] = &[
+    // escapes
+    (r#"title eq "a\qb""#, 11, "invalid escape \\q"),
+    (r#"title eq "\u12""#, 10, "4 hex digits"),
+    (r#"title eq "\ud83d""#, 10, "unpaired surrogate"),
+    (r#"title eq "\ude00""#, 10, "unpaired surrogate"),
+    // text after a whole filter
+    (r#"title pr active"#, 9, r#"expected "and", "or" or the end of the filter, found "active""#),
+    (r#"title eq "a" "b""#, 13, "found the string \"b\""),
+    (r#"emails[type eq "work"] eq "x""#, 23, "found \"eq\""),
+    // parentheses
+    ("(title pr", 0, "unbalanced parenthesis: this \"(\" is never closed"),
+    ("not (title pr and (a pr)", 4, "unbalanced parenthesis"),
+    ("title pr)", 8, "unbalanced parenthesis: this \")\" has no matching \"(\""),
+    ("(title pr b pr)", 10, r#"expected "and", "or" or ")", found "b""#),
+    ("()", 1, "expected an attribute path"),
+    // brackets
+    (r#"emails[type eq "work""#, 6, "unbalanced bracket"),
+    (r#"title pr]"#, 8, "unbalanced bracket"),
+    (r#"emails[type eq "work")"#, 21, r#"expected "and", "or" or "]""#),
+    // missing operands
+    ("title pr and", 12, "expected an attribute path, \"(\" or \"not\", found the end"),
+    ("or title pr", 0, "found \"or\""),
+    ("title pr and and a pr", 13, "found \"and\""),
+    ("not title pr", 4, "expected \"(\" after \"not\""),
+    // values
+    ("title eq Tour", 9, "text values must be in double quotes"),
+    ("title eq", 8, "expected a value after \"eq\""),
+    ("loginCount co 4", 14, "\"co\" needs a quoted string value, found 4"),
+    ("title lt null", 9, "compares only strings and numbers"),
+    ("loginCount gt 12ab", 14, "invalid number \"12ab\""),
+    ("loginCount gt 01", 14, "invalid number"),
+    ("loginCount gt 1e999", 14, "invalid number"),
+    // attribute paths
+    ("foo:bar pr", 0, "only allowed in a schema URN prefix"),
+    ("urn:x:y: pr", 8, "expected an attribute name"),
+    ("name..x pr", 5, "expected an attribute name"),
+    ("1name pr", 0, "invalid number"),
+    ("na#me pr", 2, "invalid character '#'"),
+    (r#"emails[type eq "w"]value pr"#, 19, "found \"value\""),
+    // value filters do not nest
+    (r#"emails[x[y pr]]"#, 8, "value filters cannot be nested"),
+    // positions count characters, not bytes ("é" is two bytes)
+    (r#"title eq "é" foo"#, 13, "found \"foo\""),
+    ("ümlaut pr", 0, "invalid character 'ü'"),
+];
 
 #[test]
-fn error_trailing_garbage() {
-    assert_err(r#"title pr active"#, 9, r#"expected "and", "or" or the end of the filter, found "active""#);
-    assert_err(r#"title eq "a" "b""#, 13, "found the string \"b\"");
-    assert_err(r#"emails[type eq "work"] eq "x""#, 23, "found \"eq\"");
-}
-
-#[test]
-fn error_unbalanced_parentheses() {
-    assert_err("(title pr", 0, "unbalanced parenthesis: this \"(\" is never closed");
-    assert_err("not (title pr and (a pr)", 4, "unbalanced parenthesis");
-    assert_err("title pr)", 8, "unbalanced parenthesis: this \")\" has no matching \"(\"");
-    assert_err("(title pr b pr)", 10, r#"expected "and", "or" or ")", found "b""#);
-    assert_err("()", 1, "expected an attribute path");
-}
-
-#[test]
-fn error_unbalanced_brackets() {
-    assert_err(r#"emails[type eq "work""#, 6, "unbalanced bracket");
-    assert_err(r#"title pr]"#, 8, "unbalanced bracket");
-    assert_err(r#"emails[type eq "work")"#, 21, r#"expected "and", "or" or "]""#);
+fn refusals_say_where_and_why() {
+    for (filter, position, needle) in REFUSALS {
+        assert_err(filter, *position, needle);
+    }
 }
 
 #[test]
 fn error_empty() {
     assert_eq!(err("").to_string(), "at position 0: empty filter");
     assert_err(" \n\t ", 0, "empty filter");
-}
-
-#[test]
-fn error_missing_operands() {
-    assert_err("title pr and", 12, "expected an attribute path, \"(\" or \"not\", found the end");
-    assert_err("or title pr", 0, "found \"or\"");
-    assert_err("title pr and and a pr", 13, "found \"and\"");
-    assert_err("not title pr", 4, "expected \"(\" after \"not\"");
-}
-
-#[test]
-fn error_bad_values() {
-    assert_err("title eq Tour", 9, "text values must be in double quotes");
-    assert_err("title eq", 8, "expected a value after \"eq\"");
-    assert_err("loginCount co 4", 14, "\"co\" needs a quoted string value, found 4");
-    assert_err("title lt null", 9, "compares only strings and numbers");
-    assert_err("loginCount gt 12ab", 14, "invalid number \"12ab\"");
-    assert_err("loginCount gt 01", 14, "invalid number");
-    assert_err("loginCount gt 1e999", 14, "invalid number");
-}
-
-#[test]
-fn error_bad_attribute_paths() {
-    assert_err("foo:bar pr", 0, "only allowed in a schema URN prefix");
-    assert_err("urn:x:y: pr", 8, "expected an attribute name");
-    assert_err("name..x pr", 5, "expected an attribute name");
-    assert_err("1name pr", 0, "invalid number");
-    assert_err("na#me pr", 2, "invalid character '#'");
-    assert_err(r#"emails[type eq "w"]value pr"#, 19, "found \"value\"");
 }
 
 #[test]
@@ -414,30 +439,22 @@ fn names_follow_the_rfc_grammar() {
 
 #[test]
 fn null_is_absent_null_or_empty_but_not_the_empty_string() {
-    assert!(!m("nickName eq null"), "\"\" is a value");
-    assert!(m("nickName ne null"));
-    assert!(m("phoneNumbers eq null"), "an empty array has no value");
-    assert!(m("manager eq null and costCenter eq null"));
-    assert!(!m("name eq null"));
-    assert!(m("name.middleName eq null"));
+    expect(&[
+        ("nickName eq null", false), // "" is a value
+        ("nickName ne null", true),
+        ("phoneNumbers eq null", true), // an empty array has no value
+        ("manager eq null and costCenter eq null", true),
+        ("name eq null", false),
+        ("name.middleName eq null", true),
+    ]);
 }
 
 #[test]
 fn only_the_users_own_schemas_resolve() {
-    assert!(!m(r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "Babs Jensen""#));
-    assert!(m(r#"urn:ietf:params:scim:schemas:core:2.0:User:displayName eq "Babs Jensen""#));
-}
-
-#[test]
-fn error_nested_value_filter() {
-    assert_err(r#"emails[x[y pr]]"#, 8, "value filters cannot be nested");
-}
-
-#[test]
-fn error_positions_count_characters_not_bytes() {
-    // "é" is two bytes but one character.
-    assert_err(r#"title eq "é" foo"#, 13, "found \"foo\"");
-    assert_err("ümlaut pr", 0, "invalid character 'ü'");
+    expect(&[
+        (r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "Babs Jensen""#, false),
+        (r#"urn:ietf:params:scim:schemas:core:2.0:User:displayName eq "Babs Jensen""#, true),
+    ]);
 }
 
 #[test]
