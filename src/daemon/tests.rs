@@ -130,23 +130,20 @@ async fn serve_unscheduled(takes: Duration, script: &[Step]) -> Log {
     serve_with(takes, NO_GRACE, None, script).await
 }
 
+/// [`serve_with`] with no grace on stop, scheduled every 15 minutes from a wall clock at
+/// 00:14:50 (the first firing 10 s in).
+async fn serve_every_quarter(takes: Duration, script: &[Step]) -> Log {
+    let wall = "2026-01-01T00:14:50Z".parse().expect("a time");
+    serve_with(takes, NO_GRACE, Some(("0 */15 * * * *", wall)), script).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn triggers_during_a_run_coalesce_into_one_more_run() {
-    let log = serve_unscheduled(
-        Duration::from_secs(10),
-        &[
-            Wait(1),
-            Send(Event::ReconcileNow),
-            Send(Event::ReconcileNow),
-            Send(Event::ReconcileNow),
-            Send(Event::ReconcileNow),
-            Send(Event::ReconcileNow),
-            // Long after both runs: nothing else may have started.
-            Wait(60),
-            Send(Event::Stop),
-        ],
-    )
-    .await;
+    // Five triggers a second into a 10 s run; then long after both runs, nothing else may
+    // have started.
+    let triggers = [Send(Event::ReconcileNow); 5];
+    let script = [&[Wait(1)][..], &triggers, &[Wait(60), Send(Event::Stop)]].concat();
+    let log = serve_unscheduled(Duration::from_secs(10), &script).await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0), ran(Trigger::Signal, 10)]);
     assert!(log.closed && !log.stopped_steps);
 }
@@ -164,14 +161,7 @@ async fn an_idle_trigger_starts_a_run_at_once() {
 #[tokio::test(start_paused = true)]
 async fn the_schedule_fires_at_each_cron_time() {
     // 14:50 past midnight; every 15 minutes fires at 00:15:00, 00:30:00, ...
-    let wall = "2026-01-01T00:14:50Z".parse().unwrap();
-    let log = serve_with(
-        Duration::from_secs(1),
-        NO_GRACE,
-        Some(("0 */15 * * * *", wall)),
-        &[Wait(10 + 15 * 60 + 5), Send(Event::Stop)],
-    )
-    .await;
+    let log = serve_every_quarter(Duration::from_secs(1), &[Wait(10 + 15 * 60 + 5), Send(Event::Stop)]).await;
     assert_eq!(
         log.runs,
         vec![ran(Trigger::Startup, 0), ran(Trigger::Schedule, 10), ran(Trigger::Schedule, 10 + 15 * 60)]
@@ -180,11 +170,8 @@ async fn the_schedule_fires_at_each_cron_time() {
 
 #[tokio::test(start_paused = true)]
 async fn firings_missed_while_the_clock_jumped_collapse_into_one_run() {
-    let wall = "2026-01-01T00:14:50Z".parse().unwrap();
-    let log = serve_with(
+    let log = serve_every_quarter(
         Duration::from_secs(1),
-        NO_GRACE,
-        Some(("0 */15 * * * *", wall)),
         &[
             Wait(5),
             // A suspend: an hour passes at once (to 01:15:15), over five firings from 00:15 to 01:15.
@@ -200,15 +187,8 @@ async fn firings_missed_while_the_clock_jumped_collapse_into_one_run() {
 
 #[tokio::test(start_paused = true)]
 async fn ticks_during_a_long_run_give_one_run_after_it_never_two_at_once() {
-    let wall = "2026-01-01T00:14:50Z".parse().unwrap();
     // Each run takes 40 minutes: firings at 00:15, 00:30 and 00:45 fall in the first one.
-    let log = serve_with(
-        Duration::from_secs(40 * 60),
-        NO_GRACE,
-        Some(("0 */15 * * * *", wall)),
-        &[Wait(40 * 60 + 1), Send(Event::Stop)],
-    )
-    .await;
+    let log = serve_every_quarter(Duration::from_secs(40 * 60), &[Wait(40 * 60 + 1), Send(Event::Stop)]).await;
     assert_eq!(log.runs.len(), 2, "{:?}", log.runs);
     assert_eq!((log.runs[1].trigger, log.runs[1].at), (Trigger::Schedule, 40 * 60));
     assert!(!log.runs[1].finished, "the stop came during the second run, with no grace");
