@@ -271,26 +271,27 @@ mod tests {
     fn extras() -> impl Strategy<Value = Option<Box<Extras>>> {
         let text = || prop::option::of(word());
         (
-            prop::collection::vec(text(), 8),
+            prop::array::uniform8(text()),
             prop::collection::vec(contact(), 0..2),
             prop::collection::vec(word(), 0..2),
             prop::collection::vec(text(), 0..3),
         )
-            .prop_map(|(o, phone_numbers, schemas, group_types)| {
-                Extras {
-                    middle_name: o[0].clone(),
-                    nick_name: o[1].clone(),
-                    user_type: o[2].clone(),
-                    locale: o[3].clone(),
-                    cost_center: o[4].clone(),
-                    division: o[5].clone(),
-                    created: o[6].clone(),
-                    resource_type: o[7].clone(),
+            .prop_map(|(texts, phone_numbers, schemas, group_types)| {
+                let [middle_name, nick_name, user_type, locale, cost_center, division, created, resource_type] = texts;
+                let extras = Extras {
+                    middle_name,
+                    nick_name,
+                    user_type,
+                    locale,
+                    cost_center,
+                    division,
+                    created,
+                    resource_type,
                     phone_numbers,
                     schemas,
                     group_types,
-                }
-                .boxed()
+                };
+                extras.boxed()
             })
     }
 
@@ -312,14 +313,14 @@ mod tests {
                 prop::collection::vec(group(), 0..3),
                 0u8..4,
             ),
-            prop::collection::vec(prop::option::of(word()), 6),
+            prop::array::uniform6(prop::option::of(word())),
             extras(),
         )
             .prop_map(
                 |(
                     (id, external_id, user_name, given_name, family_name, display_name),
                     (emails, active, active_unsent, groups, empty_names),
-                    o,
+                    [title, employee_number, department, organization, manager, last_modified],
                     extras,
                 )| {
                     Person {
@@ -334,12 +335,12 @@ mod tests {
                         active_unsent,
                         empty_names,
                         groups,
-                        title: o[0].clone(),
-                        employee_number: o[1].clone(),
-                        department: o[2].clone(),
-                        organization: o[3].clone(),
-                        manager: o[4].clone(),
-                        last_modified: o[5].clone(),
+                        title,
+                        employee_number,
+                        department,
+                        organization,
+                        manager,
+                        last_modified,
                         extras,
                     }
                 },
