@@ -27,12 +27,22 @@ impl TestClient<EntraSandbox> {
         let r = self.http.get(url).bearer_auth(token).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
+
+    /// The page a page's `@odata.nextLink` leads to.
+    async fn next_page(&self, page: &Value, token: &str) -> Value {
+        self.get(&next_path(page), token).await.1
+    }
 }
 
 /// The path and query of a page's `@odata.nextLink`, to ask the emulator for it.
 fn next_path(page: &Value) -> String {
     let next = page["@odata.nextLink"].as_str().unwrap();
     next.split_once("/v1.0").map(|(_, p)| format!("/v1.0{p}")).unwrap()
+}
+
+/// How many items a page holds (`None`: not a page).
+fn items(page: &Value) -> Option<usize> {
+    page["value"].as_array().map(Vec::len)
 }
 
 #[tokio::test]
@@ -50,9 +60,8 @@ async fn graph_refuses_what_it_would_refuse() {
     let group = &c.sandbox.groups()[0].id;
     assert_eq!(c.get(&format!("/v1.0/groups/{group}/members?$top=0"), &t).await.0, 400);
     let (status, page) = c.get("/v1.0/users?$top=2&$select=id,accountEnabled", &t).await;
-    assert_eq!((status, page["value"].as_array().map(Vec::len)), (200, Some(2)));
-    let path = next_path(&page);
-    assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(2));
+    assert_eq!((status, items(&page)), (200, Some(2)));
+    assert_eq!(items(&c.next_page(&page, &t).await), Some(2));
 }
 
 /// A members next link keeps the `$top` of its first page (a skiptoken carries it), so a
@@ -65,9 +74,8 @@ async fn a_members_next_link_keeps_the_page_size_asked_for() {
     let members = c.sandbox.member_count(&staff.id, false);
     assert!(members > 250, "{members} members");
     let (_, page) = c.get(&format!("/v1.0/groups/{}/members?$select=id&$top=120", staff.id), &t).await;
-    assert_eq!(page["value"].as_array().map(Vec::len), Some(120));
-    let path = next_path(&page);
-    assert_eq!(c.get(&path, &t).await.1["value"].as_array().map(Vec::len), Some(120));
+    assert_eq!(items(&page), Some(120));
+    assert_eq!(items(&c.next_page(&page, &t).await), Some(120));
 }
 
 #[tokio::test]
@@ -75,7 +83,7 @@ async fn a_delta_link_yields_changes_then_expires_with_410() {
     let c = client(3).await;
     let t = c.token().await;
     let (_, page) = c.get("/v1.0/users/delta?$select=id,accountEnabled", &t).await;
-    assert_eq!(page["value"].as_array().map(Vec::len), Some(3));
+    assert_eq!(items(&page), Some(3));
     let link = page["@odata.deltaLink"].as_str().unwrap().split_once("/v1.0").unwrap().1.to_string();
     c.sandbox.edit_user(&people::user_id(2), |u| u.set("accountEnabled", false));
     c.sandbox.edit_user(&people::user_id(3), |u| u.set("surname", "NotSelected"));
