@@ -47,9 +47,10 @@ pub async fn apply_platform(
     }
     summary.quarantined = plan.quarantined.len();
     release_settled(ctx, plan);
-    let by_id: HashMap<&str, &Account> = actual.iter().map(|a| (a.id.as_str(), a)).collect();
+    let by_id = actual.iter().map(|a| (a.id.as_str(), a)).collect();
+    let target = Target { connector, platform: &plan.platform, actual: by_id };
     let results: Vec<(Action, Option<bool>)> = stream::iter(plan.runnable())
-        .map(|step| async { (step.action, run_step(ctx, connector, &plan.platform, step, &by_id).await) })
+        .map(|step| async { (step.action, run_step(ctx, &target, step).await) })
         .buffer_unordered(ctx.concurrency.max(1))
         .collect()
         .await;
@@ -61,6 +62,14 @@ pub async fn apply_platform(
         }
     }
     summary
+}
+
+/// The platform a plan's steps run against: its connector, its name, and its listing by
+/// account id (what the steps refer to).
+struct Target<'a> {
+    connector: &'a dyn Connector,
+    platform: &'a str,
+    actual: HashMap<&'a str, &'a Account>,
 }
 
 impl ApplyContext<'_> {
@@ -86,23 +95,18 @@ impl ApplyContext<'_> {
 /// rosterd is stopping. Failures are logged and audited here, once, at the step boundary,
 /// with the step's final outcome. A write's intent is journaled before it is sent and
 /// cleared once its outcome is audited.
-async fn run_step(
-    ctx: &ApplyContext<'_>,
-    connector: &dyn Connector,
-    platform: &str,
-    step: &Step,
-    actual: &HashMap<&str, &Account>,
-) -> Option<bool> {
+async fn run_step(ctx: &ApplyContext<'_>, target: &Target<'_>, step: &Step) -> Option<bool> {
+    let platform = target.platform;
     if ctx.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         return None;
     }
     let journaled = step.action.writes();
     let outcome = match journaled {
         true => match ctx.store.record_intent(&Intent::of(ctx.run_id, ctx.trigger, platform, step)) {
-            Ok(()) => execute(ctx, connector, platform, step, actual).await,
+            Ok(()) => execute(ctx, target, step).await,
             Err(e) => Err(StepError::Journal(e.to_string())),
         },
-        false => execute(ctx, connector, platform, step, actual).await,
+        false => execute(ctx, target, step).await,
     };
     let succeeded = match outcome {
         Ok(done) => {
@@ -207,13 +211,8 @@ async fn create(connector: &dyn Connector, step: &Step) -> Result<(Account, Opti
 }
 
 /// The platform call for a step, then the store's record of it. Returns the account id.
-async fn execute(
-    ctx: &ApplyContext<'_>,
-    connector: &dyn Connector,
-    platform: &str,
-    step: &Step,
-    actual: &HashMap<&str, &Account>,
-) -> Result<Done, StepError> {
+async fn execute(ctx: &ApplyContext<'_>, target: &Target<'_>, step: &Step) -> Result<Done, StepError> {
+    let (connector, platform, actual) = (target.connector, target.platform, &target.actual);
     if step.action == Action::Create {
         let (created, detail) = create(connector, step).await?;
         let link = Link { account_id: created.id.clone(), origin: LinkOrigin::Created, removed: false };
