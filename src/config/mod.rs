@@ -22,7 +22,6 @@ use serde_yaml::Value;
 use crate::platform::connection::Connection;
 use crate::platform::kind::KindSpec;
 pub use mapping::{Mapping, RoleRule};
-use secret::SecretRef;
 
 /// One problem in a config file, under its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]

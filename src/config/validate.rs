@@ -253,19 +253,20 @@ impl Validator {
             if s.token_env.is_some() || s.token_file.is_some() {
                 self.problem("source.scim", "set either a bearer token (token_env/token_file) or basic, not both");
             }
-            let r = SecretRef::from_pair(
-                "password",
-                b.password_env.as_ref(),
-                b.password_file.as_ref(),
-                b.password.is_some(),
-                &self.base,
-            );
-            let password = self.secret(r, "source.scim.basic.password")?;
+            let given = (b.password_env.as_ref(), b.password_file.as_ref(), b.password.is_some());
+            let password = self.secret_of("password", given, "source.scim.basic.password")?;
             return Some(ScimAuthConfig::Basic { username: b.username.clone(), password });
         }
-        let r =
-            SecretRef::from_pair("token", s.token_env.as_ref(), s.token_file.as_ref(), s.token.is_some(), &self.base);
-        self.secret(r, "source.scim.token").map(ScimAuthConfig::Bearer)
+        let given = (s.token_env.as_ref(), s.token_file.as_ref(), s.token.is_some());
+        self.secret_of("token", given, "source.scim.token").map(ScimAuthConfig::Bearer)
+    }
+
+    /// The secret `name` from its `_env` or `_file` key (an inline value is refused),
+    /// loaded; a problem under `path` when it cannot be.
+    fn secret_of(&mut self, name: &str, given: Given<'_>, path: &str) -> Option<SecretString> {
+        let (env, file, inline) = given;
+        let r = SecretRef::from_pair(name, env, file, inline, &self.base);
+        self.secret(r, path)
     }
 
     fn secret(&mut self, r: Result<SecretRef, super::secret::SecretError>, path: &str) -> Option<SecretString> {
@@ -370,8 +371,8 @@ impl Validator {
         if raw.hmac_key_file.is_none() && raw.hmac_key.is_none() {
             return None;
         }
-        let r = SecretRef::from_pair("hmac_key", None, raw.hmac_key_file.as_ref(), raw.hmac_key.is_some(), &self.base);
-        let key = self.secret(r, "audit.hmac_key")?;
+        let key =
+            self.secret_of("hmac_key", (None, raw.hmac_key_file.as_ref(), raw.hmac_key.is_some()), "audit.hmac_key")?;
         crate::anchor::AuditKey::new(key).map_err(|e| self.problem("audit.hmac_key_file", e.to_string())).ok()
     }
 
@@ -381,8 +382,7 @@ impl Validator {
         if file.is_none() && !inline {
             return Ok(None);
         }
-        let r = SecretRef::from_pair(name, None, file, inline, &self.base);
-        self.secret(r, &format!("http.{name}")).map(Some).ok_or(())
+        self.secret_of(name, (None, file, inline), &format!("http.{name}")).map(Some).ok_or(())
     }
 
     /// A whole number outside its range is a problem under its key path.
@@ -431,3 +431,7 @@ impl Validator {
         })
     }
 }
+
+/// A secret as written: its `_env` and `_file` keys, and whether an inline value was given
+/// (refused).
+type Given<'a> = (Option<&'a String>, Option<&'a PathBuf>, bool);

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::super::raw::{RawEntra, RawIncremental};
-use super::super::secret::SecretRef;
 use super::{limits, tls, Validator};
 use crate::platform::connection::Connection;
 use crate::records::incremental::IncrementalSettings;
@@ -29,8 +28,7 @@ impl Validator {
         let client_id = self.named(&e.client_id, "client_id", "the app registration's application (client) id");
         let (env, file, inline) =
             (e.client_secret_env.as_ref(), e.client_secret_file.as_ref(), e.client_secret.is_some());
-        let r = SecretRef::from_pair("client_secret", env, file, inline, &self.base);
-        let secret = self.secret(r, &format!("{AT}.client_secret"));
+        let secret = self.secret_of("client_secret", (env, file, inline), &format!("{AT}.client_secret"));
         let page_size = e.page_size.unwrap_or(EntraSettings::MAX_PAGE_SIZE);
         self.span(&format!("{AT}.page_size"), limits::GRAPH_PAGE_SIZE, Some(page_size.into()));
         self.span(&format!("{AT}.max_pages"), limits::MAX_PAGES, e.max_pages.map(u64::from));

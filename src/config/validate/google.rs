@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::super::raw::RawGoogle;
-use super::super::secret::SecretRef;
 use super::super::*;
 use super::{tls, Validator};
 use crate::source::google::{Directory, GoogleSettings, ServiceAccountKey, DEFAULT_BASE_URL};
@@ -77,8 +76,8 @@ impl Validator {
 
     /// The key: read from its file (or variable), then parsed; problems under `key_file`.
     fn google_key(&mut self, g: &RawGoogle) -> Option<ServiceAccountKey> {
-        let r = SecretRef::from_pair("key", g.key_env.as_ref(), g.key_file.as_ref(), g.key.is_some(), &self.base);
-        let text = self.secret(r, &format!("{AT}.key"))?;
+        let text =
+            self.secret_of("key", (g.key_env.as_ref(), g.key_file.as_ref(), g.key.is_some()), &format!("{AT}.key"))?;
         let parsed = ServiceAccountKey::parse(&text).map_err(|e| e.to_string()).and_then(|key| {
             // A key that cannot sign fails here, at check-config, not at the first read.
             AssertionSigner::from_pem(&key.private_key).map(|_| key).map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use url::Url;
 
-use super::{resolve, SecretRef, Validator};
+use super::{resolve, Validator};
 use crate::limits;
 use crate::source::ldap::settings::ATTRIBUTE_KEYS;
 use crate::source::ldap::{DisabledWhen, LdapSettings, Membership, Profile, SearchScope};
@@ -78,8 +78,7 @@ impl Validator {
             None
         });
         let (env, file, inline) = (raw.password_env.as_ref(), raw.password_file.as_ref(), raw.password.is_some());
-        let r = SecretRef::from_pair("password", env, file, inline, &self.base);
-        let password = self.secret(r, &format!("{AT}.password"));
+        let password = self.secret_of("password", (env, file, inline), &format!("{AT}.password"));
         let (url, profile, password) = (url?, profile?, password?);
         let mut s = LdapSettings::new(url, &raw.bind_dn, password, &raw.base_dn, profile);
         s.starttls = raw.starttls.unwrap_or(false);

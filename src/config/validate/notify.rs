@@ -9,7 +9,6 @@ use serde_yaml::Value;
 use url::Url;
 
 use super::super::notify::{NotifyConfig, WebhookConfig, WebhookFormat};
-use super::super::secret::SecretRef;
 use super::Validator;
 use crate::limits;
 
@@ -86,8 +85,7 @@ impl Validator {
             }
             (Some(url), false) => SecretString::from(url.clone()),
             (None, _) => {
-                let r = SecretRef::from_pair("url", w.url_env.as_ref(), w.url_file.as_ref(), false, &self.base);
-                self.secret(r, &format!("{key}.url"))?
+                self.secret_of("url", (w.url_env.as_ref(), w.url_file.as_ref(), false), &format!("{key}.url"))?
             }
         };
         self.check_url(&key, &url, w.allow_insecure_http.unwrap_or(false))?;

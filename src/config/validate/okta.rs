@@ -10,9 +10,8 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::super::raw::RawIncremental;
-use super::super::secret::SecretRef;
 use super::super::SourceConfig;
-use super::{SourceTransport, Validator};
+use super::{Given, SourceTransport, Validator};
 use crate::limits;
 use crate::source::okta::settings::{OktaAuth, OktaSettings, ServiceApp};
 
@@ -90,10 +89,8 @@ impl Validator {
     }
 
     /// The secret `source.okta.{name}`, from its `_env` or `_file` key (inline is refused).
-    fn okta_secret(&mut self, name: &str, given: (Option<&String>, Option<&PathBuf>, bool)) -> Option<SecretString> {
-        let (env, file, inline) = given;
-        let r = SecretRef::from_pair(name, env, file, inline, &self.base.clone());
-        self.secret(r, &format!("{AT}.{name}"))
+    fn okta_secret(&mut self, name: &str, given: Given<'_>) -> Option<SecretString> {
+        self.secret_of(name, given, &format!("{AT}.{name}"))
     }
 
     fn okta_auth(&mut self, raw: &RawOkta) -> Option<OktaAuth> {

@@ -95,15 +95,12 @@ impl Validator {
                 None
             }
         };
-        let key_ref = SecretRef::from_pair(
-            "api_key",
-            raw.api_key_env.as_ref(),
-            raw.api_key_file.as_ref(),
-            raw.api_key.is_some(),
-            &self.base,
-        );
-        let api_key =
-            if raw.enabled { self.secret(key_ref, &format!("{path}.api_key")) } else { Some(SecretString::from("")) };
+        let given = (raw.api_key_env.as_ref(), raw.api_key_file.as_ref(), raw.api_key.is_some());
+        let api_key = if raw.enabled {
+            self.secret_of("api_key", given, &format!("{path}.api_key"))
+        } else {
+            Some(SecretString::from(""))
+        };
         let mapping = self.mapping(&raw, kind, path);
         self.connection_numbers(&raw, path);
         let connection = base_url.map(|u| {
