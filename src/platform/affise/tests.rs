@@ -137,12 +137,6 @@ async fn listing_across_pages_returns_every_account_once_without_user_keys() {
 }
 
 #[tokio::test]
-async fn an_empty_tenant_lists_no_users() {
-    let (_sandbox, affise) = start(AffiseSandboxOptions::default(), 10).await;
-    assert!(affise.list().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn create_sends_the_required_fields_and_a_generated_password_once() {
     let (sandbox, affise) = start(people(1), 500).await;
     let mut wanted = desired("A.Chen@yournetwork.com", "ROLE_SECTION_STATS,ROLE_MANAGER_AFFILIATE");

@@ -57,13 +57,6 @@ async fn a_listing_of_75_users_takes_exactly_3_calls_of_30() {
 }
 
 #[tokio::test]
-async fn an_empty_group_lists_no_users() {
-    let (sandbox, fs) = start(Options::default()).await;
-    assert!(fs.list().await.unwrap().is_empty());
-    assert_eq!(sandbox.list_calls(), 1);
-}
-
-#[tokio::test]
 async fn the_users_secrets_are_returned_by_filespin_and_kept_nowhere() {
     let (sandbox, fs) = start(people(3)).await;
     let created = fs.create(&desired("ana@assets.example", "CREATOR")).await.unwrap();

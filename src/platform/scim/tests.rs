@@ -106,12 +106,6 @@ async fn without_a_page_size_pages_are_as_large_as_the_server_announces() {
 }
 
 #[tokio::test]
-async fn an_empty_server_lists_no_users() {
-    let (_sandbox, scim) = start(ScimSandboxOptions::default(), 10).await;
-    assert!(scim.list().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn create_sends_the_resource_with_external_id_and_active() {
     let (sandbox, scim) = start(people(1), 10).await;
     let created = scim.create(&desired("A.Chen@acme.example", "src-9")).await.unwrap();
