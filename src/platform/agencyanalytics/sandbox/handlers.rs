@@ -23,10 +23,6 @@ impl Wording for ErrorObject {
 pub(super) type Failure = reply::Failure<ErrorObject>;
 
 impl Failure {
-    pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::BAD_REQUEST, message)
-    }
-
     pub(super) fn not_found(id: u64) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, format!("User {id} not found"))
     }

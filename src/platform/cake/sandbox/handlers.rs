@@ -4,39 +4,28 @@
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::reply::{self, Wording};
+pub(super) use crate::sandbox::reply::answer;
+use crate::sandbox::reply::{self, Stamped, Word};
 
-/// CAKE words a failure `{"request_status":"Failure","message":...}`.
+/// CAKE stamps `request_status` on every answer, and answers most failures with HTTP 200.
 #[derive(Debug)]
 pub(super) struct RequestStatus;
 
-impl Wording for RequestStatus {
-    fn body(message: String) -> Value {
-        json!({ "request_status": "Failure", "message": message })
-    }
+impl Stamped for RequestStatus {
+    const STAMP: (&'static str, Word, Word) = ("request_status", Word::Text("Success"), Word::Text("Failure"));
+    const BAD: StatusCode = StatusCode::OK;
 }
 
 /// A CAKE failure with its HTTP status.
 pub(super) type Failure = reply::Failure<RequestStatus>;
 
 impl Failure {
-    /// CAKE answers most failures with HTTP 200.
-    pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::OK, message)
-    }
-
     pub(super) fn auth() -> Failure {
         Failure::new(StatusCode::UNAUTHORIZED, "Invalid API Key")
     }
-}
-
-/// A success body: the given fields plus `request_status`.
-pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    crate::sandbox::reply::stamped(outcome, "request_status", json!("Success"))
 }
 
 pub(super) type Params = HashMap<String, String>;

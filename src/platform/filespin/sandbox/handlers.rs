@@ -2,29 +2,22 @@
 //! what each route does to the store.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::reply::{self, Wording};
+pub(super) use crate::sandbox::reply::answer;
+use crate::sandbox::reply::{self, Stamped, Word};
 
-/// FileSpin words a failure `{"status":"ERROR","message":..}`.
+/// FileSpin stamps `status` on every answer: `OK`, or `ERROR` with a message.
 #[derive(Debug)]
 pub(super) struct StatusError;
 
-impl Wording for StatusError {
-    fn body(message: String) -> Value {
-        json!({ "status": "ERROR", "message": message })
-    }
+impl Stamped for StatusError {
+    const STAMP: (&'static str, Word, Word) = ("status", Word::Text("OK"), Word::Text("ERROR"));
 }
 
 /// A failure with its HTTP status.
 pub(super) type Failure = reply::Failure<StatusError>;
-
-/// A success body: the given fields plus `"status":"OK"`.
-pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    crate::sandbox::reply::stamped(outcome, "status", json!("OK"))
-}
 
 pub(super) fn role(role_id: u64) -> Option<&'static (u64, &'static str, &'static [&'static str])> {
     ROLES.iter().find(|(id, _, _)| *id == role_id)

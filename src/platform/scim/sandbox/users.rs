@@ -131,8 +131,7 @@ impl Shared {
         let map = self.accept_write("PUT", Some(id), headers, body)?;
         check_schemas(&map, USER_URN)?;
         let mut store = self.lock();
-        let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_version(current, headers)?;
+        let current = self.current(store.users.get(id), id, ScimUser::etag, headers)?;
         let mut user = ScimUser {
             version: current.version,
             password: current.password.clone(),
@@ -170,12 +169,8 @@ impl Shared {
     pub(super) fn patch(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
         let operations = self.accept_patch(headers, id, body)?;
         let mut store = self.lock();
-        let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_version(current, headers)?;
-        let mut user = current.clone();
-        for operation in &operations {
-            apply_operation(&mut user, operation)?;
-        }
+        let current = self.current(store.users.get(id), id, ScimUser::etag, headers)?;
+        let mut user = patched(current, &operations, apply_operation)?;
         store.check_unique(&user.user_name, Some(id))?;
         user.version += 1;
         user.last_modified = chrono::Utc::now();
