@@ -4,6 +4,7 @@
 //! seeding one, counting listings). A kind writes only what is its own: its options, its
 //! store and account types, its router and handlers.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -173,6 +174,8 @@ pub struct Served<K: Kind> {
     // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
     store: Mutex<K::Store>,
     pub faults: Faults,
+    /// The query of every authenticated listing, for the kinds that log them.
+    listings: Mutex<Vec<BTreeMap<String, String>>>,
 }
 
 impl<K: Kind> Served<K> {
@@ -188,12 +191,19 @@ impl<K: Kind> Served<K> {
             options: seed.kind,
             store: Mutex::new(store),
             faults: Faults::new(),
+            listings: Mutex::default(),
         }
     }
 
     /// The store; a handler that panicked while holding it leaves it as it was.
     pub fn lock(&self) -> MutexGuard<'_, K::Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Log an authenticated listing's query (its parameters, the key left out).
+    pub fn log_listing<'a>(&self, query: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        let query = query.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.listings.lock().unwrap_or_else(PoisonError::into_inner).push(query);
     }
 }
 
@@ -258,6 +268,12 @@ impl<K: Kind> Emulated<Served<K>> {
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
         self.state().faults.count("list")
+    }
+
+    /// The query of every authenticated listing, oldest first, where the kind logs them
+    /// ([`Served::log_listing`]).
+    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
+        self.state().listings.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 

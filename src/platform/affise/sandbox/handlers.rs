@@ -153,8 +153,8 @@ impl Shared {
         }
         // A capping server pages by the size it serves, and says so in `per_page`.
         let limit = self.page_cap.apply(limit);
-        let mut store = self.lock();
-        store.list_queries.push(q.clone());
+        self.log_listing(q);
+        let store = self.lock();
         let since = q.get("updated_at").map(|d| d.trim().to_string());
         if since.as_deref().is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()) {
             return Err(Failure::bad("updated_at must be a day, YYYY-MM-DD"));

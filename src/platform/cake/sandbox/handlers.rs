@@ -182,9 +182,8 @@ impl Shared {
         let (skip, take) = paging(q)?;
         let take = self.page_cap.apply(take);
         let filter = UserFilter::parse(q)?;
-        let mut store = self.lock();
-        let query = q.iter().filter(|(k, _)| *k != "api_key").map(|(k, v)| (k.clone(), v.clone()));
-        store.list_queries.push(query.collect());
+        self.log_listing(q.iter().filter(|(k, _)| *k != "api_key"));
+        let store = self.lock();
         let matching: Vec<&CakeUser> = store.users.values().filter(|u| filter.keeps(u)).collect();
         let mut users: Vec<Value> = matching.iter().skip(skip).take(take).map(|u| self.user_json(u)).collect();
         if injected.truncate {

@@ -141,8 +141,6 @@ pub struct Store {
     stamps: u64,
     /// The parameter names of every authenticated write, `api_key` left out.
     write_fields: Vec<Vec<String>>,
-    /// The query of every authenticated listing, `api_key` left out.
-    list_queries: Vec<BTreeMap<String, String>>,
 }
 
 impl Roster for Store {
@@ -232,11 +230,6 @@ impl CakeSandbox {
     /// The parameter names of the latest authenticated write.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
         self.state().lock().write_fields.last().cloned()
-    }
-
-    /// The query (without `api_key`) of every authenticated listing, oldest first.
-    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.state().lock().list_queries.clone()
     }
 }
 

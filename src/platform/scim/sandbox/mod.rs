@@ -221,8 +221,6 @@ pub struct Store {
     users: BTreeMap<String, ScimUser>,
     next_id: u64,
     writes: Vec<ScimWrite>,
-    /// The query of every authenticated listing, oldest first.
-    list_queries: Vec<BTreeMap<String, String>>,
     /// Groups by id (`/Groups`, see `groups.rs`).
     groups: BTreeMap<String, ScimGroup>,
     next_group_id: u64,
@@ -421,11 +419,6 @@ impl ScimSandbox {
 
     pub fn last_write(&self) -> Option<ScimWrite> {
         self.state().lock().writes.last().cloned()
-    }
-
-    /// The query of every authenticated listing or lookup, oldest first.
-    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.state().lock().list_queries.clone()
     }
 }
 

@@ -85,8 +85,8 @@ impl Shared {
         let max = self.options.max_results;
         let count = query_int(q, "count")?.map_or(max, |c| usize::try_from(c.max(0)).unwrap_or(max).min(max));
         let wanted = q.get("filter").map(|f| parse_filter(f, self.options.last_modified_filter)).transpose()?;
-        let mut store = self.lock();
-        store.list_queries.push(q.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        self.log_listing(q);
+        let store = self.lock();
         let matching: Vec<&ScimUser> =
             store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
