@@ -2,8 +2,10 @@
 //! loopback launcher, the fault matrix, the call-count tests and the benchmarks can run the
 //! same scenario on every kind without naming one. Compiled with the `sandbox` feature.
 
+mod patch;
 mod served;
 
+pub use patch::PersonPatch;
 pub use served::{number, start_capped, Held, Kind, Roster, Seed, Serve, Served, UserOf};
 
 use std::any::Any;

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::*;
+use crate::platform::emulator::PersonPatch;
 pub(super) use crate::sandbox::reply::answer;
 use crate::sandbox::reply::{self, Stamped, Word};
 
@@ -117,11 +118,8 @@ impl UserFilter {
 /// The optional fields of an update, validated.
 #[derive(Debug, Default)]
 pub(super) struct Patch {
-    pub(super) first_name: Option<String>,
-    pub(super) last_name: Option<String>,
-    pub(super) email: Option<String>,
+    pub(super) person: PersonPatch,
     pub(super) user_status: Option<String>,
-    pub(super) role_id: Option<u64>,
 }
 
 impl Shared {
@@ -213,17 +211,16 @@ impl Shared {
     }
 
     pub(super) fn parse_patch(&self, fields: &Map<String, Value>) -> Result<Patch, Failure> {
-        let patch = Patch {
-            first_name: body_str(fields, "first_name")?,
-            last_name: body_str(fields, "last_name")?,
-            email: body_str(fields, "email")?,
-            user_status: body_str(fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?,
-            role_id: body_int(fields, "role_id")?,
-        };
-        if let Some(email) = &patch.email {
+        let first_name = body_str(fields, "first_name")?;
+        let last_name = body_str(fields, "last_name")?;
+        let email = body_str(fields, "email")?;
+        let user_status = body_str(fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?;
+        let person = PersonPatch { first_name, last_name, email, role_id: body_int(fields, "role_id")? };
+        let patch = Patch { person, user_status };
+        if let Some(email) = &patch.person.email {
             check_email(email)?;
         }
-        if let Some(role_id) = patch.role_id {
+        if let Some(role_id) = patch.person.role_id {
             self.check_role(role_id)?;
         }
         Ok(patch)
@@ -237,7 +234,7 @@ impl Shared {
         if !store.users.contains_key(&user_id) {
             return Err(Failure::bad(format!("User {user_id} not found")));
         }
-        if let Some(email) = &patch.email {
+        if let Some(email) = &patch.person.email {
             store.ensure_unique(email, Some(user_id))?;
         }
         let Some(user) = store.users.get_mut(&user_id) else {
@@ -250,15 +247,15 @@ impl Shared {
     /// names, and what changed.
     pub(super) fn apply_patch(&self, user: &mut CakeUser, patch: Patch) -> Value {
         let mut answer = json!({ "user_id": user.user_id });
-        if let Some(v) = patch.first_name {
+        if let Some(v) = patch.person.first_name {
             user.first_name = v;
         }
-        if let Some(v) = patch.last_name {
+        if let Some(v) = patch.person.last_name {
             user.last_name = v;
         }
         answer["first_name"] = json!(user.first_name);
         answer["last_name"] = json!(user.last_name);
-        if let Some(v) = patch.email {
+        if let Some(v) = patch.person.email {
             answer["email"] = json!(v);
             user.email = v;
         }
@@ -266,7 +263,7 @@ impl Shared {
             answer["user_status"] = json!(v);
             user.user_status = v;
         }
-        if let Some(v) = patch.role_id {
+        if let Some(v) = patch.person.role_id {
             user.role_id = v;
             answer["role_id"] = json!(v);
             answer["role_name"] = json!(self.role_name(v));
