@@ -57,12 +57,51 @@ pub trait Roster: Debug + Default + Send + 'static {
 }
 
 /// Give `id` the next free number, `first` or above, when it is 0 (ask for one); either way
-/// keep `next` past every id held, so seeded ids and assigned ones never clash.
-pub fn number(next: &mut u64, id: &mut u64, first: u64) {
+/// keep `next` past every id held, so seeded ids and assigned ones never clash. The id.
+pub fn number(next: &mut u64, id: &mut u64, first: u64) -> u64 {
     if *id == 0 {
         *id = (*next).max(first);
     }
     *next = (*next).max(*id + 1);
+    *id
+}
+
+/// An account an emulator numbers (CAKE, AgencyAnalytics, FileSpin): what a new one is given.
+pub trait Numbered: Held {
+    /// What the kind's store records beside its accounts (requests, writes, stamps).
+    type Log: Debug + Default + Send + 'static;
+    /// Give a new account its id ([`number`] from `next_id`) and whatever else the kind
+    /// assigns on creation; the id.
+    fn assign(&mut self, next_id: &mut u64, log: &mut Self::Log) -> u64;
+}
+
+/// The store of a kind whose accounts are numbered: the accounts by id, so listings come back
+/// in a stable order, and the kind's log.
+#[derive(Debug)]
+pub struct NumberedStore<U: Numbered> {
+    pub users: BTreeMap<u64, U>,
+    next_id: u64,
+    pub log: U::Log,
+}
+
+impl<U: Numbered> Default for NumberedStore<U> {
+    fn default() -> Self {
+        NumberedStore { users: BTreeMap::new(), next_id: 0, log: U::Log::default() }
+    }
+}
+
+impl<U: Numbered> Roster for NumberedStore<U> {
+    type User = U;
+
+    fn users(&self) -> impl Iterator<Item = &U> {
+        self.users.values()
+    }
+
+    fn insert(&mut self, mut user: U) -> U {
+        let id = user.assign(&mut self.next_id, &mut self.log);
+        self.users.insert(id, user.clone());
+        user
+    }
 }
 
 /// How a kind is served: one row of the emulators' table.

@@ -158,7 +158,7 @@ impl Shared {
         if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(Failure::bad(format!("Unknown parameter: {unknown}")));
         }
-        self.lock().write_fields.push(fields.keys().cloned().collect());
+        self.lock().log.write_fields.push(fields.keys().cloned().collect());
         Ok(fields)
     }
 

@@ -193,7 +193,7 @@ impl Shared {
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
             return Err(Failure::new(StatusCode::BAD_REQUEST, "The request body must be a JSON object"));
         };
-        self.lock().writes.push(fields.clone());
+        self.lock().log.writes.push(fields.clone());
         Ok(fields)
     }
 }
