@@ -11,6 +11,8 @@ pub mod clienttoolbox;
 pub mod connection;
 #[cfg(feature = "sandbox")]
 pub mod emulator;
+#[cfg(all(test, feature = "sandbox"))]
+mod every_kind_tests;
 pub mod filespin;
 pub mod groups;
 pub mod http;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::model::{normalize_key, Account, DesiredAccount, FieldChange, Fields};
 use crate::platform::connection::Connection;
-use crate::platform::emulator::{Emulated, Kind, Seed, Served, UserOf};
+use crate::platform::emulator::{Emulated, EmulatorState, Kind, Seed, Served, UserOf};
 use crate::platform::http::RetryPolicy;
 use crate::platform::{Connector, PlatformError};
 use crate::sandbox::faults::{Fault, FaultRule, Faults};
@@ -59,26 +59,55 @@ pub async fn account(connector: &dyn Connector, name: &str) -> Account {
     connector.list().await.unwrap().into_iter().find(|a| a.key == normalize_key(name)).unwrap()
 }
 
-/// The first three errors of every kind's leak check: a listing spoilt by `bad_page`, an update
-/// of `account` refused by `echo` (a message quoting the secret), then a deactivation the server
-/// keeps failing with a 503 on `unavailable_route`. The faults are cleared after.
-pub async fn bad_page_echo_and_unavailable(
-    connector: &dyn Connector,
-    faults: &Faults,
-    account: &Account,
+/// What one kind's leak check scripts to meet every kind of error: a listing spoilt by
+/// `bad_page`, an update of `account` refused by `echo` (a message quoting the secret), a
+/// deactivation the server keeps failing with a 503 on `unavailable_route`, then `call` made
+/// with a stale secret and once the server is gone.
+pub struct Leak<'a> {
+    account: &'a str,
     bad_page: FaultRule,
     echo: FaultRule,
     update: FieldChange,
-    unavailable_route: &str,
-) -> [PlatformError; 3] {
-    faults.script(bad_page);
-    let bad_page = connector.list().await.unwrap_err();
-    faults.script(echo);
-    let echoed = connector.update(account, &[update]).await.unwrap_err();
-    faults.script(FaultRule::on(unavailable_route, Fault::status(503)).always());
-    let unavailable = connector.deactivate(account).await.unwrap_err();
-    faults.clear();
-    [bad_page, echoed, unavailable]
+    unavailable_route: &'a str,
+    call: Call,
+}
+
+impl<'a> Leak<'a> {
+    /// The usual leak check: the bad page is a garbage page 2.
+    pub fn new(account: &'a str, echo: FaultRule, update: FieldChange, unavailable_route: &'a str, call: Call) -> Self {
+        let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
+        Leak { account, bad_page, echo, update, unavailable_route, call }
+    }
+
+    /// Spoil the listing with `bad_page` instead (Affise's cut-short page holding a user's key).
+    pub fn with_bad_page(self, bad_page: FaultRule) -> Self {
+        Leak { bad_page, ..self }
+    }
+
+    /// One error of every kind from `connector`: the three scripted ones, the kind's own
+    /// `refused` ones (met before), `wrong` (holding a stale secret) refused, and `connector`
+    /// finding its server gone once `sandbox` is stopped. The faults are cleared in between.
+    pub async fn errors<S: EmulatorState>(
+        self,
+        sandbox: Emulated<S>,
+        [connector, wrong]: [&dyn Connector; 2],
+        refused: Vec<PlatformError>,
+    ) -> Vec<PlatformError> {
+        let account = account(connector, self.account).await;
+        let faults = sandbox.faults();
+        faults.script(self.bad_page);
+        let mut errors = vec![connector.list().await.unwrap_err()];
+        faults.script(self.echo);
+        errors.push(connector.update(&account, &[self.update]).await.unwrap_err());
+        faults.script(FaultRule::on(self.unavailable_route, Fault::status(503)).always());
+        errors.push(connector.deactivate(&account).await.unwrap_err());
+        faults.clear();
+        errors.extend(refused);
+        errors.push(self.call.error(wrong).await);
+        sandbox.shutdown().await;
+        errors.push(self.call.error(connector).await);
+        errors
+    }
 }
 
 /// Six kinds of error were met, the second one redacted an echoed secret, and `secret` is in none
@@ -100,6 +129,52 @@ pub fn malformed_detail<T: Debug>(result: Result<T, PlatformError>) -> String {
     match result {
         Err(PlatformError::Malformed { detail, .. }) => detail,
         other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+/// The detail of the listing that `fault` (scripted on `faults`) spoils at its `page`th
+/// listing request, which must be `Malformed`.
+pub async fn spoilt_listing(connector: &dyn Connector, faults: &Faults, fault: Fault, page: usize) -> String {
+    faults.script(FaultRule::on("list", fault).nth(page));
+    malformed_detail(connector.list().await)
+}
+
+/// The details of a listing met by a garbage page 2, then of one whose `truncated`th page holds
+/// fewer users than it claims: both must be `Malformed`.
+pub async fn garbage_then_truncated(connector: &dyn Connector, faults: &Faults, truncated: usize) -> [String; 2] {
+    let garbage = spoilt_listing(connector, faults, Fault::Garbage, 2).await;
+    [garbage, spoilt_listing(connector, faults, Fault::Truncate, truncated).await]
+}
+
+/// An update of `account` with nothing to change sends nothing: `writes` (the emulator's
+/// write count) stays as it was.
+pub async fn assert_no_change_sends_nothing(connector: &dyn Connector, account: &Account, writes: impl Fn() -> usize) {
+    let before = writes();
+    connector.update(account, &[]).await.unwrap();
+    assert_eq!(writes(), before, "nothing to change, nothing sent");
+}
+
+/// A listing met by `rule` (a 429 asking for a second's wait) waits that second, retries, and
+/// returns `expected` accounts.
+pub async fn assert_listing_waits_out(connector: &dyn Connector, faults: &Faults, rule: FaultRule, expected: usize) {
+    faults.script(rule);
+    let started = std::time::Instant::now();
+    assert_eq!(connector.list().await.unwrap().len(), expected);
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+}
+
+/// The account whose key is `name`'s, as listed, then deactivated.
+pub async fn deactivated(connector: &dyn Connector, name: &str) -> Account {
+    let listed = account(connector, name).await;
+    connector.deactivate(&listed).await.unwrap();
+    listed
+}
+
+/// The outcome is a transient HTTP 503 error; any other fails the test.
+pub fn assert_unavailable<T: Debug>(result: Result<T, PlatformError>) {
+    match result {
+        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
+        other => panic!("expected Status 503, got {other:?}"),
     }
 }
 
@@ -125,19 +200,6 @@ impl Call {
             Call::Prepare => connector.prepare().await.unwrap_err(),
         }
     }
-}
-
-/// The last two errors of every kind's leak check: `wrong`, holding a stale secret, refused;
-/// then `connector` finding its server gone once `stop` has run.
-pub async fn stale_secret_then_gone(
-    wrong: &dyn Connector,
-    connector: &dyn Connector,
-    stop: impl std::future::Future<Output = ()>,
-    call: Call,
-) -> [PlatformError; 2] {
-    let refused = call.error(wrong).await;
-    stop.await;
-    [refused, call.error(connector).await]
 }
 
 /// Creates `people` in turn, the middle one clashing with someone the platform holds: only it is

@@ -62,6 +62,12 @@ impl Fault {
         Fault::Status { code, retry_after: None, body: String::new() }
     }
 
+    /// This status with this body (a JSON value is sent as its text): a page or a failure
+    /// written by hand.
+    pub fn answer(code: u16, body: impl ToString) -> Fault {
+        Fault::Status { code, retry_after: None, body: body.to_string() }
+    }
+
     /// 429 Too Many Requests with `Retry-After: secs`.
     pub fn too_many(retry_after_secs: u32) -> Fault {
         Fault::Status { code: 429, retry_after: Some(retry_after_secs), body: String::new() }

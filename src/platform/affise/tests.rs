@@ -5,12 +5,11 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::platform::affise::sandbox::{AffiseSandbox, AffiseSandboxOptions, AffiseUser};
 use crate::platform::test_support::{
-    account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
-    malformed_detail, quick, stale_secret_then_gone, started, Call,
+    account, alex_chen, assert_listing_waits_out, assert_no_change_sends_nothing, assert_only_the_middle_refused,
+    assert_secret_hidden, assert_unavailable, change, deactivated, quick, spoilt_listing, started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const KEY: &str = "af-LEAKCHECK-93c1d7e5a2";
@@ -55,12 +54,11 @@ fn routes(sandbox: &AffiseSandbox) -> Vec<&'static str> {
 
 fn page_body(users: Value, total_count: u64, page: u64) -> Fault {
     let pagination = json!({"per_page": 2, "total_count": total_count, "page": page});
-    let body = json!({"status": 1, "users": users, "pagination": pagination});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(200, json!({"status": 1, "users": users, "pagination": pagination}))
 }
 
 fn failure(code: u16, message: &str) -> Fault {
-    Fault::Status { code, retry_after: None, body: json!({"status": 2, "message": message}).to_string() }
+    Fault::answer(code, json!({"status": 2, "message": message}))
 }
 
 /// The independent statement of the rule the generator must meet.
@@ -137,12 +135,6 @@ async fn listing_across_pages_returns_every_account_once_without_user_keys() {
 }
 
 #[tokio::test]
-async fn an_empty_tenant_lists_no_users() {
-    let (_sandbox, affise) = start(AffiseSandboxOptions::default(), 10).await;
-    assert!(affise.list().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn create_sends_the_required_fields_and_a_generated_password_once() {
     let (sandbox, affise) = start(people(1), 500).await;
     let mut wanted = desired("A.Chen@yournetwork.com", "ROLE_SECTION_STATS,ROLE_MANAGER_AFFILIATE");
@@ -188,9 +180,8 @@ async fn update_sends_only_the_changed_fields() {
     let cleared = FieldChange { field: "work_hours".into(), before: Some("9-5".into()), after: None };
     affise.update(&p1, &[cleared]).await.unwrap();
     assert_eq!(sandbox.user_by_login("p1@yournetwork.com").unwrap().work_hours, None);
+    assert_no_change_sends_nothing(&affise, &p1, || sandbox.write_calls()).await;
     let writes = sandbox.write_calls();
-    affise.update(&p1, &[]).await.unwrap();
-    assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
     for bad in
         [change("title", "Boss"), change("status", "inactive"), FieldChange { after: None, ..change("email", "") }]
     {
@@ -228,7 +219,7 @@ async fn the_permissions_field_is_configurable() {
     let denied = json!({"users": {"entity-affiliate": {"level": "deny"}}});
     let user = json!({"id": p0.id.as_str(), "email": "p0@yournetwork.com", "rights": denied});
     let body = json!({"status": 1, "user": user}).to_string();
-    let answer = Fault::Status { code: 200, retry_after: None, body };
+    let answer = Fault::answer(200, body);
     sandbox.faults().script(FaultRule::on("read", answer.clone()));
     match affise.read_one(&p0.id).await {
         Err(PlatformError::Malformed { detail, .. }) => {
@@ -266,8 +257,7 @@ async fn each_lock_out_step_is_retried_on_its_own_and_a_failed_step_stops_the_re
 #[tokio::test]
 async fn reactivation_restores_the_mapped_roles_permissions_without_a_password() {
     let (sandbox, affise) = start(people(1), 500).await;
-    let p0 = account(&affise, "p0@yournetwork.com").await;
-    affise.deactivate(&p0).await.unwrap();
+    let p0 = deactivated(&affise, "p0@yournetwork.com").await;
     let passwords = sandbox.received_passwords().len();
     let before = sandbox.received().len();
     affise.reactivate(&p0, &[change("first_name", "Back")]).await.unwrap();
@@ -329,12 +319,13 @@ async fn a_wrong_key_is_an_auth_error_and_an_unknown_id_a_rejection() {
 #[tokio::test]
 async fn a_garbage_page_2_is_malformed_naming_the_page() {
     let (sandbox, affise) = start(people(4), 2).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let detail = malformed_detail(affise.list().await);
+    let detail = spoilt_listing(&affise, sandbox.faults(), Fault::Garbage, 2).await;
     assert!(detail.starts_with("users page 2: not an Affise answer"), "{detail}");
     assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
-    sandbox.faults().script(FaultRule::on("list", failure(400, "limit is too large")).nth(1));
-    assert_eq!(malformed_detail(affise.list().await), "users page 1: limit is too large");
+    assert_eq!(
+        spoilt_listing(&affise, sandbox.faults(), failure(400, "limit is too large"), 1).await,
+        "users page 1: limit is too large"
+    );
 }
 
 /// A server that serves fewer than `limit` a page says so in `per_page`, and pages by it.
@@ -344,26 +335,29 @@ async fn a_capped_page_size_is_paged_by_per_page_and_must_hold() {
     let (sandbox, affise) = start(options, 5).await;
     assert_eq!(affise.list().await.unwrap().len(), 9);
     assert_eq!(sandbox.list_calls(), 3, "9 users in the server's pages of 3");
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(2));
-    assert!(malformed_detail(affise.list().await).contains("users page 2: 2 users where 3 were due"));
+    assert!(spoilt_listing(&affise, sandbox.faults(), Fault::Truncate, 2)
+        .await
+        .contains("users page 2: 2 users where 3 were due"));
     let (sandbox, affise) = start(people(4), 1).await;
     let two = json!([{"id": "5f17ed6b3e10795a0000aaaa", "email": "z@x.com"}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(two, 5, 1)));
-    assert!(malformed_detail(affise.list().await).contains("per_page is 2, where at most the limit of 1"));
+    assert!(spoilt_listing(&affise, sandbox.faults(), page_body(two, 5, 1), 1)
+        .await
+        .contains("per_page is 2, where at most the limit of 1"));
 }
 
 #[tokio::test]
 async fn a_short_page_or_a_moving_total_is_malformed() {
     let (sandbox, affise) = start(people(4), 2).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(2));
-    let detail = malformed_detail(affise.list().await);
+    let detail = spoilt_listing(&affise, sandbox.faults(), Fault::Truncate, 2).await;
     assert_eq!(detail, "users page 2: 1 users where 2 were due (2 of total_count 5 read)");
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(3));
-    assert!(malformed_detail(affise.list().await).contains("users page 3: 0 users where 1 were due"));
+    assert!(spoilt_listing(&affise, sandbox.faults(), Fault::Truncate, 3)
+        .await
+        .contains("users page 3: 0 users where 1 were due"));
     let user = |id: &str, email: &str| json!({"id": id, "email": email});
     let later = json!([user("5f17ed6b3e10795a0000aaaa", "z@x.com"), user("5f17ed6b3e10795a0000aaab", "y@x.com")]);
-    sandbox.faults().script(FaultRule::on("list", page_body(later, 6, 2)).nth(2));
-    assert!(malformed_detail(affise.list().await).contains("total_count changed from 5 to 6"));
+    assert!(spoilt_listing(&affise, sandbox.faults(), page_body(later, 6, 2), 2)
+        .await
+        .contains("total_count changed from 5 to 6"));
 }
 
 #[tokio::test]
@@ -378,8 +372,7 @@ async fn records_without_a_hex_id_or_an_email_are_refused() {
     ];
     for (users, expected) in cases {
         let total = users.as_array().unwrap().len() as u64;
-        sandbox.faults().script(FaultRule::on("list", page_body(users, total, 1)));
-        let detail = malformed_detail(affise.list().await);
+        let detail = spoilt_listing(&affise, sandbox.faults(), page_body(users, total, 1), 1).await;
         assert!(detail.contains(expected), "{detail}");
     }
 }
@@ -387,33 +380,9 @@ async fn records_without_a_hex_id_or_an_email_are_refused() {
 #[tokio::test]
 async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
     let (sandbox, affise) = start(people(2), 500).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::too_many(1)));
-    let started = std::time::Instant::now();
-    assert_eq!(affise.list().await.unwrap().len(), 3);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_listing_waits_out(&affise, sandbox.faults(), FaultRule::on("list", Fault::too_many(1)), 3).await;
     sandbox.faults().script(FaultRule::on("list", Fault::status(503)).always());
-    match affise.list().await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
-}
-
-/// One error of each kind, the sandbox stopped at the end for a transport error.
-async fn errors_of_every_kind(sandbox: AffiseSandbox, affise: &AffiseConnector) -> Vec<PlatformError> {
-    let p0 = account(affise, "p0@yournetwork.com").await;
-    let user_key = sandbox.user_by_login("p0@yournetwork.com").unwrap().api_key;
-    // A cut-short page holding a user's key must not quote it.
-    let cut = format!("{{\"status\":1,\"users\":[{{\"id\":\"{}\",\"api_key\":\"{user_key}\"", p0.id);
-    let bad_page = FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut });
-    let echo = FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}")));
-    let first =
-        bad_page_echo_and_unavailable(affise, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "read");
-    let mut errors = Vec::from(first.await);
-    errors.push(affise.create(&desired("p1@yournetwork.com", MANAGER)).await.unwrap_err());
-    errors.push(affise.reactivate(&p0, &[change(ROLE_FIELD, "ROLE_ADMIN")]).await.unwrap_err());
-    let wrong = AffiseConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, affise, sandbox.shutdown(), Call::List).await);
-    errors
+    assert_unavailable(affise.list().await);
 }
 
 /// Every kind of error, and the connector itself, printed both ways: no key is anywhere.
@@ -422,7 +391,18 @@ async fn no_key_appears_in_any_error_or_debug_output() {
     let (sandbox, affise) = start(people(2), 1).await;
     let settings = settings_for(&sandbox, KEY, 1);
     let user_keys: Vec<String> = sandbox.users().into_iter().map(|u| u.api_key).collect();
-    let errors = errors_of_every_kind(sandbox, &affise).await;
+    let p0 = account(&affise, "p0@yournetwork.com").await;
+    let create = affise.create(&desired("p1@yournetwork.com", MANAGER)).await;
+    let refused =
+        vec![create.unwrap_err(), affise.reactivate(&p0, &[change(ROLE_FIELD, "ROLE_ADMIN")]).await.unwrap_err()];
+    // A cut-short page holding a user's key must not quote it.
+    let user_key = sandbox.user_by_login("p0@yournetwork.com").unwrap().api_key;
+    let cut = format!("{{\"status\":1,\"users\":[{{\"id\":\"{}\",\"api_key\":\"{user_key}\"", p0.id);
+    let echo = FaultRule::on("update", failure(400, &format!("Bad request from key {KEY}")));
+    let leak = Leak::new("p0@yournetwork.com", echo, change("last_name", "X"), "read", Call::List);
+    let wrong = AffiseConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
+    let leak = leak.with_bad_page(FaultRule::on("list", Fault::answer(200, cut)));
+    let errors = leak.errors(sandbox, [&affise, &wrong], refused).await;
     assert_secret_hidden(KEY, &errors, &affise, &settings);
     for error in &errors {
         for text in [error.to_string(), format!("{error:?}")] {

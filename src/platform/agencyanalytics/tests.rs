@@ -5,8 +5,8 @@ use crate::platform::agencyanalytics::sandbox::{
     AgencyAnalyticsSandbox, AgencyAnalyticsSandboxOptions as Options, AgencyAnalyticsUser as User,
 };
 use crate::platform::test_support::{
-    account, alex_chen, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
-    stale_secret_then_gone, started, Call,
+    account, alex_chen, assert_no_change_sends_nothing, assert_secret_hidden, assert_unavailable, change,
+    garbage_then_truncated, malformed_detail, quick, spoilt_listing, started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -46,8 +46,7 @@ fn body_keys(sandbox: &AgencyAnalyticsSandbox) -> Vec<String> {
 }
 
 fn page_body(data: Value, total_pages: u64, total_records: u64) -> Fault {
-    let body = json!({"metadata": {"total_pages": total_pages, "total_records": total_records}, "data": data});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(200, json!({"metadata": {"total_pages": total_pages, "total_records": total_records}, "data": data}))
 }
 
 #[tokio::test]
@@ -61,12 +60,6 @@ async fn listing_across_pages_returns_every_account_once() {
     let p4 = accounts.iter().find(|a| a.key == "p4@agency.example").unwrap();
     assert_eq!((p4.role.as_deref(), p4.status), (Some("staff"), AccountStatus::Active));
     assert_eq!(p4.fields["username"], "p4@agency.example");
-}
-
-#[tokio::test]
-async fn an_empty_account_lists_no_users() {
-    let (_sandbox, aa) = start(Options::default(), 10).await;
-    assert!(aa.list().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -106,9 +99,7 @@ async fn update_sends_only_the_changed_fields() {
     assert_eq!(body_keys(&sandbox), ["email", "role"]);
     let stored = sandbox.user_by_login("p1@agency.example").unwrap();
     assert_eq!((stored.last_name.as_str(), stored.role.as_str()), ("Okafor", "admin"));
-    let writes = sandbox.write_calls();
-    aa.update(&p1, &[]).await.unwrap();
-    assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
+    assert_no_change_sends_nothing(&aa, &p1, || sandbox.write_calls()).await;
 }
 
 #[tokio::test]
@@ -176,10 +167,7 @@ async fn contract_errors_surface_on_their_record() {
     let gone = Account { id: "999".into(), ..p0.clone() };
     assert!(matches!(aa.update(&gone, &[change("last_name", "Y")]).await, Err(PlatformError::Rejected { .. })));
     sandbox.faults().script(FaultRule::on("update", Fault::status(503)).always());
-    match aa.update(&p0, &[change("last_name", "Z")]).await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
+    assert_unavailable(aa.update(&p0, &[change("last_name", "Z")]).await);
     assert!(matches!(aa.create(&desired("x@agency.example", "owner")).await, Err(PlatformError::Unsupported { .. })));
 }
 
@@ -198,32 +186,30 @@ async fn a_wrong_key_is_an_auth_error() {
 #[tokio::test]
 async fn a_garbage_or_truncated_page_is_malformed_naming_the_page() {
     let (sandbox, aa) = start(people(5), 2).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let detail = malformed_detail(aa.list().await);
-    assert!(detail.starts_with("users page 2: not JSON"), "{detail}");
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(3));
-    let detail = malformed_detail(aa.list().await);
-    assert_eq!(detail, "the listing holds 5 users but total_records is 6");
-    let cut = Fault::Status { code: 200, retry_after: None, body: r#"{"metadata":{"total_pages":3,"#.into() };
-    sandbox.faults().script(FaultRule::on("list", cut));
-    assert!(malformed_detail(aa.list().await).starts_with("users page 1: not JSON"));
+    let [garbage, truncated] = garbage_then_truncated(&aa, sandbox.faults(), 3).await;
+    assert!(garbage.starts_with("users page 2: not JSON"), "{garbage}");
+    assert_eq!(truncated, "the listing holds 5 users but total_records is 6");
+    let cut = Fault::answer(200, r#"{"metadata":{"total_pages":3,"#);
+    assert!(spoilt_listing(&aa, sandbox.faults(), cut, 1).await.starts_with("users page 1: not JSON"));
 }
 
 #[tokio::test]
 async fn metadata_changing_between_pages_or_bad_records_are_malformed() {
     let (sandbox, aa) = start(people(3), 2).await;
     let later = json!([{"id": 5000, "username": "z@x.com", "role": "staff"}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(later, 3, 5)).nth(2));
-    assert!(malformed_detail(aa.list().await).contains("metadata changed from 2 pages / 4 records to 3 / 5"));
+    assert!(spoilt_listing(&aa, sandbox.faults(), page_body(later, 3, 5), 2)
+        .await
+        .contains("metadata changed from 2 pages / 4 records to 3 / 5"));
     let no_username = json!([{"id": 1, "role": "staff"}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(no_username, 1, 1)));
-    assert!(malformed_detail(aa.list().await).contains("users page 1, row 1: missing field `username`"));
+    assert!(spoilt_listing(&aa, sandbox.faults(), page_body(no_username, 1, 1), 1)
+        .await
+        .contains("users page 1, row 1: missing field `username`"));
     let odd_role = json!([{"id": 1, "username": "a@x.com", "role": "owner"}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(odd_role, 1, 1)));
-    assert!(malformed_detail(aa.list().await).contains("role \"owner\""));
+    assert!(spoilt_listing(&aa, sandbox.faults(), page_body(odd_role, 1, 1), 1).await.contains("role \"owner\""));
     let empty_middle = json!([]);
-    sandbox.faults().script(FaultRule::on("list", page_body(empty_middle, 2, 4)));
-    assert!(malformed_detail(aa.list().await).contains("no users, but total_pages is 2"));
+    assert!(spoilt_listing(&aa, sandbox.faults(), page_body(empty_middle, 2, 4), 1)
+        .await
+        .contains("no users, but total_pages is 2"));
 }
 
 #[tokio::test]
@@ -262,7 +248,7 @@ async fn the_email_credentials_value_and_the_error_pointer_are_configurable() {
     assert!(sandbox.user_by_login("b@agency.example").unwrap().credentials_emailed);
     let p0 = account(&aa, "p0@agency.example").await;
     let other = json!({"errors": [{"detail": "last_name is too long"}]}).to_string();
-    let fault = Fault::Status { code: 400, retry_after: None, body: other };
+    let fault = Fault::answer(400, other);
     sandbox.faults().script(FaultRule::on("update", fault.clone()));
     match aa.update(&p0, &[change("last_name", "X")]).await {
         Err(PlatformError::Rejected { message, .. }) => assert_eq!(message, "last_name is too long"),
@@ -312,16 +298,12 @@ fn the_spec_checks_roles_and_options() {
 #[tokio::test]
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, aa) = start(people(2), 1).await;
-    let p0 = account(&aa, "p0@agency.example").await;
-    let echo = json!({"error": {"message": format!("bad request from {KEY}")}}).to_string();
-    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
-    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
-    let first =
-        bad_page_echo_and_unavailable(&aa, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "delete");
-    let mut errors = Vec::from(first.await);
-    errors.push(aa.create(&desired("x@agency.example", "nope")).await.unwrap_err());
     let settings = settings_for(&sandbox, KEY, 1);
+    let refused = vec![aa.create(&desired("x@agency.example", "nope")).await.unwrap_err()];
+    let echo = json!({"error": {"message": format!("bad request from {KEY}")}});
+    let echo = FaultRule::on("update", Fault::answer(400, echo));
+    let leak = Leak::new("p0@agency.example", echo, change("last_name", "X"), "delete", Call::List);
     let wrong = AgencyAnalyticsConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, &aa, sandbox.shutdown(), Call::List).await);
+    let errors = leak.errors(sandbox, [&aa, &wrong], refused).await;
     assert_secret_hidden(KEY, &errors, &aa, &settings);
 }

@@ -3,8 +3,9 @@
 use super::*;
 use crate::platform::cake::sandbox::{CakeSandbox, CakeSandboxOptions, CakeUser};
 use crate::platform::test_support::{
-    account, alex_chen, assert_only_the_middle_refused, assert_secret_hidden, bad_page_echo_and_unavailable, change,
-    malformed_detail, quick, stale_secret_then_gone, started, Call,
+    account, alex_chen, assert_listing_waits_out, assert_no_change_sends_nothing, assert_only_the_middle_refused,
+    assert_secret_hidden, assert_unavailable, change, deactivated, garbage_then_truncated, quick, spoilt_listing,
+    started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
@@ -36,13 +37,11 @@ fn desired(email: &str, role: &str) -> DesiredAccount {
 }
 
 fn page_body(users: Value, total_rows: u64) -> Fault {
-    let body = json!({"request_status": "Success", "response": {"users": users, "total_rows": total_rows}});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(200, json!({"request_status": "Success", "response": {"users": users, "total_rows": total_rows}}))
 }
 
 fn failure_body(message: &str) -> Fault {
-    let body = json!({"request_status": "Failure", "message": message});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(200, json!({"request_status": "Failure", "message": message}))
 }
 
 #[tokio::test]
@@ -67,12 +66,6 @@ async fn listing_across_pages_returns_every_account_once() {
 }
 
 #[tokio::test]
-async fn an_empty_tenant_lists_no_users() {
-    let (_sandbox, cake) = start(CakeSandboxOptions::default(), 10).await;
-    assert!(cake.list().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn create_then_list_without_sending_a_password() {
     let (sandbox, cake) = start(people(1), 500).await;
     let created = cake.create(&desired("A.Chen@yournetwork.com", "account manager")).await.unwrap();
@@ -93,16 +86,13 @@ async fn update_sends_only_the_changed_fields() {
     assert_eq!(sandbox.last_write_fields().unwrap(), ["email", "role_id", "user_id"]);
     let stored = sandbox.user_by_login("p1.new@yournetwork.com").unwrap();
     assert_eq!((stored.last_name.as_str(), stored.role_id, stored.first_name.as_str()), ("Okafor", 4, "Given"));
-    let writes = sandbox.write_calls();
-    cake.update(&p1, &[]).await.unwrap();
-    assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
+    assert_no_change_sends_nothing(&cake, &p1, || sandbox.write_calls()).await;
 }
 
 #[tokio::test]
 async fn deactivate_then_reactivate_with_a_role_change_in_one_write() {
     let (sandbox, cake) = start(people(1), 500).await;
-    let p0 = account(&cake, "p0@yournetwork.com").await;
-    cake.deactivate(&p0).await.unwrap();
+    let p0 = deactivated(&cake, "p0@yournetwork.com").await;
     assert_eq!(sandbox.last_write_fields().unwrap(), ["user_id", "user_status"]);
     assert_eq!(account(&cake, "p0@yournetwork.com").await.status, AccountStatus::Inactive);
     let writes = sandbox.write_calls();
@@ -148,28 +138,20 @@ async fn a_failure_body_with_http_200_is_an_error() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
-    sandbox.faults().script(FaultRule::on("list", failure_body("Report server busy")).nth(2));
-    let detail = malformed_detail(cake.list().await);
+    let detail = spoilt_listing(&cake, sandbox.faults(), failure_body("Report server busy"), 2).await;
     assert!(detail.starts_with("users page starting at row 3: Report server busy"), "{detail}");
 }
 
+/// Garbage on page 2, or a truncated last page, fail the listing naming the page; a truncated
+/// middle page is read again.
 #[tokio::test]
-async fn a_garbage_page_2_is_malformed_naming_the_page() {
+async fn a_garbage_or_truncated_last_page_fails_and_a_truncated_middle_page_is_read_again() {
     let (sandbox, cake) = start(people(4), 2).await;
     cake.prepare().await.unwrap();
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let detail = malformed_detail(cake.list().await);
-    assert!(detail.contains("users page starting at row 3"), "{detail}");
-    assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
-}
-
-#[tokio::test]
-async fn a_truncated_last_page_fails_and_a_truncated_middle_page_is_read_again() {
-    let (sandbox, cake) = start(people(4), 2).await;
-    cake.prepare().await.unwrap();
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(3));
-    let detail = malformed_detail(cake.list().await);
-    assert!(detail.contains("users page starting at row 5"), "{detail}");
+    let [garbage, truncated] = garbage_then_truncated(&cake, sandbox.faults(), 3).await;
+    assert!(garbage.contains("users page starting at row 3"), "{garbage}");
+    assert_eq!(sandbox.list_calls(), 2 + 3, "no page is skipped past the garbage");
+    assert!(truncated.contains("users page starting at row 5"), "{truncated}");
     sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(1));
     let accounts = cake.list().await.unwrap();
     assert_eq!(accounts.len(), 5, "the short page's missing row is asked for again");
@@ -180,8 +162,7 @@ async fn total_rows_changing_between_pages_is_malformed() {
     let (sandbox, cake) = start(people(3), 2).await;
     cake.prepare().await.unwrap();
     let later = json!([{"user_id": 5000, "email": "z@x.com", "user_status": "active", "role_id": 1}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(later, 5)).nth(2));
-    let detail = malformed_detail(cake.list().await);
+    let detail = spoilt_listing(&cake, sandbox.faults(), page_body(later, 5), 2).await;
     assert!(detail.contains("total_rows changed from 4 to 5"), "{detail}");
 }
 
@@ -197,13 +178,14 @@ async fn records_without_user_id_or_email_are_refused_and_both_created_formats_a
     let accounts = cake.list().await.unwrap();
     assert_eq!(accounts[1].role.as_deref(), Some("Account Manager"));
     let no_email = json!([good(1, "2023-06-15T09:22:00"), {"user_id": 2, "user_status": "active", "role_id": 3}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(no_email, 2)));
-    assert!(malformed_detail(cake.list().await).contains("row 2: missing field `email`"));
+    assert!(spoilt_listing(&cake, sandbox.faults(), page_body(no_email, 2), 1)
+        .await
+        .contains("row 2: missing field `email`"));
     let no_id = json!([{"email": "a@x.com", "user_status": "active", "role_id": 3}]);
-    sandbox.faults().script(FaultRule::on("list", page_body(no_id, 1)));
-    assert!(malformed_detail(cake.list().await).contains("missing field `user_id`"));
-    sandbox.faults().script(FaultRule::on("list", page_body(json!([good(1, "15/06/2023")]), 1)));
-    assert!(malformed_detail(cake.list().await).contains("neither CAKE format"));
+    assert!(spoilt_listing(&cake, sandbox.faults(), page_body(no_id, 1), 1).await.contains("missing field `user_id`"));
+    assert!(spoilt_listing(&cake, sandbox.faults(), page_body(json!([good(1, "15/06/2023")]), 1), 1)
+        .await
+        .contains("neither CAKE format"));
 }
 
 #[tokio::test]
@@ -219,10 +201,7 @@ async fn role_falls_back_to_the_roles_map_by_id() {
 async fn a_429_with_retry_after_is_retried_transparently() {
     let (sandbox, cake) = start(people(2), 500).await;
     cake.prepare().await.unwrap();
-    sandbox.faults().script(FaultRule::on("list", Fault::too_many(1)));
-    let started = std::time::Instant::now();
-    assert_eq!(cake.list().await.unwrap().len(), 3);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_listing_waits_out(&cake, sandbox.faults(), FaultRule::on("list", Fault::too_many(1)), 3).await;
     assert_eq!(sandbox.list_calls(), 2);
 }
 
@@ -230,10 +209,7 @@ async fn a_429_with_retry_after_is_retried_transparently() {
 async fn a_persistent_503_is_a_status_error() {
     let (sandbox, cake) = start(people(1), 500).await;
     sandbox.faults().script(FaultRule::on("roles", Fault::status(503)).always());
-    match cake.prepare().await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
+    assert_unavailable(cake.prepare().await);
     assert_eq!(sandbox.faults().count("roles"), 3, "max_attempts of the retry policy");
 }
 
@@ -306,27 +282,17 @@ fn endpoints_keep_a_base_path_and_refuse_a_query() {
     assert!(matches!(CakeConnector::new(settings), Err(PlatformError::Unsupported { .. })));
 }
 
-/// One error of each kind from `cake`, the sandbox stopped at the end for a transport error.
-async fn errors_of_every_kind(sandbox: CakeSandbox, cake: &CakeConnector) -> Vec<PlatformError> {
-    let p0 = account(cake, "p0@yournetwork.com").await;
-    // CAKE echoing the key back in a message must not carry it further.
-    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
-    let echo = FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}")));
-    let first =
-        bad_page_echo_and_unavailable(cake, sandbox.faults(), &p0, bad_page, echo, change("last_name", "X"), "update");
-    let mut errors = Vec::from(first.await);
-    errors.push(cake.create(&desired("p1@yournetwork.com", "Finance")).await.unwrap_err());
-    errors.push(cake.create(&desired("q@yournetwork.com", "Nope")).await.unwrap_err());
-    let wrong = CakeConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, cake, sandbox.shutdown(), Call::Prepare).await);
-    errors
-}
-
 /// Every kind of error, and the connector itself, printed both ways: the key is nowhere.
 #[tokio::test]
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, cake) = start(people(2), 1).await;
     let settings = settings_for(&sandbox, KEY, 1);
-    let errors = errors_of_every_kind(sandbox, &cake).await;
+    let refused = [desired("p1@yournetwork.com", "Finance"), desired("q@yournetwork.com", "Nope")];
+    let refused = vec![cake.create(&refused[0]).await.unwrap_err(), cake.create(&refused[1]).await.unwrap_err()];
+    // CAKE echoing the key back in a message must not carry it further.
+    let echo = FaultRule::on("update", failure_body(&format!("Invalid request from key {KEY}")));
+    let leak = Leak::new("p0@yournetwork.com", echo, change("last_name", "X"), "update", Call::Prepare);
+    let wrong = CakeConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
+    let errors = leak.errors(sandbox, [&cake, &wrong], refused).await;
     assert_secret_hidden(KEY, &errors, &cake, &settings);
 }

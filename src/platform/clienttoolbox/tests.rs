@@ -4,8 +4,8 @@ use super::*;
 use crate::platform::clienttoolbox::sandbox::{CtSandbox, CtSandboxOptions, CtUser};
 use crate::platform::kind::RoleValue;
 use crate::platform::test_support::{
-    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, malformed_detail, quick,
-    stale_secret_then_gone, started, Call,
+    account, assert_no_change_sends_nothing, assert_secret_hidden, assert_unavailable, change, deactivated,
+    malformed_detail, quick, spoilt_listing, started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use secrecy::SecretString;
@@ -58,7 +58,7 @@ fn desired(name: &str, role: Option<&str>) -> DesiredAccount {
 }
 
 fn xml_body(body: String) -> Fault {
-    Fault::Status { code: 200, retry_after: None, body }
+    Fault::answer(200, body)
 }
 
 fn error_body(message: &str) -> Fault {
@@ -108,8 +108,9 @@ async fn an_empty_listing_reads_as_no_users_only_when_the_total_says_so() {
     let (sandbox, ct) = start(people(0), 10).await;
     sandbox.faults().script(FaultRule::on("list", page_body(0, &[])));
     assert!(ct.list().await.unwrap().is_empty());
-    sandbox.faults().script(FaultRule::on("list", page_body(2, &[])));
-    assert!(malformed_detail(ct.list().await).contains("0 users where 1 to 2 were due"));
+    assert!(spoilt_listing(&ct, sandbox.faults(), page_body(2, &[]), 1)
+        .await
+        .contains("0 users where 1 to 2 were due"));
 }
 
 #[tokio::test]
@@ -221,9 +222,7 @@ async fn update_sends_only_the_changed_fields() {
         ),
         ("Okafor", "A", "none", "Given")
     );
-    let writes = sandbox.write_calls();
-    ct.update(&p1, &[]).await.unwrap();
-    assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
+    assert_no_change_sends_nothing(&ct, &p1, || sandbox.write_calls()).await;
 }
 
 #[tokio::test]
@@ -249,8 +248,7 @@ async fn updates_refuse_what_cannot_be_written() {
 #[tokio::test]
 async fn removal_is_a_soft_user_delete_never_permanent_and_cannot_be_undone() {
     let (sandbox, ct) = start(people(2), 100).await;
-    let p1 = account(&ct, "p1").await;
-    ct.deactivate(&p1).await.unwrap();
+    let p1 = deactivated(&ct, "p1").await;
     let request = sandbox.last_request("user_delete").unwrap();
     assert_eq!(request.own_fields(), ["user_name"], "no action=permanent");
     assert!(sandbox.permanent_deletes().is_empty());
@@ -307,8 +305,7 @@ async fn an_error_status_with_http_200_is_an_error_on_that_call() {
         Err(PlatformError::Rejected { message, .. }) => assert_eq!(message, "Too many users on this plan"),
         other => panic!("expected Rejected, got {other:?}"),
     }
-    sandbox.faults().script(FaultRule::on("list", error_body("Report server busy")).nth(2));
-    let detail = malformed_detail(ct.list().await);
+    let detail = spoilt_listing(&ct, sandbox.faults(), error_body("Report server busy"), 2).await;
     assert!(detail.contains("users page at offset 2") && detail.contains("Report server busy"), "{detail}");
 }
 
@@ -325,23 +322,22 @@ async fn the_vendors_malformed_sample_fails_the_listing_never_no_users() {
 #[tokio::test]
 async fn garbage_truncated_or_shifting_pages_are_malformed_naming_the_page() {
     let (sandbox, ct) = start(people(5), 2).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    assert!(malformed_detail(ct.list().await).contains("users page at offset 2"));
+    assert!(spoilt_listing(&ct, sandbox.faults(), Fault::Garbage, 2).await.contains("users page at offset 2"));
     assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
     // A page one user short is not a short listing: the next page starts at the lost user.
     sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(1));
     let calls = sandbox.list_calls();
     assert_eq!(ct.list().await.unwrap().len(), 6, "the user cut from page 1 is read on page 2");
     assert_eq!(sandbox.list_calls() - calls, 4, "pages at offsets 0, 1, 3, 5");
-    sandbox.faults().script(FaultRule::on("list", page_body(6, &[])).nth(2));
-    assert!(malformed_detail(ct.list().await).contains("0 users where 1 to 2 were due"));
-    sandbox.faults().script(FaultRule::on("list", page_body(7, &["z1", "z2"])).nth(2));
-    assert!(malformed_detail(ct.list().await).contains("the total changed from 6 to 7"));
-    sandbox.faults().script(FaultRule::on("list", page_body(6, &["john1970", "p0"])).nth(2));
-    assert!(malformed_detail(ct.list().await).contains("listed twice"));
-    let cut = Fault::Status { code: 200, retry_after: None, body: "<response status=\"success\"><pagination>".into() };
-    sandbox.faults().script(FaultRule::on("list", cut));
-    assert!(malformed_detail(ct.list().await).contains("not well-formed"));
+    assert!(spoilt_listing(&ct, sandbox.faults(), page_body(6, &[]), 2)
+        .await
+        .contains("0 users where 1 to 2 were due"));
+    assert!(spoilt_listing(&ct, sandbox.faults(), page_body(7, &["z1", "z2"]), 2)
+        .await
+        .contains("the total changed from 6 to 7"));
+    assert!(spoilt_listing(&ct, sandbox.faults(), page_body(6, &["john1970", "p0"]), 2).await.contains("listed twice"));
+    let cut = Fault::answer(200, "<response status=\"success\"><pagination>");
+    assert!(spoilt_listing(&ct, sandbox.faults(), cut, 1).await.contains("not well-formed"));
 }
 
 #[tokio::test]
@@ -352,33 +348,7 @@ async fn a_429_is_retried_and_a_persistent_503_is_a_status_error() {
     assert_eq!(sandbox.list_calls(), 2);
     sandbox.faults().script(FaultRule::on("update", Fault::status(503)).always());
     let p0 = account(&ct, "p0").await;
-    match ct.update(&p0, &[change("user_last_name", "X")]).await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
-}
-
-/// One error of each kind, the sandbox stopped at the end for a transport error.
-async fn errors_of_every_kind(sandbox: CtSandbox, ct: &ClientToolboxConnector) -> Vec<PlatformError> {
-    let p0 = account(ct, "p0").await;
-    // The platform echoing the key back must not carry it further.
-    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
-    let echo = FaultRule::on("update", error_body(&format!("Bad request from key {KEY}")));
-    let first = bad_page_echo_and_unavailable(
-        ct,
-        sandbox.faults(),
-        &p0,
-        bad_page,
-        echo,
-        change("user_last_name", "X"),
-        "delete",
-    );
-    let mut errors = Vec::from(first.await);
-    errors.push(ct.create(&desired("p0", Some("K"))).await.unwrap_err());
-    errors.push(ct.create(&desired("bad.name", Some("K"))).await.unwrap_err());
-    let wrong = ClientToolboxConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, ct, sandbox.shutdown(), Call::List).await);
-    errors
+    assert_unavailable(ct.update(&p0, &[change("user_last_name", "X")]).await);
 }
 
 /// Every kind of error, the accounts and the connector printed: no key, password or PIN.
@@ -387,12 +357,20 @@ async fn secrets_appear_in_no_account_error_or_debug_output() {
     let (sandbox, ct) = start(people(2), 1).await;
     let settings = settings_for(&sandbox, KEY, 1);
     let accounts = ct.list().await.unwrap();
+    let refused = vec![
+        ct.create(&desired("p0", Some("K"))).await.unwrap_err(),
+        ct.create(&desired("bad.name", Some("K"))).await.unwrap_err(),
+    ];
+    // The platform echoing the key back must not carry it further.
+    let echo = FaultRule::on("update", error_body(&format!("Bad request from key {KEY}")));
+    let leak = Leak::new("p0", echo, change("user_last_name", "X"), "delete", Call::List);
+    let wrong = ClientToolboxConnector::new(settings_for(&sandbox, &format!("{KEY}-old"), 1)).unwrap();
+    let errors = leak.errors(sandbox, [&ct, &wrong], refused).await;
+    assert_secret_hidden(KEY, &errors, &ct, &settings);
     let printed = format!("{accounts:?}{}", serde_json::to_string(&accounts).unwrap());
     for secret in [KEY, USER_KEY, USER_PASSWORD, "1234", "user_PIN", "user_api_key", "user_password"] {
         assert!(!printed.contains(secret), "{secret} kept in {printed}");
     }
-    let errors = errors_of_every_kind(sandbox, &ct).await;
-    assert_secret_hidden(KEY, &errors, &ct, &settings);
 }
 
 #[test]

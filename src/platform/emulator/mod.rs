@@ -2,18 +2,25 @@
 //! loopback launcher, the fault matrix, the call-count tests and the benchmarks can run the
 //! same scenario on every kind without naming one. Compiled with the `sandbox` feature.
 
+mod patch;
 mod served;
 
-pub use served::{number, start_capped, Held, Kind, Roster, Seed, Serve, Served, UserOf};
+pub use patch::PersonPatch;
+pub use served::{number, start_capped, Held, Kind, Numbered, NumberedStore, Roster, Seed, Serve, Served, UserOf};
 
 use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use futures::future::BoxFuture;
 
 use crate::sandbox::faults::{Faults, Injected};
 use crate::sandbox::page_cap::PageCap;
+use crate::sandbox::reply::{Failure, Wording};
 use crate::sandbox::server::LoopbackServer;
 
 /// A running emulator, whatever its kind.
@@ -268,4 +275,27 @@ pub async fn faulted<S: EmulatorState>(
 ) -> axum::response::Response {
     let faults = state.faults().clone();
     faults.run(route, |injected| async move { handle(state, injected) }).await
+}
+
+/// The handler of anything outside a kind's contract (a router's fallbacks): `status` with
+/// `message`, worded as the kind words its failures (`W`), under the `unknown` fault name.
+pub fn outside_contract<S: EmulatorState, W: Wording + Send + 'static>(
+    status: StatusCode,
+    message: &'static str,
+) -> impl Fn(State<Arc<S>>) -> BoxFuture<'static, Response> + Clone + Send + Sync + 'static {
+    move |State(state): State<Arc<S>>| -> BoxFuture<'static, Response> {
+        Box::pin(async move {
+            let faults = state.faults().clone();
+            faults.run("unknown", |_| async move { Failure::<W>::new(status, message).into_response() }).await
+        })
+    }
+}
+
+/// `router` answering as a REST API does: 404 `Not found` to any other path, 405 `Method not
+/// allowed` to another method on a known one, both under the `unknown` fault name and worded as
+/// the kind words its failures (`W`).
+pub fn rest_fallbacks<S: EmulatorState, W: Wording + Send + 'static>(router: Router<Arc<S>>) -> Router<Arc<S>> {
+    router
+        .fallback(outside_contract::<S, W>(StatusCode::NOT_FOUND, "Not found"))
+        .method_not_allowed_fallback(outside_contract::<S, W>(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"))
 }

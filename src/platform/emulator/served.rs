@@ -4,6 +4,7 @@
 //! seeding one, counting listings). A kind writes only what is its own: its options, its
 //! store and account types, its router and handlers.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -56,12 +57,51 @@ pub trait Roster: Debug + Default + Send + 'static {
 }
 
 /// Give `id` the next free number, `first` or above, when it is 0 (ask for one); either way
-/// keep `next` past every id held, so seeded ids and assigned ones never clash.
-pub fn number(next: &mut u64, id: &mut u64, first: u64) {
+/// keep `next` past every id held, so seeded ids and assigned ones never clash. The id.
+pub fn number(next: &mut u64, id: &mut u64, first: u64) -> u64 {
     if *id == 0 {
         *id = (*next).max(first);
     }
     *next = (*next).max(*id + 1);
+    *id
+}
+
+/// An account an emulator numbers (CAKE, AgencyAnalytics, FileSpin): what a new one is given.
+pub trait Numbered: Held {
+    /// What the kind's store records beside its accounts (requests, writes, stamps).
+    type Log: Debug + Default + Send + 'static;
+    /// Give a new account its id ([`number`] from `next_id`) and whatever else the kind
+    /// assigns on creation; the id.
+    fn assign(&mut self, next_id: &mut u64, log: &mut Self::Log) -> u64;
+}
+
+/// The store of a kind whose accounts are numbered: the accounts by id, so listings come back
+/// in a stable order, and the kind's log.
+#[derive(Debug)]
+pub struct NumberedStore<U: Numbered> {
+    pub users: BTreeMap<u64, U>,
+    next_id: u64,
+    pub log: U::Log,
+}
+
+impl<U: Numbered> Default for NumberedStore<U> {
+    fn default() -> Self {
+        NumberedStore { users: BTreeMap::new(), next_id: 0, log: U::Log::default() }
+    }
+}
+
+impl<U: Numbered> Roster for NumberedStore<U> {
+    type User = U;
+
+    fn users(&self) -> impl Iterator<Item = &U> {
+        self.users.values()
+    }
+
+    fn insert(&mut self, mut user: U) -> U {
+        let id = user.assign(&mut self.next_id, &mut self.log);
+        self.users.insert(id, user.clone());
+        user
+    }
 }
 
 /// How a kind is served: one row of the emulators' table.
@@ -173,6 +213,8 @@ pub struct Served<K: Kind> {
     // A std Mutex: handlers are synchronous once past the fault script, never await holding it.
     store: Mutex<K::Store>,
     pub faults: Faults,
+    /// The query of every authenticated listing, for the kinds that log them.
+    listings: Mutex<Vec<BTreeMap<String, String>>>,
 }
 
 impl<K: Kind> Served<K> {
@@ -188,12 +230,19 @@ impl<K: Kind> Served<K> {
             options: seed.kind,
             store: Mutex::new(store),
             faults: Faults::new(),
+            listings: Mutex::default(),
         }
     }
 
     /// The store; a handler that panicked while holding it leaves it as it was.
     pub fn lock(&self) -> MutexGuard<'_, K::Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Log an authenticated listing's query (its parameters, the key left out).
+    pub fn log_listing<'a>(&self, query: impl IntoIterator<Item = (&'a String, &'a String)>) {
+        let query = query.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.listings.lock().unwrap_or_else(PoisonError::into_inner).push(query);
     }
 }
 
@@ -258,6 +307,12 @@ impl<K: Kind> Emulated<Served<K>> {
     /// Listing requests received, faulted or not.
     pub fn list_calls(&self) -> usize {
         self.state().faults.count("list")
+    }
+
+    /// The query of every authenticated listing, oldest first, where the kind logs them
+    /// ([`Served::log_listing`]).
+    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
+        self.state().listings.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 

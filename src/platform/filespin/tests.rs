@@ -3,13 +3,12 @@
 use super::*;
 use crate::platform::filespin::sandbox::{slow_down, FileSpinSandbox, FileSpinSandboxOptions as Options, FileSpinUser};
 use crate::platform::test_support::{
-    account, assert_secret_hidden, bad_page_echo_and_unavailable, change, desired_person, malformed_detail, quick,
-    rejected_message, stale_secret_then_gone, started, Call,
+    account, assert_listing_waits_out, assert_secret_hidden, assert_unavailable, change, deactivated, desired_person,
+    quick, rejected_message, spoilt_listing, started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule, LostAs};
 use secrecy::SecretString;
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
 const KEY: &str = "fs-LEAKCHECK-5a0c9d71e3";
@@ -39,8 +38,7 @@ fn desired(email: &str, role: &str) -> DesiredAccount {
 }
 
 fn page_body(users: Value, total: u64, count: u64) -> Fault {
-    let body = json!({"status": "OK", "total_users": total, "count": count, "users": users});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(200, json!({"status": "OK", "total_users": total, "count": count, "users": users}))
 }
 
 #[tokio::test]
@@ -57,13 +55,6 @@ async fn a_listing_of_75_users_takes_exactly_3_calls_of_30() {
 }
 
 #[tokio::test]
-async fn an_empty_group_lists_no_users() {
-    let (sandbox, fs) = start(Options::default()).await;
-    assert!(fs.list().await.unwrap().is_empty());
-    assert_eq!(sandbox.list_calls(), 1);
-}
-
-#[tokio::test]
 async fn the_users_secrets_are_returned_by_filespin_and_kept_nowhere() {
     let (sandbox, fs) = start(people(3)).await;
     let created = fs.create(&desired("ana@assets.example", "CREATOR")).await.unwrap();
@@ -77,7 +68,7 @@ async fn the_users_secrets_are_returned_by_filespin_and_kept_nowhere() {
     sandbox.faults().script(FaultRule::on("list", page_body(bad, 1, 1)));
     printed.push_str(&fs.list().await.unwrap_err().to_string());
     let cut = format!(r#"{{"status":"OK","total_users":1,"count":1,"users":[{{"id":7,"apikey":"{}"#, secrets[0]);
-    sandbox.faults().script(FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: cut }));
+    sandbox.faults().script(FaultRule::on("list", Fault::answer(200, cut)));
     let truncated = fs.list().await.unwrap_err();
     assert!(truncated.to_string().contains("not JSON"), "{truncated}");
     printed.push_str(&format!("{truncated}{truncated:?}"));
@@ -124,8 +115,7 @@ async fn update_sends_only_the_changed_fields() {
 #[tokio::test]
 async fn deactivate_then_reactivate_with_changes_in_one_write() {
     let (sandbox, fs) = start(people(2)).await;
-    let p1 = account(&fs, "p1@assets.example").await;
-    fs.deactivate(&p1).await.unwrap();
+    let p1 = deactivated(&fs, "p1@assets.example").await;
     assert_eq!(sandbox.writes().last().unwrap(), &json!({"enabled": false}).as_object().cloned().unwrap());
     assert_eq!(account(&fs, "p1@assets.example").await.status, AccountStatus::Inactive);
     let writes = sandbox.write_calls();
@@ -158,10 +148,7 @@ async fn contract_errors_surface_on_their_record() {
     let gone = Account { id: "999".into(), ..p1.clone() };
     assert_eq!(rejected_message(fs.deactivate(&gone).await), "User 999 not found");
     sandbox.faults().script(FaultRule::on("update", Fault::status(503)).always());
-    match fs.update(&p1, &[change("last_name", "Z")]).await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
+    assert_unavailable(fs.update(&p1, &[change("last_name", "Z")]).await);
     assert_eq!(sandbox.users().len(), 4);
 }
 
@@ -183,40 +170,44 @@ async fn a_wrong_key_or_a_non_admin_key_is_an_auth_error() {
 #[tokio::test]
 async fn a_slow_down_429_is_retried_after_its_delay() {
     let (sandbox, fs) = start(people(31)).await;
-    sandbox.faults().script(FaultRule::on("list", slow_down(1)).nth(2));
-    let started = std::time::Instant::now();
-    assert_eq!(fs.list().await.unwrap().len(), 31);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_listing_waits_out(&fs, sandbox.faults(), FaultRule::on("list", slow_down(1)).nth(2), 31).await;
     assert_eq!(sandbox.list_calls(), 3);
 }
 
 #[tokio::test]
 async fn a_garbage_or_truncated_page_is_malformed_naming_the_page() {
     let (sandbox, fs) = start(people(65)).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let detail = malformed_detail(fs.list().await);
+    let detail = spoilt_listing(&fs, sandbox.faults(), Fault::Garbage, 2).await;
     assert!(detail.starts_with("users page at offset 30: not JSON: <html>"), "{detail}");
     assert_eq!(sandbox.list_calls(), 2, "no page is skipped past the garbage");
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(3));
-    assert_eq!(malformed_detail(fs.list().await), "users page at offset 60: count says 5 but 4 users came");
+    assert_eq!(
+        spoilt_listing(&fs, sandbox.faults(), Fault::Truncate, 3).await,
+        "users page at offset 60: count says 5 but 4 users came"
+    );
     let error = json!({"status": "ERROR", "message": "Report server busy"}).to_string();
-    sandbox.faults().script(FaultRule::on("list", Fault::Status { code: 200, retry_after: None, body: error }));
-    assert_eq!(malformed_detail(fs.list().await), "users page at offset 0: Report server busy");
+    assert_eq!(
+        spoilt_listing(&fs, sandbox.faults(), Fault::answer(200, error), 1).await,
+        "users page at offset 0: Report server busy"
+    );
 }
 
 #[tokio::test]
 async fn pages_that_do_not_add_up_are_malformed() {
     let (sandbox, fs) = start(people(40)).await;
     let one = |id: u64| json!({"id": id, "email": format!("u{id}@x.com"), "enabled": true, "role_id": "3"});
-    sandbox.faults().script(FaultRule::on("list", page_body(json!([one(1)]), 41, 1)).nth(2));
-    assert!(malformed_detail(fs.list().await).contains("total_users changed from 40 to 41"));
-    sandbox.faults().script(FaultRule::on("list", page_body(json!([]), 40, 0)));
-    assert!(malformed_detail(fs.list().await).contains("no users, but total_users is 40"));
+    assert!(spoilt_listing(&fs, sandbox.faults(), page_body(json!([one(1)]), 41, 1), 2)
+        .await
+        .contains("total_users changed from 40 to 41"));
+    assert!(spoilt_listing(&fs, sandbox.faults(), page_body(json!([]), 40, 0), 1)
+        .await
+        .contains("no users, but total_users is 40"));
     let too_many: Vec<Value> = (1..=31).map(one).collect();
-    sandbox.faults().script(FaultRule::on("list", page_body(json!(too_many), 31, 31)));
-    assert!(malformed_detail(fs.list().await).contains("more than FileSpin's 30"));
-    sandbox.faults().script(FaultRule::on("list", page_body(json!([one(1), one(1)]), 2, 2)));
-    assert!(malformed_detail(fs.list().await).contains("user 1 listed twice"));
+    assert!(spoilt_listing(&fs, sandbox.faults(), page_body(json!(too_many), 31, 31), 1)
+        .await
+        .contains("more than FileSpin's 30"));
+    assert!(spoilt_listing(&fs, sandbox.faults(), page_body(json!([one(1), one(1)]), 2, 2), 1)
+        .await
+        .contains("user 1 listed twice"));
     sandbox.faults().script(FaultRule::on("list", page_body(json!([one(1)]), 1, 1)));
     assert_eq!(fs.list().await.unwrap()[0].role.as_deref(), Some("3"), "a role_id as text is read");
 }
@@ -290,16 +281,12 @@ fn the_spec_takes_role_names_or_ids_and_checks_options() {
 #[tokio::test]
 async fn the_api_key_appears_in_no_error_and_no_debug_output() {
     let (sandbox, fs) = start(people(40)).await;
-    let p1 = account(&fs, "p1@assets.example").await;
-    let echo = json!({"status": "ERROR", "message": format!("bad request from {KEY}")}).to_string();
-    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
-    let echo = FaultRule::on("update", Fault::Status { code: 400, retry_after: None, body: echo });
-    let first =
-        bad_page_echo_and_unavailable(&fs, sandbox.faults(), &p1, bad_page, echo, change("last_name", "X"), "update");
-    let mut errors = Vec::from(first.await);
-    errors.push(fs.create(&desired("x@assets.example", "OWNER")).await.unwrap_err());
     let settings = settings_for(&sandbox, KEY);
+    let refused = vec![fs.create(&desired("x@assets.example", "OWNER")).await.unwrap_err()];
+    let echo = json!({"status": "ERROR", "message": format!("bad request from {KEY}")});
+    let echo = FaultRule::on("update", Fault::answer(400, echo));
+    let leak = Leak::new("p1@assets.example", echo, change("last_name", "X"), "update", Call::List);
     let wrong = FileSpinConnector::new(settings_for(&sandbox, &format!("{KEY}-old"))).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, &fs, sandbox.shutdown(), Call::List).await);
+    let errors = leak.errors(sandbox, [&fs, &wrong], refused).await;
     assert_secret_hidden(KEY, &errors, &fs, &settings);
 }

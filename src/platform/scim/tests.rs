@@ -4,8 +4,8 @@ use super::*;
 use crate::model::{normalize_key, AccountStatus, ROLE_FIELD};
 use crate::platform::scim::sandbox::{ScimSandbox, ScimSandboxOptions, ScimUser};
 use crate::platform::test_support::{
-    account, assert_secret_hidden, bad_page_echo_and_unavailable, malformed_detail, quick, rejected_message,
-    stale_secret_then_gone, started, Call,
+    account, assert_no_change_sends_nothing, assert_secret_hidden, assert_unavailable, deactivated,
+    garbage_then_truncated, quick, rejected_message, spoilt_listing, started, Call, Leak,
 };
 use crate::sandbox::faults::{Fault, FaultRule};
 use serde_json::json;
@@ -54,8 +54,10 @@ fn change(field: &str, before: Option<&str>, after: &str) -> FieldChange {
 }
 
 fn page_body(resources: Value, total: u64, start: u64) -> Fault {
-    let body = json!({"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "Resources": resources});
-    Fault::Status { code: 200, retry_after: None, body: body.to_string() }
+    Fault::answer(
+        200,
+        json!({"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "Resources": resources}),
+    )
 }
 
 #[tokio::test]
@@ -106,12 +108,6 @@ async fn without_a_page_size_pages_are_as_large_as_the_server_announces() {
 }
 
 #[tokio::test]
-async fn an_empty_server_lists_no_users() {
-    let (_sandbox, scim) = start(ScimSandboxOptions::default(), 10).await;
-    assert!(scim.list().await.unwrap().is_empty());
-}
-
-#[tokio::test]
 async fn create_sends_the_resource_with_external_id_and_active() {
     let (sandbox, scim) = start(people(1), 10).await;
     let created = scim.create(&desired("A.Chen@acme.example", "src-9")).await.unwrap();
@@ -140,9 +136,7 @@ async fn update_patches_only_the_changed_attributes_with_if_match() {
     assert_eq!(write.body["Operations"][0], json!({"op": "replace", "path": "name.givenName", "value": "Gina"}));
     let stored = sandbox.user(&p1.id).unwrap();
     assert_eq!((stored.given_name.as_deref(), stored.family_name.as_deref()), (Some("Gina"), Some("Family1")));
-    let writes = sandbox.write_calls();
-    scim.update(&p1, &[]).await.unwrap();
-    assert_eq!(sandbox.write_calls(), writes, "nothing to change, nothing sent");
+    assert_no_change_sends_nothing(&scim, &p1, || sandbox.write_calls()).await;
 }
 
 #[tokio::test]
@@ -166,8 +160,7 @@ async fn without_patch_announced_an_update_puts_the_whole_resource() {
 #[tokio::test]
 async fn deactivate_sets_active_false_and_reactivate_restores_it_with_changes_in_one_call() {
     let (sandbox, scim) = start(people(1), 10).await;
-    let p0 = account(&scim, "p0@acme.example").await;
-    scim.deactivate(&p0).await.unwrap();
+    let p0 = deactivated(&scim, "p0@acme.example").await;
     let write = sandbox.last_write().unwrap();
     assert_eq!(write.body["Operations"], json!([{"op": "replace", "path": "active", "value": false}]));
     let off = account(&scim, "p0@acme.example").await;
@@ -183,8 +176,7 @@ async fn deactivate_sets_active_false_and_reactivate_restores_it_with_changes_in
 #[tokio::test]
 async fn deactivate_by_put_when_patch_is_not_announced() {
     let (sandbox, scim) = start(people(1).without_patch(), 10).await;
-    let p0 = account(&scim, "p0@acme.example").await;
-    scim.deactivate(&p0).await.unwrap();
+    let p0 = deactivated(&scim, "p0@acme.example").await;
     assert_eq!(sandbox.last_write().unwrap().method, "PUT");
     assert!(!sandbox.user(&p0.id).unwrap().active);
 }
@@ -241,8 +233,7 @@ async fn a_412_on_a_field_changed_meanwhile_is_rejected_for_a_new_plan() {
 #[tokio::test]
 async fn without_etags_no_if_match_is_sent() {
     let (sandbox, scim) = start(people(1).without_etag(), 10).await;
-    let p0 = account(&scim, "p0@acme.example").await;
-    scim.deactivate(&p0).await.unwrap();
+    deactivated(&scim, "p0@acme.example").await;
     assert_eq!(sandbox.last_write().unwrap().if_match, None);
 }
 
@@ -260,10 +251,7 @@ async fn contract_errors_surface_on_their_record() {
     }
     assert_eq!(sandbox.write_calls(), writes, "nothing unwritable is sent");
     sandbox.faults().script(FaultRule::on("patch", Fault::status(503)).always());
-    match scim.deactivate(&accounts[1]).await {
-        Err(e @ PlatformError::Status { status: 503, .. }) => assert!(e.is_transient()),
-        other => panic!("expected Status 503, got {other:?}"),
-    }
+    assert_unavailable(scim.deactivate(&accounts[1]).await);
 }
 
 #[tokio::test]
@@ -277,12 +265,10 @@ async fn a_wrong_token_is_an_auth_error() {
 #[tokio::test]
 async fn a_garbage_or_truncated_page_is_malformed_naming_the_page() {
     let (sandbox, scim) = start(people(7), 3).await;
-    sandbox.faults().script(FaultRule::on("list", Fault::Garbage).nth(2));
-    let detail = malformed_detail(scim.list().await);
-    assert!(detail.starts_with("Users page 2 (startIndex=4): not JSON"), "{detail}");
-    sandbox.faults().script(FaultRule::on("list", Fault::Truncate).nth(3));
-    let detail = malformed_detail(scim.list().await);
-    assert!(detail.contains("Users page 3 (startIndex=7): empty page after 6 of totalResults 7"), "{detail}");
+    let [garbage, truncated] = garbage_then_truncated(&scim, sandbox.faults(), 3).await;
+    assert!(garbage.starts_with("Users page 2 (startIndex=4): not JSON"), "{garbage}");
+    let empty = "Users page 3 (startIndex=7): empty page after 6 of totalResults 7";
+    assert!(truncated.contains(empty), "{truncated}");
 }
 
 #[tokio::test]
@@ -290,39 +276,21 @@ async fn pages_that_do_not_add_up_are_malformed() {
     let (sandbox, scim) = start(people(4), 2).await;
     let user = |id: &str| json!({"id": id, "userName": format!("{id}@x.com")});
     let faults = sandbox.faults();
-    faults.script(FaultRule::on("list", page_body(json!([user("u000001")]), 4, 3)).nth(2));
-    assert!(malformed_detail(scim.list().await).contains("id \"u000001\" listed twice"));
-    faults.script(FaultRule::on("list", page_body(json!([user("a"), user("b")]), 5, 3)).nth(2));
-    assert!(malformed_detail(scim.list().await).contains("totalResults changed from 4 to 5"));
-    faults.script(FaultRule::on("list", page_body(json!([user("a")]), 4, 1)).nth(2));
-    assert!(malformed_detail(scim.list().await).contains("the answer starts at index 1"));
-    faults.script(FaultRule::on("list", page_body(json!([{"id": "x"}]), 1, 1)));
-    assert!(malformed_detail(scim.list().await).contains("resource 1: id \"x\": no userName"));
-    faults.script(FaultRule::on("list", page_body(json!([]), 3, 1)));
-    assert!(malformed_detail(scim.list().await).contains("empty page after 0 of totalResults 3"));
-}
-
-/// One error of each kind, the sandbox stopped at the end for a transport error.
-async fn errors_of_every_kind(sandbox: ScimSandbox, scim: &ScimTargetConnector) -> Vec<PlatformError> {
-    let p0 = account(scim, "p0@acme.example").await;
-    // A server echoing the token back in a message must not carry it further.
-    let echo = json!({"schemas": [ERROR_URN], "status": "400", "detail": format!("bad request from Bearer {TOKEN}")});
-    let bad_page = FaultRule::on("list", Fault::Garbage).nth(2);
-    let echo = FaultRule::on("patch", Fault::Status { code: 400, retry_after: None, body: echo.to_string() });
-    let first = bad_page_echo_and_unavailable(
-        scim,
-        sandbox.faults(),
-        &p0,
-        bad_page,
-        echo,
-        change("givenName", None, "X"),
-        "patch",
-    );
-    let mut errors = Vec::from(first.await);
-    errors.push(scim.update(&p0, &[change(ROLE_FIELD, None, "admin")]).await.unwrap_err());
-    let wrong = ScimTargetConnector::new(settings_for(&sandbox, &format!("{TOKEN}-old"), 1)).unwrap();
-    errors.extend(stale_secret_then_gone(&wrong, scim, sandbox.shutdown(), Call::Prepare).await);
-    errors
+    assert!(spoilt_listing(&scim, faults, page_body(json!([user("u000001")]), 4, 3), 2)
+        .await
+        .contains("id \"u000001\" listed twice"));
+    assert!(spoilt_listing(&scim, faults, page_body(json!([user("a"), user("b")]), 5, 3), 2)
+        .await
+        .contains("totalResults changed from 4 to 5"));
+    assert!(spoilt_listing(&scim, faults, page_body(json!([user("a")]), 4, 1), 2)
+        .await
+        .contains("the answer starts at index 1"));
+    assert!(spoilt_listing(&scim, faults, page_body(json!([{"id": "x"}]), 1, 1), 1)
+        .await
+        .contains("resource 1: id \"x\": no userName"));
+    assert!(spoilt_listing(&scim, faults, page_body(json!([]), 3, 1), 1)
+        .await
+        .contains("empty page after 0 of totalResults 3"));
 }
 
 #[tokio::test]
@@ -335,7 +303,14 @@ async fn the_token_and_returned_passwords_appear_in_no_account_error_or_debug_ou
     let accounts = scim.list().await.unwrap();
     let text = format!("{accounts:?} {}", serde_json::to_string(&accounts).unwrap());
     assert!(!text.contains("pw-LEAKCHECK") && !text.contains("MIIC"), "{text}");
-    let errors = errors_of_every_kind(sandbox, &scim).await;
+    let p0 = account(&scim, "p0@acme.example").await;
+    let refused = vec![scim.update(&p0, &[change(ROLE_FIELD, None, "admin")]).await.unwrap_err()];
+    // A server echoing the token back in a message must not carry it further.
+    let echo = json!({"schemas": [ERROR_URN], "status": "400", "detail": format!("bad request from Bearer {TOKEN}")});
+    let echo = FaultRule::on("patch", Fault::answer(400, echo));
+    let leak = Leak::new("p0@acme.example", echo, change("givenName", None, "X"), "patch", Call::Prepare);
+    let wrong = ScimTargetConnector::new(settings_for(&sandbox, &format!("{TOKEN}-old"), 1)).unwrap();
+    let errors = leak.errors(sandbox, [&scim, &wrong], refused).await;
     assert_secret_hidden(TOKEN, &errors, &scim, &settings);
 }
 

@@ -2,37 +2,25 @@
 //! answers, and what each route does to the store.
 
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::reply::{self, Wording};
+pub(super) use crate::sandbox::reply::answer;
+use crate::sandbox::reply::{self, Stamped, Word};
 
-/// Affise words a failure `{"status":2,"message":...}`.
+/// Affise stamps `status` on every answer: 1, or 2 with a message.
 #[derive(Debug)]
 pub(super) struct StatusTwo;
 
-impl Wording for StatusTwo {
-    fn body(message: String) -> Value {
-        json!({ "status": 2, "message": message })
-    }
+impl Stamped for StatusTwo {
+    const STAMP: (&'static str, Word, Word) = ("status", Word::Number(1), Word::Number(2));
 }
 
 /// An Affise failure: an HTTP error status and its message.
 pub(super) type Failure = reply::Failure<StatusTwo>;
 
-impl Failure {
-    pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
 pub(super) fn not_found() -> Failure {
     Failure::new(StatusCode::NOT_FOUND, "User not found")
-}
-
-pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    crate::sandbox::reply::stamped(outcome, "status", json!(1))
 }
 
 /// The strictest published rule: 8 to 30 characters with an upper-case letter, a lower-case
@@ -165,8 +153,8 @@ impl Shared {
         }
         // A capping server pages by the size it serves, and says so in `per_page`.
         let limit = self.page_cap.apply(limit);
-        let mut store = self.lock();
-        store.list_queries.push(q.clone());
+        self.log_listing(q);
+        let store = self.lock();
         let since = q.get("updated_at").map(|d| d.trim().to_string());
         if since.as_deref().is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()) {
             return Err(Failure::bad("updated_at must be a day, YYYY-MM-DD"));

@@ -195,8 +195,6 @@ pub struct Store {
     received: Vec<Received>,
     /// Every password received (create and password change), for leak searches.
     passwords: Vec<String>,
-    /// The query of every authenticated listing.
-    list_queries: Vec<BTreeMap<String, String>>,
 }
 
 fn now() -> String {
@@ -342,11 +340,6 @@ impl AffiseSandbox {
     /// Every password received, oldest first: the only place they may be found.
     pub fn received_passwords(&self) -> Vec<String> {
         self.state().lock().passwords.clone()
-    }
-
-    /// The query of every authenticated listing, oldest first.
-    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.state().lock().list_queries.clone()
     }
 }
 

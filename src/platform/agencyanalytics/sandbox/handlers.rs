@@ -23,10 +23,6 @@ impl Wording for ErrorObject {
 pub(super) type Failure = reply::Failure<ErrorObject>;
 
 impl Failure {
-    pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::BAD_REQUEST, message)
-    }
-
     pub(super) fn not_found(id: u64) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, format!("User {id} not found"))
     }
@@ -219,7 +215,7 @@ impl Shared {
         }
         let logged =
             AgencyAnalyticsRequest { method: method.to_string(), path: path.into(), query: query.to_vec(), body };
-        self.lock().requests.push(logged);
+        self.lock().log.requests.push(logged);
     }
 
     pub(super) fn list_users(&self, q: &[(String, String)], injected: Injected) -> Result<Option<Value>, Failure> {
@@ -258,7 +254,7 @@ impl Shared {
         let emailed = truthy(fields.get("email_credentials"))?;
         let mut store = self.lock();
         store.ensure_unique(&username, None)?;
-        store.passwords.push(password);
+        store.log.passwords.push(password);
         let mut user = AgencyAnalyticsUser::new(&names[0], &names[1], &username, &role);
         user.email = email.unwrap_or_default();
         user.credentials_emailed = emailed;
@@ -284,7 +280,7 @@ impl Shared {
         body_str(fields, "email")?.as_deref().map(check_email).transpose()?;
         if let Some(password) = body_str(fields, "password")? {
             check_password(&password)?;
-            store.passwords.push(password);
+            store.log.passwords.push(password);
         }
         let user = store.user_mut(id)?;
         for (name, slot) in [

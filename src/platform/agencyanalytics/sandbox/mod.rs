@@ -10,12 +10,11 @@ mod handlers;
 
 use handlers::*;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -23,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::platform::emulator::{
-    faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed,
-    Serve, Served,
+    faulted, number, rest_fallbacks, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held,
+    Kind, Numbered, NumberedStore, Roster, Seed, Serve, Served,
 };
 use crate::sandbox::faults::Injected;
 
@@ -151,30 +150,24 @@ impl Kind for AgencyAnalyticsExtras {
         Serve::new("agencyanalytics", router, &["create", "update", "delete"], super::MAX_PAGE_SIZE as usize);
 }
 
-/// The mutable part of the emulator.
+/// What the emulator records beside its accounts.
 #[derive(Debug, Default)]
-pub struct Store {
-    /// Keyed by id, so listings come back in a stable order.
-    users: BTreeMap<u64, AgencyAnalyticsUser>,
-    next_id: u64,
+pub struct AgencyAnalyticsLog {
     requests: Vec<AgencyAnalyticsRequest>,
     /// Every password received, so tests can search rosterd's output for them.
     passwords: Vec<String>,
 }
 
-impl Roster for Store {
-    type User = AgencyAnalyticsUser;
+impl Numbered for AgencyAnalyticsUser {
+    type Log = AgencyAnalyticsLog;
 
-    fn users(&self) -> impl Iterator<Item = &AgencyAnalyticsUser> {
-        self.users.values()
-    }
-
-    fn insert(&mut self, mut user: AgencyAnalyticsUser) -> AgencyAnalyticsUser {
-        number(&mut self.next_id, &mut user.id, 100);
-        self.users.insert(user.id, user.clone());
-        user
+    fn assign(&mut self, next_id: &mut u64, _: &mut AgencyAnalyticsLog) -> u64 {
+        number(next_id, &mut self.id, 100)
     }
 }
+
+/// The mutable part of the emulator.
+pub type Store = NumberedStore<AgencyAnalyticsUser>;
 
 impl Store {
     /// Usernames are the login: unique, compared case-insensitively.
@@ -229,27 +222,12 @@ async fn user_route(
     faulted(s, label, |s, _| answer(s.one_user(&method, &headers, &id, &body))).await
 }
 
-/// Anything outside the contract.
-async fn unknown_route(State(s): AppState) -> Response {
-    s.faults.run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "Not found").into_response() }).await
-}
-
-async fn wrong_method(State(s): AppState) -> Response {
-    s.faults
-        .run("unknown", |_| async {
-            Failure::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response()
-        })
-        .await
-}
-
 fn router(shared: Arc<Shared>) -> Router {
     let users = shared.served_path();
-    Router::new()
+    let routes = Router::new()
         .route(&users, get(list_route).post(create_route))
-        .route(&format!("{users}/{{id}}"), get(user_route).put(user_route).delete(user_route))
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
-        .with_state(shared)
+        .route(&format!("{users}/{{id}}"), get(user_route).put(user_route).delete(user_route));
+    rest_fallbacks::<Shared, ErrorObject>(routes).with_state(shared)
 }
 
 /// A running AgencyAnalytics emulator on `127.0.0.1`; stops when shut down or dropped.
@@ -258,7 +236,7 @@ pub type AgencyAnalyticsSandbox = Emulated<Shared>;
 impl AgencyAnalyticsSandbox {
     /// Every authenticated request, oldest first (passwords masked as `[set]`).
     pub fn requests(&self) -> Vec<AgencyAnalyticsRequest> {
-        self.state().lock().requests.clone()
+        self.state().lock().log.requests.clone()
     }
 
     /// The authenticated write requests (POST, PUT, DELETE), oldest first.
@@ -268,7 +246,7 @@ impl AgencyAnalyticsSandbox {
 
     /// Every password the emulator received, for tests that search for leaks.
     pub fn passwords(&self) -> Vec<String> {
-        self.state().lock().passwords.clone()
+        self.state().lock().log.passwords.clone()
     }
 }
 

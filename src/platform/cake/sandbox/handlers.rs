@@ -4,39 +4,29 @@
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::reply::{self, Wording};
+use crate::platform::emulator::PersonPatch;
+pub(super) use crate::sandbox::reply::answer;
+use crate::sandbox::reply::{self, Stamped, Word};
 
-/// CAKE words a failure `{"request_status":"Failure","message":...}`.
+/// CAKE stamps `request_status` on every answer, and answers most failures with HTTP 200.
 #[derive(Debug)]
 pub(super) struct RequestStatus;
 
-impl Wording for RequestStatus {
-    fn body(message: String) -> Value {
-        json!({ "request_status": "Failure", "message": message })
-    }
+impl Stamped for RequestStatus {
+    const STAMP: (&'static str, Word, Word) = ("request_status", Word::Text("Success"), Word::Text("Failure"));
+    const BAD: StatusCode = StatusCode::OK;
 }
 
 /// A CAKE failure with its HTTP status.
 pub(super) type Failure = reply::Failure<RequestStatus>;
 
 impl Failure {
-    /// CAKE answers most failures with HTTP 200.
-    pub(super) fn bad(message: impl Into<String>) -> Failure {
-        Failure::new(StatusCode::OK, message)
-    }
-
     pub(super) fn auth() -> Failure {
         Failure::new(StatusCode::UNAUTHORIZED, "Invalid API Key")
     }
-}
-
-/// A success body: the given fields plus `request_status`.
-pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    crate::sandbox::reply::stamped(outcome, "request_status", json!("Success"))
 }
 
 pub(super) type Params = HashMap<String, String>;
@@ -128,11 +118,8 @@ impl UserFilter {
 /// The optional fields of an update, validated.
 #[derive(Debug, Default)]
 pub(super) struct Patch {
-    pub(super) first_name: Option<String>,
-    pub(super) last_name: Option<String>,
-    pub(super) email: Option<String>,
+    pub(super) person: PersonPatch,
     pub(super) user_status: Option<String>,
-    pub(super) role_id: Option<u64>,
 }
 
 impl Shared {
@@ -171,7 +158,7 @@ impl Shared {
         if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(Failure::bad(format!("Unknown parameter: {unknown}")));
         }
-        self.lock().write_fields.push(fields.keys().cloned().collect());
+        self.lock().log.write_fields.push(fields.keys().cloned().collect());
         Ok(fields)
     }
 
@@ -193,9 +180,8 @@ impl Shared {
         let (skip, take) = paging(q)?;
         let take = self.page_cap.apply(take);
         let filter = UserFilter::parse(q)?;
-        let mut store = self.lock();
-        let query = q.iter().filter(|(k, _)| *k != "api_key").map(|(k, v)| (k.clone(), v.clone()));
-        store.list_queries.push(query.collect());
+        self.log_listing(q.iter().filter(|(k, _)| *k != "api_key"));
+        let store = self.lock();
         let matching: Vec<&CakeUser> = store.users.values().filter(|u| filter.keeps(u)).collect();
         let mut users: Vec<Value> = matching.iter().skip(skip).take(take).map(|u| self.user_json(u)).collect();
         if injected.truncate {
@@ -225,17 +211,16 @@ impl Shared {
     }
 
     pub(super) fn parse_patch(&self, fields: &Map<String, Value>) -> Result<Patch, Failure> {
-        let patch = Patch {
-            first_name: body_str(fields, "first_name")?,
-            last_name: body_str(fields, "last_name")?,
-            email: body_str(fields, "email")?,
-            user_status: body_str(fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?,
-            role_id: body_int(fields, "role_id")?,
-        };
-        if let Some(email) = &patch.email {
+        let first_name = body_str(fields, "first_name")?;
+        let last_name = body_str(fields, "last_name")?;
+        let email = body_str(fields, "email")?;
+        let user_status = body_str(fields, "user_status")?.map(|s| check_status(&s, "user_status")).transpose()?;
+        let person = PersonPatch { first_name, last_name, email, role_id: body_int(fields, "role_id")? };
+        let patch = Patch { person, user_status };
+        if let Some(email) = &patch.person.email {
             check_email(email)?;
         }
-        if let Some(role_id) = patch.role_id {
+        if let Some(role_id) = patch.person.role_id {
             self.check_role(role_id)?;
         }
         Ok(patch)
@@ -249,7 +234,7 @@ impl Shared {
         if !store.users.contains_key(&user_id) {
             return Err(Failure::bad(format!("User {user_id} not found")));
         }
-        if let Some(email) = &patch.email {
+        if let Some(email) = &patch.person.email {
             store.ensure_unique(email, Some(user_id))?;
         }
         let Some(user) = store.users.get_mut(&user_id) else {
@@ -262,15 +247,15 @@ impl Shared {
     /// names, and what changed.
     pub(super) fn apply_patch(&self, user: &mut CakeUser, patch: Patch) -> Value {
         let mut answer = json!({ "user_id": user.user_id });
-        if let Some(v) = patch.first_name {
+        if let Some(v) = patch.person.first_name {
             user.first_name = v;
         }
-        if let Some(v) = patch.last_name {
+        if let Some(v) = patch.person.last_name {
             user.last_name = v;
         }
         answer["first_name"] = json!(user.first_name);
         answer["last_name"] = json!(user.last_name);
-        if let Some(v) = patch.email {
+        if let Some(v) = patch.person.email {
             answer["email"] = json!(v);
             user.email = v;
         }
@@ -278,7 +263,7 @@ impl Shared {
             answer["user_status"] = json!(v);
             user.user_status = v;
         }
-        if let Some(v) = patch.role_id {
+        if let Some(v) = patch.person.role_id {
             user.role_id = v;
             answer["role_id"] = json!(v);
             answer["role_name"] = json!(self.role_name(v));

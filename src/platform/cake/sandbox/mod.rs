@@ -8,20 +8,19 @@ mod handlers;
 
 use handlers::*;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::emulator::{
-    boxed, faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind,
-    Roster, Seed, Serve, Served,
+    boxed, faulted, number, outside_contract, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits,
+    Held, Kind, Numbered, NumberedStore, Roster, Seed, Serve, Served,
 };
 use crate::sandbox::faults::Injected;
 
@@ -131,45 +130,40 @@ impl Kind for CakeExtras {
     const SERVE: Serve<Self> = Serve::new("cake", router, &["create", "update"], super::MAX_PAGE_SIZE as usize);
 }
 
-/// The mutable part of the emulator.
+/// What the emulator records beside its accounts.
 #[derive(Debug, Default)]
-pub struct Store {
-    /// Keyed by `user_id`, so listings come back in a stable order, as CAKE's do.
-    users: BTreeMap<u64, CakeUser>,
-    next_id: u64,
+pub struct CakeLog {
     /// How many `created` stamps were handed out: the format alternates on it.
     stamps: u64,
     /// The parameter names of every authenticated write, `api_key` left out.
     write_fields: Vec<Vec<String>>,
-    /// The query of every authenticated listing, `api_key` left out.
-    list_queries: Vec<BTreeMap<String, String>>,
 }
 
-impl Roster for Store {
-    type User = CakeUser;
-
-    fn users(&self) -> impl Iterator<Item = &CakeUser> {
-        self.users.values()
-    }
-
-    fn insert(&mut self, mut user: CakeUser) -> CakeUser {
-        number(&mut self.next_id, &mut user.user_id, 1000);
-        if user.created.is_empty() {
-            user.created = self.stamp();
-        }
-        self.users.insert(user.user_id, user.clone());
-        user
-    }
-}
-
-impl Store {
+impl CakeLog {
     fn stamp(&mut self) -> String {
         self.stamps += 1;
         // CAKE answers `created` in two formats; a connector must take both.
         let format = if self.stamps % 2 == 1 { "%Y-%m-%dT%H:%M:%S" } else { "%Y-%m-%d %H:%M:%S" };
         chrono::Utc::now().naive_utc().format(format).to_string()
     }
+}
 
+impl Numbered for CakeUser {
+    type Log = CakeLog;
+
+    fn assign(&mut self, next_id: &mut u64, log: &mut CakeLog) -> u64 {
+        let id = number(next_id, &mut self.user_id, 1000);
+        if self.created.is_empty() {
+            self.created = log.stamp();
+        }
+        id
+    }
+}
+
+/// The mutable part of the emulator.
+pub type Store = NumberedStore<CakeUser>;
+
+impl Store {
     /// Emails are the login: unique across users, compared case-insensitively.
     fn ensure_unique(&self, email: &str, except: Option<u64>) -> Result<(), Failure> {
         let taken = || Failure::bad(format!("A user with the email address {email} already exists"));
@@ -202,13 +196,6 @@ async fn managers_route(State(s): AppState, Query(q): Query<Params>) -> Response
     faulted(s, "account_managers", |s, _| answer(s.list_managers(&q))).await
 }
 
-/// There is no delete, nor anything else outside the contract.
-async fn unknown_route(State(s): AppState) -> Response {
-    s.faults
-        .run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "No such API method").into_response() })
-        .await
-}
-
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/2/users.json", get(users_route))
@@ -216,7 +203,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/2/update_user.json", post(update_route))
         .route("/api/2/roles.json", get(roles_route))
         .route("/api/2/account_managers.json", get(managers_route))
-        .fallback(unknown_route)
+        // There is no delete, nor anything else outside the contract.
+        .fallback(outside_contract::<Shared, RequestStatus>(StatusCode::NOT_FOUND, "No such API method"))
         .with_state(shared)
 }
 
@@ -226,17 +214,12 @@ pub type CakeSandbox = Emulated<Shared>;
 impl CakeSandbox {
     /// The parameter names (without `api_key`) of every authenticated write, oldest first.
     pub fn write_fields(&self) -> Vec<Vec<String>> {
-        self.state().lock().write_fields.clone()
+        self.state().lock().log.write_fields.clone()
     }
 
     /// The parameter names of the latest authenticated write.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.state().lock().write_fields.last().cloned()
-    }
-
-    /// The query (without `api_key`) of every authenticated listing, oldest first.
-    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.state().lock().list_queries.clone()
+        self.state().lock().log.write_fields.last().cloned()
     }
 }
 

@@ -2,29 +2,23 @@
 //! what each route does to the store.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::reply::{self, Wording};
+use crate::platform::emulator::PersonPatch;
+pub(super) use crate::sandbox::reply::answer;
+use crate::sandbox::reply::{self, Stamped, Word};
 
-/// FileSpin words a failure `{"status":"ERROR","message":..}`.
+/// FileSpin stamps `status` on every answer: `OK`, or `ERROR` with a message.
 #[derive(Debug)]
 pub(super) struct StatusError;
 
-impl Wording for StatusError {
-    fn body(message: String) -> Value {
-        json!({ "status": "ERROR", "message": message })
-    }
+impl Stamped for StatusError {
+    const STAMP: (&'static str, Word, Word) = ("status", Word::Text("OK"), Word::Text("ERROR"));
 }
 
 /// A failure with its HTTP status.
 pub(super) type Failure = reply::Failure<StatusError>;
-
-/// A success body: the given fields plus `"status":"OK"`.
-pub(super) fn answer(outcome: Result<Value, Failure>) -> Response {
-    crate::sandbox::reply::stamped(outcome, "status", json!("OK"))
-}
 
 pub(super) fn role(role_id: u64) -> Option<&'static (u64, &'static str, &'static [&'static str])> {
     ROLES.iter().find(|(id, _, _)| *id == role_id)
@@ -40,10 +34,7 @@ pub(super) fn check_email(email: &str) -> Result<(), Failure> {
 /// The validated fields of a create or an update; absent ones stay `None`.
 #[derive(Debug, Default)]
 pub(super) struct Patch {
-    pub(super) email: Option<String>,
-    pub(super) first_name: Option<String>,
-    pub(super) last_name: Option<String>,
-    pub(super) role_id: Option<u64>,
+    pub(super) person: PersonPatch,
     pub(super) locale: Option<String>,
     pub(super) group_asset_access: Option<bool>,
     pub(super) enabled: Option<bool>,
@@ -73,11 +64,9 @@ impl Patch {
         };
         let email = text("email")?;
         email.as_deref().map(check_email).transpose()?;
+        let person = PersonPatch { email, first_name: text("first_name")?, last_name: text("last_name")?, role_id };
         Ok(Patch {
-            email,
-            first_name: text("first_name")?,
-            last_name: text("last_name")?,
-            role_id,
+            person,
             locale: text("locale")?,
             group_asset_access: flag("group_asset_access")?,
             enabled: flag("enabled")?,
@@ -86,9 +75,9 @@ impl Patch {
 
     pub(super) fn apply(self, user: &mut FileSpinUser) {
         let texts = [
-            (self.email, &mut user.email),
-            (self.first_name, &mut user.first_name),
-            (self.last_name, &mut user.last_name),
+            (self.person.email, &mut user.email),
+            (self.person.first_name, &mut user.first_name),
+            (self.person.last_name, &mut user.last_name),
             (self.locale, &mut user.locale),
         ];
         for (value, slot) in texts {
@@ -96,7 +85,7 @@ impl Patch {
                 *slot = value;
             }
         }
-        user.role_id = self.role_id.unwrap_or(user.role_id);
+        user.role_id = self.person.role_id.unwrap_or(user.role_id);
         user.group_asset_access = self.group_asset_access.unwrap_or(user.group_asset_access);
         user.enabled = self.enabled.unwrap_or(user.enabled);
     }
@@ -166,13 +155,13 @@ impl Shared {
 
     pub(super) fn create_user(&self, fields: &Map<String, Value>) -> Result<Value, Failure> {
         let patch = Patch::parse(fields, CREATE_FIELDS)?;
-        let missing = [("email", patch.email.is_none()), ("first_name", patch.first_name.is_none())];
-        let missing = missing.into_iter().chain([("last_name", patch.last_name.is_none())]);
-        if let Some((name, _)) = missing.chain([("role_id", patch.role_id.is_none())]).find(|(_, m)| *m) {
+        let missing = [("email", patch.person.email.is_none()), ("first_name", patch.person.first_name.is_none())];
+        let missing = missing.into_iter().chain([("last_name", patch.person.last_name.is_none())]);
+        if let Some((name, _)) = missing.chain([("role_id", patch.person.role_id.is_none())]).find(|(_, m)| *m) {
             return Err(Failure::invalid(format!("{name} is required")));
         }
         let mut store = self.lock();
-        store.ensure_unique(patch.email.as_deref().unwrap_or_default(), None)?;
+        store.ensure_unique(patch.person.email.as_deref().unwrap_or_default(), None)?;
         let mut user = FileSpinUser::new("", "", "", 4);
         // FileSpin mails the invitation: the login is not active yet.
         user.invite_status = "REQUESTED".into();
@@ -189,7 +178,7 @@ impl Shared {
         if !store.users.contains_key(&id) {
             return Err(not_found());
         }
-        if let Some(email) = &patch.email {
+        if let Some(email) = &patch.person.email {
             store.ensure_unique(email, Some(id))?;
         }
         let user = store.users.get_mut(&id).ok_or_else(not_found)?;
@@ -204,7 +193,7 @@ impl Shared {
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
             return Err(Failure::new(StatusCode::BAD_REQUEST, "The request body must be a JSON object"));
         };
-        self.lock().writes.push(fields.clone());
+        self.lock().log.writes.push(fields.clone());
         Ok(fields)
     }
 }

@@ -10,12 +10,12 @@ mod handlers;
 
 use handlers::*;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use bytes::Bytes;
@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::platform::emulator::{
-    faulted, number, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held, Kind, Roster, Seed,
-    Serve, Served,
+    faulted, number, rest_fallbacks, start_capped, DemoSeed, Emulated, EmulatedAccount, EmulatorSpec, Habits, Held,
+    Kind, Numbered, NumberedStore, Roster, Seed, Serve, Served,
 };
 use crate::sandbox::faults::{Fault, Injected};
 
@@ -124,12 +124,9 @@ impl Kind for FileSpinExtras {
     const SERVE: Serve<Self> = Serve::new("filespin", router, &["create", "update"], super::PAGE_SIZE as usize);
 }
 
-/// The mutable part of the emulator.
+/// What the emulator records beside its accounts.
 #[derive(Debug, Default)]
-pub struct Store {
-    /// Keyed by id, so listings come back in a stable order.
-    users: BTreeMap<u64, FileSpinUser>,
-    next_id: u64,
+pub struct FileSpinLog {
     /// The body of every authenticated write, oldest first.
     writes: Vec<Map<String, Value>>,
 }
@@ -139,26 +136,24 @@ fn secret(kind: &str, id: u64) -> String {
     format!("fs-{kind}-{id}-{:016x}", rand::random::<u64>())
 }
 
-impl Roster for Store {
-    type User = FileSpinUser;
+impl Numbered for FileSpinUser {
+    type Log = FileSpinLog;
 
-    fn users(&self) -> impl Iterator<Item = &FileSpinUser> {
-        self.users.values()
-    }
-
-    fn insert(&mut self, mut user: FileSpinUser) -> FileSpinUser {
-        number(&mut self.next_id, &mut user.id, 101);
+    fn assign(&mut self, next_id: &mut u64, _: &mut FileSpinLog) -> u64 {
+        let id = number(next_id, &mut self.id, 101);
         for (slot, kind) in
-            [(&mut user.apikey, "apikey"), (&mut user.access_id, "access"), (&mut user.upload_key, "upload")]
+            [(&mut self.apikey, "apikey"), (&mut self.access_id, "access"), (&mut self.upload_key, "upload")]
         {
             if slot.is_empty() {
-                *slot = secret(kind, user.id);
+                *slot = secret(kind, id);
             }
         }
-        self.users.insert(user.id, user.clone());
-        user
+        id
     }
 }
+
+/// The mutable part of the emulator.
+pub type Store = NumberedStore<FileSpinUser>;
 
 impl Store {
     /// Emails are unique, compared case-insensitively.
@@ -183,27 +178,13 @@ async fn update_route(State(s): AppState, headers: HeaderMap, Path(id): Path<Str
         .await
 }
 
-/// There is no delete, nor anything else outside the contract.
-async fn unknown_route(State(s): AppState) -> Response {
-    s.faults.run("unknown", |_| async { Failure::new(StatusCode::NOT_FOUND, "Not found").into_response() }).await
-}
-
-async fn wrong_method(State(s): AppState) -> Response {
-    s.faults
-        .run("unknown", |_| async {
-            Failure::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response()
-        })
-        .await
-}
-
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // There is no delete, nor anything else outside the contract.
+    let routes = Router::new()
         .route("/api/v1/users", get(list_route))
         .route("/api/v1/user", post(create_route))
-        .route("/api/v1/user/{id}", put(update_route))
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
-        .with_state(shared)
+        .route("/api/v1/user/{id}", put(update_route));
+    rest_fallbacks::<Shared, StatusError>(routes).with_state(shared)
 }
 
 /// A running FileSpin emulator on `127.0.0.1`; stops when shut down or dropped.
@@ -217,12 +198,12 @@ impl FileSpinSandbox {
 
     /// The body of every authenticated write, oldest first.
     pub fn writes(&self) -> Vec<Map<String, Value>> {
-        self.state().lock().writes.clone()
+        self.state().lock().log.writes.clone()
     }
 
     /// The field names of the latest authenticated write, sorted.
     pub fn last_write_fields(&self) -> Option<Vec<String>> {
-        self.state().lock().writes.last().map(|w| w.keys().cloned().collect())
+        self.state().lock().log.writes.last().map(|w| w.keys().cloned().collect())
     }
 }
 

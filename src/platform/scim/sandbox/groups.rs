@@ -11,16 +11,19 @@ use crate::platform::emulator::faulted;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::routes::{on_collection, on_resource};
 use super::ScimSandbox;
-use super::{answer, check_schemas, query_int, scim_json, Params, ScimError, Shared, Store, BASE_PATH, LIST_URN};
+use super::{
+    answer, assign_id, check_schemas, patched, query_int, scim_json, Params, ScimError, Shared, Store, BASE_PATH,
+    LIST_URN,
+};
 use crate::sandbox::faults::Injected;
 
 pub const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -79,10 +82,7 @@ impl ScimGroup {
 
 impl Store {
     fn insert_group(&mut self, mut group: ScimGroup) -> ScimGroup {
-        if group.id.is_empty() {
-            self.next_group_id += 1;
-            group.id = format!("g{:06}", self.next_group_id);
-        }
+        assign_id(&mut group.id, &mut self.next_group_id, 'g');
         self.groups.insert(group.id.clone(), group.clone());
         group
     }
@@ -182,18 +182,6 @@ fn apply_group_operation(group: &mut ScimGroup, operation: &Value) -> Result<(),
 }
 
 impl Shared {
-    fn check_group_version(&self, group: &ScimGroup, headers: &HeaderMap) -> Result<(), ScimError> {
-        let given = super::header_str(headers, axum::http::header::IF_MATCH);
-        match (self.options.etag_supported, given) {
-            (true, Some(tag)) if tag != "*" && tag != group.etag() => Err(ScimError::new(
-                StatusCode::PRECONDITION_FAILED,
-                None,
-                "Failed to update. Resource has changed on the server",
-            )),
-            _ => Ok(()),
-        }
-    }
-
     fn group_answer(&self, status: StatusCode, group: &ScimGroup, store: &Store) -> Response {
         let versioned = self.options.etag_supported;
         scim_json(status, group.json(versioned, &store.users), versioned.then(|| group.etag()))
@@ -252,8 +240,7 @@ impl Shared {
             return Err(ScimError::new(StatusCode::BAD_REQUEST, Some("mutability"), "id cannot change"));
         }
         let mut store = self.lock();
-        let current = store.groups.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_group_version(current, headers)?;
+        let current = self.current(store.groups.get(id), id, ScimGroup::etag, headers)?;
         let mut group = ScimGroup { id: id.into(), version: current.version + 1, ..ScimGroup::new("", &[]) };
         fill_group(&mut group, &map, &["id", "meta"])?;
         store.check_group_name(&group.display_name, Some(id))?;
@@ -265,12 +252,8 @@ impl Shared {
     fn patch_group(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
         let operations = self.accept_patch(headers, id, body)?;
         let mut store = self.lock();
-        let current = store.groups.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_group_version(current, headers)?;
-        let mut group = current.clone();
-        for operation in &operations {
-            apply_group_operation(&mut group, operation)?;
-        }
+        let current = self.current(store.groups.get(id), id, ScimGroup::etag, headers)?;
+        let mut group = patched(current, &operations, apply_group_operation)?;
         store.check_group_name(&group.display_name, Some(id))?;
         store.check_members(&group.members)?;
         group.version += 1;
@@ -295,32 +278,20 @@ async fn list_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Para
     faulted(s, "groups list", |s, injected| answer(s.list_groups(&headers, &q, injected))).await
 }
 
-async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    faulted(s, "group create", |s, _| answer(s.create_group(&headers, &body))).await
-}
-
-async fn get_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    faulted(s, "group get", |s, _| answer(s.get_group(&headers, &id))).await
-}
-
-async fn patch_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    faulted(s, "group patch", |s, _| answer(s.patch_group(&headers, &id, &body))).await
-}
-
-async fn put_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    faulted(s, "group put", |s, _| answer(s.put_group(&headers, &id, &body))).await
-}
-
-async fn delete_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    faulted(s, "group delete", |s, _| answer(s.delete_group(&headers, &id))).await
-}
-
 /// The `/Groups` routes, added to the emulator's router.
 pub(super) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
-    router.route(&format!("{BASE_PATH}/Groups"), get(list_route).post(create_route)).route(
-        &format!("{BASE_PATH}/Groups/{{id}}"),
-        get(get_route).patch(patch_route).put(put_route).delete(delete_route),
-    )
+    router
+        .route(
+            &format!("{BASE_PATH}/Groups"),
+            get(list_route).post(on_collection("group create", Shared::create_group)),
+        )
+        .route(
+            &format!("{BASE_PATH}/Groups/{{id}}"),
+            get(on_resource("group get", |s, headers, id, _| s.get_group(headers, id)))
+                .patch(on_resource("group patch", Shared::patch_group))
+                .put(on_resource("group put", Shared::put_group))
+                .delete(on_resource("group delete", |s, headers, id, _| s.delete_group(headers, id))),
+        )
 }
 
 impl ScimSandbox {

@@ -12,12 +12,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::platform::emulator::{
@@ -28,10 +27,12 @@ use crate::sandbox::faults::Injected;
 
 mod enterprise;
 mod groups;
+mod routes;
 mod user;
 mod users;
 pub use enterprise::ENTERPRISE_URN;
 pub use groups::{ScimGroup, GROUP_URN};
+use routes::{on_collection, on_resource};
 use user::{apply_operation, fill, user_json, User};
 pub use user::{ScimEmail, ScimUser, SEEDED_AT};
 use users::{body_object, check_schemas, query_int};
@@ -187,6 +188,28 @@ fn scim_json(status: StatusCode, body: Value, etag: Option<String>) -> Response 
     response
 }
 
+/// Give a new resource with no `id` the next one: `prefix` and a zero-padded count, so ids
+/// sort in creation order.
+fn assign_id(id: &mut String, next: &mut u64, prefix: char) {
+    if id.is_empty() {
+        *next += 1;
+        *id = format!("{prefix}{next:06}");
+    }
+}
+
+/// A copy of `current` with a PATCH's `operations` applied by `apply`, all or nothing.
+fn patched<R: Clone>(
+    current: &R,
+    operations: &[Value],
+    apply: fn(&mut R, &Value) -> Result<(), ScimError>,
+) -> Result<R, ScimError> {
+    let mut resource = current.clone();
+    for operation in operations {
+        apply(&mut resource, operation)?;
+    }
+    Ok(resource)
+}
+
 fn answer(outcome: Result<Response, ScimError>) -> Response {
     outcome.unwrap_or_else(IntoResponse::into_response)
 }
@@ -198,8 +221,6 @@ pub struct Store {
     users: BTreeMap<String, ScimUser>,
     next_id: u64,
     writes: Vec<ScimWrite>,
-    /// The query of every authenticated listing, oldest first.
-    list_queries: Vec<BTreeMap<String, String>>,
     /// Groups by id (`/Groups`, see `groups.rs`).
     groups: BTreeMap<String, ScimGroup>,
     next_group_id: u64,
@@ -213,10 +234,7 @@ impl Roster for Store {
     }
 
     fn insert(&mut self, mut user: ScimUser) -> ScimUser {
-        if user.id.is_empty() {
-            self.next_id += 1;
-            user.id = format!("u{:06}", self.next_id);
-        }
+        assign_id(&mut user.id, &mut self.next_id, 'u');
         self.users.insert(user.id.clone(), user.clone());
         user
     }
@@ -271,11 +289,26 @@ impl Shared {
         body_object(body)
     }
 
-    /// A stale `If-Match` is refused when versions are served; none at all is allowed.
-    fn check_version(&self, user: &ScimUser, headers: &HeaderMap) -> Result<(), ScimError> {
+    /// The resource `found` for `id` (none: 404), checked against `If-Match` by its `etag`:
+    /// what a PUT or a PATCH starts from.
+    fn current<'a, R>(
+        &self,
+        found: Option<&'a R>,
+        id: &str,
+        etag: fn(&R) -> String,
+        headers: &HeaderMap,
+    ) -> Result<&'a R, ScimError> {
+        let current = found.ok_or_else(|| ScimError::not_found(id))?;
+        self.check_version(&etag(current), headers)?;
+        Ok(current)
+    }
+
+    /// A stale `If-Match` (against the resource's `etag`) is refused when versions are
+    /// served; none at all is allowed.
+    fn check_version(&self, etag: &str, headers: &HeaderMap) -> Result<(), ScimError> {
         let given = header_str(headers, header::IF_MATCH);
         match (self.options.etag_supported, given) {
-            (true, Some(tag)) if tag != "*" && tag != user.etag() => Err(ScimError::new(
+            (true, Some(tag)) if tag != "*" && tag != etag => Err(ScimError::new(
                 StatusCode::PRECONDITION_FAILED,
                 None,
                 "Failed to update. Resource has changed on the server",
@@ -325,22 +358,6 @@ async fn users_route(State(s): AppState, headers: HeaderMap, Query(q): Query<Par
     faults.run(route, |injected| async move { answer(s.list(&headers, &q, injected)) }).await
 }
 
-async fn create_route(State(s): AppState, headers: HeaderMap, body: Bytes) -> Response {
-    faulted(s, "create", |s, _| answer(s.create(&headers, &body))).await
-}
-
-async fn get_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    faulted(s, "get", |s, _| answer(s.get_user(&headers, &id))).await
-}
-
-async fn patch_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    faulted(s, "patch", |s, _| answer(s.patch(&headers, &id, &body))).await
-}
-
-async fn put_route(State(s): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    faulted(s, "put", |s, _| answer(s.put(&headers, &id, &body))).await
-}
-
 /// Anything outside the contract (DELETE included: rosterd never deletes).
 async fn unknown_route(State(s): AppState) -> Response {
     s.faults
@@ -351,8 +368,13 @@ async fn unknown_route(State(s): AppState) -> Response {
 fn router(shared: Arc<Shared>) -> Router {
     let users = Router::new()
         .route(&format!("{BASE_PATH}/ServiceProviderConfig"), get(config_route))
-        .route(&format!("{BASE_PATH}/Users"), get(users_route).post(create_route))
-        .route(&format!("{BASE_PATH}/Users/{{id}}"), get(get_route).patch(patch_route).put(put_route));
+        .route(&format!("{BASE_PATH}/Users"), get(users_route).post(on_collection("create", Shared::create)))
+        .route(
+            &format!("{BASE_PATH}/Users/{{id}}"),
+            get(on_resource("get", |s, headers, id, _| s.get_user(headers, id)))
+                .patch(on_resource("patch", Shared::patch))
+                .put(on_resource("put", Shared::put)),
+        );
     groups::routes(users).fallback(unknown_route).with_state(shared)
 }
 
@@ -397,11 +419,6 @@ impl ScimSandbox {
 
     pub fn last_write(&self) -> Option<ScimWrite> {
         self.state().lock().writes.last().cloned()
-    }
-
-    /// The query of every authenticated listing or lookup, oldest first.
-    pub fn list_queries(&self) -> Vec<BTreeMap<String, String>> {
-        self.state().lock().list_queries.clone()
     }
 }
 

@@ -85,8 +85,8 @@ impl Shared {
         let max = self.options.max_results;
         let count = query_int(q, "count")?.map_or(max, |c| usize::try_from(c.max(0)).unwrap_or(max).min(max));
         let wanted = q.get("filter").map(|f| parse_filter(f, self.options.last_modified_filter)).transpose()?;
-        let mut store = self.lock();
-        store.list_queries.push(q.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        self.log_listing(q);
+        let store = self.lock();
         let matching: Vec<&ScimUser> =
             store.users.values().filter(|u| wanted.as_ref().is_none_or(|w| w.matches(u))).collect();
         let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
@@ -131,8 +131,7 @@ impl Shared {
         let map = self.accept_write("PUT", Some(id), headers, body)?;
         check_schemas(&map, USER_URN)?;
         let mut store = self.lock();
-        let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_version(current, headers)?;
+        let current = self.current(store.users.get(id), id, ScimUser::etag, headers)?;
         let mut user = ScimUser {
             version: current.version,
             password: current.password.clone(),
@@ -170,12 +169,8 @@ impl Shared {
     pub(super) fn patch(&self, headers: &HeaderMap, id: &str, body: &[u8]) -> Result<Response, ScimError> {
         let operations = self.accept_patch(headers, id, body)?;
         let mut store = self.lock();
-        let current = store.users.get(id).ok_or_else(|| ScimError::not_found(id))?;
-        self.check_version(current, headers)?;
-        let mut user = current.clone();
-        for operation in &operations {
-            apply_operation(&mut user, operation)?;
-        }
+        let current = self.current(store.users.get(id), id, ScimUser::etag, headers)?;
+        let mut user = patched(current, &operations, apply_operation)?;
         store.check_unique(&user.user_name, Some(id))?;
         user.version += 1;
         user.last_modified = chrono::Utc::now();
