@@ -150,6 +150,17 @@ impl PlatformHttp {
         PlatformError::Unsupported { platform: self.platform.clone(), message: self.redact(&message) }
     }
 
+    /// A listing page's error as the listing reports it: a page the platform refused or
+    /// garbled is unreadable (a malformed listing, never "no users"), named by `label`;
+    /// refused credentials say what to `check`; anything else stands as it is.
+    pub fn listing_error(&self, label: &str, error: PlatformError, check: &str) -> PlatformError {
+        match error {
+            PlatformError::Rejected { message, .. } => self.malformed("list", format!("{label}: {message}")),
+            PlatformError::Malformed { detail, .. } => self.malformed("list", format!("{label}: {detail}")),
+            other => other.with_credentials_hint(check),
+        }
+    }
+
     /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,
     /// 5xx) with jittered exponential backoff that honours `Retry-After`. Other statuses
     /// are returned to the caller, which knows the platform's error dialect.

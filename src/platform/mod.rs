@@ -22,6 +22,7 @@ pub mod registry;
 #[cfg(feature = "sandbox")]
 pub mod sandboxes;
 pub mod scim;
+pub mod search;
 #[cfg(test)]
 pub mod test_support;
 
@@ -142,7 +143,11 @@ pub trait Connector: Send + Sync {
     fn traits(&self) -> Traits;
 
     /// Called once per run before anything else (CAKE resolves role names to ids here).
-    async fn prepare(&self) -> Result<(), PlatformError>;
+    /// By default there is nothing to resolve: the platform's roles are plain values or a
+    /// fixed table (Affise, AgencyAnalytics, Client Toolbox, FileSpin).
+    async fn prepare(&self) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     /// Every account the credentials can see. Fails rather than returning a short list.
     async fn list(&self) -> Result<Vec<Account>, PlatformError>;

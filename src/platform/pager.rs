@@ -15,6 +15,8 @@ use std::future::Future;
 
 use compact_str::CompactString;
 
+use crate::model::Account;
+
 /// Why a listing's pages do not add up. The connector turns it into its own "malformed
 /// answer" error, so the message names the page and what to look at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +105,25 @@ impl<T> Pager<T> {
             }
             _ => Ok(self.items),
         }
+    }
+}
+
+impl Pager<Account> {
+    /// Parse one page's rows and take them, numbered from `first_row` in messages: a row
+    /// that does not parse, or whose id came before, fails the listing and names its row.
+    pub fn take_accounts<R>(
+        &mut self,
+        label: &str,
+        first_row: u64,
+        rows: impl IntoIterator<Item = R>,
+        parse: impl Fn(R) -> Result<Account, String>,
+    ) -> Result<(), PageError> {
+        for (row, value) in (first_row..).zip(rows) {
+            let account = parse(value).map_err(|e| PageError::page(format!("{label}, row {row}"), e))?;
+            let id = account.id.clone();
+            self.push(label, &id, account)?;
+        }
+        Ok(())
     }
 }
 

@@ -46,6 +46,7 @@ use url::Url;
 use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
 use super::redact::Redactor;
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -75,11 +76,7 @@ fn add_page(
         let detail = format!("{rows} users where {due} were due ({before} of total_count {total} read)");
         return Err(PageError::page(label, detail));
     }
-    for (row, value) in answer.users.iter().enumerate() {
-        let account = parse_user(value).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, &answer.users, parse_user)?;
     Ok((listing.held() < total).then_some(page + 1))
 }
 
@@ -329,17 +326,8 @@ impl AffiseConnector {
         }
         let label = page_label(page);
         let url = self.url(&["3.0", "admin", "users"])?;
-        let value = match self.get("list", &url, &query).await {
-            Ok(value) => value,
-            // A listing that Affise refused is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.get("list", &url, &query).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         UsersPage::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
     }
 
@@ -428,34 +416,6 @@ impl AffiseConnector {
         Ok(accounts)
     }
 
-    /// `GET /3.0/admin/users?q=<email>`: the user with this email, if any. `q` is a
-    /// free-text search, so every page of its answer is read and matched on the email.
-    async fn find_by_email(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let (wanted, url) = (normalize_key(key), self.url(&["3.0", "admin", "users"])?);
-        let mut found = Vec::new();
-        let (mut page, mut seen) = (1u64, 0u64);
-        loop {
-            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("q", key.to_string())];
-            let value = self.get("find", &url, &query).await?;
-            let answer = UsersPage::deserialize(&value).map_err(|e| self.malformed("find", e.to_string()))?;
-            seen += answer.users.len() as u64;
-            for user in &answer.users {
-                let account = parse_user(user).map_err(|e| self.malformed("find", e))?;
-                if account.key == wanted {
-                    found.push(account);
-                }
-            }
-            if answer.users.is_empty() || seen >= answer.pagination.total_count {
-                break;
-            }
-            page += 1;
-        }
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.malformed("find", format!("{n} users hold the email {key}"))),
-        }
-    }
-
     /// The permissions config grants `role`, or why reactivation cannot proceed.
     fn granted(&self, account: &Account, role: Option<&str>) -> Result<Permissions, PlatformError> {
         let Some(role) = role else {
@@ -488,10 +448,6 @@ impl Connector for AffiseConnector {
     /// The listing cannot show a lock-out: rosterd's links hold the status.
     fn traits(&self) -> Traits {
         Traits { can_reactivate: true, status_from_links: true, ..Traits::new("email") }
-    }
-
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
     }
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
@@ -579,8 +535,24 @@ impl Connector for AffiseConnector {
     }
 
     /// The listing's `q` search, not a full listing: a lost create is found in one call.
+    /// `GET /3.0/admin/users?q=<email>`: `q` is a free-text search, so every page of its
+    /// answer is read and matched on the email.
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_email(key).await
+        let url = self.url(&["3.0", "admin", "users"])?;
+        let mut found = Found::new(key);
+        let (mut page, mut seen) = (1u64, 0u64);
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("q", key.to_string())];
+            let value = self.get("find", &url, &query).await?;
+            let answer = UsersPage::deserialize(&value).map_err(|e| self.malformed("find", e.to_string()))?;
+            seen += answer.users.len() as u64;
+            found.take(&answer.users, parse_user).map_err(|e| self.malformed("find", e))?;
+            if answer.users.is_empty() || seen >= answer.pagination.total_count {
+                break;
+            }
+            page += 1;
+        }
+        found.one(&self.http, "email", key)
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {

@@ -31,6 +31,7 @@ use url::Url;
 
 use super::http::{Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -89,11 +90,7 @@ fn add_page(
     if rows == 0 && page < now.0 {
         return Err(PageError::page(label, format!("no users, but total_pages is {}", now.0)));
     }
-    for (row, value) in answer.data.iter().enumerate() {
-        let account = parse_user(value).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, &answer.data, parse_user)?;
     Ok((page < now.0).then_some(page + 1))
 }
 
@@ -251,49 +248,10 @@ impl AgencyAnalyticsConnector {
     async fn fetch_page(&self, page: u64) -> Result<ListAnswer, PlatformError> {
         let query = [("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
         let label = page_label(page);
-        let value = match self.send("list", reqwest::Method::GET, &self.endpoints.users, &query, None).await {
-            Ok(Some(value)) => value,
-            Ok(None) => return Err(self.http.malformed("list", format!("{label}: an empty answer"))),
-            // A listing that was refused or garbled is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.send("list", reqwest::Method::GET, &self.endpoints.users, &query, None).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
+        let value = value.ok_or_else(|| self.http.malformed("list", format!("{label}: an empty answer")))?;
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
-    }
-
-    /// `GET /v3/users?filter=<username>`: the user with this username, if any. `filter` is
-    /// a free-text search, so every page of its answer is read and matched on the username.
-    async fn find_by_username(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let wanted = normalize_key(key);
-        let mut found = Vec::new();
-        let mut page = 1u64;
-        loop {
-            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
-            let value = match self.send("find", reqwest::Method::GET, &self.endpoints.users, &query, None).await? {
-                Some(value) => value,
-                None => return Err(self.http.malformed("find", "an empty answer".into())),
-            };
-            let answer = ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("find", e.to_string()))?;
-            for user in &answer.data {
-                let account = parse_user(user).map_err(|e| self.http.malformed("find", e))?;
-                if account.key == wanted {
-                    found.push(account);
-                }
-            }
-            if answer.data.is_empty() || page >= answer.metadata.total_pages {
-                break;
-            }
-            page += 1;
-        }
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.http.malformed("find", format!("{n} users hold the username {key}"))),
-        }
     }
 
     // ---- Writes.
@@ -412,11 +370,6 @@ impl Connector for AgencyAnalyticsConnector {
         }
     }
 
-    /// Nothing to resolve: roles are plain strings.
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let limit = u64::from(self.settings.page_size);
         let mut listing = Pager::new("total_records", "user");
@@ -500,8 +453,25 @@ impl Connector for AgencyAnalyticsConnector {
     }
 
     /// The listing's `filter` search, not a full listing: a lost create is found in one call.
+    /// `GET /v3/users?filter=<username>`: `filter` is a free-text search, so every page of
+    /// its answer is read and matched on the username.
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_username(key).await
+        let mut found = Found::new(key);
+        let mut page = 1u64;
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
+            let value = match self.send("find", reqwest::Method::GET, &self.endpoints.users, &query, None).await? {
+                Some(value) => value,
+                None => return Err(self.http.malformed("find", "an empty answer".into())),
+            };
+            let answer = ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("find", e.to_string()))?;
+            found.take(&answer.data, parse_user).map_err(|e| self.http.malformed("find", e))?;
+            if answer.data.is_empty() || page >= answer.metadata.total_pages {
+                break;
+            }
+            page += 1;
+        }
+        found.one(&self.http, "username", key)
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {

@@ -126,12 +126,7 @@ fn add_page(
             false => Err(PageError::page(label, format!("no rows, but total_rows is {}", page.total_rows))),
         };
     }
-    for (offset, value) in page.users.iter().enumerate() {
-        let row = || format!("{label}, row {}", start + offset as u64);
-        let account = parse_user(value, roles).map_err(|e| PageError::page(row(), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, start, &page.users, |value| parse_user(value, roles))?;
     let last = start + rows - 1;
     Ok((last < page.total_rows).then_some(last + 1))
 }
@@ -298,17 +293,8 @@ impl CakeConnector {
     async fn fetch_page(&self, start: u64) -> Result<UsersPage, PlatformError> {
         let query = [("start_at_row", start.to_string()), ("row_limit", self.settings.page_size.to_string())];
         let label = page_label(start);
-        let value = match self.get("list", &self.endpoints.users, &query).await {
-            Ok(value) => value,
-            // A listing that CAKE refused is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.get("list", &self.endpoints.users, &query).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         let answer =
             UsersAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))?;
         Ok(answer.response)

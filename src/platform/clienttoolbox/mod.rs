@@ -28,6 +28,7 @@ use compact_str::CompactString;
 use secrecy::ExposeSecret;
 
 use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 pub use xml::{parse_users_list, AllowedCampaigns, AnswerError, ListedUser, UsersPage};
@@ -220,21 +221,22 @@ impl ClientToolboxConnector {
 
     // ---- Listing.
 
-    async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
-        let form = vec![
+    /// The form of a `users_list` page at `offset`, in user-name order.
+    fn list_form(&self, offset: u64) -> Form {
+        vec![
             ("offset", offset.to_string()),
             ("length", self.settings.page_size.to_string()),
             ("sortField", "user_name".to_string()),
             ("sortOrder", "ASC".to_string()),
-        ];
+        ]
+    }
+
+    async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
+        let form = self.list_form(offset);
         let label = page_label(offset);
-        let body = match self.call("list", "users_list", &self.settings.list_api_version, form).await {
-            Ok(body) => body,
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        // `call` never answers `Rejected`: the shared listing error reads as this one did.
+        let body = self.call("list", "users_list", &self.settings.list_api_version, form).await;
+        let body = body.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         parse_users_list(&body).map_err(|e| match e {
             // A refused listing is unreadable, never "no users"; refused credentials stay Auth.
             AnswerError::Refused(m) if says_refused_caller(&m) => {
@@ -245,34 +247,6 @@ impl ClientToolboxConnector {
             }
             AnswerError::Malformed(d) => self.http.malformed("list", format!("{label}: {d}")),
         })
-    }
-
-    /// `users_list` with `searchField=user_name`, `searchOper=eq`: the user with this name,
-    /// if any, matched again on the key (the search's case rules are not in the contract).
-    async fn find_by_user_name(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let form = vec![
-            ("offset", "0".to_string()),
-            ("length", self.settings.page_size.to_string()),
-            ("sortField", "user_name".to_string()),
-            ("sortOrder", "ASC".to_string()),
-            ("searchField", "user_name".to_string()),
-            ("searchOper", "eq".to_string()),
-            ("searchValue", key.to_string()),
-        ];
-        let body = self.call("find", "users_list", &self.settings.list_api_version, form).await?;
-        let page = parse_users_list(&body).map_err(|e| match e {
-            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("find", &m),
-            AnswerError::Refused(m) => self.http.malformed("find", format!("the platform answered error: {m}")),
-            AnswerError::Malformed(d) => self.http.malformed("find", d),
-        })?;
-        let wanted = normalize_key(key);
-        let custom1 = &self.settings.custom1_element;
-        let mut found: Vec<Account> =
-            page.users.into_iter().map(|u| account_from(u, custom1)).filter(|a| a.key == wanted).collect();
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.http.malformed("find", format!("{n} users hold the user name {key}"))),
-        }
     }
 
     // ---- Writes.
@@ -367,10 +341,6 @@ impl Connector for ClientToolboxConnector {
         Traits { can_reactivate: false, recreate_removed: false, ..Traits::new(USER_NAME_FIELD) }
     }
 
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let length = u64::from(self.settings.page_size);
         let mut listing = Listing::default();
@@ -434,13 +404,29 @@ impl Connector for ClientToolboxConnector {
         )))
     }
 
-    /// The role letters are not listed by the API.
     /// `users_list` searched by `user_name eq`, not a full listing: a lost create is found
-    /// in one call.
+    /// in one call. The user with this name, if any, matched again on the key (the search's
+    /// case rules are not in the contract).
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_user_name(key).await
+        let mut form = self.list_form(0);
+        form.extend([
+            ("searchField", "user_name".to_string()),
+            ("searchOper", "eq".to_string()),
+            ("searchValue", key.to_string()),
+        ]);
+        let body = self.call("find", "users_list", &self.settings.list_api_version, form).await?;
+        let page = parse_users_list(&body).map_err(|e| match e {
+            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("find", &m),
+            AnswerError::Refused(m) => self.http.malformed("find", format!("the platform answered error: {m}")),
+            AnswerError::Malformed(d) => self.http.malformed("find", d),
+        })?;
+        let custom1 = &self.settings.custom1_element;
+        let mut found = Found::new(key);
+        found.take(page.users, |u| Ok(account_from(u, custom1))).map_err(|e| self.http.malformed("find", e))?;
+        found.one(&self.http, "user name", key)
     }
 
+    /// The role letters are not listed by the API.
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }

@@ -60,11 +60,7 @@ fn add_page(
         // Paging on would never end, and stopping would read as a short list.
         return Err(PageError::page(label, format!("no users, but total_users is {}", page.total_users)));
     }
-    for (row, value) in page.users.into_iter().enumerate() {
-        let account = parse_user(value, roles).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, page.users, |value| parse_user(value, roles))?;
     let next = offset + rows;
     Ok((next < page.total_users).then_some(next))
 }
@@ -196,17 +192,8 @@ impl FileSpinConnector {
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
         let label = page_label(offset);
         let query = [("offset", offset.to_string())];
-        let value = match self.send("list", reqwest::Method::GET, &self.users, &query, None).await {
-            Ok(value) => value,
-            // A listing that was refused or garbled is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.send("list", reqwest::Method::GET, &self.users, &query, None).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
@@ -298,11 +285,6 @@ impl Connector for FileSpinConnector {
 
     fn traits(&self) -> Traits {
         Traits::new("email")
-    }
-
-    /// Nothing to resolve: the role ids are fixed.
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
     }
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
