@@ -12,6 +12,31 @@ use super::pacer::{Adjusted, Slot};
 use super::redact::Redactor;
 use super::PlatformError;
 
+/// A connector's `base_url` as every HTTP connector needs it: http or https (a URL that
+/// can take paths). `query`, when given, is why a query string is refused: the key
+/// belongs in `api_key_file`/env, and a URL gets printed where a secret must not be.
+pub fn check_base_url(platform: &str, url: &url::Url, query: Option<&str>) -> Result<(), PlatformError> {
+    let refuse = |message: String| Err(PlatformError::Unsupported { platform: platform.into(), message });
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return refuse("base_url must be an http or https URL".into());
+    }
+    match query {
+        Some(why) if url.query().is_some() => refuse(format!("base_url must not carry a query string{why}")),
+        _ => Ok(()),
+    }
+}
+
+/// A configured page size within what the platform allows, 1 to `max`.
+pub fn check_page_size(platform: &str, size: u32, max: u32) -> Result<(), PlatformError> {
+    match (1..=max).contains(&size) {
+        true => Ok(()),
+        false => Err(PlatformError::Unsupported {
+            platform: platform.into(),
+            message: format!("page_size must be between 1 and {max}"),
+        }),
+    }
+}
+
 /// How hard to try before giving up on one request.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -107,6 +132,19 @@ impl PlatformHttp {
             redactor: Redactor::none(),
             wait_hint: None,
         })
+    }
+
+    /// The client of a connector whose credential is one API key: an empty key is refused
+    /// (nothing could be sent), and the key is scrubbed from every message built here.
+    pub fn keyed(platform: &str, connection: &Connection, key: &secrecy::SecretString) -> Result<Self, PlatformError> {
+        use secrecy::ExposeSecret;
+        if key.expose_secret().trim().is_empty() {
+            return Err(PlatformError::Unsupported {
+                platform: platform.into(),
+                message: "the api key is empty".into(),
+            });
+        }
+        Ok(PlatformHttp::new(platform, connection)?.scrubbing(key.clone()))
     }
 
     /// Scrub this credential from every message built by [`Self::redact`] and the error helpers.

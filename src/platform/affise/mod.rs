@@ -43,7 +43,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
 use super::redact::Redactor;
 use super::search::Found;
@@ -107,25 +107,13 @@ pub struct AffiseConnector {
 
 impl AffiseConnector {
     pub fn new(settings: AffiseSettings) -> Result<AffiseConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https")
-            || settings.connection.base_url.cannot_be_a_base()
-        {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if settings.connection.base_url.query().is_some() {
-            return refuse("base_url must not carry a query string; the key goes in api_key_file/env".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        let query = "; the key goes in api_key_file/env";
+        check_base_url(&settings.name, &settings.connection.base_url, Some(query))?;
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         if !settings.permissions_read_path.contains("{id}") {
-            return refuse("permissions_read_path must hold {id}".into());
+            return Err(http.unsupported("permissions_read_path must hold {id}".into()));
         }
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AffiseConnector { settings, http })
     }
 

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
@@ -105,9 +105,7 @@ pub struct AgencyAnalyticsConnector {
 impl AgencyAnalyticsConnector {
     pub fn new(settings: AgencyAnalyticsSettings) -> Result<AgencyAnalyticsConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, None)?;
         if let Err(message) = check_path(&settings.users_path) {
             return refuse(format!("users_path {message}"));
         }
@@ -117,16 +115,11 @@ impl AgencyAnalyticsConnector {
         if settings.recreate_on_role_change && !settings.allow_delete {
             return refuse(RECREATE_NEEDS_DELETE.into());
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let Some(endpoints) = Endpoints::new(&settings.connection.base_url, &settings.users_path) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AgencyAnalyticsConnector { settings, http, endpoints })
     }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -158,24 +158,12 @@ pub struct CakeConnector {
 
 impl CakeConnector {
     pub fn new(settings: CakeSettings) -> Result<CakeConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if settings.connection.base_url.query().is_some() {
-            // The key belongs in api_key_file/env: a URL gets printed, a secret must not be.
-            return refuse("base_url must not carry a query string".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, Some(""))?;
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let Some(endpoints) = Endpoints::new(&settings.connection.base_url) else {
-            return refuse("base_url cannot have paths under it".into());
+            return Err(http.unsupported("base_url cannot have paths under it".into()));
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(CakeConnector { settings, http, endpoints, roles: RwLock::new(None) })
     }
 

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use compact_str::CompactString;
 use secrecy::ExposeSecret;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_page_size, Answer, PlatformHttp, RetryPolicy};
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -135,16 +135,11 @@ impl ClientToolboxConnector {
         if url.query().is_some() || url.fragment().is_some() {
             return refuse("base_url must not carry a query string or fragment".into());
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         if settings.caller_user_id.trim().is_empty() || settings.account_id.trim().is_empty() {
             return refuse("caller_user_id and account_id must both be set".into());
         }
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(ClientToolboxConnector { settings, http })
     }
 

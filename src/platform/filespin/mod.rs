@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, Answer, PlatformHttp, RetryPolicy};
 use super::pager::{read_all, PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -77,25 +77,20 @@ pub struct FileSpinConnector {
 impl FileSpinConnector {
     pub fn new(settings: FileSpinSettings) -> Result<FileSpinConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, None)?;
         if let Err(message) = check_path(&settings.create_path, false) {
             return refuse(format!("create_path {message}"));
         }
         if let Err(message) = check_path(&settings.update_path, true) {
             return refuse(format!("update_path {message}"));
         }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let (Some(users), Some(create)) = (
             endpoint(&settings.connection.base_url, USERS_PATH),
             endpoint(&settings.connection.base_url, &settings.create_path),
         ) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(FileSpinConnector { settings, http, users, create })
     }
 
