@@ -25,6 +25,7 @@ pub mod scim;
 pub mod search;
 #[cfg(test)]
 pub mod test_support;
+pub mod wire;
 
 use async_trait::async_trait;
 

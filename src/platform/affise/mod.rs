@@ -35,6 +35,7 @@ pub use settings::{
 use wire::*;
 pub use wire::{all_denied, AffiseUserRecord};
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -20,8 +20,6 @@ pub use settings::{
 };
 use wire::*;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use compact_str::{CompactString, ToCompactString};
 use secrecy::ExposeSecret;

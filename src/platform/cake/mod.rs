@@ -181,8 +181,8 @@ impl CakeConnector {
             .map_err(|e| self.http.malformed(operation, format!("account_managers.json: {e}")))?;
         let managers = answer.account_managers.into_iter().map(|m| CakeAccountManager {
             id: m.account_manager_id,
-            first_name: m.first_name.unwrap_or_default(),
-            last_name: m.last_name.unwrap_or_default(),
+            first_name: m.name.first_name.unwrap_or_default(),
+            last_name: m.name.last_name.unwrap_or_default(),
             email: m.email,
             status: m.status,
         });
@@ -429,7 +429,7 @@ impl Connector for CakeConnector {
         body.insert("user_status".into(), json!("active"));
         let value = self.post("create", &self.endpoints.create, body).await?;
         let answer =
-            CreateAnswer::deserialize(&value).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))?;
+            UserAnswer::deserialize(&value).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))?;
         parse_user(&answer.user, &roles).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))
     }
 
