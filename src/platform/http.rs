@@ -12,6 +12,37 @@ use super::pacer::{Adjusted, Slot};
 use super::redact::Redactor;
 use super::PlatformError;
 
+/// One JSON request as a connector describes it: method, URL, query and body. The
+/// credential is put on by the connector (see [`PlatformHttp::send_json`]).
+#[derive(Debug, Clone)]
+pub struct JsonRequest<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a url::Url,
+    pub query: &'a [(&'a str, String)],
+    pub body: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> JsonRequest<'a> {
+    /// A `GET` of `url` with `query`.
+    pub fn get(url: &'a url::Url, query: &'a [(&'a str, String)]) -> Self {
+        JsonRequest { method: reqwest::Method::GET, url, query, body: None }
+    }
+
+    /// A request without a body or query (`DELETE`).
+    pub fn bare(method: reqwest::Method, url: &'a url::Url) -> Self {
+        JsonRequest { method, url, query: &[], body: None }
+    }
+
+    /// A write: `body` as JSON.
+    pub fn write(
+        method: reqwest::Method,
+        url: &'a url::Url,
+        body: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        JsonRequest { method, url, query: &[], body: Some(body) }
+    }
+}
+
 /// A connector's `base_url` as every HTTP connector needs it: http or https (a URL that
 /// can take paths). `query`, when given, is why a query string is refused: the key
 /// belongs in `api_key_file`/env, and a URL gets printed where a secret must not be.
@@ -208,6 +239,24 @@ impl PlatformHttp {
     /// create `create`, so no connector can forget this.
     pub async fn send(&self, operation: &str, build: impl Fn() -> RequestBuilder) -> Result<Answer, PlatformError> {
         self.send_with(RetryMode::for_operation(operation), operation, build).await
+    }
+
+    /// Send a [`JsonRequest`], with the credential `authorize` puts on each attempt.
+    pub async fn send_json(
+        &self,
+        operation: &str,
+        request: JsonRequest<'_>,
+        authorize: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Answer, PlatformError> {
+        let build = || {
+            let built = self.client.request(request.method.clone(), request.url.clone()).query(request.query);
+            let built = authorize(built);
+            match request.body {
+                Some(body) => built.json(body),
+                None => built,
+            }
+        };
+        self.send(operation, build).await
     }
 
     /// [`send`](Self::send) with an explicit retry mode.

@@ -129,6 +129,14 @@ impl Traits {
     }
 }
 
+/// A field's value for a create: the mapped value, trimmed, or else the match key for the
+/// field that holds it (`key_field`), since the key stands in when the mapping left that
+/// field out; `None` when neither is there.
+pub fn create_value<'a>(desired: &'a DesiredAccount, field: &str, key_field: &str) -> Option<&'a str> {
+    let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
+    value.or((field == key_field).then_some(desired.key.as_str()).filter(|k| !k.is_empty()))
+}
+
 /// Every role change is allowed.
 pub fn any_role_change(_from: &str, _to: &str) -> Result<(), String> {
     Ok(())

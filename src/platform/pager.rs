@@ -15,6 +15,8 @@ use std::future::Future;
 
 use compact_str::CompactString;
 
+use super::http::PlatformHttp;
+use super::PlatformError;
 use crate::model::Account;
 
 /// Why a listing's pages do not add up. The connector turns it into its own "malformed
@@ -109,6 +111,28 @@ impl<T> Pager<T> {
 }
 
 impl Pager<Account> {
+    /// A platform's whole listing: every page read (see [`read_all`]) and the rows checked
+    /// against the announced total. A page or a listing that does not add up is the
+    /// platform's malformed answer to `list`. Also says how many pages were read.
+    pub async fn read_accounts<C, P, F, Fut, S>(
+        mut self,
+        http: &PlatformHttp,
+        first: C,
+        fetch: F,
+        step: S,
+    ) -> Result<(Vec<Account>, u64), PlatformError>
+    where
+        C: Clone + PartialEq + Display,
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = Result<P, PlatformError>>,
+        S: FnMut(&mut Pager<Account>, &C, P) -> Result<Option<C>, PageError>,
+    {
+        let malformed = |e: PageError| http.malformed("list", e.to_string());
+        read_all(&mut self, first, fetch, step, malformed).await?;
+        let pages = self.pages();
+        Ok((self.finish().map_err(malformed)?, pages))
+    }
+
     /// Parse one page's rows and take them, numbered from `first_row` in messages: a row
     /// that does not parse, or whose id came before, fails the listing and names its row.
     pub fn take_accounts<R>(

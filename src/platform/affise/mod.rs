@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::pager::{PageError, Pager};
 use super::redact::Redactor;
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
@@ -394,13 +394,11 @@ impl AffiseConnector {
     /// Every user (or those changed since a day), every page, checked to add up.
     async fn list_since(&self, since: Option<chrono::NaiveDate>) -> Result<Vec<Account>, PlatformError> {
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_count", "user");
-        let malformed = |e: PageError| self.malformed("list", e.to_string());
         let mut per_page = None;
         let step =
             |listing: &mut Pager<Account>, page: &u64, answer| add_page(listing, &mut per_page, (*page, limit), answer);
-        read_all(&mut listing, 1, |page| self.fetch_page(page, since), step, malformed).await?;
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_count", "user");
+        let (accounts, _) = listing.read_accounts(&self.http, 1, |page| self.fetch_page(page, since), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), ?since, "listed users");
         Ok(accounts)
     }
@@ -460,9 +458,7 @@ impl Connector for AffiseConnector {
         };
         let mut form = Form::new();
         for field in NAME_FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left the field out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             let value = value
                 .ok_or_else(|| self.unsupported(format!("{} has no {field}, which Affise requires", desired.label)))?;
             form.push((field.into(), value.into()));

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, check_page_size, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::pager::{PageError, Pager};
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -178,50 +178,23 @@ impl AgencyAnalyticsConnector {
     // ---- Requests. The key travels only in the Authorization header built here.
 
     /// One request with the key in its Authorization header; the answer as it came.
-    async fn send_raw(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Answer, PlatformError> {
+    async fn send_raw(&self, operation: &str, request: JsonRequest<'_>) -> Result<Answer, PlatformError> {
         let key = self.settings.api_key.expose_secret();
-        let build = || {
-            let request = self.http.client.request(method.clone(), url.clone()).query(query);
-            let request = match self.settings.auth_scheme {
-                AuthScheme::Basic => request.basic_auth(key, Some("")),
-                AuthScheme::Bearer => request.bearer_auth(key),
-            };
-            match body {
-                Some(body) => request.json(body),
-                None => request,
-            }
+        let authorize = |request: reqwest::RequestBuilder| match self.settings.auth_scheme {
+            AuthScheme::Basic => request.basic_auth(key, Some("")),
+            AuthScheme::Bearer => request.bearer_auth(key),
         };
-        self.http.send(operation, build).await
+        self.http.send_json(operation, request, authorize).await
     }
 
-    async fn send(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Option<Value>, PlatformError> {
-        let answer = self.send_raw(operation, method, url, query, body).await?;
+    async fn send(&self, operation: &str, request: JsonRequest<'_>) -> Result<Option<Value>, PlatformError> {
+        let answer = self.send_raw(operation, request).await?;
         self.interpret(operation, answer)
     }
 
     /// A write whose answer's `data` is a user: that user, parsed.
-    async fn send_user(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        body: &Map<String, Value>,
-    ) -> Result<Account, PlatformError> {
-        let value = self.send(operation, method, url, &[], Some(body)).await?;
+    async fn send_user(&self, operation: &str, request: JsonRequest<'_>) -> Result<Account, PlatformError> {
+        let value = self.send(operation, request).await?;
         let value =
             value.ok_or_else(|| self.http.malformed(operation, "an empty answer, where the user was due".into()))?;
         let answer = OneAnswer::deserialize(&value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
@@ -239,7 +212,7 @@ impl AgencyAnalyticsConnector {
     async fn fetch_page(&self, page: u64) -> Result<ListAnswer, PlatformError> {
         let query = [("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
         let label = page_label(page);
-        let value = self.send("list", reqwest::Method::GET, &self.endpoints.users, &query, None).await;
+        let value = self.send("list", JsonRequest::get(&self.endpoints.users, &query)).await;
         let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         let value = value.ok_or_else(|| self.http.malformed("list", format!("{label}: an empty answer")))?;
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
@@ -363,14 +336,11 @@ impl Connector for AgencyAnalyticsConnector {
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_records", "user");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let mut totals = None;
         let step =
             |listing: &mut Pager<Account>, page: &u64, answer| add_page(listing, &mut totals, (*page, limit), answer);
-        read_all(&mut listing, 1, |page| self.fetch_page(page), step, malformed).await?;
-        let pages = listing.pages();
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_records", "user");
+        let (accounts, pages) = listing.read_accounts(&self.http, 1, |page| self.fetch_page(page), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
         Ok(accounts)
     }
@@ -380,9 +350,7 @@ impl Connector for AgencyAnalyticsConnector {
         let role = self.role_value(desired.role.as_deref(), &desired.label)?;
         let mut body = Map::new();
         for field in FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the username, so it stands in when the mapping left it out.
-            let value = value.or((field == "username").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "username");
             match (value, field) {
                 (Some(value), _) => {
                     body.insert(field.into(), json!(value));
@@ -398,7 +366,7 @@ impl Connector for AgencyAnalyticsConnector {
         body.insert("password".into(), json!(generate_password().expose_secret()));
         // [inferred] the value's form: the seed types it as a string; config may change it.
         body.insert("email_credentials".into(), self.settings.email_credentials.json());
-        self.send_user("create", reqwest::Method::POST, &self.endpoints.users, &body).await
+        self.send_user("create", JsonRequest::write(reqwest::Method::POST, &self.endpoints.users, &body)).await
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {
@@ -410,7 +378,8 @@ impl Connector for AgencyAnalyticsConnector {
         }
         let id = self.user_id(account)?;
         let body = self.change_body(account, changes)?;
-        let answered = self.send_user("update", reqwest::Method::PUT, &self.endpoints.user(id), &body).await?;
+        let answered =
+            self.send_user("update", JsonRequest::write(reqwest::Method::PUT, &self.endpoints.user(id), &body)).await?;
         match answered.id == account.id {
             true => Ok(()),
             false => Err(self.http.malformed("update", format!("sent user {id}, the answer is about {}", answered.id))),
@@ -423,7 +392,8 @@ impl Connector for AgencyAnalyticsConnector {
             return Err(self.http.unsupported(REMOVALS_HELD.into()));
         }
         let id = self.user_id(account)?;
-        let answer = self.send_raw("delete", reqwest::Method::DELETE, &self.endpoints.user(id), &[], None).await?;
+        let answer =
+            self.send_raw("delete", JsonRequest::bare(reqwest::Method::DELETE, &self.endpoints.user(id))).await?;
         if answer.status == reqwest::StatusCode::NOT_FOUND {
             // A lost answer retried, or deleted by hand: either way the access is gone.
             tracing::debug!(platform = %self.settings.name, user = id, "already deleted");
@@ -451,7 +421,7 @@ impl Connector for AgencyAnalyticsConnector {
         let mut page = 1u64;
         loop {
             let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
-            let value = match self.send("find", reqwest::Method::GET, &self.endpoints.users, &query, None).await? {
+            let value = match self.send("find", JsonRequest::get(&self.endpoints.users, &query)).await? {
                 Some(value) => value,
                 None => return Err(self.http.malformed("find", "an empty answer".into())),
             };

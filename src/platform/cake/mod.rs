@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::pager::{PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -402,11 +402,9 @@ impl Connector for CakeConnector {
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let roles = self.roles().await?;
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_rows", "user_id");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let step = |listing: &mut Pager<Account>, start: &u64, page| add_page(listing, *start, limit, page, &roles);
-        read_all(&mut listing, 1, |start| self.fetch_page(start), step, malformed).await?;
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_rows", "user_id");
+        let (accounts, _) = listing.read_accounts(&self.http, 1, |start| self.fetch_page(start), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), "listed users");
         Ok(accounts)
     }
@@ -417,9 +415,7 @@ impl Connector for CakeConnector {
         let role_id = self.role_id(&roles, desired.role.as_deref(), &desired.label)?;
         let mut body = Map::new();
         for field in NAME_FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left the field out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             let value = value.ok_or_else(|| {
                 self.http.unsupported(format!("{} has no {field}, which CAKE requires", desired.label))
             })?;

@@ -30,8 +30,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{check_base_url, Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::pager::{PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -150,36 +150,16 @@ impl FileSpinConnector {
 
     // ---- Requests. The key travels only in its header, built here.
 
-    async fn send(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Value, PlatformError> {
+    async fn send(&self, operation: &str, request: JsonRequest<'_>) -> Result<Value, PlatformError> {
         let key = self.settings.api_key.expose_secret();
-        let build = || {
-            let request =
-                self.http.client.request(method.clone(), url.clone()).header("X-FileSpin-Api-Key", key).query(query);
-            match body {
-                Some(body) => request.json(body),
-                None => request,
-            }
-        };
-        let answer = self.http.send(operation, build).await?;
+        let authorize = |request: reqwest::RequestBuilder| request.header("X-FileSpin-Api-Key", key);
+        let answer = self.http.send_json(operation, request, authorize).await?;
         self.interpret(operation, answer)
     }
 
     /// A write whose answer carries the user: that user, parsed (and scrubbed).
-    async fn send_user(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        body: &Map<String, Value>,
-    ) -> Result<Account, PlatformError> {
-        let value = self.send(operation, method, url, &[], Some(body)).await?;
+    async fn send_user(&self, operation: &str, request: JsonRequest<'_>) -> Result<Account, PlatformError> {
+        let value = self.send(operation, request).await?;
         let answer = UserAnswer::deserialize(value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
         parse_user(answer.user, &self.settings.roles).map_err(|e| self.http.malformed(operation, format!("user: {e}")))
     }
@@ -187,7 +167,7 @@ impl FileSpinConnector {
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
         let label = page_label(offset);
         let query = [("offset", offset.to_string())];
-        let value = self.send("list", reqwest::Method::GET, &self.users, &query, None).await;
+        let value = self.send("list", JsonRequest::get(&self.users, &query)).await;
         let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
@@ -260,7 +240,8 @@ impl FileSpinConnector {
             .parse()
             .map_err(|_| self.http.unsupported(format!("account id {:?} is not a FileSpin user id", account.id)))?;
         let body = self.change_body(account, changes, enabled)?;
-        let answered = self.send_user(operation, reqwest::Method::PUT, &self.update_url(id)?, &body).await?;
+        let answered =
+            self.send_user(operation, JsonRequest::write(reqwest::Method::PUT, &self.update_url(id)?, &body)).await?;
         if answered.id != account.id {
             return Err(self.http.malformed(operation, format!("sent user {id}, the answer is about {}", answered.id)));
         }
@@ -283,13 +264,10 @@ impl Connector for FileSpinConnector {
     }
 
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
-        let mut listing = Pager::new("total_users", "user");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let roles = &self.settings.roles;
         let step = |listing: &mut Pager<Account>, offset: &u64, page| add_page(listing, *offset, page, roles);
-        read_all(&mut listing, 0, |offset| self.fetch_page(offset), step, malformed).await?;
-        let pages = listing.pages();
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_users", "user");
+        let (accounts, pages) = listing.read_accounts(&self.http, 0, |offset| self.fetch_page(offset), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
         Ok(accounts)
     }
@@ -298,9 +276,7 @@ impl Connector for FileSpinConnector {
     async fn create(&self, desired: &DesiredAccount) -> Result<Account, PlatformError> {
         let mut body = Map::new();
         for field in FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left it out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             match (value, field) {
                 (Some(value), _) => {
                     let (name, value) = self.field_value(field, value, &desired.label)?;
@@ -314,7 +290,7 @@ impl Connector for FileSpinConnector {
             }
         }
         body.insert("role_id".into(), json!(self.role_id(desired.role.as_deref(), &desired.label)?));
-        self.send_user("create", reqwest::Method::POST, &self.create, &body).await
+        self.send_user("create", JsonRequest::write(reqwest::Method::POST, &self.create, &body)).await
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {
