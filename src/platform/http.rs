@@ -219,6 +219,12 @@ impl PlatformHttp {
         PlatformError::Unsupported { platform: self.platform.clone(), message: self.redact(&message) }
     }
 
+    /// An account id that must be a number: `what` names it in the message when it is not
+    /// ("a CAKE user_id"), since an id that does not parse cannot be written to.
+    pub fn numeric_id(&self, id: &str, what: &str) -> Result<u64, PlatformError> {
+        id.parse().map_err(|_| self.unsupported(format!("account id {id:?} is not {what}")))
+    }
+
     /// A listing page's error as the listing reports it: a page the platform refused or
     /// garbled is unreadable (a malformed listing, never "no users"), named by `label`;
     /// refused credentials say what to `check`; anything else stands as it is.

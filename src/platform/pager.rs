@@ -47,6 +47,16 @@ impl PageError {
     }
 }
 
+/// A users page asked for by row offset, as messages name it (FileSpin, Client Toolbox).
+pub fn offset_label(offset: u64) -> String {
+    format!("users page at offset {offset}")
+}
+
+/// A users page asked for by page number, as messages name it (Affise, AgencyAnalytics).
+pub fn number_label(page: u64) -> String {
+    format!("users page {page}")
+}
+
 /// The rows of a listing read so far, with what the platform announced about it.
 #[derive(Debug)]
 pub struct Pager<T> {

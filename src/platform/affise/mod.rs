@@ -45,15 +45,11 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
-use super::pager::{PageError, Pager};
+use super::pager::{number_label, PageError, Pager};
 use super::redact::Redactor;
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
-
-fn page_label(page: u64) -> String {
-    format!("users page {page}")
-}
 
 /// Check one page and take its rows; the page to ask for next, or `None` when the listing
 /// is complete. `per_page` holds the page size the first page announced.
@@ -63,7 +59,7 @@ fn add_page(
     (page, limit): (u64, u64),
     answer: UsersPage,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(page);
+    let label = number_label(page);
     let total = answer.pagination.total_count;
     listing.announce(&label, total)?;
     if let Some(other) = answer.pagination.page.filter(|p| *p != page) {
@@ -313,7 +309,7 @@ impl AffiseConnector {
         if let Some(day) = since {
             query.push(("updated_at", day.format("%Y-%m-%d").to_string()));
         }
-        let label = page_label(page);
+        let label = number_label(page);
         let url = self.url(&["3.0", "admin", "users"])?;
         let value = self.get("list", &url, &query).await;
         let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;

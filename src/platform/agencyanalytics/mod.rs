@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::http::{check_base_url, check_page_size, Answer, JsonRequest, PlatformHttp, RetryPolicy};
-use super::pager::{PageError, Pager};
+use super::pager::{number_label, PageError, Pager};
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -58,10 +58,6 @@ impl Endpoints {
     }
 }
 
-fn page_label(page: u64) -> String {
-    format!("users page {page}")
-}
-
 /// Check one page and take its rows; the page to ask for next, or `None` when the listing
 /// is complete. `totals` holds `(total_pages, total_records)` as the first page announced them.
 fn add_page(
@@ -70,7 +66,7 @@ fn add_page(
     (page, limit): (u64, u64),
     answer: ListAnswer,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(page);
+    let label = number_label(page);
     let now = (answer.metadata.total_pages, answer.metadata.total_records);
     if let Some(before) = totals.filter(|t| *t != now) {
         let detail = format!(
@@ -202,16 +198,14 @@ impl AgencyAnalyticsConnector {
     }
 
     fn user_id(&self, account: &Account) -> Result<u64, PlatformError> {
-        account.id.parse().map_err(|_| {
-            self.http.unsupported(format!("account id {:?} is not an AgencyAnalytics user id", account.id))
-        })
+        self.http.numeric_id(&account.id, "an AgencyAnalytics user id")
     }
 
     // ---- Listing.
 
     async fn fetch_page(&self, page: u64) -> Result<ListAnswer, PlatformError> {
         let query = [("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
-        let label = page_label(page);
+        let label = number_label(page);
         let value = self.send("list", JsonRequest::get(&self.endpoints.users, &query)).await;
         let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         let value = value.ok_or_else(|| self.http.malformed("list", format!("{label}: an empty answer")))?;

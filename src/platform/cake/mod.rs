@@ -342,10 +342,7 @@ impl CakeConnector {
         changes: &[FieldChange],
         status: Option<AccountStatus>,
     ) -> Result<(), PlatformError> {
-        let user_id: u64 = account
-            .id
-            .parse()
-            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a CAKE user_id", account.id)))?;
+        let user_id = self.http.numeric_id(&account.id, "a CAKE user_id")?;
         let mut body = self.change_body(account, changes).await?;
         if let Some(status) = status {
             // After the changes, so that a reactivation always ends active.

@@ -28,6 +28,7 @@ use compact_str::CompactString;
 use secrecy::ExposeSecret;
 
 use super::http::{check_page_size, Answer, PlatformHttp, RetryPolicy};
+use super::pager::offset_label;
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -41,17 +42,13 @@ struct Listing {
     total: Option<u64>,
 }
 
-fn page_label(offset: u64) -> String {
-    format!("users page at offset {offset}")
-}
-
 impl Listing {
     /// Take the page asked for at `offset` with `length`: at least one user while any remain,
     /// never more than asked. A server may serve fewer than asked (it caps page sizes), so
     /// the next offset is this one plus the users that came; a user lost from a page is read
     /// on the next one, and one read twice fails the listing.
     fn add_page(&mut self, offset: u64, length: u64, page: UsersPage, custom1: &str) -> Result<(), String> {
-        let label = page_label(offset);
+        let label = offset_label(offset);
         if let Some(total) = self.total.filter(|t| *t != page.total) {
             return Err(format!("{label}: the total changed from {total} to {} while paging", page.total));
         }
@@ -228,7 +225,7 @@ impl ClientToolboxConnector {
 
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
         let form = self.list_form(offset);
-        let label = page_label(offset);
+        let label = offset_label(offset);
         // `call` never answers `Rejected`: the shared listing error reads as this one did.
         let body = self.call("list", "users_list", &self.settings.list_api_version, form).await;
         let body = body.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;

@@ -31,13 +31,9 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::http::{check_base_url, Answer, JsonRequest, PlatformHttp, RetryPolicy};
-use super::pager::{PageError, Pager};
+use super::pager::{offset_label, PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
-
-fn page_label(offset: u64) -> String {
-    format!("users page at offset {offset}")
-}
 
 /// Check one page and take its rows; the offset to ask for next, or `None` when the
 /// listing is complete.
@@ -47,7 +43,7 @@ fn add_page(
     page: UsersPage,
     roles: &RoleTable,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(offset);
+    let label = offset_label(offset);
     listing.announce(&label, page.total_users)?;
     let rows = page.users.len() as u64;
     if rows != page.count {
@@ -165,7 +161,7 @@ impl FileSpinConnector {
     }
 
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
-        let label = page_label(offset);
+        let label = offset_label(offset);
         let query = [("offset", offset.to_string())];
         let value = self.send("list", JsonRequest::get(&self.users, &query)).await;
         let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
@@ -235,10 +231,7 @@ impl FileSpinConnector {
         changes: &[FieldChange],
         enabled: Option<bool>,
     ) -> Result<(), PlatformError> {
-        let id: u64 = account
-            .id
-            .parse()
-            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a FileSpin user id", account.id)))?;
+        let id = self.http.numeric_id(&account.id, "a FileSpin user id")?;
         let body = self.change_body(account, changes, enabled)?;
         let answered =
             self.send_user(operation, JsonRequest::write(reqwest::Method::PUT, &self.update_url(id)?, &body)).await?;
