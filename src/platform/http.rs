@@ -57,6 +57,15 @@ pub fn check_base_url(platform: &str, url: &url::Url, query: Option<&str>) -> Re
     }
 }
 
+/// A kind option checked by the connector's own rule: a refusal is reported under the
+/// option's `key` (`users_path "x" must be a path such as ...`).
+pub fn check_option(platform: &str, key: &str, verdict: Result<(), String>) -> Result<(), PlatformError> {
+    verdict.map_err(|message| PlatformError::Unsupported {
+        platform: platform.into(),
+        message: format!("{key} {message}"),
+    })
+}
+
 /// A configured page size within what the platform allows, 1 to `max`.
 pub fn check_page_size(platform: &str, size: u32, max: u32) -> Result<(), PlatformError> {
     match (1..=max).contains(&size) {

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{check_base_url, check_page_size, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_option, check_page_size, Answer, JsonRequest, PlatformHttp, RetryPolicy};
 use super::pager::{number_label, PageError, Pager};
 use super::search::Found;
 use super::{Connector, PlatformError, Traits};
@@ -100,12 +100,8 @@ impl AgencyAnalyticsConnector {
     pub fn new(settings: AgencyAnalyticsSettings) -> Result<AgencyAnalyticsConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
         check_base_url(&settings.name, &settings.connection.base_url, None)?;
-        if let Err(message) = check_path(&settings.users_path) {
-            return refuse(format!("users_path {message}"));
-        }
-        if let Err(message) = check_pointer(&settings.error_message_pointer) {
-            return refuse(format!("error_message_pointer {message}"));
-        }
+        check_option(&settings.name, "users_path", check_path(&settings.users_path))?;
+        check_option(&settings.name, "error_message_pointer", check_pointer(&settings.error_message_pointer))?;
         if settings.recreate_on_role_change && !settings.allow_delete {
             return refuse(RECREATE_NEEDS_DELETE.into());
         }

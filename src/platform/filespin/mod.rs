@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{check_base_url, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_option, Answer, JsonRequest, PlatformHttp, RetryPolicy};
 use super::pager::{offset_label, PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
@@ -72,20 +72,15 @@ pub struct FileSpinConnector {
 
 impl FileSpinConnector {
     pub fn new(settings: FileSpinSettings) -> Result<FileSpinConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
         check_base_url(&settings.name, &settings.connection.base_url, None)?;
-        if let Err(message) = check_path(&settings.create_path, false) {
-            return refuse(format!("create_path {message}"));
-        }
-        if let Err(message) = check_path(&settings.update_path, true) {
-            return refuse(format!("update_path {message}"));
-        }
+        check_option(&settings.name, "create_path", check_path(&settings.create_path, false))?;
+        check_option(&settings.name, "update_path", check_path(&settings.update_path, true))?;
         let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let (Some(users), Some(create)) = (
             endpoint(&settings.connection.base_url, USERS_PATH),
             endpoint(&settings.connection.base_url, &settings.create_path),
         ) else {
-            return refuse("base_url cannot have paths under it".into());
+            return Err(http.unsupported("base_url cannot have paths under it".into()));
         };
         Ok(FileSpinConnector { settings, http, users, create })
     }
