@@ -277,30 +277,10 @@ impl AgencyAnalyticsConnector {
     }
 }
 
-/// Why `recreate_on_role_change` alone is refused: re-creating deletes the user first.
-const RECREATE_NEEDS_DELETE: &str =
-    "recreate_on_role_change deletes the user before creating it anew: it needs allow_delete: true";
-
-/// An error-message pointer must be a JSON Pointer (RFC 6901): empty or starting with `/`.
-fn check_pointer(pointer: &str) -> Result<(), String> {
-    match pointer.starts_with('/') {
-        true => Ok(()),
-        false => Err(format!("{pointer:?} must be a JSON Pointer such as {DEFAULT_ERROR_MESSAGE_POINTER}")),
-    }
-}
-
 /// Whether `changes` move the account's role between the staff side and client.
 fn crosses_sides(account: &Account, changes: &[FieldChange]) -> bool {
     let to = changes.iter().find(|c| c.field == ROLE_FIELD).and_then(|c| c.after.as_deref());
     matches!((account.role.as_deref(), to), (Some(from), Some(to)) if role_change(from, to).is_err())
-}
-
-/// A path option must be absolute and carry no query: it goes under the base URL.
-fn check_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') || path.contains(['?', '#']) || path.split('/').all(str::is_empty) {
-        return Err(format!("{path:?} must be a path such as {DEFAULT_USERS_PATH}"));
-    }
-    Ok(())
 }
 
 #[async_trait]
