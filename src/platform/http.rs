@@ -12,6 +12,71 @@ use super::pacer::{Adjusted, Slot};
 use super::redact::Redactor;
 use super::PlatformError;
 
+/// One JSON request as a connector describes it: method, URL, query and body. The
+/// credential is put on by the connector (see [`PlatformHttp::send_json`]).
+#[derive(Debug, Clone)]
+pub struct JsonRequest<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a url::Url,
+    pub query: &'a [(&'a str, String)],
+    pub body: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> JsonRequest<'a> {
+    /// A `GET` of `url` with `query`.
+    pub fn get(url: &'a url::Url, query: &'a [(&'a str, String)]) -> Self {
+        JsonRequest { method: reqwest::Method::GET, url, query, body: None }
+    }
+
+    /// A request without a body or query (`DELETE`).
+    pub fn bare(method: reqwest::Method, url: &'a url::Url) -> Self {
+        JsonRequest { method, url, query: &[], body: None }
+    }
+
+    /// A write: `body` as JSON.
+    pub fn write(
+        method: reqwest::Method,
+        url: &'a url::Url,
+        body: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        JsonRequest { method, url, query: &[], body: Some(body) }
+    }
+}
+
+/// A connector's `base_url` as every HTTP connector needs it: http or https (a URL that
+/// can take paths). `query`, when given, is why a query string is refused: the key
+/// belongs in `api_key_file`/env, and a URL gets printed where a secret must not be.
+pub fn check_base_url(platform: &str, url: &url::Url, query: Option<&str>) -> Result<(), PlatformError> {
+    let refuse = |message: String| Err(PlatformError::Unsupported { platform: platform.into(), message });
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return refuse("base_url must be an http or https URL".into());
+    }
+    match query {
+        Some(why) if url.query().is_some() => refuse(format!("base_url must not carry a query string{why}")),
+        _ => Ok(()),
+    }
+}
+
+/// A kind option checked by the connector's own rule: a refusal is reported under the
+/// option's `key` (`users_path "x" must be a path such as ...`).
+pub fn check_option(platform: &str, key: &str, verdict: Result<(), String>) -> Result<(), PlatformError> {
+    verdict.map_err(|message| PlatformError::Unsupported {
+        platform: platform.into(),
+        message: format!("{key} {message}"),
+    })
+}
+
+/// A configured page size within what the platform allows, 1 to `max`.
+pub fn check_page_size(platform: &str, size: u32, max: u32) -> Result<(), PlatformError> {
+    match (1..=max).contains(&size) {
+        true => Ok(()),
+        false => Err(PlatformError::Unsupported {
+            platform: platform.into(),
+            message: format!("page_size must be between 1 and {max}"),
+        }),
+    }
+}
+
 /// How hard to try before giving up on one request.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -109,6 +174,19 @@ impl PlatformHttp {
         })
     }
 
+    /// The client of a connector whose credential is one API key: an empty key is refused
+    /// (nothing could be sent), and the key is scrubbed from every message built here.
+    pub fn keyed(platform: &str, connection: &Connection, key: &secrecy::SecretString) -> Result<Self, PlatformError> {
+        use secrecy::ExposeSecret;
+        if key.expose_secret().trim().is_empty() {
+            return Err(PlatformError::Unsupported {
+                platform: platform.into(),
+                message: "the api key is empty".into(),
+            });
+        }
+        Ok(PlatformHttp::new(platform, connection)?.scrubbing(key.clone()))
+    }
+
     /// Scrub this credential from every message built by [`Self::redact`] and the error helpers.
     pub fn scrubbing(mut self, secret: secrecy::SecretString) -> Self {
         self.redactor = self.redactor.with(&secret);
@@ -150,6 +228,23 @@ impl PlatformHttp {
         PlatformError::Unsupported { platform: self.platform.clone(), message: self.redact(&message) }
     }
 
+    /// An account id that must be a number: `what` names it in the message when it is not
+    /// ("a CAKE user_id"), since an id that does not parse cannot be written to.
+    pub fn numeric_id(&self, id: &str, what: &str) -> Result<u64, PlatformError> {
+        id.parse().map_err(|_| self.unsupported(format!("account id {id:?} is not {what}")))
+    }
+
+    /// A listing page's error as the listing reports it: a page the platform refused or
+    /// garbled is unreadable (a malformed listing, never "no users"), named by `label`;
+    /// refused credentials say what to `check`; anything else stands as it is.
+    pub fn listing_error(&self, label: &str, error: PlatformError, check: &str) -> PlatformError {
+        match error {
+            PlatformError::Rejected { message, .. } => self.malformed("list", format!("{label}: {message}")),
+            PlatformError::Malformed { detail, .. } => self.malformed("list", format!("{label}: {detail}")),
+            other => other.with_credentials_hint(check),
+        }
+    }
+
     /// Send a request, retrying transient failures (connection errors, time-outs, 408, 429,
     /// 5xx) with jittered exponential backoff that honours `Retry-After`. Other statuses
     /// are returned to the caller, which knows the platform's error dialect.
@@ -159,6 +254,24 @@ impl PlatformHttp {
     /// create `create`, so no connector can forget this.
     pub async fn send(&self, operation: &str, build: impl Fn() -> RequestBuilder) -> Result<Answer, PlatformError> {
         self.send_with(RetryMode::for_operation(operation), operation, build).await
+    }
+
+    /// Send a [`JsonRequest`], with the credential `authorize` puts on each attempt.
+    pub async fn send_json(
+        &self,
+        operation: &str,
+        request: JsonRequest<'_>,
+        authorize: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Answer, PlatformError> {
+        let build = || {
+            let built = self.client.request(request.method.clone(), request.url.clone()).query(request.query);
+            let built = authorize(built);
+            match request.body {
+                Some(body) => built.json(body),
+                None => built,
+            }
+        };
+        self.send(operation, build).await
     }
 
     /// [`send`](Self::send) with an explicit retry mode.

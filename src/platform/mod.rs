@@ -24,8 +24,10 @@ pub mod registry;
 #[cfg(feature = "sandbox")]
 pub mod sandboxes;
 pub mod scim;
+pub mod search;
 #[cfg(test)]
 pub mod test_support;
+pub mod wire;
 
 use async_trait::async_trait;
 
@@ -129,6 +131,14 @@ impl Traits {
     }
 }
 
+/// A field's value for a create: the mapped value, trimmed, or else the match key for the
+/// field that holds it (`key_field`), since the key stands in when the mapping left that
+/// field out; `None` when neither is there.
+pub fn create_value<'a>(desired: &'a DesiredAccount, field: &str, key_field: &str) -> Option<&'a str> {
+    let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
+    value.or((field == key_field).then_some(desired.key.as_str()).filter(|k| !k.is_empty()))
+}
+
 /// Every role change is allowed.
 pub fn any_role_change(_from: &str, _to: &str) -> Result<(), String> {
     Ok(())
@@ -144,7 +154,11 @@ pub trait Connector: Send + Sync {
     fn traits(&self) -> Traits;
 
     /// Called once per run before anything else (CAKE resolves role names to ids here).
-    async fn prepare(&self) -> Result<(), PlatformError>;
+    /// By default there is nothing to resolve: the platform's roles are plain values or a
+    /// fixed table (Affise, AgencyAnalytics, Client Toolbox, FileSpin).
+    async fn prepare(&self) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     /// Every account the credentials can see. Fails rather than returning a short list.
     async fn list(&self) -> Result<Vec<Account>, PlatformError>;

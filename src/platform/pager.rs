@@ -15,6 +15,10 @@ use std::future::Future;
 
 use compact_str::CompactString;
 
+use super::http::PlatformHttp;
+use super::PlatformError;
+use crate::model::Account;
+
 /// Why a listing's pages do not add up. The connector turns it into its own "malformed
 /// answer" error, so the message names the page and what to look at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +45,16 @@ impl PageError {
     pub fn page(label: impl Into<String>, detail: impl Into<String>) -> Self {
         PageError::Page { label: label.into(), detail: detail.into() }
     }
+}
+
+/// A users page asked for by row offset, as messages name it (FileSpin, Client Toolbox).
+pub fn offset_label(offset: u64) -> String {
+    format!("users page at offset {offset}")
+}
+
+/// A users page asked for by page number, as messages name it (Affise, AgencyAnalytics).
+pub fn number_label(page: u64) -> String {
+    format!("users page {page}")
 }
 
 /// The rows of a listing read so far, with what the platform announced about it.
@@ -103,6 +117,47 @@ impl<T> Pager<T> {
             }
             _ => Ok(self.items),
         }
+    }
+}
+
+impl Pager<Account> {
+    /// A platform's whole listing: every page read (see [`read_all`]) and the rows checked
+    /// against the announced total. A page or a listing that does not add up is the
+    /// platform's malformed answer to `list`. Also says how many pages were read.
+    pub async fn read_accounts<C, P, F, Fut, S>(
+        mut self,
+        http: &PlatformHttp,
+        first: C,
+        fetch: F,
+        step: S,
+    ) -> Result<(Vec<Account>, u64), PlatformError>
+    where
+        C: Clone + PartialEq + Display,
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = Result<P, PlatformError>>,
+        S: FnMut(&mut Pager<Account>, &C, P) -> Result<Option<C>, PageError>,
+    {
+        let malformed = |e: PageError| http.malformed("list", e.to_string());
+        read_all(&mut self, first, fetch, step, malformed).await?;
+        let pages = self.pages();
+        Ok((self.finish().map_err(malformed)?, pages))
+    }
+
+    /// Parse one page's rows and take them, numbered from `first_row` in messages: a row
+    /// that does not parse, or whose id came before, fails the listing and names its row.
+    pub fn take_accounts<R>(
+        &mut self,
+        label: &str,
+        first_row: u64,
+        rows: impl IntoIterator<Item = R>,
+        parse: impl Fn(R) -> Result<Account, String>,
+    ) -> Result<(), PageError> {
+        for (row, value) in (first_row..).zip(rows) {
+            let account = parse(value).map_err(|e| PageError::page(format!("{label}, row {row}"), e))?;
+            let id = account.id.clone();
+            self.push(label, &id, account)?;
+        }
+        Ok(())
     }
 }
 

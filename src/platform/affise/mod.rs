@@ -35,6 +35,7 @@ pub use settings::{
 use wire::*;
 pub use wire::{all_denied, AffiseUserRecord};
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -43,15 +44,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
+use super::pager::{number_label, PageError, Pager};
 use super::redact::Redactor;
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
-
-fn page_label(page: u64) -> String {
-    format!("users page {page}")
-}
 
 /// Check one page and take its rows; the page to ask for next, or `None` when the listing
 /// is complete. `per_page` holds the page size the first page announced.
@@ -61,7 +59,7 @@ fn add_page(
     (page, limit): (u64, u64),
     answer: UsersPage,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(page);
+    let label = number_label(page);
     let total = answer.pagination.total_count;
     listing.announce(&label, total)?;
     if let Some(other) = answer.pagination.page.filter(|p| *p != page) {
@@ -75,11 +73,7 @@ fn add_page(
         let detail = format!("{rows} users where {due} were due ({before} of total_count {total} read)");
         return Err(PageError::page(label, detail));
     }
-    for (row, value) in answer.users.iter().enumerate() {
-        let account = parse_user(value).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, &answer.users, parse_user)?;
     Ok((listing.held() < total).then_some(page + 1))
 }
 
@@ -110,25 +104,13 @@ pub struct AffiseConnector {
 
 impl AffiseConnector {
     pub fn new(settings: AffiseSettings) -> Result<AffiseConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https")
-            || settings.connection.base_url.cannot_be_a_base()
-        {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if settings.connection.base_url.query().is_some() {
-            return refuse("base_url must not carry a query string; the key goes in api_key_file/env".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        let query = "; the key goes in api_key_file/env";
+        check_base_url(&settings.name, &settings.connection.base_url, Some(query))?;
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         if !settings.permissions_read_path.contains("{id}") {
-            return refuse("permissions_read_path must hold {id}".into());
+            return Err(http.unsupported("permissions_read_path must hold {id}".into()));
         }
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AffiseConnector { settings, http })
     }
 
@@ -327,19 +309,10 @@ impl AffiseConnector {
         if let Some(day) = since {
             query.push(("updated_at", day.format("%Y-%m-%d").to_string()));
         }
-        let label = page_label(page);
+        let label = number_label(page);
         let url = self.url(&["3.0", "admin", "users"])?;
-        let value = match self.get("list", &url, &query).await {
-            Ok(value) => value,
-            // A listing that Affise refused is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.get("list", &url, &query).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         UsersPage::deserialize(&value).map_err(|e| self.malformed("list", format!("{label}: {e}")))
     }
 
@@ -417,43 +390,13 @@ impl AffiseConnector {
     /// Every user (or those changed since a day), every page, checked to add up.
     async fn list_since(&self, since: Option<chrono::NaiveDate>) -> Result<Vec<Account>, PlatformError> {
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_count", "user");
-        let malformed = |e: PageError| self.malformed("list", e.to_string());
         let mut per_page = None;
         let step =
             |listing: &mut Pager<Account>, page: &u64, answer| add_page(listing, &mut per_page, (*page, limit), answer);
-        read_all(&mut listing, 1, |page| self.fetch_page(page, since), step, malformed).await?;
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_count", "user");
+        let (accounts, _) = listing.read_accounts(&self.http, 1, |page| self.fetch_page(page, since), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), ?since, "listed users");
         Ok(accounts)
-    }
-
-    /// `GET /3.0/admin/users?q=<email>`: the user with this email, if any. `q` is a
-    /// free-text search, so every page of its answer is read and matched on the email.
-    async fn find_by_email(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let (wanted, url) = (normalize_key(key), self.url(&["3.0", "admin", "users"])?);
-        let mut found = Vec::new();
-        let (mut page, mut seen) = (1u64, 0u64);
-        loop {
-            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("q", key.to_string())];
-            let value = self.get("find", &url, &query).await?;
-            let answer = UsersPage::deserialize(&value).map_err(|e| self.malformed("find", e.to_string()))?;
-            seen += answer.users.len() as u64;
-            for user in &answer.users {
-                let account = parse_user(user).map_err(|e| self.malformed("find", e))?;
-                if account.key == wanted {
-                    found.push(account);
-                }
-            }
-            if answer.users.is_empty() || seen >= answer.pagination.total_count {
-                break;
-            }
-            page += 1;
-        }
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.malformed("find", format!("{n} users hold the email {key}"))),
-        }
     }
 
     /// The permissions config grants `role`, or why reactivation cannot proceed.
@@ -490,10 +433,6 @@ impl Connector for AffiseConnector {
         Traits { can_reactivate: true, status_from_links: true, ..Traits::new("email") }
     }
 
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         self.list_since(None).await
     }
@@ -515,9 +454,7 @@ impl Connector for AffiseConnector {
         };
         let mut form = Form::new();
         for field in NAME_FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left the field out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             let value = value
                 .ok_or_else(|| self.unsupported(format!("{} has no {field}, which Affise requires", desired.label)))?;
             form.push((field.into(), value.into()));
@@ -579,8 +516,24 @@ impl Connector for AffiseConnector {
     }
 
     /// The listing's `q` search, not a full listing: a lost create is found in one call.
+    /// `GET /3.0/admin/users?q=<email>`: `q` is a free-text search, so every page of its
+    /// answer is read and matched on the email.
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_email(key).await
+        let url = self.url(&["3.0", "admin", "users"])?;
+        let mut found = Found::new(key);
+        let (mut page, mut seen) = (1u64, 0u64);
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("q", key.to_string())];
+            let value = self.get("find", &url, &query).await?;
+            let answer = UsersPage::deserialize(&value).map_err(|e| self.malformed("find", e.to_string()))?;
+            seen += answer.users.len() as u64;
+            found.take(&answer.users, parse_user).map_err(|e| self.malformed("find", e))?;
+            if answer.users.is_empty() || seen >= answer.pagination.total_count {
+                break;
+            }
+            page += 1;
+        }
+        found.one(&self.http, "email", key)
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {

@@ -91,27 +91,21 @@ pub(super) fn role_value(value: &serde_yaml::Value, extra: &serde_yaml::Mapping)
 
 // ---- Options.
 
-/// The kind's own settings, as config writes them.
+/// The kind's own settings, as config writes them; every key may be left out.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct AffiseOptions {
-    #[serde(default)]
     pub(super) permissions: BTreeMap<String, Permissions>,
-    #[serde(default)]
     pub(super) permissions_read_path: Option<String>,
-    #[serde(default)]
     pub(super) permissions_field: Option<String>,
-    #[serde(default)]
     pub(super) incremental: Option<IncrementalOption>,
 }
 
-/// `incremental:` of an Affise platform.
+/// `incremental:` of an Affise platform; every key may be left out.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct IncrementalOption {
-    #[serde(default)]
     pub(super) enabled: bool,
-    #[serde(default)]
     pub(super) full_read_every: Option<u32>,
 }
 

@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::platform::wire::PersonName;
+pub(super) use crate::platform::wire::UserAnswer;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct UsersPage {
@@ -29,10 +31,8 @@ pub(super) struct Pagination {
 pub(super) struct WireUser {
     pub(super) id: String,
     pub(super) email: String,
-    #[serde(default)]
-    pub(super) first_name: Option<String>,
-    #[serde(default)]
-    pub(super) last_name: Option<String>,
+    #[serde(flatten)]
+    pub(super) name: PersonName,
     #[serde(default)]
     pub(super) roles: Vec<String>,
     #[serde(default, rename = "type")]
@@ -41,11 +41,6 @@ pub(super) struct WireUser {
     pub(super) skype: Option<String>,
     #[serde(default)]
     pub(super) work_hours: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct UserAnswer {
-    pub(super) user: Value,
 }
 
 pub(super) fn is_affise_id(id: &str) -> bool {
@@ -65,11 +60,7 @@ pub(super) fn parse_user(value: &Value) -> Result<Account, String> {
     }
     let known = user.roles.iter().map(String::as_str).filter(|r| ROLES.contains(r));
     let role = canonical_roles(known).ok();
-    let mut fields = BTreeMap::from([
-        ("first_name".to_string(), user.first_name.unwrap_or_default()),
-        ("last_name".to_string(), user.last_name.unwrap_or_default()),
-        ("email".to_string(), user.email.clone()),
-    ]);
+    let mut fields = user.name.fields([("email", user.email.clone())]);
     for (name, value) in [("type", user.kind), ("skype", user.skype), ("work_hours", user.work_hours)] {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             fields.insert(name.to_string(), v);

@@ -20,8 +20,6 @@ pub use settings::{
 };
 use wire::*;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use compact_str::{CompactString, ToCompactString};
 use secrecy::ExposeSecret;
@@ -29,8 +27,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, check_option, check_page_size, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::pager::{number_label, PageError, Pager};
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -59,10 +58,6 @@ impl Endpoints {
     }
 }
 
-fn page_label(page: u64) -> String {
-    format!("users page {page}")
-}
-
 /// Check one page and take its rows; the page to ask for next, or `None` when the listing
 /// is complete. `totals` holds `(total_pages, total_records)` as the first page announced them.
 fn add_page(
@@ -71,7 +66,7 @@ fn add_page(
     (page, limit): (u64, u64),
     answer: ListAnswer,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(page);
+    let label = number_label(page);
     let now = (answer.metadata.total_pages, answer.metadata.total_records);
     if let Some(before) = totals.filter(|t| *t != now) {
         let detail = format!(
@@ -89,11 +84,7 @@ fn add_page(
     if rows == 0 && page < now.0 {
         return Err(PageError::page(label, format!("no users, but total_pages is {}", now.0)));
     }
-    for (row, value) in answer.data.iter().enumerate() {
-        let account = parse_user(value).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, &answer.data, parse_user)?;
     Ok((page < now.0).then_some(page + 1))
 }
 
@@ -108,28 +99,17 @@ pub struct AgencyAnalyticsConnector {
 impl AgencyAnalyticsConnector {
     pub fn new(settings: AgencyAnalyticsSettings) -> Result<AgencyAnalyticsConnector, PlatformError> {
         let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if let Err(message) = check_path(&settings.users_path) {
-            return refuse(format!("users_path {message}"));
-        }
-        if let Err(message) = check_pointer(&settings.error_message_pointer) {
-            return refuse(format!("error_message_pointer {message}"));
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, None)?;
+        check_option(&settings.name, "users_path", check_path(&settings.users_path))?;
+        check_option(&settings.name, "error_message_pointer", check_pointer(&settings.error_message_pointer))?;
         if settings.recreate_on_role_change && !settings.allow_delete {
             return refuse(RECREATE_NEEDS_DELETE.into());
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let Some(endpoints) = Endpoints::new(&settings.connection.base_url, &settings.users_path) else {
             return refuse("base_url cannot have paths under it".into());
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(AgencyAnalyticsConnector { settings, http, endpoints })
     }
 
@@ -190,50 +170,23 @@ impl AgencyAnalyticsConnector {
     // ---- Requests. The key travels only in the Authorization header built here.
 
     /// One request with the key in its Authorization header; the answer as it came.
-    async fn send_raw(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Answer, PlatformError> {
+    async fn send_raw(&self, operation: &str, request: JsonRequest<'_>) -> Result<Answer, PlatformError> {
         let key = self.settings.api_key.expose_secret();
-        let build = || {
-            let request = self.http.client.request(method.clone(), url.clone()).query(query);
-            let request = match self.settings.auth_scheme {
-                AuthScheme::Basic => request.basic_auth(key, Some("")),
-                AuthScheme::Bearer => request.bearer_auth(key),
-            };
-            match body {
-                Some(body) => request.json(body),
-                None => request,
-            }
+        let authorize = |request: reqwest::RequestBuilder| match self.settings.auth_scheme {
+            AuthScheme::Basic => request.basic_auth(key, Some("")),
+            AuthScheme::Bearer => request.bearer_auth(key),
         };
-        self.http.send(operation, build).await
+        self.http.send_json(operation, request, authorize).await
     }
 
-    async fn send(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Option<Value>, PlatformError> {
-        let answer = self.send_raw(operation, method, url, query, body).await?;
+    async fn send(&self, operation: &str, request: JsonRequest<'_>) -> Result<Option<Value>, PlatformError> {
+        let answer = self.send_raw(operation, request).await?;
         self.interpret(operation, answer)
     }
 
     /// A write whose answer's `data` is a user: that user, parsed.
-    async fn send_user(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        body: &Map<String, Value>,
-    ) -> Result<Account, PlatformError> {
-        let value = self.send(operation, method, url, &[], Some(body)).await?;
+    async fn send_user(&self, operation: &str, request: JsonRequest<'_>) -> Result<Account, PlatformError> {
+        let value = self.send(operation, request).await?;
         let value =
             value.ok_or_else(|| self.http.malformed(operation, "an empty answer, where the user was due".into()))?;
         let answer = OneAnswer::deserialize(&value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
@@ -241,59 +194,18 @@ impl AgencyAnalyticsConnector {
     }
 
     fn user_id(&self, account: &Account) -> Result<u64, PlatformError> {
-        account.id.parse().map_err(|_| {
-            self.http.unsupported(format!("account id {:?} is not an AgencyAnalytics user id", account.id))
-        })
+        self.http.numeric_id(&account.id, "an AgencyAnalytics user id")
     }
 
     // ---- Listing.
 
     async fn fetch_page(&self, page: u64) -> Result<ListAnswer, PlatformError> {
         let query = [("page", page.to_string()), ("limit", self.settings.page_size.to_string())];
-        let label = page_label(page);
-        let value = match self.send("list", reqwest::Method::GET, &self.endpoints.users, &query, None).await {
-            Ok(Some(value)) => value,
-            Ok(None) => return Err(self.http.malformed("list", format!("{label}: an empty answer"))),
-            // A listing that was refused or garbled is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let label = number_label(page);
+        let value = self.send("list", JsonRequest::get(&self.endpoints.users, &query)).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
+        let value = value.ok_or_else(|| self.http.malformed("list", format!("{label}: an empty answer")))?;
         ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
-    }
-
-    /// `GET /v3/users?filter=<username>`: the user with this username, if any. `filter` is
-    /// a free-text search, so every page of its answer is read and matched on the username.
-    async fn find_by_username(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let wanted = normalize_key(key);
-        let mut found = Vec::new();
-        let mut page = 1u64;
-        loop {
-            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
-            let value = match self.send("find", reqwest::Method::GET, &self.endpoints.users, &query, None).await? {
-                Some(value) => value,
-                None => return Err(self.http.malformed("find", "an empty answer".into())),
-            };
-            let answer = ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("find", e.to_string()))?;
-            for user in &answer.data {
-                let account = parse_user(user).map_err(|e| self.http.malformed("find", e))?;
-                if account.key == wanted {
-                    found.push(account);
-                }
-            }
-            if answer.data.is_empty() || page >= answer.metadata.total_pages {
-                break;
-            }
-            page += 1;
-        }
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.http.malformed("find", format!("{n} users hold the username {key}"))),
-        }
     }
 
     // ---- Writes.
@@ -365,30 +277,10 @@ impl AgencyAnalyticsConnector {
     }
 }
 
-/// Why `recreate_on_role_change` alone is refused: re-creating deletes the user first.
-const RECREATE_NEEDS_DELETE: &str =
-    "recreate_on_role_change deletes the user before creating it anew: it needs allow_delete: true";
-
-/// An error-message pointer must be a JSON Pointer (RFC 6901): empty or starting with `/`.
-fn check_pointer(pointer: &str) -> Result<(), String> {
-    match pointer.starts_with('/') {
-        true => Ok(()),
-        false => Err(format!("{pointer:?} must be a JSON Pointer such as {DEFAULT_ERROR_MESSAGE_POINTER}")),
-    }
-}
-
 /// Whether `changes` move the account's role between the staff side and client.
 fn crosses_sides(account: &Account, changes: &[FieldChange]) -> bool {
     let to = changes.iter().find(|c| c.field == ROLE_FIELD).and_then(|c| c.after.as_deref());
     matches!((account.role.as_deref(), to), (Some(from), Some(to)) if role_change(from, to).is_err())
-}
-
-/// A path option must be absolute and carry no query: it goes under the base URL.
-fn check_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') || path.contains(['?', '#']) || path.split('/').all(str::is_empty) {
-        return Err(format!("{path:?} must be a path such as {DEFAULT_USERS_PATH}"));
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -412,21 +304,13 @@ impl Connector for AgencyAnalyticsConnector {
         }
     }
 
-    /// Nothing to resolve: roles are plain strings.
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_records", "user");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let mut totals = None;
         let step =
             |listing: &mut Pager<Account>, page: &u64, answer| add_page(listing, &mut totals, (*page, limit), answer);
-        read_all(&mut listing, 1, |page| self.fetch_page(page), step, malformed).await?;
-        let pages = listing.pages();
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_records", "user");
+        let (accounts, pages) = listing.read_accounts(&self.http, 1, |page| self.fetch_page(page), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
         Ok(accounts)
     }
@@ -436,9 +320,7 @@ impl Connector for AgencyAnalyticsConnector {
         let role = self.role_value(desired.role.as_deref(), &desired.label)?;
         let mut body = Map::new();
         for field in FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the username, so it stands in when the mapping left it out.
-            let value = value.or((field == "username").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "username");
             match (value, field) {
                 (Some(value), _) => {
                     body.insert(field.into(), json!(value));
@@ -454,7 +336,7 @@ impl Connector for AgencyAnalyticsConnector {
         body.insert("password".into(), json!(generate_password().expose_secret()));
         // [inferred] the value's form: the seed types it as a string; config may change it.
         body.insert("email_credentials".into(), self.settings.email_credentials.json());
-        self.send_user("create", reqwest::Method::POST, &self.endpoints.users, &body).await
+        self.send_user("create", JsonRequest::write(reqwest::Method::POST, &self.endpoints.users, &body)).await
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {
@@ -466,7 +348,8 @@ impl Connector for AgencyAnalyticsConnector {
         }
         let id = self.user_id(account)?;
         let body = self.change_body(account, changes)?;
-        let answered = self.send_user("update", reqwest::Method::PUT, &self.endpoints.user(id), &body).await?;
+        let answered =
+            self.send_user("update", JsonRequest::write(reqwest::Method::PUT, &self.endpoints.user(id), &body)).await?;
         match answered.id == account.id {
             true => Ok(()),
             false => Err(self.http.malformed("update", format!("sent user {id}, the answer is about {}", answered.id))),
@@ -479,7 +362,8 @@ impl Connector for AgencyAnalyticsConnector {
             return Err(self.http.unsupported(REMOVALS_HELD.into()));
         }
         let id = self.user_id(account)?;
-        let answer = self.send_raw("delete", reqwest::Method::DELETE, &self.endpoints.user(id), &[], None).await?;
+        let answer =
+            self.send_raw("delete", JsonRequest::bare(reqwest::Method::DELETE, &self.endpoints.user(id))).await?;
         if answer.status == reqwest::StatusCode::NOT_FOUND {
             // A lost answer retried, or deleted by hand: either way the access is gone.
             tracing::debug!(platform = %self.settings.name, user = id, "already deleted");
@@ -500,8 +384,25 @@ impl Connector for AgencyAnalyticsConnector {
     }
 
     /// The listing's `filter` search, not a full listing: a lost create is found in one call.
+    /// `GET /v3/users?filter=<username>`: `filter` is a free-text search, so every page of
+    /// its answer is read and matched on the username.
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_username(key).await
+        let mut found = Found::new(key);
+        let mut page = 1u64;
+        loop {
+            let query = [("page", page.to_string()), ("limit", MAX_PAGE_SIZE.to_string()), ("filter", key.to_string())];
+            let value = match self.send("find", JsonRequest::get(&self.endpoints.users, &query)).await? {
+                Some(value) => value,
+                None => return Err(self.http.malformed("find", "an empty answer".into())),
+            };
+            let answer = ListAnswer::deserialize(&value).map_err(|e| self.http.malformed("find", e.to_string()))?;
+            found.take(&answer.data, parse_user).map_err(|e| self.http.malformed("find", e))?;
+            if answer.data.is_empty() || page >= answer.metadata.total_pages {
+                break;
+            }
+            page += 1;
+        }
+        found.one(&self.http, "username", key)
     }
 
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {

@@ -10,9 +10,29 @@ use serde_json::{json, Value};
 
 #[cfg(feature = "sandbox")]
 use super::sandbox;
-use super::{check_path, check_pointer, AgencyAnalyticsConnector, Connector, PlatformError, RECREATE_NEEDS_DELETE};
+use super::{AgencyAnalyticsConnector, Connector, PlatformError};
 use crate::platform::connection::Connection;
 use crate::platform::kind::{KindSpec, RoleValue};
+
+/// Why `recreate_on_role_change` alone is refused: re-creating deletes the user first.
+pub(super) const RECREATE_NEEDS_DELETE: &str =
+    "recreate_on_role_change deletes the user before creating it anew: it needs allow_delete: true";
+
+/// An error-message pointer must be a JSON Pointer (RFC 6901): empty or starting with `/`.
+pub(super) fn check_pointer(pointer: &str) -> Result<(), String> {
+    match pointer.starts_with('/') {
+        true => Ok(()),
+        false => Err(format!("{pointer:?} must be a JSON Pointer such as {DEFAULT_ERROR_MESSAGE_POINTER}")),
+    }
+}
+
+/// A path option must be absolute and carry no query: it goes under the base URL.
+pub(super) fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') || path.contains(['?', '#']) || path.split('/').all(str::is_empty) {
+        return Err(format!("{path:?} must be a path such as {DEFAULT_USERS_PATH}"));
+    }
+    Ok(())
+}
 
 /// What to check when a listing's credentials are refused (401/403).
 pub(super) const CREDENTIALS_CHECK: &str =

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
+use crate::platform::wire::PersonName;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Metadata {
@@ -32,10 +33,8 @@ pub(super) struct WireUser {
     pub(super) username: String,
     #[serde(default)]
     pub(super) email: Option<String>,
-    #[serde(default)]
-    pub(super) first_name: Option<String>,
-    #[serde(default)]
-    pub(super) last_name: Option<String>,
+    #[serde(flatten)]
+    pub(super) name: PersonName,
     pub(super) role: String,
 }
 
@@ -48,12 +47,7 @@ pub(super) fn parse_user(value: &Value) -> Result<Account, String> {
     if side(&user.role).is_none() {
         return Err(format!("user {} has role {:?}, not one of {}", user.id, user.role, ROLES.join(", ")));
     }
-    let fields = BTreeMap::from([
-        ("first_name".to_string(), user.first_name.unwrap_or_default()),
-        ("last_name".to_string(), user.last_name.unwrap_or_default()),
-        ("username".to_string(), user.username.clone()),
-        ("email".to_string(), user.email.unwrap_or_default()),
-    ]);
+    let fields = user.name.fields([("username", user.username.clone()), ("email", user.email.unwrap_or_default())]);
     Ok(Account {
         id: user.id.to_compact_string(),
         key: normalize_key(&user.username),

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
+use super::pager::{PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 
@@ -126,12 +126,7 @@ fn add_page(
             false => Err(PageError::page(label, format!("no rows, but total_rows is {}", page.total_rows))),
         };
     }
-    for (offset, value) in page.users.iter().enumerate() {
-        let row = || format!("{label}, row {}", start + offset as u64);
-        let account = parse_user(value, roles).map_err(|e| PageError::page(row(), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, start, &page.users, |value| parse_user(value, roles))?;
     let last = start + rows - 1;
     Ok((last < page.total_rows).then_some(last + 1))
 }
@@ -163,24 +158,12 @@ pub struct CakeConnector {
 
 impl CakeConnector {
     pub fn new(settings: CakeSettings) -> Result<CakeConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if settings.connection.base_url.query().is_some() {
-            // The key belongs in api_key_file/env: a URL gets printed, a secret must not be.
-            return refuse("base_url must not carry a query string".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, Some(""))?;
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let Some(endpoints) = Endpoints::new(&settings.connection.base_url) else {
-            return refuse("base_url cannot have paths under it".into());
+            return Err(http.unsupported("base_url cannot have paths under it".into()));
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(CakeConnector { settings, http, endpoints, roles: RwLock::new(None) })
     }
 
@@ -198,8 +181,8 @@ impl CakeConnector {
             .map_err(|e| self.http.malformed(operation, format!("account_managers.json: {e}")))?;
         let managers = answer.account_managers.into_iter().map(|m| CakeAccountManager {
             id: m.account_manager_id,
-            first_name: m.first_name.unwrap_or_default(),
-            last_name: m.last_name.unwrap_or_default(),
+            first_name: m.name.first_name.unwrap_or_default(),
+            last_name: m.name.last_name.unwrap_or_default(),
             email: m.email,
             status: m.status,
         });
@@ -298,17 +281,8 @@ impl CakeConnector {
     async fn fetch_page(&self, start: u64) -> Result<UsersPage, PlatformError> {
         let query = [("start_at_row", start.to_string()), ("row_limit", self.settings.page_size.to_string())];
         let label = page_label(start);
-        let value = match self.get("list", &self.endpoints.users, &query).await {
-            Ok(value) => value,
-            // A listing that CAKE refused is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.get("list", &self.endpoints.users, &query).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         let answer =
             UsersAnswer::deserialize(&value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))?;
         Ok(answer.response)
@@ -368,10 +342,7 @@ impl CakeConnector {
         changes: &[FieldChange],
         status: Option<AccountStatus>,
     ) -> Result<(), PlatformError> {
-        let user_id: u64 = account
-            .id
-            .parse()
-            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a CAKE user_id", account.id)))?;
+        let user_id = self.http.numeric_id(&account.id, "a CAKE user_id")?;
         let mut body = self.change_body(account, changes).await?;
         if let Some(status) = status {
             // After the changes, so that a reactivation always ends active.
@@ -428,11 +399,9 @@ impl Connector for CakeConnector {
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let roles = self.roles().await?;
         let limit = u64::from(self.settings.page_size);
-        let mut listing = Pager::new("total_rows", "user_id");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let step = |listing: &mut Pager<Account>, start: &u64, page| add_page(listing, *start, limit, page, &roles);
-        read_all(&mut listing, 1, |start| self.fetch_page(start), step, malformed).await?;
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_rows", "user_id");
+        let (accounts, _) = listing.read_accounts(&self.http, 1, |start| self.fetch_page(start), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), "listed users");
         Ok(accounts)
     }
@@ -443,9 +412,7 @@ impl Connector for CakeConnector {
         let role_id = self.role_id(&roles, desired.role.as_deref(), &desired.label)?;
         let mut body = Map::new();
         for field in NAME_FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left the field out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             let value = value.ok_or_else(|| {
                 self.http.unsupported(format!("{} has no {field}, which CAKE requires", desired.label))
             })?;
@@ -455,7 +422,7 @@ impl Connector for CakeConnector {
         body.insert("user_status".into(), json!("active"));
         let value = self.post("create", &self.endpoints.create, body).await?;
         let answer =
-            CreateAnswer::deserialize(&value).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))?;
+            UserAnswer::deserialize(&value).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))?;
         parse_user(&answer.user, &roles).map_err(|e| self.http.malformed("create", format!("user.json: {e}")))
     }
 

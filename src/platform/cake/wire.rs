@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::RoleMap;
-use std::collections::BTreeMap;
+use crate::platform::wire::PersonName;
+pub(super) use crate::platform::wire::UserAnswer;
 
 use crate::model::{normalize_key, Account, AccountStatus};
 
@@ -36,10 +37,8 @@ pub(super) struct UsersPage {
 #[derive(Debug, Deserialize)]
 pub(super) struct WireUser {
     pub(super) user_id: u64,
-    #[serde(default)]
-    pub(super) first_name: Option<String>,
-    #[serde(default)]
-    pub(super) last_name: Option<String>,
+    #[serde(flatten)]
+    pub(super) name: PersonName,
     pub(super) email: String,
     #[serde(deserialize_with = "status_field")]
     pub(super) user_status: AccountStatus,
@@ -59,11 +58,6 @@ pub(super) struct PartialUser {
     pub(super) user_id: Option<u64>,
     #[serde(default, deserialize_with = "optional_status_field")]
     pub(super) user_status: Option<AccountStatus>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct CreateAnswer {
-    pub(super) user: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,10 +85,8 @@ pub(super) struct ManagersAnswer {
 #[derive(Debug, Deserialize)]
 pub(super) struct WireManager {
     pub(super) account_manager_id: u64,
-    #[serde(default)]
-    pub(super) first_name: Option<String>,
-    #[serde(default)]
-    pub(super) last_name: Option<String>,
+    #[serde(flatten)]
+    pub(super) name: PersonName,
     pub(super) email: String,
     #[serde(deserialize_with = "status_field")]
     pub(super) status: AccountStatus,
@@ -144,11 +136,7 @@ pub(super) fn parse_user(value: &Value, roles: &RoleMap) -> Result<Account, Stri
     }
     let role =
         user.role_name.filter(|n| !n.trim().is_empty()).or_else(|| roles.name_of(user.role_id).map(str::to_string));
-    let fields = BTreeMap::from([
-        ("first_name".to_string(), user.first_name.unwrap_or_default()),
-        ("last_name".to_string(), user.last_name.unwrap_or_default()),
-        ("email".to_string(), user.email.clone()),
-    ]);
+    let fields = user.name.fields([("email", user.email.clone())]);
     Ok(Account {
         id: user.user_id.to_compact_string(),
         key: normalize_key(&user.email),

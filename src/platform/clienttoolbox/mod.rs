@@ -27,7 +27,9 @@ use async_trait::async_trait;
 use compact_str::CompactString;
 use secrecy::ExposeSecret;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_page_size, Answer, PlatformHttp, RetryPolicy};
+use super::pager::offset_label;
+use super::search::Found;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{normalize_key, Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
 pub use xml::{parse_users_list, AllowedCampaigns, AnswerError, ListedUser, UsersPage};
@@ -40,17 +42,13 @@ struct Listing {
     total: Option<u64>,
 }
 
-fn page_label(offset: u64) -> String {
-    format!("users page at offset {offset}")
-}
-
 impl Listing {
     /// Take the page asked for at `offset` with `length`: at least one user while any remain,
     /// never more than asked. A server may serve fewer than asked (it caps page sizes), so
     /// the next offset is this one plus the users that came; a user lost from a page is read
     /// on the next one, and one read twice fails the listing.
     fn add_page(&mut self, offset: u64, length: u64, page: UsersPage, custom1: &str) -> Result<(), String> {
-        let label = page_label(offset);
+        let label = offset_label(offset);
         if let Some(total) = self.total.filter(|t| *t != page.total) {
             return Err(format!("{label}: the total changed from {total} to {} while paging", page.total));
         }
@@ -134,16 +132,11 @@ impl ClientToolboxConnector {
         if url.query().is_some() || url.fragment().is_some() {
             return refuse("base_url must not carry a query string or fragment".into());
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&settings.page_size) {
-            return refuse(format!("page_size must be between 1 and {MAX_PAGE_SIZE}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_page_size(&settings.name, settings.page_size, MAX_PAGE_SIZE)?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         if settings.caller_user_id.trim().is_empty() || settings.account_id.trim().is_empty() {
             return refuse("caller_user_id and account_id must both be set".into());
         }
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(ClientToolboxConnector { settings, http })
     }
 
@@ -220,21 +213,22 @@ impl ClientToolboxConnector {
 
     // ---- Listing.
 
-    async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
-        let form = vec![
+    /// The form of a `users_list` page at `offset`, in user-name order.
+    fn list_form(&self, offset: u64) -> Form {
+        vec![
             ("offset", offset.to_string()),
             ("length", self.settings.page_size.to_string()),
             ("sortField", "user_name".to_string()),
             ("sortOrder", "ASC".to_string()),
-        ];
-        let label = page_label(offset);
-        let body = match self.call("list", "users_list", &self.settings.list_api_version, form).await {
-            Ok(body) => body,
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        ]
+    }
+
+    async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
+        let form = self.list_form(offset);
+        let label = offset_label(offset);
+        // `call` never answers `Rejected`: the shared listing error reads as this one did.
+        let body = self.call("list", "users_list", &self.settings.list_api_version, form).await;
+        let body = body.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         parse_users_list(&body).map_err(|e| match e {
             // A refused listing is unreadable, never "no users"; refused credentials stay Auth.
             AnswerError::Refused(m) if says_refused_caller(&m) => {
@@ -245,34 +239,6 @@ impl ClientToolboxConnector {
             }
             AnswerError::Malformed(d) => self.http.malformed("list", format!("{label}: {d}")),
         })
-    }
-
-    /// `users_list` with `searchField=user_name`, `searchOper=eq`: the user with this name,
-    /// if any, matched again on the key (the search's case rules are not in the contract).
-    async fn find_by_user_name(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        let form = vec![
-            ("offset", "0".to_string()),
-            ("length", self.settings.page_size.to_string()),
-            ("sortField", "user_name".to_string()),
-            ("sortOrder", "ASC".to_string()),
-            ("searchField", "user_name".to_string()),
-            ("searchOper", "eq".to_string()),
-            ("searchValue", key.to_string()),
-        ];
-        let body = self.call("find", "users_list", &self.settings.list_api_version, form).await?;
-        let page = parse_users_list(&body).map_err(|e| match e {
-            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("find", &m),
-            AnswerError::Refused(m) => self.http.malformed("find", format!("the platform answered error: {m}")),
-            AnswerError::Malformed(d) => self.http.malformed("find", d),
-        })?;
-        let wanted = normalize_key(key);
-        let custom1 = &self.settings.custom1_element;
-        let mut found: Vec<Account> =
-            page.users.into_iter().map(|u| account_from(u, custom1)).filter(|a| a.key == wanted).collect();
-        match found.len() {
-            0 | 1 => Ok(found.pop()),
-            n => Err(self.http.malformed("find", format!("{n} users hold the user name {key}"))),
-        }
     }
 
     // ---- Writes.
@@ -367,10 +333,6 @@ impl Connector for ClientToolboxConnector {
         Traits { can_reactivate: false, recreate_removed: false, ..Traits::new(USER_NAME_FIELD) }
     }
 
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
         let length = u64::from(self.settings.page_size);
         let mut listing = Listing::default();
@@ -434,13 +396,29 @@ impl Connector for ClientToolboxConnector {
         )))
     }
 
-    /// The role letters are not listed by the API.
     /// `users_list` searched by `user_name eq`, not a full listing: a lost create is found
-    /// in one call.
+    /// in one call. The user with this name, if any, matched again on the key (the search's
+    /// case rules are not in the contract).
     async fn find(&self, key: &str) -> Result<Option<Account>, PlatformError> {
-        self.find_by_user_name(key).await
+        let mut form = self.list_form(0);
+        form.extend([
+            ("searchField", "user_name".to_string()),
+            ("searchOper", "eq".to_string()),
+            ("searchValue", key.to_string()),
+        ]);
+        let body = self.call("find", "users_list", &self.settings.list_api_version, form).await?;
+        let page = parse_users_list(&body).map_err(|e| match e {
+            AnswerError::Refused(m) if says_refused_caller(&m) => self.refused("find", &m),
+            AnswerError::Refused(m) => self.http.malformed("find", format!("the platform answered error: {m}")),
+            AnswerError::Malformed(d) => self.http.malformed("find", d),
+        })?;
+        let custom1 = &self.settings.custom1_element;
+        let mut found = Found::new(key);
+        found.take(page.users, |u| Ok(account_from(u, custom1))).map_err(|e| self.http.malformed("find", e))?;
+        found.one(&self.http, "user name", key)
     }
 
+    /// The role letters are not listed by the API.
     async fn known_roles(&self) -> Result<Option<Vec<String>>, PlatformError> {
         Ok(None)
     }

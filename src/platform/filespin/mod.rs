@@ -30,14 +30,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use super::http::{Answer, PlatformHttp, RetryPolicy};
-use super::pager::{read_all, PageError, Pager};
+use super::http::{check_base_url, check_option, Answer, JsonRequest, PlatformHttp, RetryPolicy};
+use super::pager::{offset_label, PageError, Pager};
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, AccountStatus, DesiredAccount, FieldChange, ROLE_FIELD};
-
-fn page_label(offset: u64) -> String {
-    format!("users page at offset {offset}")
-}
 
 /// Check one page and take its rows; the offset to ask for next, or `None` when the
 /// listing is complete.
@@ -47,7 +43,7 @@ fn add_page(
     page: UsersPage,
     roles: &RoleTable,
 ) -> Result<Option<u64>, PageError> {
-    let label = page_label(offset);
+    let label = offset_label(offset);
     listing.announce(&label, page.total_users)?;
     let rows = page.users.len() as u64;
     if rows != page.count {
@@ -60,11 +56,7 @@ fn add_page(
         // Paging on would never end, and stopping would read as a short list.
         return Err(PageError::page(label, format!("no users, but total_users is {}", page.total_users)));
     }
-    for (row, value) in page.users.into_iter().enumerate() {
-        let account = parse_user(value, roles).map_err(|e| PageError::page(format!("{label}, row {}", row + 1), e))?;
-        let id = account.id.clone();
-        listing.push(&label, &id, account)?;
-    }
+    listing.take_accounts(&label, 1, page.users, |value| parse_user(value, roles))?;
     let next = offset + rows;
     Ok((next < page.total_users).then_some(next))
 }
@@ -80,26 +72,16 @@ pub struct FileSpinConnector {
 
 impl FileSpinConnector {
     pub fn new(settings: FileSpinSettings) -> Result<FileSpinConnector, PlatformError> {
-        let refuse = |message: String| Err(PlatformError::Unsupported { platform: settings.name.clone(), message });
-        if !matches!(settings.connection.base_url.scheme(), "http" | "https") {
-            return refuse("base_url must be an http or https URL".into());
-        }
-        if let Err(message) = check_path(&settings.create_path, false) {
-            return refuse(format!("create_path {message}"));
-        }
-        if let Err(message) = check_path(&settings.update_path, true) {
-            return refuse(format!("update_path {message}"));
-        }
-        if settings.api_key.expose_secret().trim().is_empty() {
-            return refuse("the api key is empty".into());
-        }
+        check_base_url(&settings.name, &settings.connection.base_url, None)?;
+        check_option(&settings.name, "create_path", check_path(&settings.create_path, false))?;
+        check_option(&settings.name, "update_path", check_path(&settings.update_path, true))?;
+        let http = PlatformHttp::keyed(&settings.name, &settings.connection, &settings.api_key)?;
         let (Some(users), Some(create)) = (
             endpoint(&settings.connection.base_url, USERS_PATH),
             endpoint(&settings.connection.base_url, &settings.create_path),
         ) else {
-            return refuse("base_url cannot have paths under it".into());
+            return Err(http.unsupported("base_url cannot have paths under it".into()));
         };
-        let http = PlatformHttp::new(&settings.name, &settings.connection)?.scrubbing(settings.api_key.clone());
         Ok(FileSpinConnector { settings, http, users, create })
     }
 
@@ -159,54 +141,25 @@ impl FileSpinConnector {
 
     // ---- Requests. The key travels only in its header, built here.
 
-    async fn send(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        query: &[(&str, String)],
-        body: Option<&Map<String, Value>>,
-    ) -> Result<Value, PlatformError> {
+    async fn send(&self, operation: &str, request: JsonRequest<'_>) -> Result<Value, PlatformError> {
         let key = self.settings.api_key.expose_secret();
-        let build = || {
-            let request =
-                self.http.client.request(method.clone(), url.clone()).header("X-FileSpin-Api-Key", key).query(query);
-            match body {
-                Some(body) => request.json(body),
-                None => request,
-            }
-        };
-        let answer = self.http.send(operation, build).await?;
+        let authorize = |request: reqwest::RequestBuilder| request.header("X-FileSpin-Api-Key", key);
+        let answer = self.http.send_json(operation, request, authorize).await?;
         self.interpret(operation, answer)
     }
 
     /// A write whose answer carries the user: that user, parsed (and scrubbed).
-    async fn send_user(
-        &self,
-        operation: &str,
-        method: reqwest::Method,
-        url: &Url,
-        body: &Map<String, Value>,
-    ) -> Result<Account, PlatformError> {
-        let value = self.send(operation, method, url, &[], Some(body)).await?;
+    async fn send_user(&self, operation: &str, request: JsonRequest<'_>) -> Result<Account, PlatformError> {
+        let value = self.send(operation, request).await?;
         let answer = UserAnswer::deserialize(value).map_err(|e| self.http.malformed(operation, e.to_string()))?;
         parse_user(answer.user, &self.settings.roles).map_err(|e| self.http.malformed(operation, format!("user: {e}")))
     }
 
     async fn fetch_page(&self, offset: u64) -> Result<UsersPage, PlatformError> {
-        let label = page_label(offset);
+        let label = offset_label(offset);
         let query = [("offset", offset.to_string())];
-        let value = match self.send("list", reqwest::Method::GET, &self.users, &query, None).await {
-            Ok(value) => value,
-            // A listing that was refused or garbled is unreadable, never "no users".
-            Err(PlatformError::Rejected { message, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {message}")))
-            }
-            Err(PlatformError::Malformed { detail, .. }) => {
-                return Err(self.http.malformed("list", format!("{label}: {detail}")))
-            }
-            Err(other) => return Err(other.with_credentials_hint(CREDENTIALS_CHECK)),
-        };
+        let value = self.send("list", JsonRequest::get(&self.users, &query)).await;
+        let value = value.map_err(|e| self.http.listing_error(&label, e, CREDENTIALS_CHECK))?;
         UsersPage::deserialize(value).map_err(|e| self.http.malformed("list", format!("{label}: {e}")))
     }
 
@@ -273,12 +226,10 @@ impl FileSpinConnector {
         changes: &[FieldChange],
         enabled: Option<bool>,
     ) -> Result<(), PlatformError> {
-        let id: u64 = account
-            .id
-            .parse()
-            .map_err(|_| self.http.unsupported(format!("account id {:?} is not a FileSpin user id", account.id)))?;
+        let id = self.http.numeric_id(&account.id, "a FileSpin user id")?;
         let body = self.change_body(account, changes, enabled)?;
-        let answered = self.send_user(operation, reqwest::Method::PUT, &self.update_url(id)?, &body).await?;
+        let answered =
+            self.send_user(operation, JsonRequest::write(reqwest::Method::PUT, &self.update_url(id)?, &body)).await?;
         if answered.id != account.id {
             return Err(self.http.malformed(operation, format!("sent user {id}, the answer is about {}", answered.id)));
         }
@@ -300,19 +251,11 @@ impl Connector for FileSpinConnector {
         Traits::new("email")
     }
 
-    /// Nothing to resolve: the role ids are fixed.
-    async fn prepare(&self) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
     async fn list(&self) -> Result<Vec<Account>, PlatformError> {
-        let mut listing = Pager::new("total_users", "user");
-        let malformed = |e: PageError| self.http.malformed("list", e.to_string());
         let roles = &self.settings.roles;
         let step = |listing: &mut Pager<Account>, offset: &u64, page| add_page(listing, *offset, page, roles);
-        read_all(&mut listing, 0, |offset| self.fetch_page(offset), step, malformed).await?;
-        let pages = listing.pages();
-        let accounts = listing.finish().map_err(malformed)?;
+        let listing = Pager::new("total_users", "user");
+        let (accounts, pages) = listing.read_accounts(&self.http, 0, |offset| self.fetch_page(offset), step).await?;
         tracing::debug!(platform = %self.settings.name, accounts = accounts.len(), pages, "listed users");
         Ok(accounts)
     }
@@ -321,9 +264,7 @@ impl Connector for FileSpinConnector {
     async fn create(&self, desired: &DesiredAccount) -> Result<Account, PlatformError> {
         let mut body = Map::new();
         for field in FIELDS {
-            let value = desired.fields.get(field).map(|v| v.trim()).filter(|v| !v.is_empty());
-            // The match key is the email, so it stands in when the mapping left it out.
-            let value = value.or((field == "email").then_some(desired.key.as_str()).filter(|k| !k.is_empty()));
+            let value = super::create_value(desired, field, "email");
             match (value, field) {
                 (Some(value), _) => {
                     let (name, value) = self.field_value(field, value, &desired.label)?;
@@ -337,7 +278,7 @@ impl Connector for FileSpinConnector {
             }
         }
         body.insert("role_id".into(), json!(self.role_id(desired.role.as_deref(), &desired.label)?));
-        self.send_user("create", reqwest::Method::POST, &self.create, &body).await
+        self.send_user("create", JsonRequest::write(reqwest::Method::POST, &self.create, &body)).await
     }
 
     async fn update(&self, account: &Account, changes: &[FieldChange]) -> Result<(), PlatformError> {

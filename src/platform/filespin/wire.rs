@@ -3,8 +3,6 @@
 //! Unknown fields are ignored; the secrets are removed from every record before it is
 //! parsed (see `scrub`), so no error message can quote them either.
 
-use std::collections::BTreeMap;
-
 use compact_str::ToCompactString;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -12,6 +10,8 @@ use serde_json::Value;
 
 use super::*;
 use crate::model::{normalize_key, Account, AccountStatus};
+use crate::platform::wire::PersonName;
+pub(super) use crate::platform::wire::UserAnswer;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct UsersPage {
@@ -19,11 +19,6 @@ pub(super) struct UsersPage {
     pub(super) count: u64,
     /// Parsed one by one, so that an error names its row.
     pub(super) users: Vec<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct UserAnswer {
-    pub(super) user: Value,
 }
 
 /// `id` and `role_id` come as numbers (the contract) or as strings (the vendor's sample).
@@ -52,10 +47,8 @@ pub(super) struct WireUser {
     #[serde(deserialize_with = "id_field")]
     pub(super) id: u64,
     pub(super) email: String,
-    #[serde(default)]
-    pub(super) first_name: Option<String>,
-    #[serde(default)]
-    pub(super) last_name: Option<String>,
+    #[serde(flatten)]
+    pub(super) name: PersonName,
     pub(super) enabled: bool,
     #[serde(default, deserialize_with = "optional_id_field")]
     pub(super) role_id: Option<u64>,
@@ -94,12 +87,7 @@ pub(super) fn parse_user(mut value: Value, roles: &RoleTable) -> Result<Account,
     }
     let by_name = || user.role_name.as_deref().and_then(|name| role_id_of(roles, name));
     let role = user.role_id.or_else(by_name).map(|id| id.to_string());
-    let mut fields = BTreeMap::from([
-        ("first_name".to_string(), user.first_name.unwrap_or_default()),
-        ("last_name".to_string(), user.last_name.unwrap_or_default()),
-        ("email".to_string(), user.email.clone()),
-        ("locale".to_string(), user.locale.unwrap_or_default()),
-    ]);
+    let mut fields = user.name.fields([("email", user.email.clone()), ("locale", user.locale.unwrap_or_default())]);
     if let Some(access) = user.group_asset_access {
         fields.insert("group_asset_access".into(), access.to_string());
     }

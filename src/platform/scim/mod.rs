@@ -24,7 +24,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::connection::Connection;
-use super::http::{Answer, PlatformHttp, RetryPolicy};
+use super::http::{check_base_url, check_page_size, Answer, PlatformHttp, RetryPolicy};
 use super::redact::Redactor;
 use super::{Connector, PlatformError, Traits};
 use crate::model::{Account, DesiredAccount, FieldChange};
@@ -173,15 +173,13 @@ impl ScimTargetConnector {
             Err(PlatformError::Unsupported { platform: settings.name.clone(), message: message.into() })
         };
         let url = &settings.connection.base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-            return refuse("base_url must be an http or https URL");
-        }
+        check_base_url(&settings.name, url, None)?;
         if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
             // The token belongs in api_key_file/env: a URL gets printed, a secret must not be.
             return refuse("base_url must carry no credentials and no query string");
         }
-        if settings.page_size.is_some_and(|size| !(1..=MAX_PAGE_SIZE).contains(&size)) {
-            return refuse("page_size must be between 1 and 10000");
+        if let Some(size) = settings.page_size {
+            check_page_size(&settings.name, size, MAX_PAGE_SIZE)?;
         }
         if settings.token.expose_secret().trim().is_empty() {
             return refuse("the bearer token (api key) is empty");
