@@ -22,6 +22,7 @@ mod ldap;
 mod notify;
 mod okta;
 mod platforms;
+mod push_flow;
 
 /// What `source:` may hold, for the messages that ask for one.
 const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.entra, \
@@ -51,6 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "audit",
     "notify",
+    "push_flow",
 ];
 
 /// `tls_insecure_skip_verify`: off unless written `true`.
@@ -119,6 +121,7 @@ impl Validator {
         let daemon = self.daemon(root);
         let audit_key = self.audit_key(root.get("audit"));
         let notify = self.notify(root.get("notify"));
+        let push_flow = self.push_flow(root.get("push_flow"), safety.max_removals_count);
         self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
@@ -130,6 +133,7 @@ impl Validator {
             daemon: daemon?,
             audit_key,
             notify,
+            push_flow,
             secret_files: std::mem::take(&mut self.secret_files),
         })
     }

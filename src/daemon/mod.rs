@@ -4,6 +4,7 @@
 //! - [`control`]: the control loop, reading one stream of events (signals, config changes,
 //!   schedule ticks) that the edges below produce, so it is testable in-process.
 //! - [`worker`]: the single task that runs reconciles, fed by a coalescing trigger channel.
+//! - [`push`]: the worker's batches of pushed changes (the store's push inbox), coalesced.
 //! - [`scheduler`]: the cron schedule; [`signals`]: SIGUSR1 / SIGHUP / SIGTERM / SIGINT.
 //! - [`reload`]: validate-then-swap config reloads, and the watch on the config file.
 //! - [`http`]: health, readiness, metrics, the trigger, the status and the admin endpoints.
@@ -16,6 +17,7 @@ pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod push;
 pub mod reload;
 pub mod scheduler;
 pub mod shutdown;
