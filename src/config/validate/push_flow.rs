@@ -56,3 +56,42 @@ impl Validator {
         config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, Problem};
+
+    fn parse(extra: &str) -> Result<Config, Vec<Problem>> {
+        let head = "source: { file: { path: roster.yaml } }\nplatforms:\n  - { name: c, kind: cake, base_url: \"https://a.example\", api_key_env: PATH }\n";
+        Config::parse(&format!("{head}{extra}"), Path::new("/tmp/rosterd-test/rosterd.yaml"))
+    }
+
+    fn problems(extra: &str) -> Vec<String> {
+        parse(extra).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_burst_count_defaults_to_the_removal_limit_then_25() {
+        let c = parse("safety: { max_removals: { count: 7 } }\n").unwrap();
+        assert_eq!((c.push_flow.burst.count, c.push_flow.burst.window.as_secs()), (7, 60));
+        assert_eq!(c.push_flow.coalesce.as_millis(), 200);
+        assert_eq!(parse("").unwrap().push_flow.burst.count, 25);
+        let c = parse("push_flow: { coalesce_millis: 0, burst: { count: 3, window_seconds: 600 } }\n").unwrap();
+        assert_eq!(
+            (c.push_flow.coalesce.as_millis(), c.push_flow.burst.count, c.push_flow.burst.window.as_secs()),
+            (0, 3, 600)
+        );
+    }
+
+    #[test]
+    fn problems_name_their_key_paths() {
+        let p = problems("push_flow: { coalesce_millis: 20000, retry_max_seconds: 0, burst: { count: 0 } }\n");
+        for key in ["push_flow.coalesce_millis", "push_flow.retry_max_seconds", "push_flow.burst.count"] {
+            assert!(p.iter().any(|p| p.contains(key) && p.contains("out of range")), "{key}: {p:#?}");
+        }
+        let p = problems("push_flow: { burst: { cnt: 3 } }\n");
+        assert!(p.iter().any(|p| p.starts_with("push_flow.burst") && p.contains("cnt")), "{p:#?}");
+    }
+}
