@@ -5,15 +5,27 @@
 
 mod support;
 
-use rosterd::daemon::state::held_in;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rosterd::daemon::admin::{Admin, Caller, Reply, Request};
+use rosterd::daemon::shutdown::Shutdown;
+use rosterd::daemon::state::{held_in, Progress, State};
+use rosterd::daemon::worker::{self, EngineRuns, Trigger, Worker};
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::Engine;
 use support::people::Person;
 use support::rig::{Rig, FAST, FILE_SOURCE};
+use support::webhook::Receiver;
 
 /// Every platform kind's emulator behind one config reading `roster.yaml`; removals are
 /// not limited per run, so only the push burst guard (at most `burst` in a minute) holds.
 async fn every_kind(burst: usize) -> Rig<Vec<AnySandbox>> {
+    every_kind_with(burst, "").await
+}
+
+/// The same, with these top-level config sections added.
+async fn every_kind_with(burst: usize, sections: &str) -> Rig<Vec<AnySandbox>> {
     let mut sandboxes = Vec::new();
     for kind in kinds() {
         sandboxes.push(AnySandbox::start(kind).await.expect("the emulator"));
@@ -29,7 +41,9 @@ async fn every_kind(burst: usize) -> Rig<Vec<AnySandbox>> {
     let config = std::fs::read_to_string(rig.path("rosterd.yaml")).expect("the config");
     rig.write(
         "rosterd.yaml",
-        &format!("{config}push_flow:\n  coalesce_millis: 50\n  burst: {{ count: {burst}, window_seconds: 60 }}\n"),
+        &format!(
+            "{config}push_flow:\n  coalesce_millis: 50\n  burst: {{ count: {burst}, window_seconds: 60 }}\n{sections}"
+        ),
     );
     rig
 }
@@ -44,6 +58,17 @@ fn roster(rig: &Rig<Vec<AnySandbox>>, n: usize, leavers: &[usize], renamed: &[us
             p
         }
     }));
+}
+
+/// People 1..=40 created on every platform, then 1..=30 marked leavers in the roster file
+/// (not yet reconciled); a burst limit of 25. Also: each platform's accounts with access.
+async fn forty_synced_thirty_leaving(sections: &str) -> (Rig<Vec<AnySandbox>>, Vec<(&'static str, usize)>) {
+    let rig = every_kind_with(25, sections).await;
+    roster(&rig, 40, &[], &[]);
+    rig.reconcile().await;
+    let before = with_access(&rig);
+    roster(&rig, 40, &(1..=30).collect::<Vec<_>>(), &[]);
+    (rig, before)
 }
 
 fn with_access(rig: &Rig<Vec<AnySandbox>>) -> Vec<(&'static str, usize)> {
@@ -112,12 +137,7 @@ async fn sixty_pushed_deactivations_are_held_reported_and_released_by_approve_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_apply_until_the_window_is_full_and_unknown_people_are_skipped() {
-    let rig = every_kind(25).await;
-    roster(&rig, 40, &[], &[]);
-    rig.reconcile().await;
-    let before = with_access(&rig);
-    let leavers: Vec<usize> = (1..=30).collect();
-    roster(&rig, 40, &leavers, &[]);
+    let (rig, before) = forty_synced_thirty_leaving("").await;
     let engine = rig.engine();
 
     // 20 in the window: applied on every platform, in one run.
@@ -137,4 +157,82 @@ async fn pushes_apply_until_the_window_is_full_and_unknown_people_are_skipped() 
     // A person the source does not know: skipped, nothing planned, no run.
     let unknown = push(&engine, &[(999, false)]).await;
     assert_eq!((unknown.unknown, unknown.summary.is_none()), (vec!["999".to_string()], true));
+}
+
+/// The daemon's worker in-process, as `rosterd run` wires it (engine, state, admin channel,
+/// webhooks), with the push inbox written beside it as the SCIM service provider writes it:
+/// the burst is held, `/v1/status` lists it with its approve command, the webhook is told
+/// once, and an approve through the admin channel releases it while the daemon runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_daemon_holds_a_pushed_burst_tells_it_once_and_approve_releases_it() {
+    let hooks = Receiver::start().await;
+    let notify = format!("notify:\n  backoff_ms: 10\n  webhooks: [ {{ url: \"{}/hook\" }} ]\n", hooks.url);
+    let (rig, before) = forty_synced_thirty_leaving(&notify).await;
+    let leavers: Vec<usize> = (1..=30).collect();
+
+    let engine = rig.engine();
+    let inbox = engine.store.push_inbox().expect("the inbox");
+    let state = Arc::new(State::new(&engine.config.daemon, Vec::new(), Arc::new(Progress::default())));
+    let shutdown = Shutdown::new();
+    let (triggers, trigger_rx) = worker::channel();
+    let (jobs, job_rx) = worker::jobs_channel();
+    let (_reconfig, reconfigs) = tokio::sync::mpsc::unbounded_channel();
+    let notifier = rosterd::notify::Notifier::new(&engine.config.notify);
+    let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
+    let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
+    let admin = Admin { state: state.clone(), triggers, jobs };
+
+    let script = async {
+        for i in &leavers {
+            inbox.record(&i.to_string(), true).expect("recorded");
+        }
+        let status = wait_for(&state, |s| !s["held"].as_array().is_none_or(Vec::is_empty)).await;
+        let held = status["held"].as_array().cloned().unwrap_or_default();
+        assert_eq!(held.len(), kinds().len(), "{status:#}");
+        let run_id = held[0]["run_id"].as_str().unwrap_or_default().to_string();
+        assert!(held.iter().all(|h| h["removals"] == 30 && h["run_id"] == run_id.as_str()), "{status:#}");
+        assert!(inbox.pending().expect("pending").is_empty(), "a held batch is handled");
+        assert_eq!(with_access(&rig), before, "nothing deactivated while held");
+
+        let caller = Caller { person_data: true, trigger: Trigger::Admin };
+        let reply = admin.handle(Request::Approve { run_id: run_id.clone(), platform: None }, caller).await;
+        let Reply::Approved { platforms } = reply else { panic!("{reply:?}") };
+        assert!(platforms.iter().all(|p| p.released.len() == 30), "{platforms:?}");
+        for ((kind, b), (_, a)) in before.iter().zip(&with_access(&rig)) {
+            assert_eq!(*a, b - 30, "{kind}: released and applied");
+        }
+        let told = wait_hook(&hooks).await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0]["notification"]["approve_command"], format!("rosterd approve {run_id}").as_str());
+        shutdown.trigger();
+    };
+    let (closed, ()) = tokio::join!(worker.run(), script);
+    assert!(closed.is_ok());
+}
+
+/// The status document once `ready` says so (20 s at most).
+async fn wait_for(state: &State, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    for _ in 0..400 {
+        let status = state.status();
+        if ready(&status) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not reached: {:#}", state.status());
+}
+
+/// What the webhook was told, once something was (10 s at most), and a moment more for a second.
+async fn wait_hook(hooks: &Receiver) -> Vec<serde_json::Value> {
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got.extend(hooks.take("hook"));
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    got.extend(hooks.take("hook"));
+    got
 }
