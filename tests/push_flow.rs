@@ -8,10 +8,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rosterd::daemon::admin::{Admin, Caller, Reply, Request};
+use rosterd::daemon::admin::{Caller, Reply, Request};
 use rosterd::daemon::shutdown::Shutdown;
 use rosterd::daemon::state::{held_in, Progress, State};
-use rosterd::daemon::worker::{self, EngineRuns, Trigger, Worker};
+use rosterd::daemon::worker::{Trigger, Worker};
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::Engine;
 use support::people::Person;
@@ -174,13 +174,7 @@ async fn the_running_daemon_holds_a_pushed_burst_tells_it_once_and_approve_relea
     let inbox = engine.store.push_inbox().expect("the inbox");
     let state = Arc::new(State::new(&engine.config.daemon, Vec::new(), Arc::new(Progress::default())));
     let shutdown = Shutdown::new();
-    let (triggers, trigger_rx) = worker::channel();
-    let (jobs, job_rx) = worker::jobs_channel();
-    let (_reconfig, reconfigs) = tokio::sync::mpsc::unbounded_channel();
-    let notifier = rosterd::notify::Notifier::new(&engine.config.notify);
-    let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
-    let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
-    let admin = Admin { state: state.clone(), triggers, jobs };
+    let (worker, admin, _reconfigs) = Worker::wire(engine, state.clone(), shutdown.clone());
 
     let script = async {
         for i in &leavers {

@@ -181,6 +181,23 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The worker around `engine`, as `rosterd run` wires it: its trigger queue and admin
+    /// channel (the [`super::admin::Admin`] that feeds both), the webhooks of the engine's
+    /// config, and the channel that hands it reloaded configs.
+    pub fn wire(
+        engine: Engine,
+        state: Arc<State>,
+        shutdown: Shutdown,
+    ) -> (Worker, super::admin::Admin, mpsc::UnboundedSender<Reconfig>) {
+        let (triggers, trigger_rx) = channel();
+        let (jobs, job_rx) = jobs_channel();
+        let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
+        let notifier = crate::notify::Notifier::new(&engine.config.notify);
+        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
+        let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown, runs };
+        (worker, super::admin::Admin { state, triggers, jobs }, reconfig_tx)
+    }
+
     /// Run until the stop; then make the store and the audit trail durable.
     pub async fn run(mut self) -> Result<(), RunError> {
         self.runs.publish_quarantine();
