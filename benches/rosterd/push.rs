@@ -102,7 +102,7 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
         }
         let done = loop {
             let done = deactivated(&audit);
-            if done.values().filter(|(n, _, _)| *n == sandboxes.len()).count() == LEAVERS {
+            if done.values().filter(|d| d.platforms.len() == sandboxes.len()).count() == LEAVERS {
                 break done;
             }
             assert!(started.elapsed() < GIVE_UP, "the leavers were not all deactivated in {GIVE_UP:?}");
@@ -116,13 +116,11 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
 
     let mut latencies: Vec<f64> = pushed
         .iter()
-        .filter_map(|(id, at)| {
-            done.get(id).map(|(_, last, _)| (*last - *at).to_std().unwrap_or_default().as_secs_f64())
-        })
+        .filter_map(|(id, at)| done.get(id).map(|d| (d.last - *at).to_std().unwrap_or_default().as_secs_f64()))
         .collect();
     latencies.sort_by(f64::total_cmp);
     let first = pushed.values().min().copied().unwrap_or_else(Utc::now);
-    let last = done.values().map(|(_, t, _)| *t).max().unwrap_or(first);
+    let last = done.values().map(|d| d.last).max().unwrap_or(first);
     let wall = (last - first).to_std().unwrap_or_default().as_secs_f64();
     let (requests, throttled): (Vec<usize>, Vec<usize>) = sandboxes
         .iter()
@@ -132,7 +130,7 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     // The busiest platform's requests at its limit; pushes spread out cannot end before the last.
     let arrival = per_second.map_or(0.0, |r| (LEAVERS - 1) as f64 / r);
     let floor = (requests.iter().max().copied().unwrap_or(0) as f64 / RATE).max(arrival);
-    let runs: BTreeSet<&String> = done.values().flat_map(|(_, _, runs)| runs).collect();
+    let runs: BTreeSet<&String> = done.values().flat_map(|d| &d.runs).collect();
     let pct = |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied();
     let secs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2} s"));
     for s in sandboxes {
@@ -151,10 +149,18 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     ]
 }
 
-/// Per person: on how many platforms a push run applied a change (`ok`), when the last one
-/// was, and in which runs.
-fn deactivated(audit: &Path) -> HashMap<String, (usize, DateTime<Utc>, Vec<String>)> {
-    let mut out: HashMap<String, (BTreeSet<String>, DateTime<Utc>, Vec<String>)> = HashMap::new();
+/// What the audit trail says push runs did to one person.
+struct Done {
+    /// Platforms where a push run applied a change to them (`ok`).
+    platforms: BTreeSet<String>,
+    /// When the last of those was.
+    last: DateTime<Utc>,
+    runs: BTreeSet<String>,
+}
+
+/// Per person, what push runs did to them.
+fn deactivated(audit: &Path) -> HashMap<String, Done> {
+    let mut out: HashMap<String, Done> = HashMap::new();
     for line in std::fs::read_to_string(audit).unwrap_or_default().lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         if v["trigger"] != "push" || v["outcome"] != "ok" {
@@ -162,10 +168,10 @@ fn deactivated(audit: &Path) -> HashMap<String, (usize, DateTime<Utc>, Vec<Strin
         }
         let Some(at) = v["time"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else { continue };
         let id = v["person_id"].as_str().unwrap_or_default().to_string();
-        let e = out.entry(id).or_insert((BTreeSet::new(), at.into(), Vec::new()));
-        e.0.insert(v["platform"].as_str().unwrap_or_default().to_string());
-        e.1 = e.1.max(at.into());
-        e.2.push(v["run_id"].as_str().unwrap_or_default().to_string());
+        let e = out.entry(id).or_insert(Done { platforms: BTreeSet::new(), last: at.into(), runs: BTreeSet::new() });
+        e.platforms.insert(v["platform"].as_str().unwrap_or_default().to_string());
+        e.last = e.last.max(at.into());
+        e.runs.insert(v["run_id"].as_str().unwrap_or_default().to_string());
     }
-    out.into_iter().map(|(id, (platforms, at, runs))| (id, (platforms.len(), at, runs))).collect()
+    out
 }
