@@ -11,7 +11,8 @@ use std::time::Duration;
 use rosterd::daemon::admin::{Caller, Reply, Request};
 use rosterd::daemon::shutdown::Shutdown;
 use rosterd::daemon::state::{held_in, Progress, State};
-use rosterd::daemon::worker::{Trigger, Worker};
+use rosterd::daemon::wiring::wire;
+use rosterd::daemon::worker::Trigger;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::Engine;
 use support::people::Person;
@@ -174,7 +175,7 @@ async fn the_running_daemon_holds_a_pushed_burst_tells_it_once_and_approve_relea
     let inbox = engine.store.push_inbox().expect("the inbox");
     let state = Arc::new(State::new(&engine.config.daemon, Vec::new(), Arc::new(Progress::default())));
     let shutdown = Shutdown::new();
-    let (worker, admin, _reconfigs) = Worker::wire(engine, state.clone(), shutdown.clone());
+    let (worker, admin, _reconfigs) = wire(engine, state.clone(), shutdown.clone());
 
     let script = async {
         for i in &leavers {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use rosterd::config::Config;
 use rosterd::daemon::shutdown::Shutdown;
 use rosterd::daemon::state::{Progress, State};
-use rosterd::daemon::worker::Worker;
+use rosterd::daemon::wiring::wire;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 
 use crate::sandbox_rig::{roster_text, runtime};
@@ -28,23 +28,6 @@ const RATE: f64 = 100.0;
 const SERVER_BURST: u32 = 5;
 /// Longer than any case takes: a stuck flow fails the bench instead of hanging it.
 const GIVE_UP: Duration = Duration::from_secs(300);
-
-pub fn run() -> Vec<Table> {
-    let mut table = Table::new(
-        format!(
-            "{LEAVERS} leavers of {PEOPLE} people pushed, deactivated on all {} platform kinds; each emulator allows \
-             {RATE} requests/s (burst {SERVER_BURST}), rosterd set to the same; push_flow.coalesce_millis 200; \
-             latency from the journaled push to the last platform's deactivation",
-            kinds().len()
-        ),
-        &["pushes arrive", "push runs", "p50", "p99", "max", "wall", "floor", "ratio wall/floor", "429s"],
-    );
-    let rt = runtime();
-    for arrival in [Some(10.0), Some(20.0), None] {
-        table.row(rt.block_on(case(arrival)));
-    }
-    vec![table]
-}
 
 /// One case: pushes at `per_second` (None: all at once).
 async fn case(per_second: Option<f64>) -> Vec<String> {
@@ -85,7 +68,7 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     let (inbox, audit) = (engine.store.push_inbox().expect("the inbox"), engine.config.audit_path());
     let state = Arc::new(State::new(&engine.config.daemon, Vec::new(), Arc::new(Progress::default())));
     let shutdown = Shutdown::new();
-    let (worker, _admin, _reconfigs) = Worker::wire(engine, state, shutdown.clone());
+    let (worker, _admin, _reconfigs) = wire(engine, state, shutdown.clone());
     let before: Vec<(usize, usize)> =
         sandboxes.iter().map(|s| (s.faults().requests(), s.faults().throttled())).collect();
 
@@ -174,4 +157,21 @@ fn deactivated(audit: &Path) -> HashMap<String, Done> {
         e.runs.insert(v["run_id"].as_str().unwrap_or_default().to_string());
     }
     out
+}
+
+pub fn run() -> Vec<Table> {
+    let mut table = Table::new(
+        format!(
+            "{LEAVERS} leavers of {PEOPLE} people pushed, deactivated on all {} platform kinds; each emulator allows \
+             {RATE} requests/s (burst {SERVER_BURST}), rosterd set to the same; push_flow.coalesce_millis 200; \
+             latency from the journaled push to the last platform's deactivation",
+            kinds().len()
+        ),
+        &["pushes arrive", "push runs", "p50", "p99", "max", "wall", "floor", "ratio wall/floor", "429s"],
+    );
+    let rt = runtime();
+    for arrival in [Some(10.0), Some(20.0), None] {
+        table.row(rt.block_on(case(arrival)));
+    }
+    vec![table]
 }

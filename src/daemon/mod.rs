@@ -5,6 +5,7 @@
 //!   schedule ticks) that the edges below produce, so it is testable in-process.
 //! - [`worker`]: the single task that runs reconciles, fed by a coalescing trigger channel.
 //! - [`push`]: the worker's batches of pushed changes (the store's push inbox), coalesced.
+//! - [`wiring`]: the worker and its admin channel built as `rosterd run` builds them.
 //! - [`scheduler`]: the cron schedule; [`signals`]: SIGUSR1 / SIGHUP / SIGTERM / SIGINT.
 //! - [`reload`]: validate-then-swap config reloads, and the watch on the config file.
 //! - [`http`]: health, readiness, metrics, the trigger, the status and the admin endpoints.
@@ -23,6 +24,7 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod signals;
 pub mod state;
+pub mod wiring;
 pub mod worker;
 
 #[cfg(test)]
@@ -112,7 +114,7 @@ impl Daemon {
         let state = Arc::new(State::new(&daemon_config, recent, progress));
         let listener = bind(daemon_config.http_listen).await?;
         let (shutdown, http_stop) = (Shutdown::new(), Shutdown::new());
-        let (worker, admin, reconfig_tx) = Worker::wire(engine, state.clone(), shutdown.clone());
+        let (worker, admin, reconfig_tx) = wiring::wire(engine, state.clone(), shutdown.clone());
         let triggers = admin.triggers.clone();
         let stop_watch = shutdown.clone();
         let notifier = worker.runs.notifier.clone();

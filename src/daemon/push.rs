@@ -3,7 +3,8 @@
 //!
 //! On a push the worker waits `push_flow.coalesce_millis` for the changes pushed with it,
 //! takes everything pending, and reconciles those people in one targeted run
-//! ([`crate::reconcile::Engine::reconcile_pushed`], which applies the push burst guard).
+//! ([`crate::reconcile::Engine::reconcile_pushed`], which applies the push burst guard;
+//! the worker's `run_push` reports it like any run).
 //! Only a handled batch leaves the inbox; one that failed (a platform down) is tried again
 //! with a doubling backoff. Changes pushed during a run wait for the next batch; a non-empty
 //! inbox at start-up (a crash after the 2xx) is reconciled first thing. A pull-only
@@ -15,9 +16,8 @@ use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use tokio::time::Instant;
 
 use super::shutdown::Shutdown;
-use super::worker::{EngineRuns, Runner, Trigger};
 use crate::config::push_flow::PushFlowConfig;
-use crate::reconcile::{Engine, PeopleRun};
+use crate::reconcile::Engine;
 use crate::records::Pushed;
 use crate::store::PushInbox;
 
@@ -84,39 +84,44 @@ impl PushFeed {
         }
     }
 
-    /// Wait for the changes pushed together, take every pending one, hand them to the
-    /// runner as one batch, and forget them once handled (else try again after a backoff).
-    pub async fn run_batch(&mut self, runner: &mut impl Runner, shutdown: &Shutdown) {
+    /// Wait for the changes pushed together and take every pending one (oldest first);
+    /// None when there is nothing to do (or a stop came meanwhile: the inbox keeps them).
+    pub async fn take(&mut self, shutdown: &Shutdown) -> Option<Vec<Pushed>> {
         tokio::select! {
             _ = tokio::time::sleep(self.coalesce) => {}
-            // The inbox keeps them for the next start.
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => return None,
         }
-        let Some(inbox) = self.inbox.clone() else { return };
+        let inbox = self.inbox.as_ref()?;
         let batch = match inbox.pending() {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the push inbox; trying again");
-                return self.failed();
+                self.failed();
+                return None;
             }
         };
         let Some(newest) = batch.last().map(|p| p.seq) else {
             self.retry_at = None;
-            return;
+            return None;
         };
         let new = batch.iter().filter(|p| self.counted_to.is_none_or(|c| p.seq > c)).count();
         counter!(PUSHED, "stage" => "received").increment(new as u64);
         self.counted_to = Some(newest);
-        if !runner.push(&batch).await {
+        Some(batch)
+    }
+
+    /// The batch is handled (forget it) or not (try again after a backoff).
+    pub fn finish(&mut self, batch: &[Pushed], handled: bool) {
+        let Some(inbox) = self.inbox.as_ref().filter(|_| handled) else {
             return self.failed();
-        }
+        };
         let seqs: Vec<u64> = batch.iter().map(|p| p.seq).collect();
         if let Err(e) = inbox.done(&seqs) {
             // Reconciled already: a second pass over the same people finds nothing to do.
             tracing::warn!(error = %e, "cannot clear the push inbox; its changes will be reconciled again");
         }
         let now = chrono::Utc::now();
-        for p in &batch {
+        for p in batch {
             let waited = (now - p.at).to_std().unwrap_or_default();
             histogram!(PUSH_LATENCY).record(waited.as_secs_f64());
         }
@@ -141,37 +146,4 @@ fn describe() {
     for stage in ["received", "reconciled"] {
         counter!(PUSHED, "stage" => stage).absolute(0);
     }
-}
-
-impl EngineRuns {
-    /// One targeted run over a batch of pushed changes, reported like any run (log,
-    /// metrics, `/v1/status`, webhooks: a burst held is told as held removals are).
-    pub(super) async fn run_push(&self, batch: &[Pushed]) -> bool {
-        let label = Trigger::Push.as_str();
-        tracing::info!(trigger = label, changes = batch.len(), "pushed changes: reconciling their people");
-        self.state.run_started(label);
-        let started = std::time::Instant::now();
-        let policy = self.engine.config.push_flow.burst;
-        let outcome = self.until_stop(self.engine.reconcile_pushed(batch, &policy, label)).await;
-        let (handled, outcome) = match outcome {
-            Some(Ok(PeopleRun { summary: Some(summary), .. })) => {
-                (converged(&summary.record), Some(Ok(summary.record)))
-            }
-            Some(Ok(PeopleRun { summary: None, .. })) => {
-                // Nobody the batch names is known at the source: no run, nothing to report.
-                self.state.job_finished();
-                return true;
-            }
-            Some(Err(e)) => (false, Some(Err(e.into()))),
-            None => (false, None),
-        };
-        self.report(label, started.elapsed(), outcome);
-        handled
-    }
-}
-
-/// Whether a push run did its job: every platform planned and no step failed. A held step
-/// is done (the guard keeps its own record for approval); a failed one is tried again.
-fn converged(record: &crate::store::RunRecord) -> bool {
-    record.platforms.iter().all(|p| p.error.is_none() && p.failed == 0)
 }

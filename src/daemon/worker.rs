@@ -143,7 +143,12 @@ pub async fn drive(
                 Some(t) => runner.run(t).await,
                 None => break,
             },
-            () = pushes.due() => pushes.run_batch(runner, shutdown).await,
+            () = pushes.due() => {
+                if let Some(batch) = pushes.take(shutdown).await {
+                    let handled = runner.push(&batch).await;
+                    pushes.finish(&batch, handled);
+                }
+            }
         }
         if shutdown.is_triggered() {
             break;
@@ -181,23 +186,6 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// The worker around `engine`, as `rosterd run` wires it: its trigger queue and admin
-    /// channel (the [`super::admin::Admin`] that feeds both), the webhooks of the engine's
-    /// config, and the channel that hands it reloaded configs.
-    pub fn wire(
-        engine: Engine,
-        state: Arc<State>,
-        shutdown: Shutdown,
-    ) -> (Worker, super::admin::Admin, mpsc::UnboundedSender<Reconfig>) {
-        let (triggers, trigger_rx) = channel();
-        let (jobs, job_rx) = jobs_channel();
-        let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
-        let notifier = crate::notify::Notifier::new(&engine.config.notify);
-        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
-        let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown, runs };
-        (worker, super::admin::Admin { state, triggers, jobs }, reconfig_tx)
-    }
-
     /// Run until the stop; then make the store and the audit trail durable.
     pub async fn run(mut self) -> Result<(), RunError> {
         self.runs.publish_quarantine();
@@ -268,12 +256,7 @@ impl EngineRuns {
     }
 
     /// Tell the log, the metrics, the state, systemd and the webhooks how a run ended.
-    pub(super) fn report(
-        &self,
-        label: &'static str,
-        took: Duration,
-        outcome: Option<Result<crate::store::RunRecord, RunError>>,
-    ) {
+    fn report(&self, label: &'static str, took: Duration, outcome: Option<Result<crate::store::RunRecord, RunError>>) {
         self.notify(&outcome);
         match outcome {
             Some(Ok(record)) => {
@@ -298,6 +281,30 @@ impl EngineRuns {
         }
         metrics::store_size(self.engine.store.size_on_disk());
         self.publish_quarantine();
+    }
+
+    /// One targeted run over a batch of pushed changes, reported like any run (log,
+    /// metrics, `/v1/status`, webhooks: a burst held is told as held removals are).
+    async fn run_push(&self, batch: &[crate::records::Pushed]) -> bool {
+        let label = Trigger::Push.as_str();
+        tracing::info!(trigger = label, changes = batch.len(), "pushed changes: reconciling their people");
+        self.state.run_started(label);
+        let started = Instant::now();
+        let policy = self.engine.config.push_flow.burst;
+        let (handled, outcome) = match self.until_stop(self.engine.reconcile_pushed(batch, &policy, label)).await {
+            Some(Ok(crate::reconcile::PeopleRun { summary: Some(summary), .. })) => {
+                (converged(&summary.record), Some(Ok(summary.record)))
+            }
+            Some(Ok(crate::reconcile::PeopleRun { summary: None, .. })) => {
+                // Nobody the batch names is known at the source: no run, nothing to report.
+                self.state.job_finished();
+                return true;
+            }
+            Some(Err(e)) => (false, Some(Err(e.into()))),
+            None => (false, None),
+        };
+        self.report(label, started.elapsed(), outcome);
+        handled
     }
 
     /// Hand the run's notifications to a background delivery (retries must not hold up the worker).
@@ -328,7 +335,7 @@ impl EngineRuns {
 
     /// Await `work`; on a stop, no new step starts and the steps already calling a platform
     /// get `shutdown_grace` to finish; None when they did not.
-    pub(super) async fn until_stop<F: Future>(&self, work: F) -> Option<F::Output> {
+    async fn until_stop<F: Future>(&self, work: F) -> Option<F::Output> {
         until_stop(work, &self.shutdown, || {
             self.engine.stop_new_steps();
             self.state.settings().shutdown_grace
@@ -347,6 +354,12 @@ impl EngineRuns {
             Err(e) => Err(e.into()),
         })
     }
+}
+
+/// Whether a push run did its job: every platform planned and no step failed. A held step
+/// is done (the guard keeps its own record for approval); a failed one is tried again.
+fn converged(record: &crate::store::RunRecord) -> bool {
+    record.platforms.iter().all(|p| p.error.is_none() && p.failed == 0)
 }
 
 #[cfg(test)]
