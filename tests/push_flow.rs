@@ -15,7 +15,7 @@ use rosterd::daemon::wiring::wire;
 use rosterd::daemon::worker::Trigger;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::Engine;
-use support::people::Person;
+use support::people::{roster_marked, Person};
 use support::rig::{Rig, FAST, FILE_SOURCE};
 use support::webhook::Receiver;
 
@@ -51,24 +51,33 @@ async fn every_kind_with(burst: usize, sections: &str) -> Rig<Vec<AnySandbox>> {
 
 /// People 1..=n, those in `leavers` inactive and those in `renamed` with a new given name.
 fn roster(rig: &Rig<Vec<AnySandbox>>, n: usize, leavers: &[usize], renamed: &[usize]) {
-    rig.roster((1..=n).map(|i| {
-        let p = Person::test(i).active(!leavers.contains(&i));
-        if renamed.contains(&i) {
-            p.given("Renamed")
-        } else {
-            p
-        }
-    }));
+    rig.roster(people(n, leavers, renamed));
 }
 
-/// People 1..=40 created on every platform, then 1..=30 marked leavers in the roster file
-/// (not yet reconciled); a burst limit of 25. Also: each platform's accounts with access.
+fn people(n: usize, leavers: &[usize], renamed: &[usize]) -> Vec<Person> {
+    (1..=n)
+        .map(|i| {
+            let p = Person::test(i).active(!leavers.contains(&i));
+            if renamed.contains(&i) {
+                p.given("Renamed")
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
+/// People 1..=40 created on every platform, then 1..=30 marked leavers in a roster file
+/// that says it is incomplete, as a push source's roster always is (absence is no
+/// evidence; an explicit `active: false` is); a burst limit of 25. Also: each platform's
+/// accounts with access.
 async fn forty_synced_thirty_leaving(sections: &str) -> (Rig<Vec<AnySandbox>>, Vec<(&'static str, usize)>) {
     let rig = every_kind_with(25, sections).await;
     roster(&rig, 40, &[], &[]);
     rig.reconcile().await;
     let before = with_access(&rig);
-    roster(&rig, 40, &(1..=30).collect::<Vec<_>>(), &[]);
+    let leavers: Vec<usize> = (1..=30).collect();
+    rig.write("roster.yaml", &roster_marked(false, people(40, &leavers, &[])));
     (rig, before)
 }
 

@@ -27,6 +27,9 @@ pub(super) struct RunFacts {
     pub(super) focus: Option<BTreeSet<String>>,
     /// Why the push burst guard holds this run's removals, if it does.
     pub(super) burst: Option<String>,
+    /// A run over pushed people: an incomplete read does not hold the removal of those the
+    /// source states inactive (see [`guard::GuardFacts::stated_inactive`]).
+    pub(super) trust_inactive: bool,
 }
 
 impl Engine {
@@ -53,7 +56,8 @@ impl Engine {
         if let Some(why) = &shrank {
             tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
         }
-        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None };
+        let facts =
+            RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None, trust_inactive: false };
         Ok(self.plan_roster(only, &roster, facts, Some(active_people)).await)
     }
 
@@ -146,6 +150,10 @@ impl Engine {
             Some(_) => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
             None => BTreeSet::new(),
         };
+        let stated: BTreeSet<String> = match facts.trust_inactive {
+            true => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
+            false => BTreeSet::new(),
+        };
         let grace = missing.as_ref().map(|missing| GraceFacts {
             policy: &self.config.safety.grace,
             missing,
@@ -157,6 +165,7 @@ impl Engine {
             removals_held: traits.removals_held,
             shrank: facts.shrank.as_deref(),
             burst: facts.burst.as_deref(),
+            stated_inactive: facts.trust_inactive.then_some(&stated),
             grace,
             policy: &self.guard_policy(roster),
             managed_active: managed,
