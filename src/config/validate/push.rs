@@ -50,3 +50,34 @@ impl Validator {
         Some(PushSettings { token: token?, max_body_bytes, public_url: p.public_url })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use crate::config::{Config, SourceConfig};
+
+    #[test]
+    fn push_settings_and_each_problem_under_its_key_path() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("token"), "t0ken-value").expect("token file");
+        let file = dir.path().join("rosterd.yaml");
+        let parse = |body: &str| Config::parse(&format!("source:\n  push: {{ {body} }}\nplatforms: []\n"), &file);
+        let Ok(Config { source: SourceConfig::Push(s), .. }) = parse("token_file: token") else {
+            panic!("a push source")
+        };
+        assert_eq!((s.token.expose_secret(), s.max_body_bytes, s.public_url), ("t0ken-value", 1024 * 1024, None));
+        let problems = parse("token: t0ken-inline, max_body_bytes: 10, public_url: 'ftp://x'").expect_err("problems");
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let text = text.join("\n");
+        for key in ["source.push.token:", "source.push.max_body_bytes:", "source.push.public_url:"] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+        assert!(!text.contains("t0ken-inline"), "{text}");
+        let both =
+            parse("token_file: token }\n  scim: { url: 'https://idp.example', token_file: token").expect_err("two");
+        assert!(both.iter().any(|p| p.path == "source" && p.message.contains("source.push")), "{both:?}");
+        let unknown = parse("token_file: token, colour: blue").expect_err("unknown key");
+        assert!(unknown.iter().any(|p| p.path.starts_with("source.push")), "{unknown:?}");
+    }
+}
