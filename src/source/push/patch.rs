@@ -81,6 +81,7 @@ fn one(kind: Kind, body: &mut Map<String, Value>, operation: &Map<String, Value>
 fn on_target(body: &mut Map<String, Value>, op: Op, target: Target, value: Value) -> Result<(), ScimError> {
     let t = match target {
         Target::Extension => return on_extension(body, op, value),
+        Target::Unknown => return Ok(()),
         Target::Attr(t) => t,
     };
     if op != Op::Remove && value.is_null() {
@@ -168,7 +169,10 @@ fn on_attr(container: &mut Map<String, Value>, op: Op, t: &AttrTarget, value: Va
         }
         _ if t.attr.kind == super::schema::Kind::Complex && !t.attr.multi => match value {
             Value::Object(map) => with_object(container, name, |object| object.extend(map)),
-            _ => return Err(ScimError::Value(format!("{name} needs an object value"))),
+            // Checked (or read as `{"value": ...}`) when the result is cut to the schema.
+            other => {
+                container.insert(name.to_string(), other);
+            }
         },
         _ => {
             container.insert(name.to_string(), value);

@@ -13,6 +13,9 @@ pub enum Target {
     /// The whole enterprise extension object.
     Extension,
     Attr(Box<AttrTarget>),
+    /// An attribute this service provider does not keep (an identity provider's mapping may
+    /// send more than the schema holds): ignored, as a POST's unknown attributes are.
+    Unknown,
 }
 
 #[derive(Debug)]
@@ -58,6 +61,9 @@ pub fn parse(kind: Kind, path: &str) -> Result<Target, ScimError> {
                 .ok_or_else(|| bad("expected ':' after the schema URN"))?,
         ),
     };
+    if !extension && rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("urn:") {
+        return Ok(Target::Unknown);
+    }
     let attrs = if extension { schema::ENTERPRISE } else { kind.attrs() };
     let name_end = rest.find(['[', '.']).unwrap_or(rest.len());
     let (name, mut tail) = rest.split_at(name_end);
@@ -67,7 +73,7 @@ pub fn parse(kind: Kind, path: &str) -> Result<Target, ScimError> {
         None if ["id", "meta", "schemas"].iter().any(|r| r.eq_ignore_ascii_case(name)) => {
             return Err(ScimError::Mutability(format!("path {path:?}: {name} is set by the service provider")));
         }
-        None => return Err(bad("no such attribute")),
+        None => return Ok(Target::Unknown),
     };
     if attr.read_only {
         return Err(ScimError::Mutability(format!("path {path:?}: {} is read-only", attr.name)));
@@ -82,7 +88,10 @@ pub fn parse(kind: Kind, path: &str) -> Result<Target, ScimError> {
         tail = &inner[close + 1..];
     }
     let sub = match tail.strip_prefix('.') {
-        Some(sub) => Some(schema::find(attr.sub, sub).ok_or_else(|| bad("no such sub-attribute"))?),
+        Some(sub) => match schema::find(attr.sub, sub) {
+            Some(sub) => Some(sub),
+            None => return Ok(Target::Unknown),
+        },
         None if tail.is_empty() => None,
         None => return Err(bad("unexpected text after the attribute")),
     };

@@ -65,6 +65,16 @@ const NAME: &[Attr] = &[
 const EMAIL: &[Attr] = &[string("value"), typed("type", &["work", "home", "other"]), attr("primary", Kind::Boolean)];
 const PHONE: &[Attr] =
     &[string("value"), typed("type", &["work", "home", "mobile", "other"]), attr("primary", Kind::Boolean)];
+const ADDRESS: &[Attr] = &[
+    string("formatted"),
+    string("streetAddress"),
+    string("locality"),
+    string("region"),
+    string("postalCode"),
+    string("country"),
+    typed("type", &["work", "home", "other"]),
+    attr("primary", Kind::Boolean),
+];
 const USER_GROUP: &[Attr] = &[
     string("value"),
     Attr { values: &["Group"], ..attr("$ref", Kind::Reference) },
@@ -94,6 +104,7 @@ pub const USER: &[Attr] = &[
     attr("active", Kind::Boolean),
     multi("emails", EMAIL),
     multi("phoneNumbers", PHONE),
+    multi("addresses", ADDRESS),
     Attr { read_only: true, ..multi("groups", USER_GROUP) },
 ];
 
@@ -196,6 +207,8 @@ pub fn canonical(a: &Attr, value: &Value, at: &str) -> Result<Option<Value>, Sci
         (Kind::Boolean, Value::Bool(_)) => Ok(Some(value.clone())),
         (Kind::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
         (Kind::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
+        // Entra ID sends the enterprise `manager` as the manager's id alone.
+        (Kind::Complex, Value::String(_)) if find(a.sub, "value").is_some() => Ok(Some(json!({ "value": value }))),
         (Kind::Complex, Value::Object(map)) => {
             let out = canonical_object(a.sub, map, &format!("{at}.{}", a.name))?;
             Ok((!out.is_empty()).then_some(Value::Object(out)))

@@ -231,6 +231,9 @@ async fn entra_dialect() {
                 {"op": "Replace", "value": {"name.givenName": "Ada", "name.familyName": "Lovelace",
                     (format!("{}:department", schema::ENTERPRISE_URN)): "Finance"}},
                 {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"},
+            {"op": "Add", "path": format!("{}:manager", schema::ENTERPRISE_URN), "value": "mgr-7"},
+            {"op": "Replace", "path": "addresses[type eq \"work\"].formatted", "value": "1 Main St"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:shoeSize", "value": "42"},
             ]),
         )
         .await;
@@ -242,6 +245,9 @@ async fn entra_dialect() {
     );
     assert_eq!(patched[schema::ENTERPRISE_URN]["department"], "Finance");
     assert_eq!(patched["phoneNumbers"], json!([{"type": "mobile", "value": "+1 555 0100"}]));
+    assert_eq!(patched[schema::ENTERPRISE_URN]["manager"], json!({"value": "mgr-7"}));
+    assert_eq!(patched["addresses"], json!([{"type": "work", "formatted": "1 Main St"}]));
+    assert!(!patched.to_string().contains("shoeSize"), "an attribute not kept is ignored");
     assert_eq!(sp.journaled(), [(u.clone(), false)]);
     let (status, off) =
         sp.patch(&format!("/Users/{u}"), json!([{"op": "Replace", "path": "active", "value": "False"}])).await;
@@ -379,7 +385,8 @@ async fn errors_say_what_is_wrong_in_scim_shape() {
     let at = format!("/Users/{u}");
     let cases = [
         (json!([{"op": "move", "path": "title", "value": "x"}]), "invalidSyntax"),
-        (json!([{"op": "replace", "path": "nosuch", "value": "x"}]), "invalidPath"),
+        (json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]), "invalidPath"),
+        (json!([{"op": "replace", "path": "name", "value": 7}]), "invalidValue"),
         (json!([{"op": "replace", "path": "id", "value": "x"}]), "mutability"),
         (json!([{"op": "remove"}]), "noTarget"),
         (json!([{"op": "replace", "path": "active", "value": "maybe"}]), "invalidValue"),
