@@ -71,6 +71,8 @@ pub enum SourceConfig {
     /// `source.google`: the settings as the Google source takes them (the key parsed).
     Google(crate::source::google::GoogleSettings),
     Entra(crate::source::entra::EntraSettings),
+    /// `source.push`: rosterd serves SCIM 2.0 and the identity provider pushes to it.
+    Push(crate::source::push::PushSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +247,7 @@ impl SourceConfig {
             SourceConfig::Okta(s) => s.connection.insecure_warning("the Okta source"),
             SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
             SourceConfig::Entra(s) => s.graph.insecure_warning("the Entra ID source"),
+            SourceConfig::Push(_) => None,
         }
     }
 }

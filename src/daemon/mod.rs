@@ -110,6 +110,7 @@ impl Daemon {
             state_dir = %engine.config.state_dir.display(),
             "rosterd starting"
         );
+        let scim = push_router(&engine).map_err(|e| (exit::ERROR, e))?;
         let recent = engine.store.recent_runs(state::RECENT_RUNS).map_err(|e| (exit::ERROR, e.to_string()))?;
         let state = Arc::new(State::new(&daemon_config, recent, progress));
         let listener = bind(daemon_config.http_listen).await?;
@@ -121,7 +122,7 @@ impl Daemon {
         tokio::spawn(notifier.watch_stale(STALE_CHECK_EVERY, async move { stop_watch.wait().await }));
         let admin_socket = admin::socket::start(socket, admin.clone(), http_stop.clone());
         let app = http::App { admin, prometheus };
-        let http = tokio::spawn(http::serve(listener, app, http_stop.clone()));
+        let http = tokio::spawn(http::serve(listener, app, scim, http_stop.clone()));
         let schedule = Schedule::start(&daemon_config.schedule, daemon_config.timezone, Clock::System, events.clone())
             .map_err(|e| (exit::ERROR, format!("cannot start the schedule: {e}")))?;
         tokio::spawn(reload::watch(path.clone(), seen.clone(), events, reload::WATCH_EVERY, shutdown.clone()));
@@ -175,6 +176,16 @@ impl Daemon {
         let _ = self.admin_socket.await;
         code
     }
+}
+
+/// The `/scim/v2` routes when the source is push. The service provider writes through the
+/// store's push inbox, never through the engine, so it takes pushes while a run is in progress.
+fn push_router(engine: &crate::reconcile::Engine) -> Result<Option<axum::Router>, String> {
+    let crate::config::SourceConfig::Push(settings) = &engine.config.source else { return Ok(None) };
+    let inbox = engine.store.push_inbox().map_err(|e| format!("cannot open the push inbox: {e}"))?;
+    let provider = crate::source::push::Provider::new(settings.clone(), Arc::new(inbox)).map_err(|e| e.to_string())?;
+    tracing::info!(path = crate::source::push::http::BASE, "serving SCIM 2.0 for the identity provider's pushes");
+    Ok(Some(crate::source::push::http::router(provider)))
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, (u8, String)> {
