@@ -1,8 +1,10 @@
 //! Pushed changes reconciled by person (issue 17): a batch of pushes is one targeted run
 //! over its people on every platform, and a burst of pushed deactivations above
 //! `push_flow.burst` is held, reported with its approve command, and released by approval.
-//! The push inbox is written here as the SCIM service provider writes it (`record`).
+//! The push inbox is written here as the SCIM service provider writes it (`record`), and,
+//! end to end, through the real daemon's `/scim/v2`.
 
+mod daemon_harness;
 mod support;
 
 use std::sync::Arc;
@@ -239,4 +241,99 @@ async fn wait_hook(hooks: &Receiver) -> Vec<serde_json::Value> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     got.extend(hooks.take("hook"));
     got
+}
+
+const PUSH_TOKEN: &str = "push-token-SEEDED-41d9";
+
+/// Through the real daemon and its `/scim/v2`: a pushed joiner is created on CAKE; a pushed
+/// `PATCH active:false` is journaled before its 2xx, so a SIGKILL right after the answer
+/// (inside the coalescing window: nothing has reached CAKE) loses nothing: after a restart
+/// the deactivation reaches CAKE. (One account of one is 100% of those managed: the
+/// percentage limit is lifted, as it would hold any removal in so small a deployment.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_deactivation_survives_a_sigkill_right_after_its_answer() {
+    let rig = daemon_harness::Rig::start().await;
+    let token = rig.path("push-token");
+    std::fs::write(&token, PUSH_TOKEN).unwrap();
+    let platform = format!(
+        "{{ name: cake, kind: cake, base_url: \"{}\", api_key_file: {}, roles: [ {{ role: Account Manager }} ] }}",
+        rig.cake.base_url(),
+        rig.path("cake-key").display()
+    );
+    let config = rig.path("rosterd.yaml");
+    let text = format!(
+        "state_dir: {}\nschedule: \"{}\"\nhttp: {{ listen: \"127.0.0.1:0\" }}\nsource: {{ push: {{ token_file: {} }} }}\npush_flow: {{ coalesce_millis: 1500 }}\nsafety: {{ max_removals: {{ percent: 100 }} }}\nplatforms: [ {platform} ]\n",
+        rig.path("state").display(),
+        daemon_harness::NEVER,
+        token.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = daemon_harness::Daemon::start(&config, &[]).await;
+    let http = reqwest::Client::new();
+    let users = daemon.url("/scim/v2/Users");
+    let joiner = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "leaver@acme.example",
+        "name": { "givenName": "Lea", "familyName": "Ver" },
+        "emails": [{ "value": "leaver@acme.example", "type": "work", "primary": true }],
+        "active": true
+    });
+    let (status, created) = scim(&http, reqwest::Method::POST, &users, joiner).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_string();
+    cake_status_becomes(&rig, "active").await;
+
+    let off = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }]
+    });
+    let (status, answer) = scim(&http, reqwest::Method::PATCH, &format!("{users}/{id}"), off).await;
+    assert_eq!(status, 200, "{answer}");
+    daemon.signal("KILL");
+    assert_eq!(cake_status(&rig).as_deref(), Some("active"), "killed inside the coalescing window");
+    drop(daemon);
+
+    let restarted = daemon_harness::Daemon::start(&config, &[]).await;
+    cake_status_becomes(&rig, "inactive").await;
+    drop(restarted);
+}
+
+async fn scim(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http
+        .request(method, url)
+        .bearer_auth(PUSH_TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default())
+}
+
+fn cake_status(rig: &daemon_harness::Rig) -> Option<String> {
+    rig.cake.users().into_iter().find(|u| u.email == "leaver@acme.example").map(|u| u.user_status)
+}
+
+/// Wait (20 s at most) until the pushed person's CAKE account has this status.
+async fn cake_status_becomes(rig: &daemon_harness::Rig, want: &str) {
+    for _ in 0..400 {
+        if cake_status(rig).as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs: Vec<String> = std::fs::read_dir(rig.dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    panic!("the CAKE account is {:?}, not {want}; the daemon said:\n{}", cake_status(rig), logs.join("\n---\n"));
 }
