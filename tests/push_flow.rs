@@ -278,8 +278,9 @@ async fn a_pushed_deactivation_survives_a_sigkill_right_after_its_answer() {
         "emails": [{ "value": "leaver@acme.example", "type": "work", "primary": true }],
         "active": true
     });
-    let (status, created) = scim(&http, reqwest::Method::POST, &users, joiner).await;
-    assert_eq!(status, 201, "{created}");
+    let created = scim(&http, reqwest::Method::POST, &users, joiner).send().await.expect("an answer");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: serde_json::Value = serde_json::from_str(&created.text().await.unwrap()).unwrap();
     let id = created["id"].as_str().expect("an id").to_string();
     cake_status_becomes(&rig, "active").await;
 
@@ -287,8 +288,8 @@ async fn a_pushed_deactivation_survives_a_sigkill_right_after_its_answer() {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{ "op": "replace", "path": "active", "value": false }]
     });
-    let (status, answer) = scim(&http, reqwest::Method::PATCH, &format!("{users}/{id}"), off).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = scim(&http, reqwest::Method::PATCH, &format!("{users}/{id}"), off).send().await.expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
     daemon.signal("KILL");
     assert_eq!(cake_status(&rig).as_deref(), Some("active"), "killed inside the coalescing window");
     drop(daemon);
@@ -298,22 +299,17 @@ async fn a_pushed_deactivation_survives_a_sigkill_right_after_its_answer() {
     drop(restarted);
 }
 
-async fn scim(
+/// A request to the service provider, with the identity provider's token.
+fn scim(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let response = http
-        .request(method, url)
+) -> reqwest::RequestBuilder {
+    http.request(method, url)
         .bearer_auth(PUSH_TOKEN)
         .header("content-type", "application/scim+json")
         .body(body.to_string())
-        .send()
-        .await
-        .expect("an answer");
-    let status = response.status().as_u16();
-    (status, serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default())
 }
 
 fn cake_status(rig: &daemon_harness::Rig) -> Option<String> {

@@ -131,8 +131,11 @@ impl Engine {
             }
             None => self.plan_as(only, new_run_id()).await?,
         };
-        if let (None, Some(why)) = (
-            &held.people,
+        // A plan of people as the source states them confirms by itself: it still removes
+        // only those the source marks inactive.
+        let stated = held.people.is_some() || self.states_inactive();
+        if let (false, Some(why)) = (
+            stated,
             guard::roster_unconfirmed(fresh.plan.roster_complete, fresh.plan.roster_incomplete_reason.as_deref()),
         ) {
             return Err(EngineError::Setup(why));
