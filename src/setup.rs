@@ -68,6 +68,7 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
             let source = crate::source::entra::EntraSource::new(settings.clone());
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
         }
+        SourceConfig::Push(settings) => Ok(Box::new(crate::source::push::PushSource::new(settings.clone()))),
         SourceConfig::File { path, complete } => {
             let source = FileSource::new(FileSettings { path: path.clone(), complete: *complete });
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))

@@ -291,3 +291,51 @@ async fn no_entra_client_secret_nor_access_token_reaches_logs_audit_store_plan_o
         assert!(!format!("{source:?}").contains(s), "Debug of the Entra source contains the secret {s}");
     }
 }
+
+/// The push source's bearer token (right, then wrong) never reaches the daemon's log, the
+/// state, the plan, `Debug` or the source's description, after pushes the daemon accepted
+/// and refused, and the usual commands over the pushed roster.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_push_token_reaches_no_log_audit_store_plan_or_debug() {
+    const PUSH_TOKEN: &str = "push-SEEDED-SECRET-19c4e2";
+    const WRONG_PUSH_TOKEN: &str = "push-SEEDED-WRONG-b07d51";
+    let cake = CakeSandbox::start(CakeSandboxOptions::default().with_api_key(CAKE_KEY)).await.expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = config_with("  push: { token_file: push-token }", &cake.base_url())
+        .replace("http: { admin_token_file", &format!("http: {{ listen: \"127.0.0.1:{port}\", admin_token_file"));
+    std::fs::write(d.join("rosterd.yaml"), text).unwrap();
+    std::fs::write(d.join("push-token"), PUSH_TOKEN).unwrap();
+    write_shared_secrets(d);
+    let log = std::fs::File::create(d.join("daemon.log")).unwrap();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .args(["run", "-c", "rosterd.yaml", "--log", "trace", "--log-format", "json"])
+        .env("ROSTERD_TEST_CAKE_KEY", CAKE_KEY)
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let users = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let mut answered = None;
+    for _ in 0..200 {
+        let user = serde_json::json!({"userName": "p1@acme.example", "name": {"givenName": "P", "familyName": "One"},
+            "emails": [{"value": "p1@acme.example"}]});
+        if let Ok(r) = http.post(&users).bearer_auth(PUSH_TOKEN).json(&user).send().await {
+            answered = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let refused = http.get(&users).bearer_auth(WRONG_PUSH_TOKEN).send().await.unwrap().status().as_u16();
+    let _ = std::process::Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    let stopped = tokio::task::spawn_blocking(move || daemon.wait()).await.unwrap().unwrap();
+    assert_eq!((answered, refused, stopped.success()), (Some(201), 401, true));
+    let dd = d.to_path_buf();
+    let mut output = std::fs::read(d.join("daemon.log")).unwrap();
+    output.extend(tokio::task::spawn_blocking(move || usual_runs(&dd)).await.unwrap());
+    assert_eq!(cake.users().len(), 1, "the pushed person was provisioned: {}", String::from_utf8_lossy(&output));
+    assert_nothing_written_holds(d, &output, &[PUSH_TOKEN, WRONG_PUSH_TOKEN]);
+}

@@ -6,6 +6,7 @@ pub use crate::limits;
 pub mod grace;
 pub mod mapping;
 pub mod notify;
+pub mod push_flow;
 mod raw;
 pub mod secret;
 mod validate;
@@ -69,6 +70,8 @@ pub enum SourceConfig {
     /// `source.google`: the settings as the Google source takes them (the key parsed).
     Google(crate::source::google::GoogleSettings),
     Entra(crate::source::entra::EntraSettings),
+    /// `source.push`: rosterd serves SCIM 2.0 and the identity provider pushes to it.
+    Push(crate::source::push::PushSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +155,8 @@ pub struct Config {
     pub audit_key: Option<crate::anchor::AuditKey>,
     /// `notify:`: webhooks told when a person must look.
     pub notify: notify::NotifyConfig,
+    /// `push_flow:`: targeted reconciles of pushed changes, and the push burst guard.
+    pub push_flow: push_flow::PushFlowConfig,
     /// Every secret read from a file, under its key path (for `check-config`'s mode check).
     pub secret_files: Vec<(String, PathBuf)>,
 }
@@ -241,6 +246,7 @@ impl SourceConfig {
             SourceConfig::Okta(s) => s.connection.insecure_warning("the Okta source"),
             SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
             SourceConfig::Entra(s) => s.graph.insecure_warning("the Entra ID source"),
+            SourceConfig::Push(_) => None,
         }
     }
 }

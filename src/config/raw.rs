@@ -26,6 +26,8 @@ pub struct RawSource {
     pub okta: Option<serde_yaml::Value>,
     pub google: Option<RawGoogle>,
     pub entra: Option<RawEntra>,
+    /// `source.push`: checked by `validate::push`, which owns its shape.
+    pub push: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

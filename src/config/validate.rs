@@ -22,10 +22,13 @@ mod ldap;
 mod notify;
 mod okta;
 mod platforms;
+mod push;
+mod push_flow;
 
 /// What `source:` may hold, for the messages that ask for one.
 const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.entra, \
-source.google, source.ldap (a directory) or source.file (a roster file)";
+source.google, source.ldap (a directory), source.file (a roster file) or source.push (the identity provider \
+pushes to rosterd's /scim/v2)";
 
 /// Validate the parsed YAML of the config file at `path`; every problem is reported at once.
 pub(super) fn validate(root: &Value, path: &Path) -> Result<Config, Vec<Problem>> {
@@ -51,6 +54,7 @@ const TOP_KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "audit",
     "notify",
+    "push_flow",
 ];
 
 /// `tls_insecure_skip_verify`: off unless written `true`.
@@ -119,6 +123,7 @@ impl Validator {
         let daemon = self.daemon(root);
         let audit_key = self.audit_key(root.get("audit"));
         let notify = self.notify(root.get("notify"));
+        let push_flow = self.push_flow(root.get("push_flow"), safety.max_removals_count);
         self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
@@ -130,6 +135,7 @@ impl Validator {
             daemon: daemon?,
             audit_key,
             notify,
+            push_flow,
             secret_files: std::mem::take(&mut self.secret_files),
         })
     }
@@ -153,6 +159,7 @@ impl Validator {
             ("okta", raw.okta.is_some()),
             ("google", raw.google.is_some()),
             ("entra", raw.entra.is_some()),
+            ("push", raw.push.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
@@ -173,6 +180,9 @@ impl Validator {
         }
         if let Some(e) = raw.entra {
             return self.entra(e).map(SourceConfig::Entra);
+        }
+        if let Some(p) = &raw.push {
+            return self.push(p).map(SourceConfig::Push);
         }
         match (raw.scim, raw.file) {
             (Some(s), _) => self.scim(s).map(SourceConfig::Scim),

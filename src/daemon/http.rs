@@ -80,9 +80,19 @@ fn metrics_refused(path: &str, reason: &'static str) {
     super::metrics::http_refused(endpoint, reason);
 }
 
-/// Serve until `stop`; connections in progress get to finish.
-pub async fn serve(listener: tokio::net::TcpListener, app: App, stop: Shutdown) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(async move { stop.wait().await }).await
+/// Serve until `stop`; connections in progress get to finish. `scim` is the push source's
+/// service provider (`/scim/v2`), merged after this router's own body limit so it keeps its own.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    scim: Option<Router>,
+    stop: Shutdown,
+) -> std::io::Result<()> {
+    let routes = match scim {
+        Some(scim) => router(app).merge(scim),
+        None => router(app),
+    };
+    axum::serve(listener, routes).with_graceful_shutdown(async move { stop.wait().await }).await
 }
 
 /// 503 while a run has made no progress for `readiness.stuck_after_seconds`, so the

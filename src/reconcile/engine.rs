@@ -61,6 +61,7 @@ impl Engine {
         if let Err(e) = crate::private::tighten_tree(&config.state_dir.join("store")) {
             tracing::warn!(error = %e, "cannot make the store's files private (0600); check who owns state_dir");
         }
+        attach_push(&store, source.as_ref());
         let head = Box::new(store.audit_head()?);
         let audit = AuditLog::open_anchored(&config.audit_path(), head, config.audit_key.clone())?;
         Ok(Engine { config, store, audit, source, platforms, stopping: AtomicBool::new(false), metrics })
@@ -88,6 +89,7 @@ impl Engine {
             kept.push("audit.hmac_key_file takes effect when rosterd restarts".to_string());
             config.audit_key = self.config.audit_key.clone();
         }
+        attach_push(&self.store, source.as_ref());
         self.config = config;
         self.source = source;
         self.platforms = platforms;
@@ -108,6 +110,14 @@ impl Engine {
 
     pub(super) fn runtime(&self, name: &str) -> Option<&PlatformRuntime> {
         self.platforms.iter().find(|p| p.config.name == name)
+    }
+}
+
+/// Hand the store's push inbox to the source (only `source: push` keeps it).
+fn attach_push(store: &Store, source: &dyn Source) {
+    match store.push_inbox() {
+        Ok(inbox) => source.attach_journal(std::sync::Arc::new(inbox)),
+        Err(e) => tracing::error!(error = %e, "cannot open the push inbox in the store"),
     }
 }
 

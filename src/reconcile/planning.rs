@@ -21,9 +21,16 @@ pub(super) struct RunFacts {
     pub(super) now: chrono::DateTime<chrono::Utc>,
     /// Why the roster shrank too far, if it did.
     pub(super) shrank: Option<String>,
-    /// A one-person run: only this person's links and accounts are planned (everyone else
-    /// is absent from its roster, not gone), and groups are left to whole runs.
-    pub(super) focus: Option<String>,
+    /// A targeted run (one person, or the people pushed): only their links and accounts are
+    /// planned (everyone else is absent from its roster, not gone), and groups are left to
+    /// whole runs.
+    pub(super) focus: Option<BTreeSet<String>>,
+    /// Why the push burst guard holds this run's removals, if it does.
+    pub(super) burst: Option<String>,
+    /// A run over pushed people (or any run of a push source): an incomplete read does not
+    /// hold the removal of those the source states inactive (see
+    /// [`guard::GuardFacts::stated_inactive`]).
+    pub(super) trust_inactive: bool,
 }
 
 impl Engine {
@@ -37,8 +44,14 @@ impl Engine {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
         let roster = self.read_source().await?;
-        if let Some(why) = &roster.incomplete_reason {
-            tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
+        match &roster.incomplete_reason {
+            Some(why) if self.states_inactive() => {
+                tracing::info!(reason = %why, "the roster is never complete: only people it states inactive lose access")
+            }
+            Some(why) => {
+                tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run")
+            }
+            None => {}
         }
         let active_people = roster.people.iter().filter(|p| p.active).count();
         let shrank = if roster.complete {
@@ -50,7 +63,8 @@ impl Engine {
         if let Some(why) = &shrank {
             tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
         }
-        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None };
+        let trust_inactive = self.states_inactive();
+        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None, trust_inactive };
         Ok(self.plan_roster(only, &roster, facts, Some(active_people)).await)
     }
 
@@ -113,7 +127,7 @@ impl Engine {
         // The base of the removal percentage is every managed account, one-person run or not.
         let managed = managed_active(&links, &actual);
         let (links, actual) = match &facts.focus {
-            Some(person) => focus_on(person, links, actual),
+            Some(people) => focus_on(people, links, actual),
             None => (links, actual),
         };
         let actual = match status::planning_view(p, actual, &links, &roster.people).await {
@@ -143,6 +157,10 @@ impl Engine {
             Some(_) => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
             None => BTreeSet::new(),
         };
+        let stated: BTreeSet<String> = match facts.trust_inactive {
+            true => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
+            false => BTreeSet::new(),
+        };
         let grace = missing.as_ref().map(|missing| GraceFacts {
             policy: &self.config.safety.grace,
             missing,
@@ -153,6 +171,8 @@ impl Engine {
         let guard_facts = GuardFacts {
             removals_held: traits.removals_held,
             shrank: facts.shrank.as_deref(),
+            burst: facts.burst.as_deref(),
+            stated_inactive: facts.trust_inactive.then_some(&stated),
             grace,
             policy: &self.guard_policy(roster),
             managed_active: managed,
@@ -198,6 +218,12 @@ impl Engine {
         listing::read_accounts(&self.store, p.connector.as_ref(), &p.config.name).await
     }
 
+    /// A push source's roster is never complete (absence is no evidence), but a person it
+    /// states inactive (`active: false`, a DELETE) is: whole runs deactivate them too.
+    pub(super) fn states_inactive(&self) -> bool {
+        matches!(self.config.source, crate::config::SourceConfig::Push(_))
+    }
+
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {
         GuardPolicy {
             roster_incomplete: (!roster.complete)
@@ -226,17 +252,17 @@ async fn check_roles(p: &PlatformRuntime) -> Result<(), PlatformError> {
     Ok(())
 }
 
-/// One person's view of a platform: their link only, and every account but those linked
-/// to someone else (so their key can still find an account rosterd never linked).
+/// The focused people's view of a platform: their links only, and every account but those
+/// linked to someone else (so their keys can still find accounts rosterd never linked).
 fn focus_on(
-    person: &str,
+    people: &BTreeSet<String>,
     mut links: BTreeMap<String, diff::Link>,
     actual: Vec<Account>,
 ) -> (BTreeMap<String, diff::Link>, Vec<Account>) {
     let others: std::collections::HashSet<&str> =
-        links.iter().filter(|(id, _)| id.as_str() != person).map(|(_, l)| l.account_id.as_str()).collect();
+        links.iter().filter(|(id, _)| !people.contains(id.as_str())).map(|(_, l)| l.account_id.as_str()).collect();
     let actual = actual.into_iter().filter(|a| !others.contains(a.id.as_str())).collect();
-    links.retain(|id, _| id == person);
+    links.retain(|id, _| people.contains(id));
     (links, actual)
 }
 

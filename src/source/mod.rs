@@ -14,6 +14,7 @@ pub mod ldap;
 pub mod okta;
 pub mod person;
 pub mod provider;
+pub mod push;
 pub mod scim;
 pub mod snapshot;
 pub mod token;
@@ -55,6 +56,12 @@ pub trait Source: Send + Sync {
     /// found them. Sources that cannot ask for one person read the whole roster and pick.
     async fn read_person(&self, query: &person::PersonQuery) -> Result<Roster, SourceError> {
         Ok(query.pick(self.read().await?))
+    }
+
+    /// The store's push inbox, handed over by the engine once the store is open: the push
+    /// source keeps its resources there. Other sources have no use for it.
+    fn attach_journal(&self, journal: std::sync::Arc<dyn push::Journal>) {
+        let _ = journal;
     }
 
     /// A short description for logs and the run summary (never a secret), e.g. "SCIM https://idp/scim/v2".

@@ -20,6 +20,10 @@ pub struct HeldRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk_to: Option<usize>,
     pub platforms: BTreeMap<String, HeldPlatform>,
+    /// A targeted run over pushed people: approval reads and plans just them again (a push
+    /// source's whole roster is never complete, so a whole plan could confirm nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<Vec<String>>,
 }
 
 /// One platform's held removals in a run.
@@ -76,6 +80,25 @@ impl Store {
 
     pub fn put_held_run(&self, run: &HeldRun) -> Result<(), StoreError> {
         self.put(&self.guards()?, "held", &run.run_id, run)
+    }
+
+    /// People pushed deactivated (person id → when the push was accepted): the push burst
+    /// guard's window. Kept in the store so a restart does not empty the window.
+    pub fn pushed_deactivations(&self) -> Result<BTreeMap<String, chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.scan(&self.guards()?, "burst", "pushed deactivation")
+    }
+
+    pub fn set_pushed_deactivation(
+        &self,
+        person_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.put(&self.guards()?, "burst", person_id, &at)
+    }
+
+    pub fn clear_pushed_deactivation(&self, person_id: &str) -> Result<(), StoreError> {
+        self.guards()?.remove(key("burst", person_id)).map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn get_guard<T: DeserializeOwned>(&self, k: &[u8], what: &str) -> Result<Option<T>, StoreError> {

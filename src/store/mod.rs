@@ -18,6 +18,7 @@ mod groups;
 mod guards;
 mod journal;
 mod push;
+mod push_journal;
 mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,18 @@ pub const MEDIA_TYPE: &str = "application/scim+json";
 /// What rosterd accepts back: SCIM's media type, with plain JSON accepted too.
 pub const ACCEPTED: &str = "application/scim+json, application/json";
 
+/// A SCIM JSON answer, with the resource's ETag when there is one: what the SCIM emulator
+/// and the push source's service provider send.
+pub fn answer_json(status: axum::http::StatusCode, body: &Value, etag: Option<String>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let mut response = (status, [(header::CONTENT_TYPE, MEDIA_TYPE)], body.to_string()).into_response();
+    if let Some(tag) = etag.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
 /// Why a SCIM body could not be read. The texts are the ones operators see in messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {

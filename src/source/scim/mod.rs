@@ -29,7 +29,7 @@ use crate::platform::redact::Redactor;
 use crate::platform::PlatformError;
 use resources::{assign_groups, parse_page, ListedUser};
 /// Nested groups resolved to their users, for every source that lists groups with members.
-pub(crate) use resources::{assign_groups as assign_listed_groups, ListedGroup};
+pub(crate) use resources::{assign_groups as assign_listed_groups, person_of_resource, ListedGroup};
 pub use resources::{parse_users_page, PageError, ResourceError, UsersPage};
 
 /// The name `PlatformHttp` uses in its own messages.

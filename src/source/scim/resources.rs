@@ -95,6 +95,12 @@ impl Listed for ListedUser {
     }
 }
 
+/// One SCIM User resource (keys in any case) as a person, as a listing would read it:
+/// for sources that hold SCIM Users themselves (`source: push`).
+pub(crate) fn person_of_resource(resource: Value) -> Result<Person, ResourceError> {
+    ListedUser::from_scim(wire::lowercase_keys(resource)).map(|u| u.person)
+}
+
 /// A listed User as a person.
 fn person_of(user: wire::User, id: CompactString, user_name: CompactString) -> Person {
     let name = user.name.unwrap_or_default();

@@ -181,11 +181,7 @@ impl IntoResponse for ScimError {
 
 /// A success answer: SCIM JSON, with the resource's ETag when versions are served.
 fn scim_json(status: StatusCode, body: Value, etag: Option<String>) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, MEDIA_TYPE)], body.to_string()).into_response();
-    if let Some(tag) = etag.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
-        response.headers_mut().insert(header::ETAG, tag);
-    }
-    response
+    crate::platform::scim::wire::answer_json(status, &body, etag)
 }
 
 /// Give a new resource with no `id` the next one: `prefix` and a zero-padded count, so ids
