@@ -12,6 +12,7 @@ mod google;
 mod incremental;
 mod okta;
 mod pacing;
+mod push;
 mod sandbox_rig;
 mod scale;
 mod table;
@@ -52,6 +53,11 @@ fn sections() -> Vec<Section> {
             name: "entra",
             about: "Entra ID source: Graph calls of a full and a quiet delta read of 100,000 people, roster parse",
             run: entra::run,
+        },
+        Section {
+            name: "push",
+            about: "200 pushed leavers to deactivated on all six rate-limited sandbox platforms: p50, p99, wall over the floor",
+            run: push::run,
         },
         Section {
             name: "pacing",

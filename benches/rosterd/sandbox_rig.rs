@@ -81,16 +81,7 @@ impl Rig {
     /// People `1..=people` (`p{i}@acme.example`); those in `renamed` get a new given name,
     /// those in `leavers` are inactive.
     pub fn roster(&self, people: usize, renamed: &[usize], leavers: &[usize]) {
-        let mut out = String::with_capacity(people * 160);
-        out.push_str("complete: true\npeople:\n");
-        for i in 1..=people {
-            let active = !leavers.contains(&i);
-            let given = if renamed.contains(&i) { format!("Renamed{i}") } else { format!("G{i}") };
-            out.push_str(&format!(
-                "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: {given}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
-            ));
-        }
-        std::fs::write(self.path("roster.yaml"), out).expect("the roster");
+        std::fs::write(self.path("roster.yaml"), roster_text(people, renamed, leavers)).expect("the roster");
     }
 
     /// One `reconcile --once` with a fresh engine, counted on the emulator.
@@ -133,4 +124,19 @@ pub fn per_kind<F: std::future::Future<Output = Vec<String>>>(
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
+}
+
+/// The roster file of people `1..=people` (`p{i}@acme.example`); those in `renamed` get a
+/// new given name, those in `leavers` are inactive.
+pub fn roster_text(people: usize, renamed: &[usize], leavers: &[usize]) -> String {
+    let mut out = String::with_capacity(people * 160);
+    out.push_str("complete: true\npeople:\n");
+    for i in 1..=people {
+        let active = !leavers.contains(&i);
+        let given = if renamed.contains(&i) { format!("Renamed{i}") } else { format!("G{i}") };
+        out.push_str(&format!(
+            "  - {{ id: \"{i}\", user_name: p{i}@acme.example, given_name: {given}, family_name: F{i}, email: p{i}@acme.example, active: {active} }}\n"
+        ));
+    }
+    out
 }

@@ -6,6 +6,7 @@ pub use crate::limits;
 pub mod grace;
 pub mod mapping;
 pub mod notify;
+pub mod push_flow;
 mod raw;
 pub mod secret;
 mod validate;
@@ -155,6 +156,8 @@ pub struct Config {
     pub audit_key: Option<crate::anchor::AuditKey>,
     /// `notify:`: webhooks told when a person must look.
     pub notify: notify::NotifyConfig,
+    /// `push_flow:`: targeted reconciles of pushed changes, and the push burst guard.
+    pub push_flow: push_flow::PushFlowConfig,
     /// Every secret read from a file, under its key path (for `check-config`'s mode check).
     pub secret_files: Vec<(String, PathBuf)>,
 }

@@ -23,6 +23,7 @@ mod notify;
 mod okta;
 mod platforms;
 mod push;
+mod push_flow;
 
 /// What `source:` may hold, for the messages that ask for one.
 const SOURCE_KINDS: &str = "set one of source.scim (a SCIM identity provider), source.okta, source.entra, \
@@ -53,6 +54,7 @@ const TOP_KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "audit",
     "notify",
+    "push_flow",
 ];
 
 /// `tls_insecure_skip_verify`: off unless written `true`.
@@ -121,6 +123,7 @@ impl Validator {
         let daemon = self.daemon(root);
         let audit_key = self.audit_key(root.get("audit"));
         let notify = self.notify(root.get("notify"));
+        let push_flow = self.push_flow(root.get("push_flow"), safety.max_removals_count);
         self.span("store.cache_capacity_mb", limits::CACHE_MB, store.cache_capacity_mb);
         Some(Config {
             path: path.to_path_buf(),
@@ -132,6 +135,7 @@ impl Validator {
             daemon: daemon?,
             audit_key,
             notify,
+            push_flow,
             secret_files: std::mem::take(&mut self.secret_files),
         })
     }

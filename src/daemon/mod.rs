@@ -4,6 +4,8 @@
 //! - [`control`]: the control loop, reading one stream of events (signals, config changes,
 //!   schedule ticks) that the edges below produce, so it is testable in-process.
 //! - [`worker`]: the single task that runs reconciles, fed by a coalescing trigger channel.
+//! - [`push`]: the worker's batches of pushed changes (the store's push inbox), coalesced.
+//! - [`wiring`]: the worker and its admin channel built as `rosterd run` builds them.
 //! - [`scheduler`]: the cron schedule; [`signals`]: SIGUSR1 / SIGHUP / SIGTERM / SIGINT.
 //! - [`reload`]: validate-then-swap config reloads, and the watch on the config file.
 //! - [`http`]: health, readiness, metrics, the trigger, the status and the admin endpoints.
@@ -16,11 +18,13 @@ pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod push;
 pub mod reload;
 pub mod scheduler;
 pub mod shutdown;
 pub mod signals;
 pub mod state;
+pub mod wiring;
 pub mod worker;
 
 #[cfg(test)]
@@ -28,8 +32,6 @@ mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
-
-use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::exit;
@@ -39,7 +41,7 @@ use scheduler::{Clock, Schedule};
 use shutdown::Shutdown;
 use signals::Signals;
 use state::State;
-use worker::{EngineRuns, RunError, Triggers, Worker};
+use worker::{RunError, Triggers, Worker};
 
 /// How often the daemon checks whether a run completed within `notify.stale_after_seconds`.
 const STALE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -113,15 +115,11 @@ impl Daemon {
         let state = Arc::new(State::new(&daemon_config, recent, progress));
         let listener = bind(daemon_config.http_listen).await?;
         let (shutdown, http_stop) = (Shutdown::new(), Shutdown::new());
-        let (triggers, trigger_rx) = worker::channel();
-        let (jobs, job_rx) = worker::jobs_channel();
-        let (reconfig_tx, reconfigs) = mpsc::unbounded_channel();
-        let notifier = crate::notify::Notifier::new(&engine.config.notify);
+        let (worker, admin, reconfig_tx) = wiring::wire(engine, state.clone(), shutdown.clone());
+        let triggers = admin.triggers.clone();
         let stop_watch = shutdown.clone();
-        tokio::spawn(notifier.clone().watch_stale(STALE_CHECK_EVERY, async move { stop_watch.wait().await }));
-        let runs = EngineRuns { engine, reconfigs, state: state.clone(), shutdown: shutdown.clone(), notifier };
-        let worker = Worker { triggers: trigger_rx, jobs: job_rx, shutdown: shutdown.clone(), runs };
-        let admin = admin::Admin { state: state.clone(), triggers: triggers.clone(), jobs };
+        let notifier = worker.runs.notifier.clone();
+        tokio::spawn(notifier.watch_stale(STALE_CHECK_EVERY, async move { stop_watch.wait().await }));
         let admin_socket = admin::socket::start(socket, admin.clone(), http_stop.clone());
         let app = http::App { admin, prometheus };
         let http = tokio::spawn(http::serve(listener, app, scim, http_stop.clone()));

@@ -31,6 +31,8 @@ struct Log {
     /// Steps were stopped (the stop came during a run).
     stopped_steps: bool,
     closed: bool,
+    /// The batches of pushed changes the fake took (person ids as taken).
+    pushed: Vec<Vec<String>>,
 }
 
 /// A run that takes `takes`, honouring the stop with `grace` as the engine's runs do.
@@ -40,6 +42,8 @@ struct FakeRuns {
     grace: Duration,
     shutdown: Shutdown,
     began: Instant,
+    /// Every batch of pushed changes fails (a platform down).
+    push_fails: bool,
 }
 
 impl Runner for FakeRuns {
@@ -55,6 +59,11 @@ impl Runner for FakeRuns {
     }
 
     async fn serve(&mut self, _job: worker::Job) {}
+
+    async fn push(&mut self, batch: &[crate::records::Pushed]) -> bool {
+        self.log.borrow_mut().pushed.push(batch.iter().map(|p| p.person_id.clone()).collect());
+        !self.push_fails
+    }
 
     fn close(&mut self) -> Result<(), RunError> {
         self.log.borrow_mut().closed = true;
@@ -104,14 +113,22 @@ async fn serve_with(takes: Duration, grace: Duration, schedule: Option<(&str, Da
     let _schedule = schedule.map(|(cron, wall)| {
         Schedule::start(cron, chrono_tz::UTC, Clock::tokio_from(wall), events_tx.clone()).expect("a valid schedule")
     });
-    let mut runs = FakeRuns { log: log.clone(), takes, grace, shutdown: shutdown.clone(), began: Instant::now() };
+    let mut runs = FakeRuns {
+        log: log.clone(),
+        takes,
+        grace,
+        shutdown: shutdown.clone(),
+        began: Instant::now(),
+        push_fails: false,
+    };
     let mut reloader = FakeReloader(log.clone());
     let control = async {
         control::serve(&mut events, &triggers, &mut reloader).await;
         shutdown.trigger();
     };
+    let mut pushes = worker::PushFeed::off();
     let (closed, (), ()) = tokio::join!(
-        worker::drive(&mut runs, &mut trigger_rx, &mut job_rx, &shutdown),
+        worker::drive(&mut runs, &mut trigger_rx, &mut job_rx, &mut pushes, &shutdown),
         control,
         play(script, events_tx)
     );
@@ -272,4 +289,70 @@ async fn the_end_of_the_event_stream_stops_the_daemon_like_a_stop() {
     let log = serve_unscheduled(Duration::from_secs(1), &[Wait(5)]).await;
     assert_eq!(log.runs, vec![ran(Trigger::Startup, 0)]);
     assert!(log.closed);
+}
+
+/// The worker loop alone around the fake runner, with a real push inbox, while `script`
+/// plays; the stop comes when it ends.
+async fn drive_pushes(
+    runs: &mut FakeRuns,
+    inbox: &crate::store::PushInbox,
+    script: impl std::future::Future<Output = ()>,
+) {
+    let (_triggers, mut trigger_rx) = worker::channel();
+    let (_jobs, mut job_rx) = worker::jobs_channel();
+    let config = crate::config::push_flow::PushFlowConfig::default();
+    let mut pushes = worker::PushFeed::new(Some(inbox.clone()), &config);
+    let shutdown = runs.shutdown.clone();
+    let stop = async {
+        script.await;
+        shutdown.trigger();
+    };
+    let (closed, ()) = tokio::join!(worker::drive(runs, &mut trigger_rx, &mut job_rx, &mut pushes, &shutdown), stop);
+    assert!(closed.is_ok());
+}
+
+fn fake_runs(log: &Rc<RefCell<Log>>, push_fails: bool) -> FakeRuns {
+    let (takes, grace, shutdown) = (Duration::from_secs(1), NO_GRACE, Shutdown::new());
+    FakeRuns { log: log.clone(), takes, grace, shutdown, began: Instant::now(), push_fails }
+}
+
+/// A store with its push inbox in a temporary directory, and the fake's log.
+fn push_rig() -> (tempfile::TempDir, crate::store::PushInbox, Rc<RefCell<Log>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = crate::store::Store::open(dir.path(), 1 << 20).unwrap();
+    (dir, store.push_inbox().unwrap(), Rc::new(RefCell::new(Log::default())))
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushes_together_make_one_batch_and_leave_the_inbox() {
+    let (_dir, inbox, log) = push_rig();
+    let mut runs = fake_runs(&log, false);
+    drive_pushes(&mut runs, &inbox, async {
+        inbox.record("p-1", true).unwrap();
+        sleep(Duration::from_millis(50)).await;
+        inbox.record("p-2", false).unwrap();
+        inbox.record("p-1", true).unwrap();
+        sleep(Duration::from_secs(1)).await;
+        inbox.record("p-3", true).unwrap();
+        sleep(Duration::from_secs(1)).await;
+    })
+    .await;
+    assert_eq!(log.borrow().pushed, [vec!["p-1", "p-2", "p-1"], vec!["p-3"]]);
+    assert!(inbox.pending().unwrap().is_empty(), "handled batches leave the inbox");
+    assert!(log.borrow().runs.is_empty(), "a push starts no whole run");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_batch_stays_is_retried_with_backoff_and_is_taken_first_after_a_restart() {
+    let (_dir, inbox, log) = push_rig();
+    inbox.record("p-1", true).unwrap();
+    drive_pushes(&mut fake_runs(&log, true), &inbox, sleep(Duration::from_secs(10))).await;
+    // Tried at 0.2 s, then after 1, 2 and 4 s of backoff (each plus the coalescing wait).
+    assert_eq!(log.borrow().pushed.len(), 4, "{:?}", log.borrow().pushed);
+    assert_eq!(inbox.pending().unwrap().len(), 1, "a failed batch stays in the inbox");
+    // A restart: the inbox is not empty, so the first batch is due without a new push.
+    log.borrow_mut().pushed.clear();
+    drive_pushes(&mut fake_runs(&log, false), &inbox, sleep(Duration::from_secs(1))).await;
+    assert_eq!(log.borrow().pushed, [vec!["p-1"]]);
+    assert!(inbox.pending().unwrap().is_empty());
 }

@@ -4,7 +4,7 @@
 //! that this single task reads: a run in progress plus at most one queued, never two runs
 //! at once, and a burst of triggers collapses into one more run. Between runs it also takes
 //! the admin channel's [`Job`]s (approve, plan, report), so they work under the daemon's
-//! store lock, never beside a run.
+//! store lock, never beside a run, and the batches of pushed changes ([`super::push`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+pub use super::push::PushFeed;
 use super::shutdown::Shutdown;
 use super::state::{summary_line, State};
 use super::{metrics, notify};
@@ -27,6 +28,8 @@ pub enum Trigger {
     Http,
     /// `rosterd reconcile` through the admin socket.
     Admin,
+    /// A batch of changes an identity provider pushed (`source: push`).
+    Push,
 }
 
 impl Trigger {
@@ -37,6 +40,7 @@ impl Trigger {
             Trigger::Signal => "signal",
             Trigger::Http => "http",
             Trigger::Admin => "admin",
+            Trigger::Push => "push",
         }
     }
 }
@@ -100,6 +104,8 @@ pub enum RunError {
     NotApplied(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Person(#[from] crate::reconcile::PersonError),
 }
 
 /// What the worker loop drives: the daemon's engine ([`Worker`]), or a fake in tests.
@@ -109,17 +115,23 @@ pub trait Runner {
     fn run(&mut self, trigger: Trigger) -> impl Future<Output = ()>;
     /// One admin job, between runs.
     fn serve(&mut self, job: Job) -> impl Future<Output = ()>;
+    /// One batch of pushed changes (oldest first; a person may come more than once): true
+    /// when it is handled (reconciled, held by a guard, or nothing to do), false when it
+    /// failed and must be tried again.
+    fn push(&mut self, batch: &[crate::records::Pushed]) -> impl Future<Output = bool>;
     /// After the last run: make everything durable.
     fn close(&mut self) -> Result<(), RunError>;
 }
 
-/// The worker loop: one run per trigger taken from the queue, and the admin jobs between
-/// runs, until the stop; then close. A trigger or a job still queued at the stop is dropped
-/// with its queue (a dropped job's caller is told that rosterd is stopping).
+/// The worker loop: one run per trigger taken from the queue, the admin jobs and the
+/// batches of pushed changes between runs, until the stop; then close. A trigger or a job
+/// still queued at the stop is dropped with its queue (a dropped job's caller is told that
+/// rosterd is stopping); pushed changes stay in the store's inbox for the next start.
 pub async fn drive(
     runner: &mut impl Runner,
     triggers: &mut mpsc::Receiver<Trigger>,
     jobs: &mut mpsc::Receiver<Job>,
+    pushes: &mut PushFeed,
     shutdown: &Shutdown,
 ) -> Result<(), RunError> {
     loop {
@@ -131,6 +143,12 @@ pub async fn drive(
                 Some(t) => runner.run(t).await,
                 None => break,
             },
+            () = pushes.due() => {
+                if let Some(batch) = pushes.take(shutdown).await {
+                    let handled = runner.push(&batch).await;
+                    pushes.finish(&batch, handled);
+                }
+            }
         }
         if shutdown.is_triggered() {
             break;
@@ -171,7 +189,8 @@ impl Worker {
     /// Run until the stop; then make the store and the audit trail durable.
     pub async fn run(mut self) -> Result<(), RunError> {
         self.runs.publish_quarantine();
-        drive(&mut self.runs, &mut self.triggers, &mut self.jobs, &self.shutdown).await
+        let mut pushes = PushFeed::of(&self.runs.engine);
+        drive(&mut self.runs, &mut self.triggers, &mut self.jobs, &mut pushes, &self.shutdown).await
     }
 }
 
@@ -196,17 +215,17 @@ impl Runner for EngineRuns {
         self.take_reconfigs();
         // Watched for progress like a run: an approve can hang on a platform too.
         self.state.run_started(Trigger::Admin.as_str());
-        let work = job(&self.engine);
-        let done = until_stop(work, &self.shutdown, || {
-            self.engine.stop_new_steps();
-            self.state.settings().shutdown_grace
-        })
-        .await;
+        let done = self.until_stop(job(&self.engine)).await;
         if done.is_none() {
             tracing::warn!("admin request abandoned: calls still in flight after shutdown_grace_seconds");
         }
         self.state.job_finished();
         self.publish_quarantine();
+    }
+
+    async fn push(&mut self, batch: &[crate::records::Pushed]) -> bool {
+        self.take_reconfigs();
+        self.run_push(batch).await
     }
 
     fn close(&mut self) -> Result<(), RunError> {
@@ -233,7 +252,11 @@ impl EngineRuns {
         notify::status(&format!("reconciling (trigger: {label})"));
         let started = Instant::now();
         let outcome = self.reconcile_until_stop(label).await;
-        let took = started.elapsed();
+        self.report(label, started.elapsed(), outcome);
+    }
+
+    /// Tell the log, the metrics, the state, systemd and the webhooks how a run ended.
+    fn report(&self, label: &'static str, took: Duration, outcome: Option<Result<crate::store::RunRecord, RunError>>) {
         self.notify(&outcome);
         match outcome {
             Some(Ok(record)) => {
@@ -260,11 +283,35 @@ impl EngineRuns {
         self.publish_quarantine();
     }
 
+    /// One targeted run over a batch of pushed changes, reported like any run (log,
+    /// metrics, `/v1/status`, webhooks: a burst held is told as held removals are).
+    async fn run_push(&self, batch: &[crate::records::Pushed]) -> bool {
+        let label = Trigger::Push.as_str();
+        tracing::info!(trigger = label, changes = batch.len(), "pushed changes: reconciling their people");
+        self.state.run_started(label);
+        let started = Instant::now();
+        let policy = self.engine.config.push_flow.burst;
+        let (handled, outcome) = match self.until_stop(self.engine.reconcile_pushed(batch, &policy, label)).await {
+            Some(Ok(crate::reconcile::PeopleRun { summary: Some(summary), .. })) => {
+                (converged(&summary.record), Some(Ok(summary.record)))
+            }
+            Some(Ok(crate::reconcile::PeopleRun { summary: None, .. })) => {
+                // Nobody the batch names is known at the source: no run, nothing to report.
+                self.state.job_finished();
+                return true;
+            }
+            Some(Err(e)) => (false, Some(Err(e.into()))),
+            None => (false, None),
+        };
+        self.report(label, started.elapsed(), outcome);
+        handled
+    }
+
     /// Hand the run's notifications to a background delivery (retries must not hold up the worker).
     fn notify(&self, outcome: &Option<Result<crate::store::RunRecord, RunError>>) {
         let run = match outcome {
             Some(Ok(record)) => Ok(record),
-            Some(Err(RunError::Engine(e))) => Err(e),
+            Some(Err(RunError::Engine(e) | RunError::Person(crate::reconcile::PersonError::Engine(e)))) => Err(e),
             _ => return,
         };
         let delivery = crate::notify::after_engine_run(&self.notifier, &self.engine, run);
@@ -286,21 +333,33 @@ impl EngineRuns {
         }
     }
 
+    /// Await `work`; on a stop, no new step starts and the steps already calling a platform
+    /// get `shutdown_grace` to finish; None when they did not.
+    async fn until_stop<F: Future>(&self, work: F) -> Option<F::Output> {
+        until_stop(work, &self.shutdown, || {
+            self.engine.stop_new_steps();
+            self.state.settings().shutdown_grace
+        })
+        .await
+    }
+
     /// One run. On a stop, no new step starts and the steps already calling a platform get
     /// `shutdown_grace` to finish; None when they did not.
     async fn reconcile_until_stop(&self, trigger: &'static str) -> Option<Result<crate::store::RunRecord, RunError>> {
         let run = self.engine.reconcile(trigger, false);
-        let result = until_stop(run, &self.shutdown, || {
-            self.engine.stop_new_steps();
-            self.state.settings().shutdown_grace
-        })
-        .await?;
+        let result = self.until_stop(run).await?;
         Some(match result {
             Ok((_, Some(summary))) => Ok(summary.record),
             Ok((plan, None)) => Err(RunError::NotApplied(plan.run_id)),
             Err(e) => Err(e.into()),
         })
     }
+}
+
+/// Whether a push run did its job: every platform planned and no step failed. A held step
+/// is done (the guard keeps its own record for approval); a failed one is tried again.
+fn converged(record: &crate::store::RunRecord) -> bool {
+    record.platforms.iter().all(|p| p.error.is_none() && p.failed == 0)
 }
 
 #[cfg(test)]

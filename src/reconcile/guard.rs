@@ -30,6 +30,9 @@ pub struct GuardFacts<'a> {
     pub removals_held: Option<&'a str>,
     /// Why the roster shrank too far, if it did.
     pub shrank: Option<&'a str>,
+    /// Why the push burst guard holds this run's removals (too many pushed deactivations
+    /// within its window), if it does: see [`burst_reason`].
+    pub burst: Option<&'a str>,
     /// The grace counters, when the grace period applies (a complete roster that did not
     /// shrink); `None` otherwise.
     pub grace: Option<GraceFacts<'a>>,
@@ -49,10 +52,13 @@ pub struct GraceFacts<'a> {
 }
 
 /// Apply every guard to one platform's plan, in order: a connector that cannot remove,
-/// a shrunk roster (else the grace period), then the incomplete-roster and threshold limits.
-/// The first reason that holds a step is the one it keeps.
+/// a burst of pushed deactivations, a shrunk roster (else the grace period), then the
+/// incomplete-roster and threshold limits. The first reason that holds a step is the one it keeps.
 pub fn guard_plan(plan: &mut PlatformPlan, facts: &GuardFacts<'_>) {
     if let Some(why) = facts.removals_held {
+        hold_removals(plan, why);
+    }
+    if let Some(why) = facts.burst {
         hold_removals(plan, why);
     }
     if let Some(why) = facts.shrank {
@@ -148,6 +154,24 @@ pub fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
     for step in plan.steps.iter_mut().filter(|s| s.action.removes_access() && s.held.is_none()) {
         step.held = Some(reason.to_string());
     }
+}
+
+/// Defined with the config, which reads it from `push_flow.burst`; the guards apply it.
+pub use crate::config::push_flow::BurstPolicy;
+
+/// Why a batch of pushed changes must have its removals held, if it must: `recent` people
+/// were pushed deactivated earlier within the window, and `batch` more are in this batch;
+/// the window may hold `policy.count` at most. The whole batch's removals are held then
+/// (not the part above the limit): a burst is for a person to look at, not to half-apply.
+pub fn burst_reason(policy: &BurstPolicy, recent: usize, batch: usize) -> Option<String> {
+    let total = recent.saturating_add(batch);
+    (batch > 0 && total > policy.count).then(|| {
+        format!(
+            "{total} deactivations pushed within {}s exceed the push burst limit of {} (push_flow.burst); approve them if they are intended",
+            policy.window.as_secs(),
+            policy.count
+        )
+    })
 }
 
 /// Why the roster's shrink against the last complete one is too large, if it is.
@@ -257,6 +281,26 @@ mod tests {
     #[test]
     fn removals_within_limits_run() {
         assert_eq!(held_under_limits(3, 5, 10.0, 100), 0);
+    }
+
+    #[test]
+    fn a_push_burst_above_the_limit_holds_the_batch() {
+        let policy = BurstPolicy { count: 25, window: std::time::Duration::from_secs(60) };
+        assert_eq!(burst_reason(&policy, 20, 5), None, "25 of 25 is within the limit");
+        assert_eq!(burst_reason(&policy, 30, 0), None, "a batch without deactivations is never held");
+        let why = burst_reason(&policy, 20, 6).unwrap_or_default();
+        assert!(why.contains("26 deactivations") && why.contains("limit of 25"), "{why}");
+        let mut plan = removals(3);
+        let facts = GuardFacts {
+            removals_held: None,
+            shrank: None,
+            burst: Some(&why),
+            grace: None,
+            policy: &GuardPolicy::default(),
+            managed_active: 100,
+        };
+        guard_plan(&mut plan, &facts);
+        assert_eq!(plan.held().count(), 3);
     }
 
     #[test]

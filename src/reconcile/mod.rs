@@ -17,6 +17,7 @@ pub mod guard;
 pub mod journal;
 pub mod listing;
 pub mod metrics;
+mod people;
 mod person;
 pub mod person_trace;
 pub mod plan;
@@ -28,6 +29,7 @@ mod summary;
 
 pub use engine::{new_run_id, Engine, Planned, PlatformRuntime};
 pub use error::{EngineError, ReadError, Refusal};
+pub use people::PeopleRun;
 pub use person::PersonError;
 pub use planning::fingerprint;
 pub use summary::RunSummary;

@@ -5,7 +5,8 @@
 //!
 //! A one-person roster is never a complete roster: everyone else is absent from it, not
 //! gone. So only this person's links and accounts are planned, the grace counters and the
-//! shrink baseline are left to whole runs, and groups are not touched.
+//! shrink baseline are left to whole runs, and groups are not touched: the targeted core
+//! shared with the multi-person form is in [`super::people`].
 
 use tracing::Instrument;
 
@@ -55,19 +56,11 @@ impl Engine {
                 self.resolve_pending(trigger).await?;
             }
             let (person, roster) = self.read_one(query).await?;
-            let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank: None, focus: Some(person.id.to_string()) };
+            let focus = Some([person.id.to_string()].into());
+            let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank: None, focus, burst: None };
             let links_before = self.links_of(&person);
-            let mut planned = self.plan_roster(None, &roster, facts, None).await;
-            // Everyone else is absent from this roster, not gone: whole runs keep the grace
-            // counters and the shrink baseline (see `record_guard_state`).
-            planned.plan.roster_complete = false;
-            if planned.plan.roster_incomplete_reason.is_none() {
-                planned.plan.roster_incomplete_reason = Some(format!("one-person run for {}", person.id));
-            }
-            let summary = match dry_run {
-                true => None,
-                false => Some(self.apply(&planned, trigger).await?),
-            };
+            let label = format!("one-person run for {}", person.id);
+            let (planned, summary) = self.reconcile_focused(&roster, facts, &label, trigger, dry_run).await?;
             Ok(self.trace(query, &person, &roster, &planned.plan, links_before, summary.as_ref()))
         }
         .instrument(span)

@@ -21,9 +21,12 @@ pub(super) struct RunFacts {
     pub(super) now: chrono::DateTime<chrono::Utc>,
     /// Why the roster shrank too far, if it did.
     pub(super) shrank: Option<String>,
-    /// A one-person run: only this person's links and accounts are planned (everyone else
-    /// is absent from its roster, not gone), and groups are left to whole runs.
-    pub(super) focus: Option<String>,
+    /// A targeted run (one person, or the people pushed): only their links and accounts are
+    /// planned (everyone else is absent from its roster, not gone), and groups are left to
+    /// whole runs.
+    pub(super) focus: Option<BTreeSet<String>>,
+    /// Why the push burst guard holds this run's removals, if it does.
+    pub(super) burst: Option<String>,
 }
 
 impl Engine {
@@ -50,7 +53,7 @@ impl Engine {
         if let Some(why) = &shrank {
             tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
         }
-        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None };
+        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None };
         Ok(self.plan_roster(only, &roster, facts, Some(active_people)).await)
     }
 
@@ -113,7 +116,7 @@ impl Engine {
         // The base of the removal percentage is every managed account, one-person run or not.
         let managed = managed_active(&links, &actual);
         let (links, actual) = match &facts.focus {
-            Some(person) => focus_on(person, links, actual),
+            Some(people) => focus_on(people, links, actual),
             None => (links, actual),
         };
         let actual = match status::planning_view(p, actual, &links, &roster.people).await {
@@ -153,6 +156,7 @@ impl Engine {
         let guard_facts = GuardFacts {
             removals_held: traits.removals_held,
             shrank: facts.shrank.as_deref(),
+            burst: facts.burst.as_deref(),
             grace,
             policy: &self.guard_policy(roster),
             managed_active: managed,
@@ -226,17 +230,17 @@ async fn check_roles(p: &PlatformRuntime) -> Result<(), PlatformError> {
     Ok(())
 }
 
-/// One person's view of a platform: their link only, and every account but those linked
-/// to someone else (so their key can still find an account rosterd never linked).
+/// The focused people's view of a platform: their links only, and every account but those
+/// linked to someone else (so their keys can still find accounts rosterd never linked).
 fn focus_on(
-    person: &str,
+    people: &BTreeSet<String>,
     mut links: BTreeMap<String, diff::Link>,
     actual: Vec<Account>,
 ) -> (BTreeMap<String, diff::Link>, Vec<Account>) {
     let others: std::collections::HashSet<&str> =
-        links.iter().filter(|(id, _)| id.as_str() != person).map(|(_, l)| l.account_id.as_str()).collect();
+        links.iter().filter(|(id, _)| !people.contains(id.as_str())).map(|(_, l)| l.account_id.as_str()).collect();
     let actual = actual.into_iter().filter(|a| !others.contains(a.id.as_str())).collect();
-    links.retain(|id, _| id == person);
+    links.retain(|id, _| people.contains(id));
     (links, actual)
 }
 

@@ -78,6 +78,25 @@ impl Store {
         self.put(&self.guards()?, "held", &run.run_id, run)
     }
 
+    /// People pushed deactivated (person id → when the push was accepted): the push burst
+    /// guard's window. Kept in the store so a restart does not empty the window.
+    pub fn pushed_deactivations(&self) -> Result<BTreeMap<String, chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.scan(&self.guards()?, "burst", "pushed deactivation")
+    }
+
+    pub fn set_pushed_deactivation(
+        &self,
+        person_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.put(&self.guards()?, "burst", person_id, &at)
+    }
+
+    pub fn clear_pushed_deactivation(&self, person_id: &str) -> Result<(), StoreError> {
+        self.guards()?.remove(key("burst", person_id)).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn get_guard<T: DeserializeOwned>(&self, k: &[u8], what: &str) -> Result<Option<T>, StoreError> {
         self.guards()?.get(k).map_err(|e| self.err(e))?.map(|v| decode(&v, what)).transpose()
     }

@@ -1,0 +1,171 @@
+//! Several people at once, by their source ids (the people an identity provider pushed):
+//! read them, plan every platform for them alone through the same diff and guards as a
+//! whole run, apply, and record one run. The core, [`Engine::reconcile_focused`], is the one
+//! `rosterd reconcile --person` runs too. The push burst guard's window is counted here and
+//! decided in [`super::guard::burst_reason`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use super::guard::{self, BurstPolicy};
+use super::planning::RunFacts;
+use super::{new_run_id, Engine, EngineError, PersonError, Planned, RunSummary};
+use crate::model::{Person, Roster};
+use crate::records::Pushed;
+use crate::source::person::PersonQuery;
+use crate::store::StoreError;
+
+/// Up to this many people are read one by one (a filtered read each, where the source has
+/// one); more are picked from one read of the whole roster, which is then fewer calls.
+const READ_ONE_BY_ONE: usize = 8;
+
+/// What a targeted run of several people did.
+#[derive(Debug)]
+pub struct PeopleRun {
+    /// The run's outcome; `None` when nobody asked for is known at the source (nothing planned).
+    pub summary: Option<RunSummary>,
+    /// Ids the source does not know (deleted there, or never there): skipped, nothing to do.
+    pub unknown: Vec<String>,
+    /// Why the push burst guard held the run's removals, if it did.
+    pub burst: Option<String>,
+}
+
+impl Engine {
+    /// Read the people with these source ids and converge them on every enabled platform in
+    /// one run (one plan, one apply, one run record). `burst`, when given, is why the push
+    /// burst guard holds every removal of the run.
+    pub async fn reconcile_people(
+        &self,
+        ids: &[String],
+        trigger: &str,
+        burst: Option<String>,
+    ) -> Result<PeopleRun, PersonError> {
+        let run_id = new_run_id();
+        let span = tracing::info_span!("run", run_id = %run_id, trigger, people = ids.len());
+        async move {
+            self.resolve_pending(trigger).await?;
+            let (roster, unknown) = self.read_people(ids).await?;
+            for id in &unknown {
+                tracing::info!(person = %id, "the source does not know this person (any more): nothing to reconcile");
+            }
+            if roster.people.is_empty() {
+                return Ok(PeopleRun { summary: None, unknown, burst });
+            }
+            let focus = roster.people.iter().map(|p| p.id.to_string()).collect();
+            let now = Utc::now();
+            let facts = RunFacts { run_id, now, shrank: None, focus: Some(focus), burst: burst.clone() };
+            let label = format!("targeted run for {} people", roster.people.len());
+            let (_, summary) = self.reconcile_focused(&roster, facts, &label, trigger, false).await?;
+            Ok(PeopleRun { summary, unknown, burst })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Reconcile a batch of pushed changes: one run over the people they name (each once).
+    /// The burst guard counts the people pushed deactivated within its window, this batch's
+    /// included; when that goes over its limit the run's removals are held for approval.
+    pub async fn reconcile_pushed(
+        &self,
+        pushed: &[Pushed],
+        policy: &BurstPolicy,
+        trigger: &str,
+    ) -> Result<PeopleRun, PersonError> {
+        let ids: BTreeSet<&str> = pushed.iter().map(|p| p.person_id.as_str()).collect();
+        let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
+        let burst = self.burst_check(pushed, policy, Utc::now()).map_err(EngineError::from)?;
+        if let Some(why) = &burst {
+            tracing::warn!(reason = %why, "push burst: this batch's removals are held for approval");
+        }
+        self.reconcile_people(&ids, trigger, burst).await
+    }
+
+    /// Count the batch into the burst guard's window (kept in the store) and say whether it
+    /// holds. A batch tried again after a failure is counted once: the window is by person.
+    fn burst_check(
+        &self,
+        pushed: &[Pushed],
+        policy: &BurstPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let window = chrono::Duration::from_std(policy.window).unwrap_or(chrono::Duration::days(1));
+        let since = now - window;
+        let seen = self.store.pushed_deactivations()?;
+        for (id, _) in seen.iter().filter(|(_, at)| **at < since) {
+            self.store.clear_pushed_deactivation(id)?;
+        }
+        let batch: BTreeMap<&str, DateTime<Utc>> =
+            pushed.iter().filter(|p| p.deactivates).map(|p| (p.person_id.as_str(), p.at)).collect();
+        let recent = seen.iter().filter(|(id, at)| **at >= since && !batch.contains_key(id.as_str())).count();
+        for (id, at) in &batch {
+            self.store.set_pushed_deactivation(id, *at)?;
+        }
+        Ok(guard::burst_reason(policy, recent, batch.len()))
+    }
+
+    /// Plan the people of `roster` alone and apply (unless `dry_run`). Everyone else is
+    /// absent from this roster, not gone: the plan says it is incomplete (`label` is why), so
+    /// whole runs keep the grace counters and the shrink baseline (see `record_guard_state`).
+    pub(super) async fn reconcile_focused(
+        &self,
+        roster: &Roster,
+        facts: RunFacts,
+        label: &str,
+        trigger: &str,
+        dry_run: bool,
+    ) -> Result<(Planned, Option<RunSummary>), EngineError> {
+        let mut planned = self.plan_roster(None, roster, facts, None).await;
+        planned.plan.roster_complete = false;
+        if planned.plan.roster_incomplete_reason.is_none() {
+            planned.plan.roster_incomplete_reason = Some(label.to_string());
+        }
+        let summary = match dry_run {
+            true => None,
+            false => Some(self.apply(&planned, trigger).await?),
+        };
+        Ok((planned, summary))
+    }
+
+    /// The people with these ids as the source has them, and the ids it does not know. One
+    /// not found in an incomplete read is an error (it may be in the part not read): the
+    /// caller tries again later rather than skip a change.
+    async fn read_people(&self, ids: &[String]) -> Result<(Roster, Vec<String>), PersonError> {
+        let source_name = self.source.describe();
+        if let Some(warning) = self.config.source.insecure_warning() {
+            tracing::warn!(source = %source_name, "{warning}");
+        }
+        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut reads = Vec::new();
+        if wanted.len() > READ_ONE_BY_ONE {
+            reads.push(self.source.read().await.map_err(EngineError::from)?);
+        } else {
+            for query in wanted.iter().filter_map(|id| PersonQuery::new(id)) {
+                reads.push(self.source.read_person(&query).await.map_err(EngineError::from)?);
+            }
+        }
+        let mut found: BTreeMap<String, Person> = BTreeMap::new();
+        let mut incomplete = None;
+        for read in reads {
+            if !read.complete {
+                incomplete.get_or_insert(read.incomplete_reason.unwrap_or_else(|| "reason unknown".into()));
+            }
+            // By source id exactly: a pushed id is the source's id, never a user name.
+            for p in read.people.into_iter().filter(|p| wanted.contains(p.id.as_str())) {
+                found.entry(p.id.to_string()).or_insert(p);
+            }
+        }
+        let unknown: Vec<String> =
+            wanted.iter().filter(|id| !found.contains_key(**id)).map(|id| id.to_string()).collect();
+        if let (Some(reason), Some(id)) = (&incomplete, unknown.first()) {
+            return Err(PersonError::NotFoundIncomplete { query: id.clone(), source_name, reason: reason.clone() });
+        }
+        let roster = Roster {
+            people: found.into_values().collect(),
+            complete: incomplete.is_none(),
+            incomplete_reason: incomplete,
+        };
+        Ok((roster, unknown))
+    }
+}
