@@ -375,6 +375,7 @@ async fn delete_keeps_a_tombstone_that_a_later_post_revives() {
     assert_eq!(sp.journaled(), [(u.clone(), false)]);
     let query = crate::source::person::PersonQuery::new(&u).unwrap();
     let one = sp.source().read_person(&query).await.unwrap();
+    assert!(one.complete, "the store answers for one person in full");
     assert_eq!(one.people.iter().map(|p| (p.id.as_str(), p.active)).collect::<Vec<_>>(), [(u.as_str(), true)]);
 }
 
