@@ -1,8 +1,10 @@
 //! Pushed changes reconciled by person (issue 17): a batch of pushes is one targeted run
 //! over its people on every platform, and a burst of pushed deactivations above
 //! `push_flow.burst` is held, reported with its approve command, and released by approval.
-//! The push inbox is written here as the SCIM service provider writes it (`record`).
+//! The push inbox is written here as the SCIM service provider writes it (`record`), and,
+//! end to end, through the real daemon's `/scim/v2`.
 
+mod daemon_harness;
 mod support;
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use rosterd::daemon::wiring::wire;
 use rosterd::daemon::worker::Trigger;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
 use rosterd::reconcile::Engine;
-use support::people::Person;
+use support::people::{roster_marked, Person};
 use support::rig::{Rig, FAST, FILE_SOURCE};
 use support::webhook::Receiver;
 
@@ -51,24 +53,33 @@ async fn every_kind_with(burst: usize, sections: &str) -> Rig<Vec<AnySandbox>> {
 
 /// People 1..=n, those in `leavers` inactive and those in `renamed` with a new given name.
 fn roster(rig: &Rig<Vec<AnySandbox>>, n: usize, leavers: &[usize], renamed: &[usize]) {
-    rig.roster((1..=n).map(|i| {
-        let p = Person::test(i).active(!leavers.contains(&i));
-        if renamed.contains(&i) {
-            p.given("Renamed")
-        } else {
-            p
-        }
-    }));
+    rig.roster(people(n, leavers, renamed));
 }
 
-/// People 1..=40 created on every platform, then 1..=30 marked leavers in the roster file
-/// (not yet reconciled); a burst limit of 25. Also: each platform's accounts with access.
+fn people(n: usize, leavers: &[usize], renamed: &[usize]) -> Vec<Person> {
+    (1..=n)
+        .map(|i| {
+            let p = Person::test(i).active(!leavers.contains(&i));
+            if renamed.contains(&i) {
+                p.given("Renamed")
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
+/// People 1..=40 created on every platform, then 1..=30 marked leavers in a roster file
+/// that says it is incomplete, as a push source's roster always is (absence is no
+/// evidence; an explicit `active: false` is); a burst limit of 25. Also: each platform's
+/// accounts with access.
 async fn forty_synced_thirty_leaving(sections: &str) -> (Rig<Vec<AnySandbox>>, Vec<(&'static str, usize)>) {
     let rig = every_kind_with(25, sections).await;
     roster(&rig, 40, &[], &[]);
     rig.reconcile().await;
     let before = with_access(&rig);
-    roster(&rig, 40, &(1..=30).collect::<Vec<_>>(), &[]);
+    let leavers: Vec<usize> = (1..=30).collect();
+    rig.write("roster.yaml", &roster_marked(false, people(40, &leavers, &[])));
     (rig, before)
 }
 
@@ -230,4 +241,95 @@ async fn wait_hook(hooks: &Receiver) -> Vec<serde_json::Value> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     got.extend(hooks.take("hook"));
     got
+}
+
+const PUSH_TOKEN: &str = "push-token-SEEDED-41d9";
+
+/// Through the real daemon and its `/scim/v2`: a pushed joiner is created on CAKE; a pushed
+/// `PATCH active:false` is journaled before its 2xx, so a SIGKILL right after the answer
+/// (inside the coalescing window: nothing has reached CAKE) loses nothing: after a restart
+/// the deactivation reaches CAKE. (One account of one is 100% of those managed: the
+/// percentage limit is lifted, as it would hold any removal in so small a deployment.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_deactivation_survives_a_sigkill_right_after_its_answer() {
+    let rig = daemon_harness::Rig::start().await;
+    let token = rig.path("push-token");
+    std::fs::write(&token, PUSH_TOKEN).unwrap();
+    let platform = format!(
+        "{{ name: cake, kind: cake, base_url: \"{}\", api_key_file: {}, roles: [ {{ role: Account Manager }} ] }}",
+        rig.cake.base_url(),
+        rig.path("cake-key").display()
+    );
+    let config = rig.path("rosterd.yaml");
+    let text = format!(
+        "state_dir: {}\nschedule: \"{}\"\nhttp: {{ listen: \"127.0.0.1:0\" }}\nsource: {{ push: {{ token_file: {} }} }}\npush_flow: {{ coalesce_millis: 1500 }}\nsafety: {{ max_removals: {{ percent: 100 }} }}\nplatforms: [ {platform} ]\n",
+        rig.path("state").display(),
+        daemon_harness::NEVER,
+        token.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = daemon_harness::Daemon::start(&config, &[]).await;
+    let http = reqwest::Client::new();
+    let users = daemon.url("/scim/v2/Users");
+    let joiner = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "leaver@acme.example",
+        "name": { "givenName": "Lea", "familyName": "Ver" },
+        "emails": [{ "value": "leaver@acme.example", "type": "work", "primary": true }],
+        "active": true
+    });
+    let created = scim(&http, reqwest::Method::POST, &users, joiner).send().await.expect("an answer");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: serde_json::Value = serde_json::from_str(&created.text().await.unwrap()).unwrap();
+    let id = created["id"].as_str().expect("an id").to_string();
+    cake_status_becomes(&rig, "active").await;
+
+    let off = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }]
+    });
+    let answer = scim(&http, reqwest::Method::PATCH, &format!("{users}/{id}"), off).send().await.expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    daemon.signal("KILL");
+    assert_eq!(cake_status(&rig).as_deref(), Some("active"), "killed inside the coalescing window");
+    drop(daemon);
+
+    let restarted = daemon_harness::Daemon::start(&config, &[]).await;
+    cake_status_becomes(&rig, "inactive").await;
+    drop(restarted);
+}
+
+/// A request to the service provider, with the identity provider's token.
+fn scim(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: serde_json::Value,
+) -> reqwest::RequestBuilder {
+    http.request(method, url)
+        .bearer_auth(PUSH_TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+}
+
+fn cake_status(rig: &daemon_harness::Rig) -> Option<String> {
+    rig.cake.users().into_iter().find(|u| u.email == "leaver@acme.example").map(|u| u.user_status)
+}
+
+/// Wait (20 s at most) until the pushed person's CAKE account has this status.
+async fn cake_status_becomes(rig: &daemon_harness::Rig, want: &str) {
+    for _ in 0..400 {
+        if cake_status(rig).as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs: Vec<String> = std::fs::read_dir(rig.dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    panic!("the CAKE account is {:?}, not {want}; the daemon said:\n{}", cake_status(rig), logs.join("\n---\n"));
 }

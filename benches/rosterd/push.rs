@@ -1,11 +1,12 @@
-//! `push`: leavers pushed by an identity provider, to their accounts deactivated on all six
-//! sandbox platforms. Each emulator allows `RATE` requests a second (token bucket, burst
-//! `SERVER_BURST`, 429 over it) and rosterd is set to that limit. The daemon's worker runs
-//! in-process, as `rosterd run` wires it; each push is recorded in the store's push inbox
-//! as the SCIM service provider records an accepted `PATCH active:false` before its 2xx, so
-//! the figure starts at the journaled push (the HTTP request in front of it is not in it).
-//! A leaver's latency runs from its push to the audit line of its last platform's
-//! deactivation. The burst guard is set out of the way: this measures the flow, not the hold.
+//! `push`: leavers deactivated by an identity provider, to their accounts deactivated on
+//! all six sandbox platforms. 400 people are pushed (`POST /scim/v2/Users`) and synced;
+//! then 200 of them are deactivated with `PATCH /scim/v2/Users/{id}` `active: false`, as
+//! Okta and Entra ID send it, at a steady rate or all at once. Each emulator allows `RATE`
+//! requests a second (token bucket, burst `SERVER_BURST`, 429 over it) and rosterd is set to
+//! that limit. The service provider and the daemon's worker run in-process as `rosterd run`
+//! wires them. A leaver's latency runs from the moment its PATCH is sent to the audit line
+//! of its last platform's deactivation. The burst guard is set out of the way: this
+//! measures the flow, not the hold.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -13,15 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rosterd::config::Config;
+use rosterd::config::{Config, SourceConfig};
 use rosterd::daemon::shutdown::Shutdown;
 use rosterd::daemon::state::{Progress, State};
 use rosterd::daemon::wiring::wire;
 use rosterd::platform::sandboxes::{kinds, AnySandbox};
+use rosterd::source::push::Provider;
+use rosterd::store::PushInbox;
 
-use crate::sandbox_rig::{roster_text, runtime};
+use crate::sandbox_rig::runtime;
 use crate::table::{ratio, Table};
 
+const TOKEN: &str = "push-bench-token";
 const PEOPLE: usize = 400;
 const LEAVERS: usize = 200;
 const RATE: f64 = 100.0;
@@ -40,34 +44,36 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     for kind in kinds() {
         sandboxes.push(AnySandbox::start(kind).await.expect("the emulator"));
     }
-    let config = |per_second: f64| {
-        let mut text = String::from("state_dir: state\nsource:\n  file: { path: roster.yaml }\nsafety:\n  max_removals: { count: 100000, percent: 100 }\npush_flow:\n  burst: { count: 100000 }\nplatforms:\n");
-        for s in &sandboxes {
-            let key = format!("{}-key", s.kind());
-            std::fs::write(dir.path().join(&key), s.key()).expect("a key file");
-            text.push_str(&s.platform_entry(
-                s.kind(),
-                &key,
-                &format!("    rate_limit: {{ per_second: {per_second} }}\n"),
-            ));
-        }
-        std::fs::write(dir.path().join("rosterd.yaml"), text).expect("the config");
-        Config::load(&dir.path().join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"))
-    };
-    // Everyone's accounts made, unpaced; then the limits, and the leavers in the roster.
-    std::fs::write(dir.path().join("roster.yaml"), roster_text(PEOPLE, &[], &[])).expect("the roster");
-    let setup = rosterd::setup::engine(config(100_000.0)).expect("an engine");
-    setup.reconcile("bench", false).await.expect("the first run");
-    drop(setup);
-    let leavers: Vec<usize> = (1..=LEAVERS).collect();
-    std::fs::write(dir.path().join("roster.yaml"), roster_text(PEOPLE, &[], &leavers)).expect("the roster");
+    let mut text = String::from("state_dir: state\nsource:\n  push: { token_file: push-token }\nsafety:\n  max_removals: { count: 100000, percent: 100 }\npush_flow:\n  burst: { count: 100000 }\nplatforms:\n");
+    std::fs::write(dir.path().join("push-token"), TOKEN).expect("the token file");
+    for s in &sandboxes {
+        let key = format!("{}-key", s.kind());
+        std::fs::write(dir.path().join(&key), s.key()).expect("a key file");
+        text.push_str(&s.platform_entry(s.kind(), &key, &format!("    rate_limit: {{ per_second: {RATE} }}\n")));
+    }
+    std::fs::write(dir.path().join("rosterd.yaml"), text).expect("the config");
+    let config = Config::load(&dir.path().join("rosterd.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let engine = rosterd::setup::engine(config).expect("an engine");
+    let (inbox, audit) = (engine.store.push_inbox().expect("the inbox"), engine.config.audit_path());
+    let shutdown = Shutdown::new();
+    let scim = serve_scim(&engine, inbox.clone(), shutdown.clone()).await;
+    // Everyone pushed as a joiner and their accounts made (sandboxes not yet limited), the
+    // inbox emptied; then the limits.
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 1..=PEOPLE {
+        let (status, user) = send(&http, reqwest::Method::POST, &format!("{scim}/Users"), joiner(i)).await;
+        assert_eq!(status, 201, "{user}");
+        ids.push(user["id"].as_str().expect("an id").to_string());
+    }
+    engine.reconcile("bench", false).await.expect("the first run");
+    let pending: Vec<u64> = inbox.pending().expect("pending").iter().map(|p| p.seq).collect();
+    inbox.done(&pending).expect("done");
     for s in &sandboxes {
         s.faults().limit_rate(RATE, SERVER_BURST);
     }
-    let engine = rosterd::setup::engine(config(RATE)).expect("an engine");
-    let (inbox, audit) = (engine.store.push_inbox().expect("the inbox"), engine.config.audit_path());
+    let leavers: Vec<&String> = ids.iter().take(LEAVERS).collect();
     let state = Arc::new(State::new(&engine.config.daemon, Vec::new(), Arc::new(Progress::default())));
-    let shutdown = Shutdown::new();
     let (worker, _admin, _reconfigs) = wire(engine, state, shutdown.clone());
     let before: Vec<(usize, usize)> =
         sandboxes.iter().map(|s| (s.faults().requests(), s.faults().throttled())).collect();
@@ -75,13 +81,14 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     let started = Instant::now();
     let script = async {
         let mut pushed = HashMap::new();
-        for i in &leavers {
+        for (n, id) in leavers.iter().enumerate() {
             if let Some(rate) = per_second {
-                let at = started + Duration::from_secs_f64((i - 1) as f64 / rate);
-                tokio::time::sleep_until(at.into()).await;
+                tokio::time::sleep_until((started + Duration::from_secs_f64(n as f64 / rate)).into()).await;
             }
-            let p = inbox.record(&i.to_string(), true).expect("recorded");
-            pushed.insert(p.person_id, p.at);
+            let at = Utc::now();
+            let (status, answer) = send(&http, reqwest::Method::PATCH, &format!("{scim}/Users/{id}"), off()).await;
+            assert_eq!(status, 200, "{answer}");
+            pushed.insert(id.to_string(), at);
         }
         let done = loop {
             let done = deactivated(&audit);
@@ -132,6 +139,57 @@ async fn case(per_second: Option<f64>) -> Vec<String> {
     ]
 }
 
+/// The service provider's `/scim/v2` on a loopback port until `stop`, as the daemon
+/// serves it; its base URL.
+async fn serve_scim(engine: &rosterd::reconcile::Engine, inbox: PushInbox, stop: Shutdown) -> String {
+    let SourceConfig::Push(settings) = &engine.config.source else { panic!("the source is push") };
+    let provider = Provider::new(settings.clone(), Arc::new(inbox)).expect("the service provider");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let base = format!("http://{}{}", listener.local_addr().expect("its address"), rosterd::source::push::http::BASE);
+    let app = rosterd::source::push::http::router(provider);
+    tokio::spawn(
+        async move { axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await },
+    );
+    base
+}
+
+/// Person `i` as an identity provider creates them.
+fn joiner(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": format!("p{i}@acme.example"),
+        "name": { "givenName": format!("G{i}"), "familyName": format!("F{i}") },
+        "emails": [{ "value": format!("p{i}@acme.example"), "type": "work", "primary": true }],
+        "active": true
+    })
+}
+
+/// `PATCH active:false`, as Okta and Entra ID deactivate.
+fn off() -> serde_json::Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }]
+    })
+}
+
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http
+        .request(method, url)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default())
+}
+
 /// What the audit trail says push runs did to one person.
 struct Done {
     /// Platforms where a push run applied a change to them (`ok`).
@@ -162,9 +220,9 @@ fn deactivated(audit: &Path) -> HashMap<String, Done> {
 pub fn run() -> Vec<Table> {
     let mut table = Table::new(
         format!(
-            "{LEAVERS} leavers of {PEOPLE} people pushed, deactivated on all {} platform kinds; each emulator allows \
-             {RATE} requests/s (burst {SERVER_BURST}), rosterd set to the same; push_flow.coalesce_millis 200; \
-             latency from the journaled push to the last platform's deactivation",
+            "{LEAVERS} of {PEOPLE} people deactivated by PATCH /scim/v2/Users/{{id}} active:false, to deactivated on \
+             all {} platform kinds; each emulator allows {RATE} requests/s (burst {SERVER_BURST}), rosterd set to the \
+             same; push_flow.coalesce_millis 200; latency from the PATCH sent to the last platform's deactivation",
             kinds().len()
         ),
         &["pushes arrive", "push runs", "p50", "p99", "max", "wall", "floor", "ratio wall/floor", "429s"],

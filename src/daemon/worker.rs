@@ -104,8 +104,6 @@ pub enum RunError {
     NotApplied(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error(transparent)]
-    Person(#[from] crate::reconcile::PersonError),
 }
 
 /// What the worker loop drives: the daemon's engine ([`Worker`]), or a fake in tests.
@@ -311,7 +309,7 @@ impl EngineRuns {
     fn notify(&self, outcome: &Option<Result<crate::store::RunRecord, RunError>>) {
         let run = match outcome {
             Some(Ok(record)) => Ok(record),
-            Some(Err(RunError::Engine(e) | RunError::Person(crate::reconcile::PersonError::Engine(e)))) => Err(e),
+            Some(Err(RunError::Engine(e))) => Err(e),
             _ => return,
         };
         let delivery = crate::notify::after_engine_run(&self.notifier, &self.engine, run);

@@ -62,6 +62,7 @@ impl Engine {
             source: plan.source.clone(),
             shrunk_to: plan.roster_shrank.as_ref().and(plan.active_people),
             platforms: BTreeMap::new(),
+            people: None,
         };
         for pp in plan.platforms.iter().filter(|p| p.error.is_none()) {
             // A platform that cannot remove access (AgencyAnalytics without allow_delete)
@@ -122,10 +123,21 @@ impl Engine {
             )));
         }
         let only = if pending.len() == 1 { pending.first().map(String::as_str) } else { None };
-        let fresh = self.plan_as(only, new_run_id()).await?;
-        if let Some(why) =
-            guard::roster_unconfirmed(fresh.plan.roster_complete, fresh.plan.roster_incomplete_reason.as_deref())
-        {
+        let fresh = match &held.people {
+            // The held people as the source states them now: a plan still removing their
+            // account is the confirmation (the source says they are inactive).
+            Some(ids) => {
+                self.plan_people(ids, new_run_id(), None).await.map_err(|e| EngineError::Setup(e.to_string()))?.0
+            }
+            None => self.plan_as(only, new_run_id()).await?,
+        };
+        // A plan of people as the source states them confirms by itself: it still removes
+        // only those the source marks inactive.
+        let stated = held.people.is_some() || self.states_inactive();
+        if let (false, Some(why)) = (
+            stated,
+            guard::roster_unconfirmed(fresh.plan.roster_complete, fresh.plan.roster_incomplete_reason.as_deref()),
+        ) {
             return Err(EngineError::Setup(why));
         }
         let mut out = Vec::new();

@@ -33,6 +33,10 @@ pub struct GuardFacts<'a> {
     /// Why the push burst guard holds this run's removals (too many pushed deactivations
     /// within its window), if it does: see [`burst_reason`].
     pub burst: Option<&'a str>,
+    /// A targeted run over pushed people: those the source states inactive (an explicit
+    /// `active: false` or a DELETE). An incomplete read does not hold their removal: it is
+    /// the source's own statement about a person it holds, not an absence.
+    pub stated_inactive: Option<&'a BTreeSet<String>>,
     /// The grace counters, when the grace period applies (a complete roster that did not
     /// shrink); `None` otherwise.
     pub grace: Option<GraceFacts<'a>>,
@@ -66,7 +70,14 @@ pub fn guard_plan(plan: &mut PlatformPlan, facts: &GuardFacts<'_>) {
     } else if let Some(g) = &facts.grace {
         apply_grace(plan, g.policy, g.missing, g.inactive, g.run_id, g.now);
     }
-    apply_guards(plan, facts.policy, facts.managed_active);
+    match (&facts.policy.roster_incomplete, facts.stated_inactive) {
+        (Some(why), Some(stated)) if !stated.is_empty() => {
+            hold_removals_except(plan, &format!("the roster read was incomplete ({why})"), stated);
+            let policy = GuardPolicy { roster_incomplete: None, ..facts.policy.clone() };
+            apply_guards(plan, &policy, facts.managed_active);
+        }
+        _ => apply_guards(plan, facts.policy, facts.managed_active),
+    }
 }
 
 /// Why the removals a guard held on a platform can never be released by approval, if so:
@@ -151,8 +162,15 @@ fn threshold_breach(policy: &GuardPolicy, removals: usize, managed_active: usize
 
 /// Hold every removal of the plan with this reason.
 pub fn hold_removals(plan: &mut PlatformPlan, reason: &str) {
+    hold_removals_except(plan, reason, &BTreeSet::new());
+}
+
+/// Hold every removal of the plan with this reason, but those of the people in `except`.
+fn hold_removals_except(plan: &mut PlatformPlan, reason: &str, except: &BTreeSet<String>) {
     for step in plan.steps.iter_mut().filter(|s| s.action.removes_access() && s.held.is_none()) {
-        step.held = Some(reason.to_string());
+        if !except.contains(&step.person_id) {
+            step.held = Some(reason.to_string());
+        }
     }
 }
 
@@ -295,11 +313,36 @@ mod tests {
             removals_held: None,
             shrank: None,
             burst: Some(&why),
+            stated_inactive: None,
             grace: None,
             policy: &GuardPolicy::default(),
             managed_active: 100,
         };
         guard_plan(&mut plan, &facts);
+        assert_eq!(plan.held().count(), 3);
+    }
+
+    #[test]
+    fn an_incomplete_read_holds_all_removals_but_those_the_source_states() {
+        let stated: BTreeSet<String> = ["p1".to_string()].into();
+        let policy = GuardPolicy { roster_incomplete: Some("push source".into()), ..Default::default() };
+        let mut plan = removals(3);
+        let facts = GuardFacts {
+            removals_held: None,
+            shrank: None,
+            burst: None,
+            stated_inactive: Some(&stated),
+            grace: None,
+            policy: &policy,
+            managed_active: 100,
+        };
+        guard_plan(&mut plan, &facts);
+        let held: Vec<&str> = plan.held().map(|s| s.person_id.as_str()).collect();
+        assert_eq!(held, ["p0", "p2"]);
+        // The threshold still counts what is stated.
+        let strict = GuardPolicy { max_removals_count: Some(0), ..policy.clone() };
+        let mut plan = removals(3);
+        guard_plan(&mut plan, &GuardFacts { policy: &strict, ..facts });
         assert_eq!(plan.held().count(), 3);
     }
 

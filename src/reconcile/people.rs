@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::guard::{self, BurstPolicy};
 use super::planning::RunFacts;
-use super::{new_run_id, Engine, EngineError, PersonError, Planned, RunSummary};
+use super::{new_run_id, Engine, EngineError, Planned, RunSummary};
 use crate::model::{Person, Roster};
 use crate::records::Pushed;
 use crate::source::person::PersonQuery;
@@ -41,27 +41,49 @@ impl Engine {
         ids: &[String],
         trigger: &str,
         burst: Option<String>,
-    ) -> Result<PeopleRun, PersonError> {
+    ) -> Result<PeopleRun, EngineError> {
         let run_id = new_run_id();
         let span = tracing::info_span!("run", run_id = %run_id, trigger, people = ids.len());
         async move {
             self.resolve_pending(trigger).await?;
-            let (roster, unknown) = self.read_people(ids).await?;
-            for id in &unknown {
-                tracing::info!(person = %id, "the source does not know this person (any more): nothing to reconcile");
-            }
-            if roster.people.is_empty() {
+            let (planned, unknown) = self.plan_people(ids, run_id, burst.clone()).await?;
+            if planned.plan.people == 0 {
                 return Ok(PeopleRun { summary: None, unknown, burst });
             }
-            let focus = roster.people.iter().map(|p| p.id.to_string()).collect();
-            let now = Utc::now();
-            let facts = RunFacts { run_id, now, shrank: None, focus: Some(focus), burst: burst.clone() };
-            let label = format!("targeted run for {} people", roster.people.len());
-            let (_, summary) = self.reconcile_focused(&roster, facts, &label, trigger, false).await?;
-            Ok(PeopleRun { summary, unknown, burst })
+            let summary = self.apply(&planned, trigger).await?;
+            self.mark_targeted(&planned)?;
+            Ok(PeopleRun { summary: Some(summary), unknown, burst })
         }
         .instrument(span)
         .await
+    }
+
+    /// Read the people with these ids and plan them alone (nothing planned when none is
+    /// known). People the source states inactive lose access even when its read is
+    /// incomplete (a push source's always is): that is its statement, not an absence.
+    pub(super) async fn plan_people(
+        &self,
+        ids: &[String],
+        run_id: String,
+        burst: Option<String>,
+    ) -> Result<(Planned, Vec<String>), EngineError> {
+        let (roster, unknown) = self.read_people(ids).await?;
+        for id in &unknown {
+            tracing::info!(person = %id, "the source does not know this person (any more): nothing to reconcile");
+        }
+        let focus = roster.people.iter().map(|p| p.id.to_string()).collect();
+        let facts = RunFacts { run_id, now: Utc::now(), shrank: None, focus: Some(focus), burst, trust_inactive: true };
+        let label = format!("targeted run for {} people", roster.people.len());
+        Ok((self.plan_focused(&roster, facts, &label).await, unknown))
+    }
+
+    /// A targeted run's held removals are released by planning its people again.
+    fn mark_targeted(&self, planned: &Planned) -> Result<(), StoreError> {
+        let Some(mut held) = self.store.held_run(&planned.plan.run_id)? else { return Ok(()) };
+        let ids: BTreeSet<&str> =
+            held.platforms.values().flat_map(|p| p.steps.iter().map(|s| s.person_id.as_str())).collect();
+        held.people = Some(ids.into_iter().map(str::to_string).collect());
+        self.store.put_held_run(&held)
     }
 
     /// Reconcile a batch of pushed changes: one run over the people they name (each once).
@@ -72,10 +94,10 @@ impl Engine {
         pushed: &[Pushed],
         policy: &BurstPolicy,
         trigger: &str,
-    ) -> Result<PeopleRun, PersonError> {
+    ) -> Result<PeopleRun, EngineError> {
         let ids: BTreeSet<&str> = pushed.iter().map(|p| p.person_id.as_str()).collect();
         let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
-        let burst = self.burst_check(pushed, policy, Utc::now()).map_err(EngineError::from)?;
+        let burst = self.burst_check(pushed, policy, Utc::now())?;
         if let Some(why) = &burst {
             tracing::warn!(reason = %why, "push burst: this batch's removals are held for approval");
         }
@@ -105,9 +127,7 @@ impl Engine {
         Ok(guard::burst_reason(policy, recent, batch.len()))
     }
 
-    /// Plan the people of `roster` alone and apply (unless `dry_run`). Everyone else is
-    /// absent from this roster, not gone: the plan says it is incomplete (`label` is why), so
-    /// whole runs keep the grace counters and the shrink baseline (see `record_guard_state`).
+    /// Plan the people of `roster` alone and apply (unless `dry_run`).
     pub(super) async fn reconcile_focused(
         &self,
         roster: &Roster,
@@ -116,11 +136,7 @@ impl Engine {
         trigger: &str,
         dry_run: bool,
     ) -> Result<(Planned, Option<RunSummary>), EngineError> {
-        let mut planned = self.plan_roster(None, roster, facts, None).await;
-        planned.plan.roster_complete = false;
-        if planned.plan.roster_incomplete_reason.is_none() {
-            planned.plan.roster_incomplete_reason = Some(label.to_string());
-        }
+        let planned = self.plan_focused(roster, facts, label).await;
         let summary = match dry_run {
             true => None,
             false => Some(self.apply(&planned, trigger).await?),
@@ -128,10 +144,21 @@ impl Engine {
         Ok((planned, summary))
     }
 
-    /// The people with these ids as the source has them, and the ids it does not know. One
-    /// not found in an incomplete read is an error (it may be in the part not read): the
-    /// caller tries again later rather than skip a change.
-    async fn read_people(&self, ids: &[String]) -> Result<(Roster, Vec<String>), PersonError> {
+    /// Plan the people of `roster` alone. Everyone else is absent from this roster, not
+    /// gone: the plan says it is incomplete (`label` is why), so whole runs keep the grace
+    /// counters and the shrink baseline (see `record_guard_state`).
+    async fn plan_focused(&self, roster: &Roster, facts: RunFacts, label: &str) -> Planned {
+        let mut planned = self.plan_roster(None, roster, facts, None).await;
+        planned.plan.roster_complete = false;
+        if planned.plan.roster_incomplete_reason.is_none() {
+            planned.plan.roster_incomplete_reason = Some(label.to_string());
+        }
+        planned
+    }
+
+    /// The people with these ids as the source has them, and the ids it does not know
+    /// (skipped: a scheduled whole run reconciles anyone a short read missed).
+    async fn read_people(&self, ids: &[String]) -> Result<(Roster, Vec<String>), EngineError> {
         let source_name = self.source.describe();
         if let Some(warning) = self.config.source.insecure_warning() {
             tracing::warn!(source = %source_name, "{warning}");
@@ -139,10 +166,10 @@ impl Engine {
         let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
         let mut reads = Vec::new();
         if wanted.len() > READ_ONE_BY_ONE {
-            reads.push(self.source.read().await.map_err(EngineError::from)?);
+            reads.push(self.source.read().await?);
         } else {
             for query in wanted.iter().filter_map(|id| PersonQuery::new(id)) {
-                reads.push(self.source.read_person(&query).await.map_err(EngineError::from)?);
+                reads.push(self.source.read_person(&query).await?);
             }
         }
         let mut found: BTreeMap<String, Person> = BTreeMap::new();
@@ -158,8 +185,8 @@ impl Engine {
         }
         let unknown: Vec<String> =
             wanted.iter().filter(|id| !found.contains_key(**id)).map(|id| id.to_string()).collect();
-        if let (Some(reason), Some(id)) = (&incomplete, unknown.first()) {
-            return Err(PersonError::NotFoundIncomplete { query: id.clone(), source_name, reason: reason.clone() });
+        if let (Some(reason), false) = (&incomplete, unknown.is_empty()) {
+            tracing::warn!(source = %source_name, reason = %reason, unknown = unknown.len(), "pushed people not found in an incomplete read: skipped; the scheduled runs reconcile them");
         }
         let roster = Roster {
             people: found.into_values().collect(),

@@ -57,7 +57,8 @@ impl Engine {
             }
             let (person, roster) = self.read_one(query).await?;
             let focus = Some([person.id.to_string()].into());
-            let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank: None, focus, burst: None };
+            let facts =
+                RunFacts { run_id, now: chrono::Utc::now(), shrank: None, focus, burst: None, trust_inactive: false };
             let links_before = self.links_of(&person);
             let label = format!("one-person run for {}", person.id);
             let (planned, summary) = self.reconcile_focused(&roster, facts, &label, trigger, dry_run).await?;

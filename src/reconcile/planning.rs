@@ -27,6 +27,10 @@ pub(super) struct RunFacts {
     pub(super) focus: Option<BTreeSet<String>>,
     /// Why the push burst guard holds this run's removals, if it does.
     pub(super) burst: Option<String>,
+    /// A run over pushed people (or any run of a push source): an incomplete read does not
+    /// hold the removal of those the source states inactive (see
+    /// [`guard::GuardFacts::stated_inactive`]).
+    pub(super) trust_inactive: bool,
 }
 
 impl Engine {
@@ -40,8 +44,14 @@ impl Engine {
             self.runtime(name).ok_or_else(|| EngineError::UnknownPlatform(name.to_string()))?;
         }
         let roster = self.read_source().await?;
-        if let Some(why) = &roster.incomplete_reason {
-            tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run");
+        match &roster.incomplete_reason {
+            Some(why) if self.states_inactive() => {
+                tracing::info!(reason = %why, "the roster is never complete: only people it states inactive lose access")
+            }
+            Some(why) => {
+                tracing::warn!(reason = %why, "the roster read was incomplete: no access will be removed this run")
+            }
+            None => {}
         }
         let active_people = roster.people.iter().filter(|p| p.active).count();
         let shrank = if roster.complete {
@@ -53,7 +63,8 @@ impl Engine {
         if let Some(why) = &shrank {
             tracing::warn!(reason = %why, "the roster shrank: no access will be removed this run");
         }
-        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None };
+        let trust_inactive = self.states_inactive();
+        let facts = RunFacts { run_id, now: chrono::Utc::now(), shrank, focus: None, burst: None, trust_inactive };
         Ok(self.plan_roster(only, &roster, facts, Some(active_people)).await)
     }
 
@@ -146,6 +157,10 @@ impl Engine {
             Some(_) => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
             None => BTreeSet::new(),
         };
+        let stated: BTreeSet<String> = match facts.trust_inactive {
+            true => roster.people.iter().filter(|p| !p.active).map(|p| p.id.to_string()).collect(),
+            false => BTreeSet::new(),
+        };
         let grace = missing.as_ref().map(|missing| GraceFacts {
             policy: &self.config.safety.grace,
             missing,
@@ -157,6 +172,7 @@ impl Engine {
             removals_held: traits.removals_held,
             shrank: facts.shrank.as_deref(),
             burst: facts.burst.as_deref(),
+            stated_inactive: facts.trust_inactive.then_some(&stated),
             grace,
             policy: &self.guard_policy(roster),
             managed_active: managed,
@@ -200,6 +216,12 @@ impl Engine {
         }
         p.connector.prepare().await?;
         listing::read_accounts(&self.store, p.connector.as_ref(), &p.config.name).await
+    }
+
+    /// A push source's roster is never complete (absence is no evidence), but a person it
+    /// states inactive (`active: false`, a DELETE) is: whole runs deactivate them too.
+    pub(super) fn states_inactive(&self) -> bool {
+        matches!(self.config.source, crate::config::SourceConfig::Push(_))
     }
 
     fn guard_policy(&self, roster: &Roster) -> GuardPolicy {

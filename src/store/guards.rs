@@ -20,6 +20,10 @@ pub struct HeldRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk_to: Option<usize>,
     pub platforms: BTreeMap<String, HeldPlatform>,
+    /// A targeted run over pushed people: approval reads and plans just them again (a push
+    /// source's whole roster is never complete, so a whole plan could confirm nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people: Option<Vec<String>>,
 }
 
 /// One platform's held removals in a run.
