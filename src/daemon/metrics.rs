@@ -44,7 +44,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 /// Every counter whose labels are fixed words, at zero from the start: `rate()` and
 /// `increase()` see the first event, and an alert on "no runs" has a series to look at.
 fn zero_counters() {
-    for trigger in ["startup", "schedule", "signal", "http"] {
+    for trigger in ["startup", "schedule", "signal", "http", "push"] {
         for result in ["ok", "partial", "interrupted", "error"] {
             counter!(RUNS, "trigger" => trigger, "result" => result).absolute(0);
         }
