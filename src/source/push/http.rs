@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +47,8 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/.search", post(search))
         .route("/{*rest}", any(unknown))
         .layer(middleware::from_fn_with_state(provider.clone(), guard))
+        // Bodies sent without a length are bounded as they are read.
+        .layer(DefaultBodyLimit::max(provider.settings.max_body_bytes))
         .with_state(provider);
     Router::new().nest(BASE, routes)
 }

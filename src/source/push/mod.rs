@@ -5,8 +5,10 @@
 //!   database, each accepted change journaled in the push inbox before the answer;
 //!   [`patch`] and [`path`]: PATCH as RFC 7644 and the Entra ID and Okta dialects send it;
 //!   [`list`]: filters, paging, projections; [`discovery`] and [`schema`]: what is served.
-//! - [`PushSource`]: the [`Source`] the engine reads. Its roster is never complete: absence
-//!   removes nobody, only `active: false` or a DELETE (a tombstone, read as inactive) does.
+//! - [`PushSource`]: the [`Source`] the engine reads. Its whole roster is never complete:
+//!   absence removes nobody, only `active: false` or a DELETE (a tombstone, read as
+//!   inactive) does, through the targeted runs of pushed people (`read_person`, whole for
+//!   the person asked for).
 //!
 //! The store sits above the sources (it keeps their snapshots), so this module never names
 //! it: the engine hands the source a [`Journal`] (the store's push inbox) once it is open.
@@ -147,18 +149,22 @@ impl Source for PushSource {
         self.roster()
     }
 
+    /// The store holds every pushed person, so the answer for one query is whole: the person
+    /// (tombstones as inactive) or nobody. Unlike the whole roster, this read is complete;
+    /// the engine's targeted runs plan the people found alone, so absence still removes
+    /// nobody, while an explicit deactivation goes through (and through the burst guard).
     async fn read_person(&self, query: &PersonQuery) -> Result<Roster, SourceError> {
-        // By id (what the push inbox names) straight from the store; else by the other keys.
         let resources = self.resources()?;
         let stored = resources.get(Kind::User, query.as_str()).map_err(store_failed)?;
-        let Some(person) = stored.as_ref().and_then(person_of) else {
-            return Ok(query.pick(self.roster()?));
+        let mut people = match stored.as_ref().and_then(person_of) {
+            Some(person) => vec![person],
+            // Not an id: by the other keys (external id, user name, e-mail).
+            None => query.pick(self.roster()?).people,
         };
-        let mut people = vec![person];
         let groups = resources.all(Kind::Group).map_err(store_failed)?;
         let listed: Vec<_> = groups.iter().filter(|g| !g.deleted).map(group_of).collect();
         crate::source::scim::assign_listed_groups(&mut people, &listed);
-        Ok(Roster { people, complete: false, incomplete_reason: Some(NEVER_COMPLETE.into()) })
+        Ok(Roster::complete(people))
     }
 
     fn attach_journal(&self, journal: Arc<dyn Journal>) {

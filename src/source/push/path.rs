@@ -61,7 +61,7 @@ pub fn parse(kind: Kind, path: &str) -> Result<Target, ScimError> {
                 .ok_or_else(|| bad("expected ':' after the schema URN"))?,
         ),
     };
-    if !extension && rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("urn:") {
+    if !extension && rest.get(..4).is_some_and(|head| head.eq_ignore_ascii_case("urn:")) {
         return Ok(Target::Unknown);
     }
     let attrs = if extension { schema::ENTERPRISE } else { kind.attrs() };
@@ -84,8 +84,9 @@ pub fn parse(kind: Kind, path: &str) -> Result<Target, ScimError> {
         if !attr.multi {
             return Err(bad("a [filter] needs a multi-valued attribute"));
         }
-        filter = Some(selector(attr, &inner[..close]).map_err(|e| bad(&e))?);
-        tail = &inner[close + 1..];
+        let (text, after) = inner.split_at(close);
+        filter = Some(selector(attr, text).map_err(|e| bad(&e))?);
+        tail = after.strip_prefix(']').unwrap_or(after);
     }
     let sub = match tail.strip_prefix('.') {
         Some(sub) => match schema::find(attr.sub, sub) {

@@ -92,6 +92,11 @@ impl Stored {
         text(&self.body, "externalId")
     }
 
+    /// `meta.created`, kept through replaces and revivals.
+    pub fn created(&self) -> Option<String> {
+        self.body.get("meta")?.get("created")?.as_str().map(str::to_string)
+    }
+
     /// The weak ETag of this version.
     pub fn etag(&self) -> String {
         format!("W/\"{}\"", self.version)

@@ -105,7 +105,7 @@ impl Resources {
             Kind::Group => None,
         };
         let (id, created, version) = match &revived {
-            Some(old) => (old.id().to_string(), old.body["meta"]["created"].as_str().map(str::to_string), old.version),
+            Some(old) => (old.id().to_string(), old.created(), old.version),
             None => (uuid::Uuid::new_v4().to_string(), None, 0),
         };
         let stored = self.finish(kind, &id, body, created, version + 1)?;
@@ -134,7 +134,7 @@ impl Resources {
         let body = resource::canonical(kind, &change(&old)?)?;
         let name = resource::text(&body, kind.unique()).unwrap_or_default().to_string();
         self.check_unique(kind, &name, Some(id))?;
-        let created = old.body["meta"]["created"].as_str().map(str::to_string);
+        let created = old.created();
         let stored = self.finish(kind, id, body, created, old.version + 1)?;
         self.check_members(kind, &stored)?;
         let mut effects = Effects::default();

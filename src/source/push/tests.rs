@@ -375,6 +375,7 @@ async fn delete_keeps_a_tombstone_that_a_later_post_revives() {
     assert_eq!(sp.journaled(), [(u.clone(), false)]);
     let query = crate::source::person::PersonQuery::new(&u).unwrap();
     let one = sp.source().read_person(&query).await.unwrap();
+    assert!(one.complete, "the store answers for one person in full");
     assert_eq!(one.people.iter().map(|p| (p.id.as_str(), p.active)).collect::<Vec<_>>(), [(u.as_str(), true)]);
 }
 
@@ -440,4 +441,25 @@ async fn discovery_describes_what_is_kept() {
     assert_eq!(groups["mutability"], "readOnly");
     let (_, all) = sp.call(Method::GET, "/Schemas", None).await;
     assert_eq!(all["totalResults"], 3);
+}
+
+proptest::proptest! {
+    /// No PATCH path or value, however odd, makes the service provider panic.
+    #[test]
+    fn no_patch_path_or_value_panics(
+        path in "(urn:[a-zA-Z:.0-9]{0,60}:)?[a-zA-Z$€]{0,10}(\\[[^\\]]{0,24}\\]?)?(\\.[a-zA-Z€]{0,8})?",
+        op in "(add|Replace|remove|x)",
+        value in proptest::prelude::any::<String>(),
+    ) {
+        let _ = path::parse(resource::Kind::User, &path);
+        let mut body = serde_json::Map::new();
+        body.insert("emails".into(), json!([{"type": "work", "value": "a@b"}]));
+        for v in [json!(value), json!({ path.clone(): value }), json!([{"value": value}])] {
+            let request = json!({"schemas": [crate::platform::scim::wire::PATCH_URN], "Operations": [{"op": op, "path": path, "value": v}]});
+            let Value::Object(request) = request else { continue };
+            if patch::apply(resource::Kind::User, &mut body, &request).is_ok() {
+                let _ = resource::canonical(resource::Kind::User, &body);
+            }
+        }
+    }
 }
