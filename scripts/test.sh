@@ -9,12 +9,12 @@ cd "$(dirname "$0")/.."
 venv=target/scim-venv
 if [ ! -x "$venv/bin/scim2-server" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
   || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null \
-  || ! "$venv/bin/python" -c 'import scim2_tester' 2>/dev/null; then
-  echo "== installing scim2-server, scim2-tester, prometheus-client, kubernetes-validate (PyPI) into $venv"
+  || ! "$venv/bin/python" -c 'import scim2_tester, httpx2' 2>/dev/null; then
+  echo "== installing scim2-server, scim2-tester (with scim2-client's httpx2 engine), prometheus-client, kubernetes-validate (PyPI) into $venv"
   mkdir -p target
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'scim2-server==0.8.3' 'scim2-tester==0.5.2' 'prometheus-client==0.21.1' 'kubernetes-validate==1.32.0'
+    'scim2-server==0.8.3' 'scim2-tester==0.5.2' 'scim2-client[httpx2]==0.13.2' 'prometheus-client==0.21.1' 'kubernetes-validate==1.32.0'
 fi
 export ROSTERD_SCIM2_SERVER="$PWD/$venv/bin/scim2-server"
 export ROSTERD_TEST_PYTHON="$PWD/$venv/bin/python"

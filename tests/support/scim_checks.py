@@ -2,59 +2,22 @@
 
 Usage: python scim_checks.py BASE_URL TOKEN
 
-scim2-client's network engine needs httpx2; this driver gives it a small engine on the
-standard library's urllib instead, so the test needs only scim2-tester itself.
+The client is scim2-client's own httpx2 engine (`scim2-client[httpx2]`, installed by
+scripts/test.sh), so every request is made by the upstream tools, not by us.
 """
 
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 
-from scim2_client import BaseSyncSCIMClient
+from httpx2 import Client
+from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import check_server
-
-
-class Answer:
-    """A response as scim2-client reads it: status_code, headers (case-insensitive), text."""
-
-    def __init__(self, status, headers, body):
-        self.status_code = status
-        self.headers = headers
-        self.text = body.decode("utf-8")
-
-    def json(self):
-        return json.loads(self.text)
-
-
-class UrllibClient(BaseSyncSCIMClient):
-    def __init__(self, base, token, **kwargs):
-        super().__init__(**kwargs)
-        self.base = base.rstrip("/")
-        self.token = token
-
-    def request(self, method, url, params=None, json=None, headers=None, **_):
-        full = url if url.startswith("http") else self.base + url
-        if params:
-            full += ("&" if "?" in full else "?") + urllib.parse.urlencode(params)
-        data = None
-        sent = {"Authorization": f"Bearer {self.token}", "Accept": "application/scim+json"}
-        if json is not None:
-            data = __import__("json").dumps(json).encode("utf-8")
-            sent["Content-Type"] = "application/scim+json"
-        sent.update(headers or {})
-        req = urllib.request.Request(full, data=data, method=method, headers=sent)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return Answer(r.status, r.headers, r.read())
-        except urllib.error.HTTPError as e:
-            return Answer(e.code, e.headers, e.read())
 
 
 def main():
     base, token = sys.argv[1], sys.argv[2]
-    client = UrllibClient(base, token)
+    http = Client(base_url=base.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    client = SyncSCIMClient(http)
     for result in check_server(client):
         print(json.dumps({
             "status": result.status.name,
