@@ -69,6 +69,10 @@ pub fn source(config: &SourceConfig) -> Result<Box<dyn Source>, EngineError> {
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))
         }
         SourceConfig::Push(settings) => Ok(Box::new(crate::source::push::PushSource::new(settings.clone()))),
+        SourceConfig::PullAndPush { pull, push } => {
+            let push = crate::source::push::PushSource::new(push.clone());
+            Ok(Box::new(crate::source::push::pulled::PushedOverPull::new(source(pull)?, push)))
+        }
         SourceConfig::File { path, complete } => {
             let source = FileSource::new(FileSettings { path: path.clone(), complete: *complete });
             Ok(Box::new(source.map_err(|e| EngineError::Setup(e.to_string()))?))

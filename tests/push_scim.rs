@@ -309,7 +309,22 @@ async fn entra_and_okta_sequences_leave_the_pushed_roster_in_the_store() {
 /// Every platform kind's emulator (in this process) behind a push config written in a
 /// fresh folder; `coalesce_millis` is how long the worker waits for changes pushed together.
 async fn six_platforms(coalesce_millis: u64) -> (tempfile::TempDir, Vec<AnySandbox>, PathBuf) {
+    six_platforms_pulling(coalesce_millis, None).await
+}
+
+/// As [`six_platforms`]; with `roster`, a roster file is pulled (`source.file`) beside the pushes.
+async fn six_platforms_pulling(
+    coalesce_millis: u64,
+    roster: Option<&str>,
+) -> (tempfile::TempDir, Vec<AnySandbox>, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
+    let pull = match roster {
+        Some(text) => {
+            std::fs::write(dir.path().join("roster.yaml"), text).unwrap();
+            format!("  file: {{ path: {} }}\n", dir.path().join("roster.yaml").display())
+        }
+        None => String::new(),
+    };
     std::fs::write(dir.path().join("push-token"), TOKEN).unwrap();
     let mut platforms = String::new();
     let mut sandboxes = Vec::new();
@@ -322,7 +337,7 @@ async fn six_platforms(coalesce_millis: u64) -> (tempfile::TempDir, Vec<AnySandb
     }
     let text = format!(
         "state_dir: {state}\nschedule: \"{NEVER}\"\nhttp: {{ listen: \"127.0.0.1:0\" }}\n\
-         source:\n  push: {{ token_file: {token} }}\nsafety:\n  max_removals: {{ count: 1000, percent: 100 }}\n\
+         source:\n{pull}  push: {{ token_file: {token} }}\nsafety:\n  max_removals: {{ count: 1000, percent: 100 }}\n\
          push_flow: {{ coalesce_millis: {coalesce_millis}, burst: {{ count: 1000 }} }}\nplatforms:\n{platforms}",
         state = dir.path().join("state").display(),
         token = dir.path().join("push-token").display(),
@@ -424,4 +439,38 @@ async fn a_pushed_deactivation_survives_sigkill_after_the_answer() {
     let again = Daemon::start(&config, &[]).await;
     converge(&sandboxes, "deactivated after the restart", |s| access(s, "Lee") != Some(true)).await;
     drop(again);
+}
+
+/// Push beside a pulled roster (`source.file` and `source.push`): the pulled ids stay (no
+/// twin is made when the identity provider pushes someone the roster has), a pushed
+/// `active: false` deactivates at once on every platform and stands through the next full
+/// run although the roster still says active, and a pushed stranger the roster does not
+/// have is given nothing (pulling decides the scope).
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_beside_a_pulled_roster_act_at_once_and_pulling_keeps_the_scope() {
+    let roster = support::people::roster(support::people::people(2));
+    let (_dir, sandboxes, config) = six_platforms_pulling(100, Some(&roster)).await;
+    let (daemon, idp) = serve(&config).await;
+    daemon.wait_runs(1).await;
+    converge(&sandboxes, "the pulled roster created", |s| {
+        access(s, "G1") == Some(true) && access(s, "G2") == Some(true)
+    })
+    .await;
+    let two = idp.create(pushed_user("p2@acme.example", "G2")).await;
+    idp.create(pushed_user("stranger@acme.example", "Stranger")).await;
+    daemon.wait_runs(2).await;
+    let off = patch(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    idp.expect(200, "PATCH", &format!("/Users/{two}"), off).await;
+    converge(&sandboxes, "the pushed leaver deactivated", |s| access(s, "G2") != Some(true)).await;
+    daemon.signal("USR1");
+    let full = daemon.wait_runs(4).await;
+    assert_eq!(daemon_harness::field(&full, "trigger"), "signal", "{full}");
+    for s in &sandboxes {
+        let accounts = s.accounts();
+        let count = |given: &str| accounts.iter().filter(|a| a.given_name == given).count();
+        // One account each at most (AgencyAnalytics deletes a leaver's account: none).
+        assert_eq!((count("G1"), count("G2") <= 1, count("Stranger")), (1, true, 0), "{}: {accounts:?}", s.kind());
+        assert_eq!(access(s, "G1"), Some(true), "{}", s.kind());
+        assert_ne!(access(s, "G2"), Some(true), "{}: the full run gave the pushed leaver access back", s.kind());
+    }
 }

@@ -72,6 +72,13 @@ pub enum SourceConfig {
     Entra(crate::source::entra::EntraSettings),
     /// `source.push`: rosterd serves SCIM 2.0 and the identity provider pushes to it.
     Push(crate::source::push::PushSettings),
+    /// `source.push` beside one pull source: the pulled roster is the truth (ids, scope,
+    /// completeness); pushes reconcile the people they name at once, and a pushed
+    /// deactivation stands (`source::push::pulled`).
+    PullAndPush {
+        pull: Box<SourceConfig>,
+        push: crate::source::push::PushSettings,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +244,15 @@ impl Config {
 }
 
 impl SourceConfig {
+    /// What the SCIM service provider serves with, when the identity provider pushes
+    /// (`source.push`, alone or beside a pull source).
+    pub fn push_settings(&self) -> Option<&crate::source::push::PushSettings> {
+        match self {
+            SourceConfig::Push(push) | SourceConfig::PullAndPush { push, .. } => Some(push),
+            _ => None,
+        }
+    }
+
     /// Said at every read while the SCIM source's certificate is not checked.
     pub fn insecure_warning(&self) -> Option<String> {
         match self {
@@ -247,6 +263,7 @@ impl SourceConfig {
             SourceConfig::Google(g) => g.connection.insecure_warning("the Google source"),
             SourceConfig::Entra(s) => s.graph.insecure_warning("the Entra ID source"),
             SourceConfig::Push(_) => None,
+            SourceConfig::PullAndPush { pull, .. } => pull.insecure_warning(),
         }
     }
 }

@@ -151,24 +151,38 @@ impl Validator {
             self.problem("source", format!("missing: {SOURCE_KINDS}"));
             return None;
         };
-        let raw: RawSource = self.section(value, "source")?;
-        let set: Vec<&str> = [
+        let mut raw: RawSource = self.section(value, "source")?;
+        let pulls: Vec<&str> = [
             ("scim", raw.scim.is_some()),
             ("file", raw.file.is_some()),
             ("ldap", raw.ldap.is_some()),
             ("okta", raw.okta.is_some()),
             ("google", raw.google.is_some()),
             ("entra", raw.entra.is_some()),
-            ("push", raw.push.is_some()),
         ]
         .into_iter()
         .filter_map(|(kind, set)| set.then_some(kind))
         .collect();
-        if set.len() > 1 {
-            let keys: Vec<String> = set.iter().map(|k| format!("source.{k}")).collect();
-            self.problem("source", format!("set one source, not several: {}", keys.join(", ")));
+        if pulls.len() > 1 {
+            let keys: Vec<String> = pulls.iter().map(|k| format!("source.{k}")).collect();
+            self.problem(
+                "source",
+                format!("set one source, not several: {} (source.push may sit beside one of them)", keys.join(", ")),
+            );
             return None;
         }
+        let Some(push) = raw.push.take() else { return self.pull_source(raw) };
+        let push = self.push(&push);
+        if pulls.is_empty() {
+            return push.map(SourceConfig::Push);
+        }
+        // Push beside a pull source: the pulled roster is the truth, pushes make it prompt.
+        let pull = self.pull_source(raw);
+        Some(SourceConfig::PullAndPush { pull: Box::new(pull?), push: push? })
+    }
+
+    /// The one pull source `raw` sets (push already taken out).
+    fn pull_source(&mut self, raw: RawSource) -> Option<SourceConfig> {
         if let Some(ldap) = &raw.ldap {
             return self.ldap(ldap).map(|s| SourceConfig::Ldap(Box::new(s)));
         }
@@ -180,9 +194,6 @@ impl Validator {
         }
         if let Some(e) = raw.entra {
             return self.entra(e).map(SourceConfig::Entra);
-        }
-        if let Some(p) = &raw.push {
-            return self.push(p).map(SourceConfig::Push);
         }
         match (raw.scim, raw.file) {
             (Some(s), _) => self.scim(s).map(SourceConfig::Scim),

@@ -178,10 +178,10 @@ impl Daemon {
     }
 }
 
-/// The `/scim/v2` routes when the source is push. The service provider writes through the
+/// The `/scim/v2` routes when the identity provider pushes (`source.push`, alone or beside a pull source). The service provider writes through the
 /// store's push inbox, never through the engine, so it takes pushes while a run is in progress.
 fn push_router(engine: &crate::reconcile::Engine) -> Result<Option<axum::Router>, String> {
-    let crate::config::SourceConfig::Push(settings) = &engine.config.source else { return Ok(None) };
+    let Some(settings) = engine.config.source.push_settings() else { return Ok(None) };
     let inbox = engine.store.push_inbox().map_err(|e| format!("cannot open the push inbox: {e}"))?;
     let provider = crate::source::push::Provider::new(settings.clone(), Arc::new(inbox)).map_err(|e| e.to_string())?;
     tracing::info!(path = crate::source::push::http::BASE, "serving SCIM 2.0 for the identity provider's pushes");

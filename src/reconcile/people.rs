@@ -12,14 +12,9 @@ use tracing::Instrument;
 use super::guard::{self, BurstPolicy};
 use super::planning::RunFacts;
 use super::{new_run_id, Engine, EngineError, Planned, RunSummary};
-use crate::model::{Person, Roster};
+use crate::model::Roster;
 use crate::records::Pushed;
-use crate::source::person::PersonQuery;
 use crate::store::StoreError;
-
-/// Up to this many people are read one by one (a filtered read each, where the source has
-/// one); more are picked from one read of the whole roster, which is then fewer calls.
-const READ_ONE_BY_ONE: usize = 8;
 
 /// What a targeted run of several people did.
 #[derive(Debug)]
@@ -163,36 +158,10 @@ impl Engine {
         if let Some(warning) = self.config.source.insecure_warning() {
             tracing::warn!(source = %source_name, "{warning}");
         }
-        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut reads = Vec::new();
-        if wanted.len() > READ_ONE_BY_ONE {
-            reads.push(self.source.read().await?);
-        } else {
-            for query in wanted.iter().filter_map(|id| PersonQuery::new(id)) {
-                reads.push(self.source.read_person(&query).await?);
-            }
-        }
-        let mut found: BTreeMap<String, Person> = BTreeMap::new();
-        let mut incomplete = None;
-        for read in reads {
-            if !read.complete {
-                incomplete.get_or_insert(read.incomplete_reason.unwrap_or_else(|| "reason unknown".into()));
-            }
-            // By source id exactly: a pushed id is the source's id, never a user name.
-            for p in read.people.into_iter().filter(|p| wanted.contains(p.id.as_str())) {
-                found.entry(p.id.to_string()).or_insert(p);
-            }
-        }
-        let unknown: Vec<String> =
-            wanted.iter().filter(|id| !found.contains_key(**id)).map(|id| id.to_string()).collect();
-        if let (Some(reason), false) = (&incomplete, unknown.is_empty()) {
+        let (roster, unknown) = self.source.read_people(ids).await?;
+        if let (Some(reason), false) = (&roster.incomplete_reason, unknown.is_empty()) {
             tracing::warn!(source = %source_name, reason = %reason, unknown = unknown.len(), "pushed people not found in an incomplete read: skipped; the scheduled runs reconcile them");
         }
-        let roster = Roster {
-            people: found.into_values().collect(),
-            complete: incomplete.is_none(),
-            incomplete_reason: incomplete,
-        };
         Ok((roster, unknown))
     }
 }

@@ -58,6 +58,13 @@ pub trait Source: Send + Sync {
         Ok(query.pick(self.read().await?))
     }
 
+    /// The people with these source ids (the people an identity provider pushed), and the
+    /// ids the source does not know. Sources whose ids are not the pushed ones (a pulled
+    /// roster with pushes beside it) translate them.
+    async fn read_people(&self, ids: &[String]) -> Result<(Roster, Vec<String>), SourceError> {
+        person::read_by_ids(self, ids).await
+    }
+
     /// The store's push inbox, handed over by the engine once the store is open: the push
     /// source keeps its resources there. Other sources have no use for it.
     fn attach_journal(&self, journal: std::sync::Arc<dyn push::Journal>) {

@@ -2,6 +2,9 @@
 //! and the read that finds them: a filtered read where the source can do one, else the
 //! whole roster read and the person picked out of it.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Source, SourceError};
 use crate::model::{Person, Roster};
 
 /// Who to look for: matched against the source id and external id exactly, and the user
@@ -51,6 +54,51 @@ impl PersonQuery {
         let people = people.into_iter().filter(|p| self.matches(p)).collect();
         Roster { people, complete, incomplete_reason }
     }
+}
+
+/// Up to this many people are read one by one (a filtered read each, where the source has
+/// one); more are picked from one read of the whole roster, which is then fewer calls.
+pub const READ_ONE_BY_ONE: usize = 8;
+
+/// The people with these source ids, read one by one or picked from one whole read
+/// ([`READ_ONE_BY_ONE`]), and the ids not found. Incomplete when a read was.
+pub async fn read_by_ids<S: Source + ?Sized>(source: &S, ids: &[String]) -> Result<(Roster, Vec<String>), SourceError> {
+    let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut reads = Vec::new();
+    if wanted.len() > READ_ONE_BY_ONE {
+        reads.push(source.read().await?);
+    } else {
+        for query in wanted.iter().filter_map(|id| PersonQuery::new(id)) {
+            reads.push(source.read_person(&query).await?);
+        }
+    }
+    // By source id exactly: a pushed id is the source's id, never a user name.
+    Ok(gather(reads, &wanted, |p| wanted.get(p.id.as_str()).map(|id| id.to_string())))
+}
+
+/// The people of `reads` that `key` gives a wanted id for (the first read of each wins),
+/// and the wanted ids none of them matched.
+pub fn gather(
+    reads: Vec<Roster>,
+    wanted: &BTreeSet<&str>,
+    key: impl Fn(&Person) -> Option<String>,
+) -> (Roster, Vec<String>) {
+    let mut found: BTreeMap<String, Person> = BTreeMap::new();
+    let mut incomplete = None;
+    for read in reads {
+        if !read.complete {
+            incomplete.get_or_insert(read.incomplete_reason.unwrap_or_else(|| "reason unknown".into()));
+        }
+        for p in read.people {
+            if let Some(id) = key(&p) {
+                found.entry(id).or_insert(p);
+            }
+        }
+    }
+    let unknown = wanted.iter().filter(|id| !found.contains_key(**id)).map(|id| id.to_string()).collect();
+    let roster =
+        Roster { people: found.into_values().collect(), complete: incomplete.is_none(), incomplete_reason: incomplete };
+    (roster, unknown)
 }
 
 #[cfg(test)]

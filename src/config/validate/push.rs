@@ -74,9 +74,21 @@ mod tests {
             assert!(text.contains(key), "{key} missing from:\n{text}");
         }
         assert!(!text.contains("t0ken-inline"), "{text}");
-        let both =
-            parse("token_file: token }\n  scim: { url: 'https://idp.example', token_file: token").expect_err("two");
-        assert!(both.iter().any(|p| p.path == "source" && p.message.contains("source.push")), "{both:?}");
+        // Push beside one pull source: the pulled roster with pushes over it.
+        let beside = parse("token_file: token }\n  scim: { url: 'https://idp.example', token_file: token");
+        let Ok(Config { source: SourceConfig::PullAndPush { pull, push }, .. }) = beside else {
+            panic!("push beside a SCIM source: {beside:?}")
+        };
+        assert!(matches!(*pull, SourceConfig::Scim(_)));
+        assert_eq!(push.token.expose_secret(), "t0ken-value");
+        let two_pulls = parse(
+            "token_file: token }\n  scim: { url: 'https://idp.example', token_file: token }\n  file: { path: r.yaml",
+        )
+        .expect_err("two pull sources");
+        assert!(
+            two_pulls.iter().any(|p| p.path == "source" && p.message.contains("source.push may sit beside")),
+            "{two_pulls:?}"
+        );
         let unknown = parse("token_file: token, colour: blue").expect_err("unknown key");
         assert!(unknown.iter().any(|p| p.path.starts_with("source.push")), "{unknown:?}");
     }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod list;
 pub mod patch;
 pub mod path;
+pub mod pulled;
 pub mod resource;
 pub mod schema;
 pub mod store;
@@ -101,6 +102,16 @@ impl PushSource {
             message: "source.push: the store is not open yet (the engine attaches it); this is a bug, please report it"
                 .into(),
         })
+    }
+
+    /// The pushed User with this id as a person (a tombstone as inactive), if any.
+    pub(crate) fn pushed_person(&self, id: &str) -> Result<Option<Person>, SourceError> {
+        Ok(self.resources()?.get(Kind::User, id).map_err(store_failed)?.as_ref().and_then(person_of))
+    }
+
+    /// Every pushed User as a person (tombstones as inactive), without their groups.
+    pub(crate) fn pushed_people(&self) -> Result<Vec<Person>, SourceError> {
+        Ok(self.resources()?.all(Kind::User).map_err(store_failed)?.iter().filter_map(person_of).collect())
     }
 
     /// Every pushed User as a person (tombstones as inactive), groups from the Groups.
