@@ -52,6 +52,88 @@ pub struct KindSpec {
     pub sandbox: super::emulator::EmulatorSpec,
 }
 
+/// The fields most kinds start from: a person's first name, last name and email.
+pub const NAME_AND_EMAIL: &[(&str, &str)] =
+    &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")];
+
+/// A registry entry is built from what every kind must say (its name, vendor, fields, how to
+/// build its connector and emulator), then the const builder methods below set only what
+/// differs from the usual, so each entry reads as what is its own.
+impl KindSpec {
+    /// A kind with the usual: no default base URL, the [`NAME_AND_EMAIL`] fields matched by
+    /// `{email}`, no settings of its own, a role as one plain string, no extra fields.
+    pub const fn new(
+        kind: &'static str,
+        vendor: &'static str,
+        fields_allowed: &'static [&'static str],
+        build: fn(&BuildInput) -> Result<Box<dyn Connector>, PlatformError>,
+        #[cfg(feature = "sandbox")] sandbox: super::emulator::EmulatorSpec,
+    ) -> Self {
+        KindSpec {
+            kind,
+            vendor,
+            default_base_url: None,
+            default_fields: NAME_AND_EMAIL,
+            fields_allowed,
+            default_match_key: "{email}",
+            option_keys: &[],
+            check_options: no_options,
+            extra_field: None,
+            role: string_role,
+            role_with_options: None,
+            build,
+            #[cfg(feature = "sandbox")]
+            sandbox,
+        }
+    }
+
+    /// The base URL used when config gives none.
+    pub const fn base_url(mut self, url: &'static str) -> Self {
+        self.default_base_url = Some(url);
+        self
+    }
+
+    /// Other default fields and match key than [`NAME_AND_EMAIL`] and `{email}`.
+    pub const fn fields(
+        mut self,
+        default_fields: &'static [(&'static str, &'static str)],
+        match_key: &'static str,
+    ) -> Self {
+        self.default_fields = default_fields;
+        self.default_match_key = match_key;
+        self
+    }
+
+    /// The kind's own settings: their keys and the check run on them.
+    pub const fn options(
+        mut self,
+        keys: &'static [&'static str],
+        check: fn(&Mapping) -> Vec<(String, String)>,
+    ) -> Self {
+        self.option_keys = keys;
+        self.check_options = check;
+        self
+    }
+
+    /// Role values read otherwise than as one plain string.
+    pub const fn roles(mut self, role: fn(&Value, &Mapping) -> Result<RoleValue, String>) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Role values read against the platform's own options (see [`KindSpec::role_with_options`]).
+    pub const fn roles_with_options(mut self, role: RoleWithOptions) -> Self {
+        self.role_with_options = Some(role);
+        self
+    }
+
+    /// Fields beyond `fields_allowed` that config may map (see [`KindSpec::extra_field`]).
+    pub const fn extra_fields(mut self, accepts: fn(&str) -> bool) -> Self {
+        self.extra_field = Some(accepts);
+        self
+    }
+}
+
 /// A role rule's role read against the platform's own options (role, other keys, options).
 pub type RoleWithOptions = fn(&Value, &Mapping, &Mapping) -> Result<RoleValue, String>;
 

@@ -237,22 +237,16 @@ impl AffiseSettings {
     }
 }
 /// What config needs to know about Affise.
-pub const SPEC: kind::KindSpec = kind::KindSpec {
-    kind: "affise",
-    vendor: "Affise",
-    default_base_url: None,
-    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
-    fields_allowed: &FIELDS,
-    default_match_key: "{email}",
-    option_keys: &["permissions", "permissions_read_path", "permissions_field", "incremental"],
-    check_options,
-    role: role_value,
-    extra_field: None,
-    role_with_options: None,
-    build: build_from_config,
+pub const SPEC: kind::KindSpec = kind::KindSpec::new(
+    "affise",
+    "Affise",
+    &FIELDS,
+    build_from_config,
     #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+    sandbox::EMULATOR,
+)
+.options(&["permissions", "permissions_read_path", "permissions_field", "incremental"], check_options)
+.roles(role_value);
 
 pub(super) fn build_from_config(p: &crate::platform::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
     let options: AffiseOptions = p.options()?;

@@ -196,19 +196,26 @@ pub(super) fn generate_password() -> SecretString {
     SecretString::from(chars.into_iter().map(char::from).collect::<String>())
 }
 /// What config needs to know about AgencyAnalytics.
-pub const SPEC: KindSpec = KindSpec {
-    kind: "agencyanalytics",
-    vendor: "AgencyAnalytics",
-    default_base_url: Some("https://api.clientseoreport.com"),
-    default_fields: &[
+pub const SPEC: KindSpec = KindSpec::new(
+    "agencyanalytics",
+    "AgencyAnalytics",
+    &FIELDS,
+    build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox::EMULATOR,
+)
+.base_url("https://api.clientseoreport.com")
+.fields(
+    &[
         ("first_name", "{name.givenName}"),
         ("last_name", "{name.familyName}"),
         ("username", "{email}"),
         ("email", "{email}"),
     ],
-    fields_allowed: &FIELDS,
-    default_match_key: "{email}",
-    option_keys: &[
+    "{email}",
+)
+.options(
+    &[
         "users_path",
         "allow_delete",
         "auth_scheme",
@@ -217,13 +224,8 @@ pub const SPEC: KindSpec = KindSpec {
         "recreate_on_role_change",
     ],
     check_options,
-    role: spec_role,
-    extra_field: None,
-    role_with_options: None,
-    build: build_from_config,
-    #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+)
+.roles(spec_role);
 
 /// A role rule's role: one of [`ROLES`], any case, kept lower-case.
 pub(super) fn spec_role(value: &serde_yaml::Value, extra: &serde_yaml::Mapping) -> Result<RoleValue, String> {

@@ -39,22 +39,14 @@ impl CakeSettings {
     }
 }
 /// What config needs to know about CAKE.
-pub const SPEC: crate::platform::kind::KindSpec = crate::platform::kind::KindSpec {
-    kind: "cake",
-    vendor: "CAKE",
-    default_base_url: None,
-    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
-    fields_allowed: &NAME_FIELDS,
-    default_match_key: "{email}",
-    option_keys: &[],
-    check_options: crate::platform::kind::no_options,
-    role: crate::platform::kind::string_role,
-    extra_field: None,
-    role_with_options: None,
-    build: build_from_config,
+pub const SPEC: crate::platform::kind::KindSpec = crate::platform::kind::KindSpec::new(
+    "cake",
+    "CAKE",
+    &NAME_FIELDS,
+    build_from_config,
     #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+    sandbox::EMULATOR,
+);
 
 pub(super) fn build_from_config(p: &crate::platform::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
     let mut settings = CakeSettings::new(p.name, p.connection.clone(), p.api_key.clone());

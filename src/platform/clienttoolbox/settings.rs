@@ -243,27 +243,29 @@ pub(super) fn is_number(s: &str) -> bool {
 }
 
 /// What config needs to know about Client Toolbox.
-pub const SPEC: KindSpec = KindSpec {
-    kind: "clienttoolbox",
-    vendor: "Client Toolbox",
-    default_base_url: Some("https://api.clienttoolbox.com/"),
-    // `user_name` uses the match key's template, so create sends the name the key finds.
-    default_fields: &[
+pub const SPEC: KindSpec = KindSpec::new(
+    "clienttoolbox",
+    "Client Toolbox",
+    &FIELDS,
+    build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox::EMULATOR,
+)
+.base_url("https://api.clienttoolbox.com/")
+// `user_name` uses the match key's template, so create sends the name the key finds.
+.fields(
+    &[
         (USER_NAME_FIELD, "{email|localpart|word|max:20}"),
         ("user_first_name", "{name.givenName}"),
         ("user_last_name", "{name.familyName}"),
     ],
-    fields_allowed: &FIELDS,
-    default_match_key: "{email|localpart|word|max:20}",
-    option_keys: &["caller_user_id", "account_id", "list_api_version", "write_api_version", "custom1_list_element"],
+    "{email|localpart|word|max:20}",
+)
+.options(
+    &["caller_user_id", "account_id", "list_api_version", "write_api_version", "custom1_list_element"],
     check_options,
-    role: role_value,
-    extra_field: None,
-    role_with_options: None,
-    build: build_from_config,
-    #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+)
+.roles(role_value);
 
 pub(super) fn build_from_config(p: &crate::platform::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
     let options: ClientToolboxOptions = p.options()?;

@@ -136,22 +136,18 @@ pub(super) fn endpoint(base: &Url, path: &str) -> Option<Url> {
     Some(url)
 }
 /// What config needs to know about FileSpin.
-pub const SPEC: KindSpec = KindSpec {
-    kind: "filespin",
-    vendor: "FileSpin",
-    default_base_url: Some("https://app.filespin.io"),
-    default_fields: &[("first_name", "{name.givenName}"), ("last_name", "{name.familyName}"), ("email", "{email}")],
-    fields_allowed: &FIELDS,
-    default_match_key: "{email}",
-    option_keys: &["create_path", "update_path", "role_ids"],
-    check_options,
-    role: spec_role,
-    extra_field: None,
-    role_with_options: Some(spec_role_with_options),
-    build: build_from_config,
+pub const SPEC: KindSpec = KindSpec::new(
+    "filespin",
+    "FileSpin",
+    &FIELDS,
+    build_from_config,
     #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+    sandbox::EMULATOR,
+)
+.base_url("https://app.filespin.io")
+.options(&["create_path", "update_path", "role_ids"], check_options)
+.roles(spec_role)
+.roles_with_options(spec_role_with_options);
 
 /// A role rule's role with the built-in table: a role name or id, kept as the role id.
 pub(super) fn spec_role(value: &serde_yaml::Value, extra: &serde_yaml::Mapping) -> Result<RoleValue, String> {

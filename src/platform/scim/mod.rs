@@ -461,11 +461,16 @@ fn check_options(options: &serde_yaml::Mapping) -> Vec<(String, String)> {
 }
 
 /// What config needs to know about SCIM targets.
-pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
-    kind: "scim",
-    vendor: "SCIM 2.0",
-    default_base_url: None,
-    default_fields: &[
+pub const SPEC: super::kind::KindSpec = super::kind::KindSpec::new(
+    "scim",
+    "SCIM 2.0",
+    &FIELDS_ALLOWED,
+    build_from_config,
+    #[cfg(feature = "sandbox")]
+    sandbox::EMULATOR,
+)
+.fields(
+    &[
         ("userName", "{userName}"),
         ("externalId", "{id}"),
         ("givenName", "{name.givenName}"),
@@ -473,17 +478,11 @@ pub const SPEC: super::kind::KindSpec = super::kind::KindSpec {
         ("displayName", "{displayName}"),
         ("email", "{email}"),
     ],
-    fields_allowed: &FIELDS_ALLOWED,
-    default_match_key: "{userName}",
-    option_keys: &["patch", "etag", "groups"],
-    check_options,
-    role: no_roles,
-    extra_field: Some(|field| field.starts_with("urn:") && is_extra_field(field)),
-    role_with_options: None,
-    build: build_from_config,
-    #[cfg(feature = "sandbox")]
-    sandbox: sandbox::EMULATOR,
-};
+    "{userName}",
+)
+.options(&["patch", "etag", "groups"], check_options)
+.roles(no_roles)
+.extra_fields(|field| field.starts_with("urn:") && is_extra_field(field));
 
 fn build_from_config(p: &super::kind::BuildInput) -> Result<Box<dyn Connector>, PlatformError> {
     let options: ScimTargetOptions = p.options()?;
