@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use rosterd::anchor::{Head, HeadStore};
+use rosterd::anchor::{AuditKey, Head, HeadStore};
 use rosterd::audit::{AuditRecord, GENESIS};
 use rosterd::platform::cake::sandbox::CakeSandboxOptions;
 use sha2::{Digest, Sha256};
@@ -75,9 +75,10 @@ async fn cutting_three_lines_off_the_end_fails_audit_verify() {
     assert_verify(&rig, 4, &["the last 3 line(s) were cut"]);
 }
 
-/// An attacker who can write the file and the store, but has no key: every line edited
-/// and rehashed with plain sha256, and the anchor moved to the new end.
-fn rewrite_consistently_without_the_key(rig: &Rig) {
+/// An attacker who can write the file and the store: every line edited and rehashed, with
+/// plain sha256 (no key) or with a key of their own, and the anchor moved to the new end.
+/// The plain hashing is written out here, not the crate's, so it also pins the format.
+fn rewrite_consistently(rig: &Rig, with: Option<&AuditKey>) {
     let mut prev = GENESIS.to_string();
     let mut out = Vec::new();
     for l in lines(rig) {
@@ -86,13 +87,19 @@ fn rewrite_consistently_without_the_key(rig: &Rig) {
         r.prev = prev.clone();
         r.hash = String::new();
         let body = serde_json::to_string(&r).unwrap();
-        r.hash = hex::encode(Sha256::new().chain_update(r.prev.as_bytes()).chain_update(body.as_bytes()).finalize());
+        r.hash = match with {
+            Some(k) => k.line_hash(&r.prev, &body),
+            None => hex::encode(Sha256::new().chain_update(r.prev.as_bytes()).chain_update(body.as_bytes()).finalize()),
+        };
         prev = r.hash.clone();
         out.push(serde_json::to_string(&r).unwrap());
     }
     rewrite(rig, &out);
     let (store, _) = rosterd::store::Store::open(&rig.path("state"), 1 << 20).unwrap();
-    let head = Head { lines: out.len() as u64, hash: prev, mac: None };
+    let head = match with {
+        Some(k) => k.head(out.len() as u64, prev),
+        None => Head { lines: out.len() as u64, hash: prev, mac: None },
+    };
     store.audit_head().unwrap().save(&head).unwrap();
     store.flush().unwrap();
 }
@@ -102,13 +109,30 @@ async fn with_the_hmac_key_a_consistently_rewritten_chain_fails_audit_verify() {
     let rig = rig_with_lines(4, true).await;
     assert_verify(&rig, 0, &["HMAC chain intact"]);
     assert!(lines(&rig)[0].contains(r#""hash":"hmac:"#));
-    rewrite_consistently_without_the_key(&rig);
-    assert_verify(&rig, 4, &[]);
+    rewrite_consistently(&rig, None);
+    // Plain hashes pass as lines from before the key, but the anchor then has no MAC.
+    assert_verify(&rig, 4, &["the anchor has no MAC"]);
+}
+
+#[tokio::test]
+async fn with_the_hmac_key_a_chain_rewritten_with_another_key_fails_audit_verify() {
+    let rig = rig_with_lines(4, true).await;
+    rewrite_consistently(&rig, Some(&AuditKey::new("x".repeat(32).into()).unwrap()));
+    assert_verify(&rig, 4, &["line 1: its HMAC does not match"]);
+}
+
+#[tokio::test]
+async fn a_keyed_chain_verified_without_the_key_says_to_set_it() {
+    let rig = rig_with_lines(4, true).await;
+    let config = rig.path("rosterd.yaml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("audit:\n  hmac_key_file: audit-key\n", "");
+    std::fs::write(&config, text).unwrap();
+    assert_verify(&rig, 4, &["set audit.hmac_key_file"]);
 }
 
 #[tokio::test]
 async fn without_the_key_the_same_rewrite_passes_which_is_what_the_key_is_for() {
     let rig = rig_with_lines(4, false).await;
-    rewrite_consistently_without_the_key(&rig);
+    rewrite_consistently(&rig, None);
     assert_verify(&rig, 0, &[]);
 }
