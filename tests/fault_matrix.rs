@@ -141,7 +141,7 @@ impl Cell {
             let mut why = self.failures(&plan.run_id);
             // A write whose answer and re-read both failed is audited at the next run only.
             let pending = engine.store.pending_intents().unwrap_or_default();
-            why.extend(pending.iter().map(|i| format!("{} {}: outcome unknown", i.action.as_str(), i.label)));
+            why.extend(pending.iter().map(|i| format!("{} {}: outcome unknown", i.step.action.as_str(), i.step.label)));
             return Err(format!("{failed} step(s) failed: {}", why.join("; ")));
         }
         Ok(plan.change_count())

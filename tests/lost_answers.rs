@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use rosterd::audit::{self, AuditRecord};
 use rosterd::platform::cake::sandbox::{CakeSandboxOptions, CakeUser};
 use rosterd::reconcile::journal::Intent;
-use rosterd::reconcile::plan::Action;
+use rosterd::reconcile::plan::{Action, Step};
 use rosterd::sandbox::faults::{Fault, FaultRule, LostAs};
 use rosterd::store::Store;
 use support::people::people;
@@ -97,20 +97,7 @@ async fn a_write_interrupted_by_a_crash_is_resolved_by_reading_the_platform_at_t
     rig.sandbox.insert_user(CakeUser::new("G2", "F2", "p2@acme.example", 3));
     let store = open_store(&rig);
     for i in [2, 3] {
-        store
-            .record_intent(&Intent {
-                run_id: "20240101T000000.000Z-dead".into(),
-                trigger: "schedule".into(),
-                platform: "cake".into(),
-                person_id: i.to_string(),
-                label: format!("p{i}@acme.example"),
-                action: Action::Create,
-                key: format!("p{i}@acme.example"),
-                account_id: None,
-                changes: vec![],
-                at: chrono::Utc::now().to_rfc3339(),
-            })
-            .unwrap();
+        store.record_intent(&dead_create(&i.to_string())).unwrap();
     }
     store.flush().unwrap();
     drop(store);
@@ -197,18 +184,7 @@ async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_l
     // cleared intent (and the link) durable.
     rig.sandbox.insert_user(CakeUser::new("G1", "F1", "p1@acme.example", 3));
     let id = rig.sandbox.users()[0].user_id.to_string();
-    let intent = Intent {
-        run_id: "20240101T000000.000Z-dead".into(),
-        trigger: "schedule".into(),
-        platform: "cake".into(),
-        person_id: "1".into(),
-        label: "p1@acme.example".into(),
-        action: Action::Create,
-        key: "p1@acme.example".into(),
-        account_id: None,
-        changes: vec![],
-        at: chrono::Utc::now().to_rfc3339(),
-    };
+    let intent = dead_create("1");
     let store = open_store(&rig);
     store.record_intent(&intent).unwrap();
     store.flush().unwrap();
@@ -221,7 +197,7 @@ async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_l
             trigger: intent.trigger.clone(),
             platform: "cake".into(),
             person_id: "1".into(),
-            person: intent.label.clone(),
+            person: intent.step.label.clone(),
             account_id: Some(id.clone()),
             action: "create".into(),
             changes: vec![],
@@ -240,4 +216,21 @@ async fn a_write_audited_just_before_a_kill_is_resolved_without_a_second_audit_l
     let store = open_store(&rig);
     assert!(store.pending_intents().unwrap().is_empty());
     assert_eq!(store.links("cake").unwrap()["1"].account_id, id);
+}
+
+/// The intent a dead run left for creating person `n` (`p{n}@acme.example`) on CAKE.
+fn dead_create(n: &str) -> Intent {
+    let email = format!("p{n}@acme.example");
+    let step = Step {
+        action: Action::Create,
+        person_id: n.into(),
+        label: email.clone(),
+        key: email,
+        account_id: None,
+        changes: vec![],
+        adopt: false,
+        reason: None,
+        held: None,
+    };
+    Intent::of("20240101T000000.000Z-dead", "schedule", "cake", &step)
 }

@@ -30,10 +30,10 @@ impl Engine {
                 metrics: self.metrics.as_ref(),
             };
             let stopped = format!("rosterd stopped before the answer (run {}, trigger {trigger})", intent.run_id);
-            let mut step = intent.step();
-            let (outcome, detail) = if intent.action == plan::Action::Create {
+            let mut step = intent.step.clone();
+            let (outcome, detail) = if intent.step.action == plan::Action::Create {
                 let found = match rt.connector.prepare().await {
-                    Ok(()) => rt.connector.find(&intent.key).await,
+                    Ok(()) => rt.connector.find(&intent.step.key).await,
                     Err(e) => Err(e),
                 };
                 match found {
@@ -43,14 +43,14 @@ impl Engine {
                             origin: diff::LinkOrigin::Created,
                             removed: false,
                         };
-                        self.store.set_link(&intent.platform, &intent.person_id, &link)?;
+                        self.store.set_link(&intent.platform, &intent.step.person_id, &link)?;
                         self.store.cache_account(&intent.platform, &account)?;
                         step.account_id = Some(account.id.into());
                         (Outcome::Ok, format!("{stopped}; found on the platform"))
                     }
                     Ok(None) => (Outcome::Failed, format!("{stopped}; not on the platform, so it is planned again")),
                     Err(e) => {
-                        tracing::warn!(platform = %intent.platform, person = %intent.label, error = %e, "a write of an earlier run is still unresolved: the platform cannot be read");
+                        tracing::warn!(platform = %intent.platform, person = %intent.step.label, error = %e, "a write of an earlier run is still unresolved: the platform cannot be read");
                         continue;
                     }
                 }
@@ -62,11 +62,11 @@ impl Engine {
             let already = audited.contains(&outcome_key(&intent, outcome))
                 || (outcome == Outcome::Unknown
                     && [Outcome::Ok, Outcome::Failed].into_iter().any(|o| audited.contains(&outcome_key(&intent, o))));
-            tracing::info!(platform = %intent.platform, person = %intent.label, action = intent.action.as_str(), outcome = outcome.as_str(), already_audited = already, "resolved a write of an earlier run");
+            tracing::info!(platform = %intent.platform, person = %intent.step.label, action = intent.step.action.as_str(), outcome = outcome.as_str(), already_audited = already, "resolved a write of an earlier run");
             if !already {
                 apply::audit(&ctx, &intent.platform, &step, outcome.as_str(), Some(detail));
             }
-            self.store.clear_intent(&intent.platform, &intent.person_id)?;
+            self.store.clear_intent(&intent.platform, &intent.step.person_id)?;
             resolved += 1;
         }
         if resolved > 0 {
@@ -92,8 +92,8 @@ fn outcome_key(intent: &Intent, outcome: Outcome) -> OutcomeKey {
     (
         intent.run_id.clone(),
         intent.platform.clone(),
-        intent.person_id.clone(),
-        intent.action.as_str().to_string(),
+        intent.step.person_id.clone(),
+        intent.step.action.as_str().to_string(),
         outcome.as_str().to_string(),
     )
 }

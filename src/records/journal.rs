@@ -8,23 +8,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::step::{Action, Step};
-use crate::model::FieldChange;
 
-/// A write rosterd is about to make (or made, and has not yet seen the answer of).
+/// A write rosterd is about to make (or made, and has not yet seen the answer of): the
+/// step as planned, and where and when it goes out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent {
     pub run_id: String,
     pub trigger: String,
     pub platform: String,
-    pub person_id: String,
-    pub label: String,
-    pub action: Action,
-    /// The match key: how a create whose answer was lost is found again.
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<FieldChange>,
+    /// The write. Its `key` (the match key) is how a create whose answer was lost is found
+    /// again; what only the plan needs (adoption, reason, hold) is left out.
+    #[serde(flatten)]
+    pub step: Step,
     /// When the write was about to be sent (RFC 3339).
     pub at: String,
 }
@@ -35,28 +30,8 @@ impl Intent {
             run_id: run_id.into(),
             trigger: trigger.into(),
             platform: platform.into(),
-            person_id: step.person_id.clone(),
-            label: step.label.clone(),
-            action: step.action,
-            key: step.key.clone(),
-            account_id: step.account_id.clone(),
-            changes: step.changes.clone(),
+            step: Step { adopt: false, reason: None, held: None, ..step.clone() },
             at: Utc::now().to_rfc3339(),
-        }
-    }
-
-    /// The step this intent was recorded for, for the audit trail.
-    pub fn step(&self) -> Step {
-        Step {
-            action: self.action,
-            person_id: self.person_id.clone(),
-            label: self.label.clone(),
-            key: self.key.clone(),
-            account_id: self.account_id.clone(),
-            changes: self.changes.clone(),
-            adopt: false,
-            reason: None,
-            held: None,
         }
     }
 }
@@ -118,5 +93,24 @@ impl Quarantined {
     /// Whether a write for this record may be tried at `now`.
     pub fn due(&self, now: DateTime<Utc>) -> bool {
         DateTime::parse_from_rfc3339(&self.next_attempt).map_or(true, |t| t <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An intent as stores before the step was flattened into it hold one: read the same.
+    #[test]
+    fn an_intent_written_field_by_field_reads_back_whole() {
+        let stored = r#"{"run_id":"r1","trigger":"schedule","platform":"cake","person_id":"7","label":"p7@acme.example","action":"create","key":"p7@acme.example","at":"2024-01-01T00:00:00+00:00"}"#;
+        let intent: Intent = serde_json::from_str(stored).expect("an old intent");
+        assert_eq!(
+            (intent.step.person_id.as_str(), intent.step.action, intent.step.key.as_str()),
+            ("7", Action::Create, "p7@acme.example")
+        );
+        assert!(!intent.step.adopt && intent.step.reason.is_none() && intent.step.held.is_none());
+        let again: Intent = serde_json::from_str(&serde_json::to_string(&intent).unwrap()).unwrap();
+        assert_eq!(again, intent);
     }
 }

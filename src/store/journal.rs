@@ -14,7 +14,7 @@ impl Store {
     /// Record a write about to be sent; made durable before the write goes out.
     pub fn record_intent(&self, intent: &Intent) -> Result<(), StoreError> {
         let tree = self.tree(INTENTS)?;
-        self.put(&tree, &intent.platform, &intent.person_id, intent)?;
+        self.put(&tree, &intent.platform, &intent.step.person_id, intent)?;
         tree.flush().map_err(|e| self.err(e))?;
         Ok(())
     }
